@@ -1,0 +1,32 @@
+//! The vocabulary every other eddy crate speaks. No threads, no I/O.
+//!
+//! - [`Record`]: a value with its event timestamp, the unit that flows through a job.
+//! - [`time`]: event time is `i64` milliseconds since the epoch; watermarks are the same type.
+//! - [`key`]: the stable key hash and key groups, which decide where a key's state lives.
+//! - [`Source`]: what a user implements to bring records in.
+//! - [`Output`]: the push interface every operator implements; batches go in, batches come out.
+//! - [`WatermarkValve`]: how an operator with several inputs combines their watermarks.
+//! - [`Error`]: what can go wrong, said so a user knows what to change.
+//!
+//! ```
+//! use eddy_core::key::{KeyHasher, key_group, subtask_for_key_group};
+//! let mut hasher = KeyHasher::default();
+//! let hash = hasher.hash(&"word").unwrap();
+//! let group = key_group(hash, 128);
+//! assert!(subtask_for_key_group(group, 128, 4) < 4);
+//! ```
+
+pub mod error;
+pub mod key;
+pub mod output;
+pub mod record;
+pub mod source;
+pub mod time;
+pub mod watermark;
+
+pub use error::{Error, OperatorInfo, Result};
+pub use output::Output;
+pub use record::Record;
+pub use source::{BoxError, Source, SourcePoll};
+pub use time::Timestamp;
+pub use watermark::{ValveUpdate, WatermarkValve};

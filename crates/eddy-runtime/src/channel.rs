@@ -1,0 +1,179 @@
+//! Channels between subtasks: bounded (backpressure), carrying batches, never blocking forever.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{SendTimeoutError, Sender};
+use eddy_core::{Error, Output, Record, Result, Timestamp};
+
+use crate::metrics::Counter;
+use crate::partitioner::Partitioner;
+
+/// What travels on a channel. Order is kept per sender, so a watermark follows the records
+/// it covers.
+#[derive(Debug)]
+pub enum Message<T> {
+    /// A batch of records.
+    Records(Vec<Record<T>>),
+    /// The sender's watermark advanced.
+    Watermark(Timestamp),
+    /// The sender became idle (`true`) or active.
+    Idle(bool),
+    /// The sender's input has ended.
+    End,
+}
+
+/// A message tagged with the receiving gate's input index of its sender.
+pub type Envelope<T> = (usize, Message<T>);
+
+/// The sending end of a channel into one subtask's input gate.
+pub type ChannelSender<T> = Sender<Envelope<T>>;
+
+/// How often a blocked send looks at the cancel flag.
+const SEND_POLL: Duration = Duration::from_millis(50);
+
+/// Sends, waiting while the channel is full (backpressure) but giving up when the job is
+/// cancelled or the receiver has stopped.
+pub fn send<T>(sender: &ChannelSender<T>, mut envelope: Envelope<T>, cancel: &AtomicBool) -> Result<()> {
+    loop {
+        match sender.send_timeout(envelope, SEND_POLL) {
+            Ok(()) => return Ok(()),
+            Err(SendTimeoutError::Timeout(back)) if !cancel.load(Ordering::Relaxed) => envelope = back,
+            Err(SendTimeoutError::Timeout(_)) => return Err(Error::Cancelled),
+            Err(SendTimeoutError::Disconnected(_)) => return Err(Error::Disconnected),
+        }
+    }
+}
+
+/// The tail of a chain when an edge leaves the thread: partitions records into one buffer per
+/// target subtask and sends a buffer when it is full, on every tick, and before any watermark.
+pub struct ChannelWriter<T, P> {
+    senders: Vec<ChannelSender<T>>,
+    buffers: Vec<Vec<Record<T>>>,
+    input_index: usize,
+    partitioner: P,
+    batch_size: usize,
+    cancel: Arc<AtomicBool>,
+    records_out: Counter,
+}
+
+impl<T: Send, P: Partitioner<T>> ChannelWriter<T, P> {
+    /// A writer to `senders` (one per target subtask) that tags messages with `input_index`.
+    pub fn new(
+        senders: Vec<ChannelSender<T>>,
+        input_index: usize,
+        partitioner: P,
+        batch_size: usize,
+        cancel: Arc<AtomicBool>,
+        records_out: Counter,
+    ) -> Self {
+        let buffers = senders.iter().map(|_| Vec::with_capacity(batch_size)).collect();
+        ChannelWriter { senders, buffers, input_index, partitioner, batch_size, cancel, records_out }
+    }
+
+    fn flush(&mut self, target: usize) -> Result<()> {
+        let batch = std::mem::replace(&mut self.buffers[target], Vec::with_capacity(self.batch_size));
+        self.records_out.add(batch.len() as u64);
+        send(&self.senders[target], (self.input_index, Message::Records(batch)), &self.cancel)
+    }
+
+    fn flush_all(&mut self) -> Result<()> {
+        for target in 0..self.buffers.len() {
+            if !self.buffers[target].is_empty() {
+                self.flush(target)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn broadcast(&mut self, message: impl Fn() -> Message<T>) -> Result<()> {
+        self.flush_all()?;
+        for sender in &self.senders {
+            send(sender, (self.input_index, message()), &self.cancel)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Send, P: Partitioner<T>> Output<T> for ChannelWriter<T, P> {
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let targets = self.senders.len();
+        for record in batch.drain(..) {
+            let target = self.partitioner.target(&record.value, targets)?;
+            self.buffers[target].push(record);
+            if self.buffers[target].len() >= self.batch_size {
+                self.flush(target)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.broadcast(|| Message::Watermark(watermark))
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.broadcast(|| Message::Idle(idle))
+    }
+
+    fn tick(&mut self, _now: Timestamp) -> Result<()> {
+        self.flush_all()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.broadcast(|| Message::End)
+    }
+}
+
+/// The tail of a chain on a broadcast edge: every record goes to every target subtask.
+pub struct BroadcastWriter<T> {
+    inner: ChannelWriter<T, crate::partitioner::Forward>,
+}
+
+impl<T: Clone + Send> BroadcastWriter<T> {
+    /// A broadcast writer; arguments as for [`ChannelWriter::new`].
+    pub fn new(
+        senders: Vec<ChannelSender<T>>,
+        input_index: usize,
+        batch_size: usize,
+        cancel: Arc<AtomicBool>,
+        records_out: Counter,
+    ) -> Self {
+        let forward = crate::partitioner::Forward;
+        BroadcastWriter {
+            inner: ChannelWriter::new(senders, input_index, forward, batch_size, cancel, records_out),
+        }
+    }
+}
+
+impl<T: Clone + Send> Output<T> for BroadcastWriter<T> {
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let inner = &mut self.inner;
+        for record in batch.drain(..) {
+            for target in 0..inner.buffers.len() {
+                inner.buffers[target].push(record.clone());
+                if inner.buffers[target].len() >= inner.batch_size {
+                    inner.flush(target)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.inner.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.inner.idle(idle)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.inner.tick(now)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.inner.finish()
+    }
+}

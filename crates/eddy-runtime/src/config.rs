@@ -1,0 +1,32 @@
+//! Settings that apply to a whole job.
+
+use std::time::Duration;
+
+use eddy_core::key::DEFAULT_MAX_PARALLELISM;
+
+/// Job-wide settings; the stream environment fills these in.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Parallelism of operators that do not set their own.
+    pub parallelism: usize,
+    /// Number of key groups: the upper bound for any keyed operator's parallelism.
+    pub max_parallelism: usize,
+    /// Records per batch sent between subtasks.
+    pub batch_size: usize,
+    /// A partly filled batch is sent after at most this long (the latency bound).
+    pub buffer_timeout: Duration,
+    /// Batches a channel holds before its sender blocks (backpressure).
+    pub channel_capacity: usize,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_parallelism: DEFAULT_MAX_PARALLELISM,
+            batch_size: 1024,
+            buffer_timeout: Duration::from_millis(100),
+            channel_capacity: 16,
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Typed edges: the channel, writer and gate for one record type and partitioning.
+
+use std::marker::PhantomData;
+
+use crossbeam_channel::{bounded, Receiver};
+use eddy_core::{Error, Output, Result};
+use serde::Serialize;
+
+use crate::channel::{BroadcastWriter, ChannelSender, ChannelWriter, Envelope};
+use crate::gate::InputGate;
+use crate::graph::{erase, unerase, AnyEnd, AnyOutput, BuildContext, EdgeFactory, ShipStrategy, Task};
+use crate::metrics::names;
+use crate::partitioner::{Forward, KeyGroups, Partitioner, Rebalance, Shuffle};
+
+/// An edge that routes without looking at keys: forward, rebalance, shuffle or broadcast.
+pub struct PlainEdge<T>(PhantomData<fn(T)>);
+
+impl<T> Default for PlainEdge<T> {
+    fn default() -> Self {
+        PlainEdge(PhantomData)
+    }
+}
+
+/// An edge that routes by the key that `F` extracts (`key_by`).
+pub struct KeyedEdge<T, F> {
+    key_of: F,
+    _records: PhantomData<fn(T)>,
+}
+
+impl<T, F> KeyedEdge<T, F> {
+    /// An edge partitioned by `key_of`.
+    pub fn new(key_of: F) -> Self {
+        KeyedEdge { key_of, _records: PhantomData }
+    }
+}
+
+fn typed_senders<T: 'static>(senders: &[&AnyEnd]) -> Result<Vec<ChannelSender<T>>> {
+    senders
+        .iter()
+        .map(|s| s.downcast_ref::<ChannelSender<T>>().cloned())
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::InvalidJob("internal: channel of another record type".into()))
+}
+
+fn writer<T: Send + 'static, P: Partitioner<T>>(
+    ctx: &BuildContext,
+    senders: &[&AnyEnd],
+    input_index: usize,
+    partitioner: P,
+) -> Result<AnyOutput> {
+    let writer = ChannelWriter::new(
+        typed_senders::<T>(senders)?,
+        input_index,
+        partitioner,
+        ctx.config.batch_size,
+        ctx.cancel.clone(),
+        ctx.counter(names::RECORDS_OUT),
+    );
+    Ok(erase::<T>(Box::new(writer)))
+}
+
+fn channel<T: Send + 'static>(capacity: usize) -> (AnyEnd, AnyEnd) {
+    let (sender, receiver) = bounded::<Envelope<T>>(capacity);
+    (Box::new(sender), Box::new(receiver))
+}
+
+fn gate<T: Send + 'static>(ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
+    let receiver = receiver
+        .downcast::<Receiver<Envelope<T>>>()
+        .map_err(|_| Error::InvalidJob("internal: channel of another record type".into()))?;
+    let head: Box<dyn Output<T>> = unerase(head)?;
+    Ok(Box::new(InputGate::new(*receiver, inputs, head, ctx.counter(names::RECORDS_IN))))
+}
+
+impl<T: Clone + Send + 'static> EdgeFactory for PlainEdge<T> {
+    fn channel(&self, capacity: usize) -> (AnyEnd, AnyEnd) {
+        channel::<T>(capacity)
+    }
+
+    fn writer(&self, ctx: &BuildContext, senders: &[&AnyEnd], input_index: usize, strategy: ShipStrategy) -> Result<AnyOutput> {
+        let subtask = ctx.info.subtask;
+        match strategy {
+            ShipStrategy::Rebalance => writer::<T, _>(ctx, senders, input_index, Rebalance::starting_at(subtask)),
+            ShipStrategy::Shuffle => writer::<T, _>(ctx, senders, input_index, Shuffle::seeded(subtask as u64)),
+            ShipStrategy::Broadcast => {
+                let writer = BroadcastWriter::new(
+                    typed_senders::<T>(senders)?,
+                    input_index,
+                    ctx.config.batch_size,
+                    ctx.cancel.clone(),
+                    ctx.counter(names::RECORDS_OUT),
+                );
+                Ok(erase::<T>(Box::new(writer)))
+            }
+            _ => writer::<T, _>(ctx, senders, input_index, Forward),
+        }
+    }
+
+    fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
+        gate::<T>(ctx, receiver, inputs, head)
+    }
+}
+
+impl<T, K, F> EdgeFactory for KeyedEdge<T, F>
+where
+    T: Send + 'static,
+    K: Serialize,
+    F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+{
+    fn channel(&self, capacity: usize) -> (AnyEnd, AnyEnd) {
+        channel::<T>(capacity)
+    }
+
+    fn writer(&self, ctx: &BuildContext, senders: &[&AnyEnd], input_index: usize, _: ShipStrategy) -> Result<AnyOutput> {
+        let partitioner = KeyGroups::new(self.key_of.clone(), ctx.config.max_parallelism);
+        writer::<T, _>(ctx, senders, input_index, partitioner)
+    }
+
+    fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
+        gate::<T>(ctx, receiver, inputs, head)
+    }
+}

@@ -1,0 +1,165 @@
+//! The job graph: what the DataStream API builds and the planner runs.
+//!
+//! Nodes and edges are type-erased factories. The typed API creates them where it knows the
+//! record types, so the objects they build are monomorphised; the planner only wires them.
+
+use std::any::Any;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eddy_core::{Error, OperatorInfo, Output, Result};
+
+use crate::config::JobConfig;
+use crate::metrics::{Counter, MetricRegistry};
+
+/// A `Box<dyn Output<T>>` with its `T` erased.
+pub type AnyOutput = Box<dyn Any + Send>;
+
+/// A channel end with its message type erased.
+pub type AnyEnd = Box<dyn Any + Send>;
+
+/// Erases the record type of an output.
+pub fn erase<T: 'static>(output: Box<dyn Output<T>>) -> AnyOutput {
+    Box::new(output)
+}
+
+/// Recovers a typed output; the planner only connects outputs of matching types.
+pub fn unerase<T: 'static>(output: AnyOutput) -> Result<Box<dyn Output<T>>> {
+    output
+        .downcast::<Box<dyn Output<T>>>()
+        .map(|o| *o)
+        .map_err(|_| Error::InvalidJob(format!("internal: output is not of type {}", std::any::type_name::<T>())))
+}
+
+/// Identifies a node in a [`JobGraph`].
+pub type NodeId = usize;
+
+/// What a subtask's build step sees: who it is, job settings, metrics, the cancel flag.
+pub struct BuildContext<'a> {
+    /// The operator's name and this subtask's index.
+    pub info: OperatorInfo,
+    /// Job-wide settings.
+    pub config: &'a JobConfig,
+    /// Where counters are registered.
+    pub metrics: &'a MetricRegistry,
+    /// Set when the job is cancelled or has failed.
+    pub cancel: &'a Arc<AtomicBool>,
+}
+
+impl BuildContext<'_> {
+    /// The counter `name` of this operator's subtask.
+    pub fn counter(&self, name: &str) -> Counter {
+        self.metrics.counter(&self.info.name, self.info.subtask, name)
+    }
+}
+
+/// What a running task's loop needs from the runtime.
+pub struct TaskRun {
+    /// Set when the job is cancelled or another subtask has failed.
+    pub cancel: Arc<AtomicBool>,
+    /// How often processing time is advanced (`tick`) when nothing else happens.
+    pub tick_interval: Duration,
+}
+
+/// A subtask's main loop, run on its own thread.
+pub trait Task: Send {
+    /// Runs until the input ends, the job is cancelled, or something fails.
+    fn run(self: Box<Self>, run: &TaskRun) -> Result<()>;
+}
+
+/// One subtask of a node, as built.
+pub enum NodeInstance {
+    /// A source: it drives its own thread.
+    Source(Box<dyn Task>),
+    /// An operator: records are pushed into this erased `Box<dyn Output<In>>`.
+    Operator(AnyOutput),
+}
+
+/// Builds a node's subtasks.
+pub trait NodeFactory: Send + Sync {
+    /// Builds one subtask that sends to `outputs` (one erased output per consumer).
+    fn build(&self, ctx: &BuildContext, outputs: Vec<AnyOutput>) -> Result<NodeInstance>;
+}
+
+/// How records cross an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShipStrategy {
+    /// Forward if both sides have the same parallelism, otherwise rebalance (Flink's default).
+    Default,
+    /// Subtask i to subtask i; both sides must have the same parallelism.
+    Forward,
+    /// By key group of the record's key.
+    KeyGroups,
+    /// Round robin.
+    Rebalance,
+    /// Uniformly random.
+    Shuffle,
+    /// Every record to every subtask.
+    Broadcast,
+}
+
+/// Builds the typed channel pieces of an edge.
+pub trait EdgeFactory: Send + Sync {
+    /// A bounded channel into one downstream subtask: (cloneable sender, receiver).
+    fn channel(&self, capacity: usize) -> (AnyEnd, AnyEnd);
+    /// The upstream tail: routes records to `senders` (one per target subtask) as
+    /// `strategy` (already resolved, never `Default`) says.
+    fn writer(
+        &self,
+        ctx: &BuildContext,
+        senders: &[&AnyEnd],
+        input_index: usize,
+        strategy: ShipStrategy,
+    ) -> Result<AnyOutput>;
+    /// The downstream head's loop: reads `receiver` (fed by `inputs` senders), drives `head`.
+    fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>>;
+}
+
+/// An operator (or source) in the graph.
+pub struct Node {
+    /// Display name, also used in errors and metrics.
+    pub name: String,
+    /// Stable id that savepoints match operators by.
+    pub uid: Option<String>,
+    /// Parallelism; `None` takes the job default.
+    pub parallelism: Option<usize>,
+    /// Set for sources that cannot run in parallel (an iterator, stdin).
+    pub non_parallel: bool,
+    /// Builds the subtasks.
+    pub factory: Arc<dyn NodeFactory>,
+}
+
+/// A connection from one node's output to another node's input.
+pub struct Edge {
+    /// Producing node.
+    pub from: NodeId,
+    /// Consuming node.
+    pub to: NodeId,
+    /// How records cross.
+    pub strategy: ShipStrategy,
+    /// Typed channel pieces.
+    pub factory: Arc<dyn EdgeFactory>,
+}
+
+/// Nodes in creation order (which is a topological order) and the edges between them.
+#[derive(Default)]
+pub struct JobGraph {
+    /// All nodes; an edge always goes from a lower to a higher id.
+    pub nodes: Vec<Node>,
+    /// All edges.
+    pub edges: Vec<Edge>,
+}
+
+impl JobGraph {
+    /// Adds a node and returns its id.
+    pub fn add_node(&mut self, node: Node) -> NodeId {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    /// Adds an edge.
+    pub fn add_edge(&mut self, edge: Edge) {
+        self.edges.push(edge);
+    }
+}

@@ -1,0 +1,28 @@
+//! eddy's runtime: it takes the [`JobGraph`] the DataStream API built and runs it.
+//!
+//! - The [`planner`] resolves parallelism and partitioning and fuses forward edges into
+//!   chains: operators in a chain call each other directly on one thread.
+//! - Each chain subtask runs on its own OS thread: a [`source_task::SourceTask`] polls a
+//!   source, an [`gate::InputGate`] drains a bounded channel fed by upstream subtasks.
+//! - [`channel::ChannelWriter`] batches records per target subtask and applies
+//!   backpressure by blocking on a full channel (while still honouring cancellation).
+//! - [`job::execute`] starts it all and returns a [`JobHandle`] to wait for, cancel or observe.
+//!
+//! Users normally reach this crate only through `eddy::StreamEnvironment`.
+
+pub mod channel;
+pub mod config;
+pub mod edge;
+pub mod fan_out;
+pub mod gate;
+pub mod graph;
+pub mod job;
+pub mod metrics;
+pub mod partitioner;
+pub mod planner;
+pub mod source_task;
+
+pub use config::JobConfig;
+pub use graph::{JobGraph, ShipStrategy};
+pub use job::{execute, JobHandle, JobResult};
+pub use metrics::{Counter, JobMetrics};

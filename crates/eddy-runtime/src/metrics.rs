@@ -1,0 +1,86 @@
+//! Per-subtask counters, readable while a job runs and after it ends.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A counter an operator bumps once per batch; cheap to clone and share.
+#[derive(Debug, Clone, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The counters of every subtask of a job, by operator name, subtask and counter name.
+#[derive(Debug, Clone, Default)]
+pub struct MetricRegistry {
+    counters: Arc<Mutex<Vec<(String, usize, String, Counter)>>>,
+}
+
+impl MetricRegistry {
+    /// Registers (or finds) the counter `name` of `operator`'s subtask `subtask`.
+    pub fn counter(&self, operator: &str, subtask: usize, name: &str) -> Counter {
+        let mut all = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((.., c)) =
+            all.iter().find(|(o, s, n, _)| o == operator && *s == subtask && n == name)
+        {
+            return c.clone();
+        }
+        let counter = Counter::default();
+        all.push((operator.to_string(), subtask, name.to_string(), counter.clone()));
+        counter
+    }
+
+    /// A snapshot of every counter.
+    pub fn snapshot(&self) -> JobMetrics {
+        let all = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut operators: BTreeMap<(String, usize), BTreeMap<String, u64>> = BTreeMap::new();
+        for (op, subtask, name, c) in all.iter() {
+            operators.entry((op.clone(), *subtask)).or_default().insert(name.clone(), c.get());
+        }
+        JobMetrics { subtasks: operators }
+    }
+}
+
+/// Counter values of a job: `(operator, subtask) -> counter name -> value`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobMetrics {
+    /// Every subtask's counters.
+    pub subtasks: BTreeMap<(String, usize), BTreeMap<String, u64>>,
+}
+
+impl JobMetrics {
+    /// The sum of counter `name` over all subtasks of `operator`.
+    pub fn total(&self, operator: &str, name: &str) -> u64 {
+        self.subtasks
+            .iter()
+            .filter(|((op, _), _)| op == operator)
+            .filter_map(|(_, counters)| counters.get(name))
+            .sum()
+    }
+
+    /// The sum of counter `name` over every operator.
+    pub fn total_all(&self, name: &str) -> u64 {
+        self.subtasks.values().filter_map(|counters| counters.get(name)).sum()
+    }
+}
+
+/// Standard counter names.
+pub mod names {
+    /// Records that entered a subtask.
+    pub const RECORDS_IN: &str = "records_in";
+    /// Records a subtask sent to other subtasks or wrote to a sink.
+    pub const RECORDS_OUT: &str = "records_out";
+    /// Records dropped because their window had already fired.
+    pub const LATE_RECORDS_DROPPED: &str = "late_records_dropped";
+}

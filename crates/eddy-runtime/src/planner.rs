@@ -1,0 +1,84 @@
+//! The planner: resolves parallelism and partitioning, fuses chains, wires subtasks.
+//!
+//! An edge is chained (a direct call, no channel, no thread hop) when it is a forward edge
+//! between operators of equal parallelism whose consumer has no other input, or a key_by
+//! edge where both sides run at parallelism 1 (there is only one place a key can go).
+
+use eddy_core::{Error, Result};
+
+use crate::config::JobConfig;
+use crate::graph::{JobGraph, ShipStrategy};
+
+/// The decisions the planner made for a graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Parallelism of each node.
+    pub parallelism: Vec<usize>,
+    /// Resolved strategy of each edge (never `Default`).
+    pub strategies: Vec<ShipStrategy>,
+    /// Whether each edge is fused into its producer's thread.
+    pub chained: Vec<bool>,
+}
+
+impl Plan {
+    /// Whether node `node` starts a thread (a source, or fed by channels).
+    pub fn is_head(&self, graph: &JobGraph, node: usize) -> bool {
+        !graph.edges.iter().zip(&self.chained).any(|(e, &chained)| chained && e.to == node)
+    }
+}
+
+/// Checks the graph against the settings and decides parallelism, strategies and chains.
+pub fn plan(graph: &JobGraph, config: &JobConfig) -> Result<Plan> {
+    if config.parallelism == 0 || config.max_parallelism == 0 {
+        return Err(Error::InvalidJob("parallelism and max_parallelism must be at least 1".into()));
+    }
+    let parallelism = graph
+        .nodes
+        .iter()
+        .map(|node| {
+            let default = if node.non_parallel { 1 } else { config.parallelism.min(config.max_parallelism) };
+            let p = node.parallelism.unwrap_or(default);
+            if p == 0 {
+                return Err(Error::InvalidJob(format!("operator '{}' has parallelism 0; use at least 1", node.name)));
+            }
+            if node.non_parallel && p != 1 {
+                return Err(Error::InvalidJob(format!(
+                    "source '{}' cannot run in parallel (parallelism {p} requested); \
+                     remove set_parallelism or use a parallel source",
+                    node.name
+                )));
+            }
+            if p > config.max_parallelism {
+                return Err(Error::InvalidJob(format!(
+                    "operator '{}' has parallelism {p} above max_parallelism {}; \
+                     lower it or raise set_max_parallelism",
+                    node.name, config.max_parallelism
+                )));
+            }
+            Ok(p)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let in_degree = |node: usize| graph.edges.iter().filter(|e| e.to == node).count();
+    let mut strategies = Vec::with_capacity(graph.edges.len());
+    let mut chained = Vec::with_capacity(graph.edges.len());
+    for edge in &graph.edges {
+        let (from, to) = (parallelism[edge.from], parallelism[edge.to]);
+        let strategy = match edge.strategy {
+            ShipStrategy::Default if from == to => ShipStrategy::Forward,
+            ShipStrategy::Default => ShipStrategy::Rebalance,
+            ShipStrategy::Forward if from != to => {
+                return Err(Error::InvalidJob(format!(
+                    "forward edge from '{}' (parallelism {from}) to '{}' (parallelism {to}) needs equal \
+                     parallelism; use rebalance() or set the same parallelism",
+                    graph.nodes[edge.from].name, graph.nodes[edge.to].name
+                )))
+            }
+            s => s,
+        };
+        let fusable = strategy == ShipStrategy::Forward
+            || (strategy == ShipStrategy::KeyGroups && from == 1);
+        chained.push(fusable && from == to && in_degree(edge.to) == 1);
+        strategies.push(strategy);
+    }
+    Ok(Plan { parallelism, strategies, chained })
+}

@@ -1,0 +1,136 @@
+//! `DataStream<T>`: a typed handle on a stream being built. Each transformation adds an
+//! operator to the job graph; nothing runs until `StreamEnvironment::execute`.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use eddy_core::{Output, Result};
+use eddy_runtime::edge::PlainEdge;
+use eddy_runtime::graph::{BuildContext, Edge, EdgeFactory, Node, NodeId, ShipStrategy};
+
+use crate::environment::StreamEnvironment;
+use crate::node::OperatorNode;
+use crate::Data;
+
+/// A stream of `T` records. Cheap to clone; using one stream twice sends every record to
+/// both consumers.
+pub struct DataStream<T> {
+    pub(crate) env: StreamEnvironment,
+    pub(crate) node: NodeId,
+    pub(crate) strategy: ShipStrategy,
+    _records: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for DataStream<T> {
+    fn clone(&self) -> Self {
+        DataStream { env: self.env.clone(), node: self.node, strategy: self.strategy, _records: PhantomData }
+    }
+}
+
+impl<T: Data> DataStream<T> {
+    pub(crate) fn new(env: StreamEnvironment, node: NodeId) -> Self {
+        DataStream { env, node, strategy: ShipStrategy::Default, _records: PhantomData }
+    }
+
+    /// The environment this stream belongs to.
+    pub fn environment(&self) -> &StreamEnvironment {
+        &self.env
+    }
+
+    /// Adds an operator consuming this stream; `build` makes each subtask's instance from
+    /// its downstream output. The building block of every transformation.
+    pub fn transform<U, B>(&self, name: &str, build: B) -> DataStream<U>
+    where
+        U: Data,
+        B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
+    {
+        let edge: Arc<dyn EdgeFactory> = Arc::new(PlainEdge::<T>::default());
+        self.transform_over(name, self.strategy, edge, build)
+    }
+
+    pub(crate) fn transform_over<U, B>(
+        &self,
+        name: &str,
+        strategy: ShipStrategy,
+        edge: Arc<dyn EdgeFactory>,
+        build: B,
+    ) -> DataStream<U>
+    where
+        U: Data,
+        B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
+    {
+        let node = self.env.with_graph(|g| {
+            let node = g.add_node(Node {
+                name: name.to_string(),
+                uid: None,
+                parallelism: None,
+                non_parallel: false,
+                factory: Arc::new(OperatorNode::<T, U, B>::new(build)),
+            });
+            g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge });
+            node
+        });
+        DataStream::new(self.env.clone(), node)
+    }
+
+    fn with_strategy(&self, strategy: ShipStrategy) -> Self {
+        DataStream { strategy, ..self.clone() }
+    }
+
+    /// The next operator receives records round robin over its subtasks.
+    pub fn rebalance(&self) -> Self {
+        self.with_strategy(ShipStrategy::Rebalance)
+    }
+
+    /// The next operator receives each record at a uniformly random subtask.
+    pub fn shuffle(&self) -> Self {
+        self.with_strategy(ShipStrategy::Shuffle)
+    }
+
+    /// Every subtask of the next operator receives every record.
+    pub fn broadcast(&self) -> Self {
+        self.with_strategy(ShipStrategy::Broadcast)
+    }
+
+    /// Subtask i of the next operator receives what subtask i produced (same parallelism).
+    pub fn forward(&self) -> Self {
+        self.with_strategy(ShipStrategy::Forward)
+    }
+
+    fn update_node(self, f: impl FnOnce(&mut Node)) -> Self {
+        self.env.with_graph(|g| f(&mut g.nodes[self.node]));
+        self
+    }
+
+    /// Sets this operator's parallelism (its number of subtasks).
+    pub fn set_parallelism(self, parallelism: usize) -> Self {
+        self.update_node(|n| n.parallelism = Some(parallelism))
+    }
+
+    /// Sets this operator's display name (used in thread names, metrics and errors).
+    pub fn name(self, name: &str) -> Self {
+        self.update_node(|n| n.name = name.to_string())
+    }
+
+    /// Sets this operator's stable id, by which savepoints find its state.
+    pub fn uid(self, uid: &str) -> Self {
+        self.update_node(|n| n.uid = Some(uid.to_string()))
+    }
+
+    /// Merges streams of the same type into one; watermarks are the minimum over the inputs.
+    pub fn union(&self, others: &[DataStream<T>]) -> DataStream<T> {
+        let identity = self.transform("Union", |_, out| Ok(Box::new(crate::ops::union::Identity { out })));
+        self.env.with_graph(|g| {
+            for other in others {
+                let edge = Edge {
+                    from: other.node,
+                    to: identity.node,
+                    strategy: other.strategy,
+                    factory: Arc::new(PlainEdge::<T>::default()),
+                };
+                g.add_edge(edge);
+            }
+        });
+        identity
+    }
+}

@@ -1,0 +1,174 @@
+//! The stream environment: job settings, sources, and `execute`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use eddy_core::{BoxError, Error, Result, Source};
+use eddy_runtime::graph::{JobGraph, Node};
+use eddy_runtime::{JobConfig, JobHandle};
+
+use crate::data_stream::DataStream;
+use crate::node::SourceNode;
+use crate::source::{CollectionSource, GeneratorSource, IterSource, StdinSource, TextFileSource};
+use crate::Data;
+
+/// Where a job is defined and started: holds the settings and the graph being built.
+///
+/// ```
+/// use eddy_stream::prelude::*;
+/// let env = StreamEnvironment::new();
+/// env.set_parallelism(2);
+/// let out = env.from_collection(vec![1, 2, 3]).map(|x| x * 10).collect();
+/// env.execute("tens").unwrap().wait().unwrap();
+/// let mut got = out.take();
+/// got.sort();
+/// assert_eq!(got, vec![10, 20, 30]);
+/// ```
+#[derive(Clone, Default)]
+pub struct StreamEnvironment {
+    inner: Rc<RefCell<EnvInner>>,
+}
+
+#[derive(Default)]
+struct EnvInner {
+    graph: JobGraph,
+    config: JobConfig,
+}
+
+impl StreamEnvironment {
+    /// An environment with default settings (parallelism = number of cores, 128 key groups).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the default parallelism of operators that do not set their own.
+    pub fn set_parallelism(&self, parallelism: usize) -> &Self {
+        self.inner.borrow_mut().config.parallelism = parallelism;
+        self
+    }
+
+    /// The default parallelism.
+    pub fn parallelism(&self) -> usize {
+        self.inner.borrow().config.parallelism
+    }
+
+    /// Sets the number of key groups, the upper bound for any operator's parallelism.
+    pub fn set_max_parallelism(&self, max_parallelism: usize) -> &Self {
+        self.inner.borrow_mut().config.max_parallelism = max_parallelism;
+        self
+    }
+
+    /// Sets how many records go into one batch between subtasks.
+    pub fn set_batch_size(&self, records: usize) -> &Self {
+        self.inner.borrow_mut().config.batch_size = records.max(1);
+        self
+    }
+
+    /// Sets how long a partly filled batch may wait before it is sent (the latency bound);
+    /// it is also how often processing time advances in idle subtasks.
+    pub fn set_buffer_timeout(&self, timeout: Duration) -> &Self {
+        self.inner.borrow_mut().config.buffer_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how many batches a channel holds before the sender waits (backpressure).
+    pub fn set_channel_capacity(&self, batches: usize) -> &Self {
+        self.inner.borrow_mut().config.channel_capacity = batches.max(1);
+        self
+    }
+
+    /// A copy of the current settings.
+    pub fn config(&self) -> JobConfig {
+        self.inner.borrow().config.clone()
+    }
+
+    /// Plans and starts the job built so far; the environment is then empty again.
+    pub fn execute(&self, name: &str) -> Result<JobHandle> {
+        let (graph, config) = {
+            let mut inner = self.inner.borrow_mut();
+            (std::mem::take(&mut inner.graph), inner.config.clone())
+        };
+        if graph.nodes.is_empty() {
+            return Err(Error::InvalidJob("the job has no operators; add a source and a sink".into()));
+        }
+        eddy_runtime::execute(name, graph, config)
+    }
+
+    pub(crate) fn with_graph<R>(&self, f: impl FnOnce(&mut JobGraph) -> R) -> R {
+        f(&mut self.inner.borrow_mut().graph)
+    }
+
+    /// A stream from a user [`Source`]: `create(subtask, parallelism)` opens each subtask's part.
+    pub fn add_source<T, S, C>(&self, name: &str, create: C) -> DataStream<T>
+    where
+        T: Data,
+        S: Source<T> + 'static,
+        C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
+    {
+        self.source_node(name, false, create)
+    }
+
+    fn source_node<T, S, C>(&self, name: &str, non_parallel: bool, create: C) -> DataStream<T>
+    where
+        T: Data,
+        S: Source<T> + 'static,
+        C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
+    {
+        let node = self.with_graph(|g| {
+            g.add_node(Node {
+                name: format!("Source: {name}"),
+                uid: None,
+                parallelism: None,
+                non_parallel,
+                factory: std::sync::Arc::new(SourceNode::new(create)),
+            })
+        });
+        DataStream::new(self.clone(), node)
+    }
+
+    /// A stream of the items of an iterator, read by a single subtask (parallelism 1).
+    pub fn from_iter<T, I>(&self, items: I) -> DataStream<T>
+    where
+        T: Data,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        let source = std::sync::Mutex::new(Some(items.into_iter()));
+        self.source_node("Iterator", true, move |_, _| IterSource::take(&source))
+    }
+
+    /// A stream of a collection's elements, split across parallel subtasks.
+    pub fn from_collection<T: Data + Sync>(&self, items: Vec<T>) -> DataStream<T> {
+        let items = std::sync::Arc::new(items);
+        self.source_node("Collection", false, move |subtask, parallelism| {
+            Ok(CollectionSource::new(items.clone(), subtask, parallelism))
+        })
+    }
+
+    /// A deterministic stream: record `i` is `f(i)` for `i` in `0..count` (`None`: unbounded).
+    /// Subtask `s` of `p` produces the indices `i` with `i % p == s`.
+    pub fn generate<T, F>(&self, count: Option<u64>, f: F) -> DataStream<T>
+    where
+        T: Data,
+        F: Fn(u64) -> T + Clone + Send + Sync + 'static,
+    {
+        self.source_node("Generator", false, move |subtask, parallelism| {
+            Ok(GeneratorSource::new(f.clone(), count, subtask, parallelism))
+        })
+    }
+
+    /// The lines of a text file (without line endings), split into byte ranges across
+    /// parallel subtasks; a line belongs to the range its first byte is in.
+    pub fn read_text_file(&self, path: impl Into<std::path::PathBuf>) -> DataStream<String> {
+        let path = path.into();
+        self.source_node("TextFile", false, move |subtask, parallelism| {
+            TextFileSource::open(&path, subtask, parallelism)
+        })
+    }
+
+    /// The lines of standard input, read by a single subtask.
+    pub fn stdin_lines(&self) -> DataStream<String> {
+        self.source_node("Stdin", true, |_, _| Ok(StdinSource::start()))
+    }
+}

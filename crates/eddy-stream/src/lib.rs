@@ -1,0 +1,66 @@
+//! eddy's DataStream API: build a typed pipeline, then `execute` it.
+//!
+//! A job starts at a [`StreamEnvironment`]. Sources give a [`DataStream`]; transformations
+//! (`map`, `filter`, `flat_map`, `process`) give new streams; `key_by` gives a
+//! [`KeyedStream`] whose state is per key; `window` cuts a keyed stream into windows that an
+//! aggregation folds incrementally; sinks (`print`, `collect`, `write_text`, `add_sink`) end
+//! it. Event time comes from `assign_timestamps_and_watermarks`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use eddy_stream::prelude::*;
+//!
+//! let env = StreamEnvironment::new();
+//! env.set_parallelism(2);
+//! let lines = vec![(0i64, "to be or"), (1_000, "not to be"), (6_000, "be")];
+//! let counts = env
+//!     .from_collection(lines)
+//!     .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |l| l.0)
+//!     .flat_map(|(_, text)| text.split(' ').map(String::from).collect::<Vec<_>>())
+//!     .key_by(|word: &String| word.clone())
+//!     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+//!     .aggregate_with(Count, |word, window, n| (window.end, word.clone(), n))
+//!     .collect();
+//! env.execute("word count").unwrap().wait().unwrap();
+//! let mut counts = counts.take();
+//! counts.sort();
+//! assert_eq!(counts[0], (5_000, "be".to_string(), 2));
+//! assert_eq!(counts.last().unwrap(), &(10_000, "be".to_string(), 1));
+//! ```
+
+pub mod data_stream;
+pub mod environment;
+pub mod keyed_stream;
+mod keyed_table;
+mod node;
+pub mod ops;
+pub mod sink;
+pub mod source;
+pub mod watermark_strategy;
+pub mod window;
+
+pub use data_stream::DataStream;
+pub use environment::StreamEnvironment;
+pub use keyed_stream::{Key, KeyedStream};
+pub use ops::process::{ProcessContext, ProcessFunction};
+pub use sink::{Collected, Sink, StreamSink};
+pub use watermark_strategy::WatermarkStrategy;
+
+/// What can flow through a stream: owned, cloneable (for fan-out), sendable between threads.
+pub trait Data: Clone + Send + 'static {}
+
+impl<T: Clone + Send + 'static> Data for T {}
+
+/// Everything a job definition needs.
+pub mod prelude {
+    pub use crate::window::{
+        AggregateFunction, Count, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
+        WindowAssigner,
+    };
+    pub use crate::{
+        Collected, Data, DataStream, Key, KeyedStream, ProcessContext, ProcessFunction, Sink, StreamEnvironment,
+        StreamSink, WatermarkStrategy,
+    };
+    pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
+    pub use eddy_runtime::{JobHandle, JobMetrics, JobResult};
+}

@@ -1,0 +1,119 @@
+//! `process`: a user function with access to the record's timestamp, the current
+//! watermark, and an output that can emit any number of records.
+
+use eddy_core::time::{MIN_WATERMARK, NO_TIMESTAMP};
+use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
+
+use crate::{Data, DataStream};
+
+/// What a process function sees besides the record: time, and where to emit.
+pub struct ProcessContext<'a, O> {
+    timestamp: Timestamp,
+    watermark: Timestamp,
+    out: &'a mut Vec<Record<O>>,
+}
+
+impl<O> ProcessContext<'_, O> {
+    /// The event time of the current record, if it has one.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        (self.timestamp != NO_TIMESTAMP).then_some(self.timestamp)
+    }
+
+    /// The operator's current event-time watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    /// Emits `value` with the current record's timestamp.
+    pub fn collect(&mut self, value: O) {
+        self.out.push(Record::new(value, self.timestamp));
+    }
+
+    /// Emits `value` with the given event time.
+    pub fn collect_with_timestamp(&mut self, value: O, timestamp: Timestamp) {
+        self.out.push(Record::new(value, timestamp));
+    }
+}
+
+/// A function called for every record with a [`ProcessContext`]. Closures
+/// `FnMut(T, &mut ProcessContext<O>)` implement it.
+pub trait ProcessFunction<T, O>: Clone + Send + Sync + 'static {
+    /// Handles one record.
+    fn process_element(&mut self, value: T, ctx: &mut ProcessContext<'_, O>);
+}
+
+impl<T, O, F> ProcessFunction<T, O> for F
+where
+    F: FnMut(T, &mut ProcessContext<'_, O>) + Clone + Send + Sync + 'static,
+{
+    fn process_element(&mut self, value: T, ctx: &mut ProcessContext<'_, O>) {
+        self(value, ctx)
+    }
+}
+
+impl<T: Data> DataStream<T> {
+    /// Runs `function` on every record with its timestamp and the current watermark.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(1); // one subtask keeps the output in input order
+    /// let out = env
+    ///     .from_iter(vec![3, 4])
+    ///     .process(|x: i32, ctx: &mut ProcessContext<'_, i32>| {
+    ///         for _ in 0..x { ctx.collect(x) }
+    ///     })
+    ///     .collect();
+    /// env.execute("repeat").unwrap().wait().unwrap();
+    /// assert_eq!(out.take(), vec![3, 3, 3, 4, 4, 4, 4]);
+    /// ```
+    pub fn process<O: Data, P: ProcessFunction<T, O>>(&self, function: P) -> DataStream<O> {
+        self.transform("Process", move |ctx, out| {
+            Ok(Box::new(ProcessOperator {
+                function: function.clone(),
+                out,
+                buffer: Vec::new(),
+                watermark: MIN_WATERMARK,
+                info: ctx.info.clone(),
+            }))
+        })
+    }
+}
+
+struct ProcessOperator<P, O> {
+    function: P,
+    out: Box<dyn Output<O>>,
+    buffer: Vec<Record<O>>,
+    watermark: Timestamp,
+    info: OperatorInfo,
+}
+
+impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let (function, buffer, watermark) = (&mut self.function, &mut self.buffer, self.watermark);
+        self.info.guard(|| {
+            for record in batch.drain(..) {
+                let mut ctx = ProcessContext { timestamp: record.timestamp, watermark, out: &mut *buffer };
+                function.process_element(record.value, &mut ctx);
+            }
+        })?;
+        self.out.records(&mut self.buffer)
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.watermark = watermark;
+        self.out.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.out.idle(idle)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.out.tick(now)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.finish()
+    }
+}

@@ -1,0 +1,130 @@
+//! Sinks: where results leave the job. Built in: print, collect into a `Vec`, text files.
+
+mod collect;
+mod print;
+mod text_file;
+
+use eddy_core::{BoxError, OperatorInfo, Output, Record, Result, Timestamp};
+
+pub use collect::Collected;
+pub use print::PrintSink;
+pub use text_file::TextFileSink;
+
+use crate::{Data, DataStream};
+
+/// Writes records somewhere. One instance per parallel subtask.
+pub trait Sink<T>: Send {
+    /// Writes one record with its event time.
+    fn write(&mut self, value: T, timestamp: Timestamp) -> Result<(), BoxError>;
+    /// Makes what was written so far durable or visible; called regularly and at the end.
+    fn flush(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// The end of a pipeline, returned by `add_sink` so the sink's parallelism, name and uid
+/// can be set.
+pub struct StreamSink {
+    stream: DataStream<()>,
+}
+
+impl StreamSink {
+    /// Sets the sink's parallelism.
+    pub fn set_parallelism(self, parallelism: usize) -> Self {
+        StreamSink { stream: self.stream.set_parallelism(parallelism) }
+    }
+
+    /// Sets the sink's display name.
+    pub fn name(self, name: &str) -> Self {
+        StreamSink { stream: self.stream.name(name) }
+    }
+
+    /// Sets the sink's stable id.
+    pub fn uid(self, uid: &str) -> Self {
+        StreamSink { stream: self.stream.uid(uid) }
+    }
+}
+
+impl<T: Data> DataStream<T> {
+    /// Sends every record to a [`Sink`]; `create(subtask, parallelism)` opens each subtask's.
+    pub fn add_sink<S, C>(&self, name: &str, create: C) -> StreamSink
+    where
+        S: Sink<T> + 'static,
+        C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
+    {
+        let stream = self.transform(&format!("Sink: {name}"), move |ctx, _| {
+            let info = &ctx.info;
+            let sink = info
+                .guard(|| create(info.subtask, info.parallelism))?
+                .map_err(|e| info.error(format!("cannot open sink: {e}")))?;
+            Ok(Box::new(SinkOperator { sink, info: info.clone() }))
+        });
+        StreamSink { stream }
+    }
+
+    /// Prints every record to standard output (prefixed with `subtask> ` when the sink runs
+    /// in parallel, as Flink's `print()`).
+    pub fn print(&self) -> StreamSink
+    where
+        T: std::fmt::Display,
+    {
+        self.add_sink("Print", |subtask, parallelism| Ok(PrintSink::new(subtask, parallelism)))
+    }
+
+    /// Collects every record into memory; read them with [`Collected::take`] after the job.
+    pub fn collect(&self) -> Collected<T> {
+        let collected = Collected::default();
+        let target = collected.clone();
+        self.add_sink("Collect", move |_, _| Ok(target.clone()));
+        collected
+    }
+
+    /// Writes every record as a line (its `Display` form): to the file `path` at parallelism
+    /// 1, otherwise to `path/part-<subtask>` files.
+    pub fn write_text(&self, path: impl Into<std::path::PathBuf>) -> StreamSink
+    where
+        T: std::fmt::Display,
+    {
+        let path = path.into();
+        self.add_sink("TextFile", move |subtask, parallelism| TextFileSink::create(&path, subtask, parallelism))
+    }
+}
+
+struct SinkOperator<S> {
+    sink: S,
+    info: OperatorInfo,
+}
+
+impl<T, S: Sink<T>> Output<T> for SinkOperator<S> {
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let (sink, info) = (&mut self.sink, &self.info);
+        info.guard(|| batch.drain(..).try_for_each(|r| sink.write(r.value, r.timestamp)))?
+            .map_err(|e| info.error(e.to_string()))
+    }
+
+    fn watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+
+    fn idle(&mut self, _: bool) -> Result<()> {
+        Ok(())
+    }
+
+    fn tick(&mut self, _: Timestamp) -> Result<()> {
+        self.flush()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.flush()
+    }
+}
+
+impl<S> SinkOperator<S> {
+    fn flush<T>(&mut self) -> Result<()>
+    where
+        S: Sink<T>,
+    {
+        let (sink, info) = (&mut self.sink, &self.info);
+        info.guard(|| sink.flush())?.map_err(|e| info.error(e.to_string()))
+    }
+}

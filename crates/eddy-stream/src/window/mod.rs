@@ -1,0 +1,14 @@
+//! Windows on a keyed stream: assigners decide which windows a record belongs to, an
+//! aggregate function folds a window's records incrementally, and the window operator fires
+//! a window when event time (the watermark) or processing time passes its end.
+
+pub mod aggregate;
+pub mod assigner;
+mod operator;
+pub mod time_window;
+pub mod windowed_stream;
+
+pub use aggregate::{AggregateFunction, Count, ReduceAggregate};
+pub use assigner::{TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner};
+pub use time_window::TimeWindow;
+pub use windowed_stream::WindowedStream;

@@ -1,0 +1,108 @@
+//! `WindowedStream`: a keyed stream cut into windows, waiting for an aggregation.
+
+use std::ops::AddAssign;
+
+use crate::keyed_stream::{Key, KeyedStream};
+use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
+use crate::window::assigner::WindowAssigner;
+use crate::window::operator::WindowOperator;
+use crate::window::TimeWindow;
+use crate::{Data, DataStream};
+
+/// A keyed stream with a window assigner; aggregate it to get one result per key and window.
+pub struct WindowedStream<T, K, F, A> {
+    keyed: KeyedStream<T, K, F>,
+    assigner: A,
+}
+
+impl<T, K, F> KeyedStream<T, K, F>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+{
+    /// Groups each key's records into the windows `assigner` gives them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(1); // one subtask keeps the output in input order
+    /// let counts = env
+    ///     .from_iter(vec![(100i64, "a"), (200, "a"), (5_100, "a")])
+    ///     .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |e| e.0)
+    ///     .key_by(|e| e.1)
+    ///     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+    ///     .aggregate_with(Count, |key, window, n| (*key, window.start, n))
+    ///     .collect();
+    /// env.execute("counts").unwrap().wait().unwrap();
+    /// assert_eq!(counts.take(), vec![("a", 0, 2), ("a", 5_000, 1)]);
+    /// ```
+    pub fn window<A: WindowAssigner>(&self, assigner: A) -> WindowedStream<T, K, F, A> {
+        WindowedStream { keyed: self.clone(), assigner }
+    }
+}
+
+impl<T, K, F, A> WindowedStream<T, K, F, A>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    A: WindowAssigner,
+{
+    /// Folds each window incrementally with `aggregate` and emits `window_fn(key, window,
+    /// result)` when the window fires, with the window's max timestamp as event time.
+    pub fn aggregate_with<G, W, O>(&self, aggregate: G, window_fn: W) -> DataStream<O>
+    where
+        G: AggregateFunction<T>,
+        W: Fn(&K, TimeWindow, G::Out) -> O + Clone + Send + Sync + 'static,
+        O: Data,
+    {
+        let key_of = self.keyed.key_of.clone();
+        let assigner = self.assigner.clone();
+        self.keyed.transform_keyed("Window", move |ctx, out| {
+            let operator =
+                WindowOperator::new(ctx, key_of.clone(), assigner.clone(), aggregate.clone(), window_fn.clone(), out)?;
+            Ok(Box::new(operator))
+        })
+    }
+
+    /// Folds each window with `aggregate` and emits its result.
+    pub fn aggregate<G>(&self, aggregate: G) -> DataStream<G::Out>
+    where
+        G: AggregateFunction<T>,
+        G::Out: Data,
+    {
+        self.aggregate_with(aggregate, |_, _, result| result)
+    }
+
+    /// Reduces each window pairwise with `reduce` and emits `window_fn(key, window, result)`.
+    pub fn reduce_with<R, W, O>(&self, reduce: R, window_fn: W) -> DataStream<O>
+    where
+        R: Fn(T, T) -> T + Clone + Send + Sync + 'static,
+        W: Fn(&K, TimeWindow, T) -> O + Clone + Send + Sync + 'static,
+        O: Data,
+    {
+        self.aggregate_with(ReduceAggregate(reduce), window_fn)
+    }
+
+    /// Reduces each window pairwise with `reduce` and emits the result.
+    pub fn reduce<R>(&self, reduce: R) -> DataStream<T>
+    where
+        R: Fn(T, T) -> T + Clone + Send + Sync + 'static,
+    {
+        self.reduce_with(reduce, |_, _, result| result)
+    }
+
+    /// Sums the field `field` selects over each window; other fields keep the first record's.
+    pub fn sum<V, L>(&self, field: L) -> DataStream<T>
+    where
+        V: AddAssign + Copy,
+        L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
+    {
+        self.reduce(move |mut acc, mut next| {
+            *field(&mut acc) += *field(&mut next);
+            acc
+        })
+    }
+}

@@ -1,0 +1,42 @@
+//! # eddy: stateful stream processing, embedded in your Rust service
+//!
+//! eddy runs Flink-style dataflows inside your own process: a typed DataStream API builds
+//! an operator graph, and a multi-threaded runtime executes it with operator chaining,
+//! bounded channels (backpressure), event time and watermarks, and keyed windows.
+//!
+//! `use eddy::prelude::*;` is all a job needs:
+//!
+//! ```
+//! use std::time::Duration;
+//! use eddy::prelude::*;
+//!
+//! let env = StreamEnvironment::new();
+//! let lines = vec![(0i64, "to be or not"), (1_000, "to be"), (7_000, "be quick")];
+//! let counts = env
+//!     .from_iter(lines)
+//!     .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |line| line.0)
+//!     .flat_map(|(_, text)| text.split(' ').map(String::from).collect::<Vec<_>>())
+//!     .key_by(|word: &String| word.clone())
+//!     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+//!     .aggregate_with(Count, |word, window, n| format!("{},{},{word},{n}", window.start, window.end))
+//!     .collect();
+//! env.execute("word count").unwrap().wait().unwrap();
+//! let mut lines = counts.take();
+//! lines.sort();
+//! assert_eq!(lines[0], "0,5000,be,2");
+//! ```
+//!
+//! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
+//! (planner, threads, channels), [`stream`] (the API and operators).
+
+pub use eddy_core as core;
+pub use eddy_runtime as runtime;
+pub use eddy_stream as stream;
+
+pub use eddy_core::{Error, Result};
+pub use eddy_stream::*;
+
+/// Everything a job definition needs: `use eddy::prelude::*;`.
+pub mod prelude {
+    pub use eddy_stream::prelude::*;
+}
