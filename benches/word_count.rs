@@ -1,1 +1,179 @@
-fn main() {}
+//! Word count throughput: eddy at parallelism 1 and 2 next to a naive single-threaded loop
+//! (read, tokenize, one HashMap per window), all on the same generated input in one run.
+//!
+//! ```text
+//! cargo bench --bench word_count                 # 100 MB input (generated once, ~1 s)
+//! WC_BYTES=1e9 cargo bench --bench word_count    # another size
+//! ```
+//!
+//! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
+//! output is checked against the loop's (sorted lines must be identical).
+
+#[path = "../examples/word_count/generate.rs"]
+mod generate;
+#[path = "../examples/word_count/job.rs"]
+mod job;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use eddy::prelude::*;
+use rustc_hash::FxHashMap;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const WINDOW_MS: i64 = 5000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        return child(&args[i + 1], Path::new(&args[i + 2]), Path::new(&args[i + 3]));
+    }
+    let bytes: f64 = std::env::var("WC_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1e8);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).expect("create target/bench-data");
+    let input = dir.join(format!("wc_{}mb.tsv", (bytes / 1e6) as u64));
+    if !input.exists() {
+        let spec = generate::Spec { target_bytes: bytes as u64, seed: 42, disorder_ms: 0, start_ms: 0 };
+        generate::generate(&input, spec).expect("generate input");
+    }
+    println!("# word count, {} MB input, {}", bytes / 1e6, machine());
+    println!("| config | words | wall s | M words/s | vs loop | peak RSS MB | output = loop |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut reference: Option<(f64, u64)> = None;
+    for config in ["loop", "eddy-p1", "eddy-p2"] {
+        let output = dir.join(format!("out-{config}.csv"));
+        let exe = std::env::current_exe().expect("own path");
+        let run = Command::new(exe).args(["--child", config]).arg(&input).arg(&output).output().expect("run child");
+        let report = String::from_utf8_lossy(&run.stdout);
+        let fields: Vec<&str> = report.split_whitespace().collect();
+        if !run.status.success() || fields.len() != 3 {
+            println!("| {config} | failed: {} |", String::from_utf8_lossy(&run.stderr).trim());
+            continue;
+        }
+        let (words, secs, rss_kb): (u64, f64, u64) =
+            (fields[0].parse().unwrap(), fields[1].parse().unwrap(), fields[2].parse().unwrap());
+        let rate = words as f64 / secs / 1e6;
+        let checksum = sorted_checksum(&output);
+        let (loop_rate, loop_sum) = *reference.get_or_insert((rate, checksum));
+        println!(
+            "| {config} | {words} | {secs:.2} | {rate:.1} | {:.2}x | {} | {} |",
+            rate / loop_rate,
+            rss_kb / 1024,
+            if checksum == loop_sum { "yes" } else { "NO" }
+        );
+    }
+}
+
+/// Runs one configuration and prints `words seconds peak_rss_kb`.
+fn child(config: &str, input: &Path, output: &Path) {
+    let start = Instant::now();
+    let words = match config {
+        "loop" => naive_loop(input, output),
+        "eddy-p1" => eddy(input, output, 1),
+        _ => eddy(input, output, 2),
+    };
+    println!("{words} {:.3} {}", start.elapsed().as_secs_f64(), peak_rss_kb());
+}
+
+/// The hand-written reference: one thread, no engine.
+fn naive_loop(input: &Path, output: &Path) -> u64 {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(input).unwrap());
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(output).unwrap());
+    let mut counts: FxHashMap<Vec<u8>, u64> = FxHashMap::default();
+    let (mut line, mut token, mut words, mut window) = (Vec::new(), Vec::new(), 0u64, None);
+    let flush = |counts: &mut FxHashMap<Vec<u8>, u64>, start: i64, out: &mut BufWriter<File>| {
+        for (word, n) in counts.drain() {
+            writeln!(out, "{start},{},{},{n}", start + WINDOW_MS, String::from_utf8_lossy(&word)).unwrap();
+        }
+    };
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).unwrap() == 0 {
+            break;
+        }
+        let tab = line.iter().position(|&b| b == b'\t').unwrap();
+        let ts: i64 = std::str::from_utf8(&line[..tab]).unwrap().parse().unwrap();
+        let start = ts - ts.rem_euclid(WINDOW_MS);
+        if window != Some(start) {
+            if let Some(previous) = window {
+                flush(&mut counts, previous, &mut out);
+            }
+            window = Some(start);
+        }
+        for &b in &line[tab + 1..] {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                token.push(b.to_ascii_lowercase());
+            } else if !token.is_empty() {
+                words += 1;
+                count(&mut counts, &mut token);
+            }
+        }
+        if !token.is_empty() {
+            words += 1;
+            count(&mut counts, &mut token);
+        }
+    }
+    if let Some(previous) = window {
+        flush(&mut counts, previous, &mut out);
+    }
+    out.flush().unwrap();
+    words
+}
+
+fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
+    match counts.get_mut(token.as_slice()) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(token.clone(), 1);
+        }
+    }
+    token.clear();
+}
+
+/// The example's job, reading `input` at `parallelism`; returns the number of words.
+fn eddy(input: &Path, output: &Path, parallelism: usize) -> u64 {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(parallelism);
+    let options = job::Options { timestamped: true, window_ms: WINDOW_MS as u64, out_of_orderness_ms: 0 };
+    let counts = job::word_counts(&env.read_text_file(input), &options, Arc::new(AtomicU64::new(0)));
+    counts.write_text(output).set_parallelism(1);
+    env.execute("word count bench").unwrap().wait().unwrap();
+    // Words are counted from the output: the sum of all window counts.
+    let reader = BufReader::new(File::open(output).unwrap());
+    reader.lines().map(|l| l.unwrap().rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum()
+}
+
+fn sorted_checksum(path: &Path) -> u64 {
+    let mut lines: Vec<String> = BufReader::new(File::open(path).unwrap()).lines().map(|l| l.unwrap()).collect();
+    lines.sort_unstable();
+    lines
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, l| l.bytes().fold(h ^ 0xff, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3)))
+}
+
+fn peak_rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{} cores, {cpu}", std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

@@ -40,3 +40,8 @@ pub use eddy_stream::*;
 pub mod prelude {
     pub use eddy_stream::prelude::*;
 }
+
+/// The README's example compiles (it reads a file, so it is not run).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -94,10 +94,7 @@ mod tests {
     fn guard_turns_a_panic_into_an_error_naming_the_operator() {
         let info = OperatorInfo { name: "Map".into(), subtask: 1, parallelism: 2 };
         let err = info.guard(|| panic!("boom")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "operator 'Map' (subtask 1 of 2) failed: panicked: boom"
-        );
+        assert_eq!(err.to_string(), "operator 'Map' (subtask 1 of 2) failed: panicked: boom");
         assert_eq!(info.guard(|| 7).unwrap(), 7);
     }
 }

@@ -16,8 +16,5 @@ pub const MAX_WATERMARK: Timestamp = i64::MAX;
 
 /// The current processing time (wall clock) in milliseconds since the epoch.
 pub fn now_ms() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Timestamp)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Timestamp).unwrap_or(0)
 }

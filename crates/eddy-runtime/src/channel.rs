@@ -141,9 +141,7 @@ impl<T: Clone + Send> BroadcastWriter<T> {
         records_out: Counter,
     ) -> Self {
         let forward = crate::partitioner::Forward;
-        BroadcastWriter {
-            inner: ChannelWriter::new(senders, input_index, forward, batch_size, cancel, records_out),
-        }
+        BroadcastWriter { inner: ChannelWriter::new(senders, input_index, forward, batch_size, cancel, records_out) }
     }
 }
 

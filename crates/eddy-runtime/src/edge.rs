@@ -64,7 +64,12 @@ fn channel<T: Send + 'static>(capacity: usize) -> (AnyEnd, AnyEnd) {
     (Box::new(sender), Box::new(receiver))
 }
 
-fn gate<T: Send + 'static>(ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
+fn gate<T: Send + 'static>(
+    ctx: &BuildContext,
+    receiver: AnyEnd,
+    inputs: usize,
+    head: AnyOutput,
+) -> Result<Box<dyn Task>> {
     let receiver = receiver
         .downcast::<Receiver<Envelope<T>>>()
         .map_err(|_| Error::InvalidJob("internal: channel of another record type".into()))?;
@@ -77,7 +82,13 @@ impl<T: Clone + Send + 'static> EdgeFactory for PlainEdge<T> {
         channel::<T>(capacity)
     }
 
-    fn writer(&self, ctx: &BuildContext, senders: &[&AnyEnd], input_index: usize, strategy: ShipStrategy) -> Result<AnyOutput> {
+    fn writer(
+        &self,
+        ctx: &BuildContext,
+        senders: &[&AnyEnd],
+        input_index: usize,
+        strategy: ShipStrategy,
+    ) -> Result<AnyOutput> {
         let subtask = ctx.info.subtask;
         match strategy {
             ShipStrategy::Rebalance => writer::<T, _>(ctx, senders, input_index, Rebalance::starting_at(subtask)),
@@ -111,7 +122,13 @@ where
         channel::<T>(capacity)
     }
 
-    fn writer(&self, ctx: &BuildContext, senders: &[&AnyEnd], input_index: usize, _: ShipStrategy) -> Result<AnyOutput> {
+    fn writer(
+        &self,
+        ctx: &BuildContext,
+        senders: &[&AnyEnd],
+        input_index: usize,
+        _: ShipStrategy,
+    ) -> Result<AnyOutput> {
         let partitioner = KeyGroups::new(self.key_of.clone(), ctx.config.max_parallelism);
         writer::<T, _>(ctx, senders, input_index, partitioner)
     }

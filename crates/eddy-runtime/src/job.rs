@@ -64,10 +64,8 @@ impl JobHandle {
             match task.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => errors.push(e),
-                Err(payload) => errors.push(Error::InvalidJob(format!(
-                    "internal error in task '{name}': {}",
-                    panic_message(&payload)
-                ))),
+                Err(payload) => errors
+                    .push(Error::InvalidJob(format!("internal error in task '{name}': {}", panic_message(&payload)))),
             }
         }
         if let Some(root) = errors.iter().position(|e| !e.is_secondary()) {
@@ -144,7 +142,11 @@ fn build_tasks(
     for node in (0..nodes).rev() {
         for subtask in 0..plan.parallelism[node] {
             let ctx = BuildContext {
-                info: OperatorInfo { name: graph.nodes[node].name.clone(), subtask, parallelism: plan.parallelism[node] },
+                info: OperatorInfo {
+                    name: graph.nodes[node].name.clone(),
+                    subtask,
+                    parallelism: plan.parallelism[node],
+                },
                 config,
                 metrics,
                 cancel,
@@ -180,12 +182,16 @@ fn build_tasks(
             let task = match instances[node][subtask].take() {
                 Some(NodeInstance::Source(task)) => task,
                 Some(NodeInstance::Operator(head)) => {
-                    let (_, first) = inputs_of(node)
-                        .next()
-                        .ok_or_else(|| Error::InvalidJob(format!("operator '{}' has no input", graph.nodes[node].name)))?;
+                    let (_, first) = inputs_of(node).next().ok_or_else(|| {
+                        Error::InvalidJob(format!("operator '{}' has no input", graph.nodes[node].name))
+                    })?;
                     let receiver = receivers[node][subtask].take().expect("one receiver per subtask");
                     let ctx = BuildContext {
-                        info: OperatorInfo { name: graph.nodes[node].name.clone(), subtask, parallelism: plan.parallelism[node] },
+                        info: OperatorInfo {
+                            name: graph.nodes[node].name.clone(),
+                            subtask,
+                            parallelism: plan.parallelism[node],
+                        },
                         config,
                         metrics,
                         cancel,

@@ -21,19 +21,20 @@ impl Counter {
     }
 }
 
+/// One registered counter: (operator, subtask, counter name, counter).
+type Registered = (String, usize, String, Counter);
+
 /// The counters of every subtask of a job, by operator name, subtask and counter name.
 #[derive(Debug, Clone, Default)]
 pub struct MetricRegistry {
-    counters: Arc<Mutex<Vec<(String, usize, String, Counter)>>>,
+    counters: Arc<Mutex<Vec<Registered>>>,
 }
 
 impl MetricRegistry {
     /// Registers (or finds) the counter `name` of `operator`'s subtask `subtask`.
     pub fn counter(&self, operator: &str, subtask: usize, name: &str) -> Counter {
         let mut all = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((.., c)) =
-            all.iter().find(|(o, s, n, _)| o == operator && *s == subtask && n == name)
-        {
+        if let Some((.., c)) = all.iter().find(|(o, s, n, _)| o == operator && *s == subtask && n == name) {
             return c.clone();
         }
         let counter = Counter::default();
@@ -62,11 +63,7 @@ pub struct JobMetrics {
 impl JobMetrics {
     /// The sum of counter `name` over all subtasks of `operator`.
     pub fn total(&self, operator: &str, name: &str) -> u64 {
-        self.subtasks
-            .iter()
-            .filter(|((op, _), _)| op == operator)
-            .filter_map(|(_, counters)| counters.get(name))
-            .sum()
+        self.subtasks.iter().filter(|((op, _), _)| op == operator).filter_map(|(_, counters)| counters.get(name)).sum()
     }
 
     /// The sum of counter `name` over every operator.

@@ -75,8 +75,7 @@ pub fn plan(graph: &JobGraph, config: &JobConfig) -> Result<Plan> {
             }
             s => s,
         };
-        let fusable = strategy == ShipStrategy::Forward
-            || (strategy == ShipStrategy::KeyGroups && from == 1);
+        let fusable = strategy == ShipStrategy::Forward || (strategy == ShipStrategy::KeyGroups && from == 1);
         chained.push(fusable && from == to && in_degree(edge.to) == 1);
         strategies.push(strategy);
     }

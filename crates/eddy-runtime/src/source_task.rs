@@ -20,7 +20,13 @@ pub struct SourceTask<T, S> {
 
 impl<T, S> SourceTask<T, S> {
     /// A source subtask named by `info`, polling up to `batch_size` values at a time.
-    pub fn new(source: S, output: Box<dyn Output<T>>, info: OperatorInfo, batch_size: usize, records_out: Counter) -> Self {
+    pub fn new(
+        source: S,
+        output: Box<dyn Output<T>>,
+        info: OperatorInfo,
+        batch_size: usize,
+        records_out: Counter,
+    ) -> Self {
         SourceTask { source, output, info, batch_size, records_out }
     }
 }
@@ -37,9 +43,7 @@ impl<T: Send, S: Source<T>> Task for SourceTask<T, S> {
             let info = &self.info;
             let source = &mut self.source;
             let max = self.batch_size;
-            let poll = info
-                .guard(|| source.poll_next(&mut values, max))?
-                .map_err(|e| info.error(e.to_string()))?;
+            let poll = info.guard(|| source.poll_next(&mut values, max))?.map_err(|e| info.error(e.to_string()))?;
             if !values.is_empty() {
                 self.records_out.add(values.len() as u64);
                 batch.extend(values.drain(..).map(|v| Record::new(v, NO_TIMESTAMP)));

@@ -26,7 +26,9 @@ impl<K: Eq + Clone, V> KeyedTable<K, V> {
     pub(crate) fn get_or_insert_with(&mut self, hash: u64, key: &K, init: impl FnOnce() -> V) -> &mut V {
         match self.table.entry(hash, |s| s.key == *key, |s| s.hash) {
             Entry::Occupied(slot) => &mut slot.into_mut().value,
-            Entry::Vacant(vacant) => &mut vacant.insert(Slot { hash, key: key.clone(), value: init() }).into_mut().value,
+            Entry::Vacant(vacant) => {
+                &mut vacant.insert(Slot { hash, key: key.clone(), value: init() }).into_mut().value
+            }
         }
     }
 

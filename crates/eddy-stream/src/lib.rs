@@ -54,8 +54,7 @@ impl<T: Clone + Send + 'static> Data for T {}
 /// Everything a job definition needs.
 pub mod prelude {
     pub use crate::window::{
-        AggregateFunction, Count, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
-        WindowAssigner,
+        AggregateFunction, Count, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
         Collected, Data, DataStream, Key, KeyedStream, ProcessContext, ProcessFunction, Sink, StreamEnvironment,

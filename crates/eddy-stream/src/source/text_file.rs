@@ -22,7 +22,8 @@ impl TextFileSource {
         let len = file.metadata()?.len();
         let start = len * subtask as u64 / parallelism as u64;
         let end = len * (subtask as u64 + 1) / parallelism as u64;
-        let mut source = TextFileSource { reader: BufReader::with_capacity(1 << 20, file), position: start, end, line: Vec::new() };
+        let mut source =
+            TextFileSource { reader: BufReader::with_capacity(1 << 20, file), position: start, end, line: Vec::new() };
         if start > 0 {
             // The line under `start` belongs to the previous range unless `start` begins a line.
             source.reader.seek(SeekFrom::Start(start - 1))?;

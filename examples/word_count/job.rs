@@ -1,0 +1,131 @@
+//! The word count job itself, shared by the example binary, its tests and the benchmark:
+//! tokenize → key_by word → tumbling window → count → `window_start_ms,window_end_ms,word,count`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use compact_str::CompactString;
+use eddy::prelude::*;
+
+/// A word: stored inline (no heap allocation) up to 24 bytes.
+pub type Word = CompactString;
+
+/// How the job reads its input and sizes its windows.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Lines are `<epoch_ms>\t<text>` and windows use event time; otherwise processing time.
+    pub timestamped: bool,
+    /// Window length in milliseconds.
+    pub window_ms: u64,
+    /// How late (in event time) a line may arrive without being dropped.
+    pub out_of_orderness_ms: u64,
+}
+
+/// One output row: the count of `word` in the window `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WindowCount {
+    /// Window start (inclusive), ms since the epoch.
+    pub start: i64,
+    /// Window end (exclusive), ms since the epoch.
+    pub end: i64,
+    /// The word, lowercased.
+    pub word: Word,
+    /// How often it occurred in the window.
+    pub count: u64,
+}
+
+impl fmt::Display for WindowCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},{},{},{}", self.start, self.end, self.word, self.count)
+    }
+}
+
+/// The tokens of a line: maximal runs of ASCII letters, digits and `_`, lowercased.
+pub struct Tokens {
+    text: String,
+    pos: usize,
+}
+
+impl Tokens {
+    /// Tokens of `text` from byte `start` on (past a timestamp prefix, say).
+    pub fn new(mut text: String, start: usize) -> Self {
+        text.make_ascii_lowercase();
+        Tokens { text, pos: start }
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+impl Iterator for Tokens {
+    type Item = Word;
+
+    #[inline]
+    fn next(&mut self) -> Option<Word> {
+        let bytes = self.text.as_bytes();
+        let start = self.pos + bytes[self.pos..].iter().position(|&b| is_word_byte(b))?;
+        let end = bytes[start..].iter().position(|&b| !is_word_byte(b)).map_or(bytes.len(), |n| start + n);
+        self.pos = end;
+        // Word bytes are ASCII, so both ends fall on character boundaries.
+        Some(Word::from(&self.text[start..end]))
+    }
+}
+
+/// A `<epoch_ms>\t<text>` line: its timestamp and where its text starts.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    timestamp: i64,
+    line: String,
+    text_start: usize,
+}
+
+/// Parses a timestamped line; `None` when the prefix is missing or not a number.
+pub fn parse_stamped(line: String) -> Option<Stamped> {
+    let tab = line.find('\t')?;
+    let timestamp = line[..tab].trim().parse().ok()?;
+    Some(Stamped { timestamp, line, text_start: tab + 1 })
+}
+
+/// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode
+/// are skipped and counted in `malformed`.
+pub fn word_counts(
+    lines: &DataStream<String>,
+    options: &Options,
+    malformed: Arc<AtomicU64>,
+) -> DataStream<WindowCount> {
+    let size = Duration::from_millis(options.window_ms);
+    let to_row = |word: &Word, window: TimeWindow, count| WindowCount {
+        start: window.start,
+        end: window.end,
+        word: word.clone(),
+        count,
+    };
+    if options.timestamped {
+        let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
+        lines
+            .flat_map(move |line| {
+                let parsed = parse_stamped(line);
+                if parsed.is_none() {
+                    malformed.fetch_add(1, Ordering::Relaxed);
+                }
+                parsed
+            })
+            .name("ParseTimestamp")
+            .assign_timestamps_and_watermarks(strategy, |s| s.timestamp)
+            .flat_map(|s| Tokens::new(s.line, s.text_start))
+            .name("Tokenize")
+            .key_by(|word: &Word| word.clone())
+            .window(TumblingEventTimeWindows::of(size))
+            .aggregate_with(Count, to_row)
+    } else {
+        lines
+            .flat_map(|line| Tokens::new(line, 0))
+            .name("Tokenize")
+            .key_by(|word: &Word| word.clone())
+            .window(TumblingProcessingTimeWindows::of(size))
+            .aggregate_with(Count, to_row)
+    }
+}
