@@ -50,15 +50,24 @@ pub struct Tokens {
 
 impl Tokens {
     /// Tokens of `text` from byte `start` on (past a timestamp prefix, say).
-    pub fn new(mut text: String, start: usize) -> Self {
-        text.make_ascii_lowercase();
+    pub fn new(text: String, start: usize) -> Self {
         Tokens { text, pos: start }
     }
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
+/// For each byte: 0 if it separates tokens, else the byte lowercased.
+const WORD_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            table[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
 
 impl Iterator for Tokens {
     type Item = Word;
@@ -66,11 +75,36 @@ impl Iterator for Tokens {
     #[inline]
     fn next(&mut self) -> Option<Word> {
         let bytes = self.text.as_bytes();
-        let start = self.pos + bytes[self.pos..].iter().position(|&b| is_word_byte(b))?;
-        let end = bytes[start..].iter().position(|&b| !is_word_byte(b)).map_or(bytes.len(), |n| start + n);
-        self.pos = end;
-        // Word bytes are ASCII, so both ends fall on character boundaries.
-        Some(Word::from(&self.text[start..end]))
+        let mut pos = self.pos;
+        while pos < bytes.len() && WORD_BYTES[bytes[pos] as usize] == 0 {
+            pos += 1;
+        }
+        if pos == bytes.len() {
+            self.pos = pos;
+            return None;
+        }
+        // Lowercase into a stack buffer; almost every word fits (longer ones take the slow path).
+        let mut buffer = [0u8; 24];
+        let mut len = 0;
+        let start = pos;
+        while pos < bytes.len() {
+            let lower = WORD_BYTES[bytes[pos] as usize];
+            if lower == 0 {
+                break;
+            }
+            if len < buffer.len() {
+                buffer[len] = lower;
+            }
+            len += 1;
+            pos += 1;
+        }
+        self.pos = pos;
+        Some(if len <= buffer.len() {
+            // SAFETY: every byte came from WORD_BYTES, which holds only ASCII, so it is UTF-8.
+            unsafe { Word::from_utf8_unchecked(&buffer[..len]) }
+        } else {
+            Word::from(self.text[start..pos].to_ascii_lowercase())
+        })
     }
 }
 

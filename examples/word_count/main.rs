@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let late = result.metrics.total_all("late_records_dropped");
     eprintln!(
         "word count: {} windowed counts in {:.2} s; {} late words dropped; {} malformed lines skipped",
-        result.metrics.total("Sink: Print", "records_in") + result.metrics.total("Sink: TextFile", "records_in"),
+        result.metrics.total_all("records_written"),
         result.duration.as_secs_f64(),
         late,
         malformed.load(Ordering::Relaxed),

@@ -9,6 +9,7 @@
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::key_encoding::encode_key;
 use crate::{Error, Result};
 
 /// The default number of key groups (Flink's default lower bound, too).
@@ -25,8 +26,7 @@ impl KeyHasher {
     #[inline]
     pub fn hash<K: Serialize + ?Sized>(&mut self, key: &K) -> Result<u64> {
         self.buf.clear();
-        bincode::serde::encode_into_std_write(key, &mut self.buf, bincode::config::standard())
-            .map_err(|e| Error::KeyEncoding(e.to_string()))?;
+        encode_key(key, &mut self.buf).map_err(|e| Error::KeyEncoding(e.to_string()))?;
         Ok(xxh3_64(&self.buf))
     }
 }

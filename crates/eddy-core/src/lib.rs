@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod key;
+pub mod key_encoding;
 pub mod output;
 pub mod record;
 pub mod source;

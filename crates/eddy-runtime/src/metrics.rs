@@ -78,6 +78,8 @@ pub mod names {
     pub const RECORDS_IN: &str = "records_in";
     /// Records a subtask sent to other subtasks or wrote to a sink.
     pub const RECORDS_OUT: &str = "records_out";
+    /// Records a sink wrote.
+    pub const RECORDS_WRITTEN: &str = "records_written";
     /// Records dropped because their window had already fired.
     pub const LATE_RECORDS_DROPPED: &str = "late_records_dropped";
 }

@@ -5,6 +5,7 @@ mod print;
 mod text_file;
 
 use eddy_core::{BoxError, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::metrics::{names, Counter};
 
 pub use collect::Collected;
 pub use print::PrintSink;
@@ -57,7 +58,7 @@ impl<T: Data> DataStream<T> {
             let sink = info
                 .guard(|| create(info.subtask, info.parallelism))?
                 .map_err(|e| info.error(format!("cannot open sink: {e}")))?;
-            Ok(Box::new(SinkOperator { sink, info: info.clone() }))
+            Ok(Box::new(SinkOperator { sink, info: info.clone(), written: ctx.counter(names::RECORDS_WRITTEN) }))
         });
         StreamSink { stream }
     }
@@ -93,10 +94,12 @@ impl<T: Data> DataStream<T> {
 struct SinkOperator<S> {
     sink: S,
     info: OperatorInfo,
+    written: Counter,
 }
 
 impl<T, S: Sink<T>> Output<T> for SinkOperator<S> {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        self.written.add(batch.len() as u64);
         let (sink, info) = (&mut self.sink, &self.info);
         info.guard(|| batch.drain(..).try_for_each(|r| sink.write(r.value, r.timestamp)))?
             .map_err(|e| info.error(e.to_string()))

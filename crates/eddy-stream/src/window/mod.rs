@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod assigner;
+mod open_windows;
 mod operator;
 pub mod time_window;
 pub mod windowed_stream;

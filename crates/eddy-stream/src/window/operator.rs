@@ -1,8 +1,6 @@
 //! The window operator: per window, one accumulator per key; fires windows in order of
 //! their end as the watermark (event time) or the clock (processing time) passes them.
 
-use std::collections::BTreeMap;
-
 use eddy_core::key::KeyHasher;
 use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
@@ -10,14 +8,11 @@ use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
 
 use crate::keyed_stream::Key;
-use crate::keyed_table::KeyedTable;
 use crate::window::aggregate::AggregateFunction;
 use crate::window::assigner::WindowAssigner;
+use crate::window::open_windows::OpenWindows;
 use crate::window::TimeWindow;
 use crate::Data;
-
-/// Open windows, ordered by (end, start) so the next to fire comes first.
-type OpenWindows<K, Acc> = BTreeMap<(Timestamp, Timestamp), KeyedTable<K, Acc>>;
 
 pub(crate) struct WindowOperator<T, K, F, A, G: AggregateFunction<T>, W, O> {
     key_of: F,
@@ -57,7 +52,7 @@ where
             aggregate,
             window_fn,
             hasher: KeyHasher::default(),
-            windows: BTreeMap::new(),
+            windows: OpenWindows::default(),
             watermark: MIN_WATERMARK,
             out,
             buffer: Vec::new(),
@@ -93,7 +88,7 @@ where
                 }
                 let item = if windows.peek().is_some() { value.clone() } else { value.take() };
                 let Some(item) = item else { break };
-                let table = self.windows.entry((window.end, window.start)).or_default();
+                let table = self.windows.table(window);
                 let acc = table.get_or_insert_with(hash, &key, || self.aggregate.create_accumulator());
                 self.aggregate.add(acc, item);
                 assigned = true;
@@ -105,13 +100,7 @@ where
 
     /// Emits and removes every window whose max timestamp is at most `time`.
     fn fire_until(&mut self, time: Timestamp) -> Result<()> {
-        while let Some(entry) = self.windows.first_entry() {
-            let (end, start) = *entry.key();
-            let window = TimeWindow::new(start, end);
-            if window.max_timestamp() > time {
-                break;
-            }
-            let mut table = entry.remove();
+        while let Some((window, mut table)) = self.windows.pop_due(time) {
             let (aggregate, window_fn, buffer) = (&self.aggregate, &self.window_fn, &mut self.buffer);
             self.info.guard(|| {
                 for (key, acc) in table.drain() {
