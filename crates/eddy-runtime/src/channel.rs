@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{SendTimeoutError, Sender};
-use eddy_core::{Error, Output, Record, Result, Timestamp};
+use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
 
 use crate::metrics::Counter;
 use crate::partitioner::Partitioner;
@@ -56,20 +56,30 @@ pub struct ChannelWriter<T, P> {
     batch_size: usize,
     cancel: Arc<AtomicBool>,
     records_out: Counter,
+    /// The producing operator, named when a key function panics.
+    info: OperatorInfo,
+}
+
+/// Where a channel writer sends and how it batches.
+pub struct WriterSetup {
+    /// Input index the receiving gates know this sender by.
+    pub input_index: usize,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// The job's cancel flag.
+    pub cancel: Arc<AtomicBool>,
+    /// Counts records sent.
+    pub records_out: Counter,
+    /// The producing operator.
+    pub info: OperatorInfo,
 }
 
 impl<T: Send, P: Partitioner<T>> ChannelWriter<T, P> {
-    /// A writer to `senders` (one per target subtask) that tags messages with `input_index`.
-    pub fn new(
-        senders: Vec<ChannelSender<T>>,
-        input_index: usize,
-        partitioner: P,
-        batch_size: usize,
-        cancel: Arc<AtomicBool>,
-        records_out: Counter,
-    ) -> Self {
+    /// A writer to `senders` (one per target subtask) routing with `partitioner`.
+    pub fn new(senders: Vec<ChannelSender<T>>, partitioner: P, setup: WriterSetup) -> Self {
+        let WriterSetup { input_index, batch_size, cancel, records_out, info } = setup;
         let buffers = senders.iter().map(|_| Vec::with_capacity(batch_size)).collect();
-        ChannelWriter { senders, buffers, input_index, partitioner, batch_size, cancel, records_out }
+        ChannelWriter { senders, buffers, input_index, partitioner, batch_size, cancel, records_out, info }
     }
 
     fn flush(&mut self, target: usize) -> Result<()> {
@@ -99,14 +109,18 @@ impl<T: Send, P: Partitioner<T>> ChannelWriter<T, P> {
 impl<T: Send, P: Partitioner<T>> Output<T> for ChannelWriter<T, P> {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         let targets = self.senders.len();
-        for record in batch.drain(..) {
-            let target = self.partitioner.target(&record.value, targets)?;
-            self.buffers[target].push(record);
-            if self.buffers[target].len() >= self.batch_size {
-                self.flush(target)?;
+        // The partitioner may run a user's key function: a panic names the producing operator.
+        let info = self.info.clone();
+        info.guard(|| {
+            for record in batch.drain(..) {
+                let target = self.partitioner.target(&record.value, targets)?;
+                self.buffers[target].push(record);
+                if self.buffers[target].len() >= self.batch_size {
+                    self.flush(target)?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })?
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
@@ -132,16 +146,9 @@ pub struct BroadcastWriter<T> {
 }
 
 impl<T: Clone + Send> BroadcastWriter<T> {
-    /// A broadcast writer; arguments as for [`ChannelWriter::new`].
-    pub fn new(
-        senders: Vec<ChannelSender<T>>,
-        input_index: usize,
-        batch_size: usize,
-        cancel: Arc<AtomicBool>,
-        records_out: Counter,
-    ) -> Self {
-        let forward = crate::partitioner::Forward;
-        BroadcastWriter { inner: ChannelWriter::new(senders, input_index, forward, batch_size, cancel, records_out) }
+    /// A broadcast writer to `senders` (one per target subtask).
+    pub fn new(senders: Vec<ChannelSender<T>>, setup: WriterSetup) -> Self {
+        BroadcastWriter { inner: ChannelWriter::new(senders, crate::partitioner::Forward, setup) }
     }
 }
 

@@ -6,7 +6,7 @@ use crossbeam_channel::{bounded, Receiver};
 use eddy_core::{Error, Output, Result};
 use serde::Serialize;
 
-use crate::channel::{BroadcastWriter, ChannelSender, ChannelWriter, Envelope};
+use crate::channel::{BroadcastWriter, ChannelSender, ChannelWriter, Envelope, WriterSetup};
 use crate::gate::InputGate;
 use crate::graph::{erase, unerase, AnyEnd, AnyOutput, BuildContext, EdgeFactory, ShipStrategy, Task};
 use crate::metrics::names;
@@ -48,15 +48,18 @@ fn writer<T: Send + 'static, P: Partitioner<T>>(
     input_index: usize,
     partitioner: P,
 ) -> Result<AnyOutput> {
-    let writer = ChannelWriter::new(
-        typed_senders::<T>(senders)?,
-        input_index,
-        partitioner,
-        ctx.config.batch_size,
-        ctx.cancel.clone(),
-        ctx.counter(names::RECORDS_OUT),
-    );
+    let writer = ChannelWriter::new(typed_senders::<T>(senders)?, partitioner, setup(ctx, input_index));
     Ok(erase::<T>(Box::new(writer)))
+}
+
+fn setup(ctx: &BuildContext, input_index: usize) -> WriterSetup {
+    WriterSetup {
+        input_index,
+        batch_size: ctx.config.batch_size,
+        cancel: ctx.cancel.clone(),
+        records_out: ctx.counter(names::RECORDS_OUT),
+        info: ctx.info.clone(),
+    }
 }
 
 fn channel<T: Send + 'static>(capacity: usize) -> (AnyEnd, AnyEnd) {
@@ -94,13 +97,7 @@ impl<T: Clone + Send + 'static> EdgeFactory for PlainEdge<T> {
             ShipStrategy::Rebalance => writer::<T, _>(ctx, senders, input_index, Rebalance::starting_at(subtask)),
             ShipStrategy::Shuffle => writer::<T, _>(ctx, senders, input_index, Shuffle::seeded(subtask as u64)),
             ShipStrategy::Broadcast => {
-                let writer = BroadcastWriter::new(
-                    typed_senders::<T>(senders)?,
-                    input_index,
-                    ctx.config.batch_size,
-                    ctx.cancel.clone(),
-                    ctx.counter(names::RECORDS_OUT),
-                );
+                let writer = BroadcastWriter::new(typed_senders::<T>(senders)?, setup(ctx, input_index));
                 Ok(erase::<T>(Box::new(writer)))
             }
             _ => writer::<T, _>(ctx, senders, input_index, Forward),

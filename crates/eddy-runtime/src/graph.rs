@@ -126,6 +126,12 @@ pub struct Node {
     pub parallelism: Option<usize>,
     /// Set for sources that cannot run in parallel (an iterator, stdin).
     pub non_parallel: bool,
+    /// Without an explicit parallelism, run at the parallelism of the first input, so an
+    /// operator the API inserts (a pre-aggregation) chains to whatever feeds it.
+    pub follows_input: bool,
+    /// For a stage the API inserted on behalf of another node (a window's pre-aggregation):
+    /// that node, whose name this stage takes with a suffix.
+    pub stage_of: Option<NodeId>,
     /// Builds the subtasks.
     pub factory: Arc<dyn NodeFactory>,
 }

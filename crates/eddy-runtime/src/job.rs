@@ -19,7 +19,10 @@ use crate::planner::{plan, Plan};
 pub struct JobHandle {
     name: String,
     tasks: Vec<(String, JoinHandle<Result<()>>)>,
+    /// Set to stop every subtask: by the user, or by a subtask that failed.
     cancel: Arc<AtomicBool>,
+    /// Set only by [`JobHandle::cancel`], so a failure is never reported as a cancellation.
+    cancelled_by_user: AtomicBool,
     metrics: MetricRegistry,
     started: Instant,
 }
@@ -41,8 +44,10 @@ impl JobHandle {
         &self.name
     }
 
-    /// Asks every subtask to stop; [`JobHandle::wait`] then returns [`Error::Cancelled`].
+    /// Asks every subtask to stop; [`JobHandle::wait`] then returns [`Error::Cancelled`]
+    /// (or the job's own failure, if it failed first).
     pub fn cancel(&self) {
+        self.cancelled_by_user.store(true, Ordering::Relaxed);
         self.cancel.store(true, Ordering::Relaxed);
     }
 
@@ -71,6 +76,9 @@ impl JobHandle {
         if let Some(root) = errors.iter().position(|e| !e.is_secondary()) {
             return Err(errors.swap_remove(root));
         }
+        if self.cancelled_by_user.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         if let Some(first) = errors.into_iter().next() {
             return Err(first);
         }
@@ -88,13 +96,25 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     let mut threads = Vec::with_capacity(tasks.len());
     for (thread_name, task) in tasks {
         let run = run.clone();
-        let handle = std::thread::Builder::new()
-            .name(thread_name.clone())
-            .spawn(move || run_task(task, &run))
-            .map_err(|e| Error::InvalidJob(format!("cannot start thread '{thread_name}': {e}")))?;
-        threads.push((thread_name, handle));
+        let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || run_task(task, &run));
+        match spawned {
+            Ok(handle) => threads.push((thread_name, handle)),
+            Err(e) => {
+                // Stop the threads already started rather than leave them running unowned.
+                cancel.store(true, Ordering::Relaxed);
+                return Err(Error::InvalidJob(format!("cannot start thread '{thread_name}': {e}")));
+            }
+        }
     }
-    Ok(JobHandle { name: name.to_string(), tasks: threads, cancel, metrics, started: Instant::now() })
+    let cancelled_by_user = AtomicBool::new(false);
+    Ok(JobHandle {
+        name: name.to_string(),
+        tasks: threads,
+        cancel,
+        cancelled_by_user,
+        metrics,
+        started: Instant::now(),
+    })
 }
 
 fn run_task(task: Box<dyn Task>, run: &TaskRun) -> Result<()> {
@@ -135,7 +155,7 @@ fn build_tasks(
         let mut next = 0;
         for (e, edge) in inputs_of(node) {
             input_base[e] = next;
-            next += plan.parallelism[edge.from];
+            next += senders_per_consumer(plan, e, edge.from);
         }
     }
     let mut instances: Vec<Vec<Option<NodeInstance>>> = (0..nodes).map(|_| Vec::new()).collect();
@@ -163,7 +183,9 @@ fn build_tasks(
                         ShipStrategy::Forward => vec![&senders[edge.to][subtask]],
                         _ => senders[edge.to].iter().collect(),
                     };
-                    let index = input_base[e] + subtask;
+                    // A forward edge has one sender per consumer subtask; others have one per producer.
+                    let offset = if plan.strategies[e] == ShipStrategy::Forward { 0 } else { subtask };
+                    let index = input_base[e] + offset;
                     outputs.push(edge.factory.writer(&ctx, &targets, index, plan.strategies[e])?);
                 }
             }
@@ -176,7 +198,7 @@ fn build_tasks(
         if !plan.is_head(graph, node) {
             continue;
         }
-        let inputs: usize = inputs_of(node).map(|(_, e)| plan.parallelism[e.from]).sum();
+        let inputs: usize = inputs_of(node).map(|(e, edge)| senders_per_consumer(plan, e, edge.from)).sum();
         for subtask in 0..plan.parallelism[node] {
             let thread_name = format!("{}#{subtask}", graph.nodes[node].name);
             let task = match instances[node][subtask].take() {
@@ -204,4 +226,13 @@ fn build_tasks(
         }
     }
     Ok(tasks)
+}
+
+/// How many upstream subtasks send into each subtask of edge `edge`'s consumer.
+fn senders_per_consumer(plan: &Plan, edge: usize, from: usize) -> usize {
+    if plan.strategies[edge] == ShipStrategy::Forward {
+        1
+    } else {
+        plan.parallelism[from]
+    }
 }

@@ -74,9 +74,9 @@ impl JobMetrics {
 
 /// Standard counter names.
 pub mod names {
-    /// Records that entered a subtask.
+    /// Records that entered a subtask (from its channel, or from its source).
     pub const RECORDS_IN: &str = "records_in";
-    /// Records a subtask sent to other subtasks or wrote to a sink.
+    /// Records a subtask sent to other subtasks.
     pub const RECORDS_OUT: &str = "records_out";
     /// Records a sink wrote.
     pub const RECORDS_WRITTEN: &str = "records_written";

@@ -7,7 +7,7 @@
 use eddy_core::{Error, Result};
 
 use crate::config::JobConfig;
-use crate::graph::{JobGraph, ShipStrategy};
+use crate::graph::{JobGraph, Node, ShipStrategy};
 
 /// The decisions the planner made for a graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,32 +32,17 @@ pub fn plan(graph: &JobGraph, config: &JobConfig) -> Result<Plan> {
     if config.parallelism == 0 || config.max_parallelism == 0 {
         return Err(Error::InvalidJob("parallelism and max_parallelism must be at least 1".into()));
     }
-    let parallelism = graph
-        .nodes
-        .iter()
-        .map(|node| {
-            let default = if node.non_parallel { 1 } else { config.parallelism.min(config.max_parallelism) };
-            let p = node.parallelism.unwrap_or(default);
-            if p == 0 {
-                return Err(Error::InvalidJob(format!("operator '{}' has parallelism 0; use at least 1", node.name)));
-            }
-            if node.non_parallel && p != 1 {
-                return Err(Error::InvalidJob(format!(
-                    "source '{}' cannot run in parallel (parallelism {p} requested); \
-                     remove set_parallelism or use a parallel source",
-                    node.name
-                )));
-            }
-            if p > config.max_parallelism {
-                return Err(Error::InvalidJob(format!(
-                    "operator '{}' has parallelism {p} above max_parallelism {}; \
-                     lower it or raise set_max_parallelism",
-                    node.name, config.max_parallelism
-                )));
-            }
-            Ok(p)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut parallelism: Vec<usize> = Vec::with_capacity(graph.nodes.len());
+    for (id, node) in graph.nodes.iter().enumerate() {
+        let input = graph.edges.iter().find(|e| e.to == id).map(|e| parallelism[e.from]);
+        let default = match input {
+            Some(p) if node.follows_input => p,
+            _ if node.non_parallel => 1,
+            _ => config.parallelism.min(config.max_parallelism),
+        };
+        let p = resolve_parallelism(node, default, config)?;
+        parallelism.push(p);
+    }
     let in_degree = |node: usize| graph.edges.iter().filter(|e| e.to == node).count();
     let mut strategies = Vec::with_capacity(graph.edges.len());
     let mut chained = Vec::with_capacity(graph.edges.len());
@@ -80,4 +65,27 @@ pub fn plan(graph: &JobGraph, config: &JobConfig) -> Result<Plan> {
         strategies.push(strategy);
     }
     Ok(Plan { parallelism, strategies, chained })
+}
+
+/// The node's parallelism (explicit, else `default`), checked against its limits.
+fn resolve_parallelism(node: &Node, default: usize, config: &JobConfig) -> Result<usize> {
+    let p = node.parallelism.unwrap_or(default);
+    if p == 0 {
+        return Err(Error::InvalidJob(format!("operator '{}' has parallelism 0; use at least 1", node.name)));
+    }
+    if node.non_parallel && p != 1 {
+        return Err(Error::InvalidJob(format!(
+            "source '{}' cannot run in parallel (parallelism {p} requested); \
+             remove set_parallelism or use a parallel source",
+            node.name
+        )));
+    }
+    if p > config.max_parallelism {
+        return Err(Error::InvalidJob(format!(
+            "operator '{}' has parallelism {p} above max_parallelism {}; \
+             lower it or raise set_max_parallelism",
+            node.name, config.max_parallelism
+        )));
+    }
+    Ok(p)
 }

@@ -15,7 +15,7 @@ pub struct SourceTask<T, S> {
     output: Box<dyn Output<T>>,
     info: OperatorInfo,
     batch_size: usize,
-    records_out: Counter,
+    records_in: Counter,
 }
 
 impl<T, S> SourceTask<T, S> {
@@ -25,9 +25,9 @@ impl<T, S> SourceTask<T, S> {
         output: Box<dyn Output<T>>,
         info: OperatorInfo,
         batch_size: usize,
-        records_out: Counter,
+        records_in: Counter,
     ) -> Self {
-        SourceTask { source, output, info, batch_size, records_out }
+        SourceTask { source, output, info, batch_size, records_in }
     }
 }
 
@@ -45,7 +45,7 @@ impl<T: Send, S: Source<T>> Task for SourceTask<T, S> {
             let max = self.batch_size;
             let poll = info.guard(|| source.poll_next(&mut values, max))?.map_err(|e| info.error(e.to_string()))?;
             if !values.is_empty() {
-                self.records_out.add(values.len() as u64);
+                self.records_in.add(values.len() as u64);
                 batch.extend(values.drain(..).map(|v| Record::new(v, NO_TIMESTAMP)));
                 self.output.records(&mut batch)?;
             }

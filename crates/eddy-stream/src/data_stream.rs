@@ -65,12 +65,25 @@ impl<T: Data> DataStream<T> {
                 uid: None,
                 parallelism: None,
                 non_parallel: false,
+                follows_input: false,
+                stage_of: None,
                 factory: Arc::new(OperatorNode::<T, U, B>::new(build)),
             });
             g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge });
             node
         });
         DataStream::new(self.env.clone(), node)
+    }
+
+    /// Adds an operator that runs at this stream's parallelism, chained to it: a stage the
+    /// API inserts on the user's behalf (such as a window's pre-aggregation).
+    pub(crate) fn pre_stage<U, B>(&self, name: &str, build: B) -> DataStream<U>
+    where
+        U: Data,
+        B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
+    {
+        let edge: Arc<dyn EdgeFactory> = Arc::new(PlainEdge::<T>::default());
+        self.transform_over(name, ShipStrategy::Default, edge, build).update_node(|n| n.follows_input = true)
     }
 
     fn with_strategy(&self, strategy: ShipStrategy) -> Self {
@@ -107,9 +120,25 @@ impl<T: Data> DataStream<T> {
         self.update_node(|n| n.parallelism = Some(parallelism))
     }
 
-    /// Sets this operator's display name (used in thread names, metrics and errors).
+    /// Sets this operator's display name (used in thread names, metrics and errors). A stage
+    /// eddy added for it (a window's pre-aggregation) is renamed `<name> (pre-aggregate)`.
     pub fn name(self, name: &str) -> Self {
+        let node = self.node;
+        self.env.with_graph(|g| {
+            for stage in g.nodes.iter_mut().filter(|n| n.stage_of == Some(node)) {
+                stage.name = format!("{name} (pre-aggregate)");
+            }
+        });
         self.update_node(|n| n.name = name.to_string())
+    }
+
+    /// Marks this operator as a stage of `owner`, named after it.
+    pub(crate) fn stage_of<U>(self, owner: &DataStream<U>) -> Self {
+        let owner_name = self.env.with_graph(|g| g.nodes[owner.node].name.clone());
+        self.update_node(|n| {
+            n.stage_of = Some(owner.node);
+            n.name = format!("{owner_name} (pre-aggregate)");
+        })
     }
 
     /// Sets this operator's stable id, by which savepoints find its state.
@@ -120,8 +149,14 @@ impl<T: Data> DataStream<T> {
     /// Merges streams of the same type into one; watermarks are the minimum over the inputs.
     pub fn union(&self, others: &[DataStream<T>]) -> DataStream<T> {
         let identity = self.transform("Union", |_, out| Ok(Box::new(crate::ops::union::Identity { out })));
+        if others.iter().any(|o| !self.env.same_as(&o.env)) {
+            let name = self.env.with_graph(|g| g.nodes[self.node].name.clone());
+            self.env.report_misuse(format!(
+                "union of '{name}' with a stream of another StreamEnvironment; build both in one environment"
+            ));
+        }
         self.env.with_graph(|g| {
-            for other in others {
+            for other in others.iter().filter(|o| self.env.same_as(&o.env)) {
                 let edge = Edge {
                     from: other.node,
                     to: identity.node,

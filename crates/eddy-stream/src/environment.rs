@@ -34,6 +34,8 @@ pub struct StreamEnvironment {
 struct EnvInner {
     graph: JobGraph,
     config: JobConfig,
+    /// API misuse found while building, reported by `execute`.
+    misuse: Vec<String>,
 }
 
 impl StreamEnvironment {
@@ -85,14 +87,27 @@ impl StreamEnvironment {
 
     /// Plans and starts the job built so far; the environment is then empty again.
     pub fn execute(&self, name: &str) -> Result<JobHandle> {
-        let (graph, config) = {
+        let (graph, config, misuse) = {
             let mut inner = self.inner.borrow_mut();
-            (std::mem::take(&mut inner.graph), inner.config.clone())
+            (std::mem::take(&mut inner.graph), inner.config.clone(), std::mem::take(&mut inner.misuse))
         };
+        if !misuse.is_empty() {
+            return Err(Error::InvalidJob(misuse.join("; ")));
+        }
         if graph.nodes.is_empty() {
             return Err(Error::InvalidJob("the job has no operators; add a source and a sink".into()));
         }
         eddy_runtime::execute(name, graph, config)
+    }
+
+    /// Whether `other` is this same environment.
+    pub(crate) fn same_as(&self, other: &StreamEnvironment) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Records a mistake in the job's definition; `execute` will refuse the job with it.
+    pub(crate) fn report_misuse(&self, message: String) {
+        self.inner.borrow_mut().misuse.push(message);
     }
 
     pub(crate) fn with_graph<R>(&self, f: impl FnOnce(&mut JobGraph) -> R) -> R {
@@ -121,6 +136,8 @@ impl StreamEnvironment {
                 uid: None,
                 parallelism: None,
                 non_parallel,
+                follows_input: false,
+                stage_of: None,
                 factory: std::sync::Arc::new(SourceNode::new(create)),
             })
         });

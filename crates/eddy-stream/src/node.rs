@@ -69,7 +69,7 @@ where
             combine::<T>(outputs)?,
             info.clone(),
             ctx.config.batch_size,
-            ctx.counter(names::RECORDS_OUT),
+            ctx.counter(names::RECORDS_IN),
         );
         Ok(NodeInstance::Source(Box::new(task)))
     }

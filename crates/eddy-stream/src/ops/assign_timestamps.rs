@@ -117,6 +117,8 @@ impl<T: Send, F: Fn(&T) -> Timestamp + Send> Output<T> for AssignTimestamps<F, T
         }
         if let Some(timeout) = self.strategy.idleness {
             if !self.idle && self.last_record.elapsed() >= timeout {
+                // Send the final watermark first: one sent after `idle` would mark us active.
+                self.emit_watermark()?;
                 self.idle = true;
                 self.out.idle(true)?;
             }

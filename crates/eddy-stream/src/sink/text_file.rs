@@ -17,12 +17,14 @@ pub struct TextFileSink {
 impl TextFileSink {
     /// `path` itself at parallelism 1; `path/part-<subtask>` otherwise.
     pub fn create(path: &Path, subtask: usize, parallelism: usize) -> Result<Self, BoxError> {
-        let file_path = if parallelism == 1 {
-            path.to_path_buf()
+        let (dir, file_path) = if parallelism == 1 {
+            (path.parent().unwrap_or(Path::new("")), path.to_path_buf())
         } else {
-            std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            path.join(format!("part-{subtask}"))
+            (path, path.join(format!("part-{subtask}")))
         };
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         let file = File::create(&file_path).map_err(|e| format!("cannot create {}: {e}", file_path.display()))?;
         Ok(TextFileSink { out: BufWriter::with_capacity(1 << 20, file) })
     }

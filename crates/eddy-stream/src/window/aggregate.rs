@@ -3,8 +3,8 @@
 /// Folds records into an accumulator (Flink's `AggregateFunction`). `merge` combines two
 /// partial accumulators of the same key and window.
 pub trait AggregateFunction<T>: Clone + Send + Sync + 'static {
-    /// The running state.
-    type Acc: Send + 'static;
+    /// The running state (cloneable: partial accumulators travel between subtasks).
+    type Acc: Clone + Send + 'static;
     /// The result.
     type Out;
     /// A fresh accumulator.
@@ -47,7 +47,9 @@ impl<T> AggregateFunction<T> for Count {
 #[derive(Debug, Clone, Copy)]
 pub struct ReduceAggregate<R>(pub R);
 
-impl<T: Send + 'static, R: Fn(T, T) -> T + Clone + Send + Sync + 'static> AggregateFunction<T> for ReduceAggregate<R> {
+impl<T: Clone + Send + 'static, R: Fn(T, T) -> T + Clone + Send + Sync + 'static> AggregateFunction<T>
+    for ReduceAggregate<R>
+{
     type Acc = Option<T>;
     type Out = T;
 

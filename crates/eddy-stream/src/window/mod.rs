@@ -4,12 +4,15 @@
 
 pub mod aggregate;
 pub mod assigner;
+mod fold;
 mod open_windows;
 mod operator;
+pub mod partial;
 pub mod time_window;
 pub mod windowed_stream;
 
 pub use aggregate::{AggregateFunction, Count, ReduceAggregate};
 pub use assigner::{TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner};
+pub use partial::Partial;
 pub use time_window::TimeWindow;
 pub use windowed_stream::WindowedStream;

@@ -8,19 +8,31 @@ use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
 
 use crate::keyed_stream::Key;
-use crate::window::aggregate::AggregateFunction;
-use crate::window::assigner::WindowAssigner;
+use crate::window::fold::Fold;
 use crate::window::open_windows::OpenWindows;
 use crate::window::TimeWindow;
 use crate::Data;
 
-pub(crate) struct WindowOperator<T, K, F, A, G: AggregateFunction<T>, W, O> {
+/// What happens to a record whose window has already fired here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Late {
+    /// Drop it and count it (the keyed stage, as Flink does).
+    Drop,
+    /// Emit it alone at once (a pre-aggregation: only the keyed stage, which sees every
+    /// input's watermark, may decide that a record is late).
+    EmitAlone,
+}
+
+pub(crate) struct WindowOperator<T, K, F, S: Fold<T>, W, O> {
     key_of: F,
-    assigner: A,
-    aggregate: G,
+    fold: S,
     window_fn: W,
+    late: Late,
     hasher: KeyHasher,
-    windows: OpenWindows<K, G::Acc>,
+    windows: OpenWindows<K, S::Acc>,
+    /// The windows of the previous record, reused while timestamps repeat.
+    assigned: Vec<TimeWindow>,
+    assigned_for: Option<Timestamp>,
     watermark: Timestamp,
     out: Box<dyn Output<O>>,
     buffer: Vec<Record<O>>,
@@ -28,31 +40,32 @@ pub(crate) struct WindowOperator<T, K, F, A, G: AggregateFunction<T>, W, O> {
     info: OperatorInfo,
 }
 
-impl<T, K, F, A, G, W, O> WindowOperator<T, K, F, A, G, W, O>
+impl<T, K, F, S, W, O> WindowOperator<T, K, F, S, W, O>
 where
     T: Data,
     K: Key,
     F: Fn(&T) -> K,
-    A: WindowAssigner,
-    G: AggregateFunction<T>,
-    W: Fn(&K, TimeWindow, G::Out) -> O,
+    S: Fold<T>,
+    W: Fn(&K, TimeWindow, S::Out) -> O,
 {
     pub(crate) fn new(
         ctx: &BuildContext,
         key_of: F,
-        assigner: A,
-        aggregate: G,
+        fold: S,
         window_fn: W,
+        late: Late,
         out: Box<dyn Output<O>>,
     ) -> Result<Self> {
-        assigner.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", ctx.info.name)))?;
+        fold.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", ctx.info.name)))?;
         Ok(WindowOperator {
             key_of,
-            assigner,
-            aggregate,
+            fold,
             window_fn,
+            late,
             hasher: KeyHasher::default(),
             windows: OpenWindows::default(),
+            assigned: Vec::new(),
+            assigned_for: None,
             watermark: MIN_WATERMARK,
             out,
             buffer: Vec::new(),
@@ -61,50 +74,67 @@ where
         })
     }
 
+    fn timestamp_of(&self, record: &Record<T>, now: Timestamp) -> Result<Timestamp> {
+        if !self.fold.is_event_time() {
+            Ok(now)
+        } else if record.timestamp == NO_TIMESTAMP {
+            Err(self.info.error(
+                "an event-time window received a record without a timestamp; \
+                 call assign_timestamps_and_watermarks before key_by/window, \
+                 or use a processing-time window",
+            ))
+        } else {
+            Ok(record.timestamp)
+        }
+    }
+
     /// Adds a batch to its windows; returns how many records were dropped as late.
     fn add_batch(&mut self, batch: &mut Vec<Record<T>>, now: Timestamp) -> Result<u64> {
-        let event_time = self.assigner.is_event_time();
-        let mut late = 0;
+        let event_time = self.fold.is_event_time();
+        let mut dropped = 0;
         for record in batch.drain(..) {
-            let timestamp = if !event_time {
-                now
-            } else if record.timestamp == NO_TIMESTAMP {
-                return Err(self.info.error(
-                    "an event-time window received a record without a timestamp; \
-                     call assign_timestamps_and_watermarks before key_by/window, \
-                     or use a processing-time window",
-                ));
-            } else {
-                record.timestamp
-            };
+            let timestamp = self.timestamp_of(&record, now)?;
+            if self.assigned_for != Some(timestamp) || !self.fold.windows_by_timestamp() {
+                self.assigned.clear();
+                self.fold.windows(&record.value, timestamp, &mut self.assigned);
+                self.assigned_for = Some(timestamp);
+            }
             let key = (self.key_of)(&record.value);
             let hash = self.hasher.hash(&key)?;
-            let mut windows = self.assigner.assign_windows(timestamp).peekable();
+            let records = self.fold.records(&record.value);
             let mut value = Some(record.value);
-            let mut assigned = false;
-            while let Some(window) = windows.next() {
+            let mut kept = false;
+            for (i, &window) in self.assigned.iter().enumerate() {
+                let item = if i + 1 < self.assigned.len() { value.clone() } else { value.take() };
+                let Some(item) = item else { break };
                 if event_time && window.max_timestamp() <= self.watermark {
+                    if self.late == Late::EmitAlone {
+                        let mut acc = self.fold.create();
+                        self.fold.fold(&mut acc, item);
+                        let result = (self.window_fn)(&key, window, self.fold.result(acc));
+                        self.buffer.push(Record::new(result, window.max_timestamp()));
+                        kept = true;
+                    }
                     continue;
                 }
-                let item = if windows.peek().is_some() { value.clone() } else { value.take() };
-                let Some(item) = item else { break };
-                let table = self.windows.table(window);
-                let acc = table.get_or_insert_with(hash, &key, || self.aggregate.create_accumulator());
-                self.aggregate.add(acc, item);
-                assigned = true;
+                let acc = self.windows.table(window).get_or_insert_with(hash, &key, || self.fold.create());
+                self.fold.fold(acc, item);
+                kept = true;
             }
-            late += u64::from(!assigned);
+            if !kept {
+                dropped += records;
+            }
         }
-        Ok(late)
+        Ok(dropped)
     }
 
     /// Emits and removes every window whose max timestamp is at most `time`.
     fn fire_until(&mut self, time: Timestamp) -> Result<()> {
         while let Some((window, mut table)) = self.windows.pop_due(time) {
-            let (aggregate, window_fn, buffer) = (&self.aggregate, &self.window_fn, &mut self.buffer);
+            let (fold, window_fn, buffer) = (&self.fold, &self.window_fn, &mut self.buffer);
             self.info.guard(|| {
                 for (key, acc) in table.drain() {
-                    let result = window_fn(&key, window, aggregate.get_result(acc));
+                    let result = window_fn(&key, window, fold.result(acc));
                     buffer.push(Record::new(result, window.max_timestamp()));
                 }
             })?;
@@ -114,28 +144,30 @@ where
     }
 }
 
-impl<T, K, F, A, G, W, O> Output<T> for WindowOperator<T, K, F, A, G, W, O>
+impl<T, K, F, S, W, O> Output<T> for WindowOperator<T, K, F, S, W, O>
 where
     T: Data,
     K: Key,
     F: Fn(&T) -> K + Send,
-    A: WindowAssigner,
-    G: AggregateFunction<T>,
-    W: Fn(&K, TimeWindow, G::Out) -> O + Send,
+    S: Fold<T>,
+    W: Fn(&K, TimeWindow, S::Out) -> O + Send,
     O: Send,
 {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let now = if self.assigner.is_event_time() { 0 } else { now_ms() };
+        let now = if self.fold.is_event_time() { 0 } else { now_ms() };
         let info = self.info.clone();
-        let late = info.guard(|| self.add_batch(batch, now))??;
-        if late > 0 {
-            self.late_dropped.add(late);
+        let dropped = info.guard(|| self.add_batch(batch, now))??;
+        if dropped > 0 {
+            self.late_dropped.add(dropped);
+        }
+        if !self.buffer.is_empty() {
+            self.out.records(&mut self.buffer)?;
         }
         Ok(())
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        if self.assigner.is_event_time() {
+        if self.fold.is_event_time() {
             self.watermark = watermark;
             self.fire_until(watermark)?;
         }
@@ -147,7 +179,7 @@ where
     }
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
-        if !self.assigner.is_event_time() {
+        if !self.fold.is_event_time() {
             self.fire_until(now)?;
         }
         self.out.tick(now)

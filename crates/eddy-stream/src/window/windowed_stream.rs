@@ -1,12 +1,14 @@
 //! `WindowedStream`: a keyed stream cut into windows, waiting for an aggregation.
 
+use std::marker::PhantomData;
 use std::ops::AddAssign;
 
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
 use crate::window::assigner::WindowAssigner;
-use crate::window::operator::WindowOperator;
-use crate::window::TimeWindow;
+use crate::window::fold::{Aggregate, MergePartials, PreAggregate};
+use crate::window::operator::{Late, WindowOperator};
+use crate::window::{Partial, TimeWindow};
 use crate::{Data, DataStream};
 
 /// A keyed stream with a window assigner; aggregate it to get one result per key and window.
@@ -52,6 +54,11 @@ where
 {
     /// Folds each window incrementally with `aggregate` and emits `window_fn(key, window,
     /// result)` when the window fires, with the window's max timestamp as event time.
+    ///
+    /// Event-time windows run in two stages (local/global aggregation): each upstream subtask
+    /// pre-aggregates its records per key and window, and only those partial accumulators
+    /// cross to the keyed stage, which merges them and decides lateness exactly as a single
+    /// stage would. At parallelism 1 both stages run in one thread.
     pub fn aggregate_with<G, W, O>(&self, aggregate: G, window_fn: W) -> DataStream<O>
     where
         G: AggregateFunction<T>,
@@ -59,12 +66,27 @@ where
         O: Data,
     {
         let key_of = self.keyed.key_of.clone();
-        let assigner = self.assigner.clone();
-        self.keyed.transform_keyed("Window", move |ctx, out| {
-            let operator =
-                WindowOperator::new(ctx, key_of.clone(), assigner.clone(), aggregate.clone(), window_fn.clone(), out)?;
-            Ok(Box::new(operator))
-        })
+        let direct = Aggregate { assigner: self.assigner.clone(), aggregate: aggregate.clone() };
+        if !self.assigner.is_event_time() {
+            return self.keyed.transform_keyed("Window", move |ctx, out| {
+                let fold = direct.clone();
+                Ok(Box::new(WindowOperator::new(ctx, key_of.clone(), fold, window_fn.clone(), Late::Drop, out)?))
+            });
+        }
+        let pre = PreAggregate(direct);
+        let to_partial = |key: &K, window, (acc, records)| Partial { key: key.clone(), window, acc, records };
+        let partials = self.keyed.stream.pre_stage("Window", move |ctx, out| {
+            let (key_of, fold) = (key_of.clone(), pre.clone());
+            Ok(Box::new(WindowOperator::new(ctx, key_of, fold, to_partial, Late::EmitAlone, out)?))
+        });
+        let merge = MergePartials { aggregate, _input: PhantomData };
+        let merged =
+            partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
+                let key_of = |p: &Partial<K, G::Acc>| p.key.clone();
+                Ok(Box::new(WindowOperator::new(ctx, key_of, merge.clone(), window_fn.clone(), Late::Drop, out)?))
+            });
+        partials.stage_of(&merged);
+        merged
     }
 
     /// Folds each window with `aggregate` and emits its result.

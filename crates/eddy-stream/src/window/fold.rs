@@ -1,0 +1,151 @@
+//! How a window operator folds its input: raw records through an aggregate function, raw
+//! records into partial accumulators (pre-aggregation), or partial accumulators merged.
+
+use eddy_core::Timestamp;
+
+use crate::window::aggregate::AggregateFunction;
+use crate::window::assigner::WindowAssigner;
+use crate::window::partial::Partial;
+use crate::window::TimeWindow;
+
+/// What a window operator does with each input record.
+pub(crate) trait Fold<T>: Clone + Send + Sync + 'static {
+    /// The per-key, per-window state.
+    type Acc: Send + 'static;
+    /// What a fired window yields (before the window function).
+    type Out;
+    /// Event time (watermarks fire windows) or processing time (the clock does).
+    fn is_event_time(&self) -> bool;
+    /// Whether a record's windows depend on its timestamp alone (so they can be reused for
+    /// the next record with the same timestamp, such as every word of one line).
+    fn windows_by_timestamp(&self) -> bool;
+    /// Appends the windows of `value` at time `timestamp` to `out`.
+    fn windows(&self, value: &T, timestamp: Timestamp, out: &mut Vec<TimeWindow>);
+    /// A fresh accumulator.
+    fn create(&self) -> Self::Acc;
+    /// Folds one input into an accumulator.
+    fn fold(&self, acc: &mut Self::Acc, value: T);
+    /// The result of a finished accumulator.
+    fn result(&self, acc: Self::Acc) -> Self::Out;
+    /// How many original records `value` stands for.
+    fn records(&self, value: &T) -> u64;
+    /// Why this cannot run, if it cannot.
+    fn validate(&self) -> Result<(), String>;
+}
+
+/// Raw records, aggregated with `G` into windows from `A`.
+#[derive(Clone)]
+pub(crate) struct Aggregate<A, G> {
+    pub(crate) assigner: A,
+    pub(crate) aggregate: G,
+}
+
+impl<T, A: WindowAssigner, G: AggregateFunction<T>> Fold<T> for Aggregate<A, G> {
+    type Acc = G::Acc;
+    type Out = G::Out;
+
+    fn is_event_time(&self) -> bool {
+        self.assigner.is_event_time()
+    }
+    fn windows_by_timestamp(&self) -> bool {
+        true
+    }
+    fn windows(&self, _: &T, timestamp: Timestamp, out: &mut Vec<TimeWindow>) {
+        out.extend(self.assigner.assign_windows(timestamp));
+    }
+    fn create(&self) -> G::Acc {
+        self.aggregate.create_accumulator()
+    }
+    #[inline]
+    fn fold(&self, acc: &mut G::Acc, value: T) {
+        self.aggregate.add(acc, value);
+    }
+    fn result(&self, acc: G::Acc) -> G::Out {
+        self.aggregate.get_result(acc)
+    }
+    fn records(&self, _: &T) -> u64 {
+        1
+    }
+    fn validate(&self) -> Result<(), String> {
+        self.assigner.validate()
+    }
+}
+
+/// Raw records into partial accumulators that also count their records.
+#[derive(Clone)]
+pub(crate) struct PreAggregate<A, G>(pub(crate) Aggregate<A, G>);
+
+impl<T, A: WindowAssigner, G: AggregateFunction<T>> Fold<T> for PreAggregate<A, G> {
+    type Acc = (G::Acc, u64);
+    type Out = (G::Acc, u64);
+
+    fn is_event_time(&self) -> bool {
+        self.0.assigner.is_event_time()
+    }
+    fn windows_by_timestamp(&self) -> bool {
+        true
+    }
+    fn windows(&self, value: &T, timestamp: Timestamp, out: &mut Vec<TimeWindow>) {
+        self.0.windows(value, timestamp, out);
+    }
+    fn create(&self) -> Self::Acc {
+        (self.0.aggregate.create_accumulator(), 0)
+    }
+    #[inline]
+    fn fold(&self, acc: &mut Self::Acc, value: T) {
+        self.0.aggregate.add(&mut acc.0, value);
+        acc.1 += 1;
+    }
+    fn result(&self, acc: Self::Acc) -> Self::Out {
+        acc
+    }
+    fn records(&self, _: &T) -> u64 {
+        1
+    }
+    fn validate(&self) -> Result<(), String> {
+        self.0.assigner.validate()
+    }
+}
+
+/// Partial accumulators merged per key and window, then finished with `G`.
+pub(crate) struct MergePartials<T, G> {
+    pub(crate) aggregate: G,
+    pub(crate) _input: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, G: Clone> Clone for MergePartials<T, G> {
+    fn clone(&self) -> Self {
+        MergePartials { aggregate: self.aggregate.clone(), _input: std::marker::PhantomData }
+    }
+}
+
+impl<T: 'static, K, G: AggregateFunction<T>> Fold<Partial<K, G::Acc>> for MergePartials<T, G> {
+    type Acc = G::Acc;
+    type Out = G::Out;
+
+    fn is_event_time(&self) -> bool {
+        true
+    }
+    fn windows_by_timestamp(&self) -> bool {
+        false
+    }
+    fn windows(&self, partial: &Partial<K, G::Acc>, _: Timestamp, out: &mut Vec<TimeWindow>) {
+        out.push(partial.window);
+    }
+    fn create(&self) -> G::Acc {
+        self.aggregate.create_accumulator()
+    }
+    #[inline]
+    fn fold(&self, acc: &mut G::Acc, partial: Partial<K, G::Acc>) {
+        self.aggregate.merge(acc, partial.acc);
+    }
+    fn result(&self, acc: G::Acc) -> G::Out {
+        self.aggregate.get_result(acc)
+    }
+    fn records(&self, partial: &Partial<K, G::Acc>) -> u64 {
+        partial.records
+    }
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
