@@ -1,0 +1,358 @@
+//! Whole pipelines against the obvious sequential model: for random inputs, parallelism and
+//! batch sizes, what eddy computes must equal what a plain loop over a `Vec` computes.
+//!
+//! Where the runtime's arrival order is not part of the contract (several subtasks, a
+//! shuffle), outputs are compared as sorted multisets; where it is (one key's running values
+//! behind a single-subtask source), sequences are compared exactly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use eddy::prelude::*;
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// A keyed event: (key, event time in ms, value).
+type Event = (u8, i64, i64);
+
+/// Runs the job defined on `env` to completion; a failing job fails the test case.
+fn run(env: &StreamEnvironment) -> JobResult {
+    env.execute("pipeline under test").expect("job starts").wait().expect("job succeeds")
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
+// ---------------------------------------------------------------------------------------
+// Stateless chains
+// ---------------------------------------------------------------------------------------
+
+fn times_three_plus_one(x: i64) -> i64 {
+    x * 3 + 1
+}
+
+fn is_odd(x: &i64) -> bool {
+    x.rem_euclid(2) == 1
+}
+
+/// Zero, one or two copies, so flat_map both drops and multiplies records.
+fn copies(x: i64) -> Vec<i64> {
+    vec![x; x.rem_euclid(3) as usize]
+}
+
+/// The model of `map(times_three_plus_one).filter(is_odd).flat_map(copies)`.
+fn chain_model(input: &[i64]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for &x in input {
+        let y = times_three_plus_one(x);
+        if is_odd(&y) {
+            out.extend(copies(y));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// One thread runs the whole chain (a single-subtask source, parallelism 1), so even the
+    /// order of the output must match the model.
+    #[test]
+    fn chain_at_parallelism_one_keeps_input_order(
+        input in vec(-1_000i64..1_000, 0..300),
+        batch_size in 1usize..=64,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(1).set_batch_size(batch_size);
+        let out = env.from_iter(input.clone()).map(times_three_plus_one).filter(is_odd).flat_map(copies).collect();
+        run(&env);
+        prop_assert_eq!(out.take(), chain_model(&input));
+    }
+
+    /// Each operator at its own parallelism, joined by rebalance and shuffle edges: records
+    /// are spread differently but none is lost or duplicated.
+    #[test]
+    fn chain_across_parallel_subtasks_keeps_every_record(
+        input in vec(-1_000i64..1_000, 0..300),
+        parallelism in (1usize..=4, 1usize..=4, 1usize..=4, 1usize..=4),
+        batch_size in 1usize..=64,
+    ) {
+        let (source_p, map_p, filter_p, flat_map_p) = parallelism;
+        let env = StreamEnvironment::new();
+        env.set_parallelism(source_p).set_batch_size(batch_size);
+        let out = env
+            .from_collection(input.clone())
+            .map(times_three_plus_one)
+            .set_parallelism(map_p)
+            .rebalance()
+            .filter(is_odd)
+            .set_parallelism(filter_p)
+            .shuffle()
+            .flat_map(copies)
+            .set_parallelism(flat_map_p)
+            .collect();
+        run(&env);
+        prop_assert_eq!(sorted(out.take()), sorted(chain_model(&input)));
+    }
+
+    /// A broadcast edge hands every record to every subtask of the next operator.
+    #[test]
+    fn broadcast_delivers_each_record_to_every_subtask(
+        input in vec(-1_000i64..1_000, 0..200),
+        source_p in 1usize..=4,
+        broadcast_p in 1usize..=4,
+        batch_size in 1usize..=64,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(source_p).set_batch_size(batch_size);
+        let out = env.from_collection(input.clone()).broadcast().map(|x: i64| x).set_parallelism(broadcast_p).collect();
+        run(&env);
+        let expected: Vec<i64> = input.iter().flat_map(|&x| vec![x; broadcast_p]).collect();
+        prop_assert_eq!(sorted(out.take()), sorted(expected));
+    }
+
+    /// A union holds every record of every input once, whatever the inputs' and the
+    /// union's parallelism (equal parallelism gives forward edges, unequal ones rebalance).
+    #[test]
+    fn union_merges_every_record_of_every_input(
+        inputs in vec(vec(-1_000i64..1_000, 0..100), 1..=3),
+        input_p in vec(1usize..=4, 3),
+        union_p in 1usize..=4,
+        batch_size in 1usize..=64,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(union_p).set_batch_size(batch_size);
+        let streams: Vec<DataStream<i64>> = inputs
+            .iter()
+            .zip(&input_p)
+            .map(|(input, &p)| env.from_collection(input.clone()).set_parallelism(p))
+            .collect();
+        let out = streams[0].union(&streams[1..]).set_parallelism(union_p).collect();
+        run(&env);
+        prop_assert_eq!(sorted(out.take()), sorted(inputs.concat()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rolling keyed aggregations
+// ---------------------------------------------------------------------------------------
+
+/// Order-sensitive, so a reduce that saw a key's records out of order gives another value.
+fn polynomial(acc: i64, next: i64) -> i64 {
+    acc.wrapping_mul(31).wrapping_add(next)
+}
+
+/// Each key's running values, in input order: the first record as is, then `combine`d.
+fn rolling_model(input: &[(u8, i64)], combine: impl Fn(i64, i64) -> i64) -> BTreeMap<u8, Vec<i64>> {
+    let mut current: BTreeMap<u8, i64> = BTreeMap::new();
+    let mut out: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+    for &(key, value) in input {
+        let next = match current.get(&key) {
+            Some(&acc) => combine(acc, value),
+            None => value,
+        };
+        current.insert(key, next);
+        out.entry(key).or_default().push(next);
+    }
+    out
+}
+
+/// Groups a job's output by key, keeping arrival order within each key.
+fn per_key(output: Vec<(u8, i64)>) -> BTreeMap<u8, Vec<i64>> {
+    let mut out: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+    for (key, value) in output {
+        out.entry(key).or_default().push(value);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// `from_iter` has one source subtask, so each key's records reach their keyed subtask in
+    /// input order; the sink runs at the keyed operators' parallelism (a chained forward
+    /// edge), so that order also reaches the collected output.
+    #[test]
+    fn rolling_aggregations_emit_each_keys_running_value_in_order(
+        input in vec((0u8..8, -1_000i64..1_000), 0..300),
+        keyed_p in 1usize..=4,
+        batch_size in 1usize..=64,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(keyed_p).set_batch_size(batch_size);
+        let keyed = env.from_iter(input.clone()).key_by(|e: &(u8, i64)| e.0);
+        let sums = keyed.sum(|e| &mut e.1).set_parallelism(keyed_p).collect();
+        let maxes = keyed.max(|e| &mut e.1).set_parallelism(keyed_p).collect();
+        let reduced = keyed.reduce(|a, b| (a.0, polynomial(a.1, b.1))).set_parallelism(keyed_p).collect();
+        run(&env);
+        prop_assert_eq!(per_key(sums.take()), rolling_model(&input, |a, b| a + b), "sum");
+        prop_assert_eq!(per_key(maxes.take()), rolling_model(&input, i64::max), "max");
+        prop_assert_eq!(per_key(reduced.take()), rolling_model(&input, polynomial), "reduce");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tumbling event-time windows
+// ---------------------------------------------------------------------------------------
+
+/// A windowing job's settings and input.
+#[derive(Debug, Clone)]
+struct WindowCase {
+    parallelism: usize,
+    batch_size: usize,
+    window_ms: i64,
+    bound_ms: i64,
+    interval_ms: u64,
+    events: Vec<Event>,
+}
+
+/// Events whose timestamps trail the highest one so far by at most `bound_ms`: a drifting
+/// base time minus a jitter within the bound. Any subsequence keeps that property, so every
+/// source subtask's watermark stays behind every record it has not yet sent: nothing is late.
+fn window_case() -> impl Strategy<Value = WindowCase> {
+    let raw_events = vec((0u8..6, 0i64..=50, 0i64..=1_000, -1_000i64..1_000), 0..300);
+    (1usize..=4, 1usize..=64, 1i64..=200, 0i64..=100, 0u64..=3, -10_000i64..10_000, raw_events).prop_map(
+        |(parallelism, batch_size, window_ms, bound_ms, interval_ms, start, raw_events)| {
+            let mut base = start;
+            let events = raw_events
+                .into_iter()
+                .map(|(key, gap, jitter, value)| {
+                    base += gap;
+                    (key, base - jitter % (bound_ms + 1), value)
+                })
+                .collect();
+            WindowCase { parallelism, batch_size, window_ms, bound_ms, interval_ms, events }
+        },
+    )
+}
+
+fn window_start(timestamp: i64, size: i64) -> i64 {
+    timestamp - timestamp.rem_euclid(size)
+}
+
+/// One key's window as the model computes it.
+#[derive(Debug, Clone, Copy)]
+struct WindowModel {
+    count: u64,
+    max_timestamp: i64,
+    min_value: i64,
+    sum: i64,
+}
+
+/// Every (key, window start) with its aggregates, by a plain loop.
+fn windows_model(events: &[Event], size: i64) -> BTreeMap<(u8, i64), WindowModel> {
+    let mut windows: BTreeMap<(u8, i64), WindowModel> = BTreeMap::new();
+    for &(key, ts, value) in events {
+        let w = windows.entry((key, window_start(ts, size))).or_insert(WindowModel {
+            count: 0,
+            max_timestamp: i64::MIN,
+            min_value: i64::MAX,
+            sum: 0,
+        });
+        w.count += 1;
+        w.max_timestamp = w.max_timestamp.max(ts);
+        w.min_value = w.min_value.min(value);
+        w.sum += value;
+    }
+    windows
+}
+
+fn timestamp_of(e: &Event) -> i64 {
+    e.1
+}
+
+fn key_of(e: &Event) -> u8 {
+    e.0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Count, reduce and sum over the same windowed stream (three consumers of one source),
+    /// at parallelism 1..=4 and batch sizes 1..=64, equal the model exactly.
+    #[test]
+    fn tumbling_windows_match_the_model_when_nothing_is_late(case in window_case()) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(case.parallelism).set_batch_size(case.batch_size);
+        let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(case.bound_ms as u64))
+            .with_interval(Duration::from_millis(case.interval_ms));
+        let windowed = env
+            .from_collection(case.events.clone())
+            .assign_timestamps_and_watermarks(strategy, timestamp_of)
+            .key_by(key_of)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(case.window_ms as u64)));
+        let counts = windowed.aggregate_with(Count, |key, w, n| (*key, w.start, w.end, n)).collect();
+        let reduced = windowed
+            .reduce_with(|a, b| (a.0, a.1.max(b.1), a.2.min(b.2)), |key, w, r| (*key, w.start, r.1, r.2))
+            .collect();
+        // `sum` keeps the first record's other fields, so only key and sum are meaningful; the
+        // result's event time must be the window's last millisecond.
+        let sums = windowed
+            .sum(|e| &mut e.2)
+            .process(|e: Event, ctx: &mut ProcessContext<'_, (u8, Option<i64>, i64)>| {
+                let timestamp = ctx.timestamp();
+                ctx.collect((e.0, timestamp, e.2))
+            })
+            .collect();
+        let result = run(&env);
+
+        let model = windows_model(&case.events, case.window_ms);
+        let size = case.window_ms;
+        let expected_counts: Vec<_> = model.iter().map(|(&(k, s), w)| (k, s, s + size, w.count)).collect();
+        let expected_reduced: Vec<_> = model.iter().map(|(&(k, s), w)| (k, s, w.max_timestamp, w.min_value)).collect();
+        let expected_sums: Vec<_> = model.iter().map(|(&(k, s), w)| (k, Some(s + size - 1), w.sum)).collect();
+        prop_assert_eq!(sorted(counts.take()), expected_counts, "count");
+        prop_assert_eq!(sorted(reduced.take()), expected_reduced, "reduce");
+        prop_assert_eq!(sorted(sums.take()), sorted(expected_sums), "sum");
+        prop_assert_eq!(result.metrics.total_all("late_records_dropped"), 0);
+    }
+}
+
+/// What the late-records job must produce: window counts, and how many records were late.
+fn late_model(events: &[Event], size: i64) -> (Vec<(u8, i64, u64)>, u64) {
+    let mut counts: BTreeMap<(u8, i64), u64> = BTreeMap::new();
+    let mut late = 0;
+    // With a watermark after every single record, the window operator's watermark when record
+    // i arrives is `max(ts[..i]) - 1`; a window whose end is at most the highest earlier
+    // timestamp has therefore fired, and the record is dropped.
+    let mut max_before: Option<i64> = None;
+    for &(key, ts, _) in events {
+        let start = window_start(ts, size);
+        if max_before.is_some_and(|max| start + size <= max) {
+            late += 1;
+        } else {
+            *counts.entry((key, start)).or_default() += 1;
+        }
+        max_before = Some(max_before.map_or(ts, |max| max.max(ts)));
+    }
+    (counts.into_iter().map(|((k, s), n)| (k, s, n)).collect(), late)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Arbitrarily disordered timestamps, one subtask, batches of one record and a watermark
+    /// after each batch: which records are late is then exact, so the model can tell.
+    #[test]
+    fn records_behind_a_fired_window_are_dropped_and_counted(
+        events in vec((0u8..4, 0i64..1_000, Just(0i64)), 0..200),
+        window_ms in 10i64..=100,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(1).set_batch_size(1);
+        let strategy = WatermarkStrategy::monotonous().with_interval(Duration::ZERO);
+        let counts = env
+            .from_iter(events.clone())
+            .assign_timestamps_and_watermarks(strategy, timestamp_of)
+            .key_by(key_of)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(window_ms as u64)))
+            .aggregate_with(Count, |key, w, n| (*key, w.start, n))
+            .collect();
+        let result = run(&env);
+        let (expected_counts, expected_late) = late_model(&events, window_ms);
+        prop_assert_eq!(sorted(counts.take()), expected_counts);
+        prop_assert_eq!(result.metrics.total_all("late_records_dropped"), expected_late);
+    }
+}
