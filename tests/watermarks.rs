@@ -266,3 +266,49 @@ fn the_end_of_bounded_inputs_fires_every_window() {
     got.sort();
     assert_eq!(got, expected);
 }
+
+/// One input at parallelism 2 whose subtasks are fed by separate channels, so each subtask's
+/// watermark (and so each window pre-aggregation's) moves on its own.
+fn two_channel_input(env: &StreamEnvironment) -> ([Sender<Event>; 2], DataStream<Event>) {
+    let (a, a_receiver) = mpsc::channel();
+    let (b, b_receiver) = mpsc::channel();
+    let receivers = Mutex::new(vec![Some(a_receiver), Some(b_receiver)]);
+    let stream = env
+        .add_source("two channels", move |subtask, _| {
+            let receiver = receivers.lock().unwrap()[subtask].take().ok_or("each channel is read once")?;
+            Ok(ChannelSource { receiver, buffered: VecDeque::new() })
+        })
+        .set_parallelism(2)
+        .assign_timestamps_and_watermarks(fast_watermarks(), timestamp_of)
+        .set_parallelism(2);
+    ([a, b], stream)
+}
+
+#[test]
+fn a_record_late_only_for_its_own_subtask_is_still_counted_as_one_window_stage_would() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let ([a, b], input) = two_channel_input(&env);
+    let mut out = Emitted::new(count_windows(&input));
+    let job = env.execute("local lateness").unwrap();
+
+    // Subtask a's own watermark passes [0, 1000); b's stays at the start, holding the job back.
+    a.send(("x", 100)).unwrap();
+    a.send(("x", 1_500)).unwrap();
+    std::thread::sleep(SETTLE);
+    // Late for subtask a alone: the keyed stage has not fired [0, 1000), so it must count it.
+    a.send(("x", 300)).unwrap();
+    assert_eq!(out.after(SETTLE), vec![], "nothing may fire while input b holds the watermark back");
+
+    // b passes [0, 1000) too: it fires with both records.
+    b.send(("y", 1_100)).unwrap();
+    assert_eq!(out.wait_for(1, PATIENCE), vec![("x", 0, 2)]);
+
+    // Now [0, 1000) has fired everywhere, so a record for it is late and dropped.
+    a.send(("x", 400)).unwrap();
+    std::thread::sleep(SETTLE);
+    drop((a, b));
+    let result = job.wait().unwrap();
+    assert_eq!(out.now(), vec![("x", 0, 2), ("x", 1_000, 1), ("y", 1_000, 1)]);
+    assert_eq!(result.metrics.total_all("late_records_dropped"), 1);
+}
