@@ -2,8 +2,10 @@
 //! (read, tokenize, one HashMap per window), all on the same generated input in one run.
 //!
 //! ```text
-//! cargo bench --bench word_count                 # 100 MB input (generated once, ~1 s)
-//! WC_BYTES=1e9 cargo bench --bench word_count    # another size
+//! cargo bench --bench word_count                          # 100 MB input (generated once, ~1 s)
+//! WC_BYTES=1e9 cargo bench --bench word_count             # another size
+//! WC_PARALLELISM=1,2,4,8 cargo bench --bench word_count   # other parallelisms (default 1,2)
+//! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
 //! ```
 //!
 //! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
@@ -36,7 +38,10 @@ fn main() {
         return child(&args[i + 1], Path::new(&args[i + 2]), Path::new(&args[i + 3]));
     }
     let bytes: f64 = std::env::var("WC_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1e8);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let parallelism = std::env::var("WC_PARALLELISM").unwrap_or_else(|_| "1,2".into());
+    let dir = std::env::var("WC_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data"));
     std::fs::create_dir_all(&dir).expect("create target/bench-data");
     let input = dir.join(format!("wc_{}mb.tsv", (bytes / 1e6) as u64));
     if !input.exists() {
@@ -47,7 +52,10 @@ fn main() {
     println!("| config | words | wall s | M words/s | vs loop | peak RSS MB | output = loop |");
     println!("|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
-    for config in ["loop", "eddy-p1", "eddy-p2"] {
+    let configs =
+        std::iter::once("loop".to_string()).chain(parallelism.split(',').map(|p| format!("eddy-p{}", p.trim())));
+    for config in configs {
+        let config = config.as_str();
         let output = dir.join(format!("out-{config}.csv"));
         let exe = std::env::current_exe().expect("own path");
         let run = Command::new(exe).args(["--child", config]).arg(&input).arg(&output).output().expect("run child");
@@ -74,10 +82,9 @@ fn main() {
 /// Runs one configuration and prints `words seconds peak_rss_kb`.
 fn child(config: &str, input: &Path, output: &Path) {
     let start = Instant::now();
-    let words = match config {
-        "loop" => naive_loop(input, output),
-        "eddy-p1" => eddy(input, output, 1),
-        _ => eddy(input, output, 2),
+    let words = match config.strip_prefix("eddy-p") {
+        None => naive_loop(input, output),
+        Some(p) => eddy(input, output, p.parse().expect("parallelism")),
     };
     println!("{words} {:.3} {}", start.elapsed().as_secs_f64(), peak_rss_kb());
 }
