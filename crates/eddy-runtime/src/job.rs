@@ -136,6 +136,12 @@ fn build_tasks(
     metrics: &MetricRegistry,
 ) -> Result<Vec<(String, Box<dyn Task>)>> {
     let nodes = graph.nodes.len();
+    let context = |node: usize, subtask: usize| BuildContext {
+        info: OperatorInfo { name: graph.nodes[node].name.clone(), subtask, parallelism: plan.parallelism[node] },
+        config,
+        metrics,
+        cancel,
+    };
     let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
     // One channel per subtask of every node fed by channels.
     let mut senders: Vec<Vec<AnyEnd>> = (0..nodes).map(|_| Vec::new()).collect();
@@ -161,16 +167,7 @@ fn build_tasks(
     let mut instances: Vec<Vec<Option<NodeInstance>>> = (0..nodes).map(|_| Vec::new()).collect();
     for node in (0..nodes).rev() {
         for subtask in 0..plan.parallelism[node] {
-            let ctx = BuildContext {
-                info: OperatorInfo {
-                    name: graph.nodes[node].name.clone(),
-                    subtask,
-                    parallelism: plan.parallelism[node],
-                },
-                config,
-                metrics,
-                cancel,
-            };
+            let ctx = context(node, subtask);
             let mut outputs = Vec::new();
             for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == node) {
                 if plan.chained[e] {
@@ -208,17 +205,7 @@ fn build_tasks(
                         Error::InvalidJob(format!("operator '{}' has no input", graph.nodes[node].name))
                     })?;
                     let receiver = receivers[node][subtask].take().expect("one receiver per subtask");
-                    let ctx = BuildContext {
-                        info: OperatorInfo {
-                            name: graph.nodes[node].name.clone(),
-                            subtask,
-                            parallelism: plan.parallelism[node],
-                        },
-                        config,
-                        metrics,
-                        cancel,
-                    };
-                    first.factory.gate(&ctx, receiver, inputs, head)?
+                    first.factory.gate(&context(node, subtask), receiver, inputs, head)?
                 }
                 None => return Err(Error::InvalidJob("internal: subtask built twice".into())),
             };

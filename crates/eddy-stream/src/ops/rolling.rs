@@ -42,42 +42,53 @@ where
         V: AddAssign + Copy,
         L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
     {
-        self.reduce(move |mut acc, mut next| {
-            *field(&mut acc) += *field(&mut next);
-            acc
-        })
+        self.reduce(sum_field(field))
     }
 
     /// Running minimum of the field `field` selects; other fields keep the key's first record.
     pub fn min<V, L>(&self, field: L) -> DataStream<T>
     where
-        V: PartialOrd + Copy,
+        V: PartialOrd + Copy + 'static,
         L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
     {
-        self.reduce(move |mut acc, mut next| {
-            let candidate = *field(&mut next);
-            let current = field(&mut acc);
-            if candidate < *current {
-                *current = candidate;
-            }
-            acc
-        })
+        self.reduce(keep_field(field, |candidate, current| candidate < current))
     }
 
     /// Running maximum of the field `field` selects; other fields keep the key's first record.
     pub fn max<V, L>(&self, field: L) -> DataStream<T>
     where
-        V: PartialOrd + Copy,
+        V: PartialOrd + Copy + 'static,
         L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
     {
-        self.reduce(move |mut acc, mut next| {
-            let candidate = *field(&mut next);
-            let current = field(&mut acc);
-            if candidate > *current {
-                *current = candidate;
-            }
-            acc
-        })
+        self.reduce(keep_field(field, |candidate, current| candidate > current))
+    }
+}
+
+/// A reduce function adding `next`'s field into `acc`'s (Flink's field-wise `sum`).
+pub(crate) fn sum_field<T, V, L>(field: L) -> impl Fn(T, T) -> T + Clone + Send + Sync + 'static
+where
+    V: AddAssign + Copy,
+    L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
+{
+    move |mut acc, mut next| {
+        *field(&mut acc) += *field(&mut next);
+        acc
+    }
+}
+
+/// A reduce function replacing `acc`'s field by `next`'s when `replace(next, current)` says so.
+fn keep_field<T, V, L>(field: L, replace: fn(V, V) -> bool) -> impl Fn(T, T) -> T + Clone + Send + Sync + 'static
+where
+    V: Copy + 'static,
+    L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
+{
+    move |mut acc, mut next| {
+        let candidate = *field(&mut next);
+        let current = field(&mut acc);
+        if replace(candidate, *current) {
+            *current = candidate;
+        }
+        acc
     }
 }
 

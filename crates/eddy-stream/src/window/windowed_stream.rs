@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 use std::ops::AddAssign;
 
 use crate::keyed_stream::{Key, KeyedStream};
+use crate::ops::rolling::sum_field;
 use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
 use crate::window::assigner::WindowAssigner;
 use crate::window::fold::{Aggregate, MergePartials, PreAggregate};
@@ -122,9 +123,6 @@ where
         V: AddAssign + Copy,
         L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
     {
-        self.reduce(move |mut acc, mut next| {
-            *field(&mut acc) += *field(&mut next);
-            acc
-        })
+        self.reduce(sum_field(field))
     }
 }
