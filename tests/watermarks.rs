@@ -312,3 +312,34 @@ fn a_record_late_only_for_its_own_subtask_is_still_counted_as_one_window_stage_w
     assert_eq!(out.now(), vec![("x", 0, 2), ("x", 1_000, 1), ("y", 1_000, 1)]);
     assert_eq!(result.metrics.total_all("late_records_dropped"), 1);
 }
+
+#[test]
+fn punctuated_watermarks_in_the_stream_fire_windows_by_themselves() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let (sender, receiver) = mpsc::channel::<Event>();
+    let receiver = Mutex::new(Some(receiver));
+    // Only marker records ("wm", t) advance event time: periodic emission is an hour away.
+    let markers = WatermarkStrategy::for_generator(Punctuated(|e: &Event, ts| (e.0 == "wm").then_some(ts)))
+        .with_interval(Duration::from_secs(3600));
+    let input = env
+        .add_source("markers", move |_, _| {
+            let receiver = receiver.lock().unwrap().take().ok_or("the channel source runs once")?;
+            Ok(ChannelSource { receiver, buffered: VecDeque::new() })
+        })
+        .set_parallelism(1)
+        .assign_timestamps_and_watermarks(markers, timestamp_of)
+        .set_parallelism(1)
+        .filter(|e: &Event| e.0 != "wm");
+    let mut out = Emitted::new(count_windows(&input));
+    let job = env.execute("punctuated").unwrap();
+
+    sender.send(("x", 100)).unwrap();
+    sender.send(("x", 1_200)).unwrap();
+    assert_eq!(out.after(SETTLE), vec![], "no marker yet, so no watermark");
+    sender.send(("wm", 999)).unwrap();
+    assert_eq!(out.wait_for(1, PATIENCE), vec![("x", 0, 1)]);
+    drop(sender);
+    job.wait().unwrap();
+    assert_eq!(out.now(), vec![("x", 0, 1), ("x", 1_000, 1)]);
+}

@@ -44,7 +44,7 @@ pub use environment::StreamEnvironment;
 pub use keyed_stream::{Key, KeyedStream};
 pub use ops::process::{ProcessContext, ProcessFunction};
 pub use sink::{Collected, Sink, StreamSink};
-pub use watermark_strategy::WatermarkStrategy;
+pub use watermark_strategy::{BoundedOutOfOrderness, Punctuated, WatermarkGenerator, WatermarkStrategy};
 
 /// What can flow through a stream: owned, cloneable (for fan-out), sendable between threads.
 pub trait Data: Clone + Send + 'static {}
@@ -57,8 +57,8 @@ pub mod prelude {
         AggregateFunction, Count, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
-        Collected, Data, DataStream, Key, KeyedStream, ProcessContext, ProcessFunction, Sink, StreamEnvironment,
-        StreamSink, WatermarkStrategy,
+        Collected, Data, DataStream, Key, KeyedStream, ProcessContext, ProcessFunction, Punctuated, Sink,
+        StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
     pub use eddy_runtime::{JobHandle, JobMetrics, JobResult};

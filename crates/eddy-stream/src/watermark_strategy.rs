@@ -2,28 +2,92 @@
 
 use std::time::Duration;
 
-/// How watermarks are generated from record timestamps (Flink's `WatermarkStrategy`).
-///
-/// The watermark is `max timestamp seen − out_of_orderness − 1`, emitted every
-/// `interval` of processing time and at the end of input (where it becomes the maximum, so
-/// every window fires). With an idleness timeout, a subtask that sees no records for that
-/// long is marked idle and stops holding back the watermark downstream.
+use eddy_core::time::MIN_WATERMARK;
+use eddy_core::Timestamp;
+
+/// Decides watermarks from the records one subtask sees (Flink's `WatermarkGenerator`).
+pub trait WatermarkGenerator<T>: Clone + Send + Sync + 'static {
+    /// Sees every record with its timestamp; a returned watermark is emitted right after the
+    /// record (punctuated watermarks).
+    fn on_event(&mut self, value: &T, timestamp: Timestamp) -> Option<Timestamp>;
+    /// Called every interval of processing time; a returned watermark is emitted (periodic
+    /// watermarks).
+    fn on_periodic_emit(&mut self) -> Option<Timestamp>;
+}
+
+/// Periodic watermarks trailing the highest timestamp seen by a fixed bound:
+/// `max − bound − 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatermarkStrategy {
-    pub(crate) out_of_orderness: Duration,
+pub struct BoundedOutOfOrderness {
+    bound: i64,
+    max_timestamp: Timestamp,
+}
+
+impl<T> WatermarkGenerator<T> for BoundedOutOfOrderness {
+    #[inline]
+    fn on_event(&mut self, _: &T, timestamp: Timestamp) -> Option<Timestamp> {
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        None
+    }
+
+    fn on_periodic_emit(&mut self) -> Option<Timestamp> {
+        (self.max_timestamp != MIN_WATERMARK).then(|| self.max_timestamp.saturating_sub(self.bound).saturating_sub(1))
+    }
+}
+
+/// Watermarks carried by the stream itself: `f(record, timestamp)` returns one for the
+/// records that are watermark markers (a `{"type":"watermark"}` event, say).
+#[derive(Debug, Clone, Copy)]
+pub struct Punctuated<F>(pub F);
+
+impl<T, F> WatermarkGenerator<T> for Punctuated<F>
+where
+    F: Fn(&T, Timestamp) -> Option<Timestamp> + Clone + Send + Sync + 'static,
+{
+    #[inline]
+    fn on_event(&mut self, value: &T, timestamp: Timestamp) -> Option<Timestamp> {
+        (self.0)(value, timestamp)
+    }
+
+    fn on_periodic_emit(&mut self) -> Option<Timestamp> {
+        None
+    }
+}
+
+/// How watermarks are generated (Flink's `WatermarkStrategy`): a generator, how often its
+/// periodic watermark is asked for, and an optional idleness timeout.
+///
+/// Every strategy also emits the maximum watermark at the end of input, so every window
+/// fires. With an idleness timeout, a subtask that sees no records for that long is marked
+/// idle and stops holding back the watermark downstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatermarkStrategy<G = BoundedOutOfOrderness> {
+    pub(crate) generator: G,
     pub(crate) interval: Duration,
     pub(crate) idleness: Option<Duration>,
 }
 
-impl WatermarkStrategy {
-    /// Records may arrive up to `bound` later than a record with a higher timestamp.
+/// Flink's `pipeline.auto-watermark-interval` default.
+const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
+
+impl WatermarkStrategy<BoundedOutOfOrderness> {
+    /// Records may arrive up to `bound` later than a record with a higher timestamp; the
+    /// watermark is `max timestamp seen − bound − 1`.
     pub fn bounded_out_of_orderness(bound: Duration) -> Self {
-        WatermarkStrategy { out_of_orderness: bound, interval: Duration::from_millis(200), idleness: None }
+        let generator = BoundedOutOfOrderness { bound: bound.as_millis() as i64, max_timestamp: MIN_WATERMARK };
+        Self::for_generator(generator)
     }
 
     /// Timestamps never decrease (bounded out-of-orderness with a bound of zero).
     pub fn monotonous() -> Self {
         Self::bounded_out_of_orderness(Duration::ZERO)
+    }
+}
+
+impl<G> WatermarkStrategy<G> {
+    /// A strategy around your own generator, e.g. [`Punctuated`].
+    pub fn for_generator(generator: G) -> Self {
+        WatermarkStrategy { generator, interval: DEFAULT_INTERVAL, idleness: None }
     }
 
     /// Marks the stream idle after `timeout` without records.
@@ -31,8 +95,7 @@ impl WatermarkStrategy {
         WatermarkStrategy { idleness: Some(timeout), ..self }
     }
 
-    /// Emits watermarks every `interval` of processing time (default 200 ms, as Flink's
-    /// `pipeline.auto-watermark-interval`).
+    /// Asks for periodic watermarks every `interval` of processing time (default 200 ms).
     pub fn with_interval(self, interval: Duration) -> Self {
         WatermarkStrategy { interval, ..self }
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use eddy_core::time::{MAX_WATERMARK, MIN_WATERMARK};
 use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
 
-use crate::watermark_strategy::WatermarkStrategy;
+use crate::watermark_strategy::{WatermarkGenerator, WatermarkStrategy};
 use crate::{Data, DataStream};
 
 impl<T: Data> DataStream<T> {
@@ -25,16 +25,21 @@ impl<T: Data> DataStream<T> {
     /// env.execute("ts").unwrap().wait().unwrap();
     /// assert_eq!(out.take(), vec![1_000, 2_000]);
     /// ```
-    pub fn assign_timestamps_and_watermarks<F>(&self, strategy: WatermarkStrategy, timestamp_of: F) -> DataStream<T>
+    pub fn assign_timestamps_and_watermarks<G, F>(
+        &self,
+        strategy: WatermarkStrategy<G>,
+        timestamp_of: F,
+    ) -> DataStream<T>
     where
+        G: WatermarkGenerator<T>,
         F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static,
     {
         self.transform("Timestamps/Watermarks", move |ctx, out| {
             Ok(Box::new(AssignTimestamps {
                 timestamp_of: timestamp_of.clone(),
-                strategy,
+                strategy: strategy.clone(),
                 out,
-                max_timestamp: MIN_WATERMARK,
+                punctuations: Vec::new(),
                 emitted: MIN_WATERMARK,
                 last_emit: Instant::now(),
                 last_record: Instant::now(),
@@ -45,11 +50,12 @@ impl<T: Data> DataStream<T> {
     }
 }
 
-struct AssignTimestamps<F, T> {
+struct AssignTimestamps<F, G, T> {
     timestamp_of: F,
-    strategy: WatermarkStrategy,
+    strategy: WatermarkStrategy<G>,
     out: Box<dyn Output<T>>,
-    max_timestamp: Timestamp,
+    /// Punctuated watermarks found in the current batch: (records before it, watermark).
+    punctuations: Vec<(usize, Timestamp)>,
     emitted: Timestamp,
     last_emit: Instant,
     last_record: Instant,
@@ -57,33 +63,56 @@ struct AssignTimestamps<F, T> {
     info: OperatorInfo,
 }
 
-impl<F, T> AssignTimestamps<F, T> {
-    fn current_watermark(&self) -> Timestamp {
-        let bound = self.strategy.out_of_orderness.as_millis() as i64;
-        self.max_timestamp.saturating_sub(bound).saturating_sub(1)
-    }
-
-    fn emit_watermark(&mut self) -> Result<()> {
-        self.last_emit = Instant::now();
-        let watermark = self.current_watermark();
+impl<F, G: WatermarkGenerator<T>, T: Send> AssignTimestamps<F, G, T> {
+    /// Sends `watermark` if it advances event time (watermarks never go back).
+    fn emit(&mut self, watermark: Timestamp) -> Result<()> {
         if watermark > self.emitted {
             self.emitted = watermark;
             self.out.watermark(watermark)?;
         }
         Ok(())
     }
+
+    fn emit_periodic(&mut self) -> Result<()> {
+        self.last_emit = Instant::now();
+        match self.strategy.generator.on_periodic_emit() {
+            Some(watermark) => self.emit(watermark),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the batch on, each punctuated watermark right after the record that carried it.
+    fn send_punctuated(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let mut sent = 0;
+        for (end, watermark) in std::mem::take(&mut self.punctuations) {
+            let rest = batch.split_off(end - sent);
+            self.out.records(batch)?;
+            *batch = rest;
+            sent = end;
+            self.emit(watermark)?;
+        }
+        self.out.records(batch)
+    }
 }
 
-impl<T: Send, F: Fn(&T) -> Timestamp + Send> Output<T> for AssignTimestamps<F, T> {
+impl<T, F, G> Output<T> for AssignTimestamps<F, G, T>
+where
+    T: Send,
+    F: Fn(&T) -> Timestamp + Send,
+    G: WatermarkGenerator<T>,
+{
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let (timestamp_of, max) = (&self.timestamp_of, &mut self.max_timestamp);
+        let (timestamp_of, generator, punctuations) =
+            (&self.timestamp_of, &mut self.strategy.generator, &mut self.punctuations);
         self.info.guard(|| {
-            for record in batch.iter_mut() {
+            for (i, record) in batch.iter_mut().enumerate() {
                 record.timestamp = timestamp_of(&record.value);
-                *max = (*max).max(record.timestamp);
+                if let Some(watermark) = generator.on_event(&record.value, record.timestamp) {
+                    punctuations.push((i + 1, watermark));
+                }
             }
         })?;
         self.last_record = Instant::now();
@@ -91,9 +120,13 @@ impl<T: Send, F: Fn(&T) -> Timestamp + Send> Output<T> for AssignTimestamps<F, T
             self.idle = false;
             self.out.idle(false)?;
         }
-        self.out.records(batch)?;
+        if self.punctuations.is_empty() {
+            self.out.records(batch)?;
+        } else {
+            self.send_punctuated(batch)?;
+        }
         if self.last_emit.elapsed() >= self.strategy.interval {
-            self.emit_watermark()?;
+            self.emit_periodic()?;
         }
         Ok(())
     }
@@ -113,12 +146,12 @@ impl<T: Send, F: Fn(&T) -> Timestamp + Send> Output<T> for AssignTimestamps<F, T
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         if self.last_emit.elapsed() >= self.strategy.interval {
-            self.emit_watermark()?;
+            self.emit_periodic()?;
         }
         if let Some(timeout) = self.strategy.idleness {
             if !self.idle && self.last_record.elapsed() >= timeout {
                 // Send the final watermark first: one sent after `idle` would mark us active.
-                self.emit_watermark()?;
+                self.emit_periodic()?;
                 self.idle = true;
                 self.out.idle(true)?;
             }
