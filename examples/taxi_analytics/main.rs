@@ -1,0 +1,206 @@
+//! NYC taxi analytics, the Flink reference job: pickup hot spots per area and hour, and
+//! average trip duration to JFK and LaGuardia per pickup area and hour, in event time.
+//!
+//! ```text
+//! cargo run --release --example taxi_analytics            # bundled real sample + a generated day
+//! cargo run --release --example taxi_analytics -- --input trips.jsonl --output out/ --report out/report.html
+//! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
+//!     | cargo run --release --example taxi_analytics -- --input -
+//! ```
+
+mod generate;
+mod job;
+mod report;
+mod sink;
+mod tlc;
+mod trip;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use eddy::prelude::*;
+
+use crate::job::{Format, Options, Tally};
+use crate::trip::{format_time, parse_time, Event, PickupCount, TripDuration};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-taxi");
+const DEFAULT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/taxi");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InputFormat {
+    Json,
+    TlcCsv,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "NYC taxi analytics: pickup hot spots and trip durations to the airports, per hour of event time")]
+struct Args {
+    /// Input file, or `-` for stdin. Default: the bundled real sample plus a generated day.
+    #[arg(long)]
+    input: Option<String>,
+    /// Input format: JSON events, or TLC CSV rows (yellow or green column names).
+    #[arg(long, value_enum, default_value_t = InputFormat::Json)]
+    format: InputFormat,
+    /// Window length in milliseconds.
+    #[arg(long, default_value_t = 3_600_000)]
+    window_ms: u64,
+    /// Geohash precision of hot-spot cells.
+    #[arg(long, default_value_t = 7)]
+    hotspot_precision: usize,
+    /// Geohash precision of airport-trip pickup cells.
+    #[arg(long, default_value_t = 6)]
+    airport_precision: usize,
+    /// Emit an airport window only with at least this many trips.
+    #[arg(long, default_value_t = 2)]
+    min_airport_trips: u64,
+    /// Bounded out-of-orderness instead of the input's watermark events (default for
+    /// tlc-csv, whose rows are unsorted: 31 days).
+    #[arg(long)]
+    out_of_orderness_ms: Option<u64>,
+    /// Parallelism (default: number of cores).
+    #[arg(long)]
+    parallelism: Option<usize>,
+    /// Directory for pickup_count.jsonl and trip_duration.jsonl (default: target/taxi).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Where unusable lines go, as JSON lines with the raw line and the reason
+    /// (default: <output>/dead_letters.jsonl).
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    /// Also write a self-contained HTML report here (default in bundled mode:
+    /// <output>/report.html).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// Unsorted TLC files: a month of disorder.
+const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let output = args.output.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+    std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
+    let bundled = args.input.is_none();
+    let input = match &args.input {
+        Some(input) => input.clone(),
+        None => bundled_input(&output)?.to_string_lossy().into_owned(),
+    };
+    let format = match args.format {
+        InputFormat::Json => Format::Json,
+        InputFormat::TlcCsv if input == "-" => bail!("--format tlc-csv needs a file (its header names the columns)"),
+        InputFormat::TlcCsv => {
+            Format::TlcCsv(tlc::TlcSchema::from_header(&first_line(&input)?).map_err(anyhow::Error::msg)?)
+        }
+    };
+    let csv = matches!(format, Format::TlcCsv(_));
+    let options = Options {
+        window_ms: args.window_ms,
+        hotspot_precision: args.hotspot_precision,
+        airport_precision: args.airport_precision,
+        min_airport_trips: args.min_airport_trips,
+        out_of_orderness_ms: args.out_of_orderness_ms.or(csv.then_some(CSV_OUT_OF_ORDERNESS_MS)),
+    };
+    let env = StreamEnvironment::new();
+    if let Some(p) = args.parallelism {
+        env.set_parallelism(p);
+    }
+    let (lines, source_parallelism) =
+        if input == "-" { (env.stdin_lines(), 1) } else { (env.read_text_file(&input), env.parallelism()) };
+    let tally = Arc::new(Tally::default());
+    let outputs = job::build(&lines, source_parallelism, format, &options, tally.clone());
+    let (pickups_path, durations_path) = (output.join("pickup_count.jsonl"), output.join("trip_duration.jsonl"));
+    let dead_path = args.dead_letter.clone().unwrap_or_else(|| output.join("dead_letters.jsonl"));
+    sink::write_json_lines(&outputs.pickups, &pickups_path);
+    sink::write_json_lines(&outputs.durations, &durations_path);
+    sink::write_json_lines(&outputs.dead_letters, &dead_path);
+    let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
+
+    let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
+    let dead = written(&file_name(&dead_path));
+    eprintln!(
+        "taxi analytics: {} trips ({} outside NYC), {} dead letters, {} hot-spot windows, {} airport windows in {:.2} s",
+        tally.trips.load(Ordering::Relaxed),
+        tally.outside_nyc.load(Ordering::Relaxed),
+        dead,
+        written("pickup_count.jsonl"),
+        written("trip_duration.jsonl"),
+        result.duration.as_secs_f64()
+    );
+    eprintln!("outputs: {}, {}, {}", pickups_path.display(), durations_path.display(), dead_path.display());
+    let report_path = args.report.clone().or(bundled.then(|| output.join("report.html")));
+    if let Some(path) = report_path {
+        let pickups: Vec<PickupCount> = read_json_lines(&pickups_path)?;
+        let durations: Vec<TripDuration> = read_json_lines(&durations_path)?;
+        report::write_report(&path, &pickups, &durations)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("report: {}", path.display());
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+fn first_line(path: &str) -> anyhow::Result<String> {
+    let mut line = String::new();
+    BufReader::new(File::open(path).with_context(|| format!("cannot open {path}"))?).read_line(&mut line)?;
+    Ok(line.trim_end().to_string())
+}
+
+fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let reader = BufReader::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?);
+    reader.lines().map(|line| Ok(serde_json::from_str(&line?)?)).collect()
+}
+
+/// The bundled run's input: both real samples (converted to JSON events, sorted by
+/// drop-off; rows that do not parse are kept raw for the dead-letter output) followed by a
+/// generated day, with a watermark event every hour of event time.
+fn bundled_input(dir: &Path) -> anyhow::Result<PathBuf> {
+    let mut events: Vec<(i64, String)> = Vec::new();
+    for sample in ["azureml_yellowTaxiData_2016-01.csv", "azureml_greenTaxiData.csv"] {
+        let path = Path::new(SAMPLES).join(sample);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut rows = text.lines();
+        let schema = tlc::TlcSchema::from_header(rows.next().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+        for (id, row) in rows.enumerate() {
+            events.push(match schema.parse(row, id as u64) {
+                Ok(trip) => (parse_time(&trip.dropoff_datetime).unwrap_or(0), Event::Trip(trip).to_json()),
+                Err(_) => (0, row.to_string()),
+            });
+        }
+    }
+    events.sort_by_key(|(time, _)| *time);
+    let path = dir.join("input.jsonl");
+    let mut out = BufWriter::new(File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+    let mut next_mark = i64::MIN;
+    for (time, line) in &events {
+        if *time >= next_mark {
+            writeln!(out, "{}", Event::Watermark { watermark: format_time(time - 1) }.to_json())?;
+            next_mark = time - time.rem_euclid(3_600_000) + 3_600_000;
+        }
+        writeln!(out, "{line}")?;
+    }
+    let calibration = generate::Calibration::from_samples(Path::new(SAMPLES))?;
+    let day = generate::Spec {
+        seed: 42,
+        trips: 200_000,
+        start_ms: parse_time("2016-02-01T00:00:00Z").unwrap_or(0),
+        disorder_ms: 60_000,
+        malformed_per_million: 500,
+        watermark_every_ms: Some(60_000),
+    };
+    for line in generate::generate(&calibration, day) {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(path)
+}

@@ -1,0 +1,333 @@
+//! Replays taxi trips as the job's JSON events in event-time (drop-off) order, paced like a
+//! live feed and with watermark events, from a file or from the calibrated generator.
+//!
+//! ```text
+//! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
+//!     | cargo run --release --example taxi_analytics -- --input -
+//! cargo run --release --example taxi_replay -- --input examples/data/nyc-taxi/azureml_greenTaxiData.csv \
+//!     --format tlc-csv --speedup 0 --output /tmp/green.jsonl
+//! ```
+//!
+//! Files are read whole and sorted by drop-off first (the TLC's are not sorted). Lines that
+//! are not a trip with a readable drop-off (bad CSV rows, malformed JSON) are written as they
+//! are, at their input position, so the job's dead-letter output sees them; watermark events
+//! in a JSON input are dropped, as the replayer makes its own.
+//!
+//! Pacing: an event with drop-off `t` is sent at `start + (t - first drop-off) / speedup`.
+//! A watermark event (latest drop-off sent − `--disorder-ms` − 1 ms) follows once a second of
+//! wall time, whenever event time has advanced `--watermark-every-ms` (so an unpaced replay
+//! has them too), and at the end. A progress line goes to stderr once a second.
+
+#[path = "taxi_analytics/generate.rs"]
+mod generate;
+#[path = "taxi_analytics/tlc.rs"]
+mod tlc;
+#[path = "taxi_analytics/trip.rs"]
+mod trip;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+
+use crate::generate::{generate_timed, Calibration, Spec};
+use crate::tlc::TlcSchema;
+use crate::trip::{format_time, parse_time, Event};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-taxi");
+const TICK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InputFormat {
+    Json,
+    TlcCsv,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Replays NYC taxi trips as JSON events in drop-off order, paced, with watermark events")]
+struct Args {
+    /// Input file, or `-` for stdin.
+    #[arg(long, required_unless_present = "generate", conflicts_with = "generate")]
+    input: Option<String>,
+    /// Input format: JSON events, or TLC CSV rows (yellow or green column names).
+    #[arg(long, value_enum, default_value_t = InputFormat::Json)]
+    format: InputFormat,
+    /// Generate trips calibrated on the bundled real samples instead of reading them.
+    #[arg(long)]
+    generate: bool,
+    /// Trips to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    trips: u64,
+    /// Seed of the generator: the same seed gives the same trips.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Drop-off time of the first generated trip (ISO-8601).
+    #[arg(long, default_value = "2016-01-01T00:00:00Z")]
+    start: String,
+    /// How far a generated trip's drop-off may lag the latest one; watermarks trail the
+    /// latest drop-off by this much (plus 1 ms).
+    #[arg(long, default_value_t = 0)]
+    disorder_ms: u64,
+    /// Generated lines out of a million that are malformed.
+    #[arg(long, default_value_t = 0)]
+    malformed_per_million: u32,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Event time per wall time: 1 is real time, 3600 an hour a second; 0 or inf is as fast
+    /// as possible.
+    #[arg(long, default_value_t = 600.0)]
+    speedup: f64,
+    /// Also send a watermark whenever event time has advanced this much (0: only once a second
+    /// of wall time).
+    #[arg(long, default_value_t = 60_000)]
+    watermark_every_ms: i64,
+}
+
+fn main() -> ExitCode {
+    match run(&Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`taxi_replay | head`): nothing left to do, and nothing wrong.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "taxi_replay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let speedup = pace(args.speedup)?;
+    let output: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut replay = Replay::new(BufWriter::with_capacity(1 << 16, output), speedup, args);
+    if args.generate {
+        let calibration = Calibration::from_samples(Path::new(SAMPLES)).context("cannot calibrate on the samples")?;
+        let start_ms = parse_time(&args.start).with_context(|| format!("--start {:?} is not a time", args.start))?;
+        let spec = Spec {
+            seed: args.seed,
+            trips: args.trips,
+            start_ms,
+            disorder_ms: args.disorder_ms,
+            malformed_per_million: args.malformed_per_million,
+            watermark_every_ms: None, // the replayer sends its own
+        };
+        replay.send_all(generate_timed(&calibration, spec))?;
+    } else {
+        let text = read_input(args.input.as_deref().unwrap_or("-"))?;
+        let lines = match args.format {
+            InputFormat::Json => json_lines(&text),
+            InputFormat::TlcCsv => csv_lines(&text)?,
+        };
+        replay.send_all(in_event_time_order(lines))?;
+    }
+    replay.finish()
+}
+
+/// The speedup, `None` for as fast as possible; rejects values that cannot pace.
+fn pace(speedup: f64) -> anyhow::Result<Option<f64>> {
+    match speedup {
+        s if s == 0.0 || s == f64::INFINITY => Ok(None),
+        s if s >= 1e-3 && s.is_finite() => Ok(Some(s)),
+        s => bail!("--speedup {s}: use 0 or inf for as fast as possible, or at least 0.001"),
+    }
+}
+
+/// Whether `error` comes from writing to a closed pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}
+
+fn read_input(input: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if input == "-" {
+        io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+    } else {
+        text = std::fs::read_to_string(input).with_context(|| format!("cannot read {input}"))?;
+    }
+    Ok(text)
+}
+
+/// A line to send and its drop-off time, `None` for a line the job cannot read a trip from.
+type Line = (Option<i64>, String);
+
+/// JSON events as they are; trips that do not parse or lack a readable drop-off stay raw,
+/// watermark events and blank lines are dropped.
+fn json_lines(text: &str) -> Vec<Line> {
+    let lines = text.lines().filter(|line| !line.trim().is_empty());
+    lines
+        .filter_map(|line| match serde_json::from_str::<Event>(line) {
+            Ok(Event::Watermark { .. }) => None,
+            Ok(Event::Trip(trip)) => Some((parse_time(&trip.dropoff_datetime), line.to_string())),
+            Err(_) => Some((None, line.to_string())),
+        })
+        .collect()
+}
+
+/// TLC rows as JSON trip events (`trip_id` = row index), or raw where they do not parse;
+/// blank lines and headers are dropped.
+fn csv_lines(text: &str) -> anyhow::Result<Vec<Line>> {
+    let mut rows = text.lines();
+    let schema = TlcSchema::from_header(rows.next().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    let rows = rows.filter(|row| !row.trim().is_empty() && !schema.is_header(row));
+    Ok(rows
+        .enumerate()
+        .map(|(id, row)| match schema.parse(row, id as u64) {
+            Ok(trip) => (parse_time(&trip.dropoff_datetime), Event::Trip(trip).to_json()),
+            Err(_) => (None, row.to_string()),
+        })
+        .collect())
+}
+
+/// The lines with drop-off times stably sorted by it, the others kept at their input position
+/// (the n-th line out is the n-th line in if that one has no time).
+fn in_event_time_order(lines: Vec<Line>) -> impl Iterator<Item = Line> {
+    let mut timed = Vec::new();
+    let mut slots = Vec::with_capacity(lines.len());
+    for (time, text) in lines {
+        match time {
+            Some(time) => {
+                timed.push((time, text));
+                slots.push(None);
+            }
+            None => slots.push(Some(text)),
+        }
+    }
+    timed.sort_by_key(|(time, _)| *time);
+    let mut timed = timed.into_iter();
+    slots.into_iter().filter_map(move |slot| match slot {
+        Some(raw) => Some((None, raw)),
+        None => timed.next().map(|(time, text)| (Some(time), text)),
+    })
+}
+
+/// Sends lines on schedule, with watermarks and progress reports.
+struct Replay<W: Write> {
+    out: W,
+    speedup: Option<f64>,
+    disorder_ms: i64,
+    watermark_every_ms: i64,
+    /// The first timed line's drop-off and when it was sent: the schedule's origin.
+    origin: Option<(i64, Instant)>,
+    max_sent_ms: Option<i64>,
+    last_watermark_ms: Option<i64>,
+    /// The latest drop-off when the last watermark went out.
+    watermark_base_ms: i64,
+    /// How late the last timed line went out, against its schedule.
+    lag: Option<Duration>,
+    sent: u64,
+    sent_at_tick: u64,
+    last_tick: Instant,
+}
+
+impl<W: Write> Replay<W> {
+    fn new(out: W, speedup: Option<f64>, args: &Args) -> Self {
+        Replay {
+            out,
+            speedup,
+            disorder_ms: args.disorder_ms.min(i64::MAX as u64) as i64,
+            watermark_every_ms: args.watermark_every_ms,
+            origin: None,
+            max_sent_ms: None,
+            last_watermark_ms: None,
+            watermark_base_ms: i64::MIN,
+            lag: None,
+            sent: 0,
+            sent_at_tick: 0,
+            last_tick: Instant::now(),
+        }
+    }
+
+    fn send_all(&mut self, lines: impl Iterator<Item = Line>) -> io::Result<()> {
+        for (time, line) in lines {
+            if let Some(time) = time {
+                self.wait_for(time)?;
+            }
+            self.out.write_all(line.as_bytes())?;
+            self.out.write_all(b"\n")?;
+            self.sent += 1;
+            if let Some(time) = time {
+                self.sent_event(time)?;
+            }
+            self.tick(Instant::now())?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `time` is due, flushing first and keeping up watermarks and progress
+    /// reports meanwhile.
+    fn wait_for(&mut self, time: i64) -> io::Result<()> {
+        let Some(speedup) = self.speedup else { return Ok(()) };
+        let (first, start) = *self.origin.get_or_insert((time, Instant::now()));
+        let offset = Duration::from_secs_f64((time - first).max(0) as f64 / speedup / 1000.0);
+        let due = start.checked_add(offset).unwrap_or(start);
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                self.lag = Some(now - due);
+                return Ok(());
+            }
+            self.out.flush()?; // the reader gets what is due before we sleep
+            self.tick(now)?;
+            std::thread::sleep((due - now).min((self.last_tick + TICK).saturating_duration_since(now)));
+        }
+    }
+
+    /// Notes a sent drop-off; a watermark is due if event time has advanced enough.
+    fn sent_event(&mut self, time: i64) -> io::Result<()> {
+        let max = self.max_sent_ms.map_or(time, |max| max.max(time));
+        self.max_sent_ms = Some(max);
+        if self.watermark_base_ms == i64::MIN {
+            self.watermark_base_ms = max;
+        } else if self.watermark_every_ms > 0 && max - self.watermark_base_ms >= self.watermark_every_ms {
+            self.watermark(false)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a watermark for the latest drop-off sent, unless it would not advance
+    /// (`always` for the final one).
+    fn watermark(&mut self, always: bool) -> io::Result<()> {
+        let Some(max) = self.max_sent_ms else { return Ok(()) };
+        let watermark = max.saturating_sub(self.disorder_ms).saturating_sub(1);
+        if always || self.last_watermark_ms.map_or(true, |last| watermark > last) {
+            let line = Event::Watermark { watermark: format_time(watermark) }.to_json();
+            writeln!(self.out, "{line}")?;
+            self.last_watermark_ms = Some(watermark);
+            self.watermark_base_ms = max;
+        }
+        Ok(())
+    }
+
+    /// Once a second of wall time: a watermark, a flush and a progress line.
+    fn tick(&mut self, now: Instant) -> io::Result<()> {
+        let elapsed = now - self.last_tick;
+        if elapsed < TICK {
+            return Ok(());
+        }
+        self.watermark(false)?;
+        self.out.flush()?;
+        let rate = (self.sent - self.sent_at_tick) as f64 / elapsed.as_secs_f64();
+        let lag = self.lag.map_or("-".to_string(), |lag| lag.as_millis().to_string());
+        let _ = writeln!(io::stderr(), "taxi_replay: {} events sent, {rate:.0} events/s, lag {lag} ms", self.sent);
+        (self.sent_at_tick, self.last_tick) = (self.sent, now);
+        Ok(())
+    }
+
+    /// The final watermark and flush.
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.watermark(true)?;
+        self.out.flush()?;
+        let _ = writeln!(io::stderr(), "taxi_replay: done, {} events sent", self.sent);
+        Ok(())
+    }
+}
