@@ -11,6 +11,7 @@ use crate::gate::InputGate;
 use crate::graph::{erase, unerase, AnyEnd, AnyOutput, BuildContext, EdgeFactory, ShipStrategy, Task};
 use crate::metrics::names;
 use crate::partitioner::{Forward, KeyGroups, Partitioner, Rebalance, Shuffle};
+use crate::side_channel::{SideChannel, TypedSideChannel};
 
 /// An edge that routes without looking at keys: forward, rebalance, shuffle or broadcast.
 pub struct PlainEdge<T>(PhantomData<fn(T)>);
@@ -67,6 +68,10 @@ fn channel<T: Send + 'static>(capacity: usize) -> (AnyEnd, AnyEnd) {
     (Box::new(sender), Box::new(receiver))
 }
 
+fn side_channel<T: Send + 'static>(consumer: AnyOutput) -> Result<Box<dyn SideChannel>> {
+    Ok(Box::new(TypedSideChannel::new(unerase::<T>(consumer)?)))
+}
+
 fn gate<T: Send + 'static>(
     ctx: &BuildContext,
     receiver: AnyEnd,
@@ -104,6 +109,10 @@ impl<T: Clone + Send + 'static> EdgeFactory for PlainEdge<T> {
         }
     }
 
+    fn side_channel(&self, consumer: AnyOutput) -> Result<Box<dyn SideChannel>> {
+        side_channel::<T>(consumer)
+    }
+
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
         gate::<T>(ctx, receiver, inputs, head)
     }
@@ -128,6 +137,10 @@ where
     ) -> Result<AnyOutput> {
         let partitioner = KeyGroups::new(self.key_of.clone(), ctx.config.max_parallelism);
         writer::<T, _>(ctx, senders, input_index, partitioner)
+    }
+
+    fn side_channel(&self, consumer: AnyOutput) -> Result<Box<dyn SideChannel>> {
+        side_channel::<T>(consumer)
     }
 
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {

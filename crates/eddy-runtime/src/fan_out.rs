@@ -2,6 +2,18 @@
 
 use eddy_core::{Output, Record, Result, Timestamp};
 
+use crate::graph::{unerase, AnyOutput};
+
+/// Joins a node's consumers into one typed output (a fan-out when there are several, a
+/// discard when there are none).
+pub fn combine<T: Clone + Send + 'static>(outputs: Vec<AnyOutput>) -> Result<Box<dyn Output<T>>> {
+    if outputs.len() == 1 {
+        return unerase(outputs.into_iter().next().expect("one output"));
+    }
+    let typed = outputs.into_iter().map(unerase).collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(FanOut::new(typed)))
+}
+
 /// Sends each batch to every output (cloning for all but the last).
 pub struct FanOut<T> {
     outputs: Vec<Box<dyn Output<T>>>,

@@ -4,6 +4,7 @@
 //! record types, so the objects they build are monomorphised; the planner only wires them.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use eddy_core::{Error, OperatorInfo, Output, Result};
 
 use crate::config::JobConfig;
 use crate::metrics::{Counter, MetricRegistry};
+use crate::side_channel::SideChannel;
 
 /// A `Box<dyn Output<T>>` with its `T` erased.
 pub type AnyOutput = Box<dyn Any + Send>;
@@ -35,7 +37,8 @@ pub fn unerase<T: 'static>(output: AnyOutput) -> Result<Box<dyn Output<T>>> {
 /// Identifies a node in a [`JobGraph`].
 pub type NodeId = usize;
 
-/// What a subtask's build step sees: who it is, job settings, metrics, the cancel flag.
+/// What a subtask's build step sees: who it is, job settings, metrics, the cancel flag,
+/// and the consumers of its side outputs.
 pub struct BuildContext<'a> {
     /// The operator's name and this subtask's index.
     pub info: OperatorInfo,
@@ -45,12 +48,19 @@ pub struct BuildContext<'a> {
     pub metrics: &'a MetricRegistry,
     /// Set when the job is cancelled or has failed.
     pub cancel: &'a Arc<AtomicBool>,
+    /// Consumers of this subtask's side outputs, by tag, for the operator to take.
+    pub side_outputs: RefCell<Vec<(String, Box<dyn SideChannel>)>>,
 }
 
 impl BuildContext<'_> {
     /// The counter `name` of this operator's subtask.
     pub fn counter(&self, name: &str) -> Counter {
         self.metrics.counter(&self.info.name, self.info.subtask, name)
+    }
+
+    /// Takes the consumers of every side output, with their tags.
+    pub fn take_side_outputs(&self) -> Vec<(String, Box<dyn SideChannel>)> {
+        std::mem::take(&mut *self.side_outputs.borrow_mut())
     }
 }
 
@@ -112,6 +122,8 @@ pub trait EdgeFactory: Send + Sync {
         input_index: usize,
         strategy: ShipStrategy,
     ) -> Result<AnyOutput>;
+    /// Wraps a consumer of a side output carrying this edge's records.
+    fn side_channel(&self, consumer: AnyOutput) -> Result<Box<dyn SideChannel>>;
     /// The downstream head's loop: reads `receiver` (fed by `inputs` senders), drives `head`.
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>>;
 }
@@ -146,6 +158,8 @@ pub struct Edge {
     pub strategy: ShipStrategy,
     /// Typed channel pieces.
     pub factory: Arc<dyn EdgeFactory>,
+    /// The producer's side output this edge carries (`None`: its main output).
+    pub tag: Option<String>,
 }
 
 /// Nodes in creation order (which is a topological order) and the edges between them.

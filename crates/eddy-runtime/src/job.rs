@@ -1,6 +1,7 @@
 //! Running a job: build every subtask, start one thread per chain subtask, and a handle to
 //! wait for, cancel, or observe it.
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -141,6 +142,7 @@ fn build_tasks(
         config,
         metrics,
         cancel,
+        side_outputs: RefCell::new(Vec::new()),
     };
     let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
     // One channel per subtask of every node fed by channels.
@@ -170,9 +172,9 @@ fn build_tasks(
             let ctx = context(node, subtask);
             let mut outputs = Vec::new();
             for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == node) {
-                if plan.chained[e] {
+                let consumer = if plan.chained[e] {
                     match instances[edge.to][subtask].take() {
-                        Some(NodeInstance::Operator(head)) => outputs.push(head),
+                        Some(NodeInstance::Operator(head)) => head,
                         _ => return Err(Error::InvalidJob("internal: chained consumer is not an operator".into())),
                     }
                 } else {
@@ -183,7 +185,13 @@ fn build_tasks(
                     // A forward edge has one sender per consumer subtask; others have one per producer.
                     let offset = if plan.strategies[e] == ShipStrategy::Forward { 0 } else { subtask };
                     let index = input_base[e] + offset;
-                    outputs.push(edge.factory.writer(&ctx, &targets, index, plan.strategies[e])?);
+                    edge.factory.writer(&ctx, &targets, index, plan.strategies[e])?
+                };
+                match &edge.tag {
+                    None => outputs.push(consumer),
+                    Some(tag) => {
+                        ctx.side_outputs.borrow_mut().push((tag.clone(), edge.factory.side_channel(consumer)?))
+                    }
                 }
             }
             let instance = graph.nodes[node].factory.build(&ctx, outputs)?;

@@ -20,6 +20,7 @@ pub mod job;
 pub mod metrics;
 pub mod partitioner;
 pub mod planner;
+pub mod side_channel;
 pub mod source_task;
 
 pub use config::JobConfig;

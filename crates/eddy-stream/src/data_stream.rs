@@ -18,18 +18,31 @@ pub struct DataStream<T> {
     pub(crate) env: StreamEnvironment,
     pub(crate) node: NodeId,
     pub(crate) strategy: ShipStrategy,
+    /// A side output of `node` rather than its main output.
+    pub(crate) tag: Option<String>,
     _records: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for DataStream<T> {
     fn clone(&self) -> Self {
-        DataStream { env: self.env.clone(), node: self.node, strategy: self.strategy, _records: PhantomData }
+        DataStream {
+            env: self.env.clone(),
+            node: self.node,
+            strategy: self.strategy,
+            tag: self.tag.clone(),
+            _records: PhantomData,
+        }
     }
 }
 
 impl<T: Data> DataStream<T> {
     pub(crate) fn new(env: StreamEnvironment, node: NodeId) -> Self {
-        DataStream { env, node, strategy: ShipStrategy::Default, _records: PhantomData }
+        DataStream { env, node, strategy: ShipStrategy::Default, tag: None, _records: PhantomData }
+    }
+
+    /// The side output `tag` of `node`.
+    pub(crate) fn tagged(env: StreamEnvironment, node: NodeId, tag: String) -> Self {
+        DataStream { env, node, strategy: ShipStrategy::Default, tag: Some(tag), _records: PhantomData }
     }
 
     /// The environment this stream belongs to.
@@ -69,7 +82,7 @@ impl<T: Data> DataStream<T> {
                 stage_of: None,
                 factory: Arc::new(OperatorNode::<T, U, B>::new(build)),
             });
-            g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge });
+            g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge, tag: self.tag.clone() });
             node
         });
         DataStream::new(self.env.clone(), node)
@@ -162,6 +175,7 @@ impl<T: Data> DataStream<T> {
                     to: identity.node,
                     strategy: other.strategy,
                     factory: Arc::new(PlainEdge::<T>::default()),
+                    tag: other.tag.clone(),
                 };
                 g.add_edge(edge);
             }

@@ -34,6 +34,7 @@ pub mod keyed_stream;
 mod keyed_table;
 mod node;
 pub mod ops;
+pub mod side_output;
 pub mod sink;
 pub mod source;
 pub mod watermark_strategy;
@@ -43,6 +44,7 @@ pub use data_stream::DataStream;
 pub use environment::StreamEnvironment;
 pub use keyed_stream::{Key, KeyedStream};
 pub use ops::process::{ProcessContext, ProcessFunction};
+pub use side_output::OutputTag;
 pub use sink::{Collected, Sink, StreamSink};
 pub use watermark_strategy::{BoundedOutOfOrderness, Punctuated, WatermarkGenerator, WatermarkStrategy};
 
@@ -57,7 +59,7 @@ pub mod prelude {
         AggregateFunction, Count, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
-        Collected, Data, DataStream, Key, KeyedStream, ProcessContext, ProcessFunction, Punctuated, Sink,
+        Collected, Data, DataStream, Key, KeyedStream, OutputTag, ProcessContext, ProcessFunction, Punctuated, Sink,
         StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};

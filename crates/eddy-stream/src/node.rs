@@ -3,19 +3,10 @@
 use std::marker::PhantomData;
 
 use eddy_core::{Output, Result, Source};
-use eddy_runtime::fan_out::FanOut;
-use eddy_runtime::graph::{erase, unerase, AnyOutput, BuildContext, NodeFactory, NodeInstance};
+use eddy_runtime::fan_out::combine;
+use eddy_runtime::graph::{erase, AnyOutput, BuildContext, NodeFactory, NodeInstance};
 use eddy_runtime::metrics::names;
 use eddy_runtime::source_task::SourceTask;
-
-/// Joins a node's consumers into one typed output (a fan-out when there are several).
-pub(crate) fn combine<T: Clone + Send + 'static>(outputs: Vec<AnyOutput>) -> Result<Box<dyn Output<T>>> {
-    if outputs.len() == 1 {
-        return unerase(outputs.into_iter().next().expect("one output"));
-    }
-    let typed = outputs.into_iter().map(unerase).collect::<Result<Vec<_>>>()?;
-    Ok(Box::new(FanOut::new(typed)))
-}
 
 /// A one-input operator: `build` wraps the downstream output into the operator's input.
 pub(crate) struct OperatorNode<In, Out, B> {

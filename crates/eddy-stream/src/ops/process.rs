@@ -4,6 +4,7 @@
 use eddy_core::time::{MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
 
+use crate::side_output::{OutputTag, SideOutputs};
 use crate::{Data, DataStream};
 
 /// What a process function sees besides the record: time, and where to emit.
@@ -11,6 +12,7 @@ pub struct ProcessContext<'a, O> {
     timestamp: Timestamp,
     watermark: Timestamp,
     out: &'a mut Vec<Record<O>>,
+    side: &'a mut SideOutputs,
 }
 
 impl<O> ProcessContext<'_, O> {
@@ -32,6 +34,11 @@ impl<O> ProcessContext<'_, O> {
     /// Emits `value` with the given event time.
     pub fn collect_with_timestamp(&mut self, value: O, timestamp: Timestamp) {
         self.out.push(Record::new(value, timestamp));
+    }
+
+    /// Emits `value` to the side output `tag`, with the current record's timestamp.
+    pub fn output<X: Clone + Send + 'static>(&mut self, tag: &OutputTag<X>, value: X) {
+        self.side.emit(tag, value, self.timestamp);
     }
 }
 
@@ -72,6 +79,7 @@ impl<T: Data> DataStream<T> {
             Ok(Box::new(ProcessOperator {
                 function: function.clone(),
                 out,
+                side: SideOutputs::take(ctx),
                 buffer: Vec::new(),
                 watermark: MIN_WATERMARK,
                 info: ctx.info.clone(),
@@ -83,6 +91,7 @@ impl<T: Data> DataStream<T> {
 struct ProcessOperator<P, O> {
     function: P,
     out: Box<dyn Output<O>>,
+    side: SideOutputs,
     buffer: Vec<Record<O>>,
     watermark: Timestamp,
     info: OperatorInfo,
@@ -90,30 +99,37 @@ struct ProcessOperator<P, O> {
 
 impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let (function, buffer, watermark) = (&mut self.function, &mut self.buffer, self.watermark);
+        let (function, buffer, side, watermark) =
+            (&mut self.function, &mut self.buffer, &mut self.side, self.watermark);
         self.info.guard(|| {
             for record in batch.drain(..) {
-                let mut ctx = ProcessContext { timestamp: record.timestamp, watermark, out: &mut *buffer };
+                let mut ctx =
+                    ProcessContext { timestamp: record.timestamp, watermark, out: &mut *buffer, side: &mut *side };
                 function.process_element(record.value, &mut ctx);
             }
         })?;
+        self.side.flush()?;
         self.out.records(&mut self.buffer)
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.watermark = watermark;
+        self.side.watermark(watermark)?;
         self.out.watermark(watermark)
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
+        self.side.idle(idle)?;
         self.out.idle(idle)
     }
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.side.tick(now)?;
         self.out.tick(now)
     }
 
     fn finish(&mut self) -> Result<()> {
+        self.side.finish()?;
         self.out.finish()
     }
 }
