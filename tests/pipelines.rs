@@ -356,3 +356,44 @@ proptest! {
         prop_assert_eq!(result.metrics.total_all("late_records_dropped"), expected_late);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Sliding windows (any size and slide, so panes of gcd(size, slide)) equal a model that
+    /// puts every record into every window containing it, at parallelism 1..=4.
+    #[test]
+    fn sliding_windows_match_the_model_when_nothing_is_late(case in window_case(), slide_raw in 1i64..=200) {
+        let (size, slide) = (case.window_ms, slide_raw.min(case.window_ms * 2));
+        let env = StreamEnvironment::new();
+        env.set_parallelism(case.parallelism).set_batch_size(case.batch_size);
+        let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(case.bound_ms as u64))
+            .with_interval(Duration::from_millis(case.interval_ms));
+        let assigner = SlidingEventTimeWindows::of(Duration::from_millis(size as u64), Duration::from_millis(slide as u64));
+        let windowed = env
+            .from_collection(case.events.clone())
+            .assign_timestamps_and_watermarks(strategy, timestamp_of)
+            .key_by(key_of)
+            .window(assigner);
+        let counts = windowed.aggregate_with(Count, |key, w, n| (*key, w.start, w.end, n)).collect();
+        let sums = windowed.reduce_with(|a, b| (a.0, a.1, a.2 + b.2), |key, w, r| (*key, w.start, r.2)).collect();
+        let result = run(&env);
+
+        let mut model: BTreeMap<(u8, i64), (u64, i64)> = BTreeMap::new();
+        for &(key, ts, value) in &case.events {
+            // Every start s with s = 0 (mod slide) and s <= ts < s + size.
+            let mut start = window_start(ts, slide);
+            while start > ts - size {
+                let w = model.entry((key, start)).or_default();
+                w.0 += 1;
+                w.1 += value;
+                start -= slide;
+            }
+        }
+        let expected_counts: Vec<_> = model.iter().map(|(&(k, s), w)| (k, s, s + size, w.0)).collect();
+        let expected_sums: Vec<_> = model.iter().map(|(&(k, s), w)| (k, s, w.1)).collect();
+        prop_assert_eq!(sorted(counts.take()), expected_counts, "count");
+        prop_assert_eq!(sorted(sums.take()), expected_sums, "sum");
+        prop_assert_eq!(result.metrics.total_all("late_records_dropped"), 0);
+    }
+}

@@ -56,7 +56,8 @@ impl<T: Clone + Send + 'static> Data for T {}
 /// Everything a job definition needs.
 pub mod prelude {
     pub use crate::window::{
-        AggregateFunction, Count, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
+        AggregateFunction, Count, SlidingEventTimeWindows, SlidingProcessingTimeWindows, TimeWindow,
+        TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
         Collected, Data, DataStream, Key, KeyedStream, OutputTag, ProcessContext, ProcessFunction, Punctuated, Sink,

@@ -18,6 +18,11 @@ pub trait WindowAssigner: Clone + Send + Sync + 'static {
     fn is_event_time(&self) -> bool;
     /// Why this assigner cannot run, if it cannot (for example a zero size).
     fn validate(&self) -> Result<(), String>;
+    /// The tumbling slices (length, offset) that every window is a whole number of: the
+    /// window itself for tumbling windows, gcd(size, slide) for sliding ones. Event-time
+    /// windows pre-aggregate per slice, so a record costs one update however many windows
+    /// it is in.
+    fn pane(&self) -> (i64, i64);
 }
 
 /// The tumbling window containing `timestamp`: windows of `size` ms aligned to `offset`
@@ -73,6 +78,10 @@ macro_rules! tumbling_assigner {
             fn validate(&self) -> Result<(), String> {
                 validate_tumbling(self.size, self.offset)
             }
+
+            fn pane(&self) -> (i64, i64) {
+                (self.size, self.offset)
+            }
         }
     };
 }
@@ -86,6 +95,111 @@ tumbling_assigner!(
     TumblingProcessingTimeWindows,
     false,
     "Fixed-size, non-overlapping windows of arrival (wall-clock) time; they fire when the clock passes their end, and at the end of a bounded input."
+);
+
+/// The windows of a sliding assigner containing one timestamp, latest start first.
+#[derive(Debug, Clone)]
+pub struct SlidingWindows {
+    next_start: i64,
+    past: i64,
+    size: i64,
+    slide: i64,
+}
+
+impl Iterator for SlidingWindows {
+    type Item = TimeWindow;
+
+    #[inline]
+    fn next(&mut self) -> Option<TimeWindow> {
+        if self.next_start <= self.past {
+            return None;
+        }
+        let window = TimeWindow::new(self.next_start, self.next_start + self.size);
+        self.next_start -= self.slide;
+        Some(window)
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+macro_rules! sliding_assigner {
+    ($name:ident, $event_time:expr, $doc:expr) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name {
+            size: i64,
+            slide: i64,
+            offset: i64,
+        }
+
+        impl $name {
+            /// Windows of length `size` starting every `slide`, aligned to the epoch.
+            pub fn of(size: Duration, slide: Duration) -> Self {
+                $name { size: size.as_millis() as i64, slide: slide.as_millis() as i64, offset: 0 }
+            }
+
+            /// Shifts window boundaries by `offset`.
+            pub fn with_offset(self, offset: Duration) -> Self {
+                $name { offset: offset.as_millis() as i64, ..self }
+            }
+        }
+
+        impl WindowAssigner for $name {
+            type Windows = SlidingWindows;
+
+            #[inline]
+            fn assign_windows(&self, timestamp: Timestamp) -> SlidingWindows {
+                let last_start = timestamp - (timestamp - self.offset).rem_euclid(self.slide);
+                SlidingWindows {
+                    next_start: last_start,
+                    past: timestamp - self.size,
+                    size: self.size,
+                    slide: self.slide,
+                }
+            }
+
+            fn is_event_time(&self) -> bool {
+                $event_time
+            }
+
+            fn validate(&self) -> Result<(), String> {
+                if self.size <= 0 || self.slide <= 0 {
+                    return Err(format!(
+                        "sliding window size and slide must be positive, got {} ms and {} ms",
+                        self.size, self.slide
+                    ));
+                }
+                if self.offset.abs() >= self.slide {
+                    return Err(format!(
+                        "sliding window offset {} ms must be smaller than its slide {} ms",
+                        self.offset, self.slide
+                    ));
+                }
+                Ok(())
+            }
+
+            fn pane(&self) -> (i64, i64) {
+                (gcd(self.size, self.slide), self.offset)
+            }
+        }
+    };
+}
+
+sliding_assigner!(
+    SlidingEventTimeWindows,
+    true,
+    "Windows of a fixed size starting every `slide` of event time (they overlap when the slide is shorter than the size)."
+);
+sliding_assigner!(
+    SlidingProcessingTimeWindows,
+    false,
+    "Windows of a fixed size starting every `slide` of arrival (wall-clock) time."
 );
 
 #[cfg(test)]
@@ -103,6 +217,31 @@ mod tests {
             prop_assert!(w.start <= ts && ts < w.end);
             prop_assert_eq!(w.end - w.start, size);
             prop_assert_eq!((w.start - offset).rem_euclid(size), 0);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sliding_windows_are_exactly_those_containing_the_timestamp(
+            ts in -100_000i64..100_000, size in 1i64..2_000, slide in 1i64..2_000, offset_raw in 0i64..2_000,
+        ) {
+            let offset = offset_raw % slide;
+            let assigner = SlidingEventTimeWindows { size, slide, offset };
+            let got: Vec<TimeWindow> = assigner.assign_windows(ts).collect();
+            // Every start s = offset (mod slide) with s <= ts < s + size, latest first.
+            let mut want = Vec::new();
+            let mut s = ts - (ts - offset).rem_euclid(slide);
+            while s > ts - size {
+                want.push(TimeWindow::new(s, s + size));
+                s -= slide;
+            }
+            prop_assert_eq!(&got, &want);
+            // Every window is a whole number of panes.
+            let (pane, pane_offset) = assigner.pane();
+            for w in &got {
+                prop_assert_eq!((w.start - pane_offset).rem_euclid(pane), 0);
+                prop_assert_eq!((w.end - w.start) % pane, 0);
+            }
         }
     }
 

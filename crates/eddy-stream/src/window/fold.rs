@@ -1,10 +1,12 @@
 //! How a window operator folds its input: raw records through an aggregate function, raw
 //! records into partial accumulators (pre-aggregation), or partial accumulators merged.
 
+use std::time::Duration;
+
 use eddy_core::Timestamp;
 
 use crate::window::aggregate::AggregateFunction;
-use crate::window::assigner::WindowAssigner;
+use crate::window::assigner::{TumblingEventTimeWindows, WindowAssigner};
 use crate::window::partial::Partial;
 use crate::window::TimeWindow;
 
@@ -71,29 +73,43 @@ impl<T, A: WindowAssigner, G: AggregateFunction<T>> Fold<T> for Aggregate<A, G> 
     }
 }
 
-/// Raw records into partial accumulators that also count their records.
+/// Raw records into partial accumulators per pane (the tumbling slices every window of `A`
+/// is made of), counting their records: one update per record, however many windows.
 #[derive(Clone)]
-pub(crate) struct PreAggregate<A, G>(pub(crate) Aggregate<A, G>);
+pub(crate) struct PreAggregate<A, G> {
+    assigner: A,
+    pane: TumblingEventTimeWindows,
+    aggregate: G,
+}
+
+impl<A: WindowAssigner, G> PreAggregate<A, G> {
+    pub(crate) fn new(assigner: A, aggregate: G) -> Self {
+        let (size, offset) = assigner.pane();
+        let millis = |ms: i64| Duration::from_millis(ms.max(0) as u64);
+        let pane = TumblingEventTimeWindows::of(millis(size)).with_offset(millis(offset));
+        PreAggregate { assigner, pane, aggregate }
+    }
+}
 
 impl<T, A: WindowAssigner, G: AggregateFunction<T>> Fold<T> for PreAggregate<A, G> {
     type Acc = (G::Acc, u64);
     type Out = (G::Acc, u64);
 
     fn is_event_time(&self) -> bool {
-        self.0.assigner.is_event_time()
+        true
     }
     fn windows_by_timestamp(&self) -> bool {
         true
     }
-    fn windows(&self, value: &T, timestamp: Timestamp, out: &mut Vec<TimeWindow>) {
-        self.0.windows(value, timestamp, out);
+    fn windows(&self, _: &T, timestamp: Timestamp, out: &mut Vec<TimeWindow>) {
+        out.extend(self.pane.assign_windows(timestamp));
     }
     fn create(&self) -> Self::Acc {
-        (self.0.aggregate.create_accumulator(), 0)
+        (self.aggregate.create_accumulator(), 0)
     }
     #[inline]
     fn fold(&self, acc: &mut Self::Acc, value: T) {
-        self.0.aggregate.add(&mut acc.0, value);
+        self.aggregate.add(&mut acc.0, value);
         acc.1 += 1;
     }
     fn result(&self, acc: Self::Acc) -> Self::Out {
@@ -103,23 +119,26 @@ impl<T, A: WindowAssigner, G: AggregateFunction<T>> Fold<T> for PreAggregate<A, 
         1
     }
     fn validate(&self) -> Result<(), String> {
-        self.0.assigner.validate()
+        self.assigner.validate()
     }
 }
 
-/// Partial accumulators merged per key and window, then finished with `G`.
-pub(crate) struct MergePartials<T, G> {
+/// Partial accumulators of panes merged into every window of `A` that holds the pane, per
+/// key, then finished with `G`.
+pub(crate) struct MergePartials<T, A, G> {
+    pub(crate) assigner: A,
     pub(crate) aggregate: G,
     pub(crate) _input: std::marker::PhantomData<fn(T)>,
 }
 
-impl<T, G: Clone> Clone for MergePartials<T, G> {
+impl<T, A: Clone, G: Clone> Clone for MergePartials<T, A, G> {
     fn clone(&self) -> Self {
-        MergePartials { aggregate: self.aggregate.clone(), _input: std::marker::PhantomData }
+        let (assigner, aggregate) = (self.assigner.clone(), self.aggregate.clone());
+        MergePartials { assigner, aggregate, _input: std::marker::PhantomData }
     }
 }
 
-impl<T: 'static, K, G: AggregateFunction<T>> Fold<Partial<K, G::Acc>> for MergePartials<T, G> {
+impl<T: 'static, K, A: WindowAssigner, G: AggregateFunction<T>> Fold<Partial<K, G::Acc>> for MergePartials<T, A, G> {
     type Acc = G::Acc;
     type Out = G::Out;
 
@@ -130,7 +149,8 @@ impl<T: 'static, K, G: AggregateFunction<T>> Fold<Partial<K, G::Acc>> for MergeP
         false
     }
     fn windows(&self, partial: &Partial<K, G::Acc>, _: Timestamp, out: &mut Vec<TimeWindow>) {
-        out.push(partial.window);
+        // Panes align with window boundaries: every window holding the pane's start holds it all.
+        out.extend(self.assigner.assign_windows(partial.window.start));
     }
     fn create(&self) -> G::Acc {
         self.aggregate.create_accumulator()

@@ -12,7 +12,10 @@ pub mod time_window;
 pub mod windowed_stream;
 
 pub use aggregate::{AggregateFunction, Count, ReduceAggregate};
-pub use assigner::{TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner};
+pub use assigner::{
+    SlidingEventTimeWindows, SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
+    WindowAssigner,
+};
 pub use partial::Partial;
 pub use time_window::TimeWindow;
 pub use windowed_stream::WindowedStream;

@@ -121,7 +121,8 @@ where
                 self.fold.fold(acc, item);
                 kept = true;
             }
-            if !kept {
+            // A record in no window at all (gaps between sliding windows) is not late.
+            if !kept && !self.assigned.is_empty() {
                 dropped += records;
             }
         }

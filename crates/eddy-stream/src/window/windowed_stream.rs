@@ -57,9 +57,11 @@ where
     /// result)` when the window fires, with the window's max timestamp as event time.
     ///
     /// Event-time windows run in two stages (local/global aggregation): each upstream subtask
-    /// pre-aggregates its records per key and window, and only those partial accumulators
-    /// cross to the keyed stage, which merges them and decides lateness exactly as a single
-    /// stage would. At parallelism 1 both stages run in one thread.
+    /// pre-aggregates its records per key and pane (the window itself when tumbling,
+    /// gcd(size, slide) when sliding, so a record costs one update however many windows hold
+    /// it), and only those partial accumulators cross to the keyed stage, which merges them
+    /// into its windows and decides lateness exactly as a single stage would. At parallelism 1
+    /// both stages run in one thread.
     pub fn aggregate_with<G, W, O>(&self, aggregate: G, window_fn: W) -> DataStream<O>
     where
         G: AggregateFunction<T>,
@@ -67,20 +69,20 @@ where
         O: Data,
     {
         let key_of = self.keyed.key_of.clone();
-        let direct = Aggregate { assigner: self.assigner.clone(), aggregate: aggregate.clone() };
         if !self.assigner.is_event_time() {
+            let direct = Aggregate { assigner: self.assigner.clone(), aggregate };
             return self.keyed.transform_keyed("Window", move |ctx, out| {
                 let fold = direct.clone();
                 Ok(Box::new(WindowOperator::new(ctx, key_of.clone(), fold, window_fn.clone(), Late::Drop, out)?))
             });
         }
-        let pre = PreAggregate(direct);
+        let pre = PreAggregate::new(self.assigner.clone(), aggregate.clone());
         let to_partial = |key: &K, window, (acc, records)| Partial { key: key.clone(), window, acc, records };
         let partials = self.keyed.stream.pre_stage("Window", move |ctx, out| {
             let (key_of, fold) = (key_of.clone(), pre.clone());
             Ok(Box::new(WindowOperator::new(ctx, key_of, fold, to_partial, Late::EmitAlone, out)?))
         });
-        let merge = MergePartials { aggregate, _input: PhantomData };
+        let merge = MergePartials { assigner: self.assigner.clone(), aggregate, _input: PhantomData };
         let merged =
             partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
                 let key_of = |p: &Partial<K, G::Acc>| p.key.clone();
