@@ -397,3 +397,38 @@ proptest! {
         prop_assert_eq!(result.metrics.total_all("late_records_dropped"), 0);
     }
 }
+
+/// The allowed-lateness scenario: with a watermark after every record, window [0, 10) fires
+/// at 15, takes 7 within its lateness (firing again), is cleaned up at 25, and 8 is then late.
+fn lateness_job(late_tag: Option<&OutputTag<Event>>) -> (Vec<(i64, u64)>, Vec<Event>, u64) {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1).set_batch_size(1);
+    let events: Vec<Event> = [5, 15, 7, 25, 8].iter().map(|&ts| (1u8, ts, 0i64)).collect();
+    let mut windowed = env
+        .from_iter(events)
+        .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous().with_interval(Duration::ZERO), timestamp_of)
+        .key_by(key_of)
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(10)))
+        .allowed_lateness(Duration::from_millis(10));
+    if let Some(tag) = late_tag {
+        windowed = windowed.side_output_late_data(tag);
+    }
+    let counts = windowed.aggregate_with(Count, |_, w, n| (w.start, n));
+    let late = late_tag.map(|tag| counts.side_output(tag).collect());
+    let fired = counts.collect();
+    let result = run(&env);
+    (fired.take(), late.map(|l| l.take()).unwrap_or_default(), result.metrics.total_all("late_records_dropped"))
+}
+
+#[test]
+fn allowed_lateness_refires_windows_and_then_drops_or_side_outputs_late_records() {
+    // Flink's order: [0,10) fires with 1, again with 2 on the late 7; [10,20) and [20,30) once.
+    let expected = vec![(0, 1), (0, 2), (10, 1), (20, 1)];
+    let (fired, late, dropped) = lateness_job(None);
+    assert_eq!(fired, expected, "two-stage windows");
+    assert_eq!((late, dropped), (vec![], 1));
+    let tag = OutputTag::new("late");
+    let (fired, late, dropped) = lateness_job(Some(&tag));
+    assert_eq!(fired, expected, "single-stage windows with a late side output");
+    assert_eq!((late, dropped), (vec![(1, 8, 0)], 1));
+}

@@ -32,6 +32,11 @@ impl<K: Eq + Clone, V> KeyedTable<K, V> {
         }
     }
 
+    /// Every entry.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
+        self.table.iter().map(|s| (&s.key, &s.value))
+    }
+
     /// Removes and yields every entry.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = (K, V)> + '_ {
         self.table.drain().map(|s| (s.key, s.value))

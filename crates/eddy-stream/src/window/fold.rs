@@ -12,8 +12,9 @@ use crate::window::TimeWindow;
 
 /// What a window operator does with each input record.
 pub(crate) trait Fold<T>: Clone + Send + Sync + 'static {
-    /// The per-key, per-window state.
-    type Acc: Send + 'static;
+    /// The per-key, per-window state (cloned when a window fires but stays open for
+    /// allowed lateness).
+    type Acc: Clone + Send + 'static;
     /// What a fired window yields (before the window function).
     type Out;
     /// Event time (watermarks fire windows) or processing time (the clock does).

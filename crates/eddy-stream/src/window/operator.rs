@@ -8,6 +8,7 @@ use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
 
 use crate::keyed_stream::Key;
+use crate::side_output::{OutputTag, SideOutputs};
 use crate::window::fold::Fold;
 use crate::window::open_windows::OpenWindows;
 use crate::window::TimeWindow;
@@ -23,11 +24,28 @@ pub(crate) enum Late {
     EmitAlone,
 }
 
+/// How long fired windows stay open, and where records go that come after that.
+#[derive(Clone)]
+pub(crate) struct Lateness<T> {
+    /// Milliseconds a window stays open after it fired (Flink's `allowedLateness`).
+    pub(crate) allowed: i64,
+    /// Where records for windows past that go, instead of being dropped.
+    pub(crate) side_output: Option<OutputTag<T>>,
+}
+
+impl<T> Default for Lateness<T> {
+    fn default() -> Self {
+        Lateness { allowed: 0, side_output: None }
+    }
+}
+
 pub(crate) struct WindowOperator<T, K, F, S: Fold<T>, W, O> {
     key_of: F,
     fold: S,
     window_fn: W,
     late: Late,
+    lateness: Lateness<T>,
+    side: SideOutputs,
     hasher: KeyHasher,
     windows: OpenWindows<K, S::Acc>,
     /// The windows of the previous record, reused while timestamps repeat.
@@ -50,18 +68,26 @@ where
 {
     pub(crate) fn new(
         ctx: &BuildContext,
+        stage: (S, Late, Lateness<T>),
         key_of: F,
-        fold: S,
         window_fn: W,
-        late: Late,
         out: Box<dyn Output<O>>,
     ) -> Result<Self> {
+        let (fold, late, lateness) = stage;
         fold.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", ctx.info.name)))?;
+        if lateness.allowed < 0 {
+            return Err(Error::InvalidJob(format!(
+                "operator '{}': allowed lateness must not be negative",
+                ctx.info.name
+            )));
+        }
         Ok(WindowOperator {
             key_of,
             fold,
             window_fn,
             late,
+            lateness,
+            side: SideOutputs::take(ctx),
             hasher: KeyHasher::default(),
             windows: OpenWindows::default(),
             assigned: Vec::new(),
@@ -103,45 +129,68 @@ where
             let hash = self.hasher.hash(&key)?;
             let records = self.fold.records(&record.value);
             let mut value = Some(record.value);
-            let mut kept = false;
+            let (mut kept, mut late_value) = (false, None);
             for (i, &window) in self.assigned.iter().enumerate() {
                 let item = if i + 1 < self.assigned.len() { value.clone() } else { value.take() };
                 let Some(item) = item else { break };
-                if event_time && window.max_timestamp() <= self.watermark {
+                let cleanup = window.max_timestamp().saturating_add(self.lateness.allowed);
+                if event_time && cleanup <= self.watermark {
                     if self.late == Late::EmitAlone {
                         let mut acc = self.fold.create();
                         self.fold.fold(&mut acc, item);
                         let result = (self.window_fn)(&key, window, self.fold.result(acc));
                         self.buffer.push(Record::new(result, window.max_timestamp()));
                         kept = true;
+                    } else {
+                        late_value = Some(item);
                     }
                     continue;
                 }
-                let acc = self.windows.table(window).get_or_insert_with(hash, &key, || self.fold.create());
+                let open = self.windows.get(window);
+                let acc = open.table.get_or_insert_with(hash, &key, || self.fold.create());
                 self.fold.fold(acc, item);
+                if open.fired {
+                    // Late but within the allowed lateness: fire this key's window again.
+                    let result = (self.window_fn)(&key, window, self.fold.result(acc.clone()));
+                    self.buffer.push(Record::new(result, window.max_timestamp()));
+                }
                 kept = true;
             }
             // A record in no window at all (gaps between sliding windows) is not late.
             if !kept && !self.assigned.is_empty() {
                 dropped += records;
+                if let (Some(tag), Some(late)) = (&self.lateness.side_output, late_value) {
+                    self.side.emit(tag, late, timestamp);
+                }
             }
         }
         Ok(dropped)
     }
 
-    /// Emits and removes every window whose max timestamp is at most `time`.
+    /// Emits every window whose max timestamp is at most `time`, and removes those whose
+    /// cleanup time (max timestamp + allowed lateness) has come.
     fn fire_until(&mut self, time: Timestamp) -> Result<()> {
-        while let Some((window, mut table)) = self.windows.pop_due(time) {
-            let (fold, window_fn, buffer) = (&self.fold, &self.window_fn, &mut self.buffer);
-            self.info.guard(|| {
-                for (key, acc) in table.drain() {
-                    let result = window_fn(&key, window, fold.result(acc));
-                    buffer.push(Record::new(result, window.max_timestamp()));
+        let lateness = if self.fold.is_event_time() { self.lateness.allowed } else { 0 };
+        let (fold, window_fn, buffer) = (&self.fold, &self.window_fn, &mut self.buffer);
+        let emit = |key: &K, window: TimeWindow, acc: S::Acc, buffer: &mut Vec<Record<O>>| {
+            buffer.push(Record::new(window_fn(key, window, fold.result(acc)), window.max_timestamp()));
+        };
+        self.info.guard(|| {
+            while let Some(mut expired) = self.windows.pop_expired(time, lateness) {
+                if !expired.fired {
+                    for (key, acc) in expired.table.drain() {
+                        emit(&key, expired.window, acc, buffer);
+                    }
                 }
-            })?;
-            self.out.records(&mut self.buffer)?;
-        }
-        Ok(())
+            }
+            for open in self.windows.due_unfired(time) {
+                for (key, acc) in open.table.iter() {
+                    emit(key, open.window, acc.clone(), buffer);
+                }
+                open.fired = true;
+            }
+        })?;
+        self.out.records(&mut self.buffer)
     }
 }
 
@@ -161,6 +210,7 @@ where
         if dropped > 0 {
             self.late_dropped.add(dropped);
         }
+        self.side.flush()?;
         if !self.buffer.is_empty() {
             self.out.records(&mut self.buffer)?;
         }
@@ -172,10 +222,12 @@ where
             self.watermark = watermark;
             self.fire_until(watermark)?;
         }
+        self.side.watermark(watermark)?;
         self.out.watermark(watermark)
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
+        self.side.idle(idle)?;
         self.out.idle(idle)
     }
 
@@ -183,12 +235,14 @@ where
         if !self.fold.is_event_time() {
             self.fire_until(now)?;
         }
+        self.side.tick(now)?;
         self.out.tick(now)
     }
 
     fn finish(&mut self) -> Result<()> {
         // A bounded input has ended: every open window fires, processing-time ones included.
         self.fire_until(Timestamp::MAX)?;
+        self.side.finish()?;
         self.out.finish()
     }
 }

@@ -2,13 +2,15 @@
 
 use std::marker::PhantomData;
 use std::ops::AddAssign;
+use std::time::Duration;
 
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::ops::rolling::sum_field;
+use crate::side_output::OutputTag;
 use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
 use crate::window::assigner::WindowAssigner;
 use crate::window::fold::{Aggregate, MergePartials, PreAggregate};
-use crate::window::operator::{Late, WindowOperator};
+use crate::window::operator::{Late, Lateness, WindowOperator};
 use crate::window::{Partial, TimeWindow};
 use crate::{Data, DataStream};
 
@@ -16,6 +18,7 @@ use crate::{Data, DataStream};
 pub struct WindowedStream<T, K, F, A> {
     keyed: KeyedStream<T, K, F>,
     assigner: A,
+    lateness: Lateness<T>,
 }
 
 impl<T, K, F> KeyedStream<T, K, F>
@@ -42,7 +45,7 @@ where
     /// assert_eq!(counts.take(), vec![("a", 0, 2), ("a", 5_000, 1)]);
     /// ```
     pub fn window<A: WindowAssigner>(&self, assigner: A) -> WindowedStream<T, K, F, A> {
-        WindowedStream { keyed: self.clone(), assigner }
+        WindowedStream { keyed: self.clone(), assigner, lateness: Lateness::default() }
     }
 }
 
@@ -53,6 +56,21 @@ where
     F: Fn(&T) -> K + Clone + Send + Sync + 'static,
     A: WindowAssigner,
 {
+    /// Keeps each event-time window open for `lateness` after it fired (Flink's
+    /// `allowedLateness`): a record arriving then is added and its key's window fires again
+    /// with the updated result. Records after that are dropped (and counted), or sent to
+    /// [`side_output_late_data`](Self::side_output_late_data).
+    pub fn allowed_lateness(self, lateness: Duration) -> Self {
+        WindowedStream { lateness: Lateness { allowed: lateness.as_millis() as i64, ..self.lateness }, ..self }
+    }
+
+    /// Sends records that come too late for their windows to the side output `tag` instead of
+    /// dropping them (read it with `side_output(&tag)` on the aggregated stream). Such a
+    /// window runs as one keyed stage, since the pre-aggregation would fold the records away.
+    pub fn side_output_late_data(self, tag: &OutputTag<T>) -> Self {
+        WindowedStream { lateness: Lateness { side_output: Some(tag.clone()), ..self.lateness }, ..self }
+    }
+
     /// Folds each window incrementally with `aggregate` and emits `window_fn(key, window,
     /// result)` when the window fires, with the window's max timestamp as event time.
     ///
@@ -69,24 +87,23 @@ where
         O: Data,
     {
         let key_of = self.keyed.key_of.clone();
-        if !self.assigner.is_event_time() {
-            let direct = Aggregate { assigner: self.assigner.clone(), aggregate };
+        if !self.assigner.is_event_time() || self.lateness.side_output.is_some() {
+            let single = (Aggregate { assigner: self.assigner.clone(), aggregate }, Late::Drop, self.lateness.clone());
             return self.keyed.transform_keyed("Window", move |ctx, out| {
-                let fold = direct.clone();
-                Ok(Box::new(WindowOperator::new(ctx, key_of.clone(), fold, window_fn.clone(), Late::Drop, out)?))
+                Ok(Box::new(WindowOperator::new(ctx, single.clone(), key_of.clone(), window_fn.clone(), out)?))
             });
         }
-        let pre = PreAggregate::new(self.assigner.clone(), aggregate.clone());
+        let pre = (PreAggregate::new(self.assigner.clone(), aggregate.clone()), Late::EmitAlone, Lateness::default());
         let to_partial = |key: &K, window, (acc, records)| Partial { key: key.clone(), window, acc, records };
         let partials = self.keyed.stream.pre_stage("Window", move |ctx, out| {
-            let (key_of, fold) = (key_of.clone(), pre.clone());
-            Ok(Box::new(WindowOperator::new(ctx, key_of, fold, to_partial, Late::EmitAlone, out)?))
+            Ok(Box::new(WindowOperator::new(ctx, pre.clone(), key_of.clone(), to_partial, out)?))
         });
         let merge = MergePartials { assigner: self.assigner.clone(), aggregate, _input: PhantomData };
+        let keyed_stage = (merge, Late::Drop, Lateness { allowed: self.lateness.allowed, side_output: None });
         let merged =
             partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
                 let key_of = |p: &Partial<K, G::Acc>| p.key.clone();
-                Ok(Box::new(WindowOperator::new(ctx, key_of, merge.clone(), window_fn.clone(), Late::Drop, out)?))
+                Ok(Box::new(WindowOperator::new(ctx, keyed_stage.clone(), key_of, window_fn.clone(), out)?))
             });
         partials.stage_of(&merged);
         merged
