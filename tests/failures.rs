@@ -261,3 +261,27 @@ fn cancelling_an_unbounded_job_ends_it_promptly() {
 fn cancelling_a_backpressured_job_ends_it_promptly() {
     cancel_running_job(Duration::from_millis(1));
 }
+
+#[test]
+fn rejected_records_become_dead_letters_and_the_job_goes_on() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(3);
+    let lines: Vec<String> = (0..500).map(|i| if i % 7 == 0 { format!("bad{i}") } else { i.to_string() }).collect();
+    let parsed = env.from_collection(lines.clone()).try_map(|s: &String| s.parse::<u32>());
+    let dead = parsed.dead_letters::<String>().collect();
+    let good = parsed.collect();
+    let result = env.execute("dead letters").unwrap().wait().unwrap();
+
+    let mut good = good.take();
+    good.sort();
+    let mut dead = dead.take();
+    dead.sort();
+    // Every input is in exactly one of the two outputs, and rejections carry the parse error.
+    let expected_good: Vec<u32> = (0..500).filter(|i| i % 7 != 0).collect();
+    let mut expected_dead: Vec<String> = (0..500).filter(|i| i % 7 == 0).map(|i| format!("bad{i}")).collect();
+    expected_dead.sort();
+    assert_eq!(good, expected_good);
+    assert_eq!(dead.iter().map(|d| d.input.clone()).collect::<Vec<_>>(), expected_dead);
+    assert!(dead.iter().all(|d| d.error == "invalid digit found in string"), "{:?}", dead[0]);
+    assert_eq!(result.metrics.total_all("dead_letters"), expected_dead.len() as u64);
+}

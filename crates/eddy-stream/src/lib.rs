@@ -29,6 +29,7 @@
 //! ```
 
 pub mod data_stream;
+pub mod dead_letter;
 pub mod environment;
 pub mod keyed_stream;
 mod keyed_table;
@@ -41,6 +42,7 @@ pub mod watermark_strategy;
 pub mod window;
 
 pub use data_stream::DataStream;
+pub use dead_letter::DeadLetter;
 pub use environment::StreamEnvironment;
 pub use keyed_stream::{Key, KeyedStream};
 pub use ops::process::{ProcessContext, ProcessFunction};
@@ -60,8 +62,8 @@ pub mod prelude {
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
-        Collected, Data, DataStream, Key, KeyedStream, OutputTag, ProcessContext, ProcessFunction, Punctuated, Sink,
-        StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
+        Collected, Data, DataStream, DeadLetter, Key, KeyedStream, OutputTag, ProcessContext, ProcessFunction,
+        Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
     pub use eddy_runtime::{JobHandle, JobMetrics, JobResult};

@@ -6,4 +6,5 @@ pub mod flat_map;
 pub mod map;
 pub mod process;
 pub mod rolling;
+pub mod try_map;
 pub mod union;

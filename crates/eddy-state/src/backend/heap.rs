@@ -1,0 +1,142 @@
+//! The heap backend: keyed state in memory, one ordered map per key group.
+//!
+//! Each key group is a `BTreeMap` from the entry key (without its two key-group bytes) to
+//! the stored bytes. Ordered maps give the prefix scans map state and TTL cleanup need, and
+//! make a key-group snapshot a plain in-order copy. A snapshot copies the key group's bytes
+//! while the caller holds the store, so it is consistent without copy-on-write.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, ControlFlow};
+
+use super::layout::KEY_GROUP_BYTES;
+use super::{check_key_group, check_max_parallelism, check_snapshot_entries, key_group_of_key, StateBackend};
+use crate::error::Result;
+
+/// Keyed state in memory: the fastest backend, for state that fits in RAM.
+#[derive(Debug, Clone)]
+pub struct HeapBackend {
+    groups: Vec<BTreeMap<Box<[u8]>, Vec<u8>>>,
+}
+
+impl HeapBackend {
+    /// An empty backend with `max_parallelism` key groups (1..=65536).
+    pub fn new(max_parallelism: usize) -> Result<Self> {
+        check_max_parallelism(max_parallelism)?;
+        Ok(HeapBackend { groups: vec![BTreeMap::new(); max_parallelism] })
+    }
+
+    /// The number of stored entries (values, lists, map entries), over all key groups.
+    pub fn len(&self) -> usize {
+        self.groups.iter().map(BTreeMap::len).sum()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.groups.iter().all(BTreeMap::is_empty)
+    }
+
+    /// The key group's map and the key within it.
+    fn locate<'k>(&self, key: &'k [u8]) -> Result<(usize, &'k [u8])> {
+        let key_group = key_group_of_key(key, self.groups.len())?;
+        Ok((key_group, &key[KEY_GROUP_BYTES..]))
+    }
+}
+
+impl StateBackend for HeapBackend {
+    fn max_parallelism(&self) -> usize {
+        self.groups.len()
+    }
+
+    #[inline]
+    fn get<R>(&self, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        let (group, key) = self.locate(key)?;
+        Ok(self.groups[group].get(key).map(|value| read(value)))
+    }
+
+    #[inline]
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let (group, key) = self.locate(key)?;
+        let map = &mut self.groups[group];
+        match map.get_mut(key) {
+            Some(old) => {
+                old.clear();
+                old.extend_from_slice(value);
+            }
+            None => {
+                map.insert(key.into(), value.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn append(&mut self, key: &[u8], bytes: &[u8]) -> Result<()> {
+        let (group, key) = self.locate(key)?;
+        let map = &mut self.groups[group];
+        match map.get_mut(key) {
+            Some(old) => old.extend_from_slice(bytes),
+            None => {
+                map.insert(key.into(), bytes.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn delete(&mut self, key: &[u8]) -> Result<()> {
+        let (group, key) = self.locate(key)?;
+        self.groups[group].remove(key);
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let (group, prefix) = self.locate(prefix)?;
+        let start;
+        let lower = match after {
+            Some(after) => {
+                start = [prefix, after].concat();
+                Bound::Excluded(&start[..])
+            }
+            None => Bound::Included(prefix),
+        };
+        for (key, value) in self.groups[group].range::<[u8], _>((lower, Bound::Unbounded)) {
+            let Some(rest) = key.strip_prefix(prefix) else { break };
+            if visit(rest, value).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
+        let (group, prefix) = self.locate(prefix)?;
+        let map = &mut self.groups[group];
+        if prefix.is_empty() {
+            let removed = map.len();
+            map.clear();
+            return Ok(removed);
+        }
+        let doomed: Vec<Box<[u8]>> = map
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &doomed {
+            map.remove(key);
+        }
+        Ok(doomed.len())
+    }
+
+    fn restore_key_group(&mut self, key_group: usize, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        check_key_group(key_group, self.groups.len())?;
+        check_snapshot_entries(key_group, &entries)?;
+        self.groups[key_group] =
+            entries.into_iter().map(|(key, value)| (key[KEY_GROUP_BYTES..].into(), value)).collect();
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! The sled backend: working keyed state in a sled database, for state larger than memory.
+//!
+//! All entries live in one sled tree (`keyed_state`) under their [`layout`](super::layout)
+//! keys, so a key group is one contiguous key range: a snapshot of a key group is one
+//! prefix scan, and a restore replaces that range in one atomic batch. The database's
+//! default tree records `max_parallelism`, so reopening a directory with another number of
+//! key groups is refused instead of misreading every key.
+//!
+//! The directory holds working state, not a checkpoint: nothing here is fsynced on a
+//! schedule (a job's durability comes from its checkpoints), and after a failure a job
+//! restores into a fresh directory from its latest checkpoint.
+
+use std::fmt;
+use std::ops::{Bound, ControlFlow};
+use std::path::{Path, PathBuf};
+
+use super::layout::key_group_prefix;
+use super::{check_key_group, check_max_parallelism, check_snapshot_entries, key_group_of_key, StateBackend};
+use crate::error::{Result, StateError};
+
+/// The tree that holds the state entries.
+const STATE_TREE: &str = "keyed_state";
+/// Key, in the default tree, of the number of key groups.
+const MAX_PARALLELISM_KEY: &[u8] = b"max_parallelism";
+
+/// Keyed state in sled: slower than the heap per access, but bounded by disk, not memory.
+pub struct SledBackend {
+    db: ::sled::Db,
+    tree: ::sled::Tree,
+    path: PathBuf,
+    max_parallelism: usize,
+}
+
+impl SledBackend {
+    /// Opens (or creates) the state database in `dir`, tuned for working state: high
+    /// throughput mode, no periodic fsync.
+    pub fn open(dir: impl AsRef<Path>, max_parallelism: usize) -> Result<Self> {
+        let config = ::sled::Config::new()
+            .path(dir.as_ref())
+            .mode(::sled::Mode::HighThroughput)
+            .flush_every_ms(None);
+        Self::with_config(config, max_parallelism)
+    }
+
+    /// Opens a database from a sled configuration (to set the cache size, say).
+    pub fn with_config(config: ::sled::Config, max_parallelism: usize) -> Result<Self> {
+        check_max_parallelism(max_parallelism)?;
+        let path = config.path.clone();
+        let sled_error = |source| StateError::Sled { path: path.clone(), source };
+        let db = config.open().map_err(sled_error)?;
+        let tree = db.open_tree(STATE_TREE).map_err(sled_error)?;
+        let stored = db.get(MAX_PARALLELISM_KEY).map_err(sled_error)?;
+        match stored {
+            None => {
+                db.insert(MAX_PARALLELISM_KEY, &(max_parallelism as u32).to_be_bytes()).map_err(sled_error)?;
+            }
+            Some(bytes) => {
+                let stored = <[u8; 4]>::try_from(&bytes[..]).map(u32::from_be_bytes).map_err(|_| {
+                    StateError::Corrupted {
+                        state: "<backend>".into(),
+                        reason: format!("the stored max_parallelism at {} is damaged", path.display()),
+                    }
+                })? as usize;
+                if stored != max_parallelism {
+                    return Err(StateError::MaxParallelismMismatch { path, stored, requested: max_parallelism });
+                }
+            }
+        }
+        Ok(SledBackend { db, tree, path, max_parallelism })
+    }
+
+    /// The database's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes buffered changes to disk; returns the bytes flushed.
+    pub fn flush(&self) -> Result<usize> {
+        self.db.flush().map_err(|e| self.error(e))
+    }
+
+    /// The number of stored entries (values, lists, map entries); counts by scanning.
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    fn error(&self, source: ::sled::Error) -> StateError {
+        StateError::Sled { path: self.path.clone(), source }
+    }
+}
+
+impl fmt::Debug for SledBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledBackend")
+            .field("path", &self.path)
+            .field("max_parallelism", &self.max_parallelism)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateBackend for SledBackend {
+    fn max_parallelism(&self) -> usize {
+        self.max_parallelism
+    }
+
+    fn get<R>(&self, key: &[u8], read: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        key_group_of_key(key, self.max_parallelism)?;
+        Ok(self.tree.get(key).map_err(|e| self.error(e))?.map(|value| read(&value)))
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        key_group_of_key(key, self.max_parallelism)?;
+        self.tree.insert(key, value).map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<()> {
+        key_group_of_key(key, self.max_parallelism)?;
+        self.tree.remove(key).map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<()> {
+        key_group_of_key(prefix, self.max_parallelism)?;
+        let entries = match after {
+            None => self.tree.scan_prefix(prefix),
+            Some(after) => {
+                let start = [prefix, after].concat();
+                self.tree.range::<&[u8], _>((Bound::Excluded(&start[..]), Bound::Unbounded))
+            }
+        };
+        for entry in entries {
+            let (key, value) = entry.map_err(|e| self.error(e))?;
+            let Some(rest) = key.strip_prefix(prefix) else { break };
+            if visit(rest, &value).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
+        key_group_of_key(prefix, self.max_parallelism)?;
+        let mut batch = ::sled::Batch::default();
+        let mut removed = 0;
+        for key in self.tree.scan_prefix(prefix).keys() {
+            batch.remove(key.map_err(|e| self.error(e))?);
+            removed += 1;
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.error(e))?;
+        Ok(removed)
+    }
+
+    fn restore_key_group(&mut self, key_group: usize, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        check_key_group(key_group, self.max_parallelism)?;
+        check_snapshot_entries(key_group, &entries)?;
+        let mut batch = ::sled::Batch::default();
+        for key in self.tree.scan_prefix(key_group_prefix(key_group)).keys() {
+            batch.remove(key.map_err(|e| self.error(e))?);
+        }
+        for (key, value) in entries {
+            batch.insert(key, value);
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.error(e))
+    }
+}

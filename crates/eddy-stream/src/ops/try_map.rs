@@ -1,0 +1,123 @@
+//! `try_map` and `try_flat_map`: fallible functions whose errors become dead letters (the
+//! input and the error's text on a side output) instead of failing the job.
+
+use std::fmt::Display;
+
+use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::metrics::Counter;
+
+use crate::dead_letter::{dead_letter_tag, DeadLetter};
+use crate::side_output::{OutputTag, SideOutputs};
+use crate::{Data, DataStream};
+
+/// Counter of records a fallible function rejected.
+pub const DEAD_LETTERS: &str = "dead_letters";
+
+impl<T: Data> DataStream<T> {
+    /// Applies `f` to every record; an `Err` sends the record and the error's text to the
+    /// dead-letter output ([`DataStream::dead_letters`]) instead of failing the job.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(1);
+    /// let numbers = env.from_iter(vec!["1".to_string(), "x".to_string(), "3".to_string()])
+    ///     .try_map(|s: &String| s.parse::<i32>());
+    /// let bad = numbers.dead_letters::<String>().map(|d| d.input).collect();
+    /// let good = numbers.collect();
+    /// env.execute("parse").unwrap().wait().unwrap();
+    /// assert_eq!((good.take(), bad.take()), (vec![1, 3], vec!["x".to_string()]));
+    /// ```
+    pub fn try_map<U, E, F>(&self, mut f: F) -> DataStream<U>
+    where
+        U: Data,
+        E: Display,
+        F: FnMut(&T) -> std::result::Result<U, E> + Clone + Send + Sync + 'static,
+    {
+        self.try_flat_map(move |value: &T| f(value).map(Some)).name("TryMap")
+    }
+
+    /// Replaces every record by the items `f` returns; an `Err` sends the record and the
+    /// error's text to the dead-letter output instead of failing the job.
+    pub fn try_flat_map<U, I, E, F>(&self, f: F) -> DataStream<U>
+    where
+        U: Data,
+        I: IntoIterator<Item = U>,
+        E: Display,
+        F: FnMut(&T) -> std::result::Result<I, E> + Clone + Send + Sync + 'static,
+    {
+        self.transform("TryFlatMap", move |ctx, out| {
+            Ok(Box::new(TryFlatMapOperator {
+                f: f.clone(),
+                out,
+                buffer: Vec::new(),
+                side: SideOutputs::take(ctx),
+                tag: dead_letter_tag(),
+                dead_letters: ctx.counter(DEAD_LETTERS),
+                info: ctx.info.clone(),
+            }))
+        })
+    }
+}
+
+struct TryFlatMapOperator<F, T, U> {
+    f: F,
+    out: Box<dyn Output<U>>,
+    buffer: Vec<Record<U>>,
+    side: SideOutputs,
+    tag: OutputTag<DeadLetter<T>>,
+    dead_letters: Counter,
+    info: OperatorInfo,
+}
+
+impl<T, U, I, E, F> Output<T> for TryFlatMapOperator<F, T, U>
+where
+    T: Data,
+    U: Send,
+    I: IntoIterator<Item = U>,
+    E: Display,
+    F: FnMut(&T) -> std::result::Result<I, E> + Send,
+{
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let (f, buffer, side, tag) = (&mut self.f, &mut self.buffer, &mut self.side, &self.tag);
+        let rejected = self.info.guard(|| {
+            let mut rejected = 0;
+            for record in batch.drain(..) {
+                match f(&record.value) {
+                    Ok(items) => buffer.extend(items.into_iter().map(|u| Record::new(u, record.timestamp))),
+                    Err(error) => {
+                        rejected += 1;
+                        let letter = DeadLetter { input: record.value, error: error.to_string() };
+                        side.emit(tag, letter, record.timestamp);
+                    }
+                }
+            }
+            rejected
+        })?;
+        if rejected > 0 {
+            self.dead_letters.add(rejected);
+        }
+        self.side.flush()?;
+        self.out.records(&mut self.buffer)
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.side.watermark(watermark)?;
+        self.out.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.side.idle(idle)?;
+        self.out.idle(idle)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.side.tick(now)?;
+        self.out.tick(now)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.side.finish()?;
+        self.out.finish()
+    }
+}
