@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use eddy_core::{Record, Result, Timestamp};
+use eddy_core::{Output, Record, Result, Timestamp};
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::side_channel::{SideChannel, TypedSideChannel};
 
@@ -114,5 +114,46 @@ impl SideOutputs {
     /// Ends every side output.
     pub(crate) fn finish(&mut self) -> Result<()> {
         self.channels.iter_mut().try_for_each(|(_, c)| c.finish())
+    }
+}
+
+/// An operator's main output together with its side outputs: side records buffered during a
+/// batch go out with it, and every time signal reaches both.
+pub(crate) struct WithSide<O> {
+    pub(crate) main: Box<dyn Output<O>>,
+    pub(crate) side: SideOutputs,
+}
+
+impl<O> WithSide<O> {
+    /// `main`, plus every side output of this subtask that has consumers.
+    pub(crate) fn new(ctx: &BuildContext, main: Box<dyn Output<O>>) -> Self {
+        WithSide { main, side: SideOutputs::take(ctx) }
+    }
+}
+
+impl<O: Send> Output<O> for WithSide<O> {
+    fn records(&mut self, batch: &mut Vec<Record<O>>) -> Result<()> {
+        self.side.flush()?;
+        self.main.records(batch)
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.side.watermark(watermark)?;
+        self.main.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.side.idle(idle)?;
+        self.main.idle(idle)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.side.tick(now)?;
+        self.main.tick(now)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.side.finish()?;
+        self.main.finish()
     }
 }

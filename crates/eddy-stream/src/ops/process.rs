@@ -4,7 +4,7 @@
 use eddy_core::time::{MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
 
-use crate::side_output::{OutputTag, SideOutputs};
+use crate::side_output::{OutputTag, SideOutputs, WithSide};
 use crate::{Data, DataStream};
 
 /// What a process function sees besides the record: time, and where to emit.
@@ -78,8 +78,7 @@ impl<T: Data> DataStream<T> {
         self.transform("Process", move |ctx, out| {
             Ok(Box::new(ProcessOperator {
                 function: function.clone(),
-                out,
-                side: SideOutputs::take(ctx),
+                out: WithSide::new(ctx, out),
                 buffer: Vec::new(),
                 watermark: MIN_WATERMARK,
                 info: ctx.info.clone(),
@@ -90,8 +89,7 @@ impl<T: Data> DataStream<T> {
 
 struct ProcessOperator<P, O> {
     function: P,
-    out: Box<dyn Output<O>>,
-    side: SideOutputs,
+    out: WithSide<O>,
     buffer: Vec<Record<O>>,
     watermark: Timestamp,
     info: OperatorInfo,
@@ -100,7 +98,7 @@ struct ProcessOperator<P, O> {
 impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         let (function, buffer, side, watermark) =
-            (&mut self.function, &mut self.buffer, &mut self.side, self.watermark);
+            (&mut self.function, &mut self.buffer, &mut self.out.side, self.watermark);
         self.info.guard(|| {
             for record in batch.drain(..) {
                 let mut ctx =
@@ -108,28 +106,23 @@ impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
                 function.process_element(record.value, &mut ctx);
             }
         })?;
-        self.side.flush()?;
         self.out.records(&mut self.buffer)
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.watermark = watermark;
-        self.side.watermark(watermark)?;
         self.out.watermark(watermark)
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
-        self.side.idle(idle)?;
         self.out.idle(idle)
     }
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.side.tick(now)?;
         self.out.tick(now)
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.side.finish()?;
         self.out.finish()
     }
 }

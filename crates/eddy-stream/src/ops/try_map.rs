@@ -3,11 +3,12 @@
 
 use std::fmt::Display;
 
-use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{OperatorInfo, Output, Record, Result};
 use eddy_runtime::metrics::Counter;
 
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
-use crate::side_output::{OutputTag, SideOutputs};
+use crate::node::forward_control;
+use crate::side_output::{OutputTag, WithSide};
 use crate::{Data, DataStream};
 
 /// Counter of records a fallible function rejected.
@@ -49,9 +50,8 @@ impl<T: Data> DataStream<T> {
         self.transform("TryFlatMap", move |ctx, out| {
             Ok(Box::new(TryFlatMapOperator {
                 f: f.clone(),
-                out,
+                out: WithSide::new(ctx, out),
                 buffer: Vec::new(),
-                side: SideOutputs::take(ctx),
                 tag: dead_letter_tag(),
                 dead_letters: ctx.counter(DEAD_LETTERS),
                 info: ctx.info.clone(),
@@ -62,9 +62,8 @@ impl<T: Data> DataStream<T> {
 
 struct TryFlatMapOperator<F, T, U> {
     f: F,
-    out: Box<dyn Output<U>>,
+    out: WithSide<U>,
     buffer: Vec<Record<U>>,
-    side: SideOutputs,
     tag: OutputTag<DeadLetter<T>>,
     dead_letters: Counter,
     info: OperatorInfo,
@@ -79,7 +78,7 @@ where
     F: FnMut(&T) -> std::result::Result<I, E> + Send,
 {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let (f, buffer, side, tag) = (&mut self.f, &mut self.buffer, &mut self.side, &self.tag);
+        let (f, buffer, side, tag) = (&mut self.f, &mut self.buffer, &mut self.out.side, &self.tag);
         let rejected = self.info.guard(|| {
             let mut rejected = 0;
             for record in batch.drain(..) {
@@ -97,27 +96,7 @@ where
         if rejected > 0 {
             self.dead_letters.add(rejected);
         }
-        self.side.flush()?;
         self.out.records(&mut self.buffer)
     }
-
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.side.watermark(watermark)?;
-        self.out.watermark(watermark)
-    }
-
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.side.idle(idle)?;
-        self.out.idle(idle)
-    }
-
-    fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.side.tick(now)?;
-        self.out.tick(now)
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.side.finish()?;
-        self.out.finish()
-    }
+    forward_control!();
 }

@@ -8,7 +8,7 @@ use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
 
 use crate::keyed_stream::Key;
-use crate::side_output::{OutputTag, SideOutputs};
+use crate::side_output::{OutputTag, WithSide};
 use crate::window::fold::Fold;
 use crate::window::open_windows::OpenWindows;
 use crate::window::TimeWindow;
@@ -45,14 +45,13 @@ pub(crate) struct WindowOperator<T, K, F, S: Fold<T>, W, O> {
     window_fn: W,
     late: Late,
     lateness: Lateness<T>,
-    side: SideOutputs,
     hasher: KeyHasher,
     windows: OpenWindows<K, S::Acc>,
     /// The windows of the previous record, reused while timestamps repeat.
     assigned: Vec<TimeWindow>,
     assigned_for: Option<Timestamp>,
     watermark: Timestamp,
-    out: Box<dyn Output<O>>,
+    out: WithSide<O>,
     buffer: Vec<Record<O>>,
     late_dropped: Counter,
     info: OperatorInfo,
@@ -65,6 +64,7 @@ where
     F: Fn(&T) -> K,
     S: Fold<T>,
     W: Fn(&K, TimeWindow, S::Out) -> O,
+    O: Send,
 {
     pub(crate) fn new(
         ctx: &BuildContext,
@@ -87,13 +87,12 @@ where
             window_fn,
             late,
             lateness,
-            side: SideOutputs::take(ctx),
             hasher: KeyHasher::default(),
             windows: OpenWindows::default(),
             assigned: Vec::new(),
             assigned_for: None,
             watermark: MIN_WATERMARK,
-            out,
+            out: WithSide::new(ctx, out),
             buffer: Vec::new(),
             late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
             info: ctx.info.clone(),
@@ -160,7 +159,7 @@ where
             if !kept && !self.assigned.is_empty() {
                 dropped += records;
                 if let (Some(tag), Some(late)) = (&self.lateness.side_output, late_value) {
-                    self.side.emit(tag, late, timestamp);
+                    self.out.side.emit(tag, late, timestamp);
                 }
             }
         }
@@ -210,11 +209,7 @@ where
         if dropped > 0 {
             self.late_dropped.add(dropped);
         }
-        self.side.flush()?;
-        if !self.buffer.is_empty() {
-            self.out.records(&mut self.buffer)?;
-        }
-        Ok(())
+        self.out.records(&mut self.buffer)
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
@@ -222,12 +217,10 @@ where
             self.watermark = watermark;
             self.fire_until(watermark)?;
         }
-        self.side.watermark(watermark)?;
         self.out.watermark(watermark)
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
-        self.side.idle(idle)?;
         self.out.idle(idle)
     }
 
@@ -235,14 +228,12 @@ where
         if !self.fold.is_event_time() {
             self.fire_until(now)?;
         }
-        self.side.tick(now)?;
         self.out.tick(now)
     }
 
     fn finish(&mut self) -> Result<()> {
         // A bounded input has ended: every open window fires, processing-time ones included.
         self.fire_until(Timestamp::MAX)?;
-        self.side.finish()?;
         self.out.finish()
     }
 }
