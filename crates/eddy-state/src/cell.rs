@@ -149,17 +149,38 @@ pub(crate) fn decode_value<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Cod
 
 /// Appends one list frame (`len | cell`) holding `cell` to `out`.
 pub(crate) fn push_frame(out: &mut Vec<u8>, cell: &[u8]) {
-    let mut len = cell.len();
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
+    let (len, used) = leb128(cell.len());
+    out.extend_from_slice(&len[..used]);
     out.extend_from_slice(cell);
+}
+
+/// Appends one list frame holding a new cell of `value` to `out`.
+pub(crate) fn push_framed_cell<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    stamp: Option<Timestamp>,
+    value: &T,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    write_cell(out, stamp, value)?;
+    let (len, used) = leb128(out.len() - start);
+    out.splice(start..start, len[..used].iter().copied());
+    Ok(())
+}
+
+/// `n` as LEB128: the bytes and how many of them are used.
+fn leb128(mut n: usize) -> ([u8; 10], usize) {
+    let mut bytes = [0; 10];
+    let mut used = 0;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            bytes[used] = byte;
+            return (bytes, used + 1);
+        }
+        bytes[used] = byte | 0x80;
+        used += 1;
+    }
 }
 
 /// The cells of a list value, in order.

@@ -136,6 +136,19 @@ pub enum StateError {
         /// Last key group this store owns.
         end: usize,
     },
+    /// A store was given key groups that do not exist.
+    #[error(
+        "key-group range {start}..={end} does not fit max_parallelism {max_parallelism}; \
+         use KeyGroupRange::of_subtask(subtask, max_parallelism, parallelism)"
+    )]
+    InvalidKeyGroupRange {
+        /// First key group asked for.
+        start: usize,
+        /// Last key group asked for.
+        end: usize,
+        /// The backend's number of key groups.
+        max_parallelism: usize,
+    },
     /// A key, user-map key or timer namespace could not be serialized.
     #[error("key cannot be encoded: {0}")]
     KeyEncoding(String),

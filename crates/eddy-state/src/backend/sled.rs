@@ -35,10 +35,7 @@ impl SledBackend {
     /// Opens (or creates) the state database in `dir`, tuned for working state: high
     /// throughput mode, no periodic fsync.
     pub fn open(dir: impl AsRef<Path>, max_parallelism: usize) -> Result<Self> {
-        let config = ::sled::Config::new()
-            .path(dir.as_ref())
-            .mode(::sled::Mode::HighThroughput)
-            .flush_every_ms(None);
+        let config = ::sled::Config::new().path(dir.as_ref()).mode(::sled::Mode::HighThroughput).flush_every_ms(None);
         Self::with_config(config, max_parallelism)
     }
 
@@ -55,12 +52,11 @@ impl SledBackend {
                 db.insert(MAX_PARALLELISM_KEY, &(max_parallelism as u32).to_be_bytes()).map_err(sled_error)?;
             }
             Some(bytes) => {
-                let stored = <[u8; 4]>::try_from(&bytes[..]).map(u32::from_be_bytes).map_err(|_| {
-                    StateError::Corrupted {
+                let stored =
+                    <[u8; 4]>::try_from(&bytes[..]).map(u32::from_be_bytes).map_err(|_| StateError::Corrupted {
                         state: "<backend>".into(),
                         reason: format!("the stored max_parallelism at {} is damaged", path.display()),
-                    }
-                })? as usize;
+                    })? as usize;
                 if stored != max_parallelism {
                     return Err(StateError::MaxParallelismMismatch { path, stored, requested: max_parallelism });
                 }
