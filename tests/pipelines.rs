@@ -432,3 +432,67 @@ fn allowed_lateness_refires_windows_and_then_drops_or_side_outputs_late_records(
     assert_eq!(fired, expected, "single-stage windows with a late side output");
     assert_eq!((late, dropped), (vec![(1, 8, 0)], 1));
 }
+
+/// Registers an event-time timer at `ts + delay` for every event; each firing emits
+/// (key, timer timestamp) and counts the key's events so far in a value state.
+#[derive(Clone)]
+struct TimerProbe {
+    delay: i64,
+    seen: ValueStateDescriptor<u64>,
+}
+
+impl KeyedProcessFunction<u8, Event, (u8, i64, u64)> for TimerProbe {
+    fn process_element(&mut self, e: &Event, ctx: &mut KeyedContext<'_, u8, (u8, i64, u64)>) -> Result<(), BoxError> {
+        let seen = ctx.state().value_state(&self.seen)?;
+        seen.update(seen.value()?.unwrap_or(0) + 1)?;
+        ctx.register_event_time_timer(e.1 + self.delay)?;
+        Ok(())
+    }
+
+    fn on_timer(&mut self, timestamp: i64, ctx: &mut KeyedContext<'_, u8, (u8, i64, u64)>) -> Result<(), BoxError> {
+        let seen = ctx.state().value_state(&self.seen)?.value()?.unwrap_or(0);
+        ctx.collect((*ctx.current_key(), timestamp, seen));
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Every distinct (key, time) timer fires exactly once, each key's in time order, after
+    /// the key's state saw every event (the end of input fires all), on heap and sled.
+    #[test]
+    fn event_time_timers_fire_once_in_order_with_each_keys_state(
+        events in vec((0u8..5, 0i64..2_000, 0i64..1), 0..200), delay in 0i64..500, sled: bool, parallelism in 1usize..=3,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        if sled {
+            env.set_state_dir(dir.path());
+        }
+        let probe = TimerProbe { delay, seen: ValueStateDescriptor::new("seen") };
+        let fired = env
+            .from_iter(events.clone())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(10)), timestamp_of)
+            .key_by(key_of)
+            .process(probe)
+            .collect();
+        run(&env);
+
+        let mut expected: BTreeMap<u8, std::collections::BTreeSet<i64>> = BTreeMap::new();
+        let mut counts: BTreeMap<u8, u64> = BTreeMap::new();
+        for &(key, ts, _) in &events {
+            expected.entry(key).or_default().insert(ts + delay);
+            *counts.entry(key).or_default() += 1;
+        }
+        let mut by_key: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+        for (key, timestamp, seen) in fired.take() {
+            // The bound outlasts the input, so every timer fires at the end, after all events.
+            prop_assert_eq!(seen, counts[&key]);
+            by_key.entry(key).or_default().push(timestamp);
+        }
+        let expected: BTreeMap<u8, Vec<i64>> = expected.into_iter().map(|(k, s)| (k, s.into_iter().collect())).collect();
+        prop_assert_eq!(by_key, expected);
+    }
+}

@@ -17,6 +17,8 @@ pub struct JobConfig {
     pub buffer_timeout: Duration,
     /// Batches a channel holds before its sender blocks (backpressure).
     pub channel_capacity: usize,
+    /// Where keyed state lives: `None` in memory, `Some(dir)` in sled databases under `dir`.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for JobConfig {
@@ -27,6 +29,7 @@ impl Default for JobConfig {
             batch_size: 1024,
             buffer_timeout: Duration::from_millis(100),
             channel_capacity: 16,
+            state_dir: None,
         }
     }
 }

@@ -96,7 +96,12 @@ impl<T: Data> DataStream<T> {
         B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
     {
         let edge: Arc<dyn EdgeFactory> = Arc::new(PlainEdge::<T>::default());
-        self.transform_over(name, ShipStrategy::Default, edge, build).update_node(|n| n.follows_input = true)
+        self.transform_over(name, ShipStrategy::Default, edge, build).follow_input()
+    }
+
+    /// Without an explicit parallelism, this operator runs at its input's (and so chains).
+    pub(crate) fn follow_input(self) -> Self {
+        self.update_node(|n| n.follows_input = true)
     }
 
     fn with_strategy(&self, strategy: ShipStrategy) -> Self {

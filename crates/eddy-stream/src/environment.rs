@@ -80,6 +80,13 @@ impl StreamEnvironment {
         self
     }
 
+    /// Keeps keyed state (process functions' state and timers) in sled databases under
+    /// `dir` instead of memory, for state larger than memory. Semantics are the same.
+    pub fn set_state_dir(&self, dir: impl Into<std::path::PathBuf>) -> &Self {
+        self.inner.borrow_mut().config.state_dir = Some(dir.into());
+        self
+    }
+
     /// A copy of the current settings.
     pub fn config(&self) -> JobConfig {
         self.inner.borrow().config.clone()

@@ -45,6 +45,7 @@ pub use data_stream::DataStream;
 pub use dead_letter::DeadLetter;
 pub use environment::StreamEnvironment;
 pub use keyed_stream::{Key, KeyedStream};
+pub use ops::keyed_process::{KeyedContext, KeyedProcessFunction};
 pub use ops::process::{ProcessContext, ProcessFunction};
 pub use side_output::OutputTag;
 pub use sink::{Collected, Sink, StreamSink};
@@ -62,9 +63,11 @@ pub mod prelude {
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
-        Collected, Data, DataStream, DeadLetter, Key, KeyedStream, OutputTag, ProcessContext, ProcessFunction,
-        Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
+        Collected, Data, DataStream, DeadLetter, Key, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag,
+        ProcessContext, ProcessFunction, Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator,
+        WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
     pub use eddy_runtime::{JobHandle, JobMetrics, JobResult};
+    pub use eddy_state::{ListStateDescriptor, MapStateDescriptor, StateTtlConfig, ValueStateDescriptor};
 }

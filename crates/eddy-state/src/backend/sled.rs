@@ -44,7 +44,7 @@ impl SledBackend {
         check_max_parallelism(max_parallelism)?;
         let path = config.path.clone();
         let sled_error = |source| StateError::Sled { path: path.clone(), source };
-        let db = config.open().map_err(sled_error)?;
+        let db = open_waiting_for_lock(&config).map_err(sled_error)?;
         let tree = db.open_tree(STATE_TREE).map_err(sled_error)?;
         let stored = db.get(MAX_PARALLELISM_KEY).map_err(sled_error)?;
         match stored {
@@ -168,5 +168,25 @@ impl StateBackend for SledBackend {
             batch.insert(key, value);
         }
         self.tree.apply_batch(batch).map_err(|e| self.error(e))
+    }
+}
+
+/// How long to wait for a database's lock that a just-dropped handle still holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens the database, retrying briefly while its file lock is taken: sled's background
+/// flusher keeps a dropped database locked for a moment, so reopening a directory right
+/// after closing it (a restart in the same process) would otherwise fail.
+fn open_waiting_for_lock(config: &::sled::Config) -> ::sled::Result<::sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(::sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
     }
 }

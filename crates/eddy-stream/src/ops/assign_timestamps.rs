@@ -11,7 +11,8 @@ use crate::{Data, DataStream};
 
 impl<T: Data> DataStream<T> {
     /// Sets each record's event time to `timestamp_of(&record)` (milliseconds since the
-    /// epoch) and generates watermarks with `strategy`. Watermarks from upstream are replaced
+    /// epoch) and generates watermarks with `strategy`. Unless given its own parallelism, it
+    /// runs at its input's, chained to it, so each input partition keeps its order. Watermarks from upstream are replaced
     /// (except the final one at end of input), as in Flink.
     ///
     /// ```
@@ -34,7 +35,7 @@ impl<T: Data> DataStream<T> {
         G: WatermarkGenerator<T>,
         F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static,
     {
-        self.transform("Timestamps/Watermarks", move |ctx, out| {
+        let assigner = self.transform("Timestamps/Watermarks", move |ctx, out| {
             Ok(Box::new(AssignTimestamps {
                 timestamp_of: timestamp_of.clone(),
                 strategy: strategy.clone(),
@@ -46,7 +47,10 @@ impl<T: Data> DataStream<T> {
                 idle: false,
                 info: ctx.info.clone(),
             }))
-        })
+        });
+        // Watermarks describe the order of one input partition: run where that partition is
+        // (chained to the input), not behind a rebalance that would mix partitions.
+        assigner.follow_input()
     }
 }
 

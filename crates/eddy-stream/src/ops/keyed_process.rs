@@ -1,0 +1,265 @@
+//! `KeyedStream::process`: a function per record with the key's state and timers (Flink's
+//! `KeyedProcessFunction`).
+
+use std::path::Path;
+
+use eddy_core::key::KeyGroupRange;
+use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
+use eddy_core::{BoxError, Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::graph::BuildContext;
+use eddy_runtime::metrics::Counter;
+use eddy_state::{AnyBackend, HeapBackend, KeyedStateStore, SledBackend, StateError, TimeDomain};
+use serde::de::DeserializeOwned;
+
+use crate::dead_letter::{dead_letter_tag, DeadLetter};
+use crate::keyed_stream::{Key, KeyedStream};
+use crate::ops::try_map::DEAD_LETTERS;
+use crate::side_output::{OutputTag, SideOutputs, WithSide};
+use crate::{Data, DataStream};
+
+/// What a keyed process function sees: the key, time, the key's state, timers, and outputs.
+pub struct KeyedContext<'a, K, O> {
+    key: &'a K,
+    timestamp: Timestamp,
+    watermark: Timestamp,
+    state: &'a KeyedStateStore<AnyBackend>,
+    out: &'a mut Vec<Record<O>>,
+    side: &'a mut SideOutputs,
+}
+
+impl<'a, K, O> KeyedContext<'a, K, O> {
+    /// The key of the current record (or of the firing timer).
+    pub fn current_key(&self) -> &K {
+        self.key
+    }
+
+    /// The current record's event time, or the firing timer's timestamp.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        (self.timestamp != NO_TIMESTAMP).then_some(self.timestamp)
+    }
+
+    /// The operator's event-time watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    /// The wall clock, in ms since the epoch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        now_ms()
+    }
+
+    /// The key's state: open handles by descriptor (`value_state`, `list_state`, `map_state`, …).
+    /// Handles borrow the store, not the context, so they can be held while emitting.
+    pub fn state(&self) -> &'a KeyedStateStore<AnyBackend> {
+        self.state
+    }
+
+    /// Calls `on_timer` for this key once the watermark reaches `timestamp` (once per key and
+    /// timestamp, however often registered).
+    pub fn register_event_time_timer(&self, timestamp: Timestamp) -> Result<(), StateError> {
+        self.state.register_timer(TimeDomain::EventTime, timestamp, &()).map(drop)
+    }
+
+    /// Calls `on_timer` for this key once the wall clock reaches `timestamp`.
+    pub fn register_processing_time_timer(&self, timestamp: Timestamp) -> Result<(), StateError> {
+        self.state.register_timer(TimeDomain::ProcessingTime, timestamp, &()).map(drop)
+    }
+
+    /// Removes this key's event-time timer at `timestamp`, if any.
+    pub fn delete_event_time_timer(&self, timestamp: Timestamp) -> Result<(), StateError> {
+        self.state.delete_timer(TimeDomain::EventTime, timestamp, &()).map(drop)
+    }
+
+    /// Removes this key's processing-time timer at `timestamp`, if any.
+    pub fn delete_processing_time_timer(&self, timestamp: Timestamp) -> Result<(), StateError> {
+        self.state.delete_timer(TimeDomain::ProcessingTime, timestamp, &()).map(drop)
+    }
+
+    /// Emits `value` with the current timestamp.
+    pub fn collect(&mut self, value: O) {
+        self.out.push(Record::new(value, self.timestamp));
+    }
+
+    /// Emits `value` to the side output `tag`.
+    pub fn output<X: Clone + Send + 'static>(&mut self, tag: &OutputTag<X>, value: X) {
+        self.side.emit(tag, value, self.timestamp);
+    }
+}
+
+/// A function called per record with its key's state and timers. `process_element`
+/// borrows the record: an `Err` sends it, with the error's text, to the dead-letter output
+/// (`dead_letters::<T>()`); `on_timer` errors fail the job. Closures
+/// `FnMut(&T, &mut KeyedContext<K, O>) -> Result<(), BoxError>` implement it without timers.
+pub trait KeyedProcessFunction<K, T, O>: Clone + Send + Sync + 'static {
+    /// Handles one record of the current key.
+    fn process_element(&mut self, value: &T, ctx: &mut KeyedContext<'_, K, O>) -> Result<(), BoxError>;
+
+    /// A timer of the current key has fired at `timestamp`.
+    fn on_timer(&mut self, timestamp: Timestamp, ctx: &mut KeyedContext<'_, K, O>) -> Result<(), BoxError> {
+        let _ = (timestamp, ctx);
+        Ok(())
+    }
+}
+
+impl<K, T, O, F> KeyedProcessFunction<K, T, O> for F
+where
+    F: FnMut(&T, &mut KeyedContext<'_, K, O>) -> Result<(), BoxError> + Clone + Send + Sync + 'static,
+{
+    fn process_element(&mut self, value: &T, ctx: &mut KeyedContext<'_, K, O>) -> Result<(), BoxError> {
+        self(value, ctx)
+    }
+}
+
+impl<T, K, F> KeyedStream<T, K, F>
+where
+    T: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+{
+    /// Runs `function` on every record with its key's state and timers.
+    pub fn process<O: Data, P: KeyedProcessFunction<K, T, O>>(&self, function: P) -> DataStream<O> {
+        let key_of = self.key_of.clone();
+        self.transform_keyed("KeyedProcess", move |ctx, out| {
+            Ok(Box::new(KeyedProcessOperator {
+                key_of: key_of.clone(),
+                function: function.clone(),
+                state: open_state(ctx)?,
+                out: WithSide::new(ctx, out),
+                buffer: Vec::new(),
+                watermark: MIN_WATERMARK,
+                dead_letter: dead_letter_tag(),
+                dead_letters: ctx.counter(DEAD_LETTERS),
+                info: ctx.info.clone(),
+                _key: std::marker::PhantomData,
+            }))
+        })
+    }
+}
+
+/// This subtask's keyed state: its key groups, in memory or in sled under the state dir.
+fn open_state(ctx: &BuildContext) -> Result<KeyedStateStore<AnyBackend>> {
+    let info = &ctx.info;
+    let max = ctx.config.max_parallelism;
+    let backend = match &ctx.config.state_dir {
+        None => HeapBackend::new(max).map(AnyBackend::Heap),
+        Some(dir) => SledBackend::open(subtask_dir(dir, info), max).map(AnyBackend::Sled),
+    };
+    let range = KeyGroupRange::of_subtask(info.subtask, max, info.parallelism);
+    backend
+        .and_then(|b| KeyedStateStore::with_key_groups(b, range))
+        .map_err(|e| Error::InvalidJob(format!("operator '{}': cannot open keyed state: {e}", info.name)))
+}
+
+fn subtask_dir(dir: &Path, info: &OperatorInfo) -> std::path::PathBuf {
+    let name: String = info.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    dir.join(format!("{name}-{}", info.subtask))
+}
+
+struct KeyedProcessOperator<T, K, F, P, O> {
+    key_of: F,
+    function: P,
+    state: KeyedStateStore<AnyBackend>,
+    out: WithSide<O>,
+    buffer: Vec<Record<O>>,
+    watermark: Timestamp,
+    dead_letter: OutputTag<DeadLetter<T>>,
+    dead_letters: Counter,
+    info: OperatorInfo,
+    _key: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<T, K, F, P, O> KeyedProcessOperator<T, K, F, P, O>
+where
+    T: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&T) -> K,
+    P: KeyedProcessFunction<K, T, O>,
+    O: Send,
+{
+    fn state_error(&self, e: StateError) -> Error {
+        self.info.error(format!("keyed state: {e}"))
+    }
+
+    fn process_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<u64> {
+        let mut rejected = 0;
+        for record in batch.drain(..) {
+            let key = (self.key_of)(&record.value);
+            self.state.set_current_key(&key).map_err(|e| self.state_error(e))?;
+            let mut ctx = KeyedContext {
+                key: &key,
+                timestamp: record.timestamp,
+                watermark: self.watermark,
+                state: &self.state,
+                out: &mut self.buffer,
+                side: &mut self.out.side,
+            };
+            if let Err(error) = self.function.process_element(&record.value, &mut ctx) {
+                rejected += 1;
+                let letter = DeadLetter { input: record.value, error: error.to_string() };
+                self.out.side.emit(&self.dead_letter, letter, record.timestamp);
+            }
+        }
+        Ok(rejected)
+    }
+
+    /// Fires every timer of `domain` due at `time`, in timestamp order.
+    fn fire_timers(&mut self, domain: TimeDomain, time: Timestamp) -> Result<()> {
+        let info = self.info.clone();
+        info.guard(|| -> Result<()> {
+            while let Some(fired) = self.state.pop_due_timer(domain, time).map_err(|e| self.state_error(e))? {
+                let key: K = fired.key().map_err(|e| self.state_error(e))?;
+                let timestamp = fired.timer.timestamp;
+                let mut ctx = KeyedContext {
+                    key: &key,
+                    timestamp,
+                    watermark: self.watermark,
+                    state: &self.state,
+                    out: &mut self.buffer,
+                    side: &mut self.out.side,
+                };
+                self.function.on_timer(timestamp, &mut ctx).map_err(|e| info.error(format!("on_timer: {e}")))?;
+            }
+            Ok(())
+        })??;
+        self.out.records(&mut self.buffer)
+    }
+}
+
+impl<T, K, F, P, O> Output<T> for KeyedProcessOperator<T, K, F, P, O>
+where
+    T: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&T) -> K + Send,
+    P: KeyedProcessFunction<K, T, O>,
+    O: Send,
+{
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let info = self.info.clone();
+        let rejected = info.guard(|| self.process_batch(batch))??;
+        if rejected > 0 {
+            self.dead_letters.add(rejected);
+        }
+        self.out.records(&mut self.buffer)
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.watermark = watermark;
+        self.fire_timers(TimeDomain::EventTime, watermark)?;
+        self.out.watermark(watermark)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.fire_timers(TimeDomain::ProcessingTime, now)?;
+        self.out.tick(now)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.out.idle(idle)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        // Event-time timers have fired with the final watermark; processing-time timers that
+        // are still pending do not fire after the input ends (as in Flink).
+        self.out.finish()
+    }
+}
