@@ -496,3 +496,62 @@ proptest! {
         prop_assert_eq!(by_key, expected);
     }
 }
+
+/// Joins orders (id, amount) with payments (id, paid): whichever comes first waits in the
+/// key's state for the other.
+#[derive(Clone)]
+struct OrderPaymentJoin {
+    order: ValueStateDescriptor<i64>,
+    payment: ValueStateDescriptor<i64>,
+}
+
+type Order = (u32, i64);
+type Matched = (u32, i64, i64);
+
+impl KeyedCoProcessFunction<u32, Order, Order, Matched> for OrderPaymentJoin {
+    fn process_element1(&mut self, order: &Order, ctx: &mut KeyedContext<'_, u32, Matched>) -> Result<(), BoxError> {
+        let payment = ctx.state().value_state(&self.payment)?;
+        match payment.value()? {
+            Some(paid) => ctx.collect((order.0, order.1, paid)),
+            None => ctx.state().value_state(&self.order)?.update(order.1)?,
+        }
+        Ok(())
+    }
+
+    fn process_element2(&mut self, paid: &Order, ctx: &mut KeyedContext<'_, u32, Matched>) -> Result<(), BoxError> {
+        let order = ctx.state().value_state(&self.order)?;
+        match order.value()? {
+            Some(amount) => ctx.collect((paid.0, amount, paid.1)),
+            None => ctx.state().value_state(&self.payment)?.update(paid.1)?,
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Every id with both an order and a payment is matched exactly once, whatever the
+    /// parallelism of the two inputs and of the join.
+    #[test]
+    fn connected_keyed_streams_share_each_keys_state(
+        ids in vec((any::<bool>(), any::<bool>(), -100i64..100), 0..150),
+        p_orders in 1usize..=3, p_payments in 1usize..=3, p_join in 1usize..=3,
+    ) {
+        let env = StreamEnvironment::new();
+        let orders: Vec<Order> = ids.iter().enumerate().filter(|(_, e)| e.0).map(|(i, e)| (i as u32, e.2)).collect();
+        let payments: Vec<Order> = ids.iter().enumerate().filter(|(_, e)| e.1).map(|(i, e)| (i as u32, -e.2)).collect();
+        let join = OrderPaymentJoin { order: ValueStateDescriptor::new("order"), payment: ValueStateDescriptor::new("payment") };
+        let matched = env
+            .from_collection(orders.clone())
+            .set_parallelism(p_orders)
+            .connect(&env.from_collection(payments).set_parallelism(p_payments))
+            .key_by(|o: &Order| o.0, |p: &Order| p.0)
+            .process(join)
+            .set_parallelism(p_join)
+            .collect();
+        run(&env);
+        let expected: Vec<Matched> = ids.iter().enumerate().filter(|(_, e)| e.0 && e.1).map(|(i, e)| (i as u32, e.2, -e.2)).collect();
+        prop_assert_eq!(sorted(matched.take()), expected);
+    }
+}

@@ -28,6 +28,7 @@
 //! assert_eq!(counts.last().unwrap(), &(10_000, "be".to_string(), 1));
 //! ```
 
+pub mod connected;
 pub mod data_stream;
 pub mod dead_letter;
 pub mod environment;
@@ -41,6 +42,7 @@ pub mod source;
 pub mod watermark_strategy;
 pub mod window;
 
+pub use connected::{ConnectedStreams, Either, KeyedCoProcessFunction, KeyedConnectedStreams};
 pub use data_stream::DataStream;
 pub use dead_letter::DeadLetter;
 pub use environment::StreamEnvironment;
@@ -63,9 +65,9 @@ pub mod prelude {
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
-        Collected, Data, DataStream, DeadLetter, Key, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag,
-        ProcessContext, ProcessFunction, Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator,
-        WatermarkStrategy,
+        Collected, Data, DataStream, DeadLetter, Either, Key, KeyedCoProcessFunction, KeyedContext,
+        KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext, ProcessFunction, Punctuated, Sink,
+        StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
     pub use eddy_runtime::{JobHandle, JobMetrics, JobResult};
