@@ -555,3 +555,87 @@ proptest! {
         prop_assert_eq!(sorted(matched.take()), expected);
     }
 }
+
+/// Flags events above the threshold in force at their time. Rules (time, threshold) are
+/// broadcast; events wait in keyed state for an event-time timer at their own time, when
+/// every rule up to then has arrived (the watermark is the minimum of both inputs).
+#[derive(Clone)]
+struct ThresholdAlerts {
+    pending: ListStateDescriptor<(i64, i64)>,
+}
+
+type Rules = BTreeMap<i64, i64>;
+
+impl KeyedBroadcastProcessFunction<u8, Event, (i64, i64), Rules, (u8, i64, i64)> for ThresholdAlerts {
+    fn process_element(
+        &mut self,
+        e: &Event,
+        _: &Rules,
+        ctx: &mut KeyedContext<'_, u8, (u8, i64, i64)>,
+    ) -> Result<(), BoxError> {
+        ctx.state().list_state(&self.pending)?.add((e.1, e.2))?;
+        ctx.register_event_time_timer(e.1)?;
+        Ok(())
+    }
+
+    fn process_broadcast_element(&mut self, rule: &(i64, i64), rules: &mut Rules) -> Result<(), BoxError> {
+        rules.insert(rule.0, rule.1);
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        at: i64,
+        rules: &Rules,
+        ctx: &mut KeyedContext<'_, u8, (u8, i64, i64)>,
+    ) -> Result<(), BoxError> {
+        let pending = ctx.state().list_state(&self.pending)?;
+        let (due, later): (Vec<_>, Vec<_>) = pending.get()?.into_iter().partition(|(ts, _)| *ts <= at);
+        pending.update(later)?;
+        let threshold = rules.range(..=at).next_back().map_or(i64::MAX, |(_, t)| *t);
+        for (ts, value) in due.into_iter().filter(|(_, v)| *v > threshold) {
+            ctx.collect((*ctx.current_key(), ts, value));
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Every subtask applies every broadcast rule: alerts equal a model that looks up the
+    /// rule in force at each event's time.
+    #[test]
+    fn broadcast_rules_reach_every_keyed_subtask(
+        events in vec((0u8..6, 0i64..1_000, 0i64..100), 0..150),
+        rules in vec((0i64..1_000, 0i64..100), 1..10),
+        parallelism in 1usize..=3,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        let mut sorted_events = events.clone();
+        sorted_events.sort_by_key(|e| e.1);
+        let mut sorted_rules = rules.clone();
+        sorted_rules.sort();
+        let keyed = env
+            .from_iter(sorted_events.clone())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), timestamp_of)
+            .key_by(key_of);
+        let rule_stream = env
+            .from_iter(sorted_rules.clone())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |r: &(i64, i64)| r.0);
+        let alerts = keyed
+            .connect_broadcast(&rule_stream)
+            .process(ThresholdAlerts { pending: ListStateDescriptor::new("pending") })
+            .collect();
+        run(&env);
+
+        let model: Rules = sorted_rules.iter().copied().collect();
+        let expected: Vec<(u8, i64, i64)> = sorted_events
+            .iter()
+            .filter(|e| e.2 > model.range(..=e.1).next_back().map_or(i64::MAX, |(_, t)| *t))
+            .map(|e| (e.0, e.1, e.2))
+            .collect();
+        prop_assert_eq!(sorted(alerts.take()), sorted(expected));
+    }
+}

@@ -28,6 +28,7 @@
 //! assert_eq!(counts.last().unwrap(), &(10_000, "be".to_string(), 1));
 //! ```
 
+pub mod broadcast_state;
 pub mod connected;
 pub mod data_stream;
 pub mod dead_letter;
@@ -42,6 +43,7 @@ pub mod source;
 pub mod watermark_strategy;
 pub mod window;
 
+pub use broadcast_state::{BroadcastConnectedStream, KeyedBroadcastProcessFunction};
 pub use connected::{ConnectedStreams, Either, KeyedCoProcessFunction, KeyedConnectedStreams};
 pub use data_stream::DataStream;
 pub use dead_letter::DeadLetter;
@@ -65,8 +67,8 @@ pub mod prelude {
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
-        Collected, Data, DataStream, DeadLetter, Either, Key, KeyedCoProcessFunction, KeyedContext,
-        KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext, ProcessFunction, Punctuated, Sink,
+        Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,
+        KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext, ProcessFunction, Punctuated, Sink,
         StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};

@@ -10,6 +10,7 @@ use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::Counter;
 use eddy_state::{AnyBackend, HeapBackend, KeyedStateStore, SledBackend, StateError, TimeDomain};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::keyed_stream::{Key, KeyedStream};
@@ -123,13 +124,9 @@ where
             Ok(Box::new(KeyedProcessOperator {
                 key_of: key_of.clone(),
                 function: function.clone(),
-                state: open_state(ctx)?,
-                out: WithSide::new(ctx, out),
-                buffer: Vec::new(),
-                watermark: MIN_WATERMARK,
+                runtime: KeyedRuntime::open(ctx, out)?,
                 dead_letter: dead_letter_tag(),
                 dead_letters: ctx.counter(DEAD_LETTERS),
-                info: ctx.info.clone(),
                 _key: std::marker::PhantomData,
             }))
         })
@@ -155,16 +152,92 @@ fn subtask_dir(dir: &Path, info: &OperatorInfo) -> std::path::PathBuf {
     dir.join(format!("{name}-{}", info.subtask))
 }
 
+/// What a keyed operator subtask holds besides its function: the key's state and timers,
+/// its outputs, and event time.
+pub(crate) struct KeyedRuntime<O> {
+    pub(crate) state: KeyedStateStore<AnyBackend>,
+    pub(crate) out: WithSide<O>,
+    pub(crate) buffer: Vec<Record<O>>,
+    pub(crate) watermark: Timestamp,
+    pub(crate) info: OperatorInfo,
+}
+
+impl<O: Send> KeyedRuntime<O> {
+    pub(crate) fn open(ctx: &BuildContext, out: Box<dyn Output<O>>) -> Result<Self> {
+        Ok(KeyedRuntime {
+            state: open_state(ctx)?,
+            out: WithSide::new(ctx, out),
+            buffer: Vec::new(),
+            watermark: MIN_WATERMARK,
+            info: ctx.info.clone(),
+        })
+    }
+
+    pub(crate) fn state_error(&self, e: StateError) -> Error {
+        self.info.error(format!("keyed state: {e}"))
+    }
+
+    /// Makes `state_key` (the key as routed and stored) current and gives the context of a
+    /// record of `key` at `timestamp`.
+    pub(crate) fn context<'a, K, S: Serialize>(
+        &'a mut self,
+        key: &'a K,
+        state_key: &S,
+        timestamp: Timestamp,
+    ) -> Result<KeyedContext<'a, K, O>> {
+        self.state.set_current_key(state_key).map_err(|e| self.state_error(e))?;
+        Ok(KeyedContext {
+            key,
+            timestamp,
+            watermark: self.watermark,
+            state: &self.state,
+            out: &mut self.buffer,
+            side: &mut self.out.side,
+        })
+    }
+
+    /// Fires every timer of `domain` due at `time`, in timestamp order; `key_of` turns a
+    /// timer's stored key back into the user's key.
+    pub(crate) fn fire_timers<K, S: DeserializeOwned>(
+        &mut self,
+        domain: TimeDomain,
+        time: Timestamp,
+        key_of: impl Fn(S) -> Option<K>,
+        mut on_timer: impl FnMut(Timestamp, &mut KeyedContext<'_, K, O>) -> Result<(), BoxError>,
+    ) -> Result<()> {
+        let info = self.info.clone();
+        info.guard(|| -> Result<()> {
+            while let Some(fired) = self.state.pop_due_timer(domain, time).map_err(|e| self.state_error(e))? {
+                let stored: S = fired.key().map_err(|e| self.state_error(e))?;
+                let key = key_of(stored).ok_or_else(|| info.error("a timer's key is not a key of this operator"))?;
+                let timestamp = fired.timer.timestamp;
+                let mut ctx = KeyedContext {
+                    key: &key,
+                    timestamp,
+                    watermark: self.watermark,
+                    state: &self.state,
+                    out: &mut self.buffer,
+                    side: &mut self.out.side,
+                };
+                on_timer(timestamp, &mut ctx).map_err(|e| info.error(format!("on_timer: {e}")))?;
+            }
+            Ok(())
+        })??;
+        self.flush()
+    }
+
+    /// Sends what the function emitted.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.out.records(&mut self.buffer)
+    }
+}
+
 struct KeyedProcessOperator<T, K, F, P, O> {
     key_of: F,
     function: P,
-    state: KeyedStateStore<AnyBackend>,
-    out: WithSide<O>,
-    buffer: Vec<Record<O>>,
-    watermark: Timestamp,
+    runtime: KeyedRuntime<O>,
     dead_letter: OutputTag<DeadLetter<T>>,
     dead_letters: Counter,
-    info: OperatorInfo,
     _key: std::marker::PhantomData<fn() -> K>,
 }
 
@@ -176,52 +249,23 @@ where
     P: KeyedProcessFunction<K, T, O>,
     O: Send,
 {
-    fn state_error(&self, e: StateError) -> Error {
-        self.info.error(format!("keyed state: {e}"))
-    }
-
     fn process_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<u64> {
         let mut rejected = 0;
         for record in batch.drain(..) {
             let key = (self.key_of)(&record.value);
-            self.state.set_current_key(&key).map_err(|e| self.state_error(e))?;
-            let mut ctx = KeyedContext {
-                key: &key,
-                timestamp: record.timestamp,
-                watermark: self.watermark,
-                state: &self.state,
-                out: &mut self.buffer,
-                side: &mut self.out.side,
-            };
+            let mut ctx = self.runtime.context(&key, &key, record.timestamp)?;
             if let Err(error) = self.function.process_element(&record.value, &mut ctx) {
                 rejected += 1;
                 let letter = DeadLetter { input: record.value, error: error.to_string() };
-                self.out.side.emit(&self.dead_letter, letter, record.timestamp);
+                self.runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
             }
         }
         Ok(rejected)
     }
 
-    /// Fires every timer of `domain` due at `time`, in timestamp order.
     fn fire_timers(&mut self, domain: TimeDomain, time: Timestamp) -> Result<()> {
-        let info = self.info.clone();
-        info.guard(|| -> Result<()> {
-            while let Some(fired) = self.state.pop_due_timer(domain, time).map_err(|e| self.state_error(e))? {
-                let key: K = fired.key().map_err(|e| self.state_error(e))?;
-                let timestamp = fired.timer.timestamp;
-                let mut ctx = KeyedContext {
-                    key: &key,
-                    timestamp,
-                    watermark: self.watermark,
-                    state: &self.state,
-                    out: &mut self.buffer,
-                    side: &mut self.out.side,
-                };
-                self.function.on_timer(timestamp, &mut ctx).map_err(|e| info.error(format!("on_timer: {e}")))?;
-            }
-            Ok(())
-        })??;
-        self.out.records(&mut self.buffer)
+        let function = &mut self.function;
+        self.runtime.fire_timers(domain, time, Some, |timestamp, ctx| function.on_timer(timestamp, ctx))
     }
 }
 
@@ -234,32 +278,32 @@ where
     O: Send,
 {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let info = self.info.clone();
+        let info = self.runtime.info.clone();
         let rejected = info.guard(|| self.process_batch(batch))??;
         if rejected > 0 {
             self.dead_letters.add(rejected);
         }
-        self.out.records(&mut self.buffer)
+        self.runtime.flush()
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.watermark = watermark;
+        self.runtime.watermark = watermark;
         self.fire_timers(TimeDomain::EventTime, watermark)?;
-        self.out.watermark(watermark)
+        self.runtime.out.watermark(watermark)
     }
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.fire_timers(TimeDomain::ProcessingTime, now)?;
-        self.out.tick(now)
+        self.runtime.out.tick(now)
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
-        self.out.idle(idle)
+        self.runtime.out.idle(idle)
     }
 
     fn finish(&mut self) -> Result<()> {
         // Event-time timers have fired with the final watermark; processing-time timers that
         // are still pending do not fire after the input ends (as in Flink).
-        self.out.finish()
+        self.runtime.out.finish()
     }
 }

@@ -1,0 +1,203 @@
+//! Broadcast state: a low-rate stream (rules, thresholds) sent to every subtask of a keyed
+//! operator, where each subtask keeps it in a broadcast state `S` that the keyed records read
+//! (Flink's `KeyedBroadcastProcessFunction`). Every subtask sees the same broadcast records
+//! in the same order, so their broadcast states agree; the order between broadcast and keyed
+//! records is not fixed, so decide on event-time timers where it matters.
+
+use std::sync::Arc;
+
+use eddy_core::{BoxError, Output, Record, Result, Timestamp};
+use eddy_runtime::edge::{KeyedEdge, PlainEdge};
+use eddy_runtime::graph::{Edge, ShipStrategy};
+use eddy_runtime::metrics::Counter;
+use eddy_state::TimeDomain;
+use serde::de::DeserializeOwned;
+
+use crate::connected::Either;
+use crate::dead_letter::{dead_letter_tag, DeadLetter};
+use crate::keyed_stream::{Key, KeyedStream};
+use crate::ops::keyed_process::{KeyedContext, KeyedRuntime};
+use crate::ops::try_map::DEAD_LETTERS;
+use crate::side_output::OutputTag;
+use crate::{Data, DataStream};
+
+/// A function over a keyed stream and a broadcast stream. Keyed records read the
+/// broadcast state; broadcast records update it. Errors from either become dead letters
+/// (`dead_letters::<Either<A, B>>()`).
+pub trait KeyedBroadcastProcessFunction<K, A, B, S, O>: Clone + Send + Sync + 'static {
+    /// Handles a keyed record, with its key's state and timers.
+    fn process_element(&mut self, value: &A, broadcast: &S, ctx: &mut KeyedContext<'_, K, O>) -> Result<(), BoxError>;
+    /// Updates the broadcast state with a broadcast record (every subtask gets every one).
+    fn process_broadcast_element(&mut self, value: &B, broadcast: &mut S) -> Result<(), BoxError>;
+    /// A timer of the current key has fired.
+    fn on_timer(
+        &mut self,
+        timestamp: Timestamp,
+        broadcast: &S,
+        ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<(), BoxError> {
+        let _ = (timestamp, broadcast, ctx);
+        Ok(())
+    }
+}
+
+/// A keyed stream connected with a broadcast stream.
+pub struct BroadcastConnectedStream<A, B, K, F> {
+    keyed: KeyedStream<A, K, F>,
+    broadcast: DataStream<B>,
+}
+
+impl<A, K, F> KeyedStream<A, K, F>
+where
+    A: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&A) -> K + Clone + Send + Sync + 'static,
+{
+    /// Connects this keyed stream with `broadcast`, whose records reach every subtask.
+    pub fn connect_broadcast<B: Data>(&self, broadcast: &DataStream<B>) -> BroadcastConnectedStream<A, B, K, F> {
+        BroadcastConnectedStream { keyed: self.clone(), broadcast: broadcast.clone() }
+    }
+}
+
+impl<A, B, K, F> BroadcastConnectedStream<A, B, K, F>
+where
+    A: Data,
+    B: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&A) -> K + Clone + Send + Sync + 'static,
+{
+    /// Runs `function` with a broadcast state `S` per subtask, starting from `S::default()`.
+    pub fn process<S, O, P>(&self, function: P) -> DataStream<O>
+    where
+        S: Default + Send + 'static,
+        O: Data,
+        P: KeyedBroadcastProcessFunction<K, A, B, S, O>,
+    {
+        let key_of = self.keyed.key_of.clone();
+        // Keyed records are routed (and their state stored) by `Some(key)`: the edge carries
+        // `Either`, and broadcast records, which never take this edge, have no key.
+        let route = move |e: &Either<A, B>| match e {
+            Either::First(a) => Some(key_of(a)),
+            Either::Second(_) => None,
+        };
+        let keyed = self.keyed.stream.map(Either::<A, B>::First).name("BroadcastKeyed");
+        let broadcast = self.broadcast.map(Either::<A, B>::Second).name("BroadcastRules");
+        let key_of = self.keyed.key_of.clone();
+        let processed = keyed.transform_over(
+            "KeyedBroadcastProcess",
+            ShipStrategy::KeyGroups,
+            Arc::new(KeyedEdge::<Either<A, B>, _>::new(route)),
+            move |ctx, out| {
+                Ok(Box::new(BroadcastOperator {
+                    key_of: key_of.clone(),
+                    function: function.clone(),
+                    broadcast: S::default(),
+                    runtime: KeyedRuntime::open(ctx, out)?,
+                    dead_letter: dead_letter_tag(),
+                    dead_letters: ctx.counter(DEAD_LETTERS),
+                    _key: std::marker::PhantomData,
+                }))
+            },
+        );
+        processed.environment().with_graph(|g| {
+            g.add_edge(Edge {
+                from: broadcast.node,
+                to: processed.node,
+                strategy: ShipStrategy::Broadcast,
+                factory: Arc::new(PlainEdge::<Either<A, B>>::default()),
+                tag: broadcast.tag.clone(),
+            })
+        });
+        processed
+    }
+}
+
+struct BroadcastOperator<A, B, K, F, P, S, O> {
+    key_of: F,
+    function: P,
+    broadcast: S,
+    runtime: KeyedRuntime<O>,
+    dead_letter: OutputTag<DeadLetter<Either<A, B>>>,
+    dead_letters: Counter,
+    _key: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<A, B, K, F, P, S, O> BroadcastOperator<A, B, K, F, P, S, O>
+where
+    A: Data,
+    B: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&A) -> K,
+    P: KeyedBroadcastProcessFunction<K, A, B, S, O>,
+    S: Send,
+    O: Send,
+{
+    fn process_batch(&mut self, batch: &mut Vec<Record<Either<A, B>>>) -> Result<u64> {
+        let mut rejected = 0;
+        for record in batch.drain(..) {
+            let outcome = match &record.value {
+                Either::First(a) => {
+                    let key = (self.key_of)(a);
+                    let mut ctx = self.runtime.context(&key, &Some(key.clone()), record.timestamp)?;
+                    self.function.process_element(a, &self.broadcast, &mut ctx)
+                }
+                Either::Second(b) => self.function.process_broadcast_element(b, &mut self.broadcast),
+            };
+            if let Err(error) = outcome {
+                rejected += 1;
+                let letter = DeadLetter { input: record.value, error: error.to_string() };
+                self.runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
+            }
+        }
+        Ok(rejected)
+    }
+
+    fn fire_timers(&mut self, domain: TimeDomain, time: Timestamp) -> Result<()> {
+        let (function, broadcast) = (&mut self.function, &self.broadcast);
+        self.runtime.fire_timers(
+            domain,
+            time,
+            |stored: Option<K>| stored,
+            |timestamp, ctx| function.on_timer(timestamp, broadcast, ctx),
+        )
+    }
+}
+
+impl<A, B, K, F, P, S, O> Output<Either<A, B>> for BroadcastOperator<A, B, K, F, P, S, O>
+where
+    A: Data,
+    B: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&A) -> K + Send,
+    P: KeyedBroadcastProcessFunction<K, A, B, S, O>,
+    S: Send,
+    O: Send,
+{
+    fn records(&mut self, batch: &mut Vec<Record<Either<A, B>>>) -> Result<()> {
+        let info = self.runtime.info.clone();
+        let rejected = info.guard(|| self.process_batch(batch))??;
+        if rejected > 0 {
+            self.dead_letters.add(rejected);
+        }
+        self.runtime.flush()
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.runtime.watermark = watermark;
+        self.fire_timers(TimeDomain::EventTime, watermark)?;
+        self.runtime.out.watermark(watermark)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.fire_timers(TimeDomain::ProcessingTime, now)?;
+        self.runtime.out.tick(now)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.runtime.out.idle(idle)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.runtime.out.finish()
+    }
+}
