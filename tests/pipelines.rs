@@ -639,3 +639,63 @@ proptest! {
         prop_assert_eq!(sorted(alerts.take()), sorted(expected));
     }
 }
+
+/// Sessions per key as the model computes them: sort the key's timestamps, start a new
+/// session whenever the next one is `gap` or more past the previous (touching windows merge).
+fn session_model(events: &[Event], gap: i64) -> Vec<(u8, i64, i64, u64, i64)> {
+    let mut by_key: BTreeMap<u8, Vec<(i64, i64)>> = BTreeMap::new();
+    for &(key, ts, value) in events {
+        by_key.entry(key).or_default().push((ts, value));
+    }
+    let mut sessions = Vec::new();
+    for (key, mut records) in by_key {
+        records.sort();
+        let (mut start, mut last, mut count, mut sum) = (records[0].0, records[0].0, 0, 0);
+        for (ts, value) in records {
+            if ts > last + gap {
+                sessions.push((key, start, last + gap, count, sum));
+                (start, count, sum) = (ts, 0, 0);
+            }
+            last = ts;
+            count += 1;
+            sum += value;
+        }
+        sessions.push((key, start, last + gap, count, sum));
+    }
+    sessions
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Session windows (merging) equal the model, with disorder inside the bound, at
+    /// parallelism 1..=4.
+    #[test]
+    fn session_windows_match_the_model_when_nothing_is_late(case in window_case(), gap in 1i64..=120) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(case.parallelism).set_batch_size(case.batch_size);
+        let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(case.bound_ms as u64))
+            .with_interval(Duration::from_millis(case.interval_ms));
+        let sessions = env
+            .from_collection(case.events.clone())
+            .assign_timestamps_and_watermarks(strategy, timestamp_of)
+            .key_by(key_of)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_millis(gap as u64)))
+            .aggregate_with(Count, |key, w, n| (*key, w.start, w.end, n))
+            .collect();
+        let sums = env
+            .from_collection(case.events.clone())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(case.bound_ms as u64)), timestamp_of)
+            .key_by(key_of)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_millis(gap as u64)))
+            .reduce_with(|a, b| (a.0, a.1, a.2 + b.2), |key, w, r| (*key, w.start, r.2))
+            .collect();
+        let result = run(&env);
+        let model = session_model(&case.events, gap);
+        let expected_counts: Vec<_> = model.iter().map(|&(k, s, e, n, _)| (k, s, e, n)).collect();
+        let expected_sums: Vec<_> = model.iter().map(|&(k, s, _, _, sum)| (k, s, sum)).collect();
+        prop_assert_eq!(sorted(sessions.take()), sorted(expected_counts), "count");
+        prop_assert_eq!(sorted(sums.take()), sorted(expected_sums), "sum");
+        prop_assert_eq!(result.metrics.total_all("late_records_dropped"), 0);
+    }
+}

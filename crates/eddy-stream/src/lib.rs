@@ -63,8 +63,9 @@ impl<T: Clone + Send + 'static> Data for T {}
 /// Everything a job definition needs.
 pub mod prelude {
     pub use crate::window::{
-        AggregateFunction, Count, SlidingEventTimeWindows, SlidingProcessingTimeWindows, TimeWindow,
-        TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
+        AggregateFunction, Count, EventTimeSessionWindows, ProcessingTimeSessionWindows, SlidingEventTimeWindows,
+        SlidingProcessingTimeWindows, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
+        WindowAssigner,
     };
     pub use crate::{
         Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,

@@ -23,6 +23,11 @@ pub trait WindowAssigner: Clone + Send + Sync + 'static {
     /// windows pre-aggregate per slice, so a record costs one update however many windows
     /// it is in.
     fn pane(&self) -> (i64, i64);
+    /// For session windows, the inactivity gap that closes a session: each record opens
+    /// `[t, t + gap)` (what `assign_windows` returns) and overlapping ones of a key merge.
+    fn session_gap(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The tumbling window containing `timestamp`: windows of `size` ms aligned to `offset`
@@ -200,6 +205,61 @@ sliding_assigner!(
     SlidingProcessingTimeWindows,
     false,
     "Windows of a fixed size starting every `slide` of arrival (wall-clock) time."
+);
+
+macro_rules! session_assigner {
+    ($name:ident, $event_time:expr, $doc:expr) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name {
+            gap: i64,
+        }
+
+        impl $name {
+            /// Sessions that close after `gap` without records of the key.
+            pub fn with_gap(gap: Duration) -> Self {
+                $name { gap: gap.as_millis() as i64 }
+            }
+        }
+
+        impl WindowAssigner for $name {
+            type Windows = Once<TimeWindow>;
+
+            fn assign_windows(&self, timestamp: Timestamp) -> Self::Windows {
+                std::iter::once(TimeWindow::new(timestamp, timestamp.saturating_add(self.gap)))
+            }
+
+            fn is_event_time(&self) -> bool {
+                $event_time
+            }
+
+            fn validate(&self) -> Result<(), String> {
+                if self.gap <= 0 {
+                    return Err(format!("session gap must be positive, got {} ms", self.gap));
+                }
+                Ok(())
+            }
+
+            fn pane(&self) -> (i64, i64) {
+                (self.gap, 0)
+            }
+
+            fn session_gap(&self) -> Option<i64> {
+                Some(self.gap)
+            }
+        }
+    };
+}
+
+session_assigner!(
+    EventTimeSessionWindows,
+    true,
+    "Per-key sessions of event time: records closer than the gap share a window, which ends a gap after the last of them."
+);
+session_assigner!(
+    ProcessingTimeSessionWindows,
+    false,
+    "Per-key sessions of arrival (wall-clock) time, closed after the gap without records."
 );
 
 #[cfg(test)]

@@ -8,13 +8,14 @@ mod fold;
 mod open_windows;
 mod operator;
 pub mod partial;
+mod session;
 pub mod time_window;
 pub mod windowed_stream;
 
 pub use aggregate::{AggregateFunction, Count, ReduceAggregate};
 pub use assigner::{
-    SlidingEventTimeWindows, SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
-    WindowAssigner,
+    EventTimeSessionWindows, ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+    TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
 };
 pub use partial::Partial;
 pub use time_window::TimeWindow;

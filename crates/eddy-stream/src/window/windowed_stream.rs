@@ -11,6 +11,7 @@ use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
 use crate::window::assigner::WindowAssigner;
 use crate::window::fold::{Aggregate, MergePartials, PreAggregate};
 use crate::window::operator::{Late, Lateness, WindowOperator};
+use crate::window::session::SessionOperator;
 use crate::window::{Partial, TimeWindow};
 use crate::{Data, DataStream};
 
@@ -87,6 +88,13 @@ where
         O: Data,
     {
         let key_of = self.keyed.key_of.clone();
+        if let Some(gap) = self.assigner.session_gap() {
+            let (event_time, lateness) = (self.assigner.is_event_time(), self.lateness.clone());
+            return self.keyed.transform_keyed("SessionWindow", move |ctx, out| {
+                let parts = (key_of.clone(), aggregate.clone(), window_fn.clone());
+                Ok(Box::new(SessionOperator::new(ctx, (gap, event_time), parts, lateness.clone(), out)?))
+            });
+        }
         if !self.assigner.is_event_time() || self.lateness.side_output.is_some() {
             let single = (Aggregate { assigner: self.assigner.clone(), aggregate }, Late::Drop, self.lateness.clone());
             return self.keyed.transform_keyed("Window", move |ctx, out| {

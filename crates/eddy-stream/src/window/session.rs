@@ -1,0 +1,197 @@
+//! The session window operator: per key, sessions that grow with each record and merge
+//! when they come to overlap (Flink's merging windows), fired when time passes their end.
+
+use std::collections::BTreeMap;
+
+use eddy_core::key::KeyHasher;
+use eddy_core::time::{now_ms, MIN_WATERMARK};
+use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::graph::BuildContext;
+use eddy_runtime::metrics::{names, Counter};
+
+use crate::keyed_stream::Key;
+use crate::keyed_table::KeyedTable;
+use crate::side_output::WithSide;
+use crate::window::aggregate::AggregateFunction;
+use crate::window::operator::Lateness;
+use crate::window::TimeWindow;
+use crate::Data;
+
+/// One key's open session and its accumulator.
+struct Session<Acc> {
+    window: TimeWindow,
+    acc: Acc,
+}
+
+/// Sessions fire once, when time passes their end; allowed lateness does not apply to them
+/// (yet), and records for sessions that fired are late.
+pub(crate) struct SessionOperator<T, K, F, G: AggregateFunction<T>, W, O> {
+    key_of: F,
+    aggregate: G,
+    window_fn: W,
+    gap: i64,
+    event_time: bool,
+    lateness: Lateness<T>,
+    hasher: KeyHasher,
+    sessions: KeyedTable<K, Vec<Session<G::Acc>>>,
+    /// Session ends (max timestamps) to fire, with their keys; entries of sessions that
+    /// have since merged into longer ones are skipped when they come up.
+    due: BTreeMap<Timestamp, Vec<(u64, K)>>,
+    watermark: Timestamp,
+    out: WithSide<O>,
+    buffer: Vec<Record<O>>,
+    late_dropped: Counter,
+    info: OperatorInfo,
+}
+
+impl<T, K, F, G, W, O> SessionOperator<T, K, F, G, W, O>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K,
+    G: AggregateFunction<T>,
+    W: Fn(&K, TimeWindow, G::Out) -> O,
+    O: Send,
+{
+    pub(crate) fn new(
+        ctx: &BuildContext,
+        (gap, event_time): (i64, bool),
+        (key_of, aggregate, window_fn): (F, G, W),
+        lateness: Lateness<T>,
+        out: Box<dyn Output<O>>,
+    ) -> Result<Self> {
+        if gap <= 0 {
+            return Err(Error::InvalidJob(format!("operator '{}': session gap must be positive", ctx.info.name)));
+        }
+        Ok(SessionOperator {
+            key_of,
+            aggregate,
+            window_fn,
+            gap,
+            event_time,
+            lateness,
+            hasher: KeyHasher::default(),
+            sessions: KeyedTable::default(),
+            due: BTreeMap::new(),
+            watermark: MIN_WATERMARK,
+            out: WithSide::new(ctx, out),
+            buffer: Vec::new(),
+            late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
+            info: ctx.info.clone(),
+        })
+    }
+
+    /// Adds one record to its key's sessions, merging those it bridges; `false` if late.
+    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
+        let key = (self.key_of)(&value);
+        let hash = self.hasher.hash(&key)?;
+        let sessions = self.sessions.get_or_insert_with(hash, &key, Vec::new);
+        let mut window = TimeWindow::new(timestamp, timestamp.saturating_add(self.gap));
+        let mut acc = self.aggregate.create_accumulator();
+        // Take every session that overlaps (or touches) the new one, and merge them in.
+        let mut i = 0;
+        while i < sessions.len() {
+            let s = &sessions[i].window;
+            if s.start <= window.end && window.start <= s.end {
+                let merged = sessions.swap_remove(i);
+                window = TimeWindow::new(window.start.min(merged.window.start), window.end.max(merged.window.end));
+                self.aggregate.merge(&mut acc, merged.acc);
+            } else {
+                i += 1;
+            }
+        }
+        if self.event_time && window.max_timestamp() <= self.watermark {
+            // Late, as Flink decides it for merging windows: on the merged session. Nothing
+            // can have merged then, since any part would have ended earlier and so fired.
+            return Ok(false);
+        }
+        self.aggregate.add(&mut acc, value);
+        sessions.push(Session { window, acc });
+        self.due.entry(window.max_timestamp()).or_default().push((hash, key));
+        Ok(true)
+    }
+
+    /// Emits and removes every session whose max timestamp is at most `time`.
+    fn fire_until(&mut self, time: Timestamp) -> Result<()> {
+        while let Some(entry) = self.due.first_entry() {
+            if *entry.key() > time {
+                break;
+            }
+            let (max_timestamp, keys) = entry.remove_entry();
+            for (hash, key) in keys {
+                let sessions = self.sessions.get_or_insert_with(hash, &key, Vec::new);
+                let Some(at) = sessions.iter().position(|s| s.window.max_timestamp() == max_timestamp) else {
+                    continue; // merged into a longer session since
+                };
+                let session = sessions.swap_remove(at);
+                let (aggregate, window_fn) = (&self.aggregate, &self.window_fn);
+                let result = self.info.guard(|| window_fn(&key, session.window, aggregate.get_result(session.acc)))?;
+                self.buffer.push(Record::new(result, max_timestamp));
+            }
+        }
+        self.out.records(&mut self.buffer)
+    }
+}
+
+impl<T, K, F, G, W, O> Output<T> for SessionOperator<T, K, F, G, W, O>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K + Send,
+    G: AggregateFunction<T>,
+    W: Fn(&K, TimeWindow, G::Out) -> O + Send,
+    O: Send,
+{
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let now = now_ms();
+        let info = self.info.clone();
+        let dropped = info.guard(|| -> Result<u64> {
+            let mut dropped = 0;
+            for record in batch.drain(..) {
+                let timestamp = if self.event_time { record.timestamp } else { now };
+                if self.event_time && timestamp == eddy_core::time::NO_TIMESTAMP {
+                    return Err(self.info.error(
+                        "an event-time session window received a record without a timestamp; \\
+                         call assign_timestamps_and_watermarks before key_by/window",
+                    ));
+                }
+                let late_copy = self.lateness.side_output.as_ref().map(|_| record.value.clone());
+                if !self.add(record.value, timestamp)? {
+                    dropped += 1;
+                    if let (Some(tag), Some(value)) = (&self.lateness.side_output, late_copy) {
+                        self.out.side.emit(tag, value, timestamp);
+                    }
+                }
+            }
+            Ok(dropped)
+        })??;
+        if dropped > 0 {
+            self.late_dropped.add(dropped);
+        }
+        self.out.records(&mut self.buffer)
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        if self.event_time {
+            self.watermark = watermark;
+            self.fire_until(watermark)?;
+        }
+        self.out.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.out.idle(idle)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        if !self.event_time {
+            self.fire_until(now)?;
+        }
+        self.out.tick(now)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.fire_until(Timestamp::MAX)?;
+        self.out.finish()
+    }
+}
