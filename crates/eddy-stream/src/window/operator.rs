@@ -170,16 +170,19 @@ where
     /// cleanup time (max timestamp + allowed lateness) has come.
     fn fire_until(&mut self, time: Timestamp) -> Result<()> {
         let lateness = if self.fold.is_event_time() { self.lateness.allowed } else { 0 };
-        let (fold, window_fn, buffer) = (&self.fold, &self.window_fn, &mut self.buffer);
+        let (fold, window_fn, buffer, out) = (&self.fold, &self.window_fn, &mut self.buffer, &mut self.out);
         let emit = |key: &K, window: TimeWindow, acc: S::Acc, buffer: &mut Vec<Record<O>>| {
             buffer.push(Record::new(window_fn(key, window, fold.result(acc)), window.max_timestamp()));
         };
-        self.info.guard(|| {
+        // Each window's results go out before the next fires, so a watermark that fires many
+        // windows at once (the end of input) never holds all their results in memory.
+        self.info.guard(|| -> Result<()> {
             while let Some(mut expired) = self.windows.pop_expired(time, lateness) {
                 if !expired.fired {
                     for (key, acc) in expired.table.drain() {
                         emit(&key, expired.window, acc, buffer);
                     }
+                    out.records(buffer)?;
                 }
             }
             for open in self.windows.due_unfired(time) {
@@ -187,9 +190,10 @@ where
                     emit(key, open.window, acc.clone(), buffer);
                 }
                 open.fired = true;
+                out.records(buffer)?;
             }
-        })?;
-        self.out.records(&mut self.buffer)
+            Ok(())
+        })?
     }
 }
 

@@ -128,8 +128,10 @@ where
                 let result = self.info.guard(|| window_fn(&key, session.window, aggregate.get_result(session.acc)))?;
                 self.buffer.push(Record::new(result, max_timestamp));
             }
+            // Sent per end time, so the end of input does not hold every result at once.
+            self.out.records(&mut self.buffer)?;
         }
-        self.out.records(&mut self.buffer)
+        Ok(())
     }
 }
 
