@@ -6,17 +6,16 @@
 
 use std::sync::Arc;
 
-use eddy_core::{BoxError, Output, Record, Result, Timestamp};
+use eddy_core::{BoxError, Record, Result, Timestamp};
 use eddy_runtime::edge::{KeyedEdge, PlainEdge};
 use eddy_runtime::graph::{Edge, ShipStrategy};
-use eddy_runtime::metrics::Counter;
 use eddy_state::TimeDomain;
 use serde::de::DeserializeOwned;
 
 use crate::connected::Either;
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::keyed_stream::{Key, KeyedStream};
-use crate::ops::keyed_process::{KeyedContext, KeyedRuntime};
+use crate::ops::keyed_process::{KeyedContext, KeyedHandler, KeyedOperator, KeyedRuntime};
 use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::OutputTag;
 use crate::{Data, DataStream};
@@ -88,15 +87,15 @@ where
             ShipStrategy::KeyGroups,
             Arc::new(KeyedEdge::<Either<A, B>, _>::new(route)),
             move |ctx, out| {
-                Ok(Box::new(BroadcastOperator {
+                let handler = BroadcastHandler {
                     key_of: key_of.clone(),
                     function: function.clone(),
                     broadcast: S::default(),
-                    runtime: KeyedRuntime::open(ctx, out)?,
                     dead_letter: dead_letter_tag(),
-                    dead_letters: ctx.counter(DEAD_LETTERS),
                     _key: std::marker::PhantomData,
-                }))
+                };
+                let runtime = KeyedRuntime::open(ctx, out)?;
+                Ok(Box::new(KeyedOperator { handler, runtime, dead_letters: ctx.counter(DEAD_LETTERS) }))
             },
         );
         processed.environment().with_graph(|g| {
@@ -112,58 +111,16 @@ where
     }
 }
 
-struct BroadcastOperator<A, B, K, F, P, S, O> {
+/// Keyed records with their key's state and the broadcast state; broadcast records into it.
+struct BroadcastHandler<A, B, K, F, P, S> {
     key_of: F,
     function: P,
     broadcast: S,
-    runtime: KeyedRuntime<O>,
     dead_letter: OutputTag<DeadLetter<Either<A, B>>>,
-    dead_letters: Counter,
     _key: std::marker::PhantomData<fn() -> K>,
 }
 
-impl<A, B, K, F, P, S, O> BroadcastOperator<A, B, K, F, P, S, O>
-where
-    A: Data,
-    B: Data,
-    K: Key + DeserializeOwned,
-    F: Fn(&A) -> K,
-    P: KeyedBroadcastProcessFunction<K, A, B, S, O>,
-    S: Send,
-    O: Send,
-{
-    fn process_batch(&mut self, batch: &mut Vec<Record<Either<A, B>>>) -> Result<u64> {
-        let mut rejected = 0;
-        for record in batch.drain(..) {
-            let outcome = match &record.value {
-                Either::First(a) => {
-                    let key = (self.key_of)(a);
-                    let mut ctx = self.runtime.context(&key, &Some(key.clone()), record.timestamp)?;
-                    self.function.process_element(a, &self.broadcast, &mut ctx)
-                }
-                Either::Second(b) => self.function.process_broadcast_element(b, &mut self.broadcast),
-            };
-            if let Err(error) = outcome {
-                rejected += 1;
-                let letter = DeadLetter { input: record.value, error: error.to_string() };
-                self.runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
-            }
-        }
-        Ok(rejected)
-    }
-
-    fn fire_timers(&mut self, domain: TimeDomain, time: Timestamp) -> Result<()> {
-        let (function, broadcast) = (&mut self.function, &self.broadcast);
-        self.runtime.fire_timers(
-            domain,
-            time,
-            |stored: Option<K>| stored,
-            |timestamp, ctx| function.on_timer(timestamp, broadcast, ctx),
-        )
-    }
-}
-
-impl<A, B, K, F, P, S, O> Output<Either<A, B>> for BroadcastOperator<A, B, K, F, P, S, O>
+impl<A, B, K, F, P, S, O> KeyedHandler<Either<A, B>, O> for BroadcastHandler<A, B, K, F, P, S>
 where
     A: Data,
     B: Data,
@@ -173,31 +130,33 @@ where
     S: Send,
     O: Send,
 {
-    fn records(&mut self, batch: &mut Vec<Record<Either<A, B>>>) -> Result<()> {
-        let info = self.runtime.info.clone();
-        let rejected = info.guard(|| self.process_batch(batch))??;
-        if rejected > 0 {
-            self.dead_letters.add(rejected);
+    fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<Either<A, B>>>) -> Result<u64> {
+        let mut rejected = 0;
+        for record in batch.drain(..) {
+            let outcome = match &record.value {
+                Either::First(a) => {
+                    let key = (self.key_of)(a);
+                    let mut ctx = runtime.context(&key, &Some(key.clone()), record.timestamp)?;
+                    self.function.process_element(a, &self.broadcast, &mut ctx)
+                }
+                Either::Second(b) => self.function.process_broadcast_element(b, &mut self.broadcast),
+            };
+            if let Err(error) = outcome {
+                rejected += 1;
+                let letter = DeadLetter { input: record.value, error: error.to_string() };
+                runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
+            }
         }
-        self.runtime.flush()
+        Ok(rejected)
     }
 
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.runtime.watermark = watermark;
-        self.fire_timers(TimeDomain::EventTime, watermark)?;
-        self.runtime.out.watermark(watermark)
-    }
-
-    fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.fire_timers(TimeDomain::ProcessingTime, now)?;
-        self.runtime.out.tick(now)
-    }
-
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.runtime.out.idle(idle)
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.runtime.out.finish()
+    fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()> {
+        let (function, broadcast) = (&mut self.function, &self.broadcast);
+        runtime.fire_timers(
+            domain,
+            time,
+            |stored: Option<K>| stored,
+            |timestamp, ctx| function.on_timer(timestamp, broadcast, ctx),
+        )
     }
 }

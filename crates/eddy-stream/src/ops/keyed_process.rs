@@ -121,14 +121,14 @@ where
     pub fn process<O: Data, P: KeyedProcessFunction<K, T, O>>(&self, function: P) -> DataStream<O> {
         let key_of = self.key_of.clone();
         self.transform_keyed("KeyedProcess", move |ctx, out| {
-            Ok(Box::new(KeyedProcessOperator {
+            let handler = ProcessHandler {
                 key_of: key_of.clone(),
                 function: function.clone(),
-                runtime: KeyedRuntime::open(ctx, out)?,
                 dead_letter: dead_letter_tag(),
-                dead_letters: ctx.counter(DEAD_LETTERS),
                 _key: std::marker::PhantomData,
-            }))
+            };
+            let runtime = KeyedRuntime::open(ctx, out)?;
+            Ok(Box::new(KeyedOperator { handler, runtime, dead_letters: ctx.counter(DEAD_LETTERS) }))
         })
     }
 }
@@ -232,54 +232,25 @@ impl<O: Send> KeyedRuntime<O> {
     }
 }
 
-struct KeyedProcessOperator<T, K, F, P, O> {
-    key_of: F,
-    function: P,
-    runtime: KeyedRuntime<O>,
-    dead_letter: OutputTag<DeadLetter<T>>,
-    dead_letters: Counter,
-    _key: std::marker::PhantomData<fn() -> K>,
+/// How a keyed operator handles its records and timers; [`KeyedOperator`] does the rest.
+pub(crate) trait KeyedHandler<T, O>: Send {
+    /// Handles a batch; returns how many records became dead letters.
+    fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<T>>) -> Result<u64>;
+    /// Fires the timers of `domain` due at `time`.
+    fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()>;
 }
 
-impl<T, K, F, P, O> KeyedProcessOperator<T, K, F, P, O>
-where
-    T: Data,
-    K: Key + DeserializeOwned,
-    F: Fn(&T) -> K,
-    P: KeyedProcessFunction<K, T, O>,
-    O: Send,
-{
-    fn process_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<u64> {
-        let mut rejected = 0;
-        for record in batch.drain(..) {
-            let key = (self.key_of)(&record.value);
-            let mut ctx = self.runtime.context(&key, &key, record.timestamp)?;
-            if let Err(error) = self.function.process_element(&record.value, &mut ctx) {
-                rejected += 1;
-                let letter = DeadLetter { input: record.value, error: error.to_string() };
-                self.runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
-            }
-        }
-        Ok(rejected)
-    }
-
-    fn fire_timers(&mut self, domain: TimeDomain, time: Timestamp) -> Result<()> {
-        let function = &mut self.function;
-        self.runtime.fire_timers(domain, time, Some, |timestamp, ctx| function.on_timer(timestamp, ctx))
-    }
+/// A keyed operator: a handler over a keyed runtime, driven by records and time.
+pub(crate) struct KeyedOperator<H, O> {
+    pub(crate) handler: H,
+    pub(crate) runtime: KeyedRuntime<O>,
+    pub(crate) dead_letters: Counter,
 }
 
-impl<T, K, F, P, O> Output<T> for KeyedProcessOperator<T, K, F, P, O>
-where
-    T: Data,
-    K: Key + DeserializeOwned,
-    F: Fn(&T) -> K + Send,
-    P: KeyedProcessFunction<K, T, O>,
-    O: Send,
-{
+impl<T, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<H, O> {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         let info = self.runtime.info.clone();
-        let rejected = info.guard(|| self.process_batch(batch))??;
+        let rejected = info.guard(|| self.handler.process_batch(&mut self.runtime, batch))??;
         if rejected > 0 {
             self.dead_letters.add(rejected);
         }
@@ -288,12 +259,12 @@ where
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.runtime.watermark = watermark;
-        self.fire_timers(TimeDomain::EventTime, watermark)?;
+        self.handler.fire_timers(&mut self.runtime, TimeDomain::EventTime, watermark)?;
         self.runtime.out.watermark(watermark)
     }
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.fire_timers(TimeDomain::ProcessingTime, now)?;
+        self.handler.fire_timers(&mut self.runtime, TimeDomain::ProcessingTime, now)?;
         self.runtime.out.tick(now)
     }
 
@@ -305,5 +276,41 @@ where
         // Event-time timers have fired with the final watermark; processing-time timers that
         // are still pending do not fire after the input ends (as in Flink).
         self.runtime.out.finish()
+    }
+}
+
+/// Runs a [`KeyedProcessFunction`] per record of its key.
+struct ProcessHandler<T, K, F, P> {
+    key_of: F,
+    function: P,
+    dead_letter: OutputTag<DeadLetter<T>>,
+    _key: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<T, K, F, P, O> KeyedHandler<T, O> for ProcessHandler<T, K, F, P>
+where
+    T: Data,
+    K: Key + DeserializeOwned,
+    F: Fn(&T) -> K + Send,
+    P: KeyedProcessFunction<K, T, O>,
+    O: Send,
+{
+    fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<T>>) -> Result<u64> {
+        let mut rejected = 0;
+        for record in batch.drain(..) {
+            let key = (self.key_of)(&record.value);
+            let mut ctx = runtime.context(&key, &key, record.timestamp)?;
+            if let Err(error) = self.function.process_element(&record.value, &mut ctx) {
+                rejected += 1;
+                let letter = DeadLetter { input: record.value, error: error.to_string() };
+                runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
+            }
+        }
+        Ok(rejected)
+    }
+
+    fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()> {
+        let function = &mut self.function;
+        runtime.fire_timers(domain, time, Some, |timestamp, ctx| function.on_timer(timestamp, ctx))
     }
 }
