@@ -699,3 +699,78 @@ proptest! {
         prop_assert_eq!(result.metrics.total_all("late_records_dropped"), 0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Count windows (global windows fired every n records of a key): purging ones sum each
+    /// block of n, plain ones the running total at every n-th record; a short last block is
+    /// not emitted (Flink's countWindow).
+    #[test]
+    fn count_triggers_fire_every_n_records_of_a_key(
+        events in vec((0u8..4, 0i64..1_000, -50i64..50), 0..200), n in 1u64..6, parallelism in 1usize..=3,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        let keyed = env.from_iter(events.clone()).key_by(key_of);
+        let blocks = keyed
+            .window(GlobalWindows::create())
+            .trigger(PurgingTrigger::of(CountTrigger::of(n)))
+            .reduce_with(|a, b| (a.0, a.1, a.2 + b.2), |key, _, r| (*key, r.2))
+            .collect();
+        let running = keyed
+            .window(GlobalWindows::create())
+            .trigger(CountTrigger::of(n))
+            .aggregate_with(Count, |key, _, c| (*key, c))
+            .collect();
+        run(&env);
+
+        let mut per_key: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+        for &(key, _, value) in &events {
+            per_key.entry(key).or_default().push(value);
+        }
+        let mut expected_blocks = Vec::new();
+        let mut expected_running = Vec::new();
+        for (key, values) in &per_key {
+            for (i, block) in values.chunks(n as usize).enumerate() {
+                if block.len() == n as usize {
+                    expected_blocks.push((*key, block.iter().sum::<i64>()));
+                    expected_running.push((*key, (i as u64 + 1) * n));
+                }
+            }
+        }
+        prop_assert_eq!(sorted(blocks.take()), sorted(expected_blocks));
+        prop_assert_eq!(sorted(running.take()), sorted(expected_running));
+    }
+
+    /// An explicit event-time trigger on tumbling windows gives the default's results (in one
+    /// stage); a continuous trigger fires early, and its last firing per window is the total.
+    #[test]
+    fn event_time_and_continuous_triggers_match_the_window_model(case in window_case(), every in 1i64..=50) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(case.parallelism).set_batch_size(case.batch_size);
+        let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(case.bound_ms as u64))
+            .with_interval(Duration::from_millis(case.interval_ms));
+        let windowed = env
+            .from_collection(case.events.clone())
+            .assign_timestamps_and_watermarks(strategy, timestamp_of)
+            .key_by(key_of)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(case.window_ms as u64)));
+        let exact = windowed.clone().trigger(EventTimeTrigger).aggregate_with(Count, |k, w, n| (*k, w.start, n)).collect();
+        let early = windowed
+            .trigger(ContinuousEventTimeTrigger::of(Duration::from_millis(every as u64)))
+            .aggregate_with(Count, |k, w, n| (*k, w.start, n))
+            .collect();
+        run(&env);
+
+        let model = windows_model(&case.events, case.window_ms);
+        let expected: Vec<_> = model.iter().map(|(&(k, s), w)| (k, s, w.count)).collect();
+        prop_assert_eq!(sorted(exact.take()), expected.clone());
+        let mut last: BTreeMap<(u8, i64), u64> = BTreeMap::new();
+        for (k, s, n) in early.take() {
+            let previous = last.insert((k, s), n).unwrap_or(0);
+            prop_assert!(n >= previous, "a count never goes back");
+        }
+        prop_assert_eq!(last.into_iter().map(|((k, s), n)| (k, s, n)).collect::<Vec<_>>(), expected);
+    }
+}

@@ -32,6 +32,16 @@ impl<K: Eq + Clone, V> KeyedTable<K, V> {
         }
     }
 
+    /// The value of `key` (whose stable hash is `hash`), if present.
+    pub(crate) fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
+        self.table.find_mut(hash, |s| s.key == *key).map(|s| &mut s.value)
+    }
+
+    /// Removes and returns the value of `key`, if present.
+    pub(crate) fn remove(&mut self, hash: u64, key: &K) -> Option<V> {
+        self.table.find_entry(hash, |s| s.key == *key).ok().map(|e| e.remove().0.value)
+    }
+
     /// Every entry.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
         self.table.iter().map(|s| (&s.key, &s.value))

@@ -63,9 +63,10 @@ impl<T: Clone + Send + 'static> Data for T {}
 /// Everything a job definition needs.
 pub mod prelude {
     pub use crate::window::{
-        AggregateFunction, Count, EventTimeSessionWindows, ProcessingTimeSessionWindows, SlidingEventTimeWindows,
-        SlidingProcessingTimeWindows, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
-        WindowAssigner,
+        AggregateFunction, ContinuousEventTimeTrigger, Count, CountTrigger, EventTimeSessionWindows, EventTimeTrigger,
+        GlobalWindows, ProcessingTimeSessionWindows, ProcessingTimeTrigger, PurgingTrigger, SlidingEventTimeWindows,
+        SlidingProcessingTimeWindows, TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows,
+        TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
         Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,

@@ -262,6 +262,38 @@ session_assigner!(
     "Per-key sessions of arrival (wall-clock) time, closed after the gap without records."
 );
 
+/// One window per key holding everything (Flink's `GlobalWindows`): it never ends, so it
+/// needs a trigger (`CountTrigger`, say) to fire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GlobalWindows;
+
+impl GlobalWindows {
+    /// The global window assigner.
+    pub fn create() -> Self {
+        GlobalWindows
+    }
+}
+
+impl WindowAssigner for GlobalWindows {
+    type Windows = Once<TimeWindow>;
+
+    fn assign_windows(&self, _: Timestamp) -> Self::Windows {
+        std::iter::once(TimeWindow::new(Timestamp::MIN, Timestamp::MAX))
+    }
+
+    fn is_event_time(&self) -> bool {
+        false
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn pane(&self) -> (i64, i64) {
+        (i64::MAX, 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,13 +10,19 @@ mod operator;
 pub mod partial;
 mod session;
 pub mod time_window;
+pub mod trigger;
+mod triggered;
 pub mod windowed_stream;
 
 pub use aggregate::{AggregateFunction, Count, ReduceAggregate};
 pub use assigner::{
-    EventTimeSessionWindows, ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
-    TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
+    EventTimeSessionWindows, GlobalWindows, ProcessingTimeSessionWindows, SlidingEventTimeWindows,
+    SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
 };
 pub use partial::Partial;
 pub use time_window::TimeWindow;
+pub use trigger::{
+    ContinuousEventTimeTrigger, CountTrigger, DefaultTrigger, EventTimeTrigger, ProcessingTimeTrigger, PurgingTrigger,
+    Trigger, TriggerContext, TriggerResult,
+};
 pub use windowed_stream::WindowedStream;

@@ -12,14 +12,28 @@ use crate::window::assigner::WindowAssigner;
 use crate::window::fold::{Aggregate, MergePartials, PreAggregate};
 use crate::window::operator::{Late, Lateness, WindowOperator};
 use crate::window::session::SessionOperator;
+use crate::window::trigger::{DefaultTrigger, Trigger};
+use crate::window::triggered::TriggeredOperator;
 use crate::window::{Partial, TimeWindow};
 use crate::{Data, DataStream};
 
 /// A keyed stream with a window assigner; aggregate it to get one result per key and window.
-pub struct WindowedStream<T, K, F, A> {
+pub struct WindowedStream<T, K, F, A, Tr = DefaultTrigger> {
     keyed: KeyedStream<T, K, F>,
     assigner: A,
     lateness: Lateness<T>,
+    trigger: Tr,
+}
+
+impl<T: Clone, K, F: Clone, A: Clone, Tr: Clone> Clone for WindowedStream<T, K, F, A, Tr> {
+    fn clone(&self) -> Self {
+        WindowedStream {
+            keyed: self.keyed.clone(),
+            assigner: self.assigner.clone(),
+            lateness: self.lateness.clone(),
+            trigger: self.trigger.clone(),
+        }
+    }
 }
 
 impl<T, K, F> KeyedStream<T, K, F>
@@ -46,17 +60,26 @@ where
     /// assert_eq!(counts.take(), vec![("a", 0, 2), ("a", 5_000, 1)]);
     /// ```
     pub fn window<A: WindowAssigner>(&self, assigner: A) -> WindowedStream<T, K, F, A> {
-        WindowedStream { keyed: self.clone(), assigner, lateness: Lateness::default() }
+        WindowedStream { keyed: self.clone(), assigner, lateness: Lateness::default(), trigger: DefaultTrigger }
     }
 }
 
-impl<T, K, F, A> WindowedStream<T, K, F, A>
+impl<T, K, F, A, Tr> WindowedStream<T, K, F, A, Tr>
 where
     T: Data,
     K: Key,
     F: Fn(&T) -> K + Clone + Send + Sync + 'static,
     A: WindowAssigner,
+    Tr: Trigger<T>,
 {
+    /// Fires the windows with `trigger` instead of the assigner's own (Flink's `trigger`):
+    /// count-based, continuous early firings, purging, or your own. The window then runs as
+    /// one keyed stage, since the trigger sees every record.
+    pub fn trigger<Tr2: Trigger<T>>(self, trigger: Tr2) -> WindowedStream<T, K, F, A, Tr2> {
+        let WindowedStream { keyed, assigner, lateness, .. } = self;
+        WindowedStream { keyed, assigner, lateness, trigger }
+    }
+
     /// Keeps each event-time window open for `lateness` after it fired (Flink's
     /// `allowedLateness`): a record arriving then is added and its key's window fires again
     /// with the updated result. Records after that are dropped (and counted), or sent to
@@ -88,6 +111,13 @@ where
         O: Data,
     {
         let key_of = self.keyed.key_of.clone();
+        if !self.trigger.is_default() {
+            let (assigner, trigger, lateness) = (self.assigner.clone(), self.trigger.clone(), self.lateness.clone());
+            return self.keyed.transform_keyed("Window", move |ctx, out| {
+                let parts = (key_of.clone(), assigner.clone(), aggregate.clone(), trigger.clone(), window_fn.clone());
+                Ok(Box::new(TriggeredOperator::new(ctx, parts, lateness.clone(), out)?))
+            });
+        }
         if let Some(gap) = self.assigner.session_gap() {
             let (event_time, lateness) = (self.assigner.is_event_time(), self.lateness.clone());
             return self.keyed.transform_keyed("SessionWindow", move |ctx, out| {

@@ -1,0 +1,248 @@
+//! The window operator for windows with a custom trigger: per key and window, an
+//! accumulator and the trigger's state; the trigger decides when to fire and purge.
+//! One keyed stage (a trigger sees every record, so there is no pre-aggregation).
+
+use std::collections::BTreeMap;
+
+use eddy_core::key::KeyHasher;
+use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
+use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::graph::BuildContext;
+use eddy_runtime::metrics::{names, Counter};
+
+use crate::keyed_stream::Key;
+use crate::keyed_table::KeyedTable;
+use crate::side_output::WithSide;
+use crate::window::aggregate::AggregateFunction;
+use crate::window::assigner::WindowAssigner;
+use crate::window::operator::Lateness;
+use crate::window::trigger::{Trigger, TriggerContext, TriggerResult};
+use crate::window::TimeWindow;
+use crate::Data;
+
+/// A key's window: its accumulator, its trigger's state, and the timers registered for it
+/// (a timer is registered once per time, as Flink's timer service de-duplicates).
+struct Slot<Acc, S> {
+    acc: Acc,
+    state: S,
+    timers: Vec<(bool, Timestamp)>,
+}
+
+/// Timers by time: (slot hash, key, window), checked against the slot when they come.
+type Timers<K> = BTreeMap<Timestamp, Vec<(u64, K, TimeWindow)>>;
+
+pub(crate) struct TriggeredOperator<T, K, F, A, G: AggregateFunction<T>, Tr: Trigger<T>, W, O> {
+    key_of: F,
+    assigner: A,
+    aggregate: G,
+    trigger: Tr,
+    window_fn: W,
+    lateness: Lateness<T>,
+    hasher: KeyHasher,
+    slots: KeyedTable<(K, TimeWindow), Slot<G::Acc, Tr::State>>,
+    event_timers: Timers<K>,
+    processing_timers: Timers<K>,
+    /// When each window's contents go: its max timestamp plus allowed lateness.
+    cleanup: Timers<K>,
+    watermark: Timestamp,
+    out: WithSide<O>,
+    buffer: Vec<Record<O>>,
+    late_dropped: Counter,
+    info: OperatorInfo,
+}
+
+fn slot_hash(key_hash: u64, window: TimeWindow) -> u64 {
+    key_hash ^ (window.start as u64).rotate_left(21) ^ (window.end as u64).rotate_left(43)
+}
+
+impl<T, K, F, A, G, Tr, W, O> TriggeredOperator<T, K, F, A, G, Tr, W, O>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K,
+    A: WindowAssigner,
+    G: AggregateFunction<T>,
+    Tr: Trigger<T>,
+    W: Fn(&K, TimeWindow, G::Out) -> O,
+    O: Send,
+{
+    pub(crate) fn new(
+        ctx: &BuildContext,
+        (key_of, assigner, aggregate, trigger, window_fn): (F, A, G, Tr, W),
+        lateness: Lateness<T>,
+        out: Box<dyn Output<O>>,
+    ) -> Result<Self> {
+        assigner.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", ctx.info.name)))?;
+        Ok(TriggeredOperator {
+            key_of,
+            assigner,
+            aggregate,
+            trigger,
+            window_fn,
+            lateness,
+            hasher: KeyHasher::default(),
+            slots: KeyedTable::default(),
+            event_timers: BTreeMap::new(),
+            processing_timers: BTreeMap::new(),
+            cleanup: BTreeMap::new(),
+            watermark: MIN_WATERMARK,
+            out: WithSide::new(ctx, out),
+            buffer: Vec::new(),
+            late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
+            info: ctx.info.clone(),
+        })
+    }
+
+    fn context(&self) -> TriggerContext {
+        TriggerContext { watermark: self.watermark, ..TriggerContext::default() }
+    }
+
+    /// Files the timers a trigger call registered (once per window and time), and acts on
+    /// its result.
+    fn apply(&mut self, hash: u64, key: &K, window: TimeWindow, ctx: TriggerContext, result: TriggerResult) {
+        let slot_key = (key.clone(), window);
+        if let Some(slot) = self.slots.get_mut(hash, &slot_key) {
+            let registered = ctx.event_timers.into_iter().map(|t| (true, t));
+            for (event_time, time) in registered.chain(ctx.processing_timers.into_iter().map(|t| (false, t))) {
+                if slot.timers.contains(&(event_time, time)) {
+                    continue;
+                }
+                slot.timers.push((event_time, time));
+                let timers = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
+                timers.entry(time).or_default().push((hash, key.clone(), window));
+            }
+        }
+        if result.fires() {
+            if let Some(slot) = self.slots.get_mut(hash, &slot_key) {
+                let result = (self.window_fn)(key, window, self.aggregate.get_result(slot.acc.clone()));
+                self.buffer.push(Record::new(result, window.max_timestamp()));
+            }
+        }
+        if result.purges() {
+            self.slots.remove(hash, &slot_key);
+        }
+    }
+
+    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
+        let key = (self.key_of)(&value);
+        let key_hash = self.hasher.hash(&key)?;
+        let event_time = self.assigner.is_event_time();
+        let windows: Vec<TimeWindow> = self.assigner.assign_windows(timestamp).collect();
+        let mut kept = false;
+        for window in windows {
+            let cleanup_at = window.max_timestamp().saturating_add(if event_time { self.lateness.allowed } else { 0 });
+            if event_time && cleanup_at <= self.watermark {
+                continue;
+            }
+            kept = true;
+            let hash = slot_hash(key_hash, window);
+            let slot_key = (key.clone(), window);
+            let mut fresh = false;
+            let slot = self.slots.get_or_insert_with(hash, &slot_key, || {
+                fresh = true;
+                Slot { acc: self.aggregate.create_accumulator(), state: Tr::State::default(), timers: Vec::new() }
+            });
+            self.aggregate.add(&mut slot.acc, value.clone());
+            let mut ctx = TriggerContext { watermark: self.watermark, ..TriggerContext::default() };
+            let result = self.trigger.on_element(&value, timestamp, window, &mut slot.state, &mut ctx);
+            if fresh && window.end != Timestamp::MAX {
+                self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone(), window));
+            }
+            self.apply(hash, &key, window, ctx, result);
+        }
+        Ok(kept)
+    }
+
+    /// Calls the trigger for every timer of one domain due at `time`, then drops windows
+    /// whose cleanup time has come.
+    fn advance(&mut self, time: Timestamp, event_time: bool) -> Result<()> {
+        loop {
+            let timers = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
+            let Some(entry) = timers.first_entry().filter(|e| *e.key() <= time) else { break };
+            let (at, due) = entry.remove_entry();
+            for (hash, key, window) in due {
+                let mut ctx = self.context();
+                let Some(slot) = self.slots.get_mut(hash, &(key.clone(), window)) else { continue };
+                slot.timers.retain(|&timer| timer != (event_time, at));
+                let result = if event_time {
+                    self.trigger.on_event_time(at, window, &mut slot.state, &mut ctx)
+                } else {
+                    self.trigger.on_processing_time(at, window, &mut slot.state, &mut ctx)
+                };
+                self.apply(hash, &key, window, ctx, result);
+            }
+            self.out.records(&mut self.buffer)?;
+        }
+        if event_time == self.assigner.is_event_time() {
+            while let Some(entry) = self.cleanup.first_entry().filter(|e| *e.key() <= time) {
+                for (hash, key, window) in entry.remove() {
+                    self.slots.remove(hash, &(key, window));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T, K, F, A, G, Tr, W, O> Output<T> for TriggeredOperator<T, K, F, A, G, Tr, W, O>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K + Send,
+    A: WindowAssigner,
+    G: AggregateFunction<T>,
+    Tr: Trigger<T>,
+    W: Fn(&K, TimeWindow, G::Out) -> O + Send,
+    O: Send,
+{
+    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let now = now_ms();
+        let info = self.info.clone();
+        let dropped = info.guard(|| -> Result<u64> {
+            let mut dropped = 0;
+            for record in batch.drain(..) {
+                let event_time = self.assigner.is_event_time();
+                if event_time && record.timestamp == NO_TIMESTAMP {
+                    return Err(self.info.error(
+                        "an event-time window received a record without a timestamp; \\
+                         call assign_timestamps_and_watermarks before key_by/window",
+                    ));
+                }
+                let timestamp = if event_time { record.timestamp } else { now };
+                let late_copy = self.lateness.side_output.as_ref().map(|_| record.value.clone());
+                if !self.add(record.value, timestamp)? {
+                    dropped += 1;
+                    if let (Some(tag), Some(value)) = (&self.lateness.side_output, late_copy) {
+                        self.out.side.emit(tag, value, timestamp);
+                    }
+                }
+            }
+            Ok(dropped)
+        })??;
+        if dropped > 0 {
+            self.late_dropped.add(dropped);
+        }
+        self.out.records(&mut self.buffer)
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.watermark = watermark;
+        self.advance(watermark, true)?;
+        self.out.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.out.idle(idle)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.advance(now, false)?;
+        self.out.tick(now)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        // The final watermark has fired the event-time timers; what a trigger has not fired
+        // by the end of the input is dropped, as in Flink (a count window short of its count).
+        self.out.finish()
+    }
+}
