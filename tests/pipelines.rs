@@ -774,3 +774,35 @@ proptest! {
         prop_assert_eq!(last.into_iter().map(|((k, s), n)| (k, s, n)).collect::<Vec<_>>(), expected);
     }
 }
+
+/// Tags each input's records, so the output shows which function handled what.
+#[derive(Clone)]
+struct Tagger;
+
+impl CoProcessFunction<i64, String, String> for Tagger {
+    fn process_element1(&mut self, n: i64, ctx: &mut ProcessContext<'_, String>) {
+        ctx.collect(format!("number {n}"));
+    }
+
+    fn process_element2(&mut self, s: String, ctx: &mut ProcessContext<'_, String>) {
+        ctx.collect(format!("text {s}"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Unkeyed connected streams: every record of either input reaches its own function.
+    #[test]
+    fn connected_streams_process_both_inputs(
+        numbers in vec(any::<i64>(), 0..50), texts in vec("[a-z]{0,5}", 0..50), parallelism in 1usize..=3,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        let out = env.from_collection(numbers.clone()).connect(&env.from_iter(texts.clone())).process(Tagger).collect();
+        run(&env);
+        let expected: Vec<String> =
+            numbers.iter().map(|n| format!("number {n}")).chain(texts.iter().map(|s| format!("text {s}"))).collect();
+        prop_assert_eq!(sorted(out.take()), sorted(expected));
+    }
+}

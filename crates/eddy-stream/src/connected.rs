@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::keyed_stream::Key;
 use crate::ops::keyed_process::{KeyedContext, KeyedProcessFunction};
+use crate::ops::process::{ProcessContext, ProcessFunction};
 use crate::{Data, DataStream};
 
 /// A record of the first or the second input of connected streams.
@@ -69,7 +70,35 @@ impl<K, A, B, O, P: KeyedCoProcessFunction<K, A, B, O>> KeyedProcessFunction<K, 
     }
 }
 
+/// A function over two inputs without keys (Flink's `CoProcessFunction`).
+pub trait CoProcessFunction<A, B, O>: Clone + Send + Sync + 'static {
+    /// Handles a record of the first input.
+    fn process_element1(&mut self, value: A, ctx: &mut ProcessContext<'_, O>);
+    /// Handles a record of the second input.
+    fn process_element2(&mut self, value: B, ctx: &mut ProcessContext<'_, O>);
+}
+
+/// Runs a co-process function as a process function over `Either`.
+#[derive(Clone)]
+struct CoProcessUnkeyed<P>(P);
+
+impl<A, B, O, P: CoProcessFunction<A, B, O>> ProcessFunction<Either<A, B>, O> for CoProcessUnkeyed<P> {
+    fn process_element(&mut self, value: Either<A, B>, ctx: &mut ProcessContext<'_, O>) {
+        match value {
+            Either::First(a) => self.0.process_element1(a, ctx),
+            Either::Second(b) => self.0.process_element2(b, ctx),
+        }
+    }
+}
+
 impl<A: Data, B: Data> ConnectedStreams<A, B> {
+    /// Runs `function` on both inputs, merged (the watermark is the minimum of the two).
+    pub fn process<O: Data, P: CoProcessFunction<A, B, O>>(&self, function: P) -> DataStream<O> {
+        let first = self.first.map(Either::<A, B>::First).name("ConnectFirst");
+        let second = self.second.map(Either::<A, B>::Second).name("ConnectSecond");
+        first.union(&[second]).process(CoProcessUnkeyed(function)).name("CoProcess")
+    }
+
     /// Partitions both inputs by key (`first_key` and `second_key` must agree on what a key
     /// is), so a key's records of both inputs meet in one subtask.
     pub fn key_by<K, FA, FB>(&self, first_key: FA, second_key: FB) -> KeyedConnectedStreams<A, B, FA, FB>

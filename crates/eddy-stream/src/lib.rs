@@ -44,7 +44,7 @@ pub mod watermark_strategy;
 pub mod window;
 
 pub use broadcast_state::{BroadcastConnectedStream, KeyedBroadcastProcessFunction};
-pub use connected::{ConnectedStreams, Either, KeyedCoProcessFunction, KeyedConnectedStreams};
+pub use connected::{CoProcessFunction, ConnectedStreams, Either, KeyedCoProcessFunction, KeyedConnectedStreams};
 pub use data_stream::DataStream;
 pub use dead_letter::DeadLetter;
 pub use environment::StreamEnvironment;
@@ -69,9 +69,9 @@ pub mod prelude {
         TumblingProcessingTimeWindows, WindowAssigner,
     };
     pub use crate::{
-        Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,
-        KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext, ProcessFunction, Punctuated, Sink,
-        StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
+        CoProcessFunction, Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction,
+        KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext,
+        ProcessFunction, Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
     pub use eddy_runtime::{JobHandle, JobMetrics, JobResult};
