@@ -116,6 +116,18 @@ pub struct Stamped {
     text_start: usize,
 }
 
+impl Stamped {
+    /// The line's event time.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// The line's tokens.
+    pub fn tokens(self) -> Tokens {
+        Tokens::new(self.line, self.text_start)
+    }
+}
+
 /// Parses a timestamped line; `None` when the prefix is missing or not a number.
 pub fn parse_stamped(line: String) -> Option<Stamped> {
     let tab = line.find('\t')?;
