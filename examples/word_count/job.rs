@@ -160,8 +160,8 @@ pub fn word_counts(
                 parsed
             })
             .name("ParseTimestamp")
-            .assign_timestamps_and_watermarks(strategy, |s| s.timestamp)
-            .flat_map(|s| Tokens::new(s.line, s.text_start))
+            .assign_timestamps_and_watermarks(strategy, Stamped::timestamp)
+            .flat_map(Stamped::tokens)
             .name("Tokenize")
             .key_by(|word: &Word| word.clone())
             .window(TumblingEventTimeWindows::of(size))

@@ -79,8 +79,10 @@ where
             Either::First(a) => Some(key_of(a)),
             Either::Second(_) => None,
         };
-        let keyed = self.keyed.stream.map(Either::<A, B>::First).name("BroadcastKeyed");
-        let broadcast = self.broadcast.map(Either::<A, B>::Second).name("BroadcastRules");
+        // The wrapping maps run where their inputs do: behind a rebalance, broadcast records
+        // would reach the keyed subtasks in different orders.
+        let keyed = self.keyed.stream.map(Either::<A, B>::First).name("BroadcastKeyed").follow_input();
+        let broadcast = self.broadcast.map(Either::<A, B>::Second).name("BroadcastRules").follow_input();
         let key_of = self.keyed.key_of.clone();
         let processed = keyed.transform_over(
             "KeyedBroadcastProcess",

@@ -94,8 +94,8 @@ impl<A, B, O, P: CoProcessFunction<A, B, O>> ProcessFunction<Either<A, B>, O> fo
 impl<A: Data, B: Data> ConnectedStreams<A, B> {
     /// Runs `function` on both inputs, merged (the watermark is the minimum of the two).
     pub fn process<O: Data, P: CoProcessFunction<A, B, O>>(&self, function: P) -> DataStream<O> {
-        let first = self.first.map(Either::<A, B>::First).name("ConnectFirst");
-        let second = self.second.map(Either::<A, B>::Second).name("ConnectSecond");
+        let first = self.first.map(Either::<A, B>::First).name("ConnectFirst").follow_input();
+        let second = self.second.map(Either::<A, B>::Second).name("ConnectSecond").follow_input();
         first.union(&[second]).process(CoProcessUnkeyed(function)).name("CoProcess")
     }
 
@@ -134,8 +134,8 @@ where
             Either::First(a) => first_key(a),
             Either::Second(b) => second_key(b),
         };
-        let first = self.first.map(Either::<A, B>::First).name("ConnectFirst");
-        let second = self.second.map(Either::<A, B>::Second).name("ConnectSecond");
+        let first = self.first.map(Either::<A, B>::First).name("ConnectFirst").follow_input();
+        let second = self.second.map(Either::<A, B>::Second).name("ConnectSecond").follow_input();
         let processed = first.key_by(key_of.clone()).process(CoProcess(function)).name("KeyedCoProcess");
         processed.environment().with_graph(|g| {
             g.add_edge(Edge {
