@@ -806,3 +806,68 @@ proptest! {
         prop_assert_eq!(sorted(out.take()), sorted(expected));
     }
 }
+
+/// The emissions of counting tumbling windows with allowed lateness, when a watermark of
+/// `max timestamp seen − 1` follows every record (Flink's rules, step by step): a record whose
+/// window is past its cleanup time is late; one for a window whose end the watermark has
+/// passed fires its key's window at once (Flink's EventTimeTrigger fires on such elements,
+/// even for a key new to the window); when the watermark advances, due windows fire and
+/// expired ones go.
+fn lateness_model(events: &[Event], size: i64, lateness: i64) -> (Vec<(u8, i64, u64)>, u64) {
+    let mut windows: BTreeMap<(i64, u8), (u64, bool)> = BTreeMap::new();
+    let (mut emitted, mut late, mut watermark) = (Vec::new(), 0, i64::MIN);
+    for &(key, ts, _) in events {
+        let start = window_start(ts, size);
+        let max_ts = start + size - 1;
+        if max_ts + lateness <= watermark {
+            late += 1;
+        } else {
+            let entry = windows.entry((start, key)).or_insert((0, false));
+            entry.0 += 1;
+            if max_ts <= watermark {
+                entry.1 = true;
+                emitted.push((key, start, entry.0));
+            }
+        }
+        let advanced = ts - 1;
+        if advanced > watermark {
+            watermark = advanced;
+            for (&(start, key), entry) in windows.iter_mut() {
+                if start + size - 1 <= watermark && !entry.1 {
+                    entry.1 = true;
+                    emitted.push((key, start, entry.0));
+                }
+            }
+            windows.retain(|&(start, _), _| start + size - 1 + lateness > watermark);
+        }
+    }
+    emitted.extend(windows.iter().filter(|(_, e)| !e.1).map(|(&(start, key), e)| (key, start, e.0)));
+    (sorted(emitted), late)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Allowed lateness on disordered input: every firing and late firing, and every dropped
+    /// record, equal the step-by-step model (one record per batch, a watermark after each).
+    #[test]
+    fn allowed_lateness_fires_late_records_again_as_the_model_says(
+        raw in vec((0u8..3, 0i64..400), 0..120), size in 1i64..=50, lateness in 0i64..=60,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(1).set_batch_size(1);
+        let events: Vec<Event> = raw.iter().map(|&(k, ts)| (k, ts, 0)).collect();
+        let fired = env
+            .from_iter(events.clone())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous().with_interval(Duration::ZERO), timestamp_of)
+            .key_by(key_of)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(size as u64)))
+            .allowed_lateness(Duration::from_millis(lateness as u64))
+            .aggregate_with(Count, |key, w, n| (*key, w.start, n))
+            .collect();
+        let result = run(&env);
+        let (expected, late) = lateness_model(&events, size, lateness);
+        prop_assert_eq!(sorted(fired.take()), expected);
+        prop_assert_eq!(result.metrics.total_all("late_records_dropped"), late);
+    }
+}

@@ -148,8 +148,10 @@ where
                 let open = self.windows.get(window);
                 let acc = open.table.get_or_insert_with(hash, &key, || self.fold.create());
                 self.fold.fold(acc, item);
-                if open.fired {
-                    // Late but within the allowed lateness: fire this key's window again.
+                if event_time && window.max_timestamp() <= self.watermark {
+                    // Late but within the allowed lateness: fire this key's window at once
+                    // (as Flink's EventTimeTrigger does for such a record).
+                    open.fired = true;
                     let result = (self.window_fn)(&key, window, self.fold.result(acc.clone()));
                     self.buffer.push(Record::new(result, window.max_timestamp()));
                 }
