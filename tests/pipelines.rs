@@ -871,3 +871,74 @@ proptest! {
         prop_assert_eq!(result.metrics.total_all("late_records_dropped"), late);
     }
 }
+
+/// Session windows with allowed lateness, step by step with a watermark of `max − 1` after
+/// every record: a record merges into its key's sessions (fired ones included, until their
+/// cleanup); a merged session that is already due fires at once; when the watermark
+/// advances, due sessions fire and those past their lateness go.
+fn session_lateness_model(events: &[Event], gap: i64, lateness: i64) -> (Vec<(u8, i64, i64, u64)>, u64) {
+    // Per key: (start, end, count, fired).
+    let mut sessions: BTreeMap<u8, Vec<(i64, i64, u64, bool)>> = BTreeMap::new();
+    let (mut emitted, mut late, mut watermark) = (Vec::new(), 0, i64::MIN);
+    for &(key, ts, _) in events {
+        let own = sessions.entry(key).or_default();
+        let (mut start, mut end, mut count) = (ts, ts + gap, 1);
+        type Session = (i64, i64, u64, bool);
+        let (merged, kept): (Vec<Session>, Vec<Session>) =
+            std::mem::take(own).into_iter().partition(|s| s.0 <= ts + gap && ts <= s.1);
+        for s in &merged {
+            (start, end, count) = (start.min(s.0), end.max(s.1), count + s.2);
+        }
+        *own = kept;
+        if end - 1 + lateness <= watermark {
+            late += 1;
+            own.extend(merged);
+        } else {
+            let due = end - 1 <= watermark;
+            if due {
+                emitted.push((key, start, end, count));
+            }
+            own.push((start, end, count, due));
+        }
+        if ts - 1 > watermark {
+            watermark = ts - 1;
+            for (&key, own) in sessions.iter_mut() {
+                for s in own.iter_mut().filter(|s| s.1 - 1 <= watermark && !s.3) {
+                    s.3 = true;
+                    emitted.push((key, s.0, s.1, s.2));
+                }
+                own.retain(|s| !(s.3 && s.1 - 1 + lateness <= watermark));
+            }
+        }
+    }
+    for (&key, own) in &sessions {
+        emitted.extend(own.iter().filter(|s| !s.3).map(|s| (key, s.0, s.1, s.2)));
+    }
+    (sorted(emitted), late)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Session windows with allowed lateness on disordered input equal the step-by-step model.
+    #[test]
+    fn session_windows_with_allowed_lateness_match_the_model(
+        raw in vec((0u8..3, 0i64..300), 0..100), gap in 1i64..=30, lateness in 0i64..=40,
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(1).set_batch_size(1);
+        let events: Vec<Event> = raw.iter().map(|&(k, ts)| (k, ts, 0)).collect();
+        let fired = env
+            .from_iter(events.clone())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous().with_interval(Duration::ZERO), timestamp_of)
+            .key_by(key_of)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_millis(gap as u64)))
+            .allowed_lateness(Duration::from_millis(lateness as u64))
+            .aggregate_with(Count, |key, w, n| (*key, w.start, w.end, n))
+            .collect();
+        let result = run(&env);
+        let (expected, late) = session_lateness_model(&events, gap, lateness);
+        prop_assert_eq!(sorted(fired.take()), expected);
+        prop_assert_eq!(result.metrics.total_all("late_records_dropped"), late);
+    }
+}

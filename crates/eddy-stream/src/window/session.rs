@@ -17,14 +17,16 @@ use crate::window::operator::Lateness;
 use crate::window::TimeWindow;
 use crate::Data;
 
-/// One key's open session and its accumulator.
+/// One key's open session, its accumulator, and whether it has fired (then it is kept only
+/// for allowed lateness).
 struct Session<Acc> {
     window: TimeWindow,
     acc: Acc,
+    fired: bool,
 }
 
-/// Sessions fire once, when time passes their end; allowed lateness does not apply to them
-/// (yet), and records for sessions that fired are late.
+/// Sessions fire when time passes their end and stay for the allowed lateness, so a late
+/// record can still merge into one, which then fires again.
 pub(crate) struct SessionOperator<T, K, F, G: AggregateFunction<T>, W, O> {
     key_of: F,
     aggregate: G,
@@ -37,6 +39,8 @@ pub(crate) struct SessionOperator<T, K, F, G: AggregateFunction<T>, W, O> {
     /// Session ends (max timestamps) to fire, with their keys; entries of sessions that
     /// have since merged into longer ones are skipped when they come up.
     due: BTreeMap<Timestamp, Vec<(u64, K)>>,
+    /// Fired sessions' cleanup times (max timestamp + allowed lateness), with their keys.
+    cleanup: BTreeMap<Timestamp, Vec<(u64, K)>>,
     watermark: Timestamp,
     out: WithSide<O>,
     buffer: Vec<Record<O>>,
@@ -73,6 +77,7 @@ where
             hasher: KeyHasher::default(),
             sessions: KeyedTable::default(),
             due: BTreeMap::new(),
+            cleanup: BTreeMap::new(),
             watermark: MIN_WATERMARK,
             out: WithSide::new(ctx, out),
             buffer: Vec::new(),
@@ -81,8 +86,17 @@ where
         })
     }
 
+    fn lateness(&self) -> i64 {
+        if self.event_time {
+            self.lateness.allowed
+        } else {
+            0
+        }
+    }
+
     /// Adds one record to its key's sessions, merging those it bridges; `false` if late.
     fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
+        let lateness = self.lateness();
         let key = (self.key_of)(&value);
         let hash = self.hasher.hash(&key)?;
         let sessions = self.sessions.get_or_insert_with(hash, &key, Vec::new);
@@ -100,38 +114,77 @@ where
                 i += 1;
             }
         }
-        if self.event_time && window.max_timestamp() <= self.watermark {
+        if self.event_time && window.max_timestamp().saturating_add(lateness) <= self.watermark {
             // Late, as Flink decides it for merging windows: on the merged session. Nothing
-            // can have merged then, since any part would have ended earlier and so fired.
+            // can have merged then: any part would have been cleaned up already.
+            self.forget_if_empty(hash, &key);
             return Ok(false);
         }
         self.aggregate.add(&mut acc, value);
-        sessions.push(Session { window, acc });
-        self.due.entry(window.max_timestamp()).or_default().push((hash, key));
+        let due_now = self.event_time && window.max_timestamp() <= self.watermark;
+        if due_now {
+            // Within the allowed lateness of a session that is due: it fires at once.
+            let result = (self.window_fn)(&key, window, self.aggregate.get_result(acc.clone()));
+            self.buffer.push(Record::new(result, window.max_timestamp()));
+            let cleanup_at = window.max_timestamp().saturating_add(lateness);
+            self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone()));
+        } else {
+            self.due.entry(window.max_timestamp()).or_default().push((hash, key.clone()));
+        }
+        let sessions = self.sessions.get_or_insert_with(hash, &key, Vec::new);
+        sessions.push(Session { window, acc, fired: due_now });
         Ok(true)
     }
 
-    /// Emits and removes every session whose max timestamp is at most `time`.
+    /// Emits every session whose max timestamp is at most `time`, and removes those whose
+    /// cleanup time (max timestamp + allowed lateness) has come.
     fn fire_until(&mut self, time: Timestamp) -> Result<()> {
-        while let Some(entry) = self.due.first_entry() {
-            if *entry.key() > time {
-                break;
-            }
+        let lateness = self.lateness();
+        while let Some(entry) = self.due.first_entry().filter(|e| *e.key() <= time) {
             let (max_timestamp, keys) = entry.remove_entry();
             for (hash, key) in keys {
-                let sessions = self.sessions.get_or_insert_with(hash, &key, Vec::new);
-                let Some(at) = sessions.iter().position(|s| s.window.max_timestamp() == max_timestamp) else {
+                let Some(sessions) = self.sessions.get_mut(hash, &key) else { continue };
+                let Some(at) = sessions.iter().position(|s| s.window.max_timestamp() == max_timestamp && !s.fired)
+                else {
                     continue; // merged into a longer session since
                 };
-                let session = sessions.swap_remove(at);
+                let (window, acc) = if lateness == 0 {
+                    let session = sessions.swap_remove(at);
+                    (session.window, session.acc)
+                } else {
+                    let session = &mut sessions[at];
+                    session.fired = true;
+                    (session.window, session.acc.clone())
+                };
+                if lateness == 0 {
+                    self.forget_if_empty(hash, &key);
+                } else {
+                    self.cleanup.entry(max_timestamp.saturating_add(lateness)).or_default().push((hash, key.clone()));
+                }
                 let (aggregate, window_fn) = (&self.aggregate, &self.window_fn);
-                let result = self.info.guard(|| window_fn(&key, session.window, aggregate.get_result(session.acc)))?;
+                let result = self.info.guard(|| window_fn(&key, window, aggregate.get_result(acc)))?;
                 self.buffer.push(Record::new(result, max_timestamp));
             }
             // Sent per end time, so the end of input does not hold every result at once.
             self.out.records(&mut self.buffer)?;
         }
+        while let Some(entry) = self.cleanup.first_entry().filter(|e| *e.key() <= time) {
+            let (cleanup_at, keys) = entry.remove_entry();
+            for (hash, key) in keys {
+                if let Some(sessions) = self.sessions.get_mut(hash, &key) {
+                    sessions.retain(|s| !(s.fired && s.window.max_timestamp().saturating_add(lateness) == cleanup_at));
+                }
+                self.forget_if_empty(hash, &key);
+            }
+        }
         Ok(())
+    }
+
+    /// Drops a key's entry once it has no session left.
+    fn forget_if_empty(&mut self, hash: u64, key: &K) {
+        if self.sessions.get_mut(hash, key).is_some_and(|s| s.is_empty()) {
+            self.sessions.remove(hash, key);
+        }
     }
 }
 
