@@ -942,3 +942,43 @@ proptest! {
         prop_assert_eq!(result.metrics.total_all("late_records_dropped"), late);
     }
 }
+
+#[test]
+fn processing_time_sliding_and_session_windows_account_for_every_record() {
+    // A bounded input fires every processing-time window at its end: each record is in
+    // size/slide = 3 sliding windows, and a key's records (read within the minute-long gap)
+    // form one session.
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let events: Vec<Event> = (0..300).map(|i| ((i % 5) as u8, i, 0)).collect();
+    let keyed = env.from_collection(events).key_by(key_of);
+    let minute = Duration::from_secs(60);
+    let sliding =
+        keyed.window(SlidingProcessingTimeWindows::of(minute, Duration::from_secs(20))).aggregate(Count).collect();
+    let sessions =
+        keyed.window(ProcessingTimeSessionWindows::with_gap(minute)).aggregate_with(Count, |k, _, n| (*k, n)).collect();
+    run(&env);
+    assert_eq!(sliding.take().iter().sum::<u64>(), 300 * 3);
+    assert_eq!(sorted(sessions.take()), (0..5).map(|k| (k, 60)).collect::<Vec<_>>());
+}
+
+#[test]
+fn try_process_counts_its_dead_letters() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let halves = env.from_collection((0..100).collect::<Vec<i64>>()).try_process(
+        |n: &i64, ctx: &mut ProcessContext<'_, i64>| {
+            if n % 3 == 0 {
+                return Err("divisible by three");
+            }
+            ctx.collect(n * 2);
+            Ok(())
+        },
+    );
+    let rejected = halves.dead_letters::<i64>().map(|d| d.input).collect();
+    let doubled = halves.collect();
+    let result = run(&env);
+    assert_eq!(sorted(doubled.take()), (0..100).filter(|n| n % 3 != 0).map(|n| n * 2).collect::<Vec<_>>());
+    assert_eq!(sorted(rejected.take()), (0..100).filter(|n| n % 3 == 0).collect::<Vec<_>>());
+    assert_eq!(result.metrics.total_all("dead_letters"), 34);
+}

@@ -4,8 +4,10 @@
 use eddy_core::time::{MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
 
+use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::{OutputTag, SideOutputs, WithSide};
 use crate::{Data, DataStream};
+use eddy_runtime::metrics::Counter;
 
 /// What a process function sees besides the record: time, and where to emit.
 pub struct ProcessContext<'a, O> {
@@ -13,6 +15,7 @@ pub struct ProcessContext<'a, O> {
     watermark: Timestamp,
     out: &'a mut Vec<Record<O>>,
     side: &'a mut SideOutputs,
+    rejected: &'a mut u64,
 }
 
 impl<O> ProcessContext<'_, O> {
@@ -39,6 +42,12 @@ impl<O> ProcessContext<'_, O> {
     /// Emits `value` to the side output `tag`, with the current record's timestamp.
     pub fn output<X: Clone + Send + 'static>(&mut self, tag: &OutputTag<X>, value: X) {
         self.side.emit(tag, value, self.timestamp);
+    }
+
+    /// Sends a rejected record to the dead-letter output and counts it.
+    pub(crate) fn reject<X: Clone + Send + 'static>(&mut self, tag: &OutputTag<X>, letter: X) {
+        *self.rejected += 1;
+        self.side.emit(tag, letter, self.timestamp);
     }
 }
 
@@ -81,6 +90,7 @@ impl<T: Data> DataStream<T> {
                 out: WithSide::new(ctx, out),
                 buffer: Vec::new(),
                 watermark: MIN_WATERMARK,
+                dead_letters: ctx.counter(DEAD_LETTERS),
                 info: ctx.info.clone(),
             }))
         })
@@ -92,6 +102,7 @@ struct ProcessOperator<P, O> {
     out: WithSide<O>,
     buffer: Vec<Record<O>>,
     watermark: Timestamp,
+    dead_letters: Counter,
     info: OperatorInfo,
 }
 
@@ -99,13 +110,22 @@ impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         let (function, buffer, side, watermark) =
             (&mut self.function, &mut self.buffer, &mut self.out.side, self.watermark);
+        let mut rejected = 0;
         self.info.guard(|| {
             for record in batch.drain(..) {
-                let mut ctx =
-                    ProcessContext { timestamp: record.timestamp, watermark, out: &mut *buffer, side: &mut *side };
+                let mut ctx = ProcessContext {
+                    timestamp: record.timestamp,
+                    watermark,
+                    out: &mut *buffer,
+                    side: &mut *side,
+                    rejected: &mut rejected,
+                };
                 function.process_element(record.value, &mut ctx);
             }
         })?;
+        if rejected > 0 {
+            self.dead_letters.add(rejected);
+        }
         self.out.records(&mut self.buffer)
     }
 

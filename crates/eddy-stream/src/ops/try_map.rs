@@ -8,6 +8,7 @@ use eddy_runtime::metrics::Counter;
 
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::node::forward_control;
+use crate::ops::process::ProcessContext;
 use crate::side_output::{OutputTag, WithSide};
 use crate::{Data, DataStream};
 
@@ -99,4 +100,40 @@ where
         self.out.records(&mut self.buffer)
     }
     forward_control!();
+}
+
+impl<T: Data> DataStream<T> {
+    /// Runs `f` on every record with a [`ProcessContext`]; an `Err` sends the record and the
+    /// error's text to the dead-letter output instead of failing the job.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(1);
+    /// let halves = env.from_iter(vec![4, 3, 8]).try_process(|n: &i32, ctx: &mut ProcessContext<'_, i32>| {
+    ///     if n % 2 != 0 {
+    ///         return Err(format!("{n} is odd"));
+    ///     }
+    ///     ctx.collect(n / 2);
+    ///     Ok(())
+    /// });
+    /// let odd = halves.dead_letters::<i32>().map(|d| d.error).collect();
+    /// let out = halves.collect();
+    /// env.execute("halves").unwrap().wait().unwrap();
+    /// assert_eq!((out.take(), odd.take()), (vec![2, 4], vec!["3 is odd".to_string()]));
+    /// ```
+    pub fn try_process<O, E, F>(&self, mut f: F) -> DataStream<O>
+    where
+        O: Data,
+        E: Display,
+        F: FnMut(&T, &mut ProcessContext<'_, O>) -> std::result::Result<(), E> + Clone + Send + Sync + 'static,
+    {
+        let tag = dead_letter_tag::<T>();
+        let process = move |value: T, ctx: &mut ProcessContext<'_, O>| {
+            if let Err(error) = f(&value, ctx) {
+                ctx.reject(&tag, DeadLetter { input: value, error: error.to_string() });
+            }
+        };
+        self.process(process).name("TryProcess")
+    }
 }
