@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod assigner;
 mod fold;
+mod intake;
 mod open_windows;
 mod operator;
 pub mod partial;

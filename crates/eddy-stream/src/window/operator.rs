@@ -10,6 +10,7 @@ use eddy_runtime::metrics::{names, Counter};
 use crate::keyed_stream::Key;
 use crate::side_output::{OutputTag, WithSide};
 use crate::window::fold::Fold;
+use crate::window::intake::missing_timestamp;
 use crate::window::open_windows::OpenWindows;
 use crate::window::TimeWindow;
 use crate::Data;
@@ -103,11 +104,7 @@ where
         if !self.fold.is_event_time() {
             Ok(now)
         } else if record.timestamp == NO_TIMESTAMP {
-            Err(self.info.error(
-                "an event-time window received a record without a timestamp; \
-                 call assign_timestamps_and_watermarks before key_by/window, \
-                 or use a processing-time window",
-            ))
+            Err(missing_timestamp(&self.info))
         } else {
             Ok(record.timestamp)
         }

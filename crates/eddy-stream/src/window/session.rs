@@ -11,8 +11,9 @@ use eddy_runtime::metrics::{names, Counter};
 
 use crate::keyed_stream::Key;
 use crate::keyed_table::KeyedTable;
-use crate::side_output::WithSide;
+use crate::side_output::{SideOutputs, WithSide};
 use crate::window::aggregate::AggregateFunction;
+use crate::window::intake::{add_records, TakesRecords};
 use crate::window::operator::Lateness;
 use crate::window::TimeWindow;
 use crate::Data;
@@ -95,7 +96,7 @@ where
     }
 
     /// Adds one record to its key's sessions, merging those it bridges; `false` if late.
-    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
+    fn add_record(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
         let lateness = self.lateness();
         let key = (self.key_of)(&value);
         let hash = self.hasher.hash(&key)?;
@@ -188,6 +189,28 @@ where
     }
 }
 
+impl<T, K, F, G, W, O> TakesRecords<T> for SessionOperator<T, K, F, G, W, O>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K,
+    G: AggregateFunction<T>,
+    W: Fn(&K, TimeWindow, G::Out) -> O,
+    O: Send,
+{
+    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
+        self.add_record(value, timestamp)
+    }
+
+    fn event_time(&self) -> bool {
+        self.event_time
+    }
+
+    fn intake_parts(&mut self) -> (&Lateness<T>, &mut SideOutputs, &OperatorInfo) {
+        (&self.lateness, &mut self.out.side, &self.info)
+    }
+}
+
 impl<T, K, F, G, W, O> Output<T> for SessionOperator<T, K, F, G, W, O>
 where
     T: Data,
@@ -198,28 +221,8 @@ where
     O: Send,
 {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let now = now_ms();
         let info = self.info.clone();
-        let dropped = info.guard(|| -> Result<u64> {
-            let mut dropped = 0;
-            for record in batch.drain(..) {
-                let timestamp = if self.event_time { record.timestamp } else { now };
-                if self.event_time && timestamp == eddy_core::time::NO_TIMESTAMP {
-                    return Err(self.info.error(
-                        "an event-time session window received a record without a timestamp; \\
-                         call assign_timestamps_and_watermarks before key_by/window",
-                    ));
-                }
-                let late_copy = self.lateness.side_output.as_ref().map(|_| record.value.clone());
-                if !self.add(record.value, timestamp)? {
-                    dropped += 1;
-                    if let (Some(tag), Some(value)) = (&self.lateness.side_output, late_copy) {
-                        self.out.side.emit(tag, value, timestamp);
-                    }
-                }
-            }
-            Ok(dropped)
-        })??;
+        let dropped = info.guard(|| add_records(self, batch, now_ms()))??;
         if dropped > 0 {
             self.late_dropped.add(dropped);
         }

@@ -5,16 +5,17 @@
 use std::collections::BTreeMap;
 
 use eddy_core::key::KeyHasher;
-use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
+use eddy_core::time::{now_ms, MIN_WATERMARK};
 use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
 
 use crate::keyed_stream::Key;
 use crate::keyed_table::KeyedTable;
-use crate::side_output::WithSide;
+use crate::side_output::{SideOutputs, WithSide};
 use crate::window::aggregate::AggregateFunction;
 use crate::window::assigner::WindowAssigner;
+use crate::window::intake::{add_records, TakesRecords};
 use crate::window::operator::Lateness;
 use crate::window::trigger::{Trigger, TriggerContext, TriggerResult};
 use crate::window::TimeWindow;
@@ -123,7 +124,7 @@ where
         }
     }
 
-    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
+    fn add_record(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
         let key = (self.key_of)(&value);
         let key_hash = self.hasher.hash(&key)?;
         let event_time = self.assigner.is_event_time();
@@ -184,6 +185,30 @@ where
     }
 }
 
+impl<T, K, F, A, G, Tr, W, O> TakesRecords<T> for TriggeredOperator<T, K, F, A, G, Tr, W, O>
+where
+    T: Data,
+    K: Key,
+    F: Fn(&T) -> K,
+    A: WindowAssigner,
+    G: AggregateFunction<T>,
+    Tr: Trigger<T>,
+    W: Fn(&K, TimeWindow, G::Out) -> O,
+    O: Send,
+{
+    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
+        self.add_record(value, timestamp)
+    }
+
+    fn event_time(&self) -> bool {
+        self.assigner.is_event_time()
+    }
+
+    fn intake_parts(&mut self) -> (&Lateness<T>, &mut SideOutputs, &OperatorInfo) {
+        (&self.lateness, &mut self.out.side, &self.info)
+    }
+}
+
 impl<T, K, F, A, G, Tr, W, O> Output<T> for TriggeredOperator<T, K, F, A, G, Tr, W, O>
 where
     T: Data,
@@ -196,29 +221,8 @@ where
     O: Send,
 {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let now = now_ms();
         let info = self.info.clone();
-        let dropped = info.guard(|| -> Result<u64> {
-            let mut dropped = 0;
-            for record in batch.drain(..) {
-                let event_time = self.assigner.is_event_time();
-                if event_time && record.timestamp == NO_TIMESTAMP {
-                    return Err(self.info.error(
-                        "an event-time window received a record without a timestamp; \\
-                         call assign_timestamps_and_watermarks before key_by/window",
-                    ));
-                }
-                let timestamp = if event_time { record.timestamp } else { now };
-                let late_copy = self.lateness.side_output.as_ref().map(|_| record.value.clone());
-                if !self.add(record.value, timestamp)? {
-                    dropped += 1;
-                    if let (Some(tag), Some(value)) = (&self.lateness.side_output, late_copy) {
-                        self.out.side.emit(tag, value, timestamp);
-                    }
-                }
-            }
-            Ok(dropped)
-        })??;
+        let dropped = info.guard(|| add_records(self, batch, now_ms()))??;
         if dropped > 0 {
             self.late_dropped.add(dropped);
         }
