@@ -45,6 +45,8 @@ pub(crate) struct TriggeredOperator<T, K, F, A, G: AggregateFunction<T>, Tr: Tri
     processing_timers: Timers<K>,
     /// When each window's contents go: its max timestamp plus allowed lateness.
     cleanup: Timers<K>,
+    /// The current record's windows (a buffer kept to avoid an allocation per record).
+    assigned: Vec<TimeWindow>,
     watermark: Timestamp,
     out: WithSide<O>,
     buffer: Vec<Record<O>>,
@@ -86,6 +88,7 @@ where
             event_timers: BTreeMap::new(),
             processing_timers: BTreeMap::new(),
             cleanup: BTreeMap::new(),
+            assigned: Vec::new(),
             watermark: MIN_WATERMARK,
             out: WithSide::new(ctx, out),
             buffer: Vec::new(),
@@ -128,9 +131,11 @@ where
         let key = (self.key_of)(&value);
         let key_hash = self.hasher.hash(&key)?;
         let event_time = self.assigner.is_event_time();
-        let windows: Vec<TimeWindow> = self.assigner.assign_windows(timestamp).collect();
+        let mut windows = std::mem::take(&mut self.assigned);
+        windows.clear();
+        windows.extend(self.assigner.assign_windows(timestamp));
         let mut kept = false;
-        for window in windows {
+        for &window in &windows {
             let cleanup_at = window.max_timestamp().saturating_add(if event_time { self.lateness.allowed } else { 0 });
             if event_time && cleanup_at <= self.watermark {
                 continue;
@@ -138,19 +143,20 @@ where
             kept = true;
             let hash = slot_hash(key_hash, window);
             let slot_key = (key.clone(), window);
+            let mut ctx = self.context();
             let mut fresh = false;
             let slot = self.slots.get_or_insert_with(hash, &slot_key, || {
                 fresh = true;
                 Slot { acc: self.aggregate.create_accumulator(), state: Tr::State::default(), timers: Vec::new() }
             });
             self.aggregate.add(&mut slot.acc, value.clone());
-            let mut ctx = TriggerContext { watermark: self.watermark, ..TriggerContext::default() };
             let result = self.trigger.on_element(&value, timestamp, window, &mut slot.state, &mut ctx);
             if fresh && window.end != Timestamp::MAX {
                 self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone(), window));
             }
             self.apply(hash, &key, window, ctx, result);
         }
+        self.assigned = windows;
         Ok(kept)
     }
 
