@@ -163,6 +163,45 @@ pub enum StateError {
         /// What is wrong with the entry.
         reason: String,
     },
+    /// A checkpoint or savepoint on disk cannot be used: missing, not a snapshot, damaged,
+    /// from another format version, or unreadable. `problem` says what is wrong and what to do.
+    #[error("snapshot at {}: {problem}", path.display())]
+    Checkpoint {
+        /// The snapshot's directory (or the checkpoint directory).
+        path: PathBuf,
+        /// What is wrong, and what to do about it.
+        problem: String,
+    },
+    /// A snapshot without metadata: the job stopped while writing it, or damage to its files
+    /// cut off the end of sled's log, where the metadata (written last) was.
+    #[error(
+        "snapshot at {}: incomplete snapshot: it has no metadata, so either writing it never finished \
+         (the job stopped during the checkpoint) or its files are damaged (sled drops a damaged log's tail, \
+         and the metadata is written last); restore from an older checkpoint or another savepoint",
+        path.display()
+    )]
+    IncompleteSnapshot {
+        /// The snapshot's directory.
+        path: PathBuf,
+    },
+    /// A snapshot is open elsewhere: sled's lock on it is held by another reader or writer.
+    #[error(
+        "snapshot at {}: it is open elsewhere (its sled lock is held by another reader or writer); \
+         close the other handle or wait for it to finish",
+        path.display()
+    )]
+    SnapshotLocked {
+        /// The snapshot's directory.
+        path: PathBuf,
+    },
+    /// An operator's snapshot cannot be written: it contradicts itself or the header.
+    #[error("operator '{uid}' cannot be written to a snapshot: {problem}")]
+    InvalidOperatorSnapshot {
+        /// The operator's uid.
+        uid: String,
+        /// What is wrong with its snapshot.
+        problem: String,
+    },
     /// State was used from inside a callback that already holds the store (e.g. a clock).
     #[error("the keyed state store was used re-entrantly; do not access state from inside a state callback")]
     Reentrant,

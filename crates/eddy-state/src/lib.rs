@@ -102,11 +102,13 @@
 mod aggregating;
 pub mod backend;
 mod cell;
+pub mod checkpoint;
 mod cleanup;
 mod descriptor;
 mod error;
 mod list;
 mod map;
+mod operator_snapshot;
 mod reducing;
 mod snapshot;
 mod store;
@@ -116,6 +118,10 @@ mod value;
 
 pub use aggregating::{AggregateFunction, AggregatingState};
 pub use backend::{AnyBackend, HeapBackend, SledBackend, StateBackend};
+pub use checkpoint::{
+    open_restore_path, write_snapshot, CheckpointDirectory, OperatorMetadata, SnapshotMetadata, SnapshotReader,
+    StateMetadata, StoredStateKind,
+};
 pub use descriptor::{
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StateKind,
     ValueStateDescriptor,
@@ -123,6 +129,9 @@ pub use descriptor::{
 pub use error::{Result, StateError};
 pub use list::ListState;
 pub use map::MapState;
+pub use operator_snapshot::{
+    KeyedEntries, ListEntries, OperatorSnapshot, Redistribution, SnapshotHeader, SnapshotKind,
+};
 pub use reducing::ReducingState;
 pub use snapshot::KeyGroupSnapshot;
 pub use store::{FiredTimer, KeyedStateStore};

@@ -1,0 +1,122 @@
+//! Calls into sled that damaged files can make panic, turned into errors, and opening a
+//! database whose lock a just-closed handle still holds.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use crate::error::{Result, StateError};
+
+/// How long to wait for a database's lock that a just-dropped handle still holds.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+thread_local! {
+    /// Whether this thread is inside [`catch_panic`], whose panics are reported as errors
+    /// and so must not also be printed.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once, a panic hook that stays silent for panics inside [`catch_panic`] and
+/// hands every other panic to the hook that was there before.
+fn install_quiet_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, a call into sled on the snapshot at `path`, turning a panic (sled panics on
+/// some damaged files) into an error that says the files are damaged.
+pub(crate) fn catch_panic<T>(path: &Path, doing: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    install_quiet_hook();
+    let was_quiet = QUIET.with(|quiet| quiet.replace(true));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|quiet| quiet.set(was_quiet));
+    outcome.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(StateError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: format!(
+                "sled failed while {doing} ({message}); the snapshot's files are damaged: \
+                 use an older checkpoint or another savepoint"
+            ),
+        })
+    })
+}
+
+/// The error for a sled error on the snapshot at `path` while `doing` something.
+pub(crate) fn sled_error(path: &Path, doing: &str, error: sled::Error) -> StateError {
+    let (what, advice) = match &error {
+        // sled's own message for this carries a debug backtrace: say it plainly instead.
+        sled::Error::Corruption { at, .. } => (
+            format!("corrupted data{}", at.map(|at| format!(" at {at:?}")).unwrap_or_default()),
+            "the snapshot is damaged: use an older checkpoint or another savepoint",
+        ),
+        sled::Error::Io(_) => (
+            error.to_string(),
+            "check that the directory exists, is readable and writable, and that no other process has it open",
+        ),
+        _ => (error.to_string(), "the snapshot may be damaged: use an older checkpoint or another savepoint"),
+    };
+    StateError::Checkpoint { path: path.to_path_buf(), problem: format!("sled failed while {doing}: {what}; {advice}") }
+}
+
+/// Opens the database, retrying briefly while its file lock is taken: sled's background
+/// threads keep a dropped database locked for a moment, so reopening a snapshot right after
+/// writing or reading it would otherwise fail.
+pub(crate) fn open_waiting_for_lock(path: &Path, config: &sled::Config) -> Result<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match catch_panic(path, "opening the database", || Ok(config.open()))? {
+            Err(sled::Error::Io(e)) if is_lock_error(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                return Err(StateError::SnapshotLocked { path: path.to_path_buf() });
+            }
+            result => return result.map_err(|e| sled_error(path, "opening the database", e)),
+        }
+    }
+}
+
+/// Whether sled failed to take the database's file lock: sled reports it as an `Other`
+/// error with its own message, not as `WouldBlock`.
+fn is_lock_error(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::WouldBlock || error.to_string().contains("could not acquire lock")
+}
+
+/// Drops sled handles, swallowing a panic: a damaged database can panic while it shuts down,
+/// and a drop has no error to return.
+pub(crate) fn drop_quietly<T>(path: &Path, handles: T) {
+    let _ = catch_panic(path, "closing the database", || {
+        drop(handles);
+        Ok(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_error_naming_the_path_and_the_message() {
+        let path = Path::new("/snapshots/sp-1");
+        let result: Result<()> = catch_panic(path, "testing", || panic!("page 7 is gone"));
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("/snapshots/sp-1") && message.contains("page 7 is gone"), "{message}");
+        // The thread is usable afterwards, and panics outside the guard still unwind.
+        assert!(std::panic::catch_unwind(|| panic!("outside")).is_err());
+        assert_eq!(catch_panic(path, "testing", || Ok(3)).unwrap(), 3);
+    }
+}

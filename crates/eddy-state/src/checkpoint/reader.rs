@@ -1,0 +1,266 @@
+//! Reading a snapshot: its metadata, a subtask's key groups, an operator's lists.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use eddy_core::key::KeyGroupRange;
+
+use super::format::{keyed_scan_start, list_prefix, parse_keyed_key, uid_prefix, KEYED_TREE, LISTS_TREE, METADATA_KEY};
+use super::guard::{catch_panic, drop_quietly, open_waiting_for_lock, sled_error};
+use super::metadata::{OperatorMetadata, SnapshotMetadata, StoredStateKind};
+use crate::error::{Result, StateError};
+use crate::operator_snapshot::KeyedEntries;
+
+/// An open, complete snapshot (checkpoint or savepoint): its metadata is read and checked
+/// on open; its entries are read on demand, and checked by [`verify`](Self::verify).
+///
+/// The reader holds sled's lock on the directory until it is dropped, so drop it before
+/// anything else (a writer, another reader, [`retain`](super::CheckpointDirectory::retain))
+/// opens the same snapshot.
+pub struct SnapshotReader {
+    path: PathBuf,
+    metadata: SnapshotMetadata,
+    /// Always `Some` until drop, which takes the handles to close them under a panic guard.
+    handles: Option<Handles>,
+}
+
+/// The open database and its two entry trees.
+struct Handles {
+    keyed: sled::Tree,
+    lists: sled::Tree,
+    /// Held so the database (and its lock) lives exactly as long as the reader.
+    _db: sled::Db,
+}
+
+impl SnapshotReader {
+    /// Opens the snapshot in `dir` and reads its metadata, refusing a directory without a
+    /// snapshot database, an incomplete snapshot ([`StateError::IncompleteSnapshot`]), a
+    /// foreign database, another format version or damaged metadata.
+    ///
+    /// sled may write to the directory while opening it (recovery bookkeeping); the stored
+    /// entries are not changed.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let path = dir.as_ref().to_path_buf();
+        check_snapshot_files(&path)?;
+        let config = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).flush_every_ms(None);
+        let db = open_waiting_for_lock(&path, &config)?;
+        match catch_panic(&path, "reading the metadata", || read_metadata(&path, &db)) {
+            Ok((metadata, keyed, lists)) => {
+                Ok(SnapshotReader { path, metadata, handles: Some(Handles { keyed, lists, _db: db }) })
+            }
+            Err(error) => {
+                drop_quietly(&path, db);
+                Err(error)
+            }
+        }
+    }
+
+    /// The snapshot's metadata.
+    pub fn metadata(&self) -> &SnapshotMetadata {
+        &self.metadata
+    }
+
+    /// The snapshot's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The operator with this uid, if the snapshot has one.
+    pub fn operator(&self, uid: &str) -> Option<&OperatorMetadata> {
+        self.metadata.operator(uid)
+    }
+
+    /// Recomputes every operator's checksum, entry and byte counts and key groups from the
+    /// stored entries (one ordered scan of each tree) and compares them with the metadata;
+    /// a difference is a [`StateError::Checkpoint`] naming the operator and the path.
+    pub fn verify(&self) -> Result<()> {
+        let handles = self.handles();
+        catch_panic(&self.path, "verifying the entries", || {
+            super::verify::verify(&self.path, &self.metadata, &handles.keyed, &handles.lists)
+        })
+    }
+
+    /// The keyed entries of operator `uid` in `key_groups`, one [`KeyedEntries`] per keyed
+    /// state of the operator (in metadata order, empty if it has no entries there), each
+    /// sorted by key group, then key bytes.
+    pub fn keyed(&self, uid: &str, key_groups: KeyGroupRange) -> Result<Vec<KeyedEntries>> {
+        let op = self.operator(uid).ok_or_else(|| self.no_operator(uid))?;
+        let mut out: Vec<KeyedEntries> = op
+            .states
+            .iter()
+            .filter(|state| matches!(state.kind, StoredStateKind::Keyed { .. }))
+            .map(|state| KeyedEntries { state: state.name.clone(), entries: Vec::new() })
+            .collect();
+        // Key groups are u16 on disk: a range past them holds nothing.
+        let Ok(start) = u16::try_from(key_groups.start) else { return Ok(out) };
+        if key_groups.start > key_groups.end {
+            return Ok(out);
+        }
+        catch_panic(&self.path, "reading keyed entries", || self.scan_keyed(op, start, key_groups.end, &mut out))?;
+        Ok(out)
+    }
+
+    /// Fills `out` with the operator's entries from key group `start` to `end` (inclusive).
+    fn scan_keyed(&self, op: &OperatorMetadata, start: u16, end: usize, out: &mut [KeyedEntries]) -> Result<()> {
+        let prefix = uid_prefix(&op.uid);
+        let slots: HashMap<Vec<u8>, usize> =
+            out.iter().enumerate().map(|(i, entries)| (entries.state.as_bytes().to_vec(), i)).collect();
+        for item in self.handles().keyed.range(keyed_scan_start(&prefix, start)..) {
+            let (key, value) = item.map_err(|e| sled_error(&self.path, "reading keyed entries", e))?;
+            let Some(rest) = key.strip_prefix(&prefix[..]) else { break };
+            let parsed = parse_keyed_key(rest).ok_or_else(|| self.damaged(op, "a keyed entry's key is malformed"))?;
+            if usize::from(parsed.key_group) > end {
+                break;
+            }
+            let slot = slots.get(parsed.state).ok_or_else(|| {
+                let state = String::from_utf8_lossy(parsed.state);
+                self.damaged(op, &format!("it has keyed entries of state '{state}', which its metadata does not list"))
+            })?;
+            out[*slot].entries.push((parsed.key_group, parsed.key.to_vec(), value.to_vec()));
+        }
+        Ok(())
+    }
+
+    /// The items of operator `uid`'s list `name`, per old subtask in subtask order, each in
+    /// item order; see [`redistribute`](super::redistribute) to share them out.
+    pub fn list(&self, uid: &str, name: &str) -> Result<Vec<Vec<Vec<u8>>>> {
+        let op = self.operator(uid).ok_or_else(|| self.no_operator(uid))?;
+        let subtasks = op
+            .states
+            .iter()
+            .find_map(|state| match state.kind {
+                StoredStateKind::List { subtasks, .. } if state.name == name => Some(subtasks),
+                _ => None,
+            })
+            .ok_or_else(|| StateError::Checkpoint {
+                path: self.path.clone(),
+                problem: format!("operator '{uid}' has no list named '{name}'; check the list's name"),
+            })?;
+        catch_panic(&self.path, "reading a list", || self.scan_list(op, name, subtasks as usize))
+    }
+
+    /// Reads the items of one list, checking that every item sits where the writer put it.
+    fn scan_list(&self, op: &OperatorMetadata, name: &str, subtasks: usize) -> Result<Vec<Vec<Vec<u8>>>> {
+        let prefix = list_prefix(&uid_prefix(&op.uid), name);
+        let mut out = vec![Vec::new(); subtasks];
+        for item in self.handles().lists.scan_prefix(&prefix) {
+            let (key, value) = item.map_err(|e| sled_error(&self.path, "reading list items", e))?;
+            let position = <[u8; 8]>::try_from(&key[prefix.len()..]).ok().and_then(|rest| {
+                let subtask = u32::from_be_bytes(rest[..4].try_into().ok()?) as usize;
+                let index = u32::from_be_bytes(rest[4..].try_into().ok()?) as usize;
+                (subtask < subtasks && index == out[subtask].len()).then_some(subtask)
+            });
+            let subtask = position.ok_or_else(|| {
+                self.damaged(op, &format!("list '{name}' has an item outside its subtasks or out of order"))
+            })?;
+            out[subtask].push(value.to_vec());
+        }
+        Ok(out)
+    }
+
+    /// The open handles; present from open until drop.
+    fn handles(&self) -> &Handles {
+        self.handles.as_ref().expect("handles are only taken by drop")
+    }
+
+    /// The error for asking about an operator the snapshot does not have.
+    fn no_operator(&self, uid: &str) -> StateError {
+        StateError::Checkpoint {
+            path: self.path.clone(),
+            problem: format!("it has no operator with uid '{uid}'; check the uid, or call operator() first"),
+        }
+    }
+
+    /// The error for damaged entries of `op`.
+    fn damaged(&self, op: &OperatorMetadata, what: &str) -> StateError {
+        damaged(&self.path, op, what)
+    }
+}
+
+/// The error for damaged entries of `op` in the snapshot at `path`.
+pub(crate) fn damaged(path: &Path, op: &OperatorMetadata, what: &str) -> StateError {
+    StateError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: format!(
+            "operator '{}' ('{}') is damaged: {what}; use an older checkpoint or another savepoint",
+            op.uid, op.name
+        ),
+    }
+}
+
+impl Drop for SnapshotReader {
+    fn drop(&mut self) {
+        if let Some(handles) = self.handles.take() {
+            drop_quietly(&self.path, handles);
+        }
+    }
+}
+
+impl fmt::Debug for SnapshotReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotReader")
+            .field("path", &self.path)
+            .field("job", &self.metadata.header.job)
+            .field("id", &self.metadata.header.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `dir` holds a snapshot database (a sled `db` file); says nothing about whether
+/// the snapshot is complete or intact.
+pub fn is_snapshot_dir(dir: &Path) -> bool {
+    dir.join("db").is_file()
+}
+
+/// Refuses, before sled runs, a path that is not a snapshot: opening it with sled would
+/// create an empty database there.
+fn check_snapshot_files(dir: &Path) -> Result<()> {
+    let problem = |problem: &str| StateError::Checkpoint { path: dir.to_path_buf(), problem: problem.into() };
+    if !dir.is_dir() {
+        return Err(problem("it does not exist or is not a directory; pass a savepoint or checkpoint directory"));
+    }
+    let db = dir.join("db");
+    match std::fs::metadata(&db) {
+        Ok(meta) if meta.is_file() && meta.len() > 0 => Ok(()),
+        Ok(meta) if meta.is_file() => Err(problem(
+            "its database file 'db' is empty: the snapshot is incomplete or damaged; \
+             use an older checkpoint or another savepoint",
+        )),
+        _ => Err(problem(
+            "it holds no snapshot database (no sled 'db' file); pass a savepoint directory, \
+             a checkpoint's chk-* directory, or a checkpoint directory",
+        )),
+    }
+}
+
+/// Reads and checks the metadata, then opens the entry trees.
+fn read_metadata(path: &Path, db: &sled::Db) -> Result<(SnapshotMetadata, sled::Tree, sled::Tree)> {
+    let bytes = db
+        .get(METADATA_KEY)
+        .map_err(|e| sled_error(path, "reading the metadata", e))?
+        .ok_or_else(|| StateError::IncompleteSnapshot { path: path.to_path_buf() })?;
+    let metadata = SnapshotMetadata::decode(path, &bytes)?;
+    let fingerprint = super::format::fingerprint(metadata.operators.iter().map(|op| op.uid.as_str()));
+    if fingerprint != metadata.fingerprint {
+        return Err(StateError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: "its metadata's operator fingerprint does not match its operators; the metadata is damaged: \
+                      use an older checkpoint or another savepoint"
+                .into(),
+        });
+    }
+    let names = db.tree_names();
+    for tree in [KEYED_TREE, LISTS_TREE] {
+        // open_tree would quietly create a missing tree: a missing one means lost entries.
+        if !names.iter().any(|name| name == tree.as_bytes()) {
+            return Err(StateError::Checkpoint {
+                path: path.to_path_buf(),
+                problem: format!("its '{tree}' tree is missing; the snapshot is damaged: use an older checkpoint"),
+            });
+        }
+    }
+    let keyed = db.open_tree(KEYED_TREE).map_err(|e| sled_error(path, "opening the keyed tree", e))?;
+    let lists = db.open_tree(LISTS_TREE).map_err(|e| sled_error(path, "opening the lists tree", e))?;
+    Ok((metadata, keyed, lists))
+}

@@ -1,0 +1,171 @@
+//! Verifying a snapshot: one ordered scan per tree, recomputing what the metadata claims.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::format::{parse_keyed_key, parse_list_key, EntryChecksum};
+use super::guard::sled_error;
+use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::reader::damaged;
+use crate::error::{Result, StateError};
+
+/// Checks every stored entry against the metadata: checksums, entry and byte counts, key
+/// groups, list positions, and that no entry belongs to an unknown operator or state.
+pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tree, lists: &sled::Tree) -> Result<()> {
+    let mut tallies: Vec<OperatorTally<'_>> = metadata.operators.iter().map(OperatorTally::new).collect();
+    let by_prefix: HashMap<Vec<u8>, usize> =
+        metadata.operators.iter().enumerate().map(|(i, op)| (super::format::uid_prefix(&op.uid), i)).collect();
+    // The checksum covers the keyed tree first, then the lists tree, as the writer wrote them.
+    scan_tree(path, keyed, "keyed", &by_prefix, &mut tallies, OperatorTally::add_keyed)?;
+    scan_tree(path, lists, "lists", &by_prefix, &mut tallies, OperatorTally::add_list)?;
+    tallies.iter().try_for_each(|tally| tally.check(path))
+}
+
+/// Scans one tree in key order, handing each entry to its operator's tally.
+fn scan_tree<'m>(
+    path: &Path,
+    tree: &sled::Tree,
+    tree_name: &str,
+    by_prefix: &HashMap<Vec<u8>, usize>,
+    tallies: &mut [OperatorTally<'m>],
+    mut add: impl FnMut(&mut OperatorTally<'m>, &[u8], &[u8]) -> std::result::Result<(), String>,
+) -> Result<()> {
+    for item in tree.iter() {
+        let (key, value) = item.map_err(|e| sled_error(path, "verifying the entries", e))?;
+        let operator = operator_prefix_len(&key).and_then(|len| Some((len, *by_prefix.get(&key[..len])?)));
+        let Some((prefix_len, index)) = operator else {
+            return Err(StateError::Checkpoint {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "its '{tree_name}' tree holds an entry of no operator in its metadata; the snapshot is \
+                     damaged: use an older checkpoint or another savepoint"
+                ),
+            });
+        };
+        let tally = &mut tallies[index];
+        tally.checksum.add(&key, &value);
+        add(tally, &key[prefix_len..], &value).map_err(|what| damaged(path, tally.operator, &what))?;
+    }
+    Ok(())
+}
+
+/// The length of a stored key's `uid_len u16 | uid` prefix, if the key is long enough.
+fn operator_prefix_len(key: &[u8]) -> Option<usize> {
+    let (len, _) = key.split_first_chunk::<2>()?;
+    let total = 2 + usize::from(u16::from_be_bytes(*len));
+    (key.len() >= total).then_some(total)
+}
+
+/// What the stored entries of one operator add up to.
+struct OperatorTally<'m> {
+    operator: &'m OperatorMetadata,
+    checksum: EntryChecksum,
+    /// Per keyed state name.
+    keyed: HashMap<&'m [u8], StateTally>,
+    /// Per list name.
+    lists: HashMap<&'m [u8], StateTally>,
+}
+
+/// What the stored entries of one state add up to.
+#[derive(Default)]
+struct StateTally {
+    entries: u64,
+    bytes: u64,
+    key_groups: Option<(u32, u32)>,
+    key_group_count: u32,
+    /// The list position the next item must have: `(subtask, index)`.
+    next_item: (u32, u32),
+}
+
+impl<'m> OperatorTally<'m> {
+    /// An empty tally with a slot for each state in the operator's metadata.
+    fn new(operator: &'m OperatorMetadata) -> Self {
+        let mut keyed = HashMap::new();
+        let mut lists = HashMap::new();
+        for state in &operator.states {
+            let slots = if matches!(state.kind, StoredStateKind::Keyed { .. }) { &mut keyed } else { &mut lists };
+            slots.insert(state.name.as_bytes(), StateTally::default());
+        }
+        OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists }
+    }
+
+    /// Counts a keyed entry (its key without the uid prefix).
+    fn add_keyed(&mut self, rest: &[u8], value: &[u8]) -> std::result::Result<(), String> {
+        let key = parse_keyed_key(rest).ok_or("a keyed entry's key is malformed")?;
+        let tally = self.keyed.get_mut(key.state).ok_or_else(|| unknown("keyed state", key.state))?;
+        tally.entries += 1;
+        tally.bytes += (key.key.len() + value.len()) as u64;
+        let key_group = u32::from(key.key_group);
+        // An operator's keys are ordered by key group first, so a state's groups only grow.
+        if is_new_key_group(tally.key_groups, key_group) {
+            tally.key_group_count += 1;
+        }
+        let min = tally.key_groups.map_or(key_group, |(min, _)| min);
+        tally.key_groups = Some((min, key_group));
+        Ok(())
+    }
+
+    /// Counts a list item (its key without the uid prefix), checking it is the next one.
+    fn add_list(&mut self, rest: &[u8], value: &[u8]) -> std::result::Result<(), String> {
+        let (name, subtask, index) = parse_list_key(rest).ok_or("a list item's key is malformed")?;
+        let tally = self.lists.get_mut(name).ok_or_else(|| unknown("list", name))?;
+        let (next_subtask, next_index) = tally.next_item;
+        let in_order = (subtask == next_subtask && index == next_index) || (subtask > next_subtask && index == 0);
+        if !in_order {
+            let name = String::from_utf8_lossy(name);
+            return Err(format!("list '{name}' is missing items before subtask {subtask}'s item {index}"));
+        }
+        tally.next_item = (subtask, index + 1);
+        tally.entries += 1;
+        tally.bytes += value.len() as u64;
+        Ok(())
+    }
+
+    /// Compares the tally with the operator's metadata.
+    fn check(&self, path: &Path) -> Result<()> {
+        let op = self.operator;
+        for state in &op.states {
+            let slots = if matches!(state.kind, StoredStateKind::Keyed { .. }) { &self.keyed } else { &self.lists };
+            let tally = slots.get(state.name.as_bytes()).map(|tally| check_state(state, tally));
+            if let Some(Err(what)) = tally {
+                return Err(damaged(path, op, &what));
+            }
+        }
+        if self.checksum.digest() != op.checksum {
+            return Err(damaged(path, op, "its entries do not match their checksum"));
+        }
+        Ok(())
+    }
+}
+
+/// Compares one state's tally with its metadata.
+fn check_state(state: &StateMetadata, tally: &StateTally) -> std::result::Result<(), String> {
+    let name = &state.name;
+    if tally.entries != state.entries {
+        return Err(format!("state '{name}' has {} entries, its metadata says {}", tally.entries, state.entries));
+    }
+    if tally.bytes != state.bytes {
+        return Err(format!("state '{name}' has {} bytes, its metadata says {}", tally.bytes, state.bytes));
+    }
+    match state.kind {
+        StoredStateKind::Keyed { key_groups, key_group_count }
+            if key_groups != tally.key_groups || key_group_count != tally.key_group_count =>
+        {
+            Err(format!("state '{name}' has entries in other key groups than its metadata says"))
+        }
+        StoredStateKind::List { subtasks, .. } if tally.entries > 0 && tally.next_item.0 >= subtasks => {
+            Err(format!("list '{name}' has items of subtask {}, but only {subtasks} subtasks", tally.next_item.0))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The message for an entry of a state the metadata does not list.
+fn unknown(what: &str, name: &[u8]) -> String {
+    format!("it has entries of {what} '{}', which its metadata does not list", String::from_utf8_lossy(name))
+}
+
+/// Whether `key_group` is new to a state whose key groups so far span `seen`.
+fn is_new_key_group(seen: Option<(u32, u32)>, key_group: u32) -> bool {
+    seen.map_or(true, |(_, max)| max < key_group)
+}

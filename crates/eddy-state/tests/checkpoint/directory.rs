@@ -1,0 +1,87 @@
+//! Checkpoint directories: ids, the newest valid checkpoint, retention, restore paths.
+
+use eddy_state::checkpoint::{open_restore_path, CheckpointDirectory};
+
+use crate::fixture::{remove_metadata, write_small};
+
+/// A checkpoint directory with complete checkpoints `ids`.
+fn with_checkpoints(ids: &[u64]) -> (tempfile::TempDir, CheckpointDirectory) {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path().join("checkpoints")).unwrap();
+    for id in ids {
+        write_small(&checkpoints.path_for(*id), *id);
+    }
+    (dir, checkpoints)
+}
+
+#[test]
+fn ids_list_checkpoint_directories_in_order() {
+    let (_dir, checkpoints) = with_checkpoints(&[3, 12, 1]);
+    std::fs::create_dir(checkpoints.path().join("chk-7")).unwrap();
+    std::fs::create_dir(checkpoints.path().join("savepoint-1")).unwrap();
+    std::fs::write(checkpoints.path().join("chk-0000000099"), b"a file").unwrap();
+    assert_eq!(checkpoints.ids().unwrap(), vec![1, 3, 12]);
+    assert!(checkpoints.path_for(12).ends_with("chk-0000000012"));
+}
+
+#[test]
+fn latest_valid_is_the_newest_checkpoint() {
+    let (_dir, checkpoints) = with_checkpoints(&[1, 2, 3]);
+    let (reader, warnings) = checkpoints.latest_valid().unwrap().unwrap();
+    assert_eq!(reader.metadata().header.id, 3);
+    assert_eq!(reader.path(), checkpoints.path_for(3));
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn no_checkpoints_is_none() {
+    let (_dir, checkpoints) = with_checkpoints(&[]);
+    assert!(checkpoints.latest_valid().unwrap().is_none());
+    let err = open_restore_path(checkpoints.path()).unwrap_err().to_string();
+    assert!(err.contains("neither a snapshot nor a checkpoint directory"), "{err}");
+}
+
+#[test]
+fn retain_keeps_the_newest_complete_ones_and_newer_incomplete_ones() {
+    let (_dir, checkpoints) = with_checkpoints(&[1, 2, 3, 4, 5, 6]);
+    remove_metadata(&checkpoints.path_for(2));
+    remove_metadata(&checkpoints.path_for(4));
+    remove_metadata(&checkpoints.path_for(6));
+    checkpoints.retain(2).unwrap();
+    // 6 may still be being written; 5 and 3 are the newest complete; 4 is an older incomplete.
+    assert_eq!(checkpoints.ids().unwrap(), vec![3, 5, 6]);
+    checkpoints.retain(0).unwrap();
+    assert_eq!(checkpoints.ids().unwrap(), vec![5, 6], "the newest complete one is never deleted");
+}
+
+#[test]
+fn retain_deletes_nothing_without_a_complete_checkpoint() {
+    let (_dir, checkpoints) = with_checkpoints(&[1, 2]);
+    remove_metadata(&checkpoints.path_for(1));
+    remove_metadata(&checkpoints.path_for(2));
+    checkpoints.retain(1).unwrap();
+    assert_eq!(checkpoints.ids().unwrap(), vec![1, 2]);
+}
+
+#[test]
+fn retain_keeps_a_checkpoint_that_is_open() {
+    let (_dir, checkpoints) = with_checkpoints(&[1, 2, 3]);
+    let (reader, _) = eddy_state::checkpoint::open_restore_path(checkpoints.path_for(1)).unwrap();
+    checkpoints.retain(1).unwrap();
+    assert_eq!(checkpoints.ids().unwrap(), vec![1, 3]);
+    drop(reader);
+    checkpoints.retain(1).unwrap();
+    assert_eq!(checkpoints.ids().unwrap(), vec![3]);
+}
+
+#[test]
+fn a_restore_path_is_a_snapshot_or_a_checkpoint_directory() {
+    let (_dir, checkpoints) = with_checkpoints(&[1, 2]);
+    let (reader, warnings) = open_restore_path(checkpoints.path_for(1)).unwrap();
+    assert_eq!((reader.metadata().header.id, warnings.len()), (1, 0));
+    drop(reader);
+    let (reader, _) = open_restore_path(checkpoints.path()).unwrap();
+    assert_eq!(reader.metadata().header.id, 2);
+    let err = open_restore_path(checkpoints.path().join("missing")).unwrap_err().to_string();
+    assert!(err.contains("does not exist"), "{err}");
+}
