@@ -299,12 +299,12 @@ fn airport_durations(trips: &DataStream<TripFacts>, options: &Options) -> DataSt
             Some((geohash_of(t.pickup_lat, t.pickup_lon, precision)?, airport, minutes))
         })
         .name("AirportTrip")
-        .key_by(|trip: &(String, &'static str, i64)| (trip.0.clone(), trip.1))
+        .key_by(|trip: &(String, &'static str, i64)| (trip.0.clone(), trip.1.to_string()))
         .window(window(options))
         .aggregate_with(SumCount, move |(cell, airport), window, (sum, trips)| {
             (trips >= min_trips).then(|| TripDuration {
                 location: cell.clone(),
-                airport_code: airport.to_string(),
+                airport_code: airport.clone(),
                 sum_trip_duration: sum,
                 avg_trip_duration: sum as f64 / trips as f64,
                 timestamp: window.end,

@@ -27,6 +27,9 @@ pub enum Error {
     /// A key could not be serialized to compute its stable hash.
     #[error("key cannot be encoded for hashing: {0}")]
     KeyEncoding(String),
+    /// A checkpoint, savepoint or restore cannot be taken or used; the message says why.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// A channel to another subtask closed because that subtask stopped (another error is the cause).
     #[error("a connected subtask stopped")]
     Disconnected,

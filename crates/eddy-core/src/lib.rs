@@ -5,6 +5,7 @@
 //! - [`key`]: the stable key hash and key groups, which decide where a key's state lives.
 //! - [`Source`]: what a user implements to bring records in.
 //! - [`Output`]: the push interface every operator implements; batches go in, batches come out.
+//! - [`Barrier`]: the checkpoint marker that flows with the records.
 //! - [`WatermarkValve`]: how an operator with several inputs combines their watermarks.
 //! - [`Error`]: what can go wrong, said so a user knows what to change.
 //!
@@ -16,6 +17,7 @@
 //! assert!(subtask_for_key_group(group, 128, 4) < 4);
 //! ```
 
+pub mod barrier;
 pub mod error;
 pub mod key;
 pub mod key_encoding;
@@ -25,6 +27,7 @@ pub mod source;
 pub mod time;
 pub mod watermark;
 
+pub use barrier::{Barrier, BarrierKind};
 pub use error::{Error, OperatorInfo, Result};
 pub use output::Output;
 pub use record::Record;

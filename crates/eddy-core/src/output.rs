@@ -1,5 +1,6 @@
 //! The push interface between operators: batches of records plus time signals.
 
+use crate::barrier::Barrier;
 use crate::record::Record;
 use crate::time::Timestamp;
 use crate::Result;
@@ -18,7 +19,10 @@ pub trait Output<T>: Send {
     fn idle(&mut self, idle: bool) -> Result<()>;
     /// Processing time has advanced to `now`: fire processing-time work, flush buffers.
     fn tick(&mut self, now: Timestamp) -> Result<()>;
-    /// The input has ended: flush everything; no call follows.
+    /// A checkpoint barrier: every record before it has been passed in. Snapshot what the
+    /// checkpoint needs, then pass the barrier on (after any records it must precede).
+    fn barrier(&mut self, barrier: Barrier) -> Result<()>;
+    /// The input has ended: flush everything; only a final [`Barrier`] may follow.
     fn finish(&mut self) -> Result<()>;
 }
 
@@ -35,6 +39,9 @@ impl<T, O: Output<T> + ?Sized> Output<T> for Box<O> {
     }
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         (**self).tick(now)
+    }
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        (**self).barrier(barrier)
     }
     fn finish(&mut self) -> Result<()> {
         (**self).finish()

@@ -20,4 +20,11 @@ pub enum SourcePoll {
 pub trait Source<T>: Send {
     /// Fills the empty `out` with at most `max` values and says whether more may follow.
     fn poll_next(&mut self, out: &mut Vec<T>, max: usize) -> Result<SourcePoll, BoxError>;
+
+    /// The position to resume from after a failure, as serialised splits (operator state,
+    /// dealt out again when a job restores at another parallelism); `None` for a source that
+    /// cannot rewind (the default), which a checkpointed job refuses.
+    fn snapshot(&mut self) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(None)
+    }
 }

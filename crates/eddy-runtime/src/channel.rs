@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{SendTimeoutError, Sender};
-use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, Error, OperatorInfo, Output, Record, Result, Timestamp};
 
 use crate::metrics::Counter;
 use crate::partitioner::Partitioner;
@@ -20,6 +20,8 @@ pub enum Message<T> {
     Watermark(Timestamp),
     /// The sender became idle (`true`) or active.
     Idle(bool),
+    /// A checkpoint barrier: the sender has passed in everything before it.
+    Barrier(Barrier),
     /// The sender's input has ended.
     End,
 }
@@ -58,6 +60,8 @@ pub struct ChannelWriter<T, P> {
     records_out: Counter,
     /// The producing operator, named when a key function panics.
     info: OperatorInfo,
+    /// Set once `End` was sent: a final barrier then has nowhere to go.
+    ended: bool,
 }
 
 /// Where a channel writer sends and how it batches.
@@ -79,7 +83,17 @@ impl<T: Send, P: Partitioner<T>> ChannelWriter<T, P> {
     pub fn new(senders: Vec<ChannelSender<T>>, partitioner: P, setup: WriterSetup) -> Self {
         let WriterSetup { input_index, batch_size, cancel, records_out, info } = setup;
         let buffers = senders.iter().map(|_| Vec::with_capacity(batch_size)).collect();
-        ChannelWriter { senders, buffers, input_index, partitioner, batch_size, cancel, records_out, info }
+        ChannelWriter {
+            senders,
+            buffers,
+            input_index,
+            partitioner,
+            batch_size,
+            cancel,
+            records_out,
+            info,
+            ended: false,
+        }
     }
 
     fn flush(&mut self, target: usize) -> Result<()> {
@@ -135,7 +149,15 @@ impl<T: Send, P: Partitioner<T>> Output<T> for ChannelWriter<T, P> {
         self.flush_all()
     }
 
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        self.broadcast(|| Message::Barrier(barrier))
+    }
+
     fn finish(&mut self) -> Result<()> {
+        self.ended = true;
         self.broadcast(|| Message::End)
     }
 }
@@ -176,6 +198,10 @@ impl<T: Clone + Send> Output<T> for BroadcastWriter<T> {
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.inner.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.inner.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use eddy_core::key::DEFAULT_MAX_PARALLELISM;
 
+use crate::checkpoint::config::{CheckpointConfig, RestartStrategy};
+
 /// Job-wide settings; the stream environment fills these in.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -19,6 +21,26 @@ pub struct JobConfig {
     pub channel_capacity: usize,
     /// Where keyed state lives: `None` in memory, `Some(dir)` in sled databases under `dir`.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Checkpointing; `None`: off (no savepoints either).
+    pub checkpoint: Option<CheckpointConfig>,
+    /// What happens when a subtask fails; `None`: [`RestartStrategy::DEFAULT_WITH_CHECKPOINTS`]
+    /// with checkpointing, [`RestartStrategy::None`] without.
+    pub restart: Option<RestartStrategy>,
+    /// A savepoint, checkpoint, or checkpoint directory (its newest valid checkpoint) to start from.
+    pub restore_from: Option<std::path::PathBuf>,
+    /// Start even if the snapshot holds state of an operator uid the job does not have.
+    pub allow_non_restored_state: bool,
+}
+
+impl JobConfig {
+    /// The restart strategy in force.
+    pub fn restart_strategy(&self) -> RestartStrategy {
+        match (self.restart, &self.checkpoint) {
+            (Some(strategy), _) => strategy,
+            (None, Some(_)) => RestartStrategy::DEFAULT_WITH_CHECKPOINTS,
+            (None, None) => RestartStrategy::None,
+        }
+    }
 }
 
 impl Default for JobConfig {
@@ -30,6 +52,10 @@ impl Default for JobConfig {
             buffer_timeout: Duration::from_millis(100),
             channel_capacity: 16,
             state_dir: None,
+            checkpoint: None,
+            restart: None,
+            restore_from: None,
+            allow_non_restored_state: false,
         }
     }
 }

@@ -82,7 +82,8 @@ fn gate<T: Send + 'static>(
         .downcast::<Receiver<Envelope<T>>>()
         .map_err(|_| Error::InvalidJob("internal: channel of another record type".into()))?;
     let head: Box<dyn Output<T>> = unerase(head)?;
-    Ok(Box::new(InputGate::new(*receiver, inputs, head, ctx.counter(names::RECORDS_IN))))
+    let gate = InputGate::new(*receiver, inputs, head, ctx.counter(names::RECORDS_IN));
+    Ok(Box::new(gate.with_checkpointing(ctx.task_checkpointing())))
 }
 
 impl<T: Clone + Send + 'static> EdgeFactory for PlainEdge<T> {

@@ -1,6 +1,6 @@
 //! Fan-out: one stream consumed by several operators gets a copy of each batch for each.
 
-use eddy_core::{Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, Output, Record, Result, Timestamp};
 
 use crate::graph::{unerase, AnyOutput};
 
@@ -50,6 +50,10 @@ impl<T: Clone + Send> Output<T> for FanOut<T> {
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.outputs.iter_mut().try_for_each(|o| o.tick(now))
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.barrier(barrier))
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -9,8 +9,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crossbeam_channel::Receiver;
 use eddy_core::{Error, OperatorInfo, Output, Result};
 
+use crate::checkpoint::committer::TxnCommitter;
+use crate::checkpoint::snapshot_port::StateContext;
+use crate::checkpoint::task::{CheckpointHooks, Command, TaskCheckpointing};
 use crate::config::JobConfig;
 use crate::metrics::{Counter, MetricRegistry};
 use crate::side_channel::SideChannel;
@@ -50,12 +54,42 @@ pub struct BuildContext<'a> {
     pub cancel: &'a Arc<AtomicBool>,
     /// Consumers of this subtask's side outputs, by tag, for the operator to take.
     pub side_outputs: RefCell<Vec<(String, Box<dyn SideChannel>)>>,
+    /// The operator's uid, if it has one.
+    pub uid: Option<String>,
+    /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints).
+    pub checkpoint: Option<&'a CheckpointHooks>,
 }
 
 impl BuildContext<'_> {
     /// The counter `name` of this operator's subtask.
     pub fn counter(&self, name: &str) -> Counter {
         self.metrics.counter(&self.info.name, self.info.subtask, name)
+    }
+
+    /// A stateful operator's link to checkpoints: `None` when the job takes none (the planner
+    /// has made sure that every stateful operator of a checkpointed job has a uid).
+    pub fn state(&self) -> Option<StateContext> {
+        let (hooks, uid) = (self.checkpoint?, self.uid.clone()?);
+        Some(StateContext {
+            uid,
+            name: self.info.name.clone(),
+            subtask: self.info.subtask,
+            parallelism: self.info.parallelism,
+            max_parallelism: self.config.max_parallelism,
+            parts: hooks.task.parts.clone(),
+            restored: hooks.restored.clone(),
+            completed: hooks.completed.clone(),
+        })
+    }
+
+    /// The task side of checkpointing, for the loop that drives this chain.
+    pub fn task_checkpointing(&self) -> Option<TaskCheckpointing> {
+        self.checkpoint.map(|hooks| hooks.task.clone())
+    }
+
+    /// A source task's commands from the job master.
+    pub fn source_commands(&self) -> Option<Receiver<Command>> {
+        self.checkpoint.and_then(|hooks| hooks.commands.borrow_mut().take())
     }
 
     /// Takes the consumers of every side output, with their tags.
@@ -144,6 +178,10 @@ pub struct Node {
     /// For a stage the API inserted on behalf of another node (a window's pre-aggregation):
     /// that node, whose name this stage takes with a suffix.
     pub stage_of: Option<NodeId>,
+    /// Whether it keeps state that checkpoints must hold (then a checkpointed job needs its uid).
+    pub stateful: bool,
+    /// For a transactional sink: commits the transactions its checkpoints hold.
+    pub committer: Option<Arc<dyn TxnCommitter>>,
     /// Builds the subtasks.
     pub factory: Arc<dyn NodeFactory>,
 }

@@ -1,31 +1,36 @@
-//! Running a job: build every subtask, start one thread per chain subtask, and a handle to
-//! wait for, cancel, or observe it.
+//! Running a job: check it, build every subtask, start one thread per chain subtask under a
+//! job master, and hand back a handle to wait for, cancel, savepoint, or observe it.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{bounded, unbounded, Sender};
 use eddy_core::error::panic_message;
 use eddy_core::{Error, OperatorInfo, Result};
 
+use crate::checkpoint::coordinator::{Coordinator, SavepointRequest};
+use crate::checkpoint::restored::RestoredState;
+use crate::checkpoint::task::{CheckpointHooks, Command, Event, TaskCheckpointing};
 use crate::config::JobConfig;
 use crate::graph::{AnyEnd, BuildContext, JobGraph, NodeInstance, ShipStrategy, Task, TaskRun};
+use crate::master::{Attempt, Master};
 use crate::metrics::{JobMetrics, MetricRegistry};
 use crate::planner::{plan, Plan};
 
 /// A running job.
 pub struct JobHandle {
     name: String,
-    tasks: Vec<(String, JoinHandle<Result<()>>)>,
-    /// Set to stop every subtask: by the user, or by a subtask that failed.
+    master: JoinHandle<Result<JobResult>>,
+    /// Set by [`JobHandle::cancel`].
     cancel: Arc<AtomicBool>,
-    /// Set only by [`JobHandle::cancel`], so a failure is never reported as a cancellation.
-    cancelled_by_user: AtomicBool,
+    requests: Sender<SavepointRequest>,
     metrics: MetricRegistry,
-    started: Instant,
 }
 
 /// What a finished job reports.
@@ -35,8 +40,14 @@ pub struct JobResult {
     pub name: String,
     /// Wall time from start to the end of the last subtask.
     pub duration: Duration,
-    /// Final counter values.
+    /// Final counter values (records replayed after a restart count again).
     pub metrics: JobMetrics,
+    /// How often the job restarted from a checkpoint after a failure.
+    pub restarts: usize,
+    /// Checkpoints and savepoints completed (including the final checkpoint).
+    pub checkpoints: u64,
+    /// The savepoint a stop-with-savepoint wrote.
+    pub savepoint: Option<PathBuf>,
 }
 
 impl JobHandle {
@@ -48,13 +59,12 @@ impl JobHandle {
     /// Asks every subtask to stop; [`JobHandle::wait`] then returns [`Error::Cancelled`]
     /// (or the job's own failure, if it failed first).
     pub fn cancel(&self) {
-        self.cancelled_by_user.store(true, Ordering::Relaxed);
         self.cancel.store(true, Ordering::Relaxed);
     }
 
-    /// Whether every subtask has stopped.
+    /// Whether the job has ended.
     pub fn is_finished(&self) -> bool {
-        self.tasks.iter().all(|(_, t)| t.is_finished())
+        self.master.is_finished()
     }
 
     /// The counters as they are now.
@@ -62,44 +72,160 @@ impl JobHandle {
         self.metrics.snapshot()
     }
 
-    /// Waits for every subtask. On failure returns the root cause: the first error that is
+    /// Takes a savepoint into the new directory `dir` while the job goes on; returns its path
+    /// once it is complete. Needs checkpointing enabled (an interval is not required).
+    pub fn savepoint(&self, dir: impl AsRef<Path>) -> Result<PathBuf> {
+        self.request(dir.as_ref(), None)
+    }
+
+    /// Takes a savepoint into `dir` and stops the job once it is complete (Flink's
+    /// stop-with-savepoint); [`JobHandle::wait`] then returns normally. With `drain`, event
+    /// time first advances to the end, so every window fires and every event-time timer runs
+    /// before the snapshot (for a job that will not be resumed). If the savepoint fails the
+    /// job goes on and the error is returned.
+    pub fn stop_with_savepoint(&self, dir: impl AsRef<Path>, drain: bool) -> Result<PathBuf> {
+        self.request(dir.as_ref(), Some(drain))
+    }
+
+    fn request(&self, dir: &Path, stop: Option<bool>) -> Result<PathBuf> {
+        let (reply, outcome) = bounded(1);
+        let request = SavepointRequest { dir: dir.to_path_buf(), stop, reply };
+        self.requests.send(request).map_err(|_| Error::Checkpoint("the job has already ended".into()))?;
+        outcome.recv().map_err(|_| Error::Checkpoint("the job ended before the savepoint was taken".into()))?
+    }
+
+    /// Waits for the job to end. On failure returns the root cause: the first error that is
     /// not merely another subtask noticing the failure.
     pub fn wait(self) -> Result<JobResult> {
-        let mut errors = Vec::new();
-        for (name, task) in self.tasks {
-            match task.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => errors.push(e),
-                Err(payload) => errors
-                    .push(Error::InvalidJob(format!("internal error in task '{name}': {}", panic_message(&payload)))),
-            }
-        }
-        if let Some(root) = errors.iter().position(|e| !e.is_secondary()) {
-            return Err(errors.swap_remove(root));
-        }
-        if self.cancelled_by_user.load(Ordering::Relaxed) {
-            return Err(Error::Cancelled);
-        }
-        if let Some(first) = errors.into_iter().next() {
-            return Err(first);
-        }
-        Ok(JobResult { name: self.name, duration: self.started.elapsed(), metrics: self.metrics.snapshot() })
+        self.master
+            .join()
+            .unwrap_or_else(|payload| Err(Error::InvalidJob(format!("internal error: {}", panic_message(&payload)))))
     }
 }
 
-/// Plans `graph`, builds every subtask and starts the job's threads.
+/// Plans `graph`, checks it against its checkpoint settings and the snapshot it restores from,
+/// builds every subtask and starts the job.
 pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHandle> {
     let plan = plan(&graph, &config)?;
-    let cancel = Arc::new(AtomicBool::new(false));
+    if config.checkpoint.is_some() {
+        check_uids(&graph)?;
+    }
+    let restored = match &config.restore_from {
+        Some(path) => Some(Arc::new(open_restore(path, &graph, &config)?)),
+        None => None,
+    };
+    let coordinator = match &config.checkpoint {
+        Some(checkpointing) => {
+            let committers = graph.nodes.iter().filter_map(|n| Some((n.uid.clone()?, n.committer.clone()?))).collect();
+            let mut coordinator =
+                Coordinator::new(name, checkpointing.clone(), config.max_parallelism, committers, restored.as_deref())?;
+            coordinator.prepare_attempt(restored.as_deref())?;
+            Some(coordinator)
+        }
+        None => None,
+    };
+    let (requests, requests_in) = unbounded();
     let metrics = MetricRegistry::default();
-    let tasks = build_tasks(&graph, &plan, &config, &cancel, &metrics)?;
-    let run = Arc::new(TaskRun { cancel: cancel.clone(), tick_interval: config.buffer_timeout });
-    let mut threads = Vec::with_capacity(tasks.len());
-    for (thread_name, task) in tasks {
-        let run = run.clone();
-        let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || run_task(task, &run));
+    let master = Master {
+        name: name.to_string(),
+        graph,
+        plan,
+        config,
+        metrics: metrics.clone(),
+        cancel: Arc::new(AtomicBool::new(false)),
+        requests: requests_in,
+        coordinator,
+        restored: restored.clone(),
+        started: Instant::now(),
+    };
+    let attempt = build_attempt(&master, restored)?;
+    let cancel = master.cancel.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("{name}#master"))
+        .spawn(move || master.run(attempt))
+        .map_err(|e| Error::InvalidJob(format!("cannot start the job master thread: {e}")))?;
+    Ok(JobHandle { name: name.to_string(), master: thread, cancel, requests, metrics })
+}
+
+/// A checkpointed job matches state to operators by uid: every stateful operator needs one,
+/// and no two may share one.
+fn check_uids(graph: &JobGraph) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for node in &graph.nodes {
+        match &node.uid {
+            None if node.stateful => {
+                return Err(Error::InvalidJob(format!(
+                    "operator '{}' keeps state but has no uid; a checkpointed job matches state to \
+                     operators by uid, so give it a stable one with .uid(\"...\")",
+                    node.name
+                )))
+            }
+            Some(uid) if !seen.insert(uid.clone()) => {
+                return Err(Error::InvalidJob(format!(
+                    "uid '{uid}' is used by more than one operator (again by '{}'); uids must be unique",
+                    node.name
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Opens the snapshot the job starts from and checks that it fits the job.
+fn open_restore(path: &Path, graph: &JobGraph, config: &JobConfig) -> Result<RestoredState> {
+    let (reader, warnings) = eddy_state::checkpoint::open_restore_path(path)
+        .map_err(|e| Error::Checkpoint(format!("cannot restore from {}: {e}", path.display())))?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let restored = RestoredState::from_disk(reader);
+    let header = restored.header();
+    if header.max_parallelism != config.max_parallelism {
+        return Err(Error::Checkpoint(format!(
+            "{} was taken with max_parallelism {} but the job has {}; key groups cannot be re-cut, \
+             so set set_max_parallelism({})",
+            path.display(),
+            header.max_parallelism,
+            config.max_parallelism,
+            header.max_parallelism
+        )));
+    }
+    let uids: BTreeSet<String> = graph.nodes.iter().filter_map(|n| n.uid.clone()).collect();
+    let unclaimed: Vec<String> = restored.uids().into_iter().filter(|u| !uids.contains(u)).collect();
+    if !unclaimed.is_empty() && !config.allow_non_restored_state {
+        return Err(Error::Checkpoint(format!(
+            "{} holds state of operators no operator of this job claims (uids: {}); give the \
+             operators those uids, or call allow_non_restored_state() to drop that state",
+            path.display(),
+            unclaimed.join(", ")
+        )));
+    }
+    Ok(restored)
+}
+
+/// Builds and starts one attempt of the job, restoring from `restored`.
+pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>>) -> Result<Attempt> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (events, events_in) = unbounded();
+    let completed = master.coordinator.as_ref().map(Coordinator::completed_id);
+    let wiring = master.config.checkpoint.as_ref().map(|checkpointing| Wiring {
+        events: events.clone(),
+        mode: checkpointing.mode,
+        restored,
+        completed: completed.unwrap_or_default(),
+    });
+    let built = build_tasks(&master.graph, &master.plan, &master.config, &cancel, &master.metrics, wiring.as_ref())?;
+    let run = Arc::new(TaskRun { cancel: cancel.clone(), tick_interval: master.config.buffer_timeout });
+    let mut threads = Vec::with_capacity(built.tasks.len());
+    for (index, (thread_name, task)) in built.tasks.into_iter().enumerate() {
+        let (run, events) = (run.clone(), events.clone());
+        let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
+            let result = run_task(task, &run);
+            let _ = events.send(Event::Ended { task: index, result });
+        });
         match spawned {
-            Ok(handle) => threads.push((thread_name, handle)),
+            Ok(handle) => threads.push(handle),
             Err(e) => {
                 // Stop the threads already started rather than leave them running unowned.
                 cancel.store(true, Ordering::Relaxed);
@@ -107,15 +233,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
             }
         }
     }
-    let cancelled_by_user = AtomicBool::new(false);
-    Ok(JobHandle {
-        name: name.to_string(),
-        tasks: threads,
-        cancel,
-        cancelled_by_user,
-        metrics,
-        started: Instant::now(),
-    })
+    Ok(Attempt { cancel, events: events_in, threads, sources: built.sources })
 }
 
 fn run_task(task: Box<dyn Task>, run: &TaskRun) -> Result<()> {
@@ -128,6 +246,33 @@ fn run_task(task: Box<dyn Task>, run: &TaskRun) -> Result<()> {
     result
 }
 
+/// What every task of a checkpointed attempt shares.
+struct Wiring {
+    events: Sender<Event>,
+    mode: crate::checkpoint::CheckpointingMode,
+    restored: Option<Arc<RestoredState>>,
+    completed: Arc<AtomicU64>,
+}
+
+/// The tasks of an attempt, and the command channels of its source tasks.
+struct Built {
+    tasks: Vec<(String, Box<dyn Task>)>,
+    sources: Vec<Sender<Command>>,
+}
+
+/// The first node of the chain each node runs in.
+fn chain_heads(graph: &JobGraph, plan: &Plan) -> Vec<usize> {
+    let mut heads: Vec<usize> = (0..graph.nodes.len()).collect();
+    for node in 0..graph.nodes.len() {
+        if let Some((_, edge)) =
+            graph.edges.iter().zip(&plan.chained).find(|(e, &c)| c && e.to == node).map(|(e, c)| (c, e))
+        {
+            heads[node] = heads[edge.from];
+        }
+    }
+    heads
+}
+
 /// Builds every subtask, sinks first so each producer can be handed its consumers.
 fn build_tasks(
     graph: &JobGraph,
@@ -135,16 +280,21 @@ fn build_tasks(
     config: &JobConfig,
     cancel: &Arc<AtomicBool>,
     metrics: &MetricRegistry,
-) -> Result<Vec<(String, Box<dyn Task>)>> {
+    wiring: Option<&Wiring>,
+) -> Result<Built> {
     let nodes = graph.nodes.len();
+    let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
+    let heads = chain_heads(graph, plan);
+    let (hooks, sources) = checkpoint_hooks(graph, plan, wiring);
     let context = |node: usize, subtask: usize| BuildContext {
         info: OperatorInfo { name: graph.nodes[node].name.clone(), subtask, parallelism: plan.parallelism[node] },
         config,
         metrics,
         cancel,
         side_outputs: RefCell::new(Vec::new()),
+        uid: graph.nodes[node].uid.clone(),
+        checkpoint: hooks.iter().find(|(head, s, _)| *head == heads[node] && *s == subtask).map(|(_, _, h)| h),
     };
-    let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
     // One channel per subtask of every node fed by channels.
     let mut senders: Vec<Vec<AnyEnd>> = (0..nodes).map(|_| Vec::new()).collect();
     let mut receivers: Vec<Vec<Option<AnyEnd>>> = (0..nodes).map(|_| Vec::new()).collect();
@@ -220,7 +370,41 @@ fn build_tasks(
             tasks.push((thread_name, task));
         }
     }
-    Ok(tasks)
+    Ok(Built { tasks, sources })
+}
+
+/// Checkpoint wiring of the chain subtask `(head node, subtask)`.
+type ChainHooks = (usize, usize, CheckpointHooks);
+
+/// Checkpoint wiring for every chain subtask, in task order, and the command channels of the
+/// source tasks.
+fn checkpoint_hooks(graph: &JobGraph, plan: &Plan, wiring: Option<&Wiring>) -> (Vec<ChainHooks>, Vec<Sender<Command>>) {
+    let (mut hooks, mut sources) = (Vec::new(), Vec::new());
+    let Some(wiring) = wiring else { return (hooks, sources) };
+    for node in (0..graph.nodes.len()).filter(|&n| plan.is_head(graph, n)) {
+        let is_source = !graph.edges.iter().any(|e| e.to == node);
+        for subtask in 0..plan.parallelism[node] {
+            let commands = is_source.then(|| {
+                let (sender, receiver) = unbounded();
+                sources.push(sender);
+                receiver
+            });
+            let task = TaskCheckpointing {
+                task: hooks.len(),
+                parts: Default::default(),
+                events: wiring.events.clone(),
+                mode: wiring.mode,
+            };
+            let hook = CheckpointHooks {
+                task,
+                restored: wiring.restored.clone(),
+                completed: wiring.completed.clone(),
+                commands: RefCell::new(commands),
+            };
+            hooks.push((node, subtask, hook));
+        }
+    }
+    (hooks, sources)
 }
 
 /// How many upstream subtasks send into each subtask of edge `edge`'s consumer.

@@ -11,18 +11,21 @@
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
 pub mod channel;
+pub mod checkpoint;
 pub mod config;
 pub mod edge;
 pub mod fan_out;
 pub mod gate;
 pub mod graph;
 pub mod job;
+mod master;
 pub mod metrics;
 pub mod partitioner;
 pub mod planner;
 pub mod side_channel;
 pub mod source_task;
 
+pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
 pub use job::{execute, JobHandle, JobResult};

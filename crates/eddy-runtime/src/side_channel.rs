@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use eddy_core::{Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, Output, Record, Result, Timestamp};
 
 /// A side output's consumer with its record type erased; time signals need no type.
 pub trait SideChannel: Send {
@@ -17,6 +17,8 @@ pub trait SideChannel: Send {
     fn idle(&mut self, idle: bool) -> Result<()>;
     /// Flushes, then passes processing time on.
     fn tick(&mut self, now: Timestamp) -> Result<()>;
+    /// Flushes, then passes the barrier on.
+    fn barrier(&mut self, barrier: Barrier) -> Result<()>;
     /// Flushes, then ends the side output.
     fn finish(&mut self) -> Result<()>;
 }
@@ -60,6 +62,11 @@ impl<T: Send + 'static> SideChannel for TypedSideChannel<T> {
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.flush()?;
         self.out.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.flush()?;
+        self.out.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

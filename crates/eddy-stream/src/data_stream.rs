@@ -80,6 +80,8 @@ impl<T: Data> DataStream<T> {
                 non_parallel: false,
                 follows_input: false,
                 stage_of: None,
+                stateful: false,
+                committer: None,
                 factory: Arc::new(OperatorNode::<T, U, B>::new(build)),
             });
             g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge, tag: self.tag.clone() });
@@ -126,6 +128,19 @@ impl<T: Data> DataStream<T> {
     /// Subtask i of the next operator receives what subtask i produced (same parallelism).
     pub fn forward(&self) -> Self {
         self.with_strategy(ShipStrategy::Forward)
+    }
+
+    /// Marks this operator as keeping state that checkpoints must hold.
+    pub(crate) fn mark_stateful(self) -> Self {
+        self.update_node(|n| n.stateful = true)
+    }
+
+    /// Marks this operator as a transactional sink committed by `committer`.
+    pub(crate) fn mark_transactional(self, committer: Arc<dyn eddy_runtime::checkpoint::TxnCommitter>) -> Self {
+        self.update_node(|n| {
+            n.stateful = true;
+            n.committer = Some(committer);
+        })
     }
 
     fn update_node(self, f: impl FnOnce(&mut Node)) -> Self {

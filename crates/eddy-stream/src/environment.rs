@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use eddy_core::{BoxError, Error, Result, Source};
 use eddy_runtime::graph::{JobGraph, Node};
-use eddy_runtime::{JobConfig, JobHandle};
+use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, RestartStrategy};
 
 use crate::data_stream::DataStream;
-use crate::node::SourceNode;
+use crate::node::{Restore, SourceNode};
 use crate::source::{CollectionSource, GeneratorSource, IterSource, StdinSource, TextFileSource};
 use crate::Data;
 
@@ -87,6 +87,53 @@ impl StreamEnvironment {
         self
     }
 
+    /// Takes checkpoints as `config` says (Flink's `enableCheckpointing`): keyed state, source
+    /// positions and sinks' pending transactions are snapshotted consistently, a failed job
+    /// restarts from the newest complete checkpoint, and savepoints can be taken. Every
+    /// stateful operator (sources, keyed operators, transactional sinks) then needs a `uid`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(100)));
+    /// let sums = env
+    ///     .generate(Some(1_000), |i| (i % 10, i))
+    ///     .uid("numbers")
+    ///     .key_by(|n| n.0)
+    ///     .sum(|n| &mut n.1)
+    ///     .uid("sums")
+    ///     .collect();
+    /// let result = env.execute("sums").unwrap().wait().unwrap();
+    /// assert!(result.checkpoints >= 1); // at least the final one, which commits `collect`
+    /// let nines = sums.take().into_iter().filter(|n| n.0 == 9).map(|n| n.1).max();
+    /// assert_eq!(nines, Some((0..100).map(|i| i * 10 + 9).sum()));
+    /// ```
+    pub fn enable_checkpointing(&self, config: CheckpointConfig) -> &Self {
+        self.inner.borrow_mut().config.checkpoint = Some(config);
+        self
+    }
+
+    /// Sets what happens when a subtask fails (default with checkpointing: 3 restarts, 1 s apart).
+    pub fn set_restart_strategy(&self, strategy: RestartStrategy) -> &Self {
+        self.inner.borrow_mut().config.restart = Some(strategy);
+        self
+    }
+
+    /// Starts the job from a savepoint, a checkpoint, or a checkpoint directory (its newest
+    /// complete, undamaged checkpoint), at any parallelism up to max_parallelism.
+    pub fn restore_from(&self, path: impl Into<std::path::PathBuf>) -> &Self {
+        self.inner.borrow_mut().config.restore_from = Some(path.into());
+        self
+    }
+
+    /// Lets a restore drop state of operators the job no longer has (Flink's
+    /// `--allowNonRestoredState`); without it such a restore is refused.
+    pub fn allow_non_restored_state(&self) -> &Self {
+        self.inner.borrow_mut().config.allow_non_restored_state = true;
+        self
+    }
+
     /// A copy of the current settings.
     pub fn config(&self) -> JobConfig {
         self.inner.borrow().config.clone()
@@ -122,16 +169,36 @@ impl StreamEnvironment {
     }
 
     /// A stream from a user [`Source`]: `create(subtask, parallelism)` opens each subtask's part.
+    /// A checkpointed job needs sources that can rewind: see [`StreamEnvironment::add_replayable_source`].
     pub fn add_source<T, S, C>(&self, name: &str, create: C) -> DataStream<T>
     where
         T: Data,
         S: Source<T> + 'static,
         C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
     {
-        self.source_node(name, false, create)
+        self.source_node(name, false, create, None)
     }
 
-    fn source_node<T, S, C>(&self, name: &str, non_parallel: bool, create: C) -> DataStream<T>
+    /// A stream from a user [`Source`] that can rewind: its [`Source::snapshot`] returns its
+    /// position as splits, and `restore(splits)` reopens a subtask at the splits a checkpoint
+    /// recorded (pooled over the old subtasks and dealt round robin to the new ones).
+    pub fn add_replayable_source<T, S, C, R>(&self, name: &str, create: C, restore: R) -> DataStream<T>
+    where
+        T: Data,
+        S: Source<T> + 'static,
+        C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
+        R: Fn(Vec<Vec<u8>>) -> Result<S, BoxError> + Send + Sync + 'static,
+    {
+        self.source_node(name, false, create, Some(Box::new(restore)))
+    }
+
+    fn source_node<T, S, C>(
+        &self,
+        name: &str,
+        non_parallel: bool,
+        create: C,
+        restore: Option<Restore<S>>,
+    ) -> DataStream<T>
     where
         T: Data,
         S: Source<T> + 'static,
@@ -145,7 +212,11 @@ impl StreamEnvironment {
                 non_parallel,
                 follows_input: false,
                 stage_of: None,
-                factory: std::sync::Arc::new(SourceNode::new(create)),
+                // A source's position is state (for the replayable ones; others are refused
+                // by a checkpointed job).
+                stateful: true,
+                committer: None,
+                factory: std::sync::Arc::new(SourceNode::new(create, restore)),
             })
         });
         DataStream::new(self.clone(), node)
@@ -159,15 +230,20 @@ impl StreamEnvironment {
         I::IntoIter: Send + 'static,
     {
         let source = std::sync::Mutex::new(Some(items.into_iter()));
-        self.source_node("Iterator", true, move |_, _| IterSource::take(&source))
+        self.source_node("Iterator", true, move |_, _| IterSource::take(&source), None)
     }
 
     /// A stream of a collection's elements, split across parallel subtasks.
     pub fn from_collection<T: Data + Sync>(&self, items: Vec<T>) -> DataStream<T> {
         let items = std::sync::Arc::new(items);
-        self.source_node("Collection", false, move |subtask, parallelism| {
-            Ok(CollectionSource::new(items.clone(), subtask, parallelism))
-        })
+        let restored = items.clone();
+        let restore: Restore<_> = Box::new(move |splits| CollectionSource::restore(restored.clone(), splits));
+        self.source_node(
+            "Collection",
+            false,
+            move |subtask, parallelism| Ok(CollectionSource::new(items.clone(), subtask, parallelism)),
+            Some(restore),
+        )
     }
 
     /// A deterministic stream: record `i` is `f(i)` for `i` in `0..count` (`None`: unbounded).
@@ -177,22 +253,32 @@ impl StreamEnvironment {
         T: Data,
         F: Fn(u64) -> T + Clone + Send + Sync + 'static,
     {
-        self.source_node("Generator", false, move |subtask, parallelism| {
-            Ok(GeneratorSource::new(f.clone(), count, subtask, parallelism))
-        })
+        let g = f.clone();
+        let restore: Restore<_> = Box::new(move |splits| GeneratorSource::restore(g.clone(), count, splits));
+        self.source_node(
+            "Generator",
+            false,
+            move |subtask, parallelism| Ok(GeneratorSource::new(f.clone(), count, subtask, parallelism)),
+            Some(restore),
+        )
     }
 
     /// The lines of a text file (without line endings), split into byte ranges across
     /// parallel subtasks; a line belongs to the range its first byte is in.
     pub fn read_text_file(&self, path: impl Into<std::path::PathBuf>) -> DataStream<String> {
         let path = path.into();
-        self.source_node("TextFile", false, move |subtask, parallelism| {
-            TextFileSource::open(&path, subtask, parallelism)
-        })
+        let restored = path.clone();
+        let restore: Restore<_> = Box::new(move |splits| TextFileSource::restore(&restored, splits));
+        self.source_node(
+            "TextFile",
+            false,
+            move |subtask, parallelism| TextFileSource::open(&path, subtask, parallelism),
+            Some(restore),
+        )
     }
 
     /// The lines of standard input, read by a single subtask.
     pub fn stdin_lines(&self) -> DataStream<String> {
-        self.source_node("Stdin", true, |_, _| Ok(StdinSource::start()))
+        self.source_node("Stdin", true, |_, _| Ok(StdinSource::start()), None)
     }
 }

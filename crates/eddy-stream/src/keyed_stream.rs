@@ -7,14 +7,15 @@ use std::sync::Arc;
 use eddy_core::{Output, Result};
 use eddy_runtime::edge::KeyedEdge;
 use eddy_runtime::graph::{BuildContext, ShipStrategy};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::{Data, DataStream};
 
 /// What can be a key: hashed stably through its serde encoding, compared with `Eq`.
-pub trait Key: Serialize + Eq + Clone + Send + Sync + 'static {}
+pub trait Key: Serialize + DeserializeOwned + Eq + Clone + Send + Sync + 'static {}
 
-impl<K: Serialize + Eq + Clone + Send + Sync + 'static> Key for K {}
+impl<K: Serialize + DeserializeOwned + Eq + Clone + Send + Sync + 'static> Key for K {}
 
 /// A stream partitioned by the key that `F` extracts from each record.
 pub struct KeyedStream<T, K, F> {
@@ -38,12 +39,12 @@ impl<T: Data> DataStream<T> {
     /// let env = StreamEnvironment::new();
     /// env.set_parallelism(1); // one subtask keeps the output in input order
     /// let totals = env
-    ///     .from_iter(vec![("a", 1), ("b", 2), ("a", 3)])
+    ///     .from_iter(vec![('a', 1), ('b', 2), ('a', 3)])
     ///     .key_by(|e| e.0)
     ///     .sum(|e| &mut e.1)
     ///     .collect();
     /// env.execute("sums").unwrap().wait().unwrap();
-    /// assert_eq!(totals.take(), vec![("a", 1), ("b", 2), ("a", 4)]);
+    /// assert_eq!(totals.take(), vec![('a', 1), ('b', 2), ('a', 4)]);
     /// ```
     pub fn key_by<K, F>(&self, key_of: F) -> KeyedStream<T, K, F>
     where
@@ -67,6 +68,7 @@ where
         B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
     {
         let edge = Arc::new(KeyedEdge::<T, F>::new(self.key_of.clone()));
-        self.stream.transform_over(name, ShipStrategy::KeyGroups, edge, build)
+        // Every keyed operator keeps keyed state (windows, process functions, rolling values).
+        self.stream.transform_over(name, ShipStrategy::KeyGroups, edge, build).mark_stateful()
     }
 }

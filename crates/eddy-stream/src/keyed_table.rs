@@ -42,6 +42,11 @@ impl<K: Eq + Clone, V> KeyedTable<K, V> {
         self.table.find_entry(hash, |s| s.key == *key).ok().map(|e| e.remove().0.value)
     }
 
+    /// Every entry with its key's stable hash.
+    pub(crate) fn iter_hashed(&self) -> impl Iterator<Item = (u64, &K, &V)> + '_ {
+        self.table.iter().map(|s| (s.hash, &s.key, &s.value))
+    }
+
     /// Every entry.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
         self.table.iter().map(|s| (&s.key, &s.value))

@@ -40,6 +40,7 @@ pub mod ops;
 pub mod side_output;
 pub mod sink;
 pub mod source;
+mod state_codec;
 pub mod watermark_strategy;
 pub mod window;
 
@@ -74,6 +75,6 @@ pub mod prelude {
         ProcessFunction, Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
-    pub use eddy_runtime::{JobHandle, JobMetrics, JobResult};
+    pub use eddy_runtime::{CheckpointConfig, CheckpointingMode, JobHandle, JobMetrics, JobResult, RestartStrategy};
     pub use eddy_state::{ListStateDescriptor, MapStateDescriptor, StateTtlConfig, ValueStateDescriptor};
 }

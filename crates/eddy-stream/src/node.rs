@@ -2,11 +2,11 @@
 
 use std::marker::PhantomData;
 
-use eddy_core::{Output, Result, Source};
+use eddy_core::{BoxError, Output, Result, Source};
 use eddy_runtime::fan_out::combine;
 use eddy_runtime::graph::{erase, AnyOutput, BuildContext, NodeFactory, NodeInstance};
 use eddy_runtime::metrics::names;
-use eddy_runtime::source_task::SourceTask;
+use eddy_runtime::source_task::{SourceControl, SourceTask, SPLITS};
 
 /// A one-input operator: `build` wraps the downstream output into the operator's input.
 pub(crate) struct OperatorNode<In, Out, B> {
@@ -32,36 +32,64 @@ where
     }
 }
 
-/// A source node: `create(subtask, parallelism)` makes each subtask's source.
-pub(crate) struct SourceNode<T, C> {
+/// Opens a source from the splits a checkpoint recorded (this subtask's share of them).
+pub(crate) type Restore<S> = Box<dyn Fn(Vec<Vec<u8>>) -> Result<S, BoxError> + Send + Sync>;
+
+/// A source node: `create(subtask, parallelism)` makes each subtask's source; `restore`, for
+/// a replayable source, reopens one at the position a checkpoint recorded.
+pub(crate) struct SourceNode<T, S, C> {
     create: C,
+    restore: Option<Restore<S>>,
     _types: PhantomData<fn() -> T>,
 }
 
-impl<T, C> SourceNode<T, C> {
-    pub(crate) fn new(create: C) -> Self {
-        SourceNode { create, _types: PhantomData }
+impl<T, S, C> SourceNode<T, S, C> {
+    pub(crate) fn new(create: C, restore: Option<Restore<S>>) -> Self {
+        SourceNode { create, restore, _types: PhantomData }
     }
 }
 
-impl<T, S, C> NodeFactory for SourceNode<T, C>
+impl<T, S, C> SourceNode<T, S, C>
+where
+    S: Source<T> + 'static,
+    C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync,
+{
+    /// A fresh source, or one at its recorded position when the job restores state for it.
+    fn open(&self, ctx: &BuildContext) -> Result<S> {
+        let info = &ctx.info;
+        let state = ctx.state().filter(|s| s.has_restored_state());
+        let opened = match (&self.restore, state) {
+            (Some(restore), Some(state)) => {
+                let splits = state.restored_list(SPLITS)?;
+                info.guard(|| restore(splits))?
+            }
+            _ => info.guard(|| (self.create)(info.subtask, info.parallelism))?,
+        };
+        opened.map_err(|e| info.error(format!("cannot open source: {e}")))
+    }
+}
+
+impl<T, S, C> NodeFactory for SourceNode<T, S, C>
 where
     T: Clone + Send + 'static,
     S: Source<T> + 'static,
-    C: Fn(usize, usize) -> Result<S, eddy_core::BoxError> + Send + Sync,
+    C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync,
 {
     fn build(&self, ctx: &BuildContext, outputs: Vec<AnyOutput>) -> Result<NodeInstance> {
         let info = &ctx.info;
-        let source = info
-            .guard(|| (self.create)(info.subtask, info.parallelism))?
-            .map_err(|e| info.error(format!("cannot open source: {e}")))?;
+        let source = self.open(ctx)?;
+        let control = match (ctx.source_commands(), ctx.task_checkpointing()) {
+            (Some(commands), Some(task)) => Some(SourceControl { commands, task, state: ctx.state() }),
+            _ => None,
+        };
         let task = SourceTask::new(
             source,
             combine::<T>(outputs)?,
             info.clone(),
             ctx.config.batch_size,
             ctx.counter(names::RECORDS_IN),
-        );
+        )
+        .with_control(control)?;
         Ok(NodeInstance::Source(Box::new(task)))
     }
 }
@@ -77,6 +105,9 @@ macro_rules! forward_control {
         }
         fn tick(&mut self, now: eddy_core::Timestamp) -> eddy_core::Result<()> {
             self.out.tick(now)
+        }
+        fn barrier(&mut self, barrier: eddy_core::Barrier) -> eddy_core::Result<()> {
+            self.out.barrier(barrier)
         }
         fn finish(&mut self) -> eddy_core::Result<()> {
             self.out.finish()

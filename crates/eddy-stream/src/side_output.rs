@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use eddy_core::{Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, Output, Record, Result, Timestamp};
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::side_channel::{SideChannel, TypedSideChannel};
 
@@ -111,6 +111,11 @@ impl SideOutputs {
         self.channels.iter_mut().try_for_each(|(_, c)| c.tick(now))
     }
 
+    /// Passes a barrier to every side output.
+    pub(crate) fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.channels.iter_mut().try_for_each(|(_, c)| c.barrier(barrier))
+    }
+
     /// Ends every side output.
     pub(crate) fn finish(&mut self) -> Result<()> {
         self.channels.iter_mut().try_for_each(|(_, c)| c.finish())
@@ -150,6 +155,11 @@ impl<O: Send> Output<O> for WithSide<O> {
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.side.tick(now)?;
         self.main.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.side.barrier(barrier)?;
+        self.main.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use eddy_core::time::{MAX_WATERMARK, MIN_WATERMARK};
-use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
 
 use crate::watermark_strategy::{WatermarkGenerator, WatermarkStrategy};
 use crate::{Data, DataStream};
@@ -161,6 +161,10 @@ where
             }
         }
         self.out.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.out.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

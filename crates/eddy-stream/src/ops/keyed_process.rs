@@ -5,10 +5,13 @@ use std::path::Path;
 
 use eddy_core::key::KeyGroupRange;
 use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
-use eddy_core::{BoxError, Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, BoxError, Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::checkpoint::StateContext;
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::Counter;
-use eddy_state::{AnyBackend, HeapBackend, KeyedStateStore, SledBackend, StateError, TimeDomain};
+use eddy_state::{
+    AnyBackend, HeapBackend, KeyGroupSnapshot, KeyedEntries, KeyedStateStore, SledBackend, StateError, TimeDomain,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -16,6 +19,7 @@ use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::{OutputTag, SideOutputs, WithSide};
+use crate::state_codec::{decode, encode};
 use crate::{Data, DataStream};
 
 /// What a keyed process function sees: the key, time, the key's state, timers, and outputs.
@@ -154,8 +158,12 @@ fn subtask_dir(dir: &Path, info: &OperatorInfo) -> std::path::PathBuf {
 
 /// What a keyed operator subtask holds besides its function: the key's state and timers,
 /// its outputs, and event time.
+/// The checkpointed timers of a keyed operator (its keyed state keeps the states' own names).
+const TIMERS: &str = "_timers";
+
 pub(crate) struct KeyedRuntime<O> {
     pub(crate) state: KeyedStateStore<AnyBackend>,
+    pub(crate) checkpoints: Option<StateContext>,
     pub(crate) out: WithSide<O>,
     pub(crate) buffer: Vec<Record<O>>,
     pub(crate) watermark: Timestamp,
@@ -164,13 +172,71 @@ pub(crate) struct KeyedRuntime<O> {
 
 impl<O: Send> KeyedRuntime<O> {
     pub(crate) fn open(ctx: &BuildContext, out: Box<dyn Output<O>>) -> Result<Self> {
-        Ok(KeyedRuntime {
+        let runtime = KeyedRuntime {
             state: open_state(ctx)?,
+            checkpoints: ctx.state(),
             out: WithSide::new(ctx, out),
             buffer: Vec::new(),
             watermark: MIN_WATERMARK,
             info: ctx.info.clone(),
-        })
+        };
+        runtime.restore()?;
+        Ok(runtime)
+    }
+
+    /// Fills every key group this subtask owns from the restored snapshot (empty where it has
+    /// nothing, which also clears a sled directory an earlier attempt left behind).
+    fn restore(&self) -> Result<()> {
+        let Some(checkpoints) = &self.checkpoints else { return Ok(()) };
+        let range = checkpoints.key_groups();
+        let mut groups: Vec<KeyGroupSnapshot> =
+            (range.start..=range.end).map(|key_group| KeyGroupSnapshot { key_group, ..Default::default() }).collect();
+        for state in checkpoints.restored_keyed()? {
+            for (key_group, key, value) in state.entries {
+                let Some(group) = groups.get_mut((key_group as usize).wrapping_sub(range.start)) else {
+                    return Err(Error::Checkpoint(format!("key group {key_group} is not this subtask's")));
+                };
+                if state.state == TIMERS {
+                    group.timers.push(decode(&key)?);
+                } else {
+                    group.entries.push((key, value));
+                }
+            }
+        }
+        for mut group in groups {
+            group.entries.sort();
+            self.state.restore_key_group(group).map_err(|e| self.state_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Puts every key group's state and timers into the checkpoint being taken; states keep
+    /// their descriptors' names (the entry key holds the name after the key group).
+    pub(crate) fn snapshot(&self) -> Result<()> {
+        let Some(checkpoints) = &self.checkpoints else { return Ok(()) };
+        let range = checkpoints.key_groups();
+        let mut states: Vec<KeyedEntries> = Vec::new();
+        let mut timers = KeyedEntries { state: TIMERS.into(), entries: Vec::new() };
+        for key_group in range.start..=range.end {
+            let snapshot = self.state.snapshot_key_group(key_group).map_err(|e| self.state_error(e))?;
+            for (key, value) in snapshot.entries {
+                let name = state_name(&key);
+                let at = match states.iter().position(|s| s.state == name) {
+                    Some(at) => at,
+                    None => {
+                        states.push(KeyedEntries { state: name, entries: Vec::new() });
+                        states.len() - 1
+                    }
+                };
+                states[at].entries.push((key_group as u16, key, value));
+            }
+            for timer in snapshot.timers {
+                timers.entries.push((key_group as u16, encode(&self.info, &timer)?, Vec::new()));
+            }
+        }
+        states.push(timers);
+        checkpoints.snapshot(states, Vec::new());
+        Ok(())
     }
 
     pub(crate) fn state_error(&self, e: StateError) -> Error {
@@ -233,6 +299,12 @@ impl<O: Send> KeyedRuntime<O> {
 }
 
 /// How a keyed operator handles its records and timers; [`KeyedOperator`] does the rest.
+/// The state name inside a backend entry key (`key group u16 | name length u16 | name | …`).
+fn state_name(entry_key: &[u8]) -> String {
+    let len = entry_key.get(2..4).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+    entry_key.get(4..4 + len).map_or_else(|| "<unknown>".into(), |name| String::from_utf8_lossy(name).into_owned())
+}
+
 pub(crate) trait KeyedHandler<T, O>: Send {
     /// Handles a batch; returns how many records became dead letters.
     fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<T>>) -> Result<u64>;
@@ -270,6 +342,11 @@ impl<T, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<H, O> {
 
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.runtime.out.idle(idle)
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.runtime.snapshot()?;
+        self.runtime.out.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

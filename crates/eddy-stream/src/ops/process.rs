@@ -2,7 +2,7 @@
 //! watermark, and an output that can emit any number of records.
 
 use eddy_core::time::{MIN_WATERMARK, NO_TIMESTAMP};
-use eddy_core::{OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
 
 use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::{OutputTag, SideOutputs, WithSide};
@@ -140,6 +140,10 @@ impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
 
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.out.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.out.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

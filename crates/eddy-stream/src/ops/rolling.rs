@@ -3,17 +3,24 @@
 
 use std::ops::AddAssign;
 
-use eddy_core::key::KeyHasher;
-use eddy_core::{OperatorInfo, Output, Record, Result};
+use eddy_core::key::{key_group, KeyHasher};
+use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::checkpoint::StateContext;
+use eddy_state::KeyedEntries;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::keyed_table::KeyedTable;
-use crate::node::forward_control;
+use crate::state_codec::{decode, encode};
 use crate::{Data, DataStream};
+
+/// The checkpointed state of a rolling aggregation: each key's running value.
+const RUNNING: &str = "running";
 
 impl<T, K, F> KeyedStream<T, K, F>
 where
-    T: Data,
+    T: Data + Serialize + DeserializeOwned,
     K: Key,
     F: Fn(&T) -> K + Clone + Send + Sync + 'static,
 {
@@ -24,7 +31,7 @@ where
     {
         let key_of = self.key_of.clone();
         self.transform_keyed("Reduce", move |ctx, out| {
-            Ok(Box::new(RollingReduce {
+            let mut operator = RollingReduce {
                 key_of: key_of.clone(),
                 reduce: reduce.clone(),
                 hasher: KeyHasher::default(),
@@ -32,7 +39,10 @@ where
                 out,
                 buffer: Vec::new(),
                 info: ctx.info.clone(),
-            }))
+                state: ctx.state(),
+            };
+            operator.restore()?;
+            Ok(Box::new(operator))
         })
     }
 
@@ -100,11 +110,39 @@ struct RollingReduce<T, K, F, R> {
     out: Box<dyn Output<T>>,
     buffer: Vec<Record<T>>,
     info: OperatorInfo,
+    state: Option<StateContext>,
+}
+
+impl<T: Serialize + DeserializeOwned, K: Key, F, R> RollingReduce<T, K, F, R> {
+    fn restore(&mut self) -> Result<()> {
+        let Some(state) = &self.state else { return Ok(()) };
+        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == RUNNING) {
+            for (_, key, value) in entries.entries {
+                let key: K = decode(&key)?;
+                let hash = self.hasher.hash(&key)?;
+                *self.table.get_or_insert_with(hash, &key, || None) = Some(decode(&value)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<()> {
+        let Some(state) = &self.state else { return Ok(()) };
+        let max = state.max_parallelism();
+        let mut entries = Vec::new();
+        for (hash, key, value) in self.table.iter_hashed() {
+            if let Some(value) = value {
+                entries.push((key_group(hash, max) as u16, encode(&self.info, key)?, encode(&self.info, value)?));
+            }
+        }
+        state.snapshot(vec![KeyedEntries { state: RUNNING.into(), entries }], Vec::new());
+        Ok(())
+    }
 }
 
 impl<T, K, F, R> Output<T> for RollingReduce<T, K, F, R>
 where
-    T: Data,
+    T: Data + Serialize + DeserializeOwned,
     K: Key,
     F: Fn(&T) -> K + Send,
     R: Fn(T, T) -> T + Send,
@@ -127,5 +165,25 @@ where
         })??;
         self.out.records(&mut self.buffer)
     }
-    forward_control!();
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.out.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.out.idle(idle)
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.out.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.snapshot()?;
+        self.out.barrier(barrier)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.finish()
+    }
 }

@@ -1,15 +1,22 @@
 //! Sinks: where results leave the job. Built in: print, collect into a `Vec`, text files.
 
 mod collect;
+mod exactly_once_file;
 mod print;
 mod text_file;
+mod transactional;
+mod two_phase;
 
-use eddy_core::{BoxError, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, BoxError, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::metrics::{names, Counter};
+use std::sync::Arc;
+use transactional::{two_phase_operator, typed_committer};
 
 pub use collect::Collected;
+pub use exactly_once_file::{ExactlyOnceFileSink, FileCommitter, FileTxn};
 pub use print::PrintSink;
 pub use text_file::TextFileSink;
+pub use two_phase::{Committer, TwoPhaseCommitSink};
 
 use crate::{Data, DataStream};
 
@@ -73,10 +80,26 @@ impl<T: Data> DataStream<T> {
     }
 
     /// Collects every record into memory; read them with [`Collected::take`] after the job.
+    /// In a checkpointed job records appear as their checkpoints complete, exactly once.
     pub fn collect(&self) -> Collected<T> {
         let collected = Collected::default();
-        let target = collected.clone();
-        self.add_sink("Collect", move |_, _| Ok(target.clone()));
+        let (target, committer) = (collected.clone(), Arc::new(collected.clone()));
+        // In-memory transactions need no stable identity across processes; numbering the
+        // collect sinks of a job keeps uids unique and the same for the same pipeline.
+        let count = self.environment().with_graph(|g| g.nodes.iter().filter(|n| n.name == COLLECT).count());
+        let shared = committer.clone();
+        let stream = self.transform::<(), _>(COLLECT, move |ctx, _| {
+            // Without checkpoints there is no replay to guard against: records show up at once.
+            Ok(match ctx.state() {
+                Some(_) => two_phase_operator(ctx, target.sink(), shared.clone()),
+                None => Box::new(SinkOperator {
+                    sink: target.clone(),
+                    info: ctx.info.clone(),
+                    written: ctx.counter(names::RECORDS_WRITTEN),
+                }),
+            })
+        });
+        stream.mark_transactional(typed_committer(committer)).uid(&format!("collect-{count}"));
         collected
     }
 
@@ -117,6 +140,11 @@ impl<T, S: Sink<T>> Output<T> for SinkOperator<S> {
         self.flush()
     }
 
+    fn barrier(&mut self, _: Barrier) -> Result<()> {
+        // Not transactional: flushing is the most a checkpoint can do (at-least-once).
+        self.flush()
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.flush()
     }
@@ -131,3 +159,6 @@ impl<S> SinkOperator<S> {
         info.guard(|| sink.flush())?.map_err(|e| info.error(e.to_string()))
     }
 }
+
+/// The node name of `collect()` sinks.
+const COLLECT: &str = "Sink: Collect";

@@ -4,6 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use eddy_core::{BoxError, Source, SourcePoll};
 
+use crate::source::stride::StrideSplits;
+
 /// Emits the items of an iterator; runs as a single subtask.
 pub struct IterSource<I> {
     items: I,
@@ -24,26 +26,38 @@ impl<T, I: Iterator<Item = T> + Send> Source<T> for IterSource<I> {
     }
 }
 
-/// Emits the elements `subtask, subtask + parallelism, …` of a shared collection.
+/// Emits the elements of a shared collection at the indices of its splits (on a fresh start,
+/// subtask `s` of `p` owns `s, s + p, …`), in increasing order.
 pub struct CollectionSource<T> {
     items: Arc<Vec<T>>,
-    next: usize,
-    step: usize,
+    splits: StrideSplits,
 }
 
 impl<T> CollectionSource<T> {
     /// Subtask `subtask` of `parallelism` over `items`.
     pub fn new(items: Arc<Vec<T>>, subtask: usize, parallelism: usize) -> Self {
-        CollectionSource { items, next: subtask, step: parallelism }
+        CollectionSource { items, splits: StrideSplits::fresh(subtask, parallelism) }
+    }
+
+    /// A collection source resuming at the positions a checkpoint recorded.
+    pub fn restore(items: Arc<Vec<T>>, splits: Vec<Vec<u8>>) -> Result<Self, BoxError> {
+        Ok(CollectionSource { items, splits: StrideSplits::restore(splits)? })
     }
 }
 
 impl<T: Clone + Send + Sync> Source<T> for CollectionSource<T> {
     fn poll_next(&mut self, out: &mut Vec<T>, max: usize) -> Result<SourcePoll, BoxError> {
-        while out.len() < max && self.next < self.items.len() {
-            out.push(self.items[self.next].clone());
-            self.next += self.step;
+        let end = self.items.len() as u64;
+        while out.len() < max {
+            match self.splits.next_below(end) {
+                Some(index) => out.push(self.items[index as usize].clone()),
+                None => return Ok(SourcePoll::Done),
+            }
         }
-        Ok(if self.next >= self.items.len() { SourcePoll::Done } else { SourcePoll::Ready })
+        Ok(SourcePoll::Ready)
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        self.splits.snapshot().map(Some)
     }
 }

@@ -1,55 +1,97 @@
 //! A text file read as lines, split into byte ranges across parallel subtasks.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use eddy_core::{BoxError, Source, SourcePoll};
+use serde::{Deserialize, Serialize};
 
-/// Reads the lines that start in this subtask's byte range `[start, end)` of a file.
-pub struct TextFileSource {
-    reader: BufReader<File>,
-    /// Byte offset of the next unread line.
+/// A byte range of the file still to read: the next line starts at `position`, and lines
+/// starting before `end` belong to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct ByteRange {
     position: u64,
     end: u64,
+}
+
+/// Reads the lines that start in its byte ranges (on a fresh start, subtask `s` of `p` owns
+/// the range `[len * s / p, len * (s + 1) / p)`), one range after the other in file order.
+pub struct TextFileSource {
+    reader: BufReader<File>,
+    ranges: VecDeque<ByteRange>,
+    /// Whether the reader must seek to the first range's position before reading.
+    seek: bool,
     line: Vec<u8>,
+}
+
+fn open_file(path: &Path) -> Result<File, BoxError> {
+    File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()).into())
 }
 
 impl TextFileSource {
     /// Opens subtask `subtask` of `parallelism` of the file at `path`.
     pub fn open(path: &Path, subtask: usize, parallelism: usize) -> Result<Self, BoxError> {
-        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let file = open_file(path)?;
         let len = file.metadata()?.len();
         let start = len * subtask as u64 / parallelism as u64;
         let end = len * (subtask as u64 + 1) / parallelism as u64;
-        let mut source =
-            TextFileSource { reader: BufReader::with_capacity(1 << 20, file), position: start, end, line: Vec::new() };
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut line = Vec::new();
+        let mut position = start;
         if start > 0 {
             // The line under `start` belongs to the previous range unless `start` begins a line.
-            source.reader.seek(SeekFrom::Start(start - 1))?;
-            let skipped = source.reader.read_until(b'\n', &mut source.line)?;
-            source.position = start - 1 + skipped as u64;
-            source.line.clear();
+            reader.seek(SeekFrom::Start(start - 1))?;
+            position = start - 1 + reader.read_until(b'\n', &mut line)? as u64;
+            line.clear();
         }
-        Ok(source)
+        let ranges = VecDeque::from([ByteRange { position, end }]);
+        Ok(TextFileSource { reader, ranges, seek: true, line })
+    }
+
+    /// Reopens the file at the positions a checkpoint recorded.
+    pub fn restore(path: &Path, splits: Vec<Vec<u8>>) -> Result<Self, BoxError> {
+        let mut ranges = splits
+            .iter()
+            .map(|item| bincode::serde::decode_from_slice(item, bincode::config::standard()).map(|(r, _)| r))
+            .collect::<Result<Vec<ByteRange>, _>>()
+            .map_err(|e| format!("a recorded position in {} does not decode: {e}", path.display()))?;
+        ranges.sort_by_key(|r| r.position);
+        let reader = BufReader::with_capacity(1 << 20, open_file(path)?);
+        Ok(TextFileSource { reader, ranges: ranges.into(), seek: true, line: Vec::new() })
     }
 }
 
 impl Source<String> for TextFileSource {
     fn poll_next(&mut self, out: &mut Vec<String>, max: usize) -> Result<SourcePoll, BoxError> {
         while out.len() < max {
-            if self.position >= self.end {
-                return Ok(SourcePoll::Done);
+            let Some(range) = self.ranges.front_mut() else { return Ok(SourcePoll::Done) };
+            if range.position >= range.end {
+                self.ranges.pop_front();
+                self.seek = true;
+                continue;
+            }
+            if self.seek {
+                self.reader.seek(SeekFrom::Start(range.position))?;
+                self.seek = false;
             }
             self.line.clear();
             let read = self.reader.read_until(b'\n', &mut self.line)?;
             if read == 0 {
-                return Ok(SourcePoll::Done);
+                // The file is shorter than when the range was cut: the range is done.
+                range.position = range.end;
+                continue;
             }
-            self.position += read as u64;
+            range.position += read as u64;
             out.push(line_to_string(&mut self.line));
         }
         Ok(SourcePoll::Ready)
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        let encoded = self.ranges.iter().map(|r| bincode::serde::encode_to_vec(r, bincode::config::standard()));
+        Ok(Some(encoded.collect::<Result<_, _>>()?))
     }
 }
 
@@ -89,7 +131,51 @@ mod tests {
         all
     }
 
+    /// Reads `limit` lines from each subtask, snapshots, and restores the splits at
+    /// `restored` subtasks, which read the rest.
+    fn read_with_restore(path: &Path, parallelism: usize, limit: usize, restored: usize) -> Vec<String> {
+        let mut all = Vec::new();
+        let mut splits = Vec::new();
+        for subtask in 0..parallelism {
+            let mut source = TextFileSource::open(path, subtask, parallelism).unwrap();
+            let mut batch = Vec::new();
+            source.poll_next(&mut batch, limit).unwrap();
+            all.append(&mut batch);
+            splits.extend(source.snapshot().unwrap().unwrap());
+        }
+        for subtask in 0..restored {
+            let mine = splits.iter().skip(subtask).step_by(restored).cloned().collect();
+            let mut source = TextFileSource::restore(path, mine).unwrap();
+            loop {
+                let mut batch = Vec::new();
+                let poll = source.poll_next(&mut batch, 3).unwrap();
+                all.append(&mut batch);
+                if poll == SourcePoll::Done {
+                    break;
+                }
+            }
+        }
+        all
+    }
+
     proptest! {
+        #[test]
+        fn a_restore_at_any_parallelism_reads_the_rest_exactly_once(
+            lines in proptest::collection::vec("[a-z ]{0,12}", 0..40),
+            parallelism in 1usize..5,
+            restored in 1usize..5,
+            limit in 0usize..8,
+        ) {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            file.write_all(text.as_bytes()).unwrap();
+            let mut got = read_with_restore(file.path(), parallelism, limit, restored);
+            let mut expected = lines.clone();
+            got.sort();
+            expected.sort();
+            prop_assert_eq!(got, expected);
+        }
+
         #[test]
         fn byte_ranges_yield_every_line_exactly_once(
             lines in proptest::collection::vec("[a-z ]{0,12}", 0..40),

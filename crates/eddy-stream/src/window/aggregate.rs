@@ -1,10 +1,14 @@
 //! Incremental aggregation: a window keeps one accumulator per key, not its records.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 /// Folds records into an accumulator (Flink's `AggregateFunction`). `merge` combines two
 /// partial accumulators of the same key and window.
 pub trait AggregateFunction<T>: Clone + Send + Sync + 'static {
-    /// The running state (cloneable: partial accumulators travel between subtasks).
-    type Acc: Clone + Send + 'static;
+    /// The running state (cloneable: partial accumulators travel between subtasks;
+    /// serialisable: open windows are checkpointed).
+    type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
     /// The result.
     type Out;
     /// A fresh accumulator.
@@ -47,8 +51,10 @@ impl<T> AggregateFunction<T> for Count {
 #[derive(Debug, Clone, Copy)]
 pub struct ReduceAggregate<R>(pub R);
 
-impl<T: Clone + Send + 'static, R: Fn(T, T) -> T + Clone + Send + Sync + 'static> AggregateFunction<T>
-    for ReduceAggregate<R>
+impl<T, R> AggregateFunction<T> for ReduceAggregate<R>
+where
+    T: Clone + Send + Serialize + DeserializeOwned + 'static,
+    R: Fn(T, T) -> T + Clone + Send + Sync + 'static,
 {
     type Acc = Option<T>;
     type Out = T;

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use eddy_core::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::window::aggregate::AggregateFunction;
 use crate::window::assigner::{TumblingEventTimeWindows, WindowAssigner};
@@ -14,7 +16,7 @@ use crate::window::TimeWindow;
 pub(crate) trait Fold<T>: Clone + Send + Sync + 'static {
     /// The per-key, per-window state (cloned when a window fires but stays open for
     /// allowed lateness).
-    type Acc: Clone + Send + 'static;
+    type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
     /// What a fired window yields (before the window function).
     type Out;
     /// Event time (watermarks fire windows) or processing time (the clock does).

@@ -59,6 +59,17 @@ impl<K, Acc> OpenWindows<K, Acc> {
         Some(self.windows.remove(0))
     }
 
+    /// Every open window.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &OpenWindow<K, Acc>> + '_ {
+        self.windows.iter()
+    }
+
+    /// Removes and yields every open window.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = OpenWindow<K, Acc>> + '_ {
+        self.last = usize::MAX;
+        self.windows.drain(..)
+    }
+
     /// The windows that are due at `time` but not yet fired.
     pub(crate) fn due_unfired(&mut self, time: i64) -> impl Iterator<Item = &mut OpenWindow<K, Acc>> {
         self.windows.iter_mut().take_while(move |w| w.window.max_timestamp() <= time).filter(|w| !w.fired)

@@ -1,14 +1,17 @@
 //! The window operator: per window, one accumulator per key; fires windows in order of
 //! their end as the watermark (event time) or the clock (processing time) passes them.
 
-use eddy_core::key::KeyHasher;
+use eddy_core::key::{key_group, KeyHasher};
 use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
-use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::checkpoint::StateContext;
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
+use eddy_state::KeyedEntries;
 
 use crate::keyed_stream::Key;
 use crate::side_output::{OutputTag, WithSide};
+use crate::state_codec::{decode, decode_prefix, encode};
 use crate::window::fold::Fold;
 use crate::window::intake::missing_timestamp;
 use crate::window::open_windows::OpenWindows;
@@ -56,7 +59,12 @@ pub(crate) struct WindowOperator<T, K, F, S: Fold<T>, W, O> {
     buffer: Vec<Record<O>>,
     late_dropped: Counter,
     info: OperatorInfo,
+    /// Checkpointing of a keyed stage (a pre-aggregation holds nothing at a barrier).
+    state: Option<StateContext>,
 }
+
+/// The checkpointed state of a window operator: every open window's accumulator per key.
+const WINDOWS: &str = "windows";
 
 impl<T, K, F, S, W, O> WindowOperator<T, K, F, S, W, O>
 where
@@ -82,7 +90,7 @@ where
                 ctx.info.name
             )));
         }
-        Ok(WindowOperator {
+        WindowOperator {
             key_of,
             fold,
             window_fn,
@@ -97,7 +105,61 @@ where
             buffer: Vec::new(),
             late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
             info: ctx.info.clone(),
-        })
+            state: ctx.state(),
+        }
+        .restored()
+    }
+
+    /// Refills the open windows from the restored snapshot.
+    fn restored(mut self) -> Result<Self> {
+        let Some(state) = &self.state else { return Ok(self) };
+        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == WINDOWS) {
+            for (_, key, value) in entries.entries {
+                let (key, window) = split_window_key::<K>(&key)?;
+                let (fired, acc): (bool, S::Acc) = decode(&value)?;
+                let hash = self.hasher.hash(&key)?;
+                let open = self.windows.get(window);
+                open.fired |= fired;
+                let fold = &self.fold;
+                *open.table.get_or_insert_with(hash, &key, || fold.create()) = acc;
+            }
+        }
+        Ok(self)
+    }
+
+    /// At a barrier a pre-aggregation sends its partials on (so it holds no state in the
+    /// checkpoint: Flink's flush before the barrier); a keyed stage snapshots its windows.
+    fn on_barrier(&mut self) -> Result<()> {
+        if self.late == Late::EmitAlone {
+            return self.flush_partials();
+        }
+        let Some(state) = &self.state else { return Ok(()) };
+        let max = state.max_parallelism();
+        let mut entries = Vec::new();
+        for open in self.windows.iter() {
+            for (hash, key, acc) in open.table.iter_hashed() {
+                let mut bytes = encode(&self.info, key)?;
+                bytes.extend_from_slice(&open.window.start.to_be_bytes());
+                bytes.extend_from_slice(&open.window.end.to_be_bytes());
+                entries.push((key_group(hash, max) as u16, bytes, encode(&self.info, &(open.fired, acc))?));
+            }
+        }
+        state.snapshot(vec![KeyedEntries { state: WINDOWS.into(), entries }], Vec::new());
+        Ok(())
+    }
+
+    /// Emits every open window's accumulators as they are and forgets them.
+    fn flush_partials(&mut self) -> Result<()> {
+        let (fold, window_fn, buffer) = (&self.fold, &self.window_fn, &mut self.buffer);
+        self.info.guard(|| {
+            for mut open in self.windows.drain() {
+                for (key, acc) in open.table.drain() {
+                    buffer
+                        .push(Record::new(window_fn(&key, open.window, fold.result(acc)), open.window.max_timestamp()));
+                }
+            }
+        })?;
+        self.out.records(&mut self.buffer)
     }
 
     fn timestamp_of(&self, record: &Record<T>, now: Timestamp) -> Result<Timestamp> {
@@ -234,9 +296,23 @@ where
         self.out.tick(now)
     }
 
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.on_barrier()?;
+        self.out.barrier(barrier)
+    }
+
     fn finish(&mut self) -> Result<()> {
         // A bounded input has ended: every open window fires, processing-time ones included.
         self.fire_until(Timestamp::MAX)?;
         self.out.finish()
     }
+}
+
+/// Splits a checkpointed window entry key: the key's bincode bytes, then start and end.
+fn split_window_key<K: Key>(bytes: &[u8]) -> Result<(K, TimeWindow)> {
+    let (key, rest) = decode_prefix::<K>(bytes)?;
+    let bounds: Option<[u8; 16]> = rest.try_into().ok();
+    let bounds = bounds.ok_or_else(|| Error::Checkpoint("a window entry's key is damaged".into()))?;
+    let both = u128::from_be_bytes(bounds);
+    Ok((key, TimeWindow { start: (both >> 64) as u64 as i64, end: both as u64 as i64 }))
 }

@@ -68,6 +68,7 @@ where
         if gap <= 0 {
             return Err(Error::InvalidJob(format!("operator '{}': session gap must be positive", ctx.info.name)));
         }
+        crate::window::intake::refuse_checkpoints(ctx, "session windows")?;
         Ok(SessionOperator {
             key_of,
             aggregate,
@@ -246,6 +247,10 @@ where
             self.fire_until(now)?;
         }
         self.out.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: eddy_core::Barrier) -> Result<()> {
+        self.out.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -76,6 +76,7 @@ where
         out: Box<dyn Output<O>>,
     ) -> Result<Self> {
         assigner.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", ctx.info.name)))?;
+        crate::window::intake::refuse_checkpoints(ctx, "windows with a custom trigger")?;
         Ok(TriggeredOperator {
             key_of,
             assigner,
@@ -248,6 +249,10 @@ where
     fn tick(&mut self, now: Timestamp) -> Result<()> {
         self.advance(now, false)?;
         self.out.tick(now)
+    }
+
+    fn barrier(&mut self, barrier: eddy_core::Barrier) -> Result<()> {
+        self.out.barrier(barrier)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -1,5 +1,7 @@
 //! `WindowedStream`: a keyed stream cut into windows, waiting for an aggregation.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::marker::PhantomData;
 use std::ops::AddAssign;
 use std::time::Duration;
@@ -50,14 +52,14 @@ where
     /// let env = StreamEnvironment::new();
     /// env.set_parallelism(1); // one subtask keeps the output in input order
     /// let counts = env
-    ///     .from_iter(vec![(100i64, "a"), (200, "a"), (5_100, "a")])
+    ///     .from_iter(vec![(100i64, 'a'), (200, 'a'), (5_100, 'a')])
     ///     .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |e| e.0)
     ///     .key_by(|e| e.1)
     ///     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
     ///     .aggregate_with(Count, |key, window, n| (*key, window.start, n))
     ///     .collect();
     /// env.execute("counts").unwrap().wait().unwrap();
-    /// assert_eq!(counts.take(), vec![("a", 0, 2), ("a", 5_000, 1)]);
+    /// assert_eq!(counts.take(), vec![('a', 0, 2), ('a', 5_000, 1)]);
     /// ```
     pub fn window<A: WindowAssigner>(&self, assigner: A) -> WindowedStream<T, K, F, A> {
         WindowedStream { keyed: self.clone(), assigner, lateness: Lateness::default(), trigger: DefaultTrigger }
@@ -159,6 +161,7 @@ where
     /// Reduces each window pairwise with `reduce` and emits `window_fn(key, window, result)`.
     pub fn reduce_with<R, W, O>(&self, reduce: R, window_fn: W) -> DataStream<O>
     where
+        T: Serialize + DeserializeOwned,
         R: Fn(T, T) -> T + Clone + Send + Sync + 'static,
         W: Fn(&K, TimeWindow, T) -> O + Clone + Send + Sync + 'static,
         O: Data,
@@ -169,6 +172,7 @@ where
     /// Reduces each window pairwise with `reduce` and emits the result.
     pub fn reduce<R>(&self, reduce: R) -> DataStream<T>
     where
+        T: Serialize + DeserializeOwned,
         R: Fn(T, T) -> T + Clone + Send + Sync + 'static,
     {
         self.reduce_with(reduce, |_, _, result| result)
@@ -177,6 +181,7 @@ where
     /// Sums the field `field` selects over each window; other fields keep the first record's.
     pub fn sum<V, L>(&self, field: L) -> DataStream<T>
     where
+        T: Serialize + DeserializeOwned,
         V: AddAssign + Copy,
         L: Fn(&mut T) -> &mut V + Clone + Send + Sync + 'static,
     {

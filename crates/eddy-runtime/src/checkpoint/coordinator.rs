@@ -1,0 +1,367 @@
+//! The checkpoint coordinator: starts checkpoints, collects every task's ack, writes the
+//! complete snapshot (metadata last, so only then does it exist), and commits transactional
+//! sinks. One checkpoint at a time (Flink's max-concurrent-checkpoints = 1).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+use eddy_core::time::now_ms;
+use eddy_core::{Barrier, BarrierKind, Error, Result};
+use eddy_state::checkpoint::{write_snapshot, CheckpointDirectory, SnapshotReader};
+use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
+
+use crate::checkpoint::committer::{TxnCommitter, PENDING_TRANSACTIONS};
+use crate::checkpoint::config::CheckpointConfig;
+use crate::checkpoint::restored::RestoredState;
+use crate::checkpoint::snapshot_port::SubtaskSnapshot;
+
+/// Where a requested savepoint's path (or why it failed) is sent.
+pub type Reply = Sender<Result<PathBuf>>;
+
+/// A savepoint the user asked for.
+pub struct SavepointRequest {
+    /// The directory the savepoint is written into (created; must not exist or be empty).
+    pub dir: PathBuf,
+    /// `Some(drain)`: stop the job once the savepoint is complete.
+    pub stop: Option<bool>,
+    /// Gets the outcome.
+    pub reply: Reply,
+}
+
+/// The checkpoint in flight.
+struct Pending {
+    barrier: Barrier,
+    started: Instant,
+    created_ms: i64,
+    waiting: BTreeSet<usize>,
+    parts: Vec<SubtaskSnapshot>,
+    savepoint: Option<SavepointRequest>,
+}
+
+/// What a completed snapshot was.
+pub struct Completed {
+    /// Its id.
+    pub id: u64,
+    /// Where it was written (`None`: kept in memory).
+    pub path: Option<PathBuf>,
+    /// Set for a stop-with-savepoint: the job now stops.
+    pub stop: bool,
+}
+
+/// The newest complete checkpoint, where a restart restores from.
+enum Latest {
+    Disk(PathBuf),
+    Memory(SnapshotHeader, Vec<OperatorSnapshot>),
+}
+
+/// Starts, tracks and completes checkpoints and savepoints of one job, across its attempts.
+pub struct Coordinator {
+    job: String,
+    config: CheckpointConfig,
+    max_parallelism: usize,
+    directory: Option<CheckpointDirectory>,
+    committers: Vec<(String, Arc<dyn TxnCommitter>)>,
+    next_id: u64,
+    pending: Option<Pending>,
+    last_start: Instant,
+    last_end: Instant,
+    latest: Option<Latest>,
+    completed: Arc<AtomicU64>,
+    completed_count: u64,
+}
+
+fn checkpoint_error(error: impl std::fmt::Display) -> Error {
+    Error::Checkpoint(error.to_string())
+}
+
+impl Coordinator {
+    /// A coordinator for `job`; ids continue after the restored snapshot and after any
+    /// checkpoint already in the directory.
+    pub fn new(
+        job: &str,
+        config: CheckpointConfig,
+        max_parallelism: usize,
+        committers: Vec<(String, Arc<dyn TxnCommitter>)>,
+        restored: Option<&RestoredState>,
+    ) -> Result<Self> {
+        let directory = config.dir.as_deref().map(CheckpointDirectory::open).transpose().map_err(checkpoint_error)?;
+        let on_disk = match &directory {
+            Some(d) => d.ids().map_err(checkpoint_error)?.last().copied().unwrap_or(0),
+            None => 0,
+        };
+        let restored_id = restored.map_or(0, |r| r.header().id);
+        let now = Instant::now();
+        Ok(Coordinator {
+            job: job.to_string(),
+            config,
+            max_parallelism,
+            directory,
+            committers,
+            next_id: on_disk.max(restored_id) + 1,
+            pending: None,
+            last_start: now,
+            last_end: now,
+            latest: None,
+            completed: Arc::new(AtomicU64::new(restored_id)),
+            completed_count: 0,
+        })
+    }
+
+    /// The newest completed checkpoint id, shared with operators (sinks prune with it).
+    pub fn completed_id(&self) -> Arc<AtomicU64> {
+        self.completed.clone()
+    }
+
+    /// How many checkpoints and savepoints completed.
+    pub fn completed_count(&self) -> u64 {
+        self.completed_count
+    }
+
+    /// Whether a periodic checkpoint should start now.
+    pub fn due(&self) -> bool {
+        let Some(interval) = self.config.interval else { return false };
+        self.pending.is_none()
+            && self.last_start.elapsed() >= interval
+            && self.last_end.elapsed() >= self.config.min_pause
+    }
+
+    /// Whether a checkpoint is in flight.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Starts a checkpoint (or the requested savepoint) that `tasks` tasks must ack.
+    pub fn trigger(&mut self, tasks: usize, savepoint: Option<SavepointRequest>) -> Barrier {
+        let kind = match &savepoint {
+            None => BarrierKind::Checkpoint,
+            Some(SavepointRequest { stop: None, .. }) => BarrierKind::Savepoint,
+            Some(SavepointRequest { stop: Some(drain), .. }) => BarrierKind::Stop { drain: *drain },
+        };
+        let barrier = Barrier { checkpoint: self.next_id, kind };
+        self.next_id += 1;
+        self.last_start = Instant::now();
+        self.pending = Some(Pending {
+            barrier,
+            started: Instant::now(),
+            created_ms: now_ms(),
+            waiting: (0..tasks).collect(),
+            parts: Vec::new(),
+            savepoint,
+        });
+        barrier
+    }
+
+    /// A task acked `checkpoint`; true when every task has.
+    pub fn ack(&mut self, checkpoint: u64, task: usize, parts: Vec<SubtaskSnapshot>) -> bool {
+        let Some(pending) = self.pending.as_mut().filter(|p| p.barrier.checkpoint == checkpoint) else {
+            return false; // an abandoned checkpoint's late ack
+        };
+        if pending.waiting.remove(&task) {
+            pending.parts.extend(parts);
+        }
+        pending.waiting.is_empty()
+    }
+
+    /// Gives up the checkpoint in flight, telling a waiting savepoint requester why.
+    pub fn abort(&mut self, reason: &str) {
+        if let Some(pending) = self.pending.take() {
+            tracing::warn!(checkpoint = pending.barrier.checkpoint, "checkpoint abandoned: {reason}");
+            if let Some(request) = pending.savepoint {
+                let _ = request.reply.send(Err(Error::Checkpoint(format!(
+                    "savepoint {} was not completed: {reason}",
+                    pending.barrier.checkpoint
+                ))));
+            }
+            self.last_end = Instant::now();
+        }
+    }
+
+    /// Abandons the checkpoint in flight if it has taken longer than the timeout; true if so.
+    pub fn expire(&mut self) -> bool {
+        let timeout = self.config.timeout;
+        let expired = self.pending.as_ref().is_some_and(|p| p.started.elapsed() > timeout);
+        if expired {
+            self.abort(&format!("not complete after {timeout:?} (the checkpoint timeout)"));
+        }
+        expired
+    }
+
+    /// Writes the checkpoint in flight, every task having acked, and commits sinks when it
+    /// is a checkpoint or a stop-with-savepoint.
+    pub fn complete(&mut self) -> Result<Completed> {
+        let pending = self.pending.take().ok_or_else(|| Error::Checkpoint("no checkpoint in flight".into()))?;
+        self.last_end = Instant::now();
+        let id = pending.barrier.checkpoint;
+        let kind = if pending.savepoint.is_some() { SnapshotKind::Savepoint } else { SnapshotKind::Checkpoint };
+        let header = self.header(id, kind, pending.created_ms, false);
+        let operators = merge(pending.parts);
+        match pending.savepoint {
+            Some(request) => {
+                let stop = request.stop.is_some();
+                let result = write_snapshot(&request.dir, header, &operators)
+                    .map(|_| request.dir.clone())
+                    .map_err(|e| Error::Checkpoint(format!("cannot write savepoint {}: {e}", request.dir.display())));
+                let outcome = match result {
+                    Ok(path) if stop => self.commit(id, &operators).map(|()| path),
+                    other => other,
+                };
+                let failed = outcome.as_ref().err().map(|e| e.to_string());
+                let path = outcome.as_ref().ok().cloned();
+                let _ = request.reply.send(outcome);
+                if let Some(problem) = failed {
+                    tracing::warn!("savepoint {id} failed: {problem}");
+                    return Ok(Completed { id, path: None, stop: false });
+                }
+                self.completed_count += 1;
+                Ok(Completed { id, path, stop })
+            }
+            None => {
+                let path = self.store(header, operators.clone())?;
+                self.commit(id, &operators)?;
+                self.completed_count += 1;
+                Ok(Completed { id, path, stop: false })
+            }
+        }
+    }
+
+    /// After every task finished: the final checkpoint, which commits what sinks still hold.
+    pub fn complete_final(&mut self, parts: Vec<SubtaskSnapshot>) -> Result<()> {
+        self.abort("the job finished");
+        let id = self.next_id;
+        self.next_id += 1;
+        let header = self.header(id, SnapshotKind::Checkpoint, now_ms(), true);
+        let operators = merge(parts);
+        self.store(header, operators.clone())?;
+        self.commit(id, &operators)?;
+        self.completed_count += 1;
+        Ok(())
+    }
+
+    fn header(&self, id: u64, kind: SnapshotKind, created_ms: i64, finished: bool) -> SnapshotHeader {
+        SnapshotHeader { job: self.job.clone(), id, kind, created_ms, max_parallelism: self.max_parallelism, finished }
+    }
+
+    /// Keeps a complete checkpoint: written to the directory, or in memory.
+    fn store(&mut self, header: SnapshotHeader, operators: Vec<OperatorSnapshot>) -> Result<Option<PathBuf>> {
+        let Some(directory) = &self.directory else {
+            self.latest = Some(Latest::Memory(header, operators));
+            return Ok(None);
+        };
+        let path = directory.path_for(header.id);
+        write_snapshot(&path, header, &operators)
+            .map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
+        if let Err(e) = directory.retain(self.config.retain) {
+            tracing::warn!("cannot remove old checkpoints: {e}");
+        }
+        self.latest = Some(Latest::Disk(path.clone()));
+        Ok(Some(path))
+    }
+
+    /// Commits every transaction the snapshot holds, then tells operators it is complete.
+    fn commit(&self, id: u64, operators: &[OperatorSnapshot]) -> Result<()> {
+        for (uid, committer) in &self.committers {
+            for txn in pending_transactions(operators, uid) {
+                committer
+                    .commit(&txn)
+                    .map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot commit checkpoint {id}: {e}")))?;
+            }
+        }
+        self.completed.store(id, Ordering::Release);
+        Ok(())
+    }
+
+    /// The newest complete checkpoint, for a restart.
+    pub fn latest(&self) -> Result<Option<RestoredState>> {
+        match &self.latest {
+            None => Ok(None),
+            Some(Latest::Memory(header, operators)) => {
+                Ok(Some(RestoredState::from_memory(header.clone(), operators.clone())))
+            }
+            Some(Latest::Disk(path)) => Ok(Some(open_verified(path)?)),
+        }
+    }
+
+    /// Before an attempt starts: commits the restored snapshot's transactions (again: commits
+    /// are idempotent) and lets every sink remove what earlier attempts left behind.
+    pub fn prepare_attempt(&mut self, restored: Option<&RestoredState>) -> Result<()> {
+        self.abort("the job restarted");
+        for (uid, committer) in &self.committers {
+            let txns = match restored {
+                Some(r) => r.list_all(uid, PENDING_TRANSACTIONS)?,
+                None => Vec::new(),
+            };
+            for txn in &txns {
+                committer.commit(txn).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot commit: {e}")))?;
+            }
+            committer.clean_up(&txns).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot clean up: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens and verifies a snapshot on disk.
+pub fn open_verified(path: &Path) -> Result<RestoredState> {
+    let reader = SnapshotReader::open(path).map_err(checkpoint_error)?;
+    reader.verify().map_err(checkpoint_error)?;
+    Ok(RestoredState::from_disk(reader))
+}
+
+fn pending_transactions(operators: &[OperatorSnapshot], uid: &str) -> Vec<Vec<u8>> {
+    operators
+        .iter()
+        .filter(|o| o.uid == uid)
+        .flat_map(|o| &o.lists)
+        .filter(|l| l.name == PENDING_TRANSACTIONS)
+        .flat_map(|l| l.items.iter().flatten().cloned())
+        .collect()
+}
+
+/// Joins the subtasks' parts into one snapshot per operator.
+fn merge(parts: Vec<SubtaskSnapshot>) -> Vec<OperatorSnapshot> {
+    let mut operators: Vec<OperatorSnapshot> = Vec::new();
+    for part in parts {
+        let at = match operators.iter().position(|o| o.uid == part.uid) {
+            Some(at) => at,
+            None => {
+                let name = part.name.clone();
+                operators.push(OperatorSnapshot {
+                    uid: part.uid.clone(),
+                    name,
+                    parallelism: part.parallelism,
+                    ..Default::default()
+                });
+                operators.len() - 1
+            }
+        };
+        let operator = &mut operators[at];
+        for keyed in part.keyed {
+            match operator.keyed.iter_mut().find(|k| k.state == keyed.state) {
+                Some(existing) => existing.entries.extend(keyed.entries),
+                None => operator.keyed.push(KeyedEntries { state: keyed.state, entries: keyed.entries }),
+            }
+        }
+        for list in part.lists {
+            let at = match operator.lists.iter().position(|l| l.name == list.name) {
+                Some(at) => at,
+                None => {
+                    operator.lists.push(ListEntries {
+                        name: list.name.clone(),
+                        redistribution: list.redistribution,
+                        items: vec![Vec::new(); part.parallelism],
+                    });
+                    operator.lists.len() - 1
+                }
+            };
+            let items = &mut operator.lists[at].items;
+            if items.len() <= part.subtask {
+                items.resize(part.subtask + 1, Vec::new());
+            }
+            items[part.subtask] = list.items;
+        }
+    }
+    operators
+}

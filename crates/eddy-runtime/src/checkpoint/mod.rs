@@ -1,0 +1,23 @@
+//! Checkpoints and savepoints: consistent snapshots of a running job's state, taken without
+//! stopping it, so it can recover from failures with exactly-once state and be stopped and
+//! restarted (also at another parallelism).
+//!
+//! The [`coordinator`] starts checkpoint *n* by asking every source to record its position
+//! and emit `Barrier(n)`. Barriers flow with the records; a subtask with several inputs
+//! *aligns* them (holds back inputs whose barrier came first), then each operator snapshots
+//! its state through its [`StateContext`] and the task acks. When every task has acked, the
+//! snapshot is written (to sled under the checkpoint directory, or kept in memory) with its
+//! metadata last, and transactional sinks' pre-committed transactions are committed. After a
+//! failure the job master restores every subtask from the newest complete checkpoint.
+
+pub mod committer;
+pub mod config;
+pub mod coordinator;
+pub mod restored;
+pub mod snapshot_port;
+pub mod task;
+
+pub use committer::{TxnCommitter, PENDING_TRANSACTIONS};
+pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
+pub use restored::RestoredState;
+pub use snapshot_port::{StateContext, SubtaskList, SubtaskSnapshot};

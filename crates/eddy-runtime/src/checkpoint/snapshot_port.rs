@@ -1,0 +1,128 @@
+//! How an operator subtask hands its state to a checkpoint and gets it back on restore.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use eddy_core::key::KeyGroupRange;
+use eddy_core::Result;
+use eddy_state::{KeyedEntries, Redistribution};
+
+use crate::checkpoint::restored::RestoredState;
+
+/// One named list of operator state from one subtask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubtaskList {
+    /// The list's name within its operator.
+    pub name: String,
+    /// How it is dealt out on restore.
+    pub redistribution: Redistribution,
+    /// The subtask's items.
+    pub items: Vec<Vec<u8>>,
+}
+
+/// What one operator subtask put into one checkpoint.
+#[derive(Debug, Clone)]
+pub struct SubtaskSnapshot {
+    /// The operator's uid.
+    pub uid: String,
+    /// The operator's display name.
+    pub name: String,
+    /// Which subtask.
+    pub subtask: usize,
+    /// Of how many.
+    pub parallelism: usize,
+    /// Keyed state, by state name.
+    pub keyed: Vec<KeyedEntries>,
+    /// Operator state lists.
+    pub lists: Vec<SubtaskList>,
+}
+
+/// The snapshots the operators of one chain subtask made for the barrier being handled;
+/// the task takes them and acks the checkpoint with them.
+#[derive(Debug, Clone, Default)]
+pub struct TaskSnapshots(Arc<Mutex<Vec<SubtaskSnapshot>>>);
+
+impl TaskSnapshots {
+    fn push(&self, snapshot: SubtaskSnapshot) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(snapshot);
+    }
+
+    /// Takes what was collected since the last call.
+    pub fn take(&self) -> Vec<SubtaskSnapshot> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A stateful operator subtask's link to checkpoints: where its snapshot goes, what it
+/// restores from, which key groups it owns, and which checkpoint completed last.
+#[derive(Clone)]
+pub struct StateContext {
+    pub(crate) uid: String,
+    pub(crate) name: String,
+    pub(crate) subtask: usize,
+    pub(crate) parallelism: usize,
+    pub(crate) max_parallelism: usize,
+    pub(crate) parts: TaskSnapshots,
+    pub(crate) restored: Option<Arc<RestoredState>>,
+    pub(crate) completed: Arc<AtomicU64>,
+}
+
+impl StateContext {
+    /// The operator's uid.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// The key groups this subtask owns.
+    pub fn key_groups(&self) -> KeyGroupRange {
+        KeyGroupRange::of_subtask(self.subtask, self.max_parallelism, self.parallelism)
+    }
+
+    /// The number of key groups.
+    pub fn max_parallelism(&self) -> usize {
+        self.max_parallelism
+    }
+
+    /// Whether the job restores from a checkpoint or savepoint.
+    pub fn is_restored(&self) -> bool {
+        self.restored.is_some()
+    }
+
+    /// Whether the restored snapshot holds state of this operator (a new operator starts empty).
+    pub fn has_restored_state(&self) -> bool {
+        self.restored.as_ref().is_some_and(|r| r.uids().contains(&self.uid))
+    }
+
+    /// This subtask's keyed state from the restored snapshot: its key groups' entries.
+    pub fn restored_keyed(&self) -> Result<Vec<KeyedEntries>> {
+        match &self.restored {
+            Some(restored) => restored.keyed(&self.uid, self.key_groups()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// This subtask's share of the operator-state list `name` from the restored snapshot.
+    pub fn restored_list(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        match &self.restored {
+            Some(restored) => restored.list(&self.uid, name, self.subtask, self.parallelism),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Puts this subtask's state into the checkpoint whose barrier is being handled.
+    pub fn snapshot(&self, keyed: Vec<KeyedEntries>, lists: Vec<SubtaskList>) {
+        self.parts.push(SubtaskSnapshot {
+            uid: self.uid.clone(),
+            name: self.name.clone(),
+            subtask: self.subtask,
+            parallelism: self.parallelism,
+            keyed,
+            lists,
+        });
+    }
+
+    /// The id of the newest checkpoint known complete (0: none yet).
+    pub fn completed_checkpoint(&self) -> u64 {
+        self.completed.load(Ordering::Acquire)
+    }
+}

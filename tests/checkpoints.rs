@@ -1,0 +1,397 @@
+//! Checkpoints end to end, as a user meets them: a job that keeps failing still produces
+//! exactly the results of a failure-free run; a job stopped with a savepoint and restored at
+//! other parallelisms produces the results of a run without stops; damaged checkpoints and
+//! savepoints are skipped or refused with a clear message.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eddy::prelude::*;
+
+/// Keys of the test events.
+const KEYS: u64 = 7;
+/// Event time advances this much per event index.
+const STEP_MS: i64 = 10;
+/// Window length.
+const WINDOW_MS: i64 = 1_000;
+
+/// Event `i`: key `i % KEYS` at time `i * STEP_MS`.
+fn event(i: u64) -> (u64, i64) {
+    (i % KEYS, i as i64 * STEP_MS)
+}
+
+/// What the job emits: window counts, each key's running count, and fired timers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Out {
+    Window { key: u64, start: i64, count: u64 },
+    Running { key: u64, count: u64 },
+    Timer { key: u64, at: i64 },
+}
+
+/// Panics injected once each at chosen (operator, event index) points.
+#[derive(Default)]
+struct Faults {
+    points: Vec<(&'static str, u64, AtomicBool)>,
+}
+
+impl Faults {
+    fn new(points: &[(&'static str, u64)]) -> Arc<Self> {
+        Arc::new(Faults { points: points.iter().map(|&(op, i)| (op, i, AtomicBool::new(false))).collect() })
+    }
+
+    fn maybe_fail(&self, operator: &str, index: u64) {
+        for (op, at, fired) in &self.points {
+            if *op == operator && *at == index && !fired.swap(true, Ordering::SeqCst) {
+                panic!("injected failure in {operator} at event {index}");
+            }
+        }
+    }
+
+    fn all_fired(&self) -> bool {
+        self.points.iter().all(|(.., fired)| fired.load(Ordering::SeqCst))
+    }
+}
+
+/// The expected output, computed sequentially.
+fn model(count: u64) -> Vec<Out> {
+    let mut windows: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    let mut running: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for i in 0..count {
+        let (key, ts) = event(i);
+        *windows.entry((key, ts - ts % WINDOW_MS)).or_default() += 1;
+        let n = running.entry(key).or_default();
+        *n += 1;
+        out.push(Out::Running { key, count: *n });
+    }
+    for (&(key, start), &count) in &windows {
+        out.push(Out::Window { key, start, count });
+        out.push(Out::Timer { key, at: start + WINDOW_MS });
+    }
+    out.sort();
+    out
+}
+
+/// The job: a throttled generator (so checkpoints happen while it runs) → event time →
+/// per key: a tumbling window count, and a process function with a running count in value
+/// state and an event-time timer at the end of each record's second.
+fn build(env: &StreamEnvironment, count: u64, faults: Arc<Faults>) -> Collected<Out> {
+    let events = env
+        .generate(Some(count), |i| {
+            if i % 200 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (i, event(i))
+        })
+        .uid("events")
+        .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |e: &(u64, (u64, i64))| e.1 .1);
+    let f = faults.clone();
+    let checked = events.map(move |e| {
+        f.maybe_fail("map", e.0);
+        e
+    });
+    let f = faults.clone();
+    let windows = checked
+        .key_by(|e: &(u64, (u64, i64))| e.1 .0)
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS as u64)))
+        .aggregate_with(Count, move |key, window, count| {
+            f.maybe_fail("window", window.start as u64);
+            Out::Window { key: *key, start: window.start, count }
+        })
+        .uid("windows");
+    let processed = checked.key_by(|e: &(u64, (u64, i64))| e.1 .0).process(RunningCount { faults }).uid("running");
+    windows.union(&[processed]).collect()
+}
+
+/// Asserts equal multisets, showing a few differences rather than both lists.
+fn assert_same(got: &[Out], expected: &[Out], context: &str) {
+    let mut counts: BTreeMap<&Out, i64> = BTreeMap::new();
+    for o in got {
+        *counts.entry(o).or_default() += 1;
+    }
+    for o in expected {
+        *counts.entry(o).or_default() -= 1;
+    }
+    let extra: Vec<_> = counts.iter().filter(|(_, &n)| n > 0).take(5).collect();
+    let missing: Vec<_> = counts.iter().filter(|(_, &n)| n < 0).take(5).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "{context}: got {} records, expected {}; extra (record, times): {extra:?}; missing: {missing:?}",
+        got.len(),
+        expected.len()
+    );
+}
+
+/// Each key's running count in value state, and a timer at the end of each record's second.
+#[derive(Clone)]
+struct RunningCount {
+    faults: Arc<Faults>,
+}
+
+impl KeyedProcessFunction<u64, (u64, (u64, i64)), Out> for RunningCount {
+    fn process_element(&mut self, e: &(u64, (u64, i64)), ctx: &mut KeyedContext<'_, u64, Out>) -> Result<(), BoxError> {
+        self.faults.maybe_fail("process", e.0);
+        let state = ctx.state().value_state(&ValueStateDescriptor::<u64>::new("running"))?;
+        let n = state.value()?.unwrap_or(0) + 1;
+        state.update(n)?;
+        ctx.register_event_time_timer(e.1 .1 - e.1 .1 % WINDOW_MS + WINDOW_MS)?;
+        ctx.collect(Out::Running { key: e.1 .0, count: n });
+        Ok(())
+    }
+
+    fn on_timer(&mut self, at: i64, ctx: &mut KeyedContext<'_, u64, Out>) -> Result<(), BoxError> {
+        let key = *ctx.current_key();
+        ctx.collect(Out::Timer { key, at });
+        Ok(())
+    }
+}
+
+fn sorted(collected: &Collected<Out>) -> Vec<Out> {
+    let mut out = collected.take();
+    out.sort();
+    out
+}
+
+#[test]
+fn panics_in_random_operators_leave_the_results_of_a_failure_free_run() {
+    let count = 12_000;
+    let expected = model(count);
+    let mut rng = fastrand::Rng::with_seed(7);
+    for parallelism in 1..=4 {
+        let points: Vec<(&str, u64)> = (0..3)
+            .map(|_| match rng.u8(0..3) {
+                0 => ("map", rng.u64(1_000..count)),
+                1 => ("window", rng.u64(1..(count * STEP_MS as u64 / 1_000)) * 1_000),
+                _ => ("process", rng.u64(1_000..count)),
+            })
+            .collect();
+        let faults = Faults::new(&points);
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(15)));
+        env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 10, delay: Duration::ZERO });
+        let out = build(&env, count, faults.clone());
+        let result = env.execute("faulty").unwrap().wait().unwrap();
+        assert!(faults.all_fired(), "p={parallelism}: not every fault fired: {points:?}");
+        // Faults in different threads may fire in the same attempt.
+        assert!((1..=points.len()).contains(&result.restarts), "p={parallelism}: {} restarts", result.restarts);
+        assert_same(&sorted(&out), &expected, &format!("p={parallelism}, faults {points:?}"));
+    }
+}
+
+#[test]
+fn without_restarts_a_failure_fails_the_job_with_its_cause() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(10)));
+    env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 1, delay: Duration::ZERO });
+    let faults = Faults::new(&[("map", 3_000), ("map", 6_000)]);
+    build(&env, 10_000, faults);
+    let error = env.execute("fails twice").unwrap().wait().unwrap_err().to_string();
+    assert!(error.contains("injected failure in map at event 6000"), "{error}");
+}
+
+/// Runs the job at each parallelism in turn, stopping all but the last with a savepoint
+/// after `stop_after` and restoring the next from it.
+fn run_with_stops(count: u64, parallelisms: &[usize], stop_after: Duration, dir: &Path) -> (Vec<Out>, usize) {
+    let mut all = Vec::new();
+    let mut restore = None;
+    let mut stops = 0;
+    for (run, &parallelism) in parallelisms.iter().enumerate() {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        env.enable_checkpointing(CheckpointConfig::on_request());
+        if let Some(path) = &restore {
+            env.restore_from(path);
+        }
+        let out = build(&env, count, Faults::new(&[]));
+        let handle = env.execute("rescaled").unwrap();
+        let last = run + 1 == parallelisms.len();
+        if !last {
+            std::thread::sleep(stop_after);
+            let target = dir.join(format!("savepoint-{run}"));
+            match handle.stop_with_savepoint(&target, false) {
+                Ok(path) => {
+                    stops += 1;
+                    restore = Some(path);
+                }
+                // The input ran out first: nothing left to restore.
+                Err(e) => assert!(e.to_string().contains("ended"), "{e}"),
+            }
+        }
+        let result = handle.wait().unwrap();
+        all.extend(sorted(&out));
+        if result.savepoint.is_none() {
+            break;
+        }
+    }
+    all.sort();
+    (all, stops)
+}
+
+#[test]
+fn stop_with_savepoint_and_restore_at_3_then_1_then_4_gives_the_results_of_one_run() {
+    let count = 40_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (got, stops) = run_with_stops(count, &[2, 3, 1, 4], Duration::from_millis(60), dir.path());
+    assert!(stops >= 2, "the job should have been stopped mid-way at least twice, was {stops} times");
+    assert_same(&got, &model(count), "stopped and restored at 2, 3, 1, 4");
+}
+
+#[test]
+fn a_savepoint_while_running_changes_nothing_and_restores_elsewhere() {
+    let count = 80_000;
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    let out = build(&env, count, Faults::new(&[]));
+    let handle = env.execute("savepointed").unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let savepoint = handle.savepoint(dir.path().join("sp")).unwrap();
+    handle.wait().unwrap();
+    assert_same(&sorted(&out), &model(count), "with a savepoint");
+    // The savepoint is a valid start: the restored job produces what came after it.
+    let env = StreamEnvironment::new();
+    env.set_parallelism(3);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    env.restore_from(&savepoint);
+    let rest = build(&env, count, Faults::new(&[]));
+    env.execute("from savepoint").unwrap().wait().unwrap();
+    let (rest, all) = (sorted(&rest), model(count));
+    assert!(!rest.is_empty() && rest.len() < all.len());
+    let all: std::collections::BTreeSet<Out> = all.into_iter().collect();
+    assert!(rest.iter().all(|o| all.contains(o)));
+}
+
+/// Every key's last running count: the same however often records were replayed.
+fn final_counts(out: &[Out]) -> BTreeMap<u64, u64> {
+    let mut last = BTreeMap::new();
+    for o in out {
+        if let Out::Running { key, count } = o {
+            let n = last.entry(*key).or_insert(0);
+            *n = (*n).max(*count);
+        }
+    }
+    last
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_is_skipped_for_the_previous_one() {
+    let count = 150_000;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("checkpoints");
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)).dir(&checkpoints).retain(5));
+    build(&env, count, Faults::new(&[]));
+    let handle = env.execute("to be killed").unwrap();
+    let started = Instant::now();
+    while complete_checkpoints(&checkpoints) < 2 && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Cancelled mid-way, or finished with a final checkpoint: either way the newest is damaged.
+    handle.cancel();
+    let _ = handle.wait();
+    let newest = newest_checkpoint(&checkpoints);
+    std::fs::write(newest.join("db"), b"garbage").unwrap();
+    // A restore takes the previous checkpoint and finishes the job.
+    let env = StreamEnvironment::new();
+    env.set_parallelism(3);
+    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)));
+    env.restore_from(&checkpoints);
+    let out = build(&env, count, Faults::new(&[]));
+    env.execute("restored").unwrap().wait().unwrap();
+    let expected = final_counts(&model(count));
+    assert_eq!(final_counts(&sorted(&out)), expected);
+}
+
+fn checkpoint_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    dirs.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("chk-")));
+    dirs.sort();
+    dirs
+}
+
+fn complete_checkpoints(dir: &Path) -> usize {
+    checkpoint_dirs(dir).len().saturating_sub(1)
+}
+
+fn newest_checkpoint(dir: &Path) -> std::path::PathBuf {
+    checkpoint_dirs(dir).pop().expect("a checkpoint")
+}
+
+#[test]
+fn a_garbled_savepoint_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    let out = build(&env, 5_000, Faults::new(&[]));
+    let handle = env.execute("savepointed").unwrap();
+    let savepoint = handle.savepoint(dir.path().join("sp")).unwrap();
+    handle.wait().unwrap();
+    drop(out);
+    let db = savepoint.join("db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let (middle, len) = (bytes.len() / 2, bytes.len());
+    for b in &mut bytes[middle..(middle + 64).min(len)] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let env = StreamEnvironment::new();
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    env.restore_from(&savepoint);
+    build(&env, 5_000, Faults::new(&[]));
+    let error = env.execute("from garbage").err().expect("a garbled savepoint must be refused").to_string();
+    assert!(error.contains(&savepoint.display().to_string()), "{error}");
+}
+
+#[test]
+fn stateful_operators_without_uid_are_rejected_by_name() {
+    let env = StreamEnvironment::new();
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    env.generate(Some(10), |i| i).uid("numbers").key_by(|n| n % 2).sum(|n| n).name("Totals").collect();
+    let error = env.execute("no uid").err().unwrap().to_string();
+    assert!(error.contains("'Totals'") && error.contains("uid"), "{error}");
+}
+
+#[test]
+fn a_restore_must_match_max_parallelism_and_claim_all_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    build(&env, 5_000, Faults::new(&[]));
+    let handle = env.execute("savepointed").unwrap();
+    let savepoint = handle.savepoint(dir.path().join("sp")).unwrap();
+    handle.wait().unwrap();
+
+    let env = StreamEnvironment::new();
+    env.set_max_parallelism(64);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    env.restore_from(&savepoint);
+    build(&env, 5_000, Faults::new(&[]));
+    let error = env.execute("other max").err().unwrap().to_string();
+    assert!(error.contains("max_parallelism 128") && error.contains("64"), "{error}");
+
+    // A job without the "windows" operator: its state is unclaimed.
+    let job_without_windows = |allow: bool| {
+        let env = StreamEnvironment::new();
+        env.enable_checkpointing(CheckpointConfig::on_request());
+        env.restore_from(&savepoint);
+        if allow {
+            env.allow_non_restored_state();
+        }
+        env.generate(Some(5_000), |i| (i, event(i))).uid("events").map(|e| e.0).collect();
+        env.execute("fewer operators")
+    };
+    let error = job_without_windows(false).err().unwrap().to_string();
+    assert!(error.contains("windows") && error.contains("allow_non_restored_state"), "{error}");
+    job_without_windows(true).unwrap().wait().unwrap();
+}
