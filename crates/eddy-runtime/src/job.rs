@@ -215,7 +215,12 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
         restored,
         completed: completed.unwrap_or_default(),
     });
-    let built = build_tasks(&master.graph, &master.plan, &master.config, &cancel, &master.metrics, wiring.as_ref())?;
+    let built = build_tasks(&master.graph, &master.plan, &master.config, &cancel, &master.metrics, wiring.as_ref());
+    // Every subtask has read its state: close the snapshot (sled locks an open one).
+    if let Some(restored) = wiring.as_ref().and_then(|w| w.restored.as_ref()) {
+        restored.release();
+    }
+    let built = built?;
     let run = Arc::new(TaskRun { cancel: cancel.clone(), tick_interval: master.config.buffer_timeout });
     let mut threads = Vec::with_capacity(built.tasks.len());
     for (index, (thread_name, task)) in built.tasks.into_iter().enumerate() {

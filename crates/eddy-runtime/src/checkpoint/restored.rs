@@ -3,18 +3,38 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use eddy_core::key::KeyGroupRange;
 use eddy_core::{Error, Result};
-use eddy_state::checkpoint::{redistribute, SnapshotReader, StoredStateKind};
+use eddy_state::checkpoint::{redistribute, SnapshotMetadata, SnapshotReader, StoredStateKind};
 use eddy_state::{KeyedEntries, OperatorSnapshot, Redistribution, SnapshotHeader};
 
 /// Where restored state is read from.
 enum Store {
-    /// A checkpoint or savepoint directory.
-    Disk(SnapshotReader),
+    /// A checkpoint or savepoint directory, open while subtasks restore from it.
+    Disk(Box<Disk>),
     /// A checkpoint the coordinator kept in memory.
     Memory(Vec<OperatorSnapshot>),
+}
+
+/// A snapshot on disk: its path, its metadata, and its database while it is open. sled locks
+/// an open database, so it is closed once an attempt's subtasks are built (a running job must
+/// not keep its restored checkpoint locked: the directory's clean-up could not delete it).
+struct Disk {
+    path: PathBuf,
+    metadata: SnapshotMetadata,
+    reader: Mutex<Option<SnapshotReader>>,
+}
+
+impl Disk {
+    fn with_reader<R>(&self, f: impl FnOnce(&SnapshotReader) -> Result<R>) -> Result<R> {
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if reader.is_none() {
+            *reader = Some(SnapshotReader::open(&self.path).map_err(checkpoint_error)?);
+        }
+        f(reader.as_ref().expect("opened above"))
+    }
 }
 
 /// A complete snapshot that subtasks restore their state from.
@@ -30,7 +50,19 @@ fn checkpoint_error(error: impl std::fmt::Display) -> Error {
 impl RestoredState {
     /// A snapshot read from disk (already verified).
     pub fn from_disk(reader: SnapshotReader) -> Self {
-        RestoredState { header: reader.metadata().header.clone(), store: Store::Disk(reader) }
+        let disk = Disk {
+            path: reader.path().to_path_buf(),
+            metadata: reader.metadata().clone(),
+            reader: Mutex::new(Some(reader)),
+        };
+        RestoredState { header: disk.metadata.header.clone(), store: Store::Disk(Box::new(disk)) }
+    }
+
+    /// Closes the database until it is read again (by a restart's subtasks).
+    pub fn release(&self) {
+        if let Store::Disk(disk) = &self.store {
+            *disk.reader.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
     }
 
     /// A checkpoint held in memory.
@@ -46,7 +78,7 @@ impl RestoredState {
     /// Where it lies, when on disk.
     pub fn path(&self) -> Option<PathBuf> {
         match &self.store {
-            Store::Disk(reader) => Some(reader.path().to_path_buf()),
+            Store::Disk(disk) => Some(disk.path.clone()),
             Store::Memory(_) => None,
         }
     }
@@ -54,7 +86,7 @@ impl RestoredState {
     /// The uids of the operators that have state in it.
     pub fn uids(&self) -> BTreeSet<String> {
         match &self.store {
-            Store::Disk(reader) => reader.metadata().operators.iter().map(|o| o.uid.clone()).collect(),
+            Store::Disk(disk) => disk.metadata.operators.iter().map(|o| o.uid.clone()).collect(),
             Store::Memory(operators) => operators.iter().map(|o| o.uid.clone()).collect(),
         }
     }
@@ -62,7 +94,7 @@ impl RestoredState {
     /// Operator `uid`'s keyed entries in `key_groups`.
     pub fn keyed(&self, uid: &str, key_groups: KeyGroupRange) -> Result<Vec<KeyedEntries>> {
         match &self.store {
-            Store::Disk(reader) => reader.keyed(uid, key_groups).map_err(checkpoint_error),
+            Store::Disk(disk) => disk.with_reader(|r| r.keyed(uid, key_groups).map_err(checkpoint_error)),
             Store::Memory(operators) => Ok(operators
                 .iter()
                 .filter(|o| o.uid == uid)
@@ -78,7 +110,7 @@ impl RestoredState {
     /// Every item of operator `uid`'s list `name`, from all old subtasks.
     pub fn list_all(&self, uid: &str, name: &str) -> Result<Vec<Vec<u8>>> {
         let items = match &self.store {
-            Store::Disk(reader) => reader.list(uid, name).map_err(checkpoint_error)?,
+            Store::Disk(disk) => disk.with_reader(|r| r.list(uid, name).map_err(checkpoint_error))?,
             Store::Memory(operators) => operators
                 .iter()
                 .filter(|o| o.uid == uid)
@@ -93,14 +125,15 @@ impl RestoredState {
     /// Subtask `subtask` of `parallelism`'s share of operator `uid`'s list `name`.
     pub fn list(&self, uid: &str, name: &str, subtask: usize, parallelism: usize) -> Result<Vec<Vec<u8>>> {
         let (items, mode) = match &self.store {
-            Store::Disk(reader) => {
-                let mode = reader.operator(uid).and_then(|o| o.states.iter().find(|s| s.name == name)).and_then(|s| {
-                    match s.kind {
-                        StoredStateKind::List { redistribution, .. } => Some(redistribution),
-                        StoredStateKind::Keyed { .. } => None,
-                    }
-                });
-                (reader.list(uid, name).map_err(checkpoint_error)?, mode)
+            Store::Disk(disk) => {
+                let mode =
+                    disk.metadata.operator(uid).and_then(|o| o.states.iter().find(|s| s.name == name)).and_then(|s| {
+                        match s.kind {
+                            StoredStateKind::List { redistribution, .. } => Some(redistribution),
+                            StoredStateKind::Keyed { .. } => None,
+                        }
+                    });
+                (disk.with_reader(|r| r.list(uid, name).map_err(checkpoint_error))?, mode)
             }
             Store::Memory(operators) => {
                 let list = operators.iter().filter(|o| o.uid == uid).flat_map(|o| &o.lists).find(|l| l.name == name);
