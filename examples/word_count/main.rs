@@ -5,12 +5,39 @@
 //! cargo run --release --example word_count                      # bundled corpus
 //! cargo run --release --example word_count -- --input words.tsv --timestamped --parallelism 2
 //! ```
+//!
+//! Fault tolerance (none of it is on unless asked for):
+//!
+//! - `--checkpoint-dir DIR` takes a checkpoint every `--checkpoint-interval-ms N` (default
+//!   1000) under `DIR/chk-<id>`, so a later run can pick up where a killed one stopped.
+//! - `--restore PATH` starts from a savepoint or a checkpoint directory (its newest complete
+//!   checkpoint) instead of from the beginning of the input; a run killed before its first
+//!   checkpoint completed left nothing to restore, so start that one afresh.
+//! - `--savepoint-dir DIR` makes SIGTERM / Ctrl-C stop the job with a savepoint in
+//!   `DIR/savepoint-<unix ms>`; its path is printed as `savepoint: <path>` and the exit is 0.
+//! - `--exactly-once-output DIR` writes the results as part files under `DIR` that become
+//!   visible only when their checkpoint completes (without checkpointing: when the input
+//!   ends). Read every file whose name does not start with `.` or `_`: a run killed and
+//!   restored shows each result exactly once.
+//!
+//! `--restore` and `--savepoint-dir` turn checkpointing on by themselves (kept in memory unless
+//! `--checkpoint-dir` is given). Checkpointing needs an input that can be read again, so it
+//! refuses `--input -` (stdin).
+//!
+//! ```text
+//! cargo run --release --example word_count -- --input words.tsv --timestamped \
+//!     --checkpoint-dir /tmp/chk --exactly-once-output /tmp/out      # kill it mid-way, then:
+//! cargo run --release --example word_count -- --input words.tsv --timestamped \
+//!     --checkpoint-dir /tmp/chk --exactly-once-output /tmp/out --restore /tmp/chk
+//! ```
 
 mod job;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
@@ -43,6 +70,21 @@ struct Args {
     /// Output file (default: stdout).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Write exactly-once part files into this directory instead of stdout or `--output`.
+    #[arg(long, conflicts_with = "output")]
+    exactly_once_output: Option<PathBuf>,
+    /// Take checkpoints under this directory (`chk-<id>`), so a later run can `--restore`.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Time between checkpoints, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// Start from this savepoint, or from the newest complete checkpoint in this directory.
+    #[arg(long)]
+    restore: Option<PathBuf>,
+    /// On SIGTERM or Ctrl-C, stop with a savepoint in a new directory here and print its path.
+    #[arg(long)]
+    savepoint_dir: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,21 +93,62 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
+    // Savepoints and restores need checkpointing on; without `--checkpoint-dir` the periodic
+    // checkpoints stay in memory (a savepoint is written to its own directory regardless).
+    if args.checkpoint_dir.is_some() || args.restore.is_some() || args.savepoint_dir.is_some() {
+        let mut config = CheckpointConfig::every(Duration::from_millis(args.checkpoint_interval_ms));
+        if let Some(dir) = &args.checkpoint_dir {
+            config = config.dir(dir);
+        }
+        env.enable_checkpointing(config);
+    }
+    if let Some(path) = &args.restore {
+        env.restore_from(path);
+    }
+    // The uids name the state in checkpoints and savepoints; they change nothing in a run
+    // without checkpointing.
     let (lines, timestamped) = match args.input.as_deref() {
         None => (env.read_text_file(BUNDLED), true),
         Some("-") => (env.stdin_lines(), args.timestamped),
         Some(path) => (env.read_text_file(path), args.timestamped),
     };
+    let lines = lines.uid("lines");
     let options =
         job::Options { timestamped, window_ms: args.window_ms, out_of_orderness_ms: args.out_of_orderness_ms };
     let malformed = Arc::new(AtomicU64::new(0));
-    let counts = job::word_counts(&lines, &options, malformed.clone());
-    // One writer keeps the output a single file (or an unprefixed stdout).
-    match &args.output {
-        Some(path) => counts.write_text(path).set_parallelism(1),
-        None => counts.print().set_parallelism(1),
+    let counts = job::word_counts(&lines, &options, malformed.clone()).uid("counts");
+    // One writer keeps the output a single file (or an unprefixed stdout, or one part file per
+    // checkpoint).
+    let sink = match (&args.exactly_once_output, &args.output) {
+        (Some(dir), _) => counts.write_exactly_once(dir),
+        (None, Some(path)) => counts.write_text(path),
+        (None, None) => counts.print(),
     };
-    let result = env.execute("word count")?.wait().context("word count failed")?;
+    sink.set_parallelism(1).uid("output");
+
+    // Installed before the job starts, so that an early signal still ends in a savepoint
+    // rather than killing the process.
+    let signals = match &args.savepoint_dir {
+        Some(_) => {
+            let (sender, receiver) = mpsc::channel();
+            ctrlc::set_handler(move || {
+                // Only a send: the main thread does the work, outside the signal handler.
+                let _ = sender.send(());
+            })
+            .context("cannot install the SIGTERM / Ctrl-C handler")?;
+            Some(receiver)
+        }
+        None => None,
+    };
+    let handle = env.execute("word count")?;
+    if let (Some(signals), Some(dir)) = (&signals, &args.savepoint_dir) {
+        stop_with_savepoint_on_signal(&handle, signals, dir);
+    }
+    let result = handle.wait().context("word count failed")?;
+    if let Some(savepoint) = &result.savepoint {
+        // Printed after the job ended, so it is never interleaved with CSV lines on stdout.
+        println!("savepoint: {}", savepoint.display());
+    }
     let late = result.metrics.total_all("late_records_dropped");
     eprintln!(
         "word count: {} windowed counts in {:.2} s; {} late words dropped; {} malformed lines skipped",
@@ -75,4 +158,23 @@ fn main() -> anyhow::Result<()> {
         malformed.load(Ordering::Relaxed),
     );
     Ok(())
+}
+
+/// Waits until the job ends on its own, or a signal arrives and a savepoint stops it.
+fn stop_with_savepoint_on_signal(handle: &JobHandle, signals: &mpsc::Receiver<()>, dir: &Path) {
+    loop {
+        if signals.try_recv().is_ok() {
+            let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            match handle.stop_with_savepoint(dir.join(format!("savepoint-{millis}")), false) {
+                Ok(_) => return,
+                // The job goes on after a failed savepoint (or has just ended on its own, which
+                // the next check sees), so keep waiting: another signal tries again.
+                Err(e) => eprintln!("word count: no savepoint taken: {e}"),
+            }
+        }
+        if handle.is_finished() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
