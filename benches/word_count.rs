@@ -8,6 +8,9 @@
 //! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
 //! ```
 //!
+//! Each parallelism runs twice: without checkpoints, and with a checkpoint every second
+//! (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
+//!
 //! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
 //! output is checked against the loop's (sorted lines must be identical).
 
@@ -52,8 +55,9 @@ fn main() {
     println!("| config | words | wall s | M words/s | vs loop | peak RSS MB | output = loop |");
     println!("|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
-    let configs =
-        std::iter::once("loop".to_string()).chain(parallelism.split(',').map(|p| format!("eddy-p{}", p.trim())));
+    let configs = std::iter::once("loop".to_string()).chain(
+        parallelism.split(',').flat_map(|p| [format!("eddy-p{}", p.trim()), format!("eddy-p{}+ckpt", p.trim())]),
+    );
     for config in configs {
         let config = config.as_str();
         let output = dir.join(format!("out-{config}.csv"));
@@ -84,7 +88,14 @@ fn child(config: &str, input: &Path, output: &Path) {
     let start = Instant::now();
     let words = match config.strip_prefix("eddy-p") {
         None => naive_loop(input, output),
-        Some(p) => eddy(input, output, p.parse().expect("parallelism")),
+        Some(p) => match p.strip_suffix("+ckpt") {
+            None => eddy(input, output, p.parse().expect("parallelism"), None),
+            Some(p) => {
+                let checkpoints = output.with_extension("checkpoints");
+                let _ = std::fs::remove_dir_all(&checkpoints);
+                eddy(input, output, p.parse().expect("parallelism"), Some(&checkpoints))
+            }
+        },
     };
     println!("{words} {:.3} {}", start.elapsed().as_secs_f64(), peak_rss_kb());
 }
@@ -144,14 +155,22 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
     token.clear();
 }
 
-/// The example's job, reading `input` at `parallelism`; returns the number of words.
-fn eddy(input: &Path, output: &Path, parallelism: usize) -> u64 {
+/// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
+/// `checkpoints` if given; returns the number of words.
+fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>) -> u64 {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism);
+    if let Some(dir) = checkpoints {
+        env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
+    }
     let options = job::Options { timestamped: true, window_ms: WINDOW_MS as u64, out_of_orderness_ms: 0 };
-    let counts = job::word_counts(&env.read_text_file(input), &options, Arc::new(AtomicU64::new(0)));
+    let lines = env.read_text_file(input).uid("lines");
+    let counts = job::word_counts(&lines, &options, Arc::new(AtomicU64::new(0))).uid("counts");
     counts.write_text(output).set_parallelism(1);
-    env.execute("word count bench").unwrap().wait().unwrap();
+    let result = env.execute("word count bench").unwrap().wait().unwrap();
+    if checkpoints.is_some() {
+        eprintln!("{} checkpoints", result.checkpoints);
+    }
     // Words are counted from the output: the sum of all window counts.
     let reader = BufReader::new(File::open(output).unwrap());
     reader.lines().map(|l| l.unwrap().rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum()
