@@ -206,7 +206,7 @@ impl Coordinator {
                     .map(|_| request.dir.clone())
                     .map_err(|e| Error::Checkpoint(format!("cannot write savepoint {}: {e}", request.dir.display())));
                 let outcome = match result {
-                    Ok(path) if stop => self.commit(id, &operators).map(|()| path),
+                    Ok(path) if stop => self.commit(id, self.transactions(&operators)).map(|()| path),
                     other => other,
                 };
                 let failed = outcome.as_ref().err().map(|e| e.to_string());
@@ -220,8 +220,9 @@ impl Coordinator {
                 Ok(Completed { id, path, stop })
             }
             None => {
-                let path = self.store(header, operators.clone())?;
-                self.commit(id, &operators)?;
+                let transactions = self.transactions(&operators);
+                let path = self.store(header, operators)?;
+                self.commit(id, transactions)?;
                 self.completed_count += 1;
                 Ok(Completed { id, path, stop: false })
             }
@@ -235,8 +236,9 @@ impl Coordinator {
         self.next_id += 1;
         let header = self.header(id, SnapshotKind::Checkpoint, now_ms(), true);
         let operators = merge(parts);
-        self.store(header, operators.clone())?;
-        self.commit(id, &operators)?;
+        let transactions = self.transactions(&operators);
+        self.store(header, operators)?;
+        self.commit(id, transactions)?;
         self.completed_count += 1;
         Ok(())
     }
@@ -261,10 +263,15 @@ impl Coordinator {
         Ok(Some(path))
     }
 
-    /// Commits every transaction the snapshot holds, then tells operators it is complete.
-    fn commit(&self, id: u64, operators: &[OperatorSnapshot]) -> Result<()> {
-        for (uid, committer) in &self.committers {
-            for txn in pending_transactions(operators, uid) {
+    /// The transactions a snapshot holds, per sink (by index in `committers`).
+    fn transactions(&self, operators: &[OperatorSnapshot]) -> Vec<Vec<Vec<u8>>> {
+        self.committers.iter().map(|(uid, _)| pending_transactions(operators, uid)).collect()
+    }
+
+    /// Commits every transaction of a complete snapshot, then tells operators it is complete.
+    fn commit(&self, id: u64, transactions: Vec<Vec<Vec<u8>>>) -> Result<()> {
+        for ((uid, committer), txns) in self.committers.iter().zip(transactions) {
+            for txn in txns {
                 committer
                     .commit(&txn)
                     .map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot commit checkpoint {id}: {e}")))?;
