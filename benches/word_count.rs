@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eddy::prelude::*;
+use eddy::runtime::metrics::names;
 use rustc_hash::FxHashMap;
 
 #[global_allocator]
@@ -52,8 +53,10 @@ fn main() {
         generate::generate(&input, spec).expect("generate input");
     }
     println!("# word count, {} MB input, {}", bytes / 1e6, machine());
-    println!("| config | words | wall s | M words/s | vs loop | peak RSS MB | output = loop |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB) | output = loop |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
     let configs = std::iter::once("loop".to_string()).chain(
         parallelism.split(',').flat_map(|p| [format!("eddy-p{}", p.trim()), format!("eddy-p{}+ckpt", p.trim())]),
@@ -65,7 +68,7 @@ fn main() {
         let run = Command::new(exe).args(["--child", config]).arg(&input).arg(&output).output().expect("run child");
         let report = String::from_utf8_lossy(&run.stdout);
         let fields: Vec<&str> = report.split_whitespace().collect();
-        if !run.status.success() || fields.len() != 3 {
+        if !run.status.success() || fields.len() != 4 {
             println!("| {config} | failed: {} |", String::from_utf8_lossy(&run.stderr).trim());
             continue;
         }
@@ -75,19 +78,20 @@ fn main() {
         let checksum = sorted_checksum(&output);
         let (loop_rate, loop_sum) = *reference.get_or_insert((rate, checksum));
         println!(
-            "| {config} | {words} | {secs:.2} | {rate:.1} | {:.2}x | {} | {} |",
+            "| {config} | {words} | {secs:.2} | {rate:.1} | {:.2}x | {} | {} | {} |",
             rate / loop_rate,
             rss_kb / 1024,
+            fields[3].replace('/', " "),
             if checksum == loop_sum { "yes" } else { "NO" }
         );
     }
 }
 
-/// Runs one configuration and prints `words seconds peak_rss_kb`.
+/// Runs one configuration and prints `words seconds peak_rss_kb checkpoints`.
 fn child(config: &str, input: &Path, output: &Path) {
     let start = Instant::now();
-    let words = match config.strip_prefix("eddy-p") {
-        None => naive_loop(input, output),
+    let (words, checkpoints) = match config.strip_prefix("eddy-p") {
+        None => (naive_loop(input, output), "-".to_string()),
         Some(p) => match p.strip_suffix("+ckpt") {
             None => eddy(input, output, p.parse().expect("parallelism"), None),
             Some(p) => {
@@ -97,7 +101,7 @@ fn child(config: &str, input: &Path, output: &Path) {
             }
         },
     };
-    println!("{words} {:.3} {}", start.elapsed().as_secs_f64(), peak_rss_kb());
+    println!("{words} {:.3} {} {checkpoints}", start.elapsed().as_secs_f64(), peak_rss_kb());
 }
 
 /// The hand-written reference: one thread, no engine.
@@ -156,8 +160,9 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 }
 
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
-/// `checkpoints` if given; returns the number of words.
-fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>) -> u64 {
+/// `checkpoints` if given; returns the number of words and `count/(last_ms,/last_MB)` of the
+/// checkpoints (`-` without).
+fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>) -> (u64, String) {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism);
     if let Some(dir) = checkpoints {
@@ -168,12 +173,17 @@ fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Pa
     let counts = job::word_counts(&lines, &options, Arc::new(AtomicU64::new(0))).uid("counts");
     counts.write_text(output).set_parallelism(1);
     let result = env.execute("word count bench").unwrap().wait().unwrap();
-    if checkpoints.is_some() {
-        eprintln!("{} checkpoints", result.checkpoints);
-    }
+    let checkpointed = match checkpoints {
+        None => "-".to_string(),
+        Some(_) => {
+            let gauge = |name| result.metrics.total(names::CHECKPOINTS, name);
+            let (ms, mb) = (gauge(names::LAST_CHECKPOINT_MS), gauge(names::LAST_CHECKPOINT_BYTES) as f64 / 1e6);
+            format!("{}/({ms},/{mb:.1})", result.checkpoints)
+        }
+    };
     // Words are counted from the output: the sum of all window counts.
     let reader = BufReader::new(File::open(output).unwrap());
-    reader.lines().map(|l| l.unwrap().rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum()
+    (reader.lines().map(|l| l.unwrap().rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum(), checkpointed)
 }
 
 fn sorted_checksum(path: &Path) -> u64 {

@@ -114,18 +114,24 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         Some(path) => Some(Arc::new(open_restore(path, &graph, &config)?)),
         None => None,
     };
+    let metrics = MetricRegistry::default();
     let coordinator = match &config.checkpoint {
         Some(checkpointing) => {
             let committers = graph.nodes.iter().filter_map(|n| Some((n.uid.clone()?, n.committer.clone()?))).collect();
-            let mut coordinator =
-                Coordinator::new(name, checkpointing.clone(), config.max_parallelism, committers, restored.as_deref())?;
+            let mut coordinator = Coordinator::new(
+                name,
+                checkpointing.clone(),
+                config.max_parallelism,
+                committers,
+                restored.as_deref(),
+                &metrics,
+            )?;
             coordinator.prepare_attempt(restored.as_deref())?;
             Some(coordinator)
         }
         None => None,
     };
     let (requests, requests_in) = unbounded();
-    let metrics = MetricRegistry::default();
     let master = Master {
         name: name.to_string(),
         graph,

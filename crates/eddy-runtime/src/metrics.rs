@@ -15,6 +15,11 @@ impl Counter {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Replaces the value (a gauge, such as the last checkpoint's duration).
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+
     /// The current value.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
@@ -82,4 +87,14 @@ pub mod names {
     pub const RECORDS_WRITTEN: &str = "records_written";
     /// Records dropped because their window had already fired.
     pub const LATE_RECORDS_DROPPED: &str = "late_records_dropped";
+    /// The name the job master's counters are filed under (subtask 0).
+    pub const CHECKPOINTS: &str = "Checkpoints";
+    /// Checkpoints and savepoints completed.
+    pub const CHECKPOINTS_COMPLETED: &str = "completed";
+    /// Checkpoints and savepoints abandoned (timeout, failure, end of input).
+    pub const CHECKPOINTS_ABANDONED: &str = "abandoned";
+    /// From trigger to complete, of the last completed one, in milliseconds.
+    pub const LAST_CHECKPOINT_MS: &str = "last_duration_ms";
+    /// Bytes of state (keys and values) in the last completed one.
+    pub const LAST_CHECKPOINT_BYTES: &str = "last_state_bytes";
 }

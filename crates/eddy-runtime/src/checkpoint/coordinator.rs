@@ -18,6 +18,7 @@ use crate::checkpoint::committer::{TxnCommitter, PENDING_TRANSACTIONS};
 use crate::checkpoint::config::CheckpointConfig;
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::snapshot_port::SubtaskSnapshot;
+use crate::metrics::{names, Counter, MetricRegistry};
 
 /// Where a requested savepoint's path (or why it failed) is sent.
 pub type Reply = Sender<Result<PathBuf>>;
@@ -58,6 +59,40 @@ enum Latest {
     Memory(SnapshotHeader, Vec<OperatorSnapshot>),
 }
 
+/// The coordinator's counters, readable through `JobHandle::metrics` under
+/// [`names::CHECKPOINTS`].
+struct Counters {
+    completed: Counter,
+    abandoned: Counter,
+    last_ms: Counter,
+    last_bytes: Counter,
+}
+
+impl Counters {
+    fn new(metrics: &MetricRegistry) -> Self {
+        let counter = |name| metrics.counter(names::CHECKPOINTS, 0, name);
+        Counters {
+            completed: counter(names::CHECKPOINTS_COMPLETED),
+            abandoned: counter(names::CHECKPOINTS_ABANDONED),
+            last_ms: counter(names::LAST_CHECKPOINT_MS),
+            last_bytes: counter(names::LAST_CHECKPOINT_BYTES),
+        }
+    }
+
+    fn completed(&self, started: Instant, bytes: u64) {
+        self.completed.add(1);
+        self.last_ms.set(started.elapsed().as_millis() as u64);
+        self.last_bytes.set(bytes);
+    }
+}
+
+/// Bytes of keys and values an operator put into a snapshot.
+fn state_bytes(operator: &OperatorSnapshot) -> u64 {
+    let keyed = operator.keyed.iter().flat_map(|k| &k.entries).map(|(_, k, v)| (k.len() + v.len()) as u64);
+    let lists = operator.lists.iter().flat_map(|l| l.items.iter().flatten()).map(|i| i.len() as u64);
+    keyed.sum::<u64>() + lists.sum::<u64>()
+}
+
 /// Starts, tracks and completes checkpoints and savepoints of one job, across its attempts.
 pub struct Coordinator {
     job: String,
@@ -72,6 +107,7 @@ pub struct Coordinator {
     latest: Option<Latest>,
     completed: Arc<AtomicU64>,
     completed_count: u64,
+    counters: Counters,
 }
 
 fn checkpoint_error(error: impl std::fmt::Display) -> Error {
@@ -87,6 +123,7 @@ impl Coordinator {
         max_parallelism: usize,
         committers: Vec<(String, Arc<dyn TxnCommitter>)>,
         restored: Option<&RestoredState>,
+        metrics: &MetricRegistry,
     ) -> Result<Self> {
         let directory = config.dir.as_deref().map(CheckpointDirectory::open).transpose().map_err(checkpoint_error)?;
         let on_disk = match &directory {
@@ -108,6 +145,7 @@ impl Coordinator {
             latest: None,
             completed: Arc::new(AtomicU64::new(restored_id)),
             completed_count: 0,
+            counters: Counters::new(metrics),
         })
     }
 
@@ -169,6 +207,7 @@ impl Coordinator {
     /// Gives up the checkpoint in flight, telling a waiting savepoint requester why.
     pub fn abort(&mut self, reason: &str) {
         if let Some(pending) = self.pending.take() {
+            self.counters.abandoned.add(1);
             tracing::warn!(checkpoint = pending.barrier.checkpoint, "checkpoint abandoned: {reason}");
             if let Some(request) = pending.savepoint {
                 let _ = request.reply.send(Err(Error::Checkpoint(format!(
@@ -199,6 +238,7 @@ impl Coordinator {
         let kind = if pending.savepoint.is_some() { SnapshotKind::Savepoint } else { SnapshotKind::Checkpoint };
         let header = self.header(id, kind, pending.created_ms, false);
         let operators = merge(pending.parts);
+        let started = pending.started;
         match pending.savepoint {
             Some(request) => {
                 let stop = request.stop.is_some();
@@ -217,11 +257,14 @@ impl Coordinator {
                     return Ok(Completed { id, path: None, stop: false });
                 }
                 self.completed_count += 1;
+                self.counters.completed(started, operators.iter().map(state_bytes).sum());
                 Ok(Completed { id, path, stop })
             }
             None => {
                 let transactions = self.transactions(&operators);
+                let bytes = operators.iter().map(state_bytes).sum();
                 let path = self.store(header, operators)?;
+                self.counters.completed(started, bytes);
                 self.commit(id, transactions)?;
                 self.completed_count += 1;
                 Ok(Completed { id, path, stop: false })
