@@ -426,3 +426,23 @@ fn at_least_once_without_failures_is_exact() {
     assert!(result.checkpoints >= 2, "{} checkpoints", result.checkpoints);
     assert_same(&sorted(&out), &model(count), "at-least-once, no failures");
 }
+
+#[test]
+fn stop_with_drain_fires_every_window_before_the_savepoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    let out = build(&env, 200_000, Faults::new(&[]));
+    let handle = env.execute("drained").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    handle.stop_with_savepoint(dir.path().join("sp"), true).unwrap();
+    let result = handle.wait().unwrap();
+    assert!(result.savepoint.is_some());
+    let out = sorted(&out);
+    let processed = out.iter().filter(|o| matches!(o, Out::Running { .. })).count() as u64;
+    let windowed: u64 = out.iter().map(|o| if let Out::Window { count, .. } = o { *count } else { 0 }).sum();
+    assert!(processed > 0 && processed < 200_000, "stopped mid-way: {processed} events");
+    // Every event the job took in was counted in a window that fired before the stop.
+    assert_eq!(windowed, processed);
+}
