@@ -446,3 +446,67 @@ fn stop_with_drain_fires_every_window_before_the_savepoint() {
     // Every event the job took in was counted in a window that fired before the stop.
     assert_eq!(windowed, processed);
 }
+
+/// Passes events whose value is above the newest broadcast threshold.
+#[derive(Clone)]
+struct AboveThreshold;
+
+impl KeyedBroadcastProcessFunction<u64, (u64, u64), u64, Option<u64>, (u64, u64)> for AboveThreshold {
+    fn process_element(
+        &mut self,
+        e: &(u64, u64),
+        threshold: &Option<u64>,
+        ctx: &mut KeyedContext<'_, u64, (u64, u64)>,
+    ) -> Result<(), BoxError> {
+        if threshold.is_some_and(|t| e.1 > t) {
+            ctx.collect(*e);
+        }
+        Ok(())
+    }
+
+    fn process_broadcast_element(&mut self, t: &u64, threshold: &mut Option<u64>) -> Result<(), BoxError> {
+        *threshold = Some(*t);
+        Ok(())
+    }
+}
+
+#[test]
+fn broadcast_state_survives_a_stop_and_a_restore_at_another_parallelism() {
+    let count = 100_000;
+    // The only rule arrives long before the stop: after the restore it exists only in state.
+    let events = |env: &StreamEnvironment| {
+        let events = env
+            .generate(Some(count), |i| {
+                if i % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // Below any threshold until the rule has surely arrived (it races the first events).
+                (i % KEYS, if i < 20_000 { 0 } else { i % 100 })
+            })
+            .uid("events");
+        let rules = env.from_collection(vec![90u64]).uid("rules");
+        events.key_by(|e: &(u64, u64)| e.0).connect_broadcast(&rules).process(AboveThreshold).uid("alerts").collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    let first = events(&env);
+    let handle = env.execute("alerts").unwrap();
+    std::thread::sleep(Duration::from_millis(350));
+    let savepoint = handle.stop_with_savepoint(dir.path().join("sp"), false).unwrap();
+    handle.wait().unwrap();
+    let env = StreamEnvironment::new();
+    env.set_parallelism(3);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    env.restore_from(&savepoint);
+    let second = events(&env);
+    env.execute("alerts, restored").unwrap().wait().unwrap();
+    let (first, second) = (first.take(), second.take());
+    assert!(!first.is_empty() && !second.is_empty(), "{} then {} alerts", first.len(), second.len());
+    let mut got: Vec<(u64, u64)> = first.into_iter().chain(second).collect();
+    got.sort();
+    let mut expected: Vec<(u64, u64)> = (20_000..count).map(|i| (i % KEYS, i % 100)).filter(|e| e.1 > 90).collect();
+    expected.sort();
+    assert_eq!(got, expected);
+}

@@ -6,11 +6,13 @@
 
 use std::sync::Arc;
 
-use eddy_core::{BoxError, Record, Result, Timestamp};
+use eddy_core::{BoxError, OperatorInfo, Record, Result, Timestamp};
+use eddy_runtime::checkpoint::SubtaskList;
 use eddy_runtime::edge::{KeyedEdge, PlainEdge};
 use eddy_runtime::graph::{Edge, ShipStrategy};
-use eddy_state::TimeDomain;
+use eddy_state::{Redistribution, TimeDomain};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::connected::Either;
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
@@ -18,6 +20,7 @@ use crate::keyed_stream::{Key, KeyedStream};
 use crate::ops::keyed_process::{KeyedContext, KeyedHandler, KeyedOperator, KeyedRuntime};
 use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::OutputTag;
+use crate::state_codec::{decode, encode};
 use crate::{Data, DataStream};
 
 /// A function over a keyed stream and a broadcast stream. Keyed records read the
@@ -65,10 +68,11 @@ where
     K: Key + DeserializeOwned,
     F: Fn(&A) -> K + Clone + Send + Sync + 'static,
 {
-    /// Runs `function` with a broadcast state `S` per subtask, starting from `S::default()`.
+    /// Runs `function` with a broadcast state `S` per subtask, starting from `S::default()`
+    /// (or, on a restore, from what subtask 0 held: every subtask's copy is the same).
     pub fn process<S, O, P>(&self, function: P) -> DataStream<O>
     where
-        S: Default + Send + 'static,
+        S: Default + Send + Serialize + DeserializeOwned + 'static,
         O: Data,
         P: KeyedBroadcastProcessFunction<K, A, B, S, O>,
     {
@@ -89,10 +93,14 @@ where
             ShipStrategy::KeyGroups,
             Arc::new(KeyedEdge::<Either<A, B>, _>::new(route)),
             move |ctx, out| {
+                let restored = match ctx.state() {
+                    Some(state) => state.restored_list(BROADCAST)?.first().map(|b| decode(b)).transpose()?,
+                    None => None,
+                };
                 let handler = BroadcastHandler {
                     key_of: key_of.clone(),
                     function: function.clone(),
-                    broadcast: S::default(),
+                    broadcast: restored.unwrap_or_default(),
                     dead_letter: dead_letter_tag(),
                     _key: std::marker::PhantomData,
                 };
@@ -113,6 +121,9 @@ where
     }
 }
 
+/// The operator-state list that holds the broadcast state (one item: the state).
+const BROADCAST: &str = "broadcast";
+
 /// Keyed records with their key's state and the broadcast state; broadcast records into it.
 struct BroadcastHandler<A, B, K, F, P, S> {
     key_of: F,
@@ -129,7 +140,7 @@ where
     K: Key + DeserializeOwned,
     F: Fn(&A) -> K + Send,
     P: KeyedBroadcastProcessFunction<K, A, B, S, O>,
-    S: Send,
+    S: Send + Serialize,
     O: Send,
 {
     fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<Either<A, B>>>) -> Result<u64> {
@@ -150,6 +161,11 @@ where
             }
         }
         Ok(rejected)
+    }
+
+    fn snapshot(&self, info: &OperatorInfo) -> Result<Vec<SubtaskList>> {
+        let items = vec![encode(info, &self.broadcast)?];
+        Ok(vec![SubtaskList { name: BROADCAST.into(), redistribution: Redistribution::Broadcast, items }])
     }
 
     fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use eddy_core::key::KeyGroupRange;
 use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{Barrier, BoxError, Error, OperatorInfo, Output, Record, Result, Timestamp};
-use eddy_runtime::checkpoint::StateContext;
+use eddy_runtime::checkpoint::{StateContext, SubtaskList};
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::Counter;
 use eddy_state::{
@@ -210,9 +210,10 @@ impl<O: Send> KeyedRuntime<O> {
         Ok(())
     }
 
-    /// Puts every key group's state and timers into the checkpoint being taken; states keep
-    /// their descriptors' names (the entry key holds the name after the key group).
-    pub(crate) fn snapshot(&self) -> Result<()> {
+    /// Puts every key group's state and timers, and the handler's `lists`, into the checkpoint
+    /// being taken; states keep their descriptors' names (the entry key holds the name after
+    /// the key group).
+    pub(crate) fn snapshot(&self, lists: Vec<SubtaskList>) -> Result<()> {
         let Some(checkpoints) = &self.checkpoints else { return Ok(()) };
         let range = checkpoints.key_groups();
         let mut states: Vec<KeyedEntries> = Vec::new();
@@ -235,7 +236,7 @@ impl<O: Send> KeyedRuntime<O> {
             }
         }
         states.push(timers);
-        checkpoints.snapshot(states, Vec::new());
+        checkpoints.snapshot(states, lists);
         Ok(())
     }
 
@@ -310,6 +311,10 @@ pub(crate) trait KeyedHandler<T, O>: Send {
     fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<T>>) -> Result<u64>;
     /// Fires the timers of `domain` due at `time`.
     fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()>;
+    /// State the handler keeps outside keyed state, for a checkpoint.
+    fn snapshot(&self, _info: &OperatorInfo) -> Result<Vec<SubtaskList>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A keyed operator: a handler over a keyed runtime, driven by records and time.
@@ -345,7 +350,8 @@ impl<T, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<H, O> {
     }
 
     fn barrier(&mut self, barrier: Barrier) -> Result<()> {
-        self.runtime.snapshot()?;
+        let lists = self.handler.snapshot(&self.runtime.info)?;
+        self.runtime.snapshot(lists)?;
         self.runtime.out.barrier(barrier)
     }
 
