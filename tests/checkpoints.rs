@@ -510,3 +510,64 @@ fn broadcast_state_survives_a_stop_and_a_restore_at_another_parallelism() {
     expected.sort();
     assert_eq!(got, expected);
 }
+
+/// Session event `i`: key `i % 3`, time `i * 10` plus 2 s after every 150 events, so each key
+/// has one session of 50 events per block.
+fn session_event(i: u64) -> (u64, i64) {
+    (i % 3, i as i64 * 10 + (i / 150) as i64 * 2_000)
+}
+
+/// `(key, session start, session end, events)` of the first `count` events, gap 100 ms.
+fn session_model(count: u64) -> Vec<(u64, i64, i64, u64)> {
+    let mut sessions: BTreeMap<(u64, u64), (i64, i64, u64)> = BTreeMap::new();
+    for i in 0..count {
+        let (key, ts) = session_event(i);
+        let s = sessions.entry((key, i / 150)).or_insert((ts, ts, 0));
+        s.1 = ts;
+        s.2 += 1;
+    }
+    let mut out: Vec<_> =
+        sessions.into_iter().map(|((key, _), (first, last, n))| (key, first, last + 100, n)).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn session_windows_survive_stops_and_restores_at_other_parallelisms() {
+    let count = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut restore: Option<std::path::PathBuf> = None;
+    let mut all = Vec::new();
+    for (run, parallelism) in [2, 3, 1].into_iter().enumerate() {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        env.enable_checkpointing(CheckpointConfig::on_request());
+        if let Some(path) = &restore {
+            env.restore_from(path);
+        }
+        let out = env
+            .generate(Some(count), |i| {
+                if i % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                session_event(i)
+            })
+            .uid("events")
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |e: &(u64, i64)| e.1)
+            .key_by(|e: &(u64, i64)| e.0)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_millis(100)))
+            .aggregate_with(Count, |key, window, n| (*key, window.start, window.end, n))
+            .uid("sessions")
+            .collect();
+        let handle = env.execute("sessions").unwrap();
+        if run < 2 {
+            std::thread::sleep(Duration::from_millis(80));
+            restore = Some(handle.stop_with_savepoint(dir.path().join(format!("sp{run}")), false).unwrap());
+        }
+        handle.wait().unwrap();
+        all.extend(out.take());
+    }
+    all.sort();
+    assert_eq!(all.len(), session_model(count).len());
+    assert_eq!(all, session_model(count));
+}

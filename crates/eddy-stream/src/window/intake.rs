@@ -59,8 +59,8 @@ pub(crate) fn add_records<T: Data, S: TakesRecords<T>>(
 pub(crate) fn refuse_checkpoints(ctx: &eddy_runtime::graph::BuildContext, what: &str) -> eddy_core::Result<()> {
     if ctx.checkpoint.is_some() {
         return Err(eddy_core::Error::InvalidJob(format!(
-            "operator '{}': {what} cannot be checkpointed yet; use tumbling or sliding windows with the \
-             default trigger, or a KeyedProcessFunction, in a checkpointed job",
+            "operator '{}': {what} cannot be checkpointed yet; use the default trigger (tumbling, sliding \
+             or session windows), or a KeyedProcessFunction, in a checkpointed job",
             ctx.info.name
         )));
     }

@@ -3,15 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use eddy_core::key::KeyHasher;
+use eddy_core::key::{key_group, KeyHasher};
 use eddy_core::time::{now_ms, MIN_WATERMARK};
 use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::checkpoint::StateContext;
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
+use eddy_state::KeyedEntries;
 
 use crate::keyed_stream::Key;
 use crate::keyed_table::KeyedTable;
 use crate::side_output::{SideOutputs, WithSide};
+use crate::state_codec::{decode, encode};
 use crate::window::aggregate::AggregateFunction;
 use crate::window::intake::{add_records, TakesRecords};
 use crate::window::operator::Lateness;
@@ -47,7 +50,11 @@ pub(crate) struct SessionOperator<T, K, F, G: AggregateFunction<T>, W, O> {
     buffer: Vec<Record<O>>,
     late_dropped: Counter,
     info: OperatorInfo,
+    state: Option<StateContext>,
 }
+
+/// The checkpointed state of a session window operator: each key's sessions.
+const SESSIONS: &str = "sessions";
 
 impl<T, K, F, G, W, O> SessionOperator<T, K, F, G, W, O>
 where
@@ -68,8 +75,7 @@ where
         if gap <= 0 {
             return Err(Error::InvalidJob(format!("operator '{}': session gap must be positive", ctx.info.name)));
         }
-        crate::window::intake::refuse_checkpoints(ctx, "session windows")?;
-        Ok(SessionOperator {
+        SessionOperator {
             key_of,
             aggregate,
             window_fn,
@@ -85,7 +91,44 @@ where
             buffer: Vec::new(),
             late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
             info: ctx.info.clone(),
-        })
+            state: ctx.state(),
+        }
+        .restored()
+    }
+
+    /// Refills the sessions from the restored snapshot, and schedules their firing and
+    /// clean-up again (both follow from a session's end and whether it has fired).
+    fn restored(mut self) -> Result<Self> {
+        let Some(state) = self.state.clone() else { return Ok(self) };
+        let lateness = self.lateness();
+        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == SESSIONS) {
+            for (_, key, value) in entries.entries {
+                let key: K = decode(&key)?;
+                let hash = self.hasher.hash(&key)?;
+                let stored: Vec<(i64, i64, bool, G::Acc)> = decode(&value)?;
+                for (start, end, fired, acc) in stored {
+                    let window = TimeWindow::new(start, end);
+                    let schedule = if fired { &mut self.cleanup } else { &mut self.due };
+                    let at = window.max_timestamp().saturating_add(if fired { lateness } else { 0 });
+                    schedule.entry(at).or_default().push((hash, key.clone()));
+                    self.sessions.get_or_insert_with(hash, &key, Vec::new).push(Session { window, acc, fired });
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Puts every key's sessions into the checkpoint being taken.
+    fn snapshot(&self) -> Result<()> {
+        let Some(state) = &self.state else { return Ok(()) };
+        let max = state.max_parallelism();
+        let mut entries = Vec::new();
+        for (hash, key, sessions) in self.sessions.iter_hashed() {
+            let stored: Vec<_> = sessions.iter().map(|s| (s.window.start, s.window.end, s.fired, &s.acc)).collect();
+            entries.push((key_group(hash, max) as u16, encode(&self.info, key)?, encode(&self.info, &stored)?));
+        }
+        state.snapshot(vec![KeyedEntries { state: SESSIONS.into(), entries }], Vec::new());
+        Ok(())
     }
 
     fn lateness(&self) -> i64 {
@@ -250,6 +293,7 @@ where
     }
 
     fn barrier(&mut self, barrier: eddy_core::Barrier) -> Result<()> {
+        self.snapshot()?;
         self.out.barrier(barrier)
     }
 
