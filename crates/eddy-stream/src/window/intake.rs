@@ -53,16 +53,3 @@ pub(crate) fn add_records<T: Data, S: TakesRecords<T>>(
     }
     Ok(dropped)
 }
-
-/// Refuses a checkpointed job with a window operator whose state cannot be snapshotted yet,
-/// rather than let a restore silently lose its windows.
-pub(crate) fn refuse_checkpoints(ctx: &eddy_runtime::graph::BuildContext, what: &str) -> eddy_core::Result<()> {
-    if ctx.checkpoint.is_some() {
-        return Err(eddy_core::Error::InvalidJob(format!(
-            "operator '{}': {what} cannot be checkpointed yet; use the default trigger (tumbling, sliding \
-             or session windows), or a KeyedProcessFunction, in a checkpointed job",
-            ctx.info.name
-        )));
-    }
-    Ok(())
-}

@@ -3,6 +3,8 @@
 //! both; it may keep a little state per key and window (a count, say).
 
 use eddy_core::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::window::TimeWindow;
 
@@ -58,8 +60,9 @@ impl TriggerContext {
 
 /// Decides when a window fires. `State` is kept per key and window.
 pub trait Trigger<T>: Clone + Send + Sync + 'static {
-    /// Per key and window, created with `Default` when the window gets its first record.
-    type State: Default + Send + 'static;
+    /// Per key and window, created with `Default` when the window gets its first record
+    /// (serialisable: it is checkpointed with the window).
+    type State: Default + Send + Serialize + DeserializeOwned + 'static;
     /// A record was added to `window`.
     fn on_element(
         &self,

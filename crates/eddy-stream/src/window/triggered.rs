@@ -4,15 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use eddy_core::key::KeyHasher;
+use eddy_core::key::{key_group, KeyHasher};
 use eddy_core::time::{now_ms, MIN_WATERMARK};
 use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::checkpoint::StateContext;
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
+use eddy_state::KeyedEntries;
 
 use crate::keyed_stream::Key;
 use crate::keyed_table::KeyedTable;
 use crate::side_output::{SideOutputs, WithSide};
+use crate::state_codec::{decode, encode};
 use crate::window::aggregate::AggregateFunction;
 use crate::window::assigner::WindowAssigner;
 use crate::window::intake::{add_records, TakesRecords};
@@ -52,7 +55,11 @@ pub(crate) struct TriggeredOperator<T, K, F, A, G: AggregateFunction<T>, Tr: Tri
     buffer: Vec<Record<O>>,
     late_dropped: Counter,
     info: OperatorInfo,
+    state: Option<StateContext>,
 }
+
+/// The checkpointed state: per key and window, the accumulator, trigger state and timers.
+const WINDOWS: &str = "windows";
 
 fn slot_hash(key_hash: u64, window: TimeWindow) -> u64 {
     key_hash ^ (window.start as u64).rotate_left(21) ^ (window.end as u64).rotate_left(43)
@@ -76,8 +83,7 @@ where
         out: Box<dyn Output<O>>,
     ) -> Result<Self> {
         assigner.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", ctx.info.name)))?;
-        crate::window::intake::refuse_checkpoints(ctx, "windows with a custom trigger")?;
-        Ok(TriggeredOperator {
+        TriggeredOperator {
             key_of,
             assigner,
             aggregate,
@@ -95,7 +101,58 @@ where
             buffer: Vec::new(),
             late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
             info: ctx.info.clone(),
-        })
+            state: ctx.state(),
+        }
+        .restored()
+    }
+
+    /// When a window's contents are dropped: the end of its allowed lateness.
+    fn cleanup_time(&self, window: TimeWindow) -> Timestamp {
+        let lateness = if self.assigner.is_event_time() { self.lateness.allowed } else { 0 };
+        window.max_timestamp().saturating_add(lateness)
+    }
+
+    /// Refills every key's windows (accumulator, trigger state, timers) from the restored
+    /// snapshot and schedules their timers and clean-up again.
+    fn restored(mut self) -> Result<Self> {
+        let Some(state) = self.state.clone() else { return Ok(self) };
+        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == WINDOWS) {
+            for (_, slot_key, value) in entries.entries {
+                let (key, start, end): (K, i64, i64) = decode(&slot_key)?;
+                let (acc, trigger_state, timers): (G::Acc, Tr::State, Vec<(bool, Timestamp)>) = decode(&value)?;
+                let window = TimeWindow::new(start, end);
+                let hash = slot_hash(self.hasher.hash(&key)?, window);
+                for &(event_time, at) in &timers {
+                    let schedule = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
+                    schedule.entry(at).or_default().push((hash, key.clone(), window));
+                }
+                if window.end != Timestamp::MAX {
+                    let cleanup_at = self.cleanup_time(window);
+                    self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone(), window));
+                }
+                let slot = Slot { acc, state: trigger_state, timers };
+                self.slots.get_or_insert_with(hash, &(key, window), || slot);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Puts every key's windows into the checkpoint being taken, filed by the key's group.
+    fn snapshot(&mut self) -> Result<()> {
+        let Some(state) = &self.state else { return Ok(()) };
+        let max = state.max_parallelism();
+        let mut entries = Vec::new();
+        for ((key, window), slot) in self.slots.iter() {
+            let key_group = key_group(self.hasher.hash(key)?, max) as u16;
+            let value = (&slot.acc, &slot.state, &slot.timers);
+            entries.push((
+                key_group,
+                encode(&self.info, &(key, window.start, window.end))?,
+                encode(&self.info, &value)?,
+            ));
+        }
+        state.snapshot(vec![KeyedEntries { state: WINDOWS.into(), entries }], Vec::new());
+        Ok(())
     }
 
     fn context(&self) -> TriggerContext {
@@ -137,7 +194,7 @@ where
         windows.extend(self.assigner.assign_windows(timestamp));
         let mut kept = false;
         for &window in &windows {
-            let cleanup_at = window.max_timestamp().saturating_add(if event_time { self.lateness.allowed } else { 0 });
+            let cleanup_at = self.cleanup_time(window);
             if event_time && cleanup_at <= self.watermark {
                 continue;
             }
@@ -252,6 +309,7 @@ where
     }
 
     fn barrier(&mut self, barrier: eddy_core::Barrier) -> Result<()> {
+        self.snapshot()?;
         self.out.barrier(barrier)
     }
 
