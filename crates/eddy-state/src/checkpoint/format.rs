@@ -35,20 +35,32 @@ fn push_name(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(name.as_bytes());
 }
 
-/// A keyed entry's key: `uid prefix | key_group u16 BE | state_len u16 BE | state | key`.
+/// A keyed chunk is closed after this many entries or once its frames reach
+/// [`CHUNK_TARGET_BYTES`], whichever comes first (the sizes are measured: see the module docs).
+pub(crate) const CHUNK_MAX_ENTRIES: usize = 1024;
+
+/// A keyed chunk is closed once its frames reach this many bytes; one entry larger than
+/// this is a chunk of its own.
+pub(crate) const CHUNK_TARGET_BYTES: usize = 64 << 10;
+
+/// The longest key or value a frame's u32 length can say.
+pub(crate) const MAX_FRAMED_LEN: usize = u32::MAX as usize;
+
+/// A keyed chunk's key: `uid prefix | key_group u16 BE | state_len u16 BE | state | chunk u32 BE`.
 ///
 /// The key group comes before the state name so that a subtask's key-group range is one
-/// contiguous scan whatever states the operator has.
-pub(crate) fn keyed_key(uid_prefix: &[u8], key_group: u16, state: &str, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(uid_prefix.len() + 4 + state.len() + key.len());
+/// contiguous scan whatever states the operator has; the chunk number last, so a state's
+/// chunks in a key group follow each other in key order.
+pub(crate) fn chunk_key(uid_prefix: &[u8], key_group: u16, state: &str, chunk: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(uid_prefix.len() + 8 + state.len());
     out.extend_from_slice(uid_prefix);
     out.extend_from_slice(&key_group.to_be_bytes());
     push_name(&mut out, state);
-    out.extend_from_slice(key);
+    out.extend_from_slice(&chunk.to_be_bytes());
     out
 }
 
-/// The first possible keyed key of `key_group` for an operator: where a range scan starts.
+/// The first possible chunk key of `key_group` for an operator: where a range scan starts.
 pub(crate) fn keyed_scan_start(uid_prefix: &[u8], key_group: u16) -> Vec<u8> {
     [uid_prefix, &key_group.to_be_bytes()].concat()
 }
@@ -71,22 +83,84 @@ pub(crate) fn list_key(list_prefix: &[u8], subtask: u32, index: u32) -> Vec<u8> 
     out
 }
 
-/// A keyed key with its operator's prefix removed, split into its parts.
+/// A keyed chunk's key with its operator's prefix removed, split into its parts.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct KeyedKey<'a> {
+pub(crate) struct ChunkKey<'a> {
     /// The key group.
     pub key_group: u16,
     /// The state name's bytes (not checked to be UTF-8: names are compared as bytes).
     pub state: &'a [u8],
-    /// The user's key bytes.
-    pub key: &'a [u8],
+    /// The chunk's number within its state and key group, from 0.
+    pub chunk: u32,
 }
 
-/// Splits the part of a keyed key after the uid prefix; `None` if it is malformed.
-pub(crate) fn parse_keyed_key(rest: &[u8]) -> Option<KeyedKey<'_>> {
+/// Splits the part of a chunk key after the uid prefix; `None` if it is malformed.
+pub(crate) fn parse_chunk_key(rest: &[u8]) -> Option<ChunkKey<'_>> {
     let (key_group, rest) = split_u16(rest)?;
-    let (state, key) = split_name(rest)?;
-    Some(KeyedKey { key_group, state, key })
+    let (state, rest) = split_name(rest)?;
+    let chunk = u32::from_be_bytes(rest.try_into().ok()?);
+    Some(ChunkKey { key_group, state, chunk })
+}
+
+/// Appends one entry's frame, `key_len u32 BE | key | value_len u32 BE | value`, to a chunk;
+/// callers check both lengths are at most [`MAX_FRAMED_LEN`] first.
+pub(crate) fn push_frame(chunk: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    chunk.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    chunk.extend_from_slice(key);
+    chunk.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    chunk.extend_from_slice(value);
+}
+
+/// A chunk whose bytes are not one or more whole frames.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct BrokenFrames;
+
+/// The `(key, value)` entries of a stored chunk, in order. A chunk is one or more whole
+/// frames: an empty chunk, or one whose lengths run past its end, yields one
+/// [`BrokenFrames`] and stops.
+pub(crate) fn frames(chunk: &[u8]) -> Frames<'_> {
+    Frames { rest: chunk, started: false }
+}
+
+/// The iterator [`frames`] returns.
+pub(crate) struct Frames<'a> {
+    rest: &'a [u8],
+    /// Whether a frame was read, to tell an empty chunk (broken: the writer never stores
+    /// one) from the end of a good one.
+    started: bool,
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<(&'a [u8], &'a [u8]), BrokenFrames>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() && self.started {
+            return None;
+        }
+        self.started = true;
+        let frame = split_framed(self.rest).and_then(|(key, rest)| {
+            let (value, rest) = split_framed(rest)?;
+            Some((key, value, rest))
+        });
+        match frame {
+            Some((key, value, rest)) => {
+                self.rest = rest;
+                Some(Ok((key, value)))
+            }
+            None => {
+                // Nothing after a broken frame can be trusted: stop.
+                self.rest = &[];
+                Some(Err(BrokenFrames))
+            }
+        }
+    }
+}
+
+/// Splits a `len u32 BE | bytes` off the front.
+fn split_framed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 /// Splits the part of a list key after the uid prefix into `(name, subtask, index)`.
@@ -112,9 +186,9 @@ fn split_name(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// The checksum of one operator: xxh3-64 over its stored `(key, value)` pairs in sled key
-/// order, first the `keyed` tree, then the `lists` tree. Each pair is framed as
-/// `key_len u32 BE | key | value_len u32 BE | value`, so moving bytes between a key and its
-/// value changes the checksum.
+/// order, first the `keyed` tree (one pair per chunk: its key and its whole run of frames),
+/// then the `lists` tree. Each pair is framed as `key_len u32 BE | key | value_len u32 BE |
+/// value`, so moving bytes between a key and its value changes the checksum.
 pub(crate) struct EntryChecksum(Box<Xxh3>);
 
 impl EntryChecksum {
@@ -157,26 +231,55 @@ mod tests {
     #[test]
     fn keys_split_back_into_their_parts() {
         let prefix = uid_prefix("op");
-        let key = keyed_key(&prefix, 300, "count", b"k\x00y");
-        let parsed = parse_keyed_key(key.strip_prefix(&prefix[..]).unwrap()).unwrap();
-        assert_eq!(parsed, KeyedKey { key_group: 300, state: b"count", key: b"k\x00y" });
+        let key = chunk_key(&prefix, 300, "count", 7);
+        let parsed = parse_chunk_key(key.strip_prefix(&prefix[..]).unwrap()).unwrap();
+        assert_eq!(parsed, ChunkKey { key_group: 300, state: b"count", chunk: 7 });
         let list = list_key(&list_prefix(&prefix, "offsets"), 7, 9);
         assert_eq!(parse_list_key(list.strip_prefix(&prefix[..]).unwrap()), Some((&b"offsets"[..], 7, 9)));
     }
 
     #[test]
     fn malformed_keys_are_none() {
-        assert_eq!(parse_keyed_key(&[0]), None);
-        assert_eq!(parse_keyed_key(&[0, 1, 0, 9, b'x']), None);
+        assert_eq!(parse_chunk_key(&[0]), None);
+        assert_eq!(parse_chunk_key(&[0, 1, 0, 9, b'x']), None);
+        assert_eq!(parse_chunk_key(&[0, 1, 0, 1, b'x', 0, 0, 0]), None);
+        assert_eq!(parse_chunk_key(&[0, 1, 0, 1, b'x', 0, 0, 0, 0, 0]), None);
         assert_eq!(parse_list_key(&[0, 1, b'x', 0, 0, 0, 1]), None);
         assert_eq!(parse_list_key(&[0, 1, b'x', 0, 0, 0, 1, 0, 0, 0, 2, 5]), None);
     }
 
     #[test]
     fn key_groups_order_as_numbers() {
-        // Big-endian key groups make sled's byte order the key-group order (256 after 255).
+        // Big-endian key groups and chunk numbers make sled's byte order numeric order.
         let prefix = uid_prefix("op");
-        assert!(keyed_key(&prefix, 255, "z", b"") < keyed_key(&prefix, 256, "a", b""));
+        assert!(chunk_key(&prefix, 255, "z", 9) < chunk_key(&prefix, 256, "a", 0));
+        assert!(chunk_key(&prefix, 1, "a", 255) < chunk_key(&prefix, 1, "a", 256));
+    }
+
+    #[test]
+    fn frames_read_back_what_was_pushed() {
+        let mut chunk = Vec::new();
+        push_frame(&mut chunk, b"k1", b"");
+        push_frame(&mut chunk, b"", b"value");
+        let read: Vec<_> = frames(&chunk).collect();
+        assert_eq!(read, vec![Ok((&b"k1"[..], &b""[..])), Ok((&b""[..], &b"value"[..]))]);
+    }
+
+    #[test]
+    fn broken_frames_end_with_an_error() {
+        let mut chunk = Vec::new();
+        push_frame(&mut chunk, b"key", b"value");
+        // Empty, cut anywhere, a length past the end, or trailing bytes: never a panic.
+        assert_eq!(frames(&[]).collect::<Vec<_>>(), vec![Err(BrokenFrames)]);
+        for len in 1..chunk.len() {
+            let read: Vec<_> = frames(&chunk[..len]).collect();
+            assert_eq!(read.last(), Some(&Err(BrokenFrames)), "cut at {len}");
+        }
+        let mut long = chunk.clone();
+        long[3] = 200;
+        assert_eq!(frames(&long).collect::<Vec<_>>(), vec![Err(BrokenFrames)]);
+        chunk.push(0);
+        assert_eq!(frames(&chunk).collect::<Vec<_>>(), vec![Ok((&b"key"[..], &b"value"[..])), Err(BrokenFrames)]);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use eddy_core::key::KeyGroupRange;
 
-use super::format::{keyed_scan_start, list_prefix, parse_keyed_key, uid_prefix, KEYED_TREE, LISTS_TREE, METADATA_KEY};
+use super::format::{
+    frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE, METADATA_KEY,
+};
 use super::guard::{catch_panic, drop_quietly, open_waiting_for_lock, sled_error};
 use super::metadata::{OperatorMetadata, SnapshotMetadata, StoredStateKind};
 use crate::error::{Result, StateError};
@@ -107,9 +109,9 @@ impl SnapshotReader {
         let slots: HashMap<Vec<u8>, usize> =
             out.iter().enumerate().map(|(i, entries)| (entries.state.as_bytes().to_vec(), i)).collect();
         for item in self.handles().keyed.range(keyed_scan_start(&prefix, start)..) {
-            let (key, value) = item.map_err(|e| sled_error(&self.path, "reading keyed entries", e))?;
+            let (key, chunk) = item.map_err(|e| sled_error(&self.path, "reading keyed entries", e))?;
             let Some(rest) = key.strip_prefix(&prefix[..]) else { break };
-            let parsed = parse_keyed_key(rest).ok_or_else(|| self.damaged(op, "a keyed entry's key is malformed"))?;
+            let parsed = parse_chunk_key(rest).ok_or_else(|| self.damaged(op, "a keyed chunk's key is malformed"))?;
             if usize::from(parsed.key_group) > end {
                 break;
             }
@@ -117,7 +119,11 @@ impl SnapshotReader {
                 let state = String::from_utf8_lossy(parsed.state);
                 self.damaged(op, &format!("it has keyed entries of state '{state}', which its metadata does not list"))
             })?;
-            out[*slot].entries.push((parsed.key_group, parsed.key.to_vec(), value.to_vec()));
+            let entries = &mut out[*slot].entries;
+            for frame in frames(&chunk) {
+                let (key, value) = frame.map_err(|_| self.damaged(op, &broken_chunk(&parsed)))?;
+                entries.push((parsed.key_group, key.to_vec(), value.to_vec()));
+            }
         }
         Ok(())
     }
@@ -176,6 +182,16 @@ impl SnapshotReader {
     fn damaged(&self, op: &OperatorMetadata, what: &str) -> StateError {
         damaged(&self.path, op, what)
     }
+}
+
+/// What is wrong with a keyed chunk whose frames do not parse.
+pub(crate) fn broken_chunk(chunk: &ChunkKey<'_>) -> String {
+    format!(
+        "chunk {} of state '{}' in key group {} is not a run of whole entries",
+        chunk.chunk,
+        String::from_utf8_lossy(chunk.state),
+        chunk.key_group
+    )
 }
 
 /// The error for damaged entries of `op` in the snapshot at `path`.

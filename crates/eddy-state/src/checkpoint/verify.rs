@@ -3,14 +3,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::format::{parse_keyed_key, parse_list_key, EntryChecksum};
+use super::format::{frames, parse_chunk_key, parse_list_key, EntryChecksum};
 use super::guard::sled_error;
 use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
-use super::reader::damaged;
+use super::reader::{broken_chunk, damaged};
 use crate::error::{Result, StateError};
 
 /// Checks every stored entry against the metadata: checksums, entry and byte counts, key
-/// groups, list positions, and that no entry belongs to an unknown operator or state.
+/// groups, that keyed chunks parse and follow each other, list positions, and that no entry
+/// belongs to an unknown operator or state.
 pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tree, lists: &sled::Tree) -> Result<()> {
     let mut tallies: Vec<OperatorTally<'_>> = metadata.operators.iter().map(OperatorTally::new).collect();
     let by_prefix: HashMap<Vec<u8>, usize> =
@@ -21,7 +22,8 @@ pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tre
     tallies.iter().try_for_each(|tally| tally.check(path))
 }
 
-/// Scans one tree in key order, handing each entry to its operator's tally.
+/// Scans one tree in key order, handing each stored pair (a keyed chunk, a list item) to its
+/// operator's tally.
 fn scan_tree<'m>(
     path: &Path,
     tree: &sled::Tree,
@@ -75,6 +77,10 @@ struct StateTally {
     key_group_count: u32,
     /// The list position the next item must have: `(subtask, index)`.
     next_item: (u32, u32),
+    /// The key group and number of the state's last keyed chunk so far.
+    last_chunk: Option<(u16, u32)>,
+    /// The last key of that chunk, which the next chunk's keys must follow.
+    last_key: Vec<u8>,
 }
 
 impl<'m> OperatorTally<'m> {
@@ -89,14 +95,41 @@ impl<'m> OperatorTally<'m> {
         OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists }
     }
 
-    /// Counts a keyed entry (its key without the uid prefix).
-    fn add_keyed(&mut self, rest: &[u8], value: &[u8]) -> std::result::Result<(), String> {
-        let key = parse_keyed_key(rest).ok_or("a keyed entry's key is malformed")?;
+    /// Counts the entries of a keyed chunk (its key without the uid prefix), checking that
+    /// they parse and continue the state's previous chunk in the key group.
+    fn add_keyed(&mut self, rest: &[u8], chunk: &[u8]) -> std::result::Result<(), String> {
+        let key = parse_chunk_key(rest).ok_or("a keyed chunk's key is malformed")?;
         let tally = self.keyed.get_mut(key.state).ok_or_else(|| unknown("keyed state", key.state))?;
-        tally.entries += 1;
-        tally.bytes += (key.key.len() + value.len()) as u64;
+        let continues = tally.last_chunk.is_some_and(|(key_group, _)| key_group == key.key_group);
+        let expected = match tally.last_chunk {
+            Some((_, last)) if continues => last.checked_add(1),
+            _ => Some(0),
+        };
+        if expected != Some(key.chunk) {
+            let state = String::from_utf8_lossy(key.state);
+            return Err(format!(
+                "state '{state}' has chunk {} in key group {} out of sequence: a chunk before it is missing",
+                key.chunk, key.key_group
+            ));
+        }
+        let mut previous: Option<&[u8]> = continues.then_some(&tally.last_key[..]);
+        for frame in frames(chunk) {
+            let (entry_key, value) = frame.map_err(|_| broken_chunk(&key))?;
+            // Keys are stored in order, so a reader returns them sorted without sorting.
+            if previous.is_some_and(|previous| previous >= entry_key) {
+                let state = String::from_utf8_lossy(key.state);
+                return Err(format!("state '{state}' has keys out of order in key group {}", key.key_group));
+            }
+            previous = Some(entry_key);
+            tally.entries += 1;
+            tally.bytes += (entry_key.len() + value.len()) as u64;
+        }
+        if let Some(last) = previous {
+            tally.last_key = last.to_vec();
+        }
+        tally.last_chunk = Some((key.key_group, key.chunk));
         let key_group = u32::from(key.key_group);
-        // An operator's keys are ordered by key group first, so a state's groups only grow.
+        // An operator's chunks are ordered by key group first, so a state's groups only grow.
         if is_new_key_group(tally.key_groups, key_group) {
             tally.key_group_count += 1;
         }

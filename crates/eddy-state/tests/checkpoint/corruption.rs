@@ -4,7 +4,9 @@
 use eddy_state::checkpoint::{open_restore_path, CheckpointDirectory, SnapshotReader};
 use eddy_state::StateError;
 
-use crate::fixture::{db_file, garble, remove_metadata, truncate, used_len, write_small};
+use eddy_core::key::KeyGroupRange;
+
+use crate::fixture::{db_file, garble, open_sled, remove_metadata, truncate, used_len, write_small};
 
 /// A checkpoint directory holding complete checkpoints 1, 2 and 3.
 fn three_checkpoints() -> (tempfile::TempDir, CheckpointDirectory) {
@@ -156,13 +158,13 @@ fn changed_entries_fail_verification_naming_the_operator() {
     let dir = tempfile::tempdir().unwrap();
     write_small(dir.path(), 1);
     {
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = open_sled(dir.path());
         let keyed = db.open_tree("keyed").unwrap();
-        let (key, mut value) = keyed.iter().next().unwrap().unwrap();
+        let (key, value) = keyed.iter().next().unwrap().unwrap();
         let mut bytes = value.to_vec();
-        bytes[0] ^= 1;
-        value = bytes.into();
-        keyed.insert(key, value).unwrap();
+        // The chunk's last byte is its last value's, so its framing still parses.
+        *bytes.last_mut().unwrap() ^= 1;
+        keyed.insert(key, bytes).unwrap();
         db.flush().unwrap();
     }
     let reader = SnapshotReader::open(dir.path()).unwrap();
@@ -170,6 +172,74 @@ fn changed_entries_fail_verification_naming_the_operator() {
     // "source" sorts first: uids are length-prefixed.
     assert!(err.contains("operator 'source'") && err.contains("checksum"), "{err}");
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
+}
+
+/// Replaces the first keyed chunk (of operator "source", which sorts first: uids are
+/// length-prefixed) with what `damage` makes of it.
+fn damage_first_chunk(dir: &std::path::Path, damage: impl FnOnce(&mut Vec<u8>)) {
+    let db = open_sled(dir);
+    let keyed = db.open_tree("keyed").unwrap();
+    let (key, value) = keyed.iter().next().unwrap().unwrap();
+    let mut bytes = value.to_vec();
+    damage(&mut bytes);
+    keyed.insert(key, bytes).unwrap();
+    db.flush().unwrap();
+}
+
+/// A change to a stored chunk's bytes.
+type Damage = fn(&mut Vec<u8>);
+
+#[test]
+fn a_chunk_with_broken_framing_is_damaged() {
+    // Each chunk of the small snapshot starts `0 0 0 2 │ tag i │ 0 0 0 3 │ i i i`.
+    let damages: [(&str, Damage); 5] = [
+        ("cut short", |chunk| chunk.truncate(chunk.len() - 1)),
+        ("a key length past the end", |chunk| chunk[3] = 200),
+        ("a value length past the end", |chunk| chunk[9] = 200),
+        ("a byte too many", |chunk| chunk.push(0)),
+        ("empty", Vec::clear),
+    ];
+    for (what, damage) in damages {
+        let dir = tempfile::tempdir().unwrap();
+        write_small(dir.path(), 1);
+        damage_first_chunk(dir.path(), damage);
+        let reader = SnapshotReader::open(dir.path()).unwrap();
+        let errors = [
+            reader.verify().unwrap_err().to_string(),
+            reader.keyed("source", KeyGroupRange { start: 0, end: 15 }).unwrap_err().to_string(),
+        ];
+        for err in errors {
+            assert!(err.contains("operator 'source'") && err.contains("is damaged"), "{what}: {err}");
+            assert!(
+                err.contains("chunk 0 of state 'count' in key group 0 is not a run of whole entries"),
+                "{what}: {err}"
+            );
+            assert!(err.contains(&dir.path().display().to_string()), "{what}: {err}");
+        }
+        // Key groups without the damaged chunk still read.
+        assert_eq!(reader.keyed("source", KeyGroupRange { start: 1, end: 15 }).unwrap()[0].entries.len(), 37);
+        drop(reader);
+        let err = open_restore_path(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is damaged"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_chunk_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = crate::fixture::chunky_operator();
+    eddy_state::checkpoint::write_snapshot(dir.path(), crate::fixture::header(1, 4), &[op]).unwrap();
+    {
+        let db = open_sled(dir.path());
+        let keyed = db.open_tree("keyed").unwrap();
+        // The second chunk of the first state and key group.
+        let (key, _) = keyed.iter().nth(1).unwrap().unwrap();
+        keyed.remove(key).unwrap();
+        db.flush().unwrap();
+    }
+    let reader = SnapshotReader::open(dir.path()).unwrap();
+    let err = reader.verify().unwrap_err().to_string();
+    assert!(err.contains("operator 'chunky'") && err.contains("chunk 2 in key group 0 out of sequence"), "{err}");
 }
 
 /// Copies the files of a snapshot directory (sled's `blobs` folder is empty here).

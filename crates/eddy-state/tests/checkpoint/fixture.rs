@@ -35,6 +35,23 @@ pub fn small_operator(uid: &str, tag: u8) -> OperatorSnapshot {
     }
 }
 
+/// An operator whose states span several chunks per key group: by entry count in "count",
+/// by bytes in "blobs".
+pub fn chunky_operator() -> OperatorSnapshot {
+    let count = (0..5000u32).map(|i| ((i % 2) as u16, i.to_be_bytes().to_vec(), vec![i as u8; 3])).collect();
+    let blobs = (0..10u8).map(|i| (1, vec![i], vec![i; 20_000])).collect();
+    OperatorSnapshot {
+        uid: "chunky".into(),
+        name: "Chunky".into(),
+        parallelism: 2,
+        keyed: vec![
+            KeyedEntries { state: "count".into(), entries: count },
+            KeyedEntries { state: "blobs".into(), entries: blobs },
+        ],
+        lists: vec![],
+    }
+}
+
 /// Writes a small two-operator snapshot with id `id` into `dir`.
 pub fn write_small(dir: &Path, id: u64) {
     let ops = [small_operator("source", id as u8), small_operator("counter", id as u8 + 100)];
@@ -67,19 +84,29 @@ pub fn garble(file: &Path, at: usize, count: usize) {
     std::fs::write(file, bytes).unwrap();
 }
 
-/// Removes the metadata of a written snapshot, as if the writer had stopped before it.
-pub fn remove_metadata(dir: &Path) {
-    // The writer's just-dropped handle may hold sled's file lock for a moment.
+/// Opens a written snapshot's sled database directly, to change what is stored.
+pub fn open_sled(dir: &Path) -> sled::Db {
+    // The writer's or reader's just-dropped handle may hold sled's file lock for a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let db = loop {
+    loop {
         match sled::Config::new().path(dir).open() {
-            Ok(db) => break db,
+            Ok(db) => return db,
             Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(10)),
             Err(e) => panic!("cannot reopen {}: {e}", dir.display()),
         }
-    };
+    }
+}
+
+/// Removes the metadata of a written snapshot, as if the writer had stopped before it.
+pub fn remove_metadata(dir: &Path) {
+    let db = open_sled(dir);
     db.remove("metadata").unwrap();
     db.flush().unwrap();
+}
+
+/// The number of keyed chunks a snapshot stores.
+pub fn keyed_chunks(dir: &Path) -> usize {
+    open_sled(dir).open_tree("keyed").unwrap().len()
 }
 
 /// A proptest config with few cases: every case writes a sled database.
@@ -122,11 +149,20 @@ fn operator_body(max_parallelism: usize) -> impl Strategy<Value = OperatorSnapsh
 }
 
 /// A state's entries with unique (key group, key), handed over in reverse order to show
-/// the writer does not rely on input order.
+/// the writer does not rely on input order. Most states are small; some have over 1024
+/// entries in a key group, or values of kilobytes, so that they span several chunks.
 fn keyed_entries(max_parallelism: usize) -> impl Strategy<Value = Vec<(u16, Vec<u8>, Vec<u8>)>> {
-    let key = (0..max_parallelism as u16, proptest::collection::vec(any::<u8>(), 0..6));
-    let value = proptest::collection::vec(any::<u8>(), 0..8);
-    proptest::collection::btree_map(key, value, 0..20).prop_map(|entries: BTreeMap<_, _>| {
+    let small = (0..max_parallelism as u16, proptest::collection::vec(any::<u8>(), 0..6));
+    // At least 2100 entries over at most 2 key groups: one has more than 1024.
+    let crowded = (0..max_parallelism.min(2) as u16, proptest::collection::vec(any::<u8>(), 2..6));
+    let byte = proptest::collection::vec(any::<u8>(), 0..8);
+    let kilobytes = proptest::collection::vec(any::<u8>(), 0..40_000);
+    prop_oneof![
+        8 => proptest::collection::btree_map(small.clone(), byte.clone(), 0..20),
+        1 => proptest::collection::btree_map(crowded, byte, 2100..2600),
+        1 => proptest::collection::btree_map(small, kilobytes, 1..12),
+    ]
+    .prop_map(|entries: BTreeMap<_, _>| {
         entries.into_iter().rev().map(|((key_group, key), value)| (key_group, key, value)).collect()
     })
 }

@@ -111,3 +111,24 @@ fn a_snapshot_reopens_right_after_its_reader_is_dropped() {
         reader.verify().unwrap();
     }
 }
+
+#[test]
+fn states_spanning_several_chunks_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let op = crate::fixture::chunky_operator();
+    let written = write_snapshot(dir.path(), header(1, 4), std::slice::from_ref(&op)).unwrap();
+    let count = written.operators[0].state("count").unwrap();
+    // The metadata counts entries and their bytes, not chunks.
+    assert_eq!((count.entries, count.bytes), (5000, 5000 * 7));
+    assert_eq!(count.kind, StoredStateKind::Keyed { key_groups: Some((0, 1)), key_group_count: 2 });
+    {
+        let reader = SnapshotReader::open(dir.path()).unwrap();
+        reader.verify().unwrap();
+        for (start, end) in [(0, 3), (0, 0), (1, 1), (1, 3), (2, 3)] {
+            let range = KeyGroupRange { start, end };
+            assert_eq!(reader.keyed("chunky", range).unwrap(), model_keyed(&op, range), "{range:?}");
+        }
+    }
+    // 2500 entries per key group make 3 chunks each; 10 values of 20 kB make 3 chunks.
+    assert_eq!(crate::fixture::keyed_chunks(dir.path()), 3 + 3 + 3);
+}
