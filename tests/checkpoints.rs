@@ -615,3 +615,41 @@ fn count_triggered_windows_survive_stops_and_restores() {
         (0..3).flat_map(|key| (1..=per_key / 7).map(move |firing| (key, firing * 7))).collect();
     assert_eq!(all, expected);
 }
+
+#[test]
+fn a_checkpoint_that_takes_too_long_is_abandoned_and_the_job_goes_on() {
+    let count = 20_000;
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(10)).timeout(Duration::from_millis(50)));
+    // One record holds its subtask up for longer than the timeout, with barriers behind it.
+    let out = env
+        .generate(Some(count), |i| (i % 5, i))
+        .uid("numbers")
+        .map(|e| {
+            if e.1 == 5_000 {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            e
+        })
+        .key_by(|e: &(u64, u64)| e.0)
+        .sum(|e| &mut e.1)
+        .uid("sums")
+        .collect();
+    let result = env.execute("slow").unwrap().wait().unwrap();
+    let abandoned = result.metrics.total(eddy::runtime::metrics::names::CHECKPOINTS, "abandoned");
+    assert!(abandoned >= 1, "{abandoned} checkpoints abandoned");
+    let sums = final_sums(out.take());
+    let expected: BTreeMap<u64, u64> = (0..5).map(|k| (k, (0..count).filter(|i| i % 5 == k).sum())).collect();
+    assert_eq!(sums, expected);
+}
+
+/// Every key's largest running sum: its total.
+fn final_sums(out: Vec<(u64, u64)>) -> BTreeMap<u64, u64> {
+    let mut sums = BTreeMap::new();
+    for (key, sum) in out {
+        let s = sums.entry(key).or_insert(0);
+        *s = (*s).max(sum);
+    }
+    sums
+}
