@@ -194,9 +194,15 @@ fn without_restarts_a_failure_fails_the_job_with_its_cause() {
     assert!(error.contains("injected failure in map at event 6000"), "{error}");
 }
 
-/// Runs the job at each parallelism in turn, stopping all but the last with a savepoint
-/// after `stop_after` and restoring the next from it.
-fn run_with_stops(count: u64, parallelisms: &[usize], stop_after: Duration, dir: &Path) -> (Vec<Out>, usize) {
+/// Runs the job `job` builds at each parallelism in turn, stopping all but the last with a
+/// savepoint after `stop_after` and restoring the next from it; returns everything the runs
+/// collected, sorted, and how many stops took a savepoint.
+fn run_with_stops<T: Data + Ord>(
+    parallelisms: &[usize],
+    stop_after: Duration,
+    dir: &Path,
+    job: impl Fn(&StreamEnvironment) -> Collected<T>,
+) -> (Vec<T>, usize) {
     let mut all = Vec::new();
     let mut restore = None;
     let mut stops = 0;
@@ -207,7 +213,7 @@ fn run_with_stops(count: u64, parallelisms: &[usize], stop_after: Duration, dir:
         if let Some(path) = &restore {
             env.restore_from(path);
         }
-        let out = build(&env, count, Faults::new(&[]));
+        let out = job(&env);
         let handle = env.execute("rescaled").unwrap();
         let last = run + 1 == parallelisms.len();
         if !last {
@@ -223,7 +229,7 @@ fn run_with_stops(count: u64, parallelisms: &[usize], stop_after: Duration, dir:
             }
         }
         let result = handle.wait().unwrap();
-        all.extend(sorted(&out));
+        all.extend(out.take());
         if result.savepoint.is_none() {
             break;
         }
@@ -236,7 +242,8 @@ fn run_with_stops(count: u64, parallelisms: &[usize], stop_after: Duration, dir:
 fn stop_with_savepoint_and_restore_at_3_then_1_then_4_gives_the_results_of_one_run() {
     let count = 40_000;
     let dir = tempfile::tempdir().unwrap();
-    let (got, stops) = run_with_stops(count, &[2, 3, 1, 4], Duration::from_millis(60), dir.path());
+    let job = |env: &StreamEnvironment| build(env, count, Faults::new(&[]));
+    let (got, stops) = run_with_stops(&[2, 3, 1, 4], Duration::from_millis(60), dir.path(), job);
     assert!(stops >= 2, "the job should have been stopped mid-way at least twice, was {stops} times");
     assert_same(&got, &model(count), "stopped and restored at 2, 3, 1, 4");
 }
@@ -447,9 +454,11 @@ fn stop_with_drain_fires_every_window_before_the_savepoint() {
     assert_eq!(windowed, processed);
 }
 
-/// Passes events whose value is above the newest broadcast threshold.
+/// Passes events whose value is above the newest broadcast threshold; says when a rule came.
 #[derive(Clone)]
-struct AboveThreshold;
+struct AboveThreshold {
+    rule_seen: Arc<AtomicBool>,
+}
 
 impl KeyedBroadcastProcessFunction<u64, (u64, u64), u64, Option<u64>, (u64, u64)> for AboveThreshold {
     fn process_element(
@@ -466,26 +475,34 @@ impl KeyedBroadcastProcessFunction<u64, (u64, u64), u64, Option<u64>, (u64, u64)
 
     fn process_broadcast_element(&mut self, t: &u64, threshold: &mut Option<u64>) -> Result<(), BoxError> {
         *threshold = Some(*t);
+        self.rule_seen.store(true, Ordering::SeqCst);
         Ok(())
     }
 }
 
 #[test]
 fn broadcast_state_survives_a_stop_and_a_restore_at_another_parallelism() {
-    let count = 100_000;
-    // The only rule arrives long before the stop: after the restore it exists only in state.
+    let count = 60_000;
+    // The only rule arrives before the first event (the generator waits for it) and long
+    // before the stop: after the restore it exists only in the restored broadcast state.
     let events = |env: &StreamEnvironment| {
+        let rule_seen = Arc::new(AtomicBool::new(false));
+        let seen = rule_seen.clone();
         let events = env
-            .generate(Some(count), |i| {
+            .generate(Some(count), move |i| {
+                let waited = Instant::now();
+                while i < 2 && !seen.load(Ordering::SeqCst) && waited.elapsed() < Duration::from_secs(5) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 if i % 100 == 0 {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                // Below any threshold until the rule has surely arrived (it races the first events).
-                (i % KEYS, if i < 20_000 { 0 } else { i % 100 })
+                (i % KEYS, i % 100)
             })
             .uid("events");
         let rules = env.from_collection(vec![90u64]).uid("rules");
-        events.key_by(|e: &(u64, u64)| e.0).connect_broadcast(&rules).process(AboveThreshold).uid("alerts").collect()
+        let function = AboveThreshold { rule_seen };
+        events.key_by(|e: &(u64, u64)| e.0).connect_broadcast(&rules).process(function).uid("alerts").collect()
     };
     let dir = tempfile::tempdir().unwrap();
     let env = StreamEnvironment::new();
@@ -493,7 +510,7 @@ fn broadcast_state_survives_a_stop_and_a_restore_at_another_parallelism() {
     env.enable_checkpointing(CheckpointConfig::on_request());
     let first = events(&env);
     let handle = env.execute("alerts").unwrap();
-    std::thread::sleep(Duration::from_millis(350));
+    std::thread::sleep(Duration::from_millis(150));
     let savepoint = handle.stop_with_savepoint(dir.path().join("sp"), false).unwrap();
     handle.wait().unwrap();
     let env = StreamEnvironment::new();
@@ -506,7 +523,7 @@ fn broadcast_state_survives_a_stop_and_a_restore_at_another_parallelism() {
     assert!(!first.is_empty() && !second.is_empty(), "{} then {} alerts", first.len(), second.len());
     let mut got: Vec<(u64, u64)> = first.into_iter().chain(second).collect();
     got.sort();
-    let mut expected: Vec<(u64, u64)> = (20_000..count).map(|i| (i % KEYS, i % 100)).filter(|e| e.1 > 90).collect();
+    let mut expected: Vec<(u64, u64)> = (0..count).map(|i| (i % KEYS, i % 100)).filter(|e| e.1 > 90).collect();
     expected.sort();
     assert_eq!(got, expected);
 }
@@ -536,38 +553,23 @@ fn session_model(count: u64) -> Vec<(u64, i64, i64, u64)> {
 fn session_windows_survive_stops_and_restores_at_other_parallelisms() {
     let count = 60_000;
     let dir = tempfile::tempdir().unwrap();
-    let mut restore: Option<std::path::PathBuf> = None;
-    let mut all = Vec::new();
-    for (run, parallelism) in [2, 3, 1].into_iter().enumerate() {
-        let env = StreamEnvironment::new();
-        env.set_parallelism(parallelism);
-        env.enable_checkpointing(CheckpointConfig::on_request());
-        if let Some(path) = &restore {
-            env.restore_from(path);
-        }
-        let out = env
-            .generate(Some(count), |i| {
-                if i % 100 == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                session_event(i)
-            })
-            .uid("events")
-            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |e: &(u64, i64)| e.1)
-            .key_by(|e: &(u64, i64)| e.0)
-            .window(EventTimeSessionWindows::with_gap(Duration::from_millis(100)))
-            .aggregate_with(Count, |key, window, n| (*key, window.start, window.end, n))
-            .uid("sessions")
-            .collect();
-        let handle = env.execute("sessions").unwrap();
-        if run < 2 {
-            std::thread::sleep(Duration::from_millis(80));
-            restore = Some(handle.stop_with_savepoint(dir.path().join(format!("sp{run}")), false).unwrap());
-        }
-        handle.wait().unwrap();
-        all.extend(out.take());
-    }
-    all.sort();
+    let job = |env: &StreamEnvironment| {
+        env.generate(Some(count), |i| {
+            if i % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            session_event(i)
+        })
+        .uid("events")
+        .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |e: &(u64, i64)| e.1)
+        .key_by(|e: &(u64, i64)| e.0)
+        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(100)))
+        .aggregate_with(Count, |key, window, n| (*key, window.start, window.end, n))
+        .uid("sessions")
+        .collect()
+    };
+    let (all, stops) = run_with_stops(&[2, 3, 1], Duration::from_millis(80), dir.path(), job);
+    assert_eq!(stops, 2);
     assert_eq!(all.len(), session_model(count).len());
     assert_eq!(all, session_model(count));
 }
@@ -576,38 +578,23 @@ fn session_windows_survive_stops_and_restores_at_other_parallelisms() {
 fn count_triggered_windows_survive_stops_and_restores() {
     let count = 60_000u64;
     let dir = tempfile::tempdir().unwrap();
-    let mut restore: Option<std::path::PathBuf> = None;
-    let mut all = Vec::new();
-    for (run, parallelism) in [2, 3, 1].into_iter().enumerate() {
-        let env = StreamEnvironment::new();
-        env.set_parallelism(parallelism);
-        env.enable_checkpointing(CheckpointConfig::on_request());
-        if let Some(path) = &restore {
-            env.restore_from(path);
-        }
-        let out = env
-            .generate(Some(count), |i| {
-                if i % 100 == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                i % 3
-            })
-            .uid("events")
-            .key_by(|k: &u64| *k)
-            .window(GlobalWindows::create())
-            .trigger(CountTrigger::of(7))
-            .aggregate_with(Count, |key, _, n| (*key, n))
-            .uid("counted")
-            .collect();
-        let handle = env.execute("count triggers").unwrap();
-        if run < 2 {
-            std::thread::sleep(Duration::from_millis(80));
-            restore = Some(handle.stop_with_savepoint(dir.path().join(format!("sp{run}")), false).unwrap());
-        }
-        handle.wait().unwrap();
-        all.extend(out.take());
-    }
-    all.sort();
+    let job = |env: &StreamEnvironment| {
+        env.generate(Some(count), |i| {
+            if i % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            i % 3
+        })
+        .uid("events")
+        .key_by(|k: &u64| *k)
+        .window(GlobalWindows::create())
+        .trigger(CountTrigger::of(7))
+        .aggregate_with(Count, |key, _, n| (*key, n))
+        .uid("counted")
+        .collect()
+    };
+    let (all, stops) = run_with_stops(&[2, 3, 1], Duration::from_millis(80), dir.path(), job);
+    assert_eq!(stops, 2);
     // Each key's window fires at every 7th record with its running count (the trigger's count
     // and the window's contents both survive the stops).
     let per_key = count / 3;
