@@ -6,7 +6,10 @@
 //!   source, an [`gate::InputGate`] drains a bounded channel fed by upstream subtasks.
 //! - [`channel::ChannelWriter`] batches records per target subtask and applies
 //!   backpressure by blocking on a full channel (while still honouring cancellation).
-//! - [`job::execute`] starts it all and returns a [`JobHandle`] to wait for, cancel or observe.
+//! - [`job::execute`] starts it all under a job master thread and returns a [`JobHandle`] to
+//!   wait for, cancel, savepoint or observe.
+//! - [`checkpoint`]: barriers from the sources, alignment in the input gates, the coordinator
+//!   that completes checkpoints and commits transactional sinks, restarts from the newest one.
 //!
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
