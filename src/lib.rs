@@ -26,8 +26,34 @@
 //! assert_eq!(lines[0], "0,5000,be,2");
 //! ```
 //!
+//! Turn on checkpoints and the same job survives failures with exactly-once state, and can
+//! be stopped with a savepoint and restored at another parallelism (every stateful operator
+//! then needs a `uid`):
+//!
+//! ```
+//! use std::time::Duration;
+//! use eddy::prelude::*;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let env = StreamEnvironment::new();
+//! env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(100)));
+//! let sums = env.generate(None, |i| (i % 3, 1u64)).uid("numbers")
+//!     .key_by(|n| n.0).sum(|n| &mut n.1).uid("sums")
+//!     .collect();
+//! let job = env.execute("sums").unwrap();
+//! let savepoint = job.stop_with_savepoint(dir.path().join("sp"), false).unwrap();
+//! job.wait().unwrap();
+//!
+//! let env = StreamEnvironment::new();
+//! env.set_parallelism(3);
+//! env.enable_checkpointing(CheckpointConfig::on_request());
+//! env.restore_from(&savepoint); // the running sums go on where they stopped
+//! # drop(sums);
+//! ```
+//!
 //! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
-//! (planner, threads, channels), [`stream`] (the API and operators).
+//! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state
+//! and the snapshot format live in `eddy-state`. Guides are in the repository's `docs/`.
 
 pub use eddy_core as core;
 pub use eddy_runtime as runtime;
