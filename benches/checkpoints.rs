@@ -10,6 +10,8 @@
 //! The job keeps a running sum per key (`key_by(k).sum`) over an unbounded generator that
 //! cycles through the keys, so the state holds every key once the first cycle is done.
 
+#[path = "common/machine.rs"]
+mod machine;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -21,7 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let sizes = std::env::var("CK_KEYS").unwrap_or_else(|_| "1e6,1e7".into());
     let dir = tempfile::tempdir().expect("temp dir");
-    println!("# checkpoints, {}", machine());
+    println!("# checkpoints, {}", machine::machine());
     println!("| keys | state loaded s | savepoint s | size MB | stop-with-savepoint s | restore (p2→p1) s | pause until records flow again s |");
     println!("|---|---|---|---|---|---|---|");
     for size in sizes.split(',') {
@@ -102,15 +104,4 @@ fn dir_size(path: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{} cores, {cpu}", std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

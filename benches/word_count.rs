@@ -18,6 +18,8 @@
 mod generate;
 #[path = "../examples/word_count/job.rs"]
 mod job;
+#[path = "common/machine.rs"]
+mod machine;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -52,7 +54,7 @@ fn main() {
         let spec = generate::Spec { target_bytes: bytes as u64, seed: 42, disorder_ms: 0, start_ms: 0 };
         generate::generate(&input, spec).expect("generate input");
     }
-    println!("# word count, {} MB input, {}", bytes / 1e6, machine());
+    println!("# word count, {} MB input, {}", bytes / 1e6, machine::machine());
     println!(
         "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB) | output = loop |"
     );
@@ -201,15 +203,4 @@ fn peak_rss_kb() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{} cores, {cpu}", std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
