@@ -275,9 +275,8 @@ struct Built {
 fn chain_heads(graph: &JobGraph, plan: &Plan) -> Vec<usize> {
     let mut heads: Vec<usize> = (0..graph.nodes.len()).collect();
     for node in 0..graph.nodes.len() {
-        if let Some((_, edge)) =
-            graph.edges.iter().zip(&plan.chained).find(|(e, &c)| c && e.to == node).map(|(e, c)| (c, e))
-        {
+        let chained_input = graph.edges.iter().zip(&plan.chained).find(|(e, &chained)| chained && e.to == node);
+        if let Some((edge, _)) = chained_input {
             heads[node] = heads[edge.from];
         }
     }

@@ -75,14 +75,6 @@ impl RestoredState {
         &self.header
     }
 
-    /// Where it lies, when on disk.
-    pub fn path(&self) -> Option<PathBuf> {
-        match &self.store {
-            Store::Disk(disk) => Some(disk.path.clone()),
-            Store::Memory(_) => None,
-        }
-    }
-
     /// The uids of the operators that have state in it.
     pub fn uids(&self) -> BTreeSet<String> {
         match &self.store {

@@ -9,6 +9,9 @@ use eddy_state::{KeyedEntries, Redistribution};
 
 use crate::checkpoint::restored::RestoredState;
 
+/// One keyed state entry: `(key group, key bytes, value bytes)`.
+pub type KeyedEntry = (u16, Vec<u8>, Vec<u8>);
+
 /// One named list of operator state from one subtask.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubtaskList {
@@ -68,11 +71,6 @@ pub struct StateContext {
 }
 
 impl StateContext {
-    /// The operator's uid.
-    pub fn uid(&self) -> &str {
-        &self.uid
-    }
-
     /// The key groups this subtask owns.
     pub fn key_groups(&self) -> KeyGroupRange {
         KeyGroupRange::of_subtask(self.subtask, self.max_parallelism, self.parallelism)
@@ -81,11 +79,6 @@ impl StateContext {
     /// The number of key groups.
     pub fn max_parallelism(&self) -> usize {
         self.max_parallelism
-    }
-
-    /// Whether the job restores from a checkpoint or savepoint.
-    pub fn is_restored(&self) -> bool {
-        self.restored.is_some()
     }
 
     /// Whether the restored snapshot holds state of this operator (a new operator starts empty).
@@ -99,6 +92,11 @@ impl StateContext {
             Some(restored) => restored.keyed(&self.uid, self.key_groups()),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The restored entries `(key group, key, value)` of this subtask's keyed state `state`.
+    pub fn restored_entries(&self, state: &str) -> Result<Vec<KeyedEntry>> {
+        Ok(self.restored_keyed()?.into_iter().filter(|e| e.state == state).flat_map(|e| e.entries).collect())
     }
 
     /// This subtask's share of the operator-state list `name` from the restored snapshot.
@@ -119,6 +117,12 @@ impl StateContext {
             keyed,
             lists,
         });
+    }
+
+    /// Puts one keyed state of this subtask into the checkpoint being taken (an operator with
+    /// a single state).
+    pub fn snapshot_keyed(&self, state: &str, entries: Vec<KeyedEntry>) {
+        self.snapshot(vec![KeyedEntries { state: state.into(), entries }], Vec::new());
     }
 
     /// The id of the newest checkpoint known complete (0: none yet).

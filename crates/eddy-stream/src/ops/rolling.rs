@@ -6,7 +6,6 @@ use std::ops::AddAssign;
 use eddy_core::key::{key_group, KeyHasher};
 use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::checkpoint::StateContext;
-use eddy_state::KeyedEntries;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -116,12 +115,10 @@ struct RollingReduce<T, K, F, R> {
 impl<T: Serialize + DeserializeOwned, K: Key, F, R> RollingReduce<T, K, F, R> {
     fn restore(&mut self) -> Result<()> {
         let Some(state) = &self.state else { return Ok(()) };
-        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == RUNNING) {
-            for (_, key, value) in entries.entries {
-                let key: K = decode(&key)?;
-                let hash = self.hasher.hash(&key)?;
-                *self.table.get_or_insert_with(hash, &key, || None) = Some(decode(&value)?);
-            }
+        for (_, key, value) in state.restored_entries(RUNNING)? {
+            let key: K = decode(&key)?;
+            let hash = self.hasher.hash(&key)?;
+            *self.table.get_or_insert_with(hash, &key, || None) = Some(decode(&value)?);
         }
         Ok(())
     }
@@ -135,7 +132,7 @@ impl<T: Serialize + DeserializeOwned, K: Key, F, R> RollingReduce<T, K, F, R> {
                 entries.push((key_group(hash, max) as u16, encode(&self.info, key)?, encode(&self.info, value)?));
             }
         }
-        state.snapshot(vec![KeyedEntries { state: RUNNING.into(), entries }], Vec::new());
+        state.snapshot_keyed(RUNNING, entries);
         Ok(())
     }
 }

@@ -7,7 +7,6 @@ use eddy_core::{Barrier, Error, OperatorInfo, Output, Record, Result, Timestamp}
 use eddy_runtime::checkpoint::StateContext;
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
-use eddy_state::KeyedEntries;
 
 use crate::keyed_stream::Key;
 use crate::side_output::{OutputTag, WithSide};
@@ -113,16 +112,14 @@ where
     /// Refills the open windows from the restored snapshot.
     fn restored(mut self) -> Result<Self> {
         let Some(state) = &self.state else { return Ok(self) };
-        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == WINDOWS) {
-            for (_, key, value) in entries.entries {
-                let (key, window) = split_window_key::<K>(&key)?;
-                let (fired, acc): (bool, S::Acc) = decode(&value)?;
-                let hash = self.hasher.hash(&key)?;
-                let open = self.windows.get(window);
-                open.fired |= fired;
-                let fold = &self.fold;
-                *open.table.get_or_insert_with(hash, &key, || fold.create()) = acc;
-            }
+        for (_, key, value) in state.restored_entries(WINDOWS)? {
+            let (key, window) = split_window_key::<K>(&key)?;
+            let (fired, acc): (bool, S::Acc) = decode(&value)?;
+            let hash = self.hasher.hash(&key)?;
+            let open = self.windows.get(window);
+            open.fired |= fired;
+            let fold = &self.fold;
+            *open.table.get_or_insert_with(hash, &key, || fold.create()) = acc;
         }
         Ok(self)
     }
@@ -144,7 +141,7 @@ where
                 entries.push((key_group(hash, max) as u16, bytes, encode(&self.info, &(open.fired, acc))?));
             }
         }
-        state.snapshot(vec![KeyedEntries { state: WINDOWS.into(), entries }], Vec::new());
+        state.snapshot_keyed(WINDOWS, entries);
         Ok(())
     }
 

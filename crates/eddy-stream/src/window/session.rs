@@ -9,7 +9,6 @@ use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::checkpoint::StateContext;
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
-use eddy_state::KeyedEntries;
 
 use crate::keyed_stream::Key;
 use crate::keyed_table::KeyedTable;
@@ -101,18 +100,16 @@ where
     fn restored(mut self) -> Result<Self> {
         let Some(state) = self.state.clone() else { return Ok(self) };
         let lateness = self.lateness();
-        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == SESSIONS) {
-            for (_, key, value) in entries.entries {
-                let key: K = decode(&key)?;
-                let hash = self.hasher.hash(&key)?;
-                let stored: Vec<(i64, i64, bool, G::Acc)> = decode(&value)?;
-                for (start, end, fired, acc) in stored {
-                    let window = TimeWindow::new(start, end);
-                    let schedule = if fired { &mut self.cleanup } else { &mut self.due };
-                    let at = window.max_timestamp().saturating_add(if fired { lateness } else { 0 });
-                    schedule.entry(at).or_default().push((hash, key.clone()));
-                    self.sessions.get_or_insert_with(hash, &key, Vec::new).push(Session { window, acc, fired });
-                }
+        for (_, key, value) in state.restored_entries(SESSIONS)? {
+            let key: K = decode(&key)?;
+            let hash = self.hasher.hash(&key)?;
+            let stored: Vec<(i64, i64, bool, G::Acc)> = decode(&value)?;
+            for (start, end, fired, acc) in stored {
+                let window = TimeWindow::new(start, end);
+                let schedule = if fired { &mut self.cleanup } else { &mut self.due };
+                let at = window.max_timestamp().saturating_add(if fired { lateness } else { 0 });
+                schedule.entry(at).or_default().push((hash, key.clone()));
+                self.sessions.get_or_insert_with(hash, &key, Vec::new).push(Session { window, acc, fired });
             }
         }
         Ok(self)
@@ -127,7 +124,7 @@ where
             let stored: Vec<_> = sessions.iter().map(|s| (s.window.start, s.window.end, s.fired, &s.acc)).collect();
             entries.push((key_group(hash, max) as u16, encode(&self.info, key)?, encode(&self.info, &stored)?));
         }
-        state.snapshot(vec![KeyedEntries { state: SESSIONS.into(), entries }], Vec::new());
+        state.snapshot_keyed(SESSIONS, entries);
         Ok(())
     }
 

@@ -10,7 +10,6 @@ use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::checkpoint::StateContext;
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
-use eddy_state::KeyedEntries;
 
 use crate::keyed_stream::Key;
 use crate::keyed_table::KeyedTable;
@@ -116,23 +115,21 @@ where
     /// snapshot and schedules their timers and clean-up again.
     fn restored(mut self) -> Result<Self> {
         let Some(state) = self.state.clone() else { return Ok(self) };
-        for entries in state.restored_keyed()?.into_iter().filter(|e| e.state == WINDOWS) {
-            for (_, slot_key, value) in entries.entries {
-                let (key, start, end): (K, i64, i64) = decode(&slot_key)?;
-                let (acc, trigger_state, timers): (G::Acc, Tr::State, Vec<(bool, Timestamp)>) = decode(&value)?;
-                let window = TimeWindow::new(start, end);
-                let hash = slot_hash(self.hasher.hash(&key)?, window);
-                for &(event_time, at) in &timers {
-                    let schedule = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
-                    schedule.entry(at).or_default().push((hash, key.clone(), window));
-                }
-                if window.end != Timestamp::MAX {
-                    let cleanup_at = self.cleanup_time(window);
-                    self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone(), window));
-                }
-                let slot = Slot { acc, state: trigger_state, timers };
-                self.slots.get_or_insert_with(hash, &(key, window), || slot);
+        for (_, slot_key, value) in state.restored_entries(WINDOWS)? {
+            let (key, start, end): (K, i64, i64) = decode(&slot_key)?;
+            let (acc, trigger_state, timers): (G::Acc, Tr::State, Vec<(bool, Timestamp)>) = decode(&value)?;
+            let window = TimeWindow::new(start, end);
+            let hash = slot_hash(self.hasher.hash(&key)?, window);
+            for &(event_time, at) in &timers {
+                let schedule = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
+                schedule.entry(at).or_default().push((hash, key.clone(), window));
             }
+            if window.end != Timestamp::MAX {
+                let cleanup_at = self.cleanup_time(window);
+                self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone(), window));
+            }
+            let slot = Slot { acc, state: trigger_state, timers };
+            self.slots.get_or_insert_with(hash, &(key, window), || slot);
         }
         Ok(self)
     }
@@ -151,7 +148,7 @@ where
                 encode(&self.info, &value)?,
             ));
         }
-        state.snapshot(vec![KeyedEntries { state: WINDOWS.into(), entries }], Vec::new());
+        state.snapshot_keyed(WINDOWS, entries);
         Ok(())
     }
 
