@@ -19,8 +19,10 @@ impl TimeWindow {
     }
 
     /// The last millisecond in the window; a window fires once time reaches it, and its
-    /// result carries it as its timestamp.
+    /// result carries it as its timestamp. (`i64::MIN` for a window ending there, rather
+    /// than an overflow.)
+    #[inline]
     pub fn max_timestamp(&self) -> Timestamp {
-        self.end - 1
+        self.end.saturating_sub(1)
     }
 }
