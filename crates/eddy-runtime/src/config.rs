@@ -6,6 +6,9 @@ use eddy_core::key::DEFAULT_MAX_PARALLELISM;
 
 use crate::checkpoint::config::{CheckpointConfig, RestartStrategy};
 
+/// The default [`JobConfig::max_line_length`]: 1 MiB, as Kafka's default largest message.
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
+
 /// Job-wide settings; the stream environment fills these in.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -30,6 +33,9 @@ pub struct JobConfig {
     pub restore_from: Option<std::path::PathBuf>,
     /// Start even if the snapshot holds state of an operator uid the job does not have.
     pub allow_non_restored_state: bool,
+    /// The longest line, in bytes, a text source passes on; longer ones are skipped
+    /// without being held in memory and go to its dead-letter output.
+    pub max_line_length: usize,
 }
 
 impl JobConfig {
@@ -56,6 +62,7 @@ impl Default for JobConfig {
             restart: None,
             restore_from: None,
             allow_non_restored_state: false,
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
         }
     }
 }

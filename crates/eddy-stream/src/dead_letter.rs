@@ -19,8 +19,10 @@ pub(crate) fn dead_letter_tag<T>() -> OutputTag<DeadLetter<T>> {
 }
 
 impl<U: Data> DataStream<U> {
-    /// The dead letters of the fallible operator (`try_map`, `try_flat_map`) that produced
-    /// this stream; `T` is that operator's input type.
+    /// The dead letters of the operator that produced this stream: a fallible function
+    /// (`try_map`, `try_flat_map`, a keyed `process`), `assign_timestamps_and_watermarks`
+    /// (records whose timestamp is a reserved marker), or a text source (lines too long or
+    /// not UTF-8; `T` is `String`). `T` is that operator's input type.
     pub fn dead_letters<T: Data>(&self) -> DataStream<DeadLetter<T>> {
         self.side_output(&dead_letter_tag())
     }

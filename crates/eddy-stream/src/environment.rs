@@ -80,6 +80,15 @@ impl StreamEnvironment {
         self
     }
 
+    /// Sets the longest line, in bytes (without its line ending), that the text sources
+    /// (`read_text_file`, `stdin_lines`) pass on; default 1 MiB. A longer line is read in
+    /// bounded chunks and skipped, never held whole, and goes to the source's dead-letter
+    /// output with its file, line number and length.
+    pub fn set_max_line_length(&self, bytes: usize) -> &Self {
+        self.inner.borrow_mut().config.max_line_length = bytes.max(1);
+        self
+    }
+
     /// Keeps keyed state (process functions' state and timers) in sled databases under
     /// `dir` instead of memory, for state larger than memory. Semantics are the same.
     pub fn set_state_dir(&self, dir: impl Into<std::path::PathBuf>) -> &Self {
@@ -204,6 +213,15 @@ impl StreamEnvironment {
         S: Source<T> + 'static,
         C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
     {
+        self.add_source_node(name, non_parallel, SourceNode::new(create, restore))
+    }
+
+    fn add_source_node<T, S, C>(&self, name: &str, non_parallel: bool, source: SourceNode<T, S, C>) -> DataStream<T>
+    where
+        T: Data,
+        S: Source<T> + 'static,
+        C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
+    {
         let node = self.with_graph(|g| {
             g.add_node(Node {
                 name: format!("Source: {name}"),
@@ -216,7 +234,7 @@ impl StreamEnvironment {
                 // by a checkpointed job).
                 stateful: true,
                 committer: None,
-                factory: std::sync::Arc::new(SourceNode::new(create, restore)),
+                factory: std::sync::Arc::new(source),
             })
         });
         DataStream::new(self.clone(), node)
@@ -265,20 +283,38 @@ impl StreamEnvironment {
 
     /// The lines of a text file (without line endings), split into byte ranges across
     /// parallel subtasks; a line belongs to the range its first byte is in.
+    ///
+    /// A line longer than [`StreamEnvironment::set_max_line_length`] (1 MiB by default) or
+    /// not valid UTF-8 is not passed on: it goes to the dead-letter output,
+    /// `dead_letters::<String>()`, whose `error` names the file, the line number and what is
+    /// wrong, and whose `input` shows the line (its first 256 bytes if it is too long).
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let file = tempfile::NamedTempFile::new().unwrap();
+    /// std::fs::write(file.path(), b"fine\nnot \xff utf-8\nalso fine\n").unwrap();
+    /// let env = StreamEnvironment::new();
+    /// let lines = env.read_text_file(file.path());
+    /// let bad = lines.dead_letters::<String>().map(|d| d.error).collect();
+    /// let good = lines.collect();
+    /// env.execute("lines").unwrap().wait().unwrap();
+    /// let mut good = good.take();
+    /// good.sort();
+    /// assert_eq!(good, ["also fine", "fine"]);
+    /// assert!(bad.take()[0].contains(", line 2 (byte 5): the line is not UTF-8"));
+    /// ```
     pub fn read_text_file(&self, path: impl Into<std::path::PathBuf>) -> DataStream<String> {
         let path = path.into();
         let restored = path.clone();
         let restore: Restore<_> = Box::new(move |splits| TextFileSource::restore(&restored, splits));
-        self.source_node(
-            "TextFile",
-            false,
-            move |subtask, parallelism| TextFileSource::open(&path, subtask, parallelism),
-            Some(restore),
-        )
+        let open = move |subtask, parallelism| TextFileSource::open(&path, subtask, parallelism);
+        self.add_source_node("TextFile", false, SourceNode::new(open, Some(restore)).rejecting(TextFileSource::attach))
     }
 
-    /// The lines of standard input, read by a single subtask.
+    /// The lines of standard input, read by a single subtask. Lines too long or not UTF-8
+    /// go to the dead-letter output, as for [`StreamEnvironment::read_text_file`].
     pub fn stdin_lines(&self) -> DataStream<String> {
-        self.source_node("Stdin", true, |_, _| Ok(StdinSource::start()), None)
+        let source = SourceNode::new(|_, _| Ok(StdinSource::start()), None).rejecting(StdinSource::attach);
+        self.add_source_node("Stdin", true, source)
     }
 }

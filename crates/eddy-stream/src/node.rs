@@ -8,6 +8,8 @@ use eddy_runtime::graph::{erase, AnyOutput, BuildContext, NodeFactory, NodeInsta
 use eddy_runtime::metrics::names;
 use eddy_runtime::source_task::{SourceControl, SourceTask, SPLITS};
 
+use crate::source::rejects::{Rejects, WithRejects};
+
 /// A one-input operator: `build` wraps the downstream output into the operator's input.
 pub(crate) struct OperatorNode<In, Out, B> {
     build: B,
@@ -35,17 +37,27 @@ where
 /// Opens a source from the splits a checkpoint recorded (this subtask's share of them).
 pub(crate) type Restore<S> = Box<dyn Fn(Vec<Vec<u8>>) -> Result<S, BoxError> + Send + Sync>;
 
+/// Gives a text source the queue its dead letters go through and the job's line limit.
+pub(crate) type Attach<S> = fn(&mut S, Rejects, usize);
+
 /// A source node: `create(subtask, parallelism)` makes each subtask's source; `restore`, for
-/// a replayable source, reopens one at the position a checkpoint recorded.
+/// a replayable source, reopens one at the position a checkpoint recorded; `attach`, for a
+/// source that rejects input, wires its dead letters to the node's dead-letter output.
 pub(crate) struct SourceNode<T, S, C> {
     create: C,
     restore: Option<Restore<S>>,
+    attach: Option<Attach<S>>,
     _types: PhantomData<fn() -> T>,
 }
 
 impl<T, S, C> SourceNode<T, S, C> {
     pub(crate) fn new(create: C, restore: Option<Restore<S>>) -> Self {
-        SourceNode { create, restore, _types: PhantomData }
+        SourceNode { create, restore, attach: None, _types: PhantomData }
+    }
+
+    /// A source that sends the input it rejects to its dead-letter output.
+    pub(crate) fn rejecting(self, attach: Attach<S>) -> Self {
+        SourceNode { attach: Some(attach), ..self }
     }
 }
 
@@ -77,19 +89,19 @@ where
 {
     fn build(&self, ctx: &BuildContext, outputs: Vec<AnyOutput>) -> Result<NodeInstance> {
         let info = &ctx.info;
-        let source = self.open(ctx)?;
+        let mut source = self.open(ctx)?;
+        let mut output = combine::<T>(outputs)?;
+        if let Some(attach) = self.attach {
+            let rejects = Rejects::default();
+            attach(&mut source, rejects.clone(), ctx.config.max_line_length);
+            output = Box::new(WithRejects::new(ctx, output, rejects));
+        }
         let control = match (ctx.source_commands(), ctx.task_checkpointing()) {
             (Some(commands), Some(task)) => Some(SourceControl { commands, task, state: ctx.state() }),
             _ => None,
         };
-        let task = SourceTask::new(
-            source,
-            combine::<T>(outputs)?,
-            info.clone(),
-            ctx.config.batch_size,
-            ctx.counter(names::RECORDS_IN),
-        )
-        .with_control(control)?;
+        let task = SourceTask::new(source, output, info.clone(), ctx.config.batch_size, ctx.counter(names::RECORDS_IN))
+            .with_control(control)?;
         Ok(NodeInstance::Source(Box::new(task)))
     }
 }
