@@ -193,3 +193,53 @@ fn collect_with_timestamp_never_emits_a_marker() {
     env.execute("clamped").unwrap().wait().unwrap();
     assert_eq!(seen.take(), [Some(MIN_TIMESTAMP), Some(0), Some(MAX_TIMESTAMP)]);
 }
+
+/// (key, window start, window end, count).
+type Counted = (String, i64, i64, u64);
+
+/// Tumbling 5 s counts of `input` with `lateness`, watermarks punctuated by "wm" records;
+/// returns the results and the records sent to the late side output.
+fn with_lateness(input: Vec<Event>, lateness: Duration) -> (Vec<Counted>, Vec<Event>) {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1);
+    let late = OutputTag::<Event>::new("late");
+    let strategy = WatermarkStrategy::for_generator(Punctuated(|e: &Event, ts| (e.0 == "wm").then_some(ts)));
+    let counts = env
+        .from_iter(input)
+        .assign_timestamps_and_watermarks(strategy, |e| e.1)
+        .key_by(|e: &Event| e.0.to_string())
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+        .allowed_lateness(lateness)
+        .side_output_late_data(&late)
+        .aggregate_with(Count, |key, window, n| (key.clone(), window.start, window.end, n));
+    let too_late = counts.side_output(&late).collect();
+    let counts = counts.collect();
+    env.execute("lateness").unwrap().wait().unwrap();
+    let mut counts = counts.take();
+    counts.sort();
+    (counts, too_late.take())
+}
+
+#[test]
+fn allowed_lateness_saturates_at_the_end_of_time() {
+    // The watermark reaches the last event time, firing the last window; a record for it
+    // that comes after is within any allowed lateness (its cleanup time saturates at
+    // i64::MAX, where wrapping would put it in the past), so the window fires again.
+    let input = vec![("c", LAST_START), ("wm", MAX_TIMESTAMP), ("c", MAX_TIMESTAMP)];
+    for lateness in [Duration::from_millis(1), Duration::from_secs(3600), Duration::MAX] {
+        let (counts, too_late) = with_lateness(input.clone(), lateness);
+        let c = |n| ("c".to_string(), LAST_START, i64::MAX, n);
+        assert_eq!(counts, [c(1), c(2), ("wm".to_string(), LAST_START, i64::MAX, 1)], "{lateness:?}");
+        assert_eq!(too_late, [], "{lateness:?}");
+    }
+    // At the start of time a lateness is an ordinary sum: the first window's max timestamp
+    // (i64::MIN + 806) plus i64::MAX ms is 805 ms after the epoch, so behind a watermark at
+    // 10 s a record for it is late, and behind one at 0 it is not.
+    let input = vec![("a", MIN_TIMESTAMP), ("wm", 10_000), ("a", MIN_TIMESTAMP + 1)];
+    let (counts, too_late) = with_lateness(input, Duration::MAX);
+    assert_eq!(counts, [("a".to_string(), i64::MIN, FIRST_END, 1), ("wm".to_string(), 10_000, 15_000, 1)]);
+    assert_eq!(too_late, [("a", MIN_TIMESTAMP + 1)]);
+    let input = vec![("a", MIN_TIMESTAMP), ("wm", 0), ("a", MIN_TIMESTAMP + 1)];
+    let (counts, _) = with_lateness(input, Duration::MAX);
+    assert_eq!(counts[..2], [("a".to_string(), i64::MIN, FIRST_END, 1), ("a".to_string(), i64::MIN, FIRST_END, 2)]);
+}
