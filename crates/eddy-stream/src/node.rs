@@ -92,7 +92,7 @@ where
         let mut source = self.open(ctx)?;
         let mut output = combine::<T>(outputs)?;
         if let Some(attach) = self.attach {
-            let rejects = Rejects::default();
+            let rejects = Rejects::queue();
             attach(&mut source, rejects.clone(), ctx.config.max_line_length);
             output = Box::new(WithRejects::new(ctx, output, rejects));
         }

@@ -18,19 +18,30 @@ use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::{OutputTag, WithSide};
 
-/// Dead letters a source subtask has produced and not yet sent.
+/// Dead letters a source subtask has produced and not yet sent. The default drops them: a
+/// text source used on its own (through `add_source`) has nowhere to send them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Rejects(Arc<Mutex<Vec<DeadLetter<String>>>>);
+pub(crate) struct Rejects(Option<Arc<Mutex<Vec<DeadLetter<String>>>>>);
 
 impl Rejects {
-    /// Queues a dead letter.
+    /// A queue that keeps dead letters until [`Rejects::take`].
+    pub(crate) fn queue() -> Self {
+        Rejects(Some(Arc::default()))
+    }
+
+    /// Queues a dead letter (or drops it, for the default).
     pub(crate) fn push(&self, letter: DeadLetter<String>) {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(letter);
+        if let Some(queue) = &self.0 {
+            queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(letter);
+        }
     }
 
     /// Takes every queued dead letter.
     pub(crate) fn take(&self) -> Vec<DeadLetter<String>> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        match &self.0 {
+            Some(queue) => std::mem::take(&mut *queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+            None => Vec::new(),
+        }
     }
 }
 

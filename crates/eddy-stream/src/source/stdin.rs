@@ -20,7 +20,9 @@ const WAIT: Duration = Duration::from_millis(50);
 /// What the reader thread found: a line, or the dead letter of one it could not pass on.
 type Read = io::Result<Result<String, DeadLetter<String>>>;
 
-/// Lines of standard input, without line endings.
+/// Lines of standard input, without line endings. Unreadable lines reach a dead-letter
+/// output through `stdin_lines`; a source made with `start` and passed to `add_source`
+/// skips them (at the default 1 MiB limit).
 pub struct StdinSource {
     /// The reader thread's lines, once the first poll has started it.
     lines: Option<Receiver<Read>>,

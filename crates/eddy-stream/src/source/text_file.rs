@@ -25,6 +25,8 @@ struct ByteRange {
 
 /// Reads the lines that start in its byte ranges (on a fresh start, subtask `s` of `p` owns
 /// the range `[len * s / p, len * (s + 1) / p)`), one range after the other in file order.
+/// Unreadable lines reach a dead-letter output through `read_text_file`; a source made with
+/// `open` and passed to `add_source` skips them (at the default 1 MiB limit).
 pub struct TextFileSource {
     path: PathBuf,
     reader: BufReader<File>,
@@ -85,7 +87,7 @@ impl TextFileSource {
     }
 
     /// Sets the line limit and where dead letters go (the environment does this for
-    /// `read_text_file`; a source used on its own drops them).
+    /// `read_text_file`; a source used on its own keeps the default limit and drops them).
     pub(crate) fn attach(&mut self, rejects: Rejects, max_line_length: usize) {
         self.rejects = rejects;
         self.max_line_length = max_line_length;
@@ -253,7 +255,7 @@ mod tests {
     /// restores at `restored` subtasks and reads the rest; returns the lines and the dead
     /// letters' errors.
     fn read_rejecting(path: &Path, parallelism: usize, limit: usize, restored: usize) -> (Vec<String>, Vec<String>) {
-        let rejects = Rejects::default();
+        let rejects = Rejects::queue();
         let (mut all, mut splits) = (Vec::new(), Vec::new());
         for subtask in 0..parallelism {
             let mut source = TextFileSource::open(path, subtask, parallelism).unwrap();
