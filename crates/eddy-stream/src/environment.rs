@@ -9,7 +9,7 @@ use eddy_runtime::graph::{JobGraph, Node};
 use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, RestartStrategy};
 
 use crate::data_stream::DataStream;
-use crate::node::{Restore, SourceNode};
+use crate::node::{FnSource, Restore, SourceNode};
 use crate::source::{CollectionSource, GeneratorSource, IterSource, StdinSource, TextFileSource};
 use crate::Data;
 
@@ -216,7 +216,7 @@ impl StreamEnvironment {
                 // by a checkpointed job).
                 stateful: true,
                 committer: None,
-                factory: std::sync::Arc::new(SourceNode::new(create, restore)),
+                factory: std::sync::Arc::new(SourceNode::new(FnSource::new(create, restore), None)),
             })
         });
         DataStream::new(self.clone(), node)
