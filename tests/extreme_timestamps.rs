@@ -1,6 +1,6 @@
 //! Timestamps at the ends of the `i64` time line, end to end: the two markers (`i64::MIN`,
-//! "no timestamp"; `i64::MAX`, the end-of-input watermark) are dead-lettered by the
-//! timestamp assigner with the reason, and the event times next to them land in windows
+//! "no timestamp"; `i64::MAX`, the end-of-input watermark) are dead-lettered with the reason
+//! by the timestamp assigner and by a split source alike, and the event times next to them land in windows
 //! clipped to the time line, never in wrapped ones. Expected windows are worked out by hand
 //! below (Euclidean remainders of the extreme values), not with the library's arithmetic.
 
@@ -67,6 +67,60 @@ fn the_markers_are_dead_lettered_with_the_reason() {
     assert_eq!(inputs, [("a", i64::MIN), ("c", i64::MAX)]);
     assert!(dead[0].error.contains("reserved for \"no timestamp\""), "{}", dead[0].error);
     assert!(dead[1].error.contains("reserved for the end-of-input watermark"), "{}", dead[1].error);
+}
+
+/// The events, read by a split source that gives each record its event time itself.
+struct Events;
+
+struct EventsReader(Vec<Event>);
+
+impl SplitSource<Event> for Events {
+    type Reader = EventsReader;
+
+    fn open(&self, _: &ReaderContext) -> Result<EventsReader, BoxError> {
+        Ok(EventsReader(events()))
+    }
+}
+
+impl SourceReader<Event> for EventsReader {
+    fn poll(&mut self, out: &mut SourceOutput<Event>, _: usize) -> Result<SourcePoll, BoxError> {
+        let split = out.add_split("events-0");
+        for event in self.0.drain(..) {
+            out.collect_in(split, event, event.1);
+        }
+        out.finish_split(split);
+        Ok(SourcePoll::Done)
+    }
+
+    fn snapshot_splits(&mut self, _: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(None)
+    }
+}
+
+#[test]
+fn a_split_source_dead_letters_the_markers_as_the_assigner_does() {
+    let assigner = || TumblingEventTimeWindows::of(Duration::from_secs(5));
+    let env = StreamEnvironment::new();
+    let read = env.from_source(Events, WatermarkStrategy::monotonous(), "events").set_parallelism(1);
+    let dead = read.dead_letters::<RawRecord>().collect();
+    let rows = read
+        .key_by(|e: &Event| e.0.to_string())
+        .window(assigner())
+        .aggregate_with(Count, |key, window, n| (key.clone(), window.start, window.end, n))
+        .process(|(k, s, e, n), ctx: &mut ProcessContext<'_, Row>| ctx.collect((k, s, e, n, ctx.timestamp())))
+        .collect();
+    env.execute("marker timestamps from a source").unwrap().wait().unwrap();
+    let mut rows = rows.take();
+    rows.sort();
+    let (assigned, assigned_dead) = windowed(assigner(), events());
+    assert_eq!(rows, assigned, "the same windows as with the assigner");
+    let dead = dead.take();
+    let mut got: Vec<(&str, i64, &str)> =
+        dead.iter().map(|d| (d.input.split.as_str(), d.input.timestamp, d.error.as_str())).collect();
+    got.sort_by_key(|d| d.1);
+    let want: Vec<(&str, i64, &str)> =
+        assigned_dead.iter().map(|d| ("events-0", d.input.1, d.error.as_str())).collect();
+    assert_eq!(got, want, "the same records rejected, with the same reasons");
 }
 
 #[test]

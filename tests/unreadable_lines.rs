@@ -1,6 +1,6 @@
 //! Lines a text source cannot pass on (too long, not UTF-8) become dead letters exactly
-//! once, also across a failure and a restore from a checkpoint: the source sends a line's
-//! dead letter before the barrier that records a position past it.
+//! once, also across a failure and a restore from a checkpoint: the source task sends what a
+//! poll rejected before it handles the barrier that records a position past it.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,17 +53,21 @@ fn unreadable_lines_are_dead_lettered_exactly_once_across_a_restore() {
             line
         })
         .collect();
-    let dead = lines.dead_letters::<String>().map(|letter| letter.error).collect();
+    let dead = lines.dead_letters::<RawRecord>().collect();
     let result = env.execute("unreadable lines").unwrap().wait().unwrap();
     assert_eq!(result.restarts, 1, "the job should have failed once and restored");
     assert!(result.checkpoints >= 2, "{} checkpoints", result.checkpoints);
 
-    let (mut want_lines, mut want_errors) = (Vec::new(), Vec::new());
+    let path = file.path().display().to_string();
+    let (mut want_lines, mut want_dead) = (Vec::new(), Vec::new());
     for n in 1..=LINES {
-        let origin = format!("{}, line {n} (byte {})", file.path().display(), offsets[n - 1]);
+        let position = format!("line {n} (byte {})", offsets[n - 1]);
         match line(n) {
-            _ if n % 97 == 0 => want_errors.push(format!("{origin}: the line is not UTF-8")),
-            bytes if n % 131 == 0 => want_errors.push(format!("{origin}: the line is {} bytes long", bytes.len())),
+            bytes if n % 97 == 0 => want_dead.push((position, bytes, "the line is not UTF-8".to_string())),
+            bytes if n % 131 == 0 => {
+                let reason = format!("the line is {} bytes long", bytes.len());
+                want_dead.push((position, bytes, reason));
+            }
             _ => want_lines.push(format!("line {n}")),
         }
     }
@@ -71,11 +75,15 @@ fn unreadable_lines_are_dead_lettered_exactly_once_across_a_restore() {
     got_lines.sort();
     want_lines.sort();
     assert_eq!(got_lines, want_lines, "every readable line exactly once");
-    let mut got_errors = dead.take();
-    got_errors.sort();
-    want_errors.sort();
-    assert_eq!(got_errors.len(), want_errors.len(), "every unreadable line exactly once: {got_errors:#?}");
-    for (got, want) in got_errors.iter().zip(&want_errors) {
-        assert!(got.starts_with(want), "{got:?} does not start with {want:?}");
+    let mut got_dead = dead.take();
+    got_dead.sort_by(|a, b| a.input.position.cmp(&b.input.position));
+    want_dead.sort();
+    assert_eq!(got_dead.len(), want_dead.len(), "every unreadable line exactly once: {got_dead:#?}");
+    for (got, (position, payload, reason)) in got_dead.iter().zip(&want_dead) {
+        assert_eq!((&got.input.split, &got.input.position), (&path, position));
+        assert_eq!(&got.input.payload, payload, "the line's bytes as read (these are under 256 bytes)");
+        assert!(got.error.starts_with(reason), "{:?} does not start with {reason:?}", got.error);
     }
+    // The metric counts the letters sent before the failure and again after the restore.
+    assert!(result.metrics.total("Source: TextFile", "dead_letters") >= want_dead.len() as u64);
 }

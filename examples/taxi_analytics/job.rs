@@ -329,8 +329,12 @@ pub fn build(
     tally: Arc<Tally>,
 ) -> Outputs {
     let parsed = lines.map(move |line| parse_line(line, &format)).name("Parse").set_parallelism(source_parallelism);
-    let unreadable =
-        lines.dead_letters::<String>().map(|letter| DeadLetter { reason: letter.error, raw: letter.input });
+    // The source's dead letters hold the line's bytes; JSON shows them with U+FFFD for the
+    // invalid ones, and the reason starts with where the line was.
+    let unreadable = lines.dead_letters::<RawRecord>().map(|letter| DeadLetter {
+        reason: format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error),
+        raw: String::from_utf8_lossy(&letter.input.payload).into_owned(),
+    });
     let dead_letters = parsed
         .flat_map(|p| match p {
             Parsed::Dead(dead) => Some(dead),

@@ -135,10 +135,10 @@ pub fn parse_stamped(line: String) -> Option<Stamped> {
     Some(Stamped { timestamp, line, text_start: tab + 1 })
 }
 
-/// Counts the dead letters of a stage into `skipped` and prints the first few reasons to
-/// stderr (stdout holds the CSV).
-pub fn report_skipped<T: Data>(letters: &DataStream<DeadLetter<T>>, skipped: Arc<AtomicU64>) {
-    letters.add_sink("Skipped", move |_, _| Ok(SkippedLines(skipped.clone()))).set_parallelism(1);
+/// Counts the lines a stage skipped into `skipped` and prints the first few `reasons` (one
+/// per skipped line) to stderr (stdout holds the CSV).
+pub fn report_skipped(reasons: &DataStream<String>, skipped: Arc<AtomicU64>) {
+    reasons.add_sink("Skipped", move |_, _| Ok(SkippedLines(skipped.clone()))).set_parallelism(1);
 }
 
 /// How many skipped lines have their reason printed.
@@ -146,10 +146,10 @@ const REASONS_SHOWN: u64 = 10;
 
 struct SkippedLines(Arc<AtomicU64>);
 
-impl<T> Sink<DeadLetter<T>> for SkippedLines {
-    fn write(&mut self, letter: DeadLetter<T>, _: Timestamp) -> Result<(), BoxError> {
+impl Sink<String> for SkippedLines {
+    fn write(&mut self, reason: String, _: Timestamp) -> Result<(), BoxError> {
         match self.0.fetch_add(1, Ordering::Relaxed) {
-            n if n < REASONS_SHOWN => eprintln!("word count: skipped a line: {}", letter.error),
+            n if n < REASONS_SHOWN => eprintln!("word count: skipped a line: {reason}"),
             REASONS_SHOWN => eprintln!("word count: more lines skipped (counted in the summary)"),
             _ => {}
         }
@@ -185,7 +185,7 @@ pub fn word_counts(
             })
             .name("ParseTimestamp")
             .assign_timestamps_and_watermarks(strategy, Stamped::timestamp);
-        report_skipped(&stamped.dead_letters::<Stamped>(), malformed);
+        report_skipped(&stamped.dead_letters::<Stamped>().map(|letter| letter.error), malformed);
         stamped
             .flat_map(Stamped::tokens)
             .name("Tokenize")

@@ -123,7 +123,10 @@ fn main() -> anyhow::Result<()> {
         job::Options { timestamped, window_ms: args.window_ms, out_of_orderness_ms: args.out_of_orderness_ms };
     let malformed = Arc::new(AtomicU64::new(0));
     // Lines too long or not UTF-8 (the source's dead letters) are skipped like malformed ones.
-    job::report_skipped(&lines.dead_letters::<String>(), malformed.clone());
+    let unreadable = lines.dead_letters::<RawRecord>();
+    let reasons =
+        unreadable.map(|letter| format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error));
+    job::report_skipped(&reasons, malformed.clone());
     let counts = job::word_counts(&lines, &options, malformed.clone()).uid("counts");
     // One writer keeps the output a single file (or an unprefixed stdout, or one part file per
     // checkpoint).

@@ -3,7 +3,9 @@
 //! - [`Record`]: a value with its event timestamp, the unit that flows through a job.
 //! - [`time`]: event time is `i64` milliseconds since the epoch; watermarks are the same type.
 //! - [`key`]: the stable key hash and key groups, which decide where a key's state lives.
-//! - [`Source`]: what a user implements to bring records in.
+//! - [`Source`]: what a user implements to bring records in; [`SourceReader`] and
+//!   [`SplitSource`] for inputs cut into splits, with per-split watermarks ([`source`]).
+//! - [`DeadLetter`]: an input that was rejected, and why.
 //! - [`Output`]: the push interface every operator implements; batches go in, batches come out.
 //! - [`Barrier`]: the checkpoint marker that flows with the records.
 //! - [`WatermarkValve`]: how an operator with several inputs combines their watermarks.
@@ -18,19 +20,23 @@
 //! ```
 
 pub mod barrier;
+pub mod dead_letter;
 pub mod error;
 pub mod key;
 pub mod key_encoding;
 pub mod output;
 pub mod record;
 pub mod source;
+pub mod source_output;
 pub mod time;
 pub mod watermark;
 
 pub use barrier::{Barrier, BarrierKind};
+pub use dead_letter::{DeadLetter, RawRecord};
 pub use error::{Error, OperatorInfo, Result};
 pub use output::Output;
 pub use record::Record;
-pub use source::{BoxError, Source, SourcePoll};
+pub use source::{BoxError, ReaderContext, Source, SourcePoll, SourceReader, SplitAssignment, SplitSource};
+pub use source_output::{SourceOutput, SourceWatermarks, SplitId, SplitMetrics, SplitWatermarkGenerator};
 pub use time::Timestamp;
 pub use watermark::{ValveUpdate, WatermarkValve};

@@ -38,6 +38,13 @@ impl WatermarkValve {
         WatermarkValve { inputs: vec![start; inputs], emitted: MIN_WATERMARK, idle: false }
     }
 
+    /// Adds an input, active at the minimum watermark (a source's newly found split); returns
+    /// its index and what that changes (an idle valve becomes active).
+    pub fn add_input(&mut self) -> (usize, ValveUpdate) {
+        self.inputs.push(InputStatus { watermark: MIN_WATERMARK, idle: false, ended: false });
+        (self.inputs.len() - 1, self.update())
+    }
+
     /// The combined watermark sent so far.
     pub fn current(&self) -> Timestamp {
         self.emitted

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod partitioner;
 pub mod planner;
 pub mod side_channel;
+pub mod source_dead_letters;
 pub mod source_task;
 
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};

@@ -79,8 +79,17 @@ impl JobMetrics {
 
 /// Standard counter names.
 pub mod names {
-    /// Records that entered a subtask (from its channel, or from its source).
+    /// Records that entered a subtask (from its channel, or from its source; per split of a
+    /// source that has splits: `<split>.records_in`).
     pub const RECORDS_IN: &str = "records_in";
+    /// Bytes a source read (per split: `<split>.bytes_in`).
+    pub const BYTES_IN: &str = "bytes_in";
+    /// Records a source's split is behind the newest record of the split (`<split>.lag_records`).
+    pub const LAG_RECORDS: &str = "lag_records";
+    /// Milliseconds a source's split is behind the newest record of the split (`<split>.lag_ms`).
+    pub const LAG_MS: &str = "lag_ms";
+    /// Records rejected to the dead-letter output (by a source or a fallible function).
+    pub const DEAD_LETTERS: &str = "dead_letters";
     /// Records a subtask sent to other subtasks.
     pub const RECORDS_OUT: &str = "records_out";
     /// Records a sink wrote.

@@ -1,18 +1,21 @@
 //! The loop of a source subtask: poll the source, push batches down the chain, keep time
-//! moving, and start checkpoints when the job master says so.
+//! moving (the source's own watermarks, when it generates them per split), publish its
+//! per-split metrics, start checkpoints when the job master says so, and tell the source
+//! when one completed.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-use eddy_core::time::{now_ms, MAX_WATERMARK, NO_TIMESTAMP};
-use eddy_core::{Barrier, BarrierKind, Error, OperatorInfo, Output, Record, Result, Source, SourcePoll};
+use eddy_core::time::{now_ms, MAX_WATERMARK};
+use eddy_core::{Barrier, BarrierKind, Error, OperatorInfo, Output, Result, SourceOutput, SourcePoll, SourceReader};
 use eddy_state::Redistribution;
 
 use crate::checkpoint::snapshot_port::{StateContext, SubtaskList};
 use crate::checkpoint::task::{Command, TaskCheckpointing};
 use crate::graph::{Task, TaskRun};
-use crate::metrics::Counter;
+use crate::metrics::{names, Counter, MetricRegistry};
+use crate::source_dead_letters::WithDeadLetters;
 
 /// The operator-state list that holds a source's splits.
 pub const SPLITS: &str = "splits";
@@ -28,16 +31,38 @@ pub struct SourceControl {
     pub state: Option<StateContext>,
 }
 
-/// Runs a [`Source`] and pushes what it produces into its chain.
+/// Runs a [`SourceReader`] (every `Source` is one) and pushes what it produces into its chain.
 pub struct SourceTask<T, S> {
     source: S,
-    output: Box<dyn Output<T>>,
+    output: WithDeadLetters<T>,
+    /// What the source produced since the last drain.
+    out: SourceOutput<T>,
     info: OperatorInfo,
     batch_size: usize,
     records_in: Counter,
     control: Option<SourceControl>,
     /// Whether the end of event time was already sent (by a draining stop).
     drained: bool,
+    /// The newest completed checkpoint the source was told about.
+    notified: u64,
+    metrics: Option<SplitCounters>,
+    last_periodic: Instant,
+}
+
+/// Where a source's per-split metrics are published: `<split>.records_in`, `.bytes_in`,
+/// `.lag_records`, `.lag_ms` of the source's subtask, and its dead letters.
+pub struct SplitCounters {
+    registry: MetricRegistry,
+    splits: Vec<[Counter; 4]>,
+    dead_letters: Counter,
+}
+
+impl SplitCounters {
+    /// Counters of the source subtask `info` in `registry`.
+    pub fn new(registry: MetricRegistry, info: &OperatorInfo) -> Self {
+        let dead_letters = registry.counter(&info.name, info.subtask, names::DEAD_LETTERS);
+        SplitCounters { registry, splits: Vec::new(), dead_letters }
+    }
 }
 
 /// What the master asked a source to do next.
@@ -47,37 +72,59 @@ enum Next {
 }
 
 impl<T, S> SourceTask<T, S> {
-    /// A source subtask named by `info`, polling up to `batch_size` values at a time.
+    /// A source subtask named by `info`, polling up to `batch_size` values at a time into
+    /// `out` (which says whether the source generates watermarks).
     pub fn new(
         source: S,
-        output: Box<dyn Output<T>>,
+        output: WithDeadLetters<T>,
+        out: SourceOutput<T>,
         info: OperatorInfo,
         batch_size: usize,
         records_in: Counter,
     ) -> Self {
-        SourceTask { source, output, info, batch_size, records_in, control: None, drained: false }
+        SourceTask {
+            source,
+            output,
+            out,
+            info,
+            batch_size,
+            records_in,
+            control: None,
+            drained: false,
+            notified: 0,
+            metrics: None,
+            last_periodic: Instant::now(),
+        }
+    }
+
+    /// Publishes the source's per-split metrics and dead-letter count.
+    pub fn with_metrics(mut self, metrics: SplitCounters) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
-impl<T: Send, S: Source<T>> SourceTask<T, S> {
+impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
     /// Takes part in checkpoints; refused for a source that cannot rewind.
     pub fn with_control(mut self, control: Option<SourceControl>) -> Result<Self> {
-        if control.as_ref().is_some_and(|c| c.state.is_some()) && self.splits()?.is_none() {
+        if control.as_ref().is_some_and(|c| c.state.is_some()) && self.splits(0)?.is_none() {
             return Err(not_replayable(&self.info));
         }
+        self.notified = control.as_ref().and_then(|c| c.state.as_ref()).map_or(0, |s| s.completed_checkpoint());
         self.control = control;
         Ok(self)
     }
 
-    fn splits(&mut self) -> Result<Option<Vec<Vec<u8>>>> {
+    fn splits(&mut self, checkpoint: u64) -> Result<Option<Vec<Vec<u8>>>> {
         let info = &self.info;
         let source = &mut self.source;
-        info.guard(|| source.snapshot())?.map_err(|e| info.error(format!("cannot snapshot its position: {e}")))
+        info.guard(|| source.snapshot_splits(checkpoint))?
+            .map_err(|e| info.error(format!("cannot snapshot its position: {e}")))
     }
 
     /// Puts the source's position into the checkpoint being taken.
-    fn snapshot_splits(&mut self) -> Result<()> {
-        let splits = self.splits()?;
+    fn snapshot_splits(&mut self, checkpoint: u64) -> Result<()> {
+        let splits = self.splits(checkpoint)?;
         let Some(state) = self.control.as_ref().and_then(|c| c.state.as_ref()) else { return Ok(()) };
         let items = splits.ok_or_else(|| not_replayable(&self.info))?;
         state.snapshot(
@@ -95,12 +142,76 @@ impl<T: Send, S: Source<T>> SourceTask<T, S> {
         Ok(())
     }
 
+    /// Sends what the source produced: records with their watermarks, then dead letters.
+    fn drain(&mut self) -> Result<()> {
+        let sent = self.out.drain_to(self.output.main())?;
+        if sent > 0 {
+            self.records_in.add(sent as u64);
+        }
+        if self.out.has_dead_letters() {
+            let letters = self.out.take_dead_letters();
+            if let Some(metrics) = &self.metrics {
+                metrics.dead_letters.add(letters.len() as u64);
+            }
+            self.output.dead_letters(letters)?;
+        }
+        Ok(())
+    }
+
+    /// Tells the source about a checkpoint that completed since the last call.
+    fn notify_completed(&mut self) -> Result<()> {
+        let Some(state) = self.control.as_ref().and_then(|c| c.state.as_ref()) else { return Ok(()) };
+        let completed = state.completed_checkpoint();
+        if completed <= self.notified {
+            return Ok(());
+        }
+        self.notified = completed;
+        let (info, source) = (&self.info, &mut self.source);
+        info.guard(|| source.checkpoint_complete(completed))?
+            .map_err(|e| info.error(format!("cannot act on completed checkpoint {completed}: {e}")))
+    }
+
+    /// Periodic work: the source's watermarks (when their interval is up) and its metrics.
+    fn periodic(&mut self) -> Result<()> {
+        if let Some(interval) = self.out.watermark_interval() {
+            if self.last_periodic.elapsed() >= interval {
+                self.last_periodic = Instant::now();
+                self.out.on_periodic(self.last_periodic);
+                self.drain()?;
+            }
+        }
+        self.publish_metrics();
+        Ok(())
+    }
+
+    fn publish_metrics(&mut self) {
+        let Some(metrics) = self.metrics.as_mut() else { return };
+        let info = &self.info;
+        self.out.take_split_metrics(|split, name, m| {
+            // Splits come in registration order, so a new one is the next index.
+            if metrics.splits.len() <= split.index() {
+                let counter = |n: &str| metrics.registry.counter(&info.name, info.subtask, &format!("{name}.{n}"));
+                let names = [names::RECORDS_IN, names::BYTES_IN, names::LAG_RECORDS, names::LAG_MS];
+                metrics.splits.push(names.map(counter));
+            }
+            let [records, bytes, lag_records, lag_ms] = &metrics.splits[split.index()];
+            records.add(m.records);
+            bytes.add(m.bytes);
+            if let Some(lag) = m.lag_records {
+                lag_records.set(lag);
+            }
+            if let Some(lag) = m.lag_ms {
+                lag_ms.set(lag);
+            }
+        });
+    }
+
     /// Records the position, passes the barrier down the chain, and acks.
     fn checkpoint(&mut self, barrier: Barrier) -> Result<()> {
         if barrier.kind == (BarrierKind::Stop { drain: true }) {
             self.emit_end_of_time()?;
         }
-        self.snapshot_splits()?;
+        self.snapshot_splits(barrier.checkpoint)?;
         self.output.barrier(barrier)?;
         if let Some(control) = &self.control {
             control.task.ack(barrier);
@@ -167,6 +278,7 @@ impl<T: Send, S: Source<T>> SourceTask<T, S> {
             if let Next::Finish = self.commands(run, true)? {
                 return Ok(());
             }
+            self.notify_completed()?;
             self.output.tick(now_ms())?;
         }
     }
@@ -180,10 +292,8 @@ fn not_replayable(info: &OperatorInfo) -> Error {
     )
 }
 
-impl<T: Send, S: Source<T>> Task for SourceTask<T, S> {
+impl<T: Send, S: SourceReader<T>> Task for SourceTask<T, S> {
     fn run(mut self: Box<Self>, run: &TaskRun) -> Result<()> {
-        let mut values = Vec::with_capacity(self.batch_size);
-        let mut batch = Vec::with_capacity(self.batch_size);
         let mut last_tick = Instant::now();
         loop {
             if run.cancel.load(Ordering::Relaxed) {
@@ -192,21 +302,19 @@ impl<T: Send, S: Source<T>> Task for SourceTask<T, S> {
             if let Next::Finish = self.commands(run, false)? {
                 break;
             }
-            let info = &self.info;
-            let source = &mut self.source;
+            self.notify_completed()?;
+            let (info, source, out) = (&self.info, &mut self.source, &mut self.out);
             let max = self.batch_size;
-            let poll = info.guard(|| source.poll_next(&mut values, max))?.map_err(|e| info.error(e.to_string()))?;
-            if !values.is_empty() {
-                self.records_in.add(values.len() as u64);
-                batch.extend(values.drain(..).map(|v| Record::new(v, NO_TIMESTAMP)));
-                self.output.records(&mut batch)?;
-            }
+            let poll = info.guard(|| source.poll(out, max))?.map_err(|e| info.error(e.to_string()))?;
+            self.drain()?;
             if poll == SourcePoll::Done {
+                self.publish_metrics();
                 self.emit_end_of_time()?;
                 self.await_finish(run)?;
                 break;
             }
             if poll == SourcePoll::Pending || last_tick.elapsed() >= run.tick_interval {
+                self.periodic()?;
                 self.output.tick(now_ms())?;
                 last_tick = Instant::now();
             }
@@ -214,7 +322,7 @@ impl<T: Send, S: Source<T>> Task for SourceTask<T, S> {
         self.emit_end_of_time()?;
         self.output.finish()?;
         if self.control.is_some() {
-            self.snapshot_splits()?;
+            self.snapshot_splits(u64::MAX)?;
             self.output.barrier(Barrier::FINAL)?;
             if let Some(control) = &self.control {
                 control.task.finished();

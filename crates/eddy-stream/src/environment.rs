@@ -4,12 +4,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use eddy_core::{BoxError, Error, Result, Source};
+use eddy_core::{BoxError, Error, Result, Source, SplitSource};
 use eddy_runtime::graph::{JobGraph, Node};
 use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, RestartStrategy};
 
 use crate::data_stream::DataStream;
-use crate::node::{Restore, SourceNode};
+use crate::node::{FnSource, Restore, SourceNode};
 use crate::source::{CollectionSource, GeneratorSource, IterSource, StdinSource, TextFileSource};
 use crate::Data;
 
@@ -213,14 +213,19 @@ impl StreamEnvironment {
         S: Source<T> + 'static,
         C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
     {
-        self.add_source_node(name, non_parallel, SourceNode::new(create, restore))
+        self.add_source_node(name, non_parallel, SourceNode::new(FnSource::new(create, restore), None))
     }
 
-    fn add_source_node<T, S, C>(&self, name: &str, non_parallel: bool, source: SourceNode<T, S, C>) -> DataStream<T>
+    /// Adds a source node to the graph (`non_parallel`: read by a single subtask).
+    pub(crate) fn add_source_node<T, F>(
+        &self,
+        name: &str,
+        non_parallel: bool,
+        source: SourceNode<T, F>,
+    ) -> DataStream<T>
     where
         T: Data,
-        S: Source<T> + 'static,
-        C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
+        F: SplitSource<T>,
     {
         let node = self.with_graph(|g| {
             g.add_node(Node {
@@ -286,8 +291,10 @@ impl StreamEnvironment {
     ///
     /// A line longer than [`StreamEnvironment::set_max_line_length`] (1 MiB by default) or
     /// not valid UTF-8 is not passed on: it goes to the dead-letter output,
-    /// `dead_letters::<String>()`, whose `error` names the file, the line number and what is
-    /// wrong, and whose `input` shows the line (its first 256 bytes if it is too long).
+    /// `dead_letters::<RawRecord>()`, as a [`RawRecord`](eddy_core::RawRecord) whose `split`
+    /// is the file, whose `position` is the line number and byte offset, and whose `payload`
+    /// is the line as read (its first 256 bytes if it is too long); the `error` says what is
+    /// wrong with it.
     ///
     /// ```
     /// use eddy_stream::prelude::*;
@@ -295,26 +302,25 @@ impl StreamEnvironment {
     /// std::fs::write(file.path(), b"fine\nnot \xff utf-8\nalso fine\n").unwrap();
     /// let env = StreamEnvironment::new();
     /// let lines = env.read_text_file(file.path());
-    /// let bad = lines.dead_letters::<String>().map(|d| d.error).collect();
+    /// let bad = lines.dead_letters::<RawRecord>().collect();
     /// let good = lines.collect();
     /// env.execute("lines").unwrap().wait().unwrap();
     /// let mut good = good.take();
     /// good.sort();
     /// assert_eq!(good, ["also fine", "fine"]);
-    /// assert!(bad.take()[0].contains(", line 2 (byte 5): the line is not UTF-8"));
+    /// let bad = bad.take();
+    /// assert_eq!(bad[0].input.position, "line 2 (byte 5)");
+    /// assert_eq!(bad[0].input.payload, b"not \xff utf-8");
+    /// assert!(bad[0].error.starts_with("the line is not UTF-8"));
     /// ```
     pub fn read_text_file(&self, path: impl Into<std::path::PathBuf>) -> DataStream<String> {
-        let path = path.into();
-        let restored = path.clone();
-        let restore: Restore<_> = Box::new(move |splits| TextFileSource::restore(&restored, splits));
-        let open = move |subtask, parallelism| TextFileSource::open(&path, subtask, parallelism);
-        self.add_source_node("TextFile", false, SourceNode::new(open, Some(restore)).rejecting(TextFileSource::attach))
+        self.add_source_node("TextFile", false, SourceNode::new(TextFileSource::new(path), None))
     }
 
     /// The lines of standard input, read by a single subtask. Lines too long or not UTF-8
-    /// go to the dead-letter output, as for [`StreamEnvironment::read_text_file`].
+    /// go to the dead-letter output, as for [`StreamEnvironment::read_text_file`] (their
+    /// `split` is `stdin`).
     pub fn stdin_lines(&self) -> DataStream<String> {
-        let source = SourceNode::new(|_, _| Ok(StdinSource::start()), None).rejecting(StdinSource::attach);
-        self.add_source_node("Stdin", true, source)
+        self.add_source_node("Stdin", true, SourceNode::new(StdinSource, None))
     }
 }

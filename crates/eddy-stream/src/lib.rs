@@ -54,7 +54,7 @@ pub use ops::keyed_process::{KeyedContext, KeyedProcessFunction};
 pub use ops::process::{ProcessContext, ProcessFunction};
 pub use side_output::OutputTag;
 pub use sink::{Collected, Sink, StreamSink};
-pub use watermark_strategy::{BoundedOutOfOrderness, Punctuated, WatermarkGenerator, WatermarkStrategy};
+pub use watermark_strategy::{BoundedOutOfOrderness, NoWatermarks, Punctuated, WatermarkGenerator, WatermarkStrategy};
 
 /// What can flow through a stream: owned, cloneable (for fan-out), sendable between threads.
 pub trait Data: Clone + Send + 'static {}
@@ -74,7 +74,10 @@ pub mod prelude {
         KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext,
         ProcessFunction, Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
     };
-    pub use eddy_core::{BoxError, Error, Record, Result, Source, SourcePoll, Timestamp};
+    pub use eddy_core::{
+        BoxError, Error, RawRecord, ReaderContext, Record, Result, Source, SourceOutput, SourcePoll, SourceReader,
+        SplitSource, Timestamp,
+    };
     pub use eddy_runtime::{CheckpointConfig, CheckpointingMode, JobHandle, JobMetrics, JobResult, RestartStrategy};
     pub use eddy_state::{ListStateDescriptor, MapStateDescriptor, StateTtlConfig, ValueStateDescriptor};
 }

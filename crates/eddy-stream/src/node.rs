@@ -2,13 +2,16 @@
 
 use std::marker::PhantomData;
 
-use eddy_core::{BoxError, Output, Result, Source};
+use eddy_core::{
+    BoxError, Output, ReaderContext, Result, Source, SourceOutput, SourceWatermarks, SplitAssignment, SplitSource,
+};
 use eddy_runtime::fan_out::combine;
 use eddy_runtime::graph::{erase, AnyOutput, BuildContext, NodeFactory, NodeInstance};
 use eddy_runtime::metrics::names;
-use eddy_runtime::source_task::{SourceControl, SourceTask, SPLITS};
+use eddy_runtime::source_dead_letters::WithDeadLetters;
+use eddy_runtime::source_task::{SourceControl, SourceTask, SplitCounters, SPLITS};
 
-use crate::source::rejects::{Rejects, WithRejects};
+use crate::dead_letter::DEAD_LETTER_TAG;
 
 /// A one-input operator: `build` wraps the downstream output into the operator's input.
 pub(crate) struct OperatorNode<In, Out, B> {
@@ -37,71 +40,95 @@ where
 /// Opens a source from the splits a checkpoint recorded (this subtask's share of them).
 pub(crate) type Restore<S> = Box<dyn Fn(Vec<Vec<u8>>) -> Result<S, BoxError> + Send + Sync>;
 
-/// Gives a text source the queue its dead letters go through and the job's line limit.
-pub(crate) type Attach<S> = fn(&mut S, Rejects, usize);
-
-/// A source node: `create(subtask, parallelism)` makes each subtask's source; `restore`, for
-/// a replayable source, reopens one at the position a checkpoint recorded; `attach`, for a
-/// source that rejects input, wires its dead letters to the node's dead-letter output.
-pub(crate) struct SourceNode<T, S, C> {
+/// A [`SplitSource`] made of the closures `add_source` and `add_replayable_source` take:
+/// `create(subtask, parallelism)` makes each subtask's source; `restore`, for a replayable
+/// source, reopens one at the position a checkpoint recorded.
+pub(crate) struct FnSource<S, C> {
     create: C,
     restore: Option<Restore<S>>,
-    attach: Option<Attach<S>>,
+}
+
+impl<S, C> FnSource<S, C> {
+    pub(crate) fn new(create: C, restore: Option<Restore<S>>) -> Self {
+        FnSource { create, restore }
+    }
+}
+
+impl<T, S, C> SplitSource<T> for FnSource<S, C>
+where
+    S: Source<T> + 'static,
+    C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
+{
+    type Reader = S;
+
+    fn open(&self, context: &ReaderContext) -> Result<S, BoxError> {
+        match (&self.restore, &context.restored) {
+            (Some(restore), Some(splits)) => restore(splits.clone()),
+            _ => (self.create)(context.subtask, context.parallelism),
+        }
+    }
+}
+
+/// A source node: opens each subtask's reader of `source` (at its recorded splits when the
+/// job restores state for it) and runs it; with `watermarks`, the reader's splits generate
+/// the watermarks.
+pub(crate) struct SourceNode<T, F> {
+    source: F,
+    watermarks: Option<SourceWatermarks<T>>,
     _types: PhantomData<fn() -> T>,
 }
 
-impl<T, S, C> SourceNode<T, S, C> {
-    pub(crate) fn new(create: C, restore: Option<Restore<S>>) -> Self {
-        SourceNode { create, restore, attach: None, _types: PhantomData }
-    }
-
-    /// A source that sends the input it rejects to its dead-letter output.
-    pub(crate) fn rejecting(self, attach: Attach<S>) -> Self {
-        SourceNode { attach: Some(attach), ..self }
+impl<T, F> SourceNode<T, F> {
+    pub(crate) fn new(source: F, watermarks: Option<SourceWatermarks<T>>) -> Self {
+        SourceNode { source, watermarks, _types: PhantomData }
     }
 }
 
-impl<T, S, C> SourceNode<T, S, C>
-where
-    S: Source<T> + 'static,
-    C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync,
-{
-    /// A fresh source, or one at its recorded position when the job restores state for it.
-    fn open(&self, ctx: &BuildContext) -> Result<S> {
+impl<T, F: SplitSource<T>> SourceNode<T, F> {
+    /// A fresh reader, or one at its recorded splits when the job restores state for it.
+    fn open(&self, ctx: &BuildContext) -> Result<F::Reader> {
         let info = &ctx.info;
-        let state = ctx.state().filter(|s| s.has_restored_state());
-        let opened = match (&self.restore, state) {
-            (Some(restore), Some(state)) => {
-                let splits = state.restored_list(SPLITS)?;
-                info.guard(|| restore(splits))?
-            }
-            _ => info.guard(|| (self.create)(info.subtask, info.parallelism))?,
+        let restored = match ctx.state().filter(|s| s.has_restored_state()) {
+            Some(state) => Some(match self.source.split_assignment() {
+                SplitAssignment::RoundRobin => state.restored_list(SPLITS)?,
+                SplitAssignment::Owned => state.restored_list_all(SPLITS)?,
+            }),
+            None => None,
         };
-        opened.map_err(|e| info.error(format!("cannot open source: {e}")))
+        let context = ReaderContext {
+            subtask: info.subtask,
+            parallelism: info.parallelism,
+            restored,
+            max_line_length: ctx.config.max_line_length,
+        };
+        info.guard(|| self.source.open(&context))?.map_err(|e| info.error(format!("cannot open source: {e}")))
     }
 }
 
-impl<T, S, C> NodeFactory for SourceNode<T, S, C>
+impl<T, F> NodeFactory for SourceNode<T, F>
 where
     T: Clone + Send + 'static,
-    S: Source<T> + 'static,
-    C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync,
+    F: SplitSource<T>,
 {
     fn build(&self, ctx: &BuildContext, outputs: Vec<AnyOutput>) -> Result<NodeInstance> {
         let info = &ctx.info;
-        let mut source = self.open(ctx)?;
-        let mut output = combine::<T>(outputs)?;
-        if let Some(attach) = self.attach {
-            let rejects = Rejects::queue();
-            attach(&mut source, rejects.clone(), ctx.config.max_line_length);
-            output = Box::new(WithRejects::new(ctx, output, rejects));
-        }
+        let reader = self.open(ctx)?;
         let control = match (ctx.source_commands(), ctx.task_checkpointing()) {
             (Some(commands), Some(task)) => Some(SourceControl { commands, task, state: ctx.state() }),
             _ => None,
         };
-        let task = SourceTask::new(source, output, info.clone(), ctx.config.batch_size, ctx.counter(names::RECORDS_IN))
-            .with_control(control)?;
+        let dead_letters = ctx.take_side_outputs().into_iter().filter(|(tag, _)| tag == DEAD_LETTER_TAG);
+        let output = WithDeadLetters::new(combine::<T>(outputs)?, dead_letters.map(|(_, c)| c).collect());
+        let task = SourceTask::new(
+            reader,
+            output,
+            SourceOutput::new(self.watermarks.clone()),
+            info.clone(),
+            ctx.config.batch_size,
+            ctx.counter(names::RECORDS_IN),
+        )
+        .with_metrics(SplitCounters::new(ctx.metrics.clone(), info))
+        .with_control(control)?;
         Ok(NodeInstance::Source(Box::new(task)))
     }
 }

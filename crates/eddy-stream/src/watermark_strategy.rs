@@ -54,6 +54,21 @@ where
     }
 }
 
+/// No watermarks at all (Flink's `WatermarkStrategy.noWatermarks()`): for a source whose
+/// event time is assigned later, or not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoWatermarks;
+
+impl<T> WatermarkGenerator<T> for NoWatermarks {
+    fn on_event(&mut self, _: &T, _: Timestamp) -> Option<Timestamp> {
+        None
+    }
+
+    fn on_periodic_emit(&mut self) -> Option<Timestamp> {
+        None
+    }
+}
+
 /// How watermarks are generated (Flink's `WatermarkStrategy`): a generator, how often its
 /// periodic watermark is asked for, and an optional idleness timeout.
 ///
@@ -81,6 +96,13 @@ impl WatermarkStrategy<BoundedOutOfOrderness> {
     /// Timestamps never decrease (bounded out-of-orderness with a bound of zero).
     pub fn monotonous() -> Self {
         Self::bounded_out_of_orderness(Duration::ZERO)
+    }
+}
+
+impl WatermarkStrategy<NoWatermarks> {
+    /// Generates no watermarks (only the final one at the end of input).
+    pub fn no_watermarks() -> Self {
+        Self::for_generator(NoWatermarks)
     }
 }
 

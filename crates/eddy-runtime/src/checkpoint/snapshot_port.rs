@@ -107,6 +107,15 @@ impl StateContext {
         }
     }
 
+    /// Every item of the operator-state list `name` from all old subtasks (for a source whose
+    /// subtasks pick the splits they own themselves).
+    pub fn restored_list_all(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        match &self.restored {
+            Some(restored) => restored.list_all(&self.uid, name),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Puts this subtask's state into the checkpoint whose barrier is being handled.
     pub fn snapshot(&self, keyed: Vec<KeyedEntries>, lists: Vec<SubtaskList>) {
         self.parts.push(SubtaskSnapshot {

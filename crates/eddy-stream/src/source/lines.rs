@@ -2,18 +2,21 @@
 //! source cannot pass on.
 //!
 //! A line is read in chunks of the reader's buffer and kept up to the limit
-//! ([`StreamEnvironment::set_max_line_length`](crate::StreamEnvironment::set_max_line_length));
+//! ([`StreamEnvironment::set_max_line_length`](crate::StreamEnvironment::set_max_line_length),
+//! which reaches a reader as [`ReaderContext::max_line_length`](eddy_core::ReaderContext));
 //! the rest of a longer line is skipped as it is read, so a 50 MB line costs no more memory
-//! than a short one. A line that is too long, or that is not UTF-8, becomes a dead letter
-//! that says where it was (file and line number) and what is wrong with it, instead of
-//! failing the job or being changed silently. (Flink's text format decodes invalid bytes as
-//! U+FFFD and passes the line on; eddy never alters the text it passes on, and the dead
-//! letter shows the line with U+FFFD in place of the bad bytes.)
+//! than a short one. A line that is too long, or that is not UTF-8, is rejected with
+//! [`SourceOutput::reject`]: its dead letter is a [`RawRecord`] that says where it was (the
+//! file or `stdin`, and the line number) and holds its bytes as read, and the reason says
+//! what is wrong with it, instead of failing the job or changing the text silently. (Flink's
+//! text format decodes invalid bytes as U+FFFD and passes the line on; eddy never alters
+//! the text it passes on.)
 
 use std::io::{self, BufRead};
 use std::str::Utf8Error;
 
-use crate::dead_letter::DeadLetter;
+use eddy_core::time::NO_TIMESTAMP;
+use eddy_core::{RawRecord, SourceOutput};
 
 /// How much of a line that is too long its dead letter shows.
 const PREVIEW: usize = 256;
@@ -27,9 +30,10 @@ pub(crate) struct LineRead {
 }
 
 /// Reads the next line, through its `\n`, into the empty `line`, keeping at most `max` bytes
-/// of it (plus its line ending); the rest of a longer line is read and dropped.
+/// of it (at least [`PREVIEW`], for the dead letter of a longer line), plus its line ending;
+/// the rest of a longer line is read and dropped.
 pub(crate) fn read_line<R: BufRead + ?Sized>(reader: &mut R, line: &mut Vec<u8>, max: usize) -> io::Result<LineRead> {
-    let keep = max.saturating_add(2); // room for "\r\n" after a line of exactly `max` bytes
+    let keep = max.max(PREVIEW).saturating_add(2); // room for "\r\n" after a line of exactly `max` bytes
     let (mut consumed, mut last_two) = (0u64, [0u8; 2]);
     loop {
         let available = match reader.fill_buf() {
@@ -84,24 +88,24 @@ pub(crate) fn text(line: &mut Vec<u8>, read: LineRead, max: usize) -> Result<Str
     }
 }
 
-/// The dead letter of an unreadable line: `input` holds the line (its first bytes if it is
-/// too long) with U+FFFD for invalid bytes; `error` starts with where it was (`origin`: the
-/// file, or `stdin`, and the line number).
-pub(crate) fn dead_letter(line: &[u8], origin: &str, why: &Unreadable) -> DeadLetter<String> {
-    let (shown, error) = match why {
+/// Rejects the unreadable `line` into `out`, as read from `split` (the file, or `stdin`) at
+/// `position` (`line 7 (byte 120)`): the dead letter holds the line's bytes, only the first
+/// [`PREVIEW`] of them if it is too long ([`read_line`] keeps that many).
+#[cold]
+pub(crate) fn reject<T>(out: &mut SourceOutput<T>, line: &[u8], split: String, position: String, why: &Unreadable) {
+    let (payload, reason) = match why {
         Unreadable::TooLong { length, max } => (
-            &line[..line.len().min(PREVIEW)],
+            // `line` may end with part of the line ending after the kept bytes.
+            &line[..line.len().min(PREVIEW).min(*length as usize)],
             format!(
-                "{origin}: the line is {length} bytes long, over the limit of {max} bytes, and was skipped \
-                 (input holds its first {PREVIEW} bytes); raise the limit with StreamEnvironment::set_max_line_length"
+                "the line is {length} bytes long, over the limit of {max} bytes, and was skipped \
+                 (payload holds its first {PREVIEW} bytes); raise the limit with StreamEnvironment::set_max_line_length"
             ),
         ),
-        Unreadable::NotUtf8(e) => (
-            line,
-            format!("{origin}: the line is not UTF-8 ({e}); input holds it with U+FFFD in place of the invalid bytes"),
-        ),
+        Unreadable::NotUtf8(e) => (line, format!("the line is not UTF-8 ({e})")),
     };
-    DeadLetter { input: String::from_utf8_lossy(shown).into_owned(), error }
+    let record = RawRecord { split, position, timestamp: NO_TIMESTAMP, key: None, payload: payload.to_vec() };
+    out.reject(record, reason);
 }
 
 #[cfg(test)]
@@ -121,7 +125,7 @@ mod tests {
             if read.consumed == 0 {
                 return out;
             }
-            assert!(line.len() <= max + 2, "kept {} bytes of a line, limit {max}", line.len());
+            assert!(line.len() <= max.max(PREVIEW) + 2, "kept {} bytes of a line, limit {max}", line.len());
             out.push((text(&mut line, read, max), read.consumed));
         }
     }
@@ -166,14 +170,25 @@ mod tests {
         }
     }
 
+    /// The one dead letter `reject` makes of `line`.
+    fn rejected(line: &[u8], why: &Unreadable) -> eddy_core::DeadLetter<RawRecord> {
+        let mut out = SourceOutput::<String>::new(None);
+        reject(&mut out, line, "in.txt".into(), "line 2 (byte 3)".into(), why);
+        let mut letters = out.take_dead_letters();
+        assert_eq!(letters.len(), 1);
+        letters.remove(0)
+    }
+
     #[test]
-    fn invalid_utf8_is_reported_with_the_line_shown_lossily() {
+    fn invalid_utf8_is_rejected_with_its_bytes_as_read() {
         let got = lines(b"ok\nbad \xff here\n", 8, 100);
         assert_eq!(got[0].0, Ok("ok".to_string()));
         let Err(why) = &got[1].0 else { panic!("{:?}", got[1]) };
-        let letter = dead_letter(b"bad \xff here", "in.txt, line 2", why);
-        assert_eq!(letter.input, "bad \u{fffd} here");
-        assert!(letter.error.starts_with("in.txt, line 2: the line is not UTF-8 (invalid utf-8"), "{}", letter.error);
+        let letter = rejected(b"bad \xff here", why);
+        assert_eq!(letter.input.payload, b"bad \xff here");
+        assert_eq!((&letter.input.split[..], &letter.input.position[..]), ("in.txt", "line 2 (byte 3)"));
+        assert_eq!(letter.input.timestamp, NO_TIMESTAMP);
+        assert!(letter.error.starts_with("the line is not UTF-8 (invalid utf-8"), "{}", letter.error);
     }
 
     #[test]
@@ -186,11 +201,20 @@ mod tests {
         assert_eq!(read, LineRead { consumed: 5_000_001, length: 5_000_000 });
         assert!(line.capacity() < 8192, "the skipped part was buffered: capacity {}", line.capacity());
         let why = text(&mut line, read, 1000).unwrap_err();
-        let letter = dead_letter(&line, "big.txt, line 1", &why);
-        assert_eq!(letter.input, "x".repeat(PREVIEW));
+        let letter = rejected(&line, &why);
+        assert_eq!(letter.input.payload, vec![b'x'; PREVIEW]);
         assert!(letter.error.contains("5000000 bytes long, over the limit of 1000 bytes"), "{}", letter.error);
         line.clear();
         let read = read_line(&mut reader, &mut line, 1000).unwrap();
         assert_eq!(text(&mut line, read, 1000), Ok("next".to_string()));
+    }
+
+    #[test]
+    fn a_line_just_over_a_short_limit_keeps_no_line_ending() {
+        let mut reader = io::BufReader::new(&b"abcd\r\nnext\n"[..]);
+        let mut line = Vec::new();
+        let read = read_line(&mut reader, &mut line, 3).unwrap();
+        let why = text(&mut line, read, 3).unwrap_err();
+        assert_eq!(rejected(&line, &why).input.payload, b"abcd");
     }
 }
