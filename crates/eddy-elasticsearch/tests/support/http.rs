@@ -1,6 +1,8 @@
 //! A few blocking HTTP/1.1 calls over std's `TcpStream`: enough to set up indices and read
 //! documents back, without using the client under test.
 
+#![allow(dead_code)] // Each including test uses a different part.
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
