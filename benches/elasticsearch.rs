@@ -90,11 +90,13 @@ fn measure(server: &ServerCpu, run: impl FnOnce()) -> (f64, f64, f64) {
 /// `docs` documents through a job: generator → sink at parallelism `p`.
 fn job(url: &str, index: &str, docs: u64, p: usize, in_flight: usize) {
     let index = index.to_string();
-    let sink = ElasticsearchSink::builder(url, move |i: &u64| Action::index(index.clone(), &doc(*i)).map(|a| a.id(i.to_string())))
-        .bulk_flush_max_actions(BATCH)
-        .max_in_flight_requests(in_flight)
-        .build()
-        .expect("sink settings");
+    let sink = ElasticsearchSink::builder(url, move |i: &u64| {
+        Action::index(index.clone(), &doc(*i)).map(|a| a.id(i.to_string()))
+    })
+    .bulk_flush_max_actions(BATCH)
+    .max_in_flight_requests(in_flight)
+    .build()
+    .expect("sink settings");
     let env = StreamEnvironment::new();
     env.set_parallelism(p);
     let failed = env.generate(Some(docs), |i| i).sink_to_elasticsearch(sink).collect();

@@ -110,7 +110,7 @@ impl BulkBatch {
         let item = &self.items[i];
         let source = &self.body[item.source.clone()];
         FailedDocument {
-            action: item.operation,
+            action: Some(item.operation),
             index: item.index.clone(),
             id: item.id.clone(),
             document: (!source.is_empty()).then(|| String::from_utf8_lossy(source).into_owned()),
@@ -176,7 +176,7 @@ mod tests {
     fn dead_letters_carry_the_document_as_sent() {
         let batch = sample();
         let failed = batch.failed(2, 400, "mapper_parsing_exception".into(), "bad".into());
-        assert_eq!(failed.action, Operation::Update);
+        assert_eq!(failed.action, Some(Operation::Update));
         assert_eq!((failed.index.as_str(), failed.id.as_deref()), ("c", Some("z")));
         assert_eq!(failed.document.as_deref(), Some(r#"{"doc":{"s":"t"},"doc_as_upsert":true}"#));
         assert_eq!(failed.status, Some(400));

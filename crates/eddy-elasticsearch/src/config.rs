@@ -120,8 +120,7 @@ impl<T> ElasticsearchSinkBuilder<T> {
         self
     }
 
-    /// Send a batch before its body would grow past this many bytes (default 5 MiB, as
-    /// Flink's sink; a single larger action goes alone).
+    /// Send a batch once its body reaches this many bytes (default 5 MiB, as Flink's sink).
     pub fn bulk_flush_max_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_bytes = bytes;
         self

@@ -16,8 +16,8 @@ use crate::Operation;
 /// An action that will never succeed as it is, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedDocument {
-    /// The operation that was refused.
-    pub action: Operation,
+    /// The operation that was refused; `None` when the record could not be turned into one.
+    pub action: Option<Operation>,
     /// The target index (empty when the action could not be built).
     pub index: String,
     /// The document id, if there was one.

@@ -153,7 +153,7 @@ impl<T: Send> Output<T> for BulkWriter<T> {
                 Err(error) => {
                     self.counters.dead_letters.add(1);
                     let failed = FailedDocument {
-                        action: crate::Operation::Index,
+                        action: None,
                         index: String::new(),
                         id: None,
                         document: None,

@@ -171,7 +171,7 @@ fn daily_indices_from_the_record_and_mapping_errors_as_dead_letters() {
     let refused: Vec<&Reading> = readings.iter().filter(|r| !r.value.is_u64()).collect();
     assert_eq!(failed.len(), refused.len());
     for (letter, reading) in failed.iter().zip(refused) {
-        assert_eq!(letter.action, Operation::Index);
+        assert_eq!(letter.action, Some(Operation::Index));
         assert_eq!(letter.index, format!("readings-{}", reading.day));
         assert_eq!(letter.id, Some(reading.id.to_string()));
         assert_eq!(letter.status, Some(400));

@@ -131,11 +131,11 @@ fn documents_refused_for_good_become_dead_letters_and_the_job_goes_on() {
     let unbuildable = failed.remove(0);
     assert_eq!(unbuildable.error_type, ACTION_ERROR);
     assert_eq!(unbuildable.reason, "record 50 has no index");
-    assert_eq!(unbuildable.document, None);
+    assert_eq!((unbuildable.action, unbuildable.document), (None, None));
     let refused: Vec<u64> = (0..100).filter(|i| i % 7 == 0).collect();
     assert_eq!(failed.len(), refused.len());
     for (letter, i) in failed.iter().zip(refused) {
-        assert_eq!(letter.action, Operation::Index);
+        assert_eq!(letter.action, Some(Operation::Index));
         assert_eq!((letter.index.as_str(), letter.id.clone()), ("numbers", Some(i.to_string())));
         assert_eq!(letter.status, Some(400));
         assert_eq!(letter.error_type, "mapper_parsing_exception");
