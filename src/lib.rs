@@ -56,6 +56,9 @@
 //! and the snapshot format live in `eddy-state`. Guides are in the repository's `docs/`.
 
 pub use eddy_core as core;
+/// The Elasticsearch sink (feature `elasticsearch`).
+#[cfg(feature = "elasticsearch")]
+pub use eddy_elasticsearch as elasticsearch;
 pub use eddy_runtime as runtime;
 pub use eddy_stream as stream;
 

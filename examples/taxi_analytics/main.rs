@@ -6,8 +6,10 @@
 //! cargo run --release --example taxi_analytics -- --input trips.jsonl --output out/ --report out/report.html
 //! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
 //!     | cargo run --release --example taxi_analytics -- --input -
+//! cargo run --release --example taxi_analytics -- --es http://127.0.0.1:9200   # also into Elasticsearch
 //! ```
 
+mod elasticsearch;
 #[path = "../common/flags.rs"]
 mod flags;
 mod generate;
@@ -81,6 +83,8 @@ struct Args {
     /// <output>/report.html).
     #[arg(long)]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    es: elasticsearch::EsArgs,
 }
 
 /// Unsorted TLC files: a month of disorder.
@@ -130,6 +134,7 @@ fn main() -> anyhow::Result<()> {
     sink::write_json_lines(&outputs.durations, &durations_path);
     sink::write_json_lines(&outputs.dead_letters, &dead_path);
     sink::write_json_lines(&outputs.late, &late_path);
+    let es_failed = elasticsearch::add_sinks(&outputs, &args.es, &output)?;
     let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
 
     let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
@@ -146,6 +151,10 @@ fn main() -> anyhow::Result<()> {
     );
     let paths = [&pickups_path, &durations_path, &dead_path, &late_path].map(|p| p.display().to_string());
     eprintln!("outputs: {}", paths.join(", "));
+    if let (Some(url), Some(failed)) = (&args.es.es, es_failed) {
+        let refused = written(&file_name(&failed));
+        eprintln!("elasticsearch: {url}, {refused} documents refused (see {})", failed.display());
+    }
     if let Some(path) = report_path {
         let pickups: Vec<PickupCount> = read_json_lines(&pickups_path)?;
         let durations: Vec<TripDuration> = read_json_lines(&durations_path)?;
