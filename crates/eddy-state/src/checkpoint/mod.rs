@@ -84,6 +84,7 @@
 //! # Ok::<(), eddy_state::StateError>(())
 //! ```
 
+mod deadline;
 mod directory;
 mod format;
 mod guard;

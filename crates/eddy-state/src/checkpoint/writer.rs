@@ -3,11 +3,12 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::deadline::{close, within, SYNC_LIMIT};
 use super::format::{
     chunk_key, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES, CHUNK_TARGET_BYTES,
     FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
 };
-use super::guard::{catch_panic, drop_quietly, open_waiting_for_lock, sled_error};
+use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
 use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader};
@@ -30,7 +31,11 @@ pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorS
     let config = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).flush_every_ms(None);
     let db = open_waiting_for_lock(dir, &config)?;
     let written = catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted));
-    drop_quietly(dir, db);
+    let closed = close(dir, db);
+    // Once the metadata is flushed the snapshot is complete, even if closing stalls.
+    if let (Ok(_), Err(error)) = (&written, closed) {
+        tracing::error!("{error}");
+    }
     written
 }
 
@@ -164,7 +169,7 @@ fn write_all(
     for (op, sorted) in operators.iter().zip(sorted) {
         operator_metadata.push(write_operator(dir, &keyed, &lists, op, sorted)?);
     }
-    db.flush().map_err(|e| sled_error(dir, "flushing the entries", e))?;
+    flush(dir, db, "flushing the entries")?;
     let metadata = SnapshotMetadata {
         magic: MAGIC.to_string(),
         format_version: FORMAT_VERSION,
@@ -174,8 +179,14 @@ fn write_all(
     };
     // Written last: its presence is what makes the snapshot complete.
     db.insert(METADATA_KEY, metadata.encode()?).map_err(|e| sled_error(dir, "writing the metadata", e))?;
-    db.flush().map_err(|e| sled_error(dir, "flushing the metadata", e))?;
+    flush(dir, db, "flushing the metadata")?;
     Ok(metadata)
+}
+
+/// Flushes the database within [`SYNC_LIMIT`]: a full or failing disk can block a flush for good.
+fn flush(dir: &Path, db: &sled::Db, doing: &'static str) -> Result<()> {
+    let (db, owned) = (db.clone(), dir.to_path_buf());
+    within(dir, doing, SYNC_LIMIT, move || db.flush().map(drop).map_err(|e| sled_error(&owned, doing, e)))
 }
 
 /// Writes one operator's keyed entries, then its list items, and describes them.
