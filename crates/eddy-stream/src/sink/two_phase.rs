@@ -7,8 +7,18 @@
 //! transaction in it; after a failure the job restores the last complete checkpoint, commits
 //! its transactions again (commits are idempotent) and discards everything else. This is
 //! Flink's `TwoPhaseCommitSinkFunction` / Sink V2 committer split.
+//!
+//! eddy goes one step further than Flink. A restore can start from an *older* checkpoint
+//! than the newest one whose output the sink committed: the newest was damaged or deleted,
+//! or the job was stopped with a savepoint and is restored from its checkpoint directory.
+//! The restored job then produces that output again. So before a restored attempt starts,
+//! the job asks the committer what it committed after the restored checkpoint
+//! ([`Committer::reconcile`]): a sink that can take it back (the exactly-once file sink
+//! moves such files aside) does so; one that cannot (a committed Kafka transaction) reports
+//! it, and the job refuses to start unless duplicate output is allowed.
 
 use eddy_core::{BoxError, Timestamp};
+pub use eddy_runtime::checkpoint::NewerCommits;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -40,4 +50,19 @@ pub trait Committer<Txn>: Send + Sync {
     /// whatever earlier attempts left behind that is not among them (open or pre-committed
     /// transactions of a checkpoint that never completed).
     fn clean_up(&self, restored: &[Txn]) -> Result<(), BoxError>;
+
+    /// Called before a job (or a restarted attempt) restored from checkpoint `checkpoint`
+    /// starts, with that checkpoint's transactions (`restored`, which are then committed
+    /// again): finds output this sink committed that the checkpoint does not cover — output
+    /// of later checkpoints, which the restored job produces again — and rolls it back where
+    /// it can. See [`NewerCommits`] for the answers.
+    ///
+    /// The default answers [`NewerCommits::Untracked`]: the job goes on, with a warning when
+    /// the restore skipped newer checkpoints. A sink that can tell should: one that can
+    /// find but not undo its newer commits answers [`NewerCommits::Visible`], and the job
+    /// refuses to start unless `allow_duplicate_output` is set.
+    fn reconcile(&self, checkpoint: u64, restored: &[Txn]) -> Result<NewerCommits, BoxError> {
+        let _ = (checkpoint, restored);
+        Ok(NewerCommits::Untracked)
+    }
 }
