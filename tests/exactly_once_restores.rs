@@ -143,11 +143,15 @@ fn a_failure_after_the_sink_opened_its_files_restarts_in_process_with_exact_outp
     let count = 30_000;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    // Fails once, as soon as a checkpoint has committed output: every sink subtask then has
-    // an in-progress file open, which the restarted attempt must neither trip over nor keep.
+    // Fails once, after a checkpoint committed output and while a sink subtask has an
+    // in-progress file open, which the restarted attempt must neither trip over nor keep.
     let (failed, watched) = (Arc::new(AtomicBool::new(false)), out.clone());
     let hook: Hook = Arc::new(move |i| {
-        if i % 500 == 0 && !visible(&watched).is_empty() && !failed.swap(true, Ordering::SeqCst) {
+        let ready = || {
+            let names = names(&watched);
+            names.iter().any(|n| n.starts_with("part-")) && names.iter().any(|n| n.ends_with(".inprogress"))
+        };
+        if i % 100 == 0 && ready() && !failed.swap(true, Ordering::SeqCst) {
             panic!("injected failure at event {i}");
         }
     });
