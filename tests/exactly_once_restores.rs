@@ -178,6 +178,35 @@ fn a_failure_after_the_sink_opened_its_files_restarts_in_process_with_exact_outp
     assert_eq!(attempts.into_iter().collect::<Vec<_>>(), vec!["0", "1"]);
 }
 
+#[test]
+fn when_the_restarts_run_out_the_first_failure_is_reported_and_the_last_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = failures.clone();
+    let hook: Hook = Arc::new(move |i| {
+        if i == 1_000 {
+            match counted.fetch_add(1, Ordering::SeqCst) {
+                0 => panic!("the disk is full"),
+                _ => panic!("a consequence"),
+            }
+        }
+    });
+    let result = within_limit(move || {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(1);
+        env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)));
+        env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 2, delay: Duration::ZERO });
+        file_job(&env, 5_000, &out, hook);
+        env.execute("keeps failing").unwrap().wait()
+    });
+    let error = result.unwrap_err().to_string();
+    assert_eq!(failures.load(Ordering::SeqCst), 3);
+    assert!(error.contains("panicked: the disk is full"), "{error}");
+    assert!(error.contains("after 2 restarts the job failed with") && error.contains("a consequence"), "{error}");
+    assert!(error.find("the disk is full") < error.find("a consequence"), "{error}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Restores that skip damaged newer checkpoints
 // ---------------------------------------------------------------------------------------
@@ -327,8 +356,11 @@ fn run_and_stop_with_savepoint(count: u64, checkpoints: &Path, out: &Path, savep
         env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(50)).dir(&checkpoints));
         file_job(&env, count, &out, no_hook());
         let handle = env.execute("stopped").unwrap();
+        let started = Instant::now();
         wait_until("committed output", || committed_checkpoints(&out).len() >= 2);
-        handle.stop_with_savepoint(&savepoint, false).unwrap();
+        let waited = started.elapsed();
+        let stopped = handle.stop_with_savepoint(&savepoint, false);
+        assert!(stopped.is_ok(), "{stopped:?} after {waited:?}, {:?}", started.elapsed());
         assert_eq!(handle.wait().unwrap().savepoint.as_deref(), Some(savepoint.as_path()));
     });
 }
@@ -351,7 +383,7 @@ fn restore_from_directory(count: u64, checkpoints: &Path, out: &Path) -> Vec<Str
 
 #[test]
 fn after_a_stop_with_savepoint_a_restore_from_the_checkpoint_directory_resumes_from_the_savepoint() {
-    let count = 40_000;
+    let count = 100_000;
     let dir = tempfile::tempdir().unwrap();
     let (checkpoints, out) = (dir.path().join("checkpoints"), dir.path().join("out"));
     run_and_stop_with_savepoint(count, &checkpoints, &out, &dir.path().join("savepoint"));
@@ -364,7 +396,7 @@ fn after_a_stop_with_savepoint_a_restore_from_the_checkpoint_directory_resumes_f
 
 #[test]
 fn when_the_savepoint_is_gone_the_restore_says_so_and_rolls_back_what_it_committed() {
-    let count = 40_000;
+    let count = 100_000;
     let dir = tempfile::tempdir().unwrap();
     let (checkpoints, out, savepoint) = (dir.path().join("checkpoints"), dir.path().join("out"), dir.path().join("sp"));
     run_and_stop_with_savepoint(count, &checkpoints, &out, &savepoint);
