@@ -140,7 +140,7 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 
 #[test]
 fn a_failure_after_the_sink_opened_its_files_restarts_in_process_with_exact_output() {
-    let count = 30_000;
+    let count = 40_000;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     // Fails once, after a checkpoint committed output and while a sink subtask has an
@@ -151,7 +151,9 @@ fn a_failure_after_the_sink_opened_its_files_restarts_in_process_with_exact_outp
             let names = names(&watched);
             names.iter().any(|n| n.starts_with("part-")) && names.iter().any(|n| n.ends_with(".inprogress"))
         };
-        if i % 100 == 0 && ready() && !failed.swap(true, Ordering::SeqCst) {
+        // From half way on at the first such moment; at three quarters in any case.
+        let due = (i >= count / 2 && i % 100 == 0 && ready()) || i == count * 3 / 4;
+        if due && !failed.swap(true, Ordering::SeqCst) {
             panic!("injected failure at event {i}");
         }
     });
@@ -317,6 +319,13 @@ fn restore_past_damaged_checkpoints(how: Damage) {
     }
     assert!(warnings.iter().any(|w| w.contains("rolled back") && w.contains(ROLLED_BACK_DIR)), "{warnings:?}");
     assert!(!names(&out.join(ROLLED_BACK_DIR)).is_empty());
+    // The abandoned checkpoints are set aside: a later restore cannot go back to them.
+    assert!(warnings.iter().any(|w| w.contains("set aside the snapshots newer than")), "{warnings:?}");
+    let superseded = names(&checkpoints.join("superseded"));
+    for id in &damaged {
+        let name = format!("chk-{id:010}");
+        assert!(!checkpoints.join(&name).exists() || superseded.contains(&name), "{name} is still restorable");
+    }
     let metrics = &result.metrics;
     assert_eq!(metrics.total(names::CHECKPOINTS, names::RESTORE_SKIPPED), damaged.len() as u64);
     assert!(metrics.total(names::CHECKPOINTS, names::ROLLED_BACK_COMMITS) > 0);

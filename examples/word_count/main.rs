@@ -141,10 +141,14 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     let handle = env.execute("word count")?;
+    // What a restore skipped or rolled back, before anything else; restarts come at the end.
+    let restore_warnings = handle.warnings();
+    restore_warnings.iter().for_each(|warning| eprintln!("word count: warning: {warning}"));
     if let (Some(signals), Some(dir)) = (&signals, &args.savepoint_dir) {
         stop_with_savepoint_on_signal(&handle, signals, dir);
     }
     let result = handle.wait().context("word count failed")?;
+    result.warnings[restore_warnings.len()..].iter().for_each(|warning| eprintln!("word count: warning: {warning}"));
     if let Some(savepoint) = &result.savepoint {
         // Printed after the job ended, so it is never interleaved with CSV lines on stdout.
         println!("savepoint: {}", savepoint.display());

@@ -419,6 +419,27 @@ impl Coordinator {
             }
             committer.clean_up(&txns).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot clean up: {e}")))?;
         }
+        if let (Some(restored), Some(directory)) = (restored, &self.directory) {
+            self.supersede(directory, restored)?;
+        }
+        Ok(())
+    }
+
+    /// Sets aside the snapshots in the checkpoint directory newer than `restored`: they belong
+    /// to the history this restore abandoned (its sinks just rolled back their output), and a
+    /// later restore from the directory must not go back to them.
+    fn supersede(&self, directory: &CheckpointDirectory, restored: &RestoredState) -> Result<()> {
+        let id = restored.header().id;
+        let moved = directory.supersede_after(id).map_err(checkpoint_error)?;
+        if !moved.is_empty() {
+            let paths: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();
+            self.warnings.warn(format!(
+                "restore: set aside the snapshots newer than {} (moved into {}, or deleted if incomplete): {}",
+                restored.describe(),
+                directory.path().join(eddy_state::checkpoint::SUPERSEDED_DIR).display(),
+                paths.join(", ")
+            ));
+        }
         Ok(())
     }
 

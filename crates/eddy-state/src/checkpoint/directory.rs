@@ -14,6 +14,9 @@ const PREFIX: &str = "chk-";
 /// savepoint's absolute path.
 const SAVEPOINT_PREFIX: &str = "savepoint-";
 
+/// Where snapshots of a history that a restore abandoned are moved.
+pub const SUPERSEDED_DIR: &str = "superseded";
+
 /// A directory holding a job's checkpoints, each a snapshot in `<dir>/chk-<id:010>`, and
 /// records of the savepoints the job took, each a file `<dir>/savepoint-<id:010>` naming
 /// where the savepoint is.
@@ -165,6 +168,46 @@ impl CheckpointDirectory {
         Ok((None, warnings))
     }
 
+    /// Sets aside every snapshot newer than `id`, which a job was just restored from: they
+    /// belong to a history the restore abandoned (sinks rolled back their output), so a later
+    /// restore must never pick them. Checkpoints that hold a snapshot database and savepoint
+    /// records move into [`SUPERSEDED_DIR`] (for the operator to inspect or delete); incomplete
+    /// checkpoints without one are deleted. Returns the paths set aside or deleted.
+    pub fn supersede_after(&self, id: u64) -> Result<Vec<PathBuf>> {
+        let aside = self.path.join(SUPERSEDED_DIR);
+        let mut moved = Vec::new();
+        let checkpoints = self.ids()?.into_iter().filter(|&n| n > id).map(|n| self.path_for(n));
+        let records = self.savepoints()?.into_iter().filter(|(n, _)| *n > id).map(|(n, _)| self.savepoint_record(n));
+        for path in checkpoints.chain(records) {
+            if path.is_dir() && !is_snapshot_dir(&path) {
+                remove_unless_open(&path)?;
+            } else {
+                std::fs::create_dir_all(&aside).map_err(|e| self.cannot_supersede(&aside, e))?;
+                let name = path.file_name().expect("a chk-* or savepoint-* name");
+                let mut to = aside.join(name);
+                if to.exists() {
+                    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                    to = aside.join(format!("{}-{}", name.to_string_lossy(), millis.map_or(0, |d| d.as_millis())));
+                }
+                std::fs::rename(&path, &to).map_err(|e| self.cannot_supersede(&path, e))?;
+            }
+            moved.push(path);
+        }
+        Ok(moved)
+    }
+
+    /// The error for a snapshot that cannot be set aside.
+    fn cannot_supersede(&self, path: &Path, e: std::io::Error) -> StateError {
+        StateError::Storage {
+            path: path.to_path_buf(),
+            problem: format!(
+                "cannot set it aside into {} ({e}); a later restore could pick it: move it out of {} by hand",
+                self.path.join(SUPERSEDED_DIR).display(),
+                self.path.display()
+            ),
+        }
+    }
+
     /// Deletes all but the newest `keep` complete checkpoints, and incomplete ones older than
     /// the newest complete one; never the newest complete one (even with `keep == 0`), and
     /// never one newer than it (it may still be being written) or one open elsewhere.
@@ -277,10 +320,12 @@ fn remove_unless_open(path: &Path) -> Result<()> {
         problem: format!("cannot delete this old checkpoint ({e}); check the directory's permissions"),
     };
     // Held until the directory is gone, so nobody opens it in between.
-    let lock = match std::fs::OpenOptions::new().read(true).write(true).open(path.join("db")) {
+    let db = path.join("db");
+    let lock = match std::fs::OpenOptions::new().read(true).write(true).open(&db) {
         Ok(file) if fs2::FileExt::try_lock_exclusive(&file).is_err() => return Ok(()),
         Ok(file) => Some(file),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        // No database file, so nobody can have it open.
+        Err(_) if !db.is_file() => None,
         Err(e) => return Err(cannot(e)),
     };
     std::fs::remove_dir_all(path).map_err(cannot)?;

@@ -94,7 +94,7 @@ mod redistribute;
 mod verify;
 mod writer;
 
-pub use directory::{open_restore_path, CheckpointDirectory};
+pub use directory::{open_restore_path, CheckpointDirectory, SUPERSEDED_DIR};
 pub use format::{fingerprint, FORMAT_VERSION, MAGIC};
 pub use metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 pub use reader::{is_snapshot_dir, SnapshotReader};

@@ -21,22 +21,51 @@ const MAX_KEY_GROUPS: usize = u16::MAX as usize + 1;
 ///
 /// All entries are written and flushed before the metadata, which is flushed last: a
 /// snapshot whose writer stopped half way has no metadata, and readers refuse it as
-/// incomplete. Inputs that contradict themselves (a key group outside
+/// incomplete. A write that fails (a full disk, say) removes what it wrote. Inputs that
+/// contradict themselves (a key group outside
 /// `header.max_parallelism`, a key twice in one state, two operators with one uid) are
 /// refused with [`StateError::InvalidOperatorSnapshot`] before anything is written.
 pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorSnapshot]) -> Result<SnapshotMetadata> {
     check_header(dir, &header)?;
     let sorted = check_operators(&header, operators)?;
-    prepare_dir(dir)?;
+    let created = prepare_dir(dir)?;
     let config = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).flush_every_ms(None);
-    let db = open_waiting_for_lock(dir, &config)?;
-    let written = catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted));
-    let closed = close(dir, db);
-    // Once the metadata is flushed the snapshot is complete, even if closing stalls.
-    if let (Ok(_), Err(error)) = (&written, closed) {
-        tracing::error!("{error}");
+    let written = open_waiting_for_lock(dir, &config).and_then(|db| {
+        let written = catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted));
+        let closed = close(dir, db);
+        // Once the metadata is flushed the snapshot is complete, even if closing stalls.
+        if let (Ok(_), Err(error)) = (&written, closed) {
+            tracing::error!("{error}");
+        }
+        written
+    });
+    if written.is_err() {
+        discard(dir, created);
     }
     written
+}
+
+/// Removes what a failed write left in `dir` (and `dir` itself if the write created it): a
+/// metadata write that failed may still reach the disk while sled closes, and a snapshot
+/// reported as failed must never turn up complete later.
+fn discard(dir: &Path, created: bool) {
+    let removed = if created {
+        std::fs::remove_dir_all(dir)
+    } else {
+        std::fs::read_dir(dir).and_then(|entries| {
+            entries.map(|entry| entry.map(|e| e.path())).try_for_each(|path| {
+                let path = path?;
+                if path.is_dir() {
+                    std::fs::remove_dir_all(path)
+                } else {
+                    std::fs::remove_file(path)
+                }
+            })
+        })
+    };
+    if let Err(e) = removed {
+        tracing::error!("cannot remove the failed snapshot at {}: {e}; delete it by hand", dir.display());
+    }
 }
 
 /// Refuses a number of key groups the key layout cannot hold.
@@ -138,7 +167,8 @@ fn invalid(op: &OperatorSnapshot, problem: String) -> StateError {
 }
 
 /// Creates `dir`, refusing one that already holds files: a snapshot is never overwritten.
-fn prepare_dir(dir: &Path) -> Result<()> {
+/// Returns whether it created the directory.
+fn prepare_dir(dir: &Path) -> Result<bool> {
     let problem = |problem: String| StateError::Checkpoint { path: dir.to_path_buf(), problem };
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).map_err(|e| {
@@ -149,9 +179,10 @@ fn prepare_dir(dir: &Path) -> Result<()> {
                 "the directory is not empty; snapshots are never overwritten: pass a new or empty directory".into(),
             ));
         }
-        return Ok(());
+        return Ok(false);
     }
     std::fs::create_dir_all(dir)
+        .map(|()| true)
         .map_err(|e| problem(format!("cannot create the directory ({e}); check the path and its permissions")))
 }
 

@@ -140,3 +140,29 @@ fn retain_forgets_savepoints_older_than_every_checkpoint_kept() {
     assert_eq!(kept, vec![4]);
     assert!(dir.path().join("sp-2").is_dir(), "the savepoint itself is the user's: never deleted");
 }
+
+#[test]
+fn superseding_sets_newer_snapshots_aside_and_deletes_incomplete_ones() {
+    let (dir, checkpoints) = with_checkpoints(&[1, 2, 3]);
+    std::fs::create_dir(checkpoints.path_for(5)).unwrap(); // created, never written
+    let savepoint = dir.path().join("sp-4");
+    write_small(&savepoint, 4);
+    checkpoints.record_savepoint(4, &savepoint).unwrap();
+    let moved = checkpoints.supersede_after(1).unwrap();
+    assert_eq!(moved.len(), 4, "{moved:?}");
+    assert_eq!(checkpoints.ids().unwrap(), vec![1]);
+    assert!(checkpoints.savepoints().unwrap().is_empty());
+    let aside = checkpoints.path().join(eddy_state::checkpoint::SUPERSEDED_DIR);
+    let mut names: Vec<String> =
+        std::fs::read_dir(&aside).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, vec!["chk-0000000002", "chk-0000000003", "savepoint-0000000004"]);
+    assert!(savepoint.is_dir(), "the savepoint itself is the user's");
+    let (reader, warnings) = checkpoints.latest_valid().unwrap().unwrap();
+    assert_eq!((reader.metadata().header.id, warnings.len()), (1, 0));
+    drop(reader);
+    // A snapshot with a name already set aside keeps both.
+    write_small(&checkpoints.path_for(2), 2);
+    checkpoints.supersede_after(1).unwrap();
+    assert_eq!(std::fs::read_dir(&aside).unwrap().count(), 4);
+}

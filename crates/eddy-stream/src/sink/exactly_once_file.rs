@@ -275,8 +275,9 @@ impl Committer<FileTxn> for FileCommitter {
         }
         let aside = self.roll_back(&newer)?;
         let description = format!(
-            "moved {} part files of checkpoints {} from {} to {}",
+            "moved {} part file{} of {} from {} to {}",
             newer.len(),
+            if newer.len() == 1 { "" } else { "s" },
             checkpoints_of(&newer),
             self.dir.display(),
             aside.display()
@@ -332,15 +333,20 @@ fn committed_by(name: &str) -> Option<u64> {
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
 }
 
-/// `7, 8 and the final checkpoint`: the checkpoints of `files`, for people.
+/// The checkpoints of `files`, for people: `checkpoint 7`, `the final checkpoint`,
+/// `checkpoints 7, 8 and the final checkpoint`.
 fn checkpoints_of(files: &[(u64, String)]) -> String {
     let mut ids: Vec<u64> = files.iter().map(|(id, _)| *id).collect();
     ids.dedup();
-    let names: Vec<String> =
-        ids.iter().map(|&id| if id == u64::MAX { "the final checkpoint".into() } else { id.to_string() }).collect();
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => names.concat(),
+    let name = |id: u64| if id == u64::MAX { "the final checkpoint".to_string() } else { id.to_string() };
+    match ids.as_slice() {
+        [u64::MAX] => name(u64::MAX),
+        [id] => format!("checkpoint {id}"),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(|&id| name(id)).collect();
+            format!("checkpoints {} and {}", rest.join(", "), name(*last))
+        }
+        [] => String::new(),
     }
 }
 
