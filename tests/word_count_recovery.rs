@@ -411,8 +411,8 @@ fn a_restore_past_a_damaged_newest_checkpoint_says_so_on_stderr_and_counts_every
             stderr.lines().any(|l| l.contains("warning: restore: skipped") && l.contains(path.to_str().unwrap()));
         assert!(skipped, "no warning about {} on stderr:\n{stderr}", path.display());
     }
-    let rolled_back = format!("rolled back output committed after checkpoint");
-    assert!(stderr.contains(&rolled_back) && output.join("_rolled_back").join(&name).exists(), "{name}: {stderr}");
+    let rolled_back = stderr.contains("rolled back output committed after checkpoint");
+    assert!(rolled_back && output.join("_rolled_back").join(&name).exists(), "{name}: {stderr}");
     assert_same_counts(&read_output(&output), &want);
 }
 

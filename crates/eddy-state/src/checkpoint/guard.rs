@@ -67,8 +67,8 @@ pub(crate) fn sled_error(path: &Path, doing: &str, error: sled::Error) -> StateE
         sled::Error::Io(e) => {
             let advice = match e.raw_os_error() {
                 Some(ENOSPC) | Some(EFBIG) => {
-                    "the file system is full (or a file size limit was hit): sled writes a little even \
-                     to open a snapshot for reading, so free space there and retry"
+                    "the file system is full (or a file size limit was hit): free space there and retry \
+                     (sled writes a little even to open a snapshot for reading)"
                 }
                 _ => "check that the directory exists, is readable and writable, and that no other process has it open",
             };
