@@ -11,8 +11,9 @@
 //! - `--checkpoint-dir DIR` takes a checkpoint every `--checkpoint-interval-ms N` (default
 //!   1000) under `DIR/chk-<id>`, so a later run can pick up where a killed one stopped.
 //! - `--restore PATH` starts from a savepoint or a checkpoint directory (its newest complete
-//!   checkpoint) instead of from the beginning of the input; a run killed before its first
-//!   checkpoint completed left nothing to restore, so start that one afresh.
+//!   checkpoint or recorded savepoint) instead of from the beginning of the input; a run
+//!   killed before its first checkpoint completed left nothing to restore, so start that one
+//!   afresh. What the restore skipped or rolled back is printed as `word count: warning: …`.
 //! - `--savepoint-dir DIR` makes SIGTERM / Ctrl-C stop the job with a savepoint in
 //!   `DIR/savepoint-<unix ms>`; its path is printed as `savepoint: <path>` and the exit is 0.
 //! - `--exactly-once-output DIR` writes the results as part files under `DIR` that become
