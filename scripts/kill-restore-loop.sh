@@ -19,6 +19,7 @@ SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 MAX_WAIT_MS=${MAX_WAIT_MS:-3000}
 INTERVAL_MS=${INTERVAL_MS:-300}
 WORKDIR=${WORKDIR:-$(mktemp -d -t eddy-kill-loop.XXXXXX)}
+mkdir -p "$WORKDIR"
 RANDOM=$SEED
 export LC_ALL=C
 
