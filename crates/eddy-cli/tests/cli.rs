@@ -198,7 +198,10 @@ fn checkpoints_list_shows_recorded_savepoints_after_the_checkpoints() {
     // A restore from the directory takes the newest usable snapshot: the savepoint.
     let output = eddy(&["savepoint", "info", checkpoints.path().to_str().unwrap()]);
     let (stdout, stderr) = text(&output);
-    assert!(stdout.contains("kind:            savepoint") && stderr.contains("skipped savepoint 3"), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("kind:            savepoint") && stderr.contains("skipped savepoint 3"),
+        "{stdout}{stderr}"
+    );
 }
 
 #[test]
