@@ -479,7 +479,7 @@ impl Committer<LogTxn> for LogCommitter {
         Ok(())
     }
 
-    fn reconcile(&self, checkpoint: u64, restored: &[LogTxn]) -> std::result::Result<NewerCommits, BoxError> {
+    fn newer_commits(&self, checkpoint: u64, restored: &[LogTxn]) -> std::result::Result<NewerCommits, BoxError> {
         let covered: BTreeSet<(u64, usize)> = restored.iter().map(|t| (t.checkpoint, t.subtask)).collect();
         let lines = self.0.lines.lock().unwrap();
         let newer: BTreeSet<(u64, usize)> =
@@ -488,14 +488,20 @@ impl Committer<LogTxn> for LogCommitter {
             return Ok(NewerCommits::Nothing);
         }
         let ids: BTreeSet<u64> = newer.iter().map(|k| k.0).collect();
-        Ok(NewerCommits::Visible { commits: newer.len(), description: format!("transactions of checkpoints {ids:?}") })
+        Ok(NewerCommits::Irrevocable {
+            commits: newer.len(),
+            description: format!("transactions of checkpoints {ids:?}"),
+        })
     }
 }
 
-/// The job, appending to `log`.
-fn log_job(env: &StreamEnvironment, count: u64, log: &Arc<AppendLog>) {
+/// The job, appending to `log` and writing exactly-once files into `out`.
+fn log_job(env: &StreamEnvironment, count: u64, log: &Arc<AppendLog>, out: &Path) {
     let log = log.clone();
-    windows(env, count, no_hook())
+    let counts = windows(env, count, no_hook());
+    // The file sink first: asked first, it must still roll back nothing when the log refuses.
+    counts.write_exactly_once(out).uid("out");
+    counts
         .add_two_phase_sink("AppendLog", |subtask, _| Ok(LogSink { subtask, open: Vec::new() }), LogCommitter(log))
         .uid("log");
 }
@@ -504,14 +510,14 @@ fn log_job(env: &StreamEnvironment, count: u64, log: &Arc<AppendLog>) {
 fn a_sink_that_cannot_roll_back_refuses_the_restore_unless_duplicates_are_allowed() {
     let count = 40_000;
     let dir = tempfile::tempdir().unwrap();
-    let checkpoints = dir.path().join("checkpoints");
+    let (checkpoints, out) = (dir.path().join("checkpoints"), dir.path().join("out"));
     let log = Arc::new(AppendLog::default());
     let committed = |log: &AppendLog| log.lines.lock().unwrap().iter().map(|l| l.0).collect::<BTreeSet<u64>>();
     {
         let env = StreamEnvironment::new();
         env.set_parallelism(2);
         env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)).dir(&checkpoints).retain(10));
-        log_job(&env, count, &log);
+        log_job(&env, count, &log, &out);
         let handle = env.execute("appending").unwrap();
         wait_until("three commits", || committed(&log).len() >= 3 || handle.is_finished());
         handle.cancel();
@@ -527,24 +533,28 @@ fn a_sink_that_cannot_roll_back_refuses_the_restore_unless_duplicates_are_allowe
     let env = StreamEnvironment::new();
     env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)).dir(&checkpoints));
     env.restore_from(&checkpoints);
-    log_job(&env, count, &log);
+    log_job(&env, count, &log, &out);
     let error = env.execute("refused").err().expect("the restore is refused").to_string();
     for needed in
         [&format!("checkpoint {restored}"), "sink 'log'", &newest_commit.to_string(), "allow_duplicate_output"]
     {
         assert!(error.contains(needed), "{needed:?} in {error}");
     }
+    // Refused before anything changed: the file sink rolled nothing back, nothing was set aside.
+    assert!(!out.join(ROLLED_BACK_DIR).exists() && !checkpoints.join("superseded").exists());
     let before = log.lines.lock().unwrap().len();
 
     let env = StreamEnvironment::new();
     env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)).dir(&checkpoints));
     env.restore_from(&checkpoints);
     env.allow_duplicate_output();
-    log_job(&env, count, &log);
+    log_job(&env, count, &log, &out);
     let handle = env.execute("allowed").unwrap();
     let warnings = handle.warnings();
     let result = handle.wait().unwrap();
     assert!(warnings.iter().any(|w| w.contains("duplicates allowed")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("sink 'out' rolled back")), "{warnings:?}");
+    assert_same(&read_output(&out), &expected(count));
     assert!(result.metrics.total(names::CHECKPOINTS, names::DUPLICATE_COMMITS) > 0);
     // As warned: the restored job appended again what the later checkpoints had committed.
     let mut lines: Vec<String> = log.lines.lock().unwrap().iter().map(|l| l.2.clone()).collect();

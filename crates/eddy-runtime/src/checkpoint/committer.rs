@@ -19,21 +19,21 @@ pub enum NewerCommits {
     Untracked,
     /// Everything the sink made visible is covered by the restored checkpoint.
     Nothing,
-    /// The sink found newer output and took it back (made it invisible without destroying
-    /// it); the restored job produces it again, once.
-    RolledBack {
-        /// How many commits (files, transactions) were taken back.
+    /// The sink found such output and can take it back (make it invisible without
+    /// destroying it); the job then asks it to, and the restored job produces it again, once.
+    Revocable {
+        /// How many commits (files, transactions) there are.
         commits: usize,
-        /// What was taken back and where it went, for the operator.
+        /// What they are, for the operator.
         description: String,
     },
-    /// The sink found newer output it cannot take back (a committed Kafka transaction, say):
-    /// the restored job produces it again, so it would show up twice. The job refuses to
-    /// start unless duplicate output is allowed.
-    Visible {
-        /// How many commits are visible.
+    /// The sink found such output and cannot take it back (a committed Kafka transaction,
+    /// say): the restored job would produce it again, so it would show up twice. The job
+    /// refuses to start unless duplicate output is allowed.
+    Irrevocable {
+        /// How many commits (transactions, …) there are.
         commits: usize,
-        /// What is visible, for the operator.
+        /// What they are, for the operator.
         description: String,
     },
 }
@@ -47,11 +47,18 @@ pub trait TxnCommitter: Send + Sync {
     /// Before an attempt starts: removes leftovers that are not among the restored transactions.
     fn clean_up(&self, restored: &[Vec<u8>]) -> Result<(), BoxError>;
     /// Before an attempt restored from `checkpoint` starts (before its transactions
-    /// `restored` are committed again): finds output this sink committed that the checkpoint
-    /// does not cover, and rolls it back where it can. The default, for sinks that keep no
-    /// record of their commits, is [`NewerCommits::Untracked`].
-    fn reconcile(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<NewerCommits, BoxError> {
+    /// `restored` are committed again): the output this sink committed that the checkpoint
+    /// does not cover. Changes nothing. The default, for sinks that keep no record of their
+    /// commits, is [`NewerCommits::Untracked`].
+    fn newer_commits(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<NewerCommits, BoxError> {
         let _ = (checkpoint, restored);
         Ok(NewerCommits::Untracked)
+    }
+    /// Takes back what [`newer_commits`](Self::newer_commits) found
+    /// [`Revocable`](NewerCommits::Revocable), and says what it did. Only called after that
+    /// answer, once every sink of the job agreed to the restore.
+    fn roll_back(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<String, BoxError> {
+        let _ = (checkpoint, restored);
+        Err("this sink cannot roll back its output".into())
     }
 }

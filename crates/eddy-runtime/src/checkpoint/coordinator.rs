@@ -399,28 +399,84 @@ impl Coordinator {
         Ok((older.map(RestoredState::from_disk), true))
     }
 
-    /// Before an attempt starts from `restored` (`None`: from the beginning): lets every sink
-    /// reconcile its output with the snapshot (see [`NewerCommits`]), commits the snapshot's
-    /// transactions (again: commits are idempotent), and lets every sink remove what earlier
-    /// attempts left behind. `skipped_newer` says that the restore skipped newer snapshots,
-    /// so a sink that cannot tell what it committed after `restored` is warned about.
+    /// Before an attempt starts from `restored` (`None`: from the beginning): reconciles every
+    /// sink's output with the snapshot (see [`NewerCommits`]), sets aside the snapshots newer
+    /// than it, commits its transactions (again: commits are idempotent), and lets every sink
+    /// remove what earlier attempts left behind. `skipped_newer` says that the restore skipped
+    /// newer snapshots, so a sink that cannot tell what it committed after `restored` is warned
+    /// about.
     pub fn prepare_attempt(&mut self, restored: Option<&RestoredState>, skipped_newer: bool) -> Result<()> {
         self.abort("the job restarted");
-        for (uid, committer) in &self.committers {
-            let txns = match restored {
+        let mut txns = Vec::with_capacity(self.committers.len());
+        for (uid, _) in &self.committers {
+            txns.push(match restored {
                 Some(r) => r.list_all(uid, PENDING_TRANSACTIONS)?,
                 None => Vec::new(),
-            };
-            if let Some(restored) = restored {
-                self.reconcile(uid, committer.as_ref(), restored, &txns, skipped_newer)?;
+            });
+        }
+        if let Some(restored) = restored {
+            self.reconcile(restored, &txns, skipped_newer)?;
+            if let Some(directory) = &self.directory {
+                self.supersede(directory, restored)?;
             }
-            for txn in &txns {
+        }
+        for ((uid, committer), txns) in self.committers.iter().zip(&txns) {
+            for txn in txns {
                 committer.commit(txn).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot commit: {e}")))?;
             }
-            committer.clean_up(&txns).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot clean up: {e}")))?;
+            committer.clean_up(txns).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot clean up: {e}")))?;
         }
-        if let (Some(restored), Some(directory)) = (restored, &self.directory) {
-            self.supersede(directory, restored)?;
+        Ok(())
+    }
+
+    /// Asks every sink for output committed after `restored` (each sink's transactions in it
+    /// are `txns`): refuses the restore if a sink cannot take its back and duplicates are not
+    /// allowed — before any sink changed anything — then lets the others roll theirs back.
+    fn reconcile(&self, restored: &RestoredState, txns: &[Vec<Vec<u8>>], skipped_newer: bool) -> Result<()> {
+        let (id, snapshot) = (restored.header().id, restored.describe());
+        let mut found = Vec::with_capacity(self.committers.len());
+        for ((uid, committer), txns) in self.committers.iter().zip(txns) {
+            let newer = committer.newer_commits(id, txns).map_err(|e| {
+                Error::Checkpoint(format!("sink '{uid}' cannot check its output against {snapshot}: {e}"))
+            })?;
+            if let NewerCommits::Irrevocable { description, .. } = &newer {
+                if !self.allow_duplicate_output {
+                    return Err(Error::Checkpoint(format!(
+                        "refusing to restore {snapshot}: sink '{uid}' already committed output of later \
+                         checkpoints that it cannot take back ({description}), and the restored job would \
+                         produce it again; restore from a newer snapshot, remove that output, or accept the \
+                         duplicates with allow_duplicate_output()"
+                    )));
+                }
+            }
+            found.push(newer);
+        }
+        for (((uid, committer), txns), newer) in self.committers.iter().zip(txns).zip(found) {
+            match newer {
+                NewerCommits::Nothing => {}
+                NewerCommits::Untracked if skipped_newer => self.warnings.error(format!(
+                    "restore: sink '{uid}' does not record what it committed, so output it committed after \
+                     {snapshot} may now appear twice"
+                )),
+                NewerCommits::Untracked => {}
+                NewerCommits::Revocable { commits, .. } => {
+                    let done = committer.roll_back(id, txns).map_err(|e| {
+                        Error::Checkpoint(format!("sink '{uid}' cannot roll back its output after {snapshot}: {e}"))
+                    })?;
+                    self.counters.rolled_back.add(commits as u64);
+                    self.warnings.warn(format!(
+                        "restore: sink '{uid}' rolled back output committed after {snapshot}, which the job \
+                         produces again: {done}"
+                    ));
+                }
+                NewerCommits::Irrevocable { commits, description } => {
+                    self.counters.duplicates.add(commits as u64);
+                    self.warnings.error(format!(
+                        "restore: sink '{uid}' keeps output committed after {snapshot} visible, and the job \
+                         produces it again (duplicates allowed by allow_duplicate_output): {description}"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -439,53 +495,6 @@ impl Coordinator {
                 directory.path().join(eddy_state::checkpoint::SUPERSEDED_DIR).display(),
                 paths.join(", ")
             ));
-        }
-        Ok(())
-    }
-
-    /// Asks sink `uid` for output committed after `restored`: rolled back is warned about,
-    /// visible is refused unless duplicates are allowed.
-    fn reconcile(
-        &self,
-        uid: &str,
-        committer: &dyn TxnCommitter,
-        restored: &RestoredState,
-        txns: &[Vec<u8>],
-        skipped_newer: bool,
-    ) -> Result<()> {
-        let snapshot = restored.describe();
-        let found = committer
-            .reconcile(restored.header().id, txns)
-            .map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot check its output against {snapshot}: {e}")))?;
-        match found {
-            NewerCommits::Nothing => {}
-            NewerCommits::Untracked if skipped_newer => self.warnings.error(format!(
-                "restore: sink '{uid}' does not record what it committed, so output it committed after \
-                 {snapshot} may now appear twice"
-            )),
-            NewerCommits::Untracked => {}
-            NewerCommits::RolledBack { commits, description } => {
-                self.counters.rolled_back.add(commits as u64);
-                self.warnings.warn(format!(
-                    "restore: sink '{uid}' rolled back output committed after {snapshot}, which the job \
-                     produces again: {description}"
-                ));
-            }
-            NewerCommits::Visible { commits, description } if self.allow_duplicate_output => {
-                self.counters.duplicates.add(commits as u64);
-                self.warnings.error(format!(
-                    "restore: sink '{uid}' keeps output committed after {snapshot} visible, and the job \
-                     produces it again (duplicates allowed by allow_duplicate_output): {description}"
-                ));
-            }
-            NewerCommits::Visible { description, .. } => {
-                return Err(Error::Checkpoint(format!(
-                    "refusing to restore {snapshot}: sink '{uid}' already committed output of later \
-                     checkpoints that it cannot take back ({description}), and the restored job would \
-                     produce it again; restore from a newer snapshot, remove that output, or accept the \
-                     duplicates with allow_duplicate_output()"
-                )))
-            }
         }
         Ok(())
     }

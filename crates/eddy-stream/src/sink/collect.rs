@@ -109,7 +109,7 @@ impl<T: Send> Committer<u64> for Collected<T> {
 
     /// Nothing is newer in a process that committed nothing yet (a restore in a new one);
     /// otherwise records taken out cannot be told apart, so it cannot say.
-    fn reconcile(&self, _: u64, _: &[u64]) -> Result<NewerCommits, BoxError> {
+    fn newer_commits(&self, _: u64, _: &[u64]) -> Result<NewerCommits, BoxError> {
         Ok(match self.committed.load(Ordering::Relaxed) {
             false => NewerCommits::Nothing,
             true => NewerCommits::Untracked,
@@ -124,13 +124,13 @@ mod tests {
     #[test]
     fn only_a_collect_that_committed_something_cannot_tell_what_is_newer() {
         let collected = Collected::<u32>::default();
-        assert_eq!(collected.reconcile(3, &[]).unwrap(), NewerCommits::Nothing);
+        assert_eq!(collected.newer_commits(3, &[]).unwrap(), NewerCommits::Nothing);
         let mut sink = collected.sink();
         sink.write(7, 0).unwrap();
         let txn = sink.pre_commit(4).unwrap().unwrap();
-        assert_eq!(collected.reconcile(3, &[]).unwrap(), NewerCommits::Nothing, "pre-committed is not visible");
+        assert_eq!(collected.newer_commits(3, &[]).unwrap(), NewerCommits::Nothing, "pre-committed is not visible");
         collected.commit(&txn).unwrap();
-        assert_eq!(collected.reconcile(3, &[]).unwrap(), NewerCommits::Untracked);
+        assert_eq!(collected.newer_commits(3, &[]).unwrap(), NewerCommits::Untracked);
         assert_eq!(collected.take(), vec![7]);
     }
 }

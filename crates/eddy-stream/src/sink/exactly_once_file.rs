@@ -14,9 +14,9 @@
 //! The visible names are also the sink's record of what it committed: each names the
 //! checkpoint that pre-committed it (the end of a bounded input pre-commits with the final
 //! barrier, `u64::MAX`). A job restored from checkpoint *n* produces again everything that
-//! later checkpoints committed, so before it starts [`FileCommitter::reconcile`] moves the
-//! visible files of checkpoints after *n* — except those *n* itself holds — into the hidden
-//! folder `_rolled_back/`, where they stay for the operator to inspect or delete.
+//! later checkpoints committed, so before it starts the [`FileCommitter`] finds the visible
+//! files of checkpoints after *n* — except those *n* itself holds — and moves them into the
+//! hidden folder `_rolled_back/`, where they stay for the operator to inspect or delete.
 
 use std::collections::HashSet;
 use std::fmt::{Display, Write as _};
@@ -261,32 +261,33 @@ impl Committer<FileTxn> for FileCommitter {
         Ok(())
     }
 
-    /// Moves the visible files that checkpoints after `checkpoint` committed (other than
-    /// those the checkpoint itself holds) into [`ROLLED_BACK_DIR`].
-    fn reconcile(&self, checkpoint: u64, restored: &[FileTxn]) -> Result<NewerCommits, BoxError> {
-        let covered: HashSet<&str> = restored.iter().map(|txn| txn.final_name.as_str()).collect();
-        let newer: Vec<(u64, String)> = self
-            .visible()?
-            .into_iter()
-            .filter(|(id, name)| *id > checkpoint && !covered.contains(name.as_str()))
-            .collect();
+    /// The visible files that checkpoints after `checkpoint` committed, other than those the
+    /// checkpoint itself holds.
+    fn newer_commits(&self, checkpoint: u64, restored: &[FileTxn]) -> Result<NewerCommits, BoxError> {
+        let newer = self.newer(checkpoint, restored)?;
         if newer.is_empty() {
             return Ok(NewerCommits::Nothing);
         }
-        let aside = self.roll_back(&newer)?;
-        let description = format!(
-            "moved {} part file{} of {} from {} to {}",
-            newer.len(),
-            if newer.len() == 1 { "" } else { "s" },
-            checkpoints_of(&newer),
-            self.dir.display(),
-            aside.display()
-        );
-        Ok(NewerCommits::RolledBack { commits: newer.len(), description })
+        let description = format!("{} in {}", part_files_of(&newer), self.dir.display());
+        Ok(NewerCommits::Revocable { commits: newer.len(), description })
+    }
+
+    /// Moves those files into [`ROLLED_BACK_DIR`].
+    fn roll_back(&self, checkpoint: u64, restored: &[FileTxn]) -> Result<String, BoxError> {
+        let newer = self.newer(checkpoint, restored)?;
+        let aside = self.move_aside(&newer)?;
+        Ok(format!("moved {} from {} to {}", part_files_of(&newer), self.dir.display(), aside.display()))
     }
 }
 
 impl FileCommitter {
+    /// The visible files of checkpoints after `checkpoint` that `restored` does not hold.
+    fn newer(&self, checkpoint: u64, restored: &[FileTxn]) -> Result<Vec<(u64, String)>, BoxError> {
+        let covered: HashSet<&str> = restored.iter().map(|txn| txn.final_name.as_str()).collect();
+        let visible = self.visible()?.into_iter();
+        Ok(visible.filter(|(id, name)| *id > checkpoint && !covered.contains(name.as_str())).collect())
+    }
+
     /// The visible files in the directory, each with the checkpoint that pre-committed it.
     fn visible(&self) -> Result<Vec<(u64, String)>, BoxError> {
         let entries = match fs::read_dir(&self.dir) {
@@ -307,7 +308,7 @@ impl FileCommitter {
     }
 
     /// Moves the visible files `newer` into [`ROLLED_BACK_DIR`], never over another file.
-    fn roll_back(&self, newer: &[(u64, String)]) -> Result<PathBuf, BoxError> {
+    fn move_aside(&self, newer: &[(u64, String)]) -> Result<PathBuf, BoxError> {
         let aside = self.dir.join(ROLLED_BACK_DIR);
         fs::create_dir_all(&aside).map_err(|e| io_error("cannot create", &aside, e))?;
         for (_, name) in newer {
@@ -331,6 +332,12 @@ fn committed_by(name: &str) -> Option<u64> {
     let rest = name.strip_prefix(VISIBLE_PREFIX)?;
     let digits = &rest[..rest.find('-')?];
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
+}
+
+/// `3 part files of checkpoints 7 and 8`, for people.
+fn part_files_of(files: &[(u64, String)]) -> String {
+    let plural = if files.len() == 1 { "" } else { "s" };
+    format!("{} part file{plural} of {}", files.len(), checkpoints_of(files))
 }
 
 /// The checkpoints of `files`, for people: `checkpoint 7`, `the final checkpoint`,
@@ -570,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn reconcile_moves_aside_what_later_checkpoints_committed() {
+    fn newer_commits_are_found_then_moved_aside() {
         let dir = TempDir::new().unwrap();
         let committer = FileCommitter::new(dir.path());
         let mut sink = sink(dir.path(), 0, "a1");
@@ -583,23 +590,26 @@ mod tests {
         }
         fs::write(dir.path().join("part-notes"), "not ours").unwrap();
         // Checkpoint 5 holds the transaction of checkpoint 5 (not yet committed when it was taken).
-        let found = committer.reconcile(5, &txns[1..2]).unwrap();
-        let NewerCommits::RolledBack { commits, description } = found else { panic!("{found:?}") };
+        let found = committer.newer_commits(5, &txns[1..2]).unwrap();
+        let NewerCommits::Revocable { commits, description } = found else { panic!("{found:?}") };
         assert_eq!(commits, 2);
-        assert!(description.contains("checkpoints 8 and the final checkpoint"), "{description}");
+        assert!(description.contains("2 part files of checkpoints 8 and the final checkpoint"), "{description}");
+        assert_eq!(visible(dir.path()).len(), 5, "finding them changes nothing");
+        let done = committer.roll_back(5, &txns[1..2]).unwrap();
+        assert!(done.contains(ROLLED_BACK_DIR), "{done}");
         let expected = vec![txns[0].final_name.clone(), txns[1].final_name.clone(), "part-notes".into()];
         assert_eq!(visible(dir.path()).into_keys().collect::<Vec<_>>(), expected);
         let aside = dir.path().join(ROLLED_BACK_DIR);
         assert_eq!(names(&aside), vec![txns[2].final_name.clone(), txns[3].final_name.clone()]);
         assert_eq!(fs::read_to_string(aside.join(&txns[3].final_name)).unwrap(), "final\n");
         // Nothing newer is left; clean-up leaves the rolled-back files alone.
-        assert_eq!(committer.reconcile(5, &txns[1..2]).unwrap(), NewerCommits::Nothing);
+        assert_eq!(committer.newer_commits(5, &txns[1..2]).unwrap(), NewerCommits::Nothing);
         committer.clean_up(&[]).unwrap();
         assert_eq!(names(&aside).len(), 2);
     }
 
     #[test]
-    fn reconcile_keeps_the_restored_checkpoints_own_final_files() {
+    fn the_restored_checkpoints_own_final_files_are_not_newer() {
         let dir = TempDir::new().unwrap();
         let committer = FileCommitter::new(dir.path());
         let mut sink = sink(dir.path(), 1, "a1");
@@ -607,15 +617,15 @@ mod tests {
         let last = sink.pre_commit(u64::MAX).unwrap().unwrap();
         committer.commit(&last).unwrap();
         // The final checkpoint (id 9) holds the final transaction: restoring it rolls back nothing.
-        assert_eq!(committer.reconcile(9, std::slice::from_ref(&last)).unwrap(), NewerCommits::Nothing);
+        assert_eq!(committer.newer_commits(9, std::slice::from_ref(&last)).unwrap(), NewerCommits::Nothing);
         assert_eq!(visible(dir.path()).len(), 1);
     }
 
     #[test]
-    fn reconcile_of_a_missing_directory_finds_nothing() {
+    fn a_missing_directory_has_nothing_newer() {
         let dir = TempDir::new().unwrap();
         let committer = FileCommitter::new(&dir.path().join("never-written"));
-        assert_eq!(committer.reconcile(1, &[]).unwrap(), NewerCommits::Nothing);
+        assert_eq!(committer.newer_commits(1, &[]).unwrap(), NewerCommits::Nothing);
     }
 
     #[test]
@@ -811,7 +821,9 @@ mod tests {
             // The checkpoint holds the txns up to it; whatever later checkpoints did is undone.
             self.completed.retain(|(txn, _)| txn.checkpoint <= restored_id);
             let restored: Vec<FileTxn> = self.completed.iter().map(|(txn, _)| txn.clone()).collect();
-            self.committer.reconcile(restored_id, &restored).unwrap();
+            if let NewerCommits::Revocable { .. } = self.committer.newer_commits(restored_id, &restored).unwrap() {
+                self.committer.roll_back(restored_id, &restored).unwrap();
+            }
             self.committed.retain(|name, _| committed_by(name).is_some_and(|id| id <= restored_id));
             self.commit_completed();
             self.committer.clean_up(&restored).unwrap();

@@ -163,8 +163,12 @@ impl<C: Committer<Txn>, Txn: DeserializeOwned + Send + 'static> TxnCommitter for
         self.committer.clean_up(&self.decode_all(restored)?)
     }
 
-    fn reconcile(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<NewerCommits, BoxError> {
-        self.committer.reconcile(checkpoint, &self.decode_all(restored)?)
+    fn newer_commits(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<NewerCommits, BoxError> {
+        self.committer.newer_commits(checkpoint, &self.decode_all(restored)?)
+    }
+
+    fn roll_back(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<String, BoxError> {
+        self.committer.roll_back(checkpoint, &self.decode_all(restored)?)
     }
 }
 
