@@ -101,7 +101,7 @@ impl Counters {
 
 /// Reports the snapshots a restore skipped, each loudly, and counts them in `counter`
 /// ([`names::RESTORE_SKIPPED`]).
-pub fn report_skipped(skipped: Vec<String>, warnings: &Warnings, counter: &Counter) {
+pub(crate) fn report_skipped(skipped: Vec<String>, warnings: &Warnings, counter: &Counter) {
     for warning in skipped {
         counter.add(1);
         warnings.error(format!("restore: {warning}"));
