@@ -135,8 +135,31 @@ pub fn parse_stamped(line: String) -> Option<Stamped> {
     Some(Stamped { timestamp, line, text_start: tab + 1 })
 }
 
-/// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode
-/// are skipped and counted in `malformed`.
+/// Counts the lines a stage skipped into `skipped` and prints the first few `reasons` (one
+/// per skipped line) to stderr (stdout holds the CSV).
+pub fn report_skipped(reasons: &DataStream<String>, skipped: Arc<AtomicU64>) {
+    reasons.add_sink("Skipped", move |_, _| Ok(SkippedLines(skipped.clone()))).set_parallelism(1);
+}
+
+/// How many skipped lines have their reason printed.
+const REASONS_SHOWN: u64 = 10;
+
+struct SkippedLines(Arc<AtomicU64>);
+
+impl Sink<String> for SkippedLines {
+    fn write(&mut self, reason: String, _: Timestamp) -> Result<(), BoxError> {
+        match self.0.fetch_add(1, Ordering::Relaxed) {
+            n if n < REASONS_SHOWN => eprintln!("word count: skipped a line: {reason}"),
+            REASONS_SHOWN => eprintln!("word count: more lines skipped (counted in the summary)"),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode,
+/// or whose timestamp is not an event time (`i64::MIN` and `i64::MAX` are reserved), are
+/// skipped and counted in `malformed`.
 pub fn word_counts(
     lines: &DataStream<String>,
     options: &Options,
@@ -151,16 +174,19 @@ pub fn word_counts(
     };
     if options.timestamped {
         let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
-        lines
+        let counted = malformed.clone();
+        let stamped = lines
             .flat_map(move |line| {
                 let parsed = parse_stamped(line);
                 if parsed.is_none() {
-                    malformed.fetch_add(1, Ordering::Relaxed);
+                    counted.fetch_add(1, Ordering::Relaxed);
                 }
                 parsed
             })
             .name("ParseTimestamp")
-            .assign_timestamps_and_watermarks(strategy, Stamped::timestamp)
+            .assign_timestamps_and_watermarks(strategy, Stamped::timestamp);
+        report_skipped(&stamped.dead_letters::<Stamped>().map(|letter| letter.error), malformed);
+        stamped
             .flat_map(Stamped::tokens)
             .name("Tokenize")
             .key_by(|word: &Word| word.clone())

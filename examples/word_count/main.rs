@@ -32,6 +32,8 @@
 //!     --checkpoint-dir /tmp/chk --exactly-once-output /tmp/out --restore /tmp/chk
 //! ```
 
+#[path = "../common/flags.rs"]
+mod flags;
 mod job;
 
 use std::path::{Path, PathBuf};
@@ -59,15 +61,18 @@ struct Args {
     /// Lines are `<epoch_ms>\t<text>` and windows use event time (else processing time).
     #[arg(long)]
     timestamped: bool,
-    /// Window length in milliseconds.
-    #[arg(long, default_value_t = 5000)]
+    /// Window length in milliseconds (1 to 9223372036854775807).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     window_ms: u64,
-    /// Bounded out-of-orderness of event time, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    /// Bounded out-of-orderness of event time, in milliseconds (up to 9223372036854775807).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     out_of_orderness_ms: u64,
-    /// Parallelism of the job (default: number of cores).
-    #[arg(long)]
+    /// Parallelism of the job, 1 to 128 (the max parallelism; default: number of cores).
+    #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
+    /// Lines longer than this many bytes are skipped (and reported), never held in memory.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=usize::MAX as u64))]
+    max_line_length: u64,
     /// Output file (default: stdout).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -77,8 +82,8 @@ struct Args {
     /// Take checkpoints under this directory (`chk-<id>`), so a later run can `--restore`.
     #[arg(long)]
     checkpoint_dir: Option<PathBuf>,
-    /// Time between checkpoints, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Time between checkpoints, in milliseconds (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_interval_ms: u64,
     /// Start from this savepoint, or from the newest complete checkpoint in this directory.
     #[arg(long)]
@@ -94,6 +99,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
+    env.set_max_line_length(args.max_line_length as usize);
     // Savepoints and restores need checkpointing on; without `--checkpoint-dir` the periodic
     // checkpoints stay in memory (a savepoint is written to its own directory regardless).
     if args.checkpoint_dir.is_some() || args.restore.is_some() || args.savepoint_dir.is_some() {
@@ -117,6 +123,11 @@ fn main() -> anyhow::Result<()> {
     let options =
         job::Options { timestamped, window_ms: args.window_ms, out_of_orderness_ms: args.out_of_orderness_ms };
     let malformed = Arc::new(AtomicU64::new(0));
+    // Lines too long or not UTF-8 (the source's dead letters) are skipped like malformed ones.
+    let unreadable = lines.dead_letters::<RawRecord>();
+    let reasons =
+        unreadable.map(|letter| format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error));
+    job::report_skipped(&reasons, malformed.clone());
     let counts = job::word_counts(&lines, &options, malformed.clone()).uid("counts");
     // One writer keeps the output a single file (or an unprefixed stdout, or one part file per
     // checkpoint).
@@ -157,7 +168,8 @@ fn main() -> anyhow::Result<()> {
     let late = result.metrics.total_all("late_records_dropped");
     eprintln!(
         "word count: {} windowed counts in {:.2} s; {} late words dropped; {} malformed lines skipped",
-        result.metrics.total_all("records_written"),
+        // Every sink but the ones counting skipped lines.
+        result.metrics.total_all("records_written") - result.metrics.total("Sink: Skipped", "records_written"),
         result.duration.as_secs_f64(),
         late,
         malformed.load(Ordering::Relaxed),

@@ -98,7 +98,9 @@ pub enum SplitAssignment {
     Owned,
 }
 
-/// What a reader is opened with.
+/// What a reader is opened with: which subtask it is, the splits it restores, and the
+/// job's settings that concern readers (the place for any further such setting, as Flink's
+/// `SourceReaderContext` hands its readers the job's configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReaderContext {
     /// This subtask's index, `0..parallelism`.
@@ -109,6 +111,11 @@ pub struct ReaderContext {
     /// subtask's share of them ([`SplitAssignment::RoundRobin`]) or all of them
     /// ([`SplitAssignment::Owned`]); possibly none.
     pub restored: Option<Vec<Vec<u8>>>,
+    /// The longest line, in bytes without its line ending, the job lets a reader pass on
+    /// (`StreamEnvironment::set_max_line_length`, 1 MiB by default). A reader that cuts its
+    /// input into records itself (lines of text) keeps at most this much of one and rejects
+    /// a longer one with [`SourceOutput::reject`], so no single record can exhaust memory.
+    pub max_line_length: usize,
 }
 
 /// A source that opens one [`SourceReader`] per parallel subtask (Flink's `Source`); give

@@ -10,6 +10,14 @@
 //! long stops holding the watermark back until it produces again; a subtask without any
 //! split is idle. A finished split counts as done (the end of event time for it).
 //!
+//! **Event time and dead letters.** A record's event time lies in
+//! [`MIN_TIMESTAMP`](crate::time::MIN_TIMESTAMP)`..=`[`MAX_TIMESTAMP`](crate::time::MAX_TIMESTAMP):
+//! `i64::MIN` and `i64::MAX` are markers (see [`crate::time`]). A record collected with a
+//! marker as its timestamp is not passed on: it becomes a dead letter with the reason
+//! `assign_timestamps_and_watermarks` gives for the same record, so every event time that
+//! enters a job obeys one rule wherever it is assigned. Records a reader cannot read at all
+//! it rejects itself, with [`SourceOutput::reject`] and the bytes it read as a [`RawRecord`].
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use eddy_core::source::{SourceOutput, SourceWatermarks, SplitWatermarkGenerator};
@@ -36,7 +44,7 @@ use std::time::{Duration, Instant};
 use crate::dead_letter::{DeadLetter, RawRecord};
 use crate::output::Output;
 use crate::record::Record;
-use crate::time::{Timestamp, NO_TIMESTAMP};
+use crate::time::{reserved, Timestamp, NO_TIMESTAMP};
 use crate::watermark::{ValveUpdate, WatermarkValve};
 use crate::Result;
 
@@ -224,7 +232,8 @@ impl<T> SourceOutput<T> {
     }
 
     /// Emits `value` with event time `timestamp`, for a reader without splits of its own:
-    /// the whole subtask counts as one split named `default`.
+    /// the whole subtask counts as one split named `default`. A timestamp that is a marker
+    /// makes a dead letter, as for [`SourceOutput::collect_in`].
     pub fn collect_at(&mut self, value: T, timestamp: Timestamp) {
         let split = match self.default_split {
             Some(split) => split,
@@ -239,8 +248,17 @@ impl<T> SourceOutput<T> {
 
     /// Emits `value` read from `split`, with event time `timestamp`; the split's watermark
     /// generator sees it.
+    ///
+    /// A `timestamp` of `i64::MIN` or `i64::MAX` is a marker, not an event time: the value is
+    /// dropped and a dead letter names its split and timestamp, with the reason
+    /// [`crate::time::reserved`] gives (the one `assign_timestamps_and_watermarks` gives). The
+    /// output never saw the record's bytes, so its payload is empty; a reader that wants them
+    /// in the dead letter checks [`crate::time::reserved`] first and rejects the record itself.
     #[inline]
     pub fn collect_in(&mut self, split: SplitId, value: T, timestamp: Timestamp) {
+        if let Some(reason) = reserved(timestamp) {
+            return self.reject_marker(split, timestamp, reason);
+        }
         let s = &mut self.splits[split.0];
         s.metrics.records += 1;
         s.active = true;
@@ -262,9 +280,17 @@ impl<T> SourceOutput<T> {
         }
     }
 
-    /// Sends a record that could not be deserialised to the dead-letter output, with why.
+    /// Sends a record that could not be read or deserialised to the dead-letter output, with
+    /// why; `record` says where it was read and holds its bytes.
     pub fn reject(&mut self, record: RawRecord, reason: impl Into<String>) {
         self.dead.push(DeadLetter { input: record, error: reason.into() });
+    }
+
+    /// The dead letter of a record collected with a marker for its timestamp.
+    #[cold]
+    fn reject_marker(&mut self, split: SplitId, timestamp: Timestamp, reason: &str) {
+        let split = self.splits[split.0].name.clone();
+        self.reject(RawRecord { split, timestamp, ..RawRecord::default() }, reason);
     }
 
     /// Counts `bytes` read from `split` (for its `bytes_in` metric).
@@ -527,6 +553,42 @@ mod tests {
         let mut seen = Recorder::default();
         assert_eq!(out.drain_to(&mut seen).unwrap(), 2);
         assert_eq!(seen.0, vec![Seen::Records(vec![(1, 10), (2, NO_TIMESTAMP)])]);
+    }
+
+    #[test]
+    fn a_marker_timestamp_makes_a_dead_letter_and_leaves_event_time_alone() {
+        use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+        let mut out = output(None);
+        let a = out.add_split("orders-0");
+        out.collect_in(a, 1, i64::MIN);
+        out.collect_in(a, 2, 500);
+        out.collect_in(a, 3, i64::MAX);
+        out.collect_in(a, 4, MIN_TIMESTAMP);
+        out.on_periodic(Instant::now());
+        assert_eq!(out.watermark(), 499, "the rejected i64::MAX did not move the watermark");
+        out.collect_in(a, 5, MAX_TIMESTAMP);
+        let mut seen = Recorder::default();
+        assert_eq!(out.drain_to(&mut seen).unwrap(), 3);
+        assert_eq!(
+            seen.0,
+            vec![
+                Seen::Records(vec![(2, 500), (4, MIN_TIMESTAMP)]),
+                Seen::Watermark(499),
+                Seen::Records(vec![(5, MAX_TIMESTAMP)])
+            ]
+        );
+        let letters = out.take_dead_letters();
+        let want = |timestamp: i64| DeadLetter {
+            input: RawRecord { split: "orders-0".into(), timestamp, ..RawRecord::default() },
+            error: reserved(timestamp).unwrap().to_string(),
+        };
+        assert_eq!(letters, vec![want(i64::MIN), want(i64::MAX)]);
+
+        let mut out: SourceOutput<i64> = SourceOutput::new(None);
+        out.collect_at(6, i64::MAX);
+        out.collect_at(7, 0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out.take_dead_letters()[0].input.split, "default");
     }
 
     #[test]

@@ -6,6 +6,9 @@ use eddy_core::key::DEFAULT_MAX_PARALLELISM;
 
 use crate::checkpoint::config::{CheckpointConfig, RestartStrategy};
 
+/// The default [`JobConfig::max_line_length`]: 1 MiB, as Kafka's default largest message.
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
+
 /// Job-wide settings; the stream environment fills these in.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -33,6 +36,9 @@ pub struct JobConfig {
     /// Start a restore even if a transactional sink already committed output of later
     /// checkpoints that it cannot roll back (that output then appears twice).
     pub allow_duplicate_output: bool,
+    /// The longest line, in bytes, a text source passes on; longer ones are skipped
+    /// without being held in memory and go to its dead-letter output.
+    pub max_line_length: usize,
 }
 
 impl JobConfig {
@@ -60,6 +66,7 @@ impl Default for JobConfig {
             restore_from: None,
             allow_non_restored_state: false,
             allow_duplicate_output: false,
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
         }
     }
 }

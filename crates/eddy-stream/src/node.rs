@@ -95,7 +95,12 @@ impl<T, F: SplitSource<T>> SourceNode<T, F> {
             }),
             None => None,
         };
-        let context = ReaderContext { subtask: info.subtask, parallelism: info.parallelism, restored };
+        let context = ReaderContext {
+            subtask: info.subtask,
+            parallelism: info.parallelism,
+            restored,
+            max_line_length: ctx.config.max_line_length,
+        };
         info.guard(|| self.source.open(&context))?.map_err(|e| info.error(format!("cannot open source: {e}")))
     }
 }
