@@ -67,6 +67,16 @@ pub trait StateBackend {
         visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<()>;
 
+    /// Like [`scan`](StateBackend::scan), but starting at `prefix ++ from` itself (the first
+    /// entry at or after it): a seek past a whole sub-range, as listing a namespaced state's
+    /// namespaces does.
+    fn scan_from(&self, prefix: &[u8], from: &[u8], visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>) -> Result<()>;
+
+    /// Whether this backend keeps state in memory. The store then keeps timers and
+    /// [namespaced state](crate::NamespacedState) as live values on the heap (its fast path);
+    /// otherwise it keeps them in the backend, so they need not fit in memory.
+    fn is_in_memory(&self) -> bool;
+
     /// Removes every entry whose key starts with `prefix`; returns how many there were.
     fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize>;
 

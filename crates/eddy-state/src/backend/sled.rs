@@ -85,6 +85,32 @@ impl SledBackend {
         self.tree.is_empty()
     }
 
+    /// Visits the entries under `prefix` from `prefix ++ start` on (`Unbounded`: all of them).
+    fn visit_from(
+        &self,
+        prefix: &[u8],
+        start: Bound<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<()> {
+        key_group_of_key(prefix, self.max_parallelism)?;
+        let entries = match start {
+            Bound::Unbounded => self.tree.scan_prefix(prefix),
+            Bound::Included(rest) => self.tree.range([prefix, rest].concat()..),
+            Bound::Excluded(rest) => {
+                let start = [prefix, rest].concat();
+                self.tree.range::<&[u8], _>((Bound::Excluded(&start[..]), Bound::Unbounded))
+            }
+        };
+        for entry in entries {
+            let (key, value) = entry.map_err(|e| self.error(e))?;
+            let Some(rest) = key.strip_prefix(prefix) else { break };
+            if visit(rest, &value).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn error(&self, source: ::sled::Error) -> StateError {
         StateError::Sled { path: self.path.clone(), source }
     }
@@ -125,24 +151,20 @@ impl StateBackend for SledBackend {
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
-        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<()> {
-        key_group_of_key(prefix, self.max_parallelism)?;
-        let entries = match after {
-            None => self.tree.scan_prefix(prefix),
-            Some(after) => {
-                let start = [prefix, after].concat();
-                self.tree.range::<&[u8], _>((Bound::Excluded(&start[..]), Bound::Unbounded))
-            }
-        };
-        for entry in entries {
-            let (key, value) = entry.map_err(|e| self.error(e))?;
-            let Some(rest) = key.strip_prefix(prefix) else { break };
-            if visit(rest, &value).is_break() {
-                break;
-            }
+        match after {
+            Some(after) => self.visit_from(prefix, Bound::Excluded(after), visit),
+            None => self.visit_from(prefix, Bound::Unbounded, visit),
         }
-        Ok(())
+    }
+
+    fn scan_from(&self, prefix: &[u8], from: &[u8], visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>) -> Result<()> {
+        self.visit_from(prefix, Bound::Included(from), visit)
+    }
+
+    fn is_in_memory(&self) -> bool {
+        false
     }
 
     fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
