@@ -221,6 +221,12 @@ pub enum StateError {
         /// The name, escaped.
         name: String,
     },
+    /// A state handle was used with another store than the one it was opened from.
+    #[error("state '{state}' was used with another store than the one it was opened from")]
+    ForeignStore {
+        /// The state.
+        state: String,
+    },
     /// State was used from inside a callback that already holds the store (e.g. a clock).
     #[error("the keyed state store was used re-entrantly; do not access state from inside a state callback")]
     Reentrant,

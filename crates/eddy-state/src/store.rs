@@ -56,6 +56,8 @@ use crate::value::ValueState;
 /// # Ok::<(), eddy_state::StateError>(())
 /// ```
 pub struct KeyedStateStore<B> {
+    /// Unique in the process: handles kept apart from the store check they are used with it.
+    id: u64,
     max_parallelism: usize,
     key_groups: KeyGroupRange,
     inner: RefCell<Inner<B>>,
@@ -366,7 +368,10 @@ impl<B: StateBackend> KeyedStateStore<B> {
     fn build(backend: B, key_groups: KeyGroupRange) -> Self {
         let max_parallelism = backend.max_parallelism();
         let timers = TimerService::for_backend(&backend);
+        /// The next store's id.
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         KeyedStateStore {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             max_parallelism,
             key_groups,
             inner: RefCell::new(Inner {
@@ -395,6 +400,11 @@ impl<B: StateBackend> KeyedStateStore<B> {
 
     fn inner(&self) -> Result<RefMut<'_, Inner<B>>> {
         self.inner.try_borrow_mut().map_err(|_| StateError::Reentrant)
+    }
+
+    /// This store's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The heap backend's typed tables.
@@ -574,12 +584,13 @@ impl<B: StateBackend> KeyedStateStore<B> {
         Ok(AggregatingState::new(self, id, &descriptor.aggregate))
     }
 
-    /// Opens a [`NamespacedState`]. With the heap backend its values live in a typed table;
-    /// the first open after a restore decodes the restored entries into it.
+    /// Opens a [`NamespacedState`], to be kept and used with this store. With the heap
+    /// backend its values live in a typed table; the first open after a restore decodes the
+    /// restored entries into it.
     pub fn namespaced_state<N, K, V>(
         &self,
         descriptor: &NamespacedStateDescriptor<N, K, V>,
-    ) -> Result<NamespacedState<'_, N, K, V, B>>
+    ) -> Result<NamespacedState<N, K, V>>
     where
         N: Serialize + DeserializeOwned + Ord + Clone + Send + 'static,
         K: Serialize + DeserializeOwned + Eq + Clone + Send + 'static,
@@ -598,7 +609,7 @@ impl<B: StateBackend> KeyedStateStore<B> {
             inner.states[id].table = Some(tables.len());
             tables.push(table);
         }
-        Ok(NamespacedState::new(self, inner.states[id].table, codec))
+        Ok(NamespacedState::new(self.id, inner.states[id].table, codec))
     }
 
     /// Runs one access of state `id` for the current key; then, for a state with a TTL,

@@ -89,10 +89,20 @@ impl StreamEnvironment {
         self
     }
 
-    /// Keeps keyed state (process functions' state and timers) in sled databases under
-    /// `dir` instead of memory, for state larger than memory. Semantics are the same.
+    /// Keeps keyed state — windows, rolling aggregates, process functions' state, and their
+    /// timers — in sled databases under `dir` instead of memory, for state larger than
+    /// memory (Flink's RocksDB backend). Semantics are the same. Each keyed subtask gets its
+    /// own database, removed when the subtask ends; checkpoints are what lasts.
     pub fn set_state_dir(&self, dir: impl Into<std::path::PathBuf>) -> &Self {
         self.inner.borrow_mut().config.state_dir = Some(dir.into());
+        self
+    }
+
+    /// How much of its database each keyed subtask's sled backend caches in memory
+    /// (default 64 MiB; see [`set_state_dir`](Self::set_state_dir)). More cache, fewer reads
+    /// from disk; the job's memory grows with it times the number of keyed subtasks.
+    pub fn set_state_cache_size(&self, bytes: u64) -> &Self {
+        self.inner.borrow_mut().config.state_cache_bytes = bytes;
         self
     }
 

@@ -33,10 +33,15 @@ pub struct SledBackend {
 
 impl SledBackend {
     /// Opens (or creates) the state database in `dir`, tuned for working state: high
-    /// throughput mode, no periodic fsync.
+    /// throughput mode, no periodic fsync, sled's default cache (1 GiB).
     pub fn open(dir: impl AsRef<Path>, max_parallelism: usize) -> Result<Self> {
-        let config = ::sled::Config::new().path(dir.as_ref()).mode(::sled::Mode::HighThroughput).flush_every_ms(None);
-        Self::with_config(config, max_parallelism)
+        Self::with_config(working_state(dir.as_ref()), max_parallelism)
+    }
+
+    /// Like [`open`](SledBackend::open), with a page cache of `cache_bytes`: what sled holds
+    /// in memory of the database, the main part of this backend's memory use.
+    pub fn open_with_cache(dir: impl AsRef<Path>, max_parallelism: usize, cache_bytes: u64) -> Result<Self> {
+        Self::with_config(working_state(dir.as_ref()).cache_capacity(cache_bytes), max_parallelism)
     }
 
     /// Opens a database from a sled configuration (to set the cache size, say).
@@ -191,6 +196,12 @@ impl StateBackend for SledBackend {
         }
         self.tree.apply_batch(batch).map_err(|e| self.error(e))
     }
+}
+
+/// sled tuned for working state: high throughput mode, no periodic fsync (a job's
+/// durability comes from its checkpoints).
+fn working_state(dir: &Path) -> ::sled::Config {
+    ::sled::Config::new().path(dir).mode(::sled::Mode::HighThroughput).flush_every_ms(None)
 }
 
 /// How long to wait for a database's lock that a just-dropped handle still holds.

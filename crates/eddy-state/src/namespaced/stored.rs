@@ -85,6 +85,16 @@ pub(crate) fn chunk<B: StateBackend>(
     Ok(entries)
 }
 
+/// The first entry's stored value under `prefix`.
+pub(crate) fn first<B: StateBackend>(parts: &mut Parts<'_, B>, prefix: &[u8]) -> Result<Option<Vec<u8>>> {
+    let mut first = None;
+    parts.backend.scan(prefix, None, |_, value| {
+        first = Some(value.to_vec());
+        ControlFlow::Break(())
+    })?;
+    Ok(first)
+}
+
 /// The namespaces (their bytes) with entries in a key group: one seek per namespace, past
 /// all of its entries to the next.
 pub(crate) fn namespaces_in<B: StateBackend>(

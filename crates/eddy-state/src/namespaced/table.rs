@@ -107,6 +107,12 @@ impl<N: Ord + Clone, K: Serialize + Eq + Clone, V> TypedTable<N, K, V> {
         Ok(self.namespaces[at].1.find(hash, |s| s.key == *key).map(|s| &s.value))
     }
 
+    /// One value of `namespace`, if it has any.
+    pub(crate) fn peek(&mut self, namespace: &N) -> Option<&V> {
+        let at = self.find(namespace).ok()?;
+        self.namespaces[at].1.iter().next().map(|slot| &slot.value)
+    }
+
     /// Removes and returns the value of `key` in `namespace`.
     pub(crate) fn take(&mut self, namespace: &N, key: &K) -> Result<Option<V>> {
         let hash = self.hash(key)?;

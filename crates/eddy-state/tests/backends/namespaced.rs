@@ -63,6 +63,7 @@ pub fn namespaced_state_matches_a_model<F: Fixture>() {
                 match op {
                     Op::Add(n, k, v) => {
                         let created = state.update(
+                            &store,
                             &n,
                             &key(k),
                             || 0,
@@ -75,15 +76,19 @@ pub fn namespaced_state_matches_a_model<F: Fixture>() {
                         *model.entry((n, key(k))).or_default() += v;
                     }
                     Op::Put(n, k, v) => {
-                        state.put(&n, &key(k), v).unwrap();
+                        state.put(&store, &n, &key(k), v).unwrap();
                         model.insert((n, key(k)), v);
                     }
-                    Op::Take(n, k) => prop_assert_eq!(state.take(&n, &key(k)).unwrap(), model.remove(&(n, key(k)))),
-                    Op::Get(n, k) => prop_assert_eq!(state.get(&n, &key(k)).unwrap(), model.get(&(n, key(k))).copied()),
+                    Op::Take(n, k) => {
+                        prop_assert_eq!(state.take(&store, &n, &key(k)).unwrap(), model.remove(&(n, key(k))))
+                    }
+                    Op::Get(n, k) => {
+                        prop_assert_eq!(state.get(&store, &n, &key(k)).unwrap(), model.get(&(n, key(k))).copied())
+                    }
                     Op::Drain(n) => {
                         let mut drained = Vec::new();
                         state
-                            .drain_namespace(&n, |k, v| {
+                            .drain_namespace(&store, &n, |k, v| {
                                 drained.push((k, v));
                                 Ok::<_, StateError>(())
                             })
@@ -96,7 +101,7 @@ pub fn namespaced_state_matches_a_model<F: Fixture>() {
                     }
                     Op::Double(n) => {
                         state
-                            .update_namespace(&n, |_, v| {
+                            .update_namespace(&store, &n, |_, v| {
                                 *v *= 2;
                                 Ok::<_, StateError>(())
                             })
@@ -106,7 +111,14 @@ pub fn namespaced_state_matches_a_model<F: Fixture>() {
                     Op::Namespaces => {
                         let mut expected: Vec<u8> = model.keys().map(|(n, _)| *n).collect();
                         expected.dedup();
-                        prop_assert_eq!(state.namespaces().unwrap(), expected);
+                        prop_assert_eq!(state.namespaces(&store).unwrap(), expected);
+                        for n in 0..4u8 {
+                            let peeked = state.peek_namespace(&store, &n).unwrap();
+                            let values: Vec<u32> =
+                                model.iter().filter(|((m, _), _)| *m == n).map(|(_, v)| *v).collect();
+                            prop_assert_eq!(peeked.is_some(), !values.is_empty());
+                            prop_assert!(peeked.map_or(true, |v| values.contains(&v)));
+                        }
                     }
                     Op::Restore => {
                         let snapshots = store.snapshot_key_groups().unwrap();
@@ -123,10 +135,15 @@ pub fn namespaced_state_matches_a_model<F: Fixture>() {
             let state = store.namespaced_state(&descriptor()).unwrap();
             for n in 0..4u8 {
                 for k in 0..12u8 {
-                    prop_assert_eq!(state.get(&n, &key(k)).unwrap(), model.get(&(n, key(k))).copied());
+                    prop_assert_eq!(state.get(&store, &n, &key(k)).unwrap(), model.get(&(n, key(k))).copied());
                 }
             }
-            drop(dir);
+            // A handle belongs to the store it was opened from.
+            let (other, other_dir) = F::open(16);
+            let other = KeyedStateStore::new(other);
+            let err = state.get(&other, &0, &key(0)).unwrap_err();
+            prop_assert!(matches!(err, StateError::ForeignStore { .. }), "{}", err);
+            drop((dir, other_dir));
             Ok(())
         })
         .unwrap();
@@ -147,7 +164,7 @@ pub fn namespaced_state_rescales_with_its_keys<F: Fixture>() {
         let store = KeyedStateStore::with_key_groups(backend, range).unwrap();
         let state = store.namespaced_state(&descriptor()).unwrap();
         for i in (0..200u32).filter(|&i| range.contains(group_of(i))) {
-            state.update(&((i % 3) as u8), &key(i as u8), || 0, |v, _| *v += i).unwrap();
+            state.update(&store, &((i % 3) as u8), &key(i as u8), || 0, |v, _| *v += i).unwrap();
             store.set_current_key(&key(i as u8)).unwrap();
             store.register_timer(TimeDomain::EventTime, i64::from(i % 7), &()).unwrap();
         }
@@ -167,9 +184,9 @@ pub fn namespaced_state_rescales_with_its_keys<F: Fixture>() {
             store.restore_key_group(snapshot.clone()).unwrap();
         }
         let state = store.namespaced_state(&descriptor()).unwrap();
-        for n in state.namespaces().unwrap() {
+        for n in state.namespaces(&store).unwrap() {
             state
-                .drain_namespace(&n, |k, v| {
+                .drain_namespace(&store, &n, |k, v| {
                     let i: u32 = k.trim_start_matches("key-").parse().unwrap();
                     assert!(range.contains(group_of(i)), "{k} restored into subtask {subtask}");
                     assert!(found.insert((n, k), v).is_none());

@@ -17,7 +17,7 @@ fn fill<B: StateBackend>(store: &KeyedStateStore<B>) {
         value.update(format!("name-{i}")).unwrap();
         list.add(i).unwrap();
         map.put((i % 11) as u16, i % 2 == 0).unwrap();
-        windows.update(&((i % 5) as i64 * 1000), &(i % 37), || 0, |n, _| *n += i).unwrap();
+        windows.update(store, &((i % 5) as i64 * 1000), &(i % 37), || 0, |n, _| *n += i).unwrap();
         store.register_timer(TimeDomain::EventTime, (i % 7) as i64, &(i % 3)).unwrap();
     }
 }
@@ -49,7 +49,7 @@ fn heap_and_sled_snapshots_are_byte_identical_and_interchangeable() {
     // stays the same bytes.
     let descriptor = NamespacedStateDescriptor::<i64, u64, u64>::new("b-windows");
     let windows = from_sled.namespaced_state(&descriptor).unwrap();
-    assert_eq!(windows.get(&2000, &5).unwrap(), Some((0..300).filter(|i| i % 37 == 5 && i % 5 == 2).sum()));
+    assert_eq!(windows.get(&from_sled, &2000, &5).unwrap(), Some((0..300).filter(|i| i % 37 == 5 && i % 5 == 2).sum()));
     for kg in 0..32 {
         assert_eq!(from_heap.snapshot_key_group(kg).unwrap(), from_sled.snapshot_key_group(kg).unwrap());
     }
