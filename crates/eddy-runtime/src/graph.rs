@@ -60,8 +60,10 @@ pub struct BuildContext<'a> {
     /// (Flink's attempt number). Whatever an operator names by attempt (a transactional
     /// sink's files, say) never collides with what a failed attempt left behind.
     pub attempt: usize,
-    /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints).
-    pub checkpoint: Option<&'a CheckpointHooks>,
+    /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints);
+    /// operators reach it through [`state`](Self::state) and, for sources,
+    /// [`task_checkpointing`](Self::task_checkpointing) and [`source_commands`](Self::source_commands).
+    pub(crate) checkpoint: Option<&'a CheckpointHooks>,
 }
 
 impl BuildContext<'_> {

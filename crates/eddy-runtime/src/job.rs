@@ -245,11 +245,11 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
     let built = built?;
     let run = Arc::new(TaskRun { cancel: cancel.clone(), tick_interval: master.config.buffer_timeout });
     let mut threads = Vec::with_capacity(built.tasks.len());
-    for (index, (thread_name, task)) in built.tasks.into_iter().enumerate() {
+    for (thread_name, task) in built.tasks {
         let (run, events) = (run.clone(), events.clone());
         let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
             let result = run_task(task, &run);
-            let _ = events.send(Event::Ended { task: index, result });
+            let _ = events.send(Event::Ended { result });
         });
         match spawned {
             Ok(handle) => threads.push(handle),

@@ -1,30 +1,38 @@
 //! eddy's runtime: it takes the [`JobGraph`] the DataStream API built and runs it.
 //!
-//! - The [`planner`] resolves parallelism and partitioning and fuses forward edges into
+//! - The planner resolves parallelism and partitioning and fuses forward edges into
 //!   chains: operators in a chain call each other directly on one thread.
 //! - Each chain subtask runs on its own OS thread: a [`source_task::SourceTask`] polls a
-//!   source, an [`gate::InputGate`] drains a bounded channel fed by upstream subtasks.
-//! - [`channel::ChannelWriter`] batches records per target subtask and applies
-//!   backpressure by blocking on a full channel (while still honouring cancellation).
+//!   source; an input gate drains the bounded channel its upstream subtasks feed, combines
+//!   their watermarks and aligns their checkpoint barriers.
+//! - A channel writer ends a chain where an edge leaves the thread: it batches records per
+//!   target subtask and applies backpressure by blocking on a full channel (while still
+//!   honouring cancellation).
 //! - [`job::execute`] starts it all under a job master thread and returns a [`JobHandle`] to
 //!   wait for, cancel, savepoint or observe.
 //! - [`checkpoint`]: barriers from the sources, alignment in the input gates, the coordinator
 //!   that completes checkpoints and commits transactional sinks, restarts from the newest one.
 //!
+//! What an operator or connector builds on is public: the [`graph`] (nodes, edges,
+//! [`BuildContext`](graph::BuildContext)), [`edge`] factories, [`source_task`], [`metrics`]
+//! and the operator's side of [`checkpoint`] ([`StateContext`](checkpoint::StateContext),
+//! [`TxnCommitter`](checkpoint::TxnCommitter)). The planner, gates, channels, partitioners
+//! and the master are internal; `docs/architecture.md` in the repository shows how they fit.
+//!
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
-pub mod channel;
+mod channel;
 pub mod checkpoint;
 pub mod config;
 pub mod edge;
 pub mod fan_out;
-pub mod gate;
+mod gate;
 pub mod graph;
 pub mod job;
 mod master;
 pub mod metrics;
-pub mod partitioner;
-pub mod planner;
+mod partitioner;
+mod planner;
 pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;
