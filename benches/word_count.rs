@@ -6,10 +6,12 @@
 //! WC_BYTES=1e9 cargo bench --bench word_count             # another size
 //! WC_PARALLELISM=1,2,4,8 cargo bench --bench word_count   # other parallelisms (default 1,2)
 //! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
+//! WC_SLED=1 cargo bench --bench word_count                # also with the windows' state in sled
 //! ```
 //!
 //! Each parallelism runs twice: without checkpoints, and with a checkpoint every second
-//! (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
+//! (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost. With
+//! `WC_SLED` set, a third time with the sled state backend (`+sled`, under WC_DIR).
 //!
 //! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
 //! output is checked against the loop's (sorted lines must be identical).
@@ -60,9 +62,12 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
-    let configs = std::iter::once("loop".to_string()).chain(
-        parallelism.split(',').flat_map(|p| [format!("eddy-p{}", p.trim()), format!("eddy-p{}+ckpt", p.trim())]),
-    );
+    let sled = std::env::var_os("WC_SLED").is_some();
+    let configs = std::iter::once("loop".to_string()).chain(parallelism.split(',').flat_map(|p| {
+        let p = p.trim();
+        let with_sled = sled.then(|| format!("eddy-p{p}+sled"));
+        [format!("eddy-p{p}"), format!("eddy-p{p}+ckpt")].into_iter().chain(with_sled)
+    }));
     for config in configs {
         let config = config.as_str();
         let output = dir.join(format!("out-{config}.csv"));
@@ -94,14 +99,20 @@ fn child(config: &str, input: &Path, output: &Path) {
     let start = Instant::now();
     let (words, checkpoints) = match config.strip_prefix("eddy-p") {
         None => (naive_loop(input, output), "-".to_string()),
-        Some(p) => match p.strip_suffix("+ckpt") {
-            None => eddy(input, output, p.parse().expect("parallelism"), None),
-            Some(p) => {
-                let checkpoints = output.with_extension("checkpoints");
-                let _ = std::fs::remove_dir_all(&checkpoints);
-                eddy(input, output, p.parse().expect("parallelism"), Some(&checkpoints))
+        Some(p) => {
+            let (p, checkpoints) = match p.strip_suffix("+ckpt") {
+                Some(p) => (p, Some(output.with_extension("checkpoints"))),
+                None => (p, None),
+            };
+            let (p, state) = match p.strip_suffix("+sled") {
+                Some(p) => (p, Some(output.with_extension("state"))),
+                None => (p, None),
+            };
+            for dir in checkpoints.iter().chain(&state) {
+                let _ = std::fs::remove_dir_all(dir);
             }
-        },
+            eddy(input, output, p.parse().expect("parallelism"), checkpoints.as_deref(), state.as_deref())
+        }
     };
     println!("{words} {:.3} {} {checkpoints}", start.elapsed().as_secs_f64(), peak_rss_kb());
 }
@@ -162,11 +173,20 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 }
 
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
-/// `checkpoints` if given; returns the number of words and `count/(last_ms,/last_MB)` of the
-/// checkpoints (`-` without).
-fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>) -> (u64, String) {
+/// `checkpoints` if given, its keyed state in sled under `state` if given; returns the number
+/// of words and `count/(last_ms,/last_MB)` of the checkpoints (`-` without).
+fn eddy(
+    input: &Path,
+    output: &Path,
+    parallelism: usize,
+    checkpoints: Option<&Path>,
+    state: Option<&Path>,
+) -> (u64, String) {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism);
+    if let Some(dir) = state {
+        env.set_state_dir(dir);
+    }
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
     }
