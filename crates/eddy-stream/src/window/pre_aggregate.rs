@@ -4,11 +4,12 @@
 //!
 //! It is a cache in front of the keyed stage, not state: it sends its partials on when the
 //! watermark passes their pane, at every barrier (so a checkpoint finds it empty, as Flink's
-//! flush before the barrier), and whenever it holds more than [`MAX_PARTIALS`] of them, so
-//! its memory stays bounded however many keys a window has (the keyed stage merges partials
-//! of one key and window whenever they come). Only the keyed stage, which sees every
-//! input's watermark, decides that a record is late: a record whose pane this subtask has
-//! already sent goes on alone at once.
+//! flush before the barrier), and whenever it holds more than a limit of them, so its memory
+//! stays bounded however many keys a window has (the keyed stage merges partials of one key
+//! and window whenever they come): [`MAX_PARTIALS`], or [`MAX_PARTIALS_SLED`] when keyed
+//! state lives in sled, where the point is that state need not fit in memory. Only the keyed
+//! stage, which sees every input's watermark, decides that a record is late: a record whose
+//! pane this subtask has already sent goes on alone at once.
 
 use eddy_core::key::KeyHasher;
 use eddy_core::time::MIN_WATERMARK;
@@ -27,6 +28,10 @@ use crate::Data;
 /// thousand words, so this never shortens them).
 pub(crate) const MAX_PARTIALS: usize = 1 << 16;
 
+/// [`MAX_PARTIALS`] with the sled backend: 1 Ki, so even large accumulators (a sketch per
+/// key, say) take little memory in front of a keyed stage that keeps them on disk.
+pub(crate) const MAX_PARTIALS_SLED: usize = 1 << 10;
+
 /// The pre-aggregation of one upstream subtask.
 pub(crate) struct PreAggregateOperator<K, F, S: Fold<T>, W, O, T> {
     key_of: F,
@@ -35,8 +40,9 @@ pub(crate) struct PreAggregateOperator<K, F, S: Fold<T>, W, O, T> {
     to_partial: W,
     hasher: KeyHasher,
     windows: OpenWindows<K, S::Acc>,
-    /// How many partials `windows` holds.
+    /// How many partials `windows` holds, and how many it may.
     held: usize,
+    limit: usize,
     /// The panes of the previous record, reused while timestamps repeat.
     assigned: Vec<TimeWindow>,
     assigned_for: Option<Timestamp>,
@@ -65,6 +71,7 @@ where
             hasher: KeyHasher::default(),
             windows: OpenWindows::default(),
             held: 0,
+            limit: if ctx.config.state_dir.is_some() { MAX_PARTIALS_SLED } else { MAX_PARTIALS },
             assigned: Vec::new(),
             assigned_for: None,
             watermark: MIN_WATERMARK,
@@ -160,7 +167,7 @@ where
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         let info = self.info.clone();
         info.guard(|| self.add_batch(batch))??;
-        if self.held > MAX_PARTIALS {
+        if self.held > self.limit {
             return self.send_all();
         }
         self.out.records(&mut self.buffer)
