@@ -8,13 +8,13 @@
 //!
 //! # Why a generic trait, not `dyn StateBackend`
 //!
-//! Every state access of every record goes through the backend, and DESIGN.md keeps dynamic
-//! dispatch off the per-record path. The trait therefore takes closures as generic
-//! parameters (`get` hands the stored bytes to a closure instead of copying them out; `scan`
-//! visits entries in place) and is not object safe; operators are generic over `B:
-//! StateBackend` and monomorphised. Where the backend is chosen at run time (a job's
-//! configuration), [`AnyBackend`] is an enum over both that dispatches with a `match`, not a
-//! vtable.
+//! Every state access of every record goes through the backend, and eddy keeps dynamic
+//! dispatch off the per-record path (`docs/architecture.md`). The trait therefore takes
+//! closures as generic parameters (`get` hands the stored bytes to a closure instead of
+//! copying them out; `scan` visits entries in place) and is not object safe; operators are
+//! generic over `B: StateBackend` and monomorphised. Where the backend is chosen at run time
+//! (a job's configuration), [`AnyBackend`] is an enum over both that dispatches with a
+//! `match`, not a vtable.
 
 pub mod any;
 pub mod heap;

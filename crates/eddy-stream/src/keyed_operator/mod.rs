@@ -12,14 +12,15 @@
 //!   timers it hands to the handler in timestamp order before a watermark goes on;
 //! - where records that are too late go (counted, or to the late-data side output), and
 //!   records a user function rejected (to the dead-letter output);
-//! - keyed state: a [`KeyedStateStore`] over the key groups this subtask owns, on the heap or
-//!   in sled ([`working_state`]); every piece of a handler's state lives there, so the sled
-//!   backend moves all of it to disk;
+//! - keyed state: a [`KeyedStateStore`](eddy_state::KeyedStateStore) over the key groups this
+//!   subtask owns, on the heap or in sled ([`working_state`]); every piece of a handler's
+//!   state lives there, so the sled backend moves all of it to disk;
 //! - checkpoints ([`checkpointing`]): at a barrier, every key group's state and timers go
 //!   into the snapshot, then the barrier goes on; at start, the key groups this subtask owns
 //!   now are restored from whatever subtasks held them before (any parallelism).
 //!
-//! A handler implements [`KeyedHandler`]: it opens its states, takes one record at a time,
+//! A handler is built once the shell has restored the store, and opens its states then
+//! ([`KeyedOperator::open`]). It implements [`KeyedHandler`]: it takes one record at a time,
 //! answers timers, and may fire on time itself (a window fires every key's accumulator at
 //! once, which needs no timer per key):
 //!
@@ -32,9 +33,9 @@
 //!                  └────────────────────────────────────────────────────┘
 //! ```
 
-pub(crate) mod checkpointing;
+mod checkpointing;
 mod shell;
-pub(crate) mod working_state;
+mod working_state;
 
 use eddy_core::time::now_ms;
 use eddy_core::{Barrier, Output, Record, Result, Timestamp};
