@@ -1,0 +1,219 @@
+//! The Kafka source against a real broker (noida-db; tansu where said): partitions as
+//! splits, offsets through checkpoints and restores at other parallelisms, bounded reads,
+//! per-partition watermarks, dead letters, and clear errors for bad settings.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{create_topic, produce, Service};
+use eddy_kafka::{KafkaSource, StartingOffsets};
+use eddy_stream::prelude::*;
+
+fn lines(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| format!("line {i}").into_bytes()).collect()
+}
+
+#[test]
+fn bounded_source_reads_every_partition_once_at_any_parallelism() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "lines", 4);
+    produce(&kafka.address(), "lines", &lines(1_000), Some(4));
+    for parallelism in [1, 3] {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        let source = KafkaSource::builder().brokers(kafka.address()).topics(["lines"]).bounded().build().unwrap();
+        let out = env.from_source(source, WatermarkStrategy::no_watermarks(), "lines").collect();
+        let result = env.execute("bounded").unwrap().wait().unwrap();
+        let mut got = out.take();
+        got.sort();
+        let mut expected: Vec<String> = (0..1_000).map(|i| format!("line {i}")).collect();
+        expected.sort();
+        assert_eq!(got, expected, "parallelism {parallelism}");
+        let per_partition: u64 =
+            (0..4).map(|p| result.metrics.total("Source: lines", &format!("lines-{p}.records_in"))).sum();
+        assert_eq!(per_partition, 1_000);
+    }
+}
+
+#[test]
+fn unknown_brokers_and_topics_fail_with_a_clear_error() {
+    let env = StreamEnvironment::new();
+    let source = KafkaSource::builder()
+        .brokers("127.0.0.1:1")
+        .topics(["t"])
+        .request_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let _ = env.from_source(source, WatermarkStrategy::no_watermarks(), "orders").collect();
+    let error = env.execute("no broker").err().expect("no broker at port 1").to_string();
+    assert!(error.contains("Source: orders") && error.contains("127.0.0.1:1"), "{error}");
+
+    let Some(kafka) = Service::kafka() else { return };
+    let env = StreamEnvironment::new();
+    let source = KafkaSource::builder().brokers(kafka.address()).topics(["no-such-topic"]).build().unwrap();
+    let _ = env.from_source(source, WatermarkStrategy::no_watermarks(), "orders").collect();
+    let error = env.execute("no topic").err().expect("the topic does not exist").to_string();
+    assert!(error.contains("'no-such-topic' does not exist"), "{error}");
+}
+
+#[test]
+fn builder_refuses_settings_that_cannot_work() {
+    let missing = KafkaSource::builder().topics(["t"]).build::<String>().err().unwrap().to_string();
+    assert!(missing.contains(".brokers("), "{missing}");
+    let no_topic = KafkaSource::builder().brokers("b:1").build::<String>().err().unwrap().to_string();
+    assert!(no_topic.contains(".topics("), "{no_topic}");
+    let committed = KafkaSource::builder()
+        .brokers("b:1")
+        .topics(["t"])
+        .starting_offsets(StartingOffsets::Committed { fallback: Default::default() })
+        .build::<String>()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(committed.contains(".group_id("), "{committed}");
+}
+
+#[test]
+fn undeserialisable_records_are_dead_letters_with_topic_partition_offset() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "numbers", 2);
+    let mut values: Vec<Vec<u8>> = (0..100).map(|i| format!("{i}").into_bytes()).collect();
+    values[7] = b"seven".to_vec();
+    values[50] = vec![0xff, 0xfe];
+    produce(&kafka.address(), "numbers", &values, Some(2));
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["numbers"])
+        .bounded()
+        .deserializer(|r: &eddy_kafka::KafkaRecord<'_>| -> Result<u32, BoxError> {
+            Ok(std::str::from_utf8(r.payload().unwrap_or_default())?.parse()?)
+        })
+        .build()
+        .unwrap();
+    let numbers = env.from_source(source, WatermarkStrategy::no_watermarks(), "numbers");
+    let dead = numbers.dead_letters::<RawRecord>().collect();
+    let good = numbers.collect();
+    env.execute("dead letters").unwrap().wait().unwrap();
+    let mut good = good.take();
+    good.sort();
+    assert_eq!(good, (0..100).filter(|i| *i != 7 && *i != 50).collect::<Vec<u32>>());
+    let mut dead: Vec<_> =
+        dead.take().into_iter().map(|d| (d.input.split, d.input.position, d.input.payload)).collect();
+    dead.sort();
+    // Value i went to partition i % 2 as its (i / 2)-th record.
+    assert_eq!(
+        dead,
+        vec![("numbers-0".into(), "25".into(), vec![0xff, 0xfe]), ("numbers-1".into(), "3".into(), b"seven".to_vec())]
+    );
+}
+
+#[test]
+fn per_partition_watermarks_fire_windows_without_late_records() {
+    // Partition 0 holds an hour of events, partition 1 the same hour; the reader gets them
+    // in big per-partition bursts, so a subtask-wide watermark would run ahead.
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "events", 2);
+    let values: Vec<Vec<u8>> = (0..2_000).map(|i| format!("{}", (i / 2) * 1_000).into_bytes()).collect();
+    produce(&kafka.address(), "events", &values, Some(2));
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1);
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["events"])
+        .bounded()
+        .deserializer(|r: &eddy_kafka::KafkaRecord<'_>| -> Result<i64, BoxError> {
+            Ok(std::str::from_utf8(r.payload().unwrap_or_default())?.parse()?)
+        })
+        .build()
+        .unwrap()
+        .timestamps(|t: &i64| *t)
+        .unwrap();
+    let counts = env
+        .from_source(source, WatermarkStrategy::monotonous(), "events")
+        .key_by(|_: &i64| 0u8)
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(60)))
+        .aggregate_with(Count, |_, w, n| (w.start, n))
+        .collect();
+    let result = env.execute("watermarks").unwrap().wait().unwrap();
+    assert_eq!(result.metrics.total_all("late_records_dropped"), 0);
+    let mut counts = counts.take();
+    counts.sort();
+    let expected: Vec<(i64, u64)> = (0..17).map(|m| (m * 60_000, if m < 16 { 120 } else { 80 })).collect();
+    assert_eq!(counts, expected);
+}
+
+/// Runs an unbounded job over `topic` at `parallelism` (from `restore`) for a while, then
+/// stops it with a savepoint at `savepoint`; returns what it read.
+fn run_until(
+    kafka: &Service,
+    topic: &str,
+    parallelism: usize,
+    restore: Option<&std::path::Path>,
+    savepoint: &std::path::Path,
+) -> Vec<String> {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(parallelism);
+    env.enable_checkpointing(CheckpointConfig::on_request());
+    if let Some(path) = restore {
+        env.restore_from(path);
+    }
+    let source = KafkaSource::builder().brokers(kafka.address()).topics([topic]).build().unwrap();
+    let out = env.from_source(source, WatermarkStrategy::no_watermarks(), "lines").uid("lines").collect();
+    let job = env.execute("rescale").unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    job.stop_with_savepoint(savepoint, false).unwrap();
+    job.wait().unwrap();
+    out.take()
+}
+
+#[test]
+fn offsets_go_through_savepoints_and_restores_at_2_3_and_1() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "rescale", 5);
+    let dir = tempfile::tempdir().unwrap();
+    produce(&kafka.address(), "rescale", &lines(500), Some(5));
+    let first = run_until(&kafka, "rescale", 2, None, &dir.path().join("a"));
+    produce(
+        &kafka.address(),
+        "rescale",
+        &(500..900).map(|i| format!("line {i}").into_bytes()).collect::<Vec<_>>(),
+        Some(5),
+    );
+    let second = run_until(&kafka, "rescale", 3, Some(&dir.path().join("a")), &dir.path().join("b"));
+    produce(
+        &kafka.address(),
+        "rescale",
+        &(900..1_200).map(|i| format!("line {i}").into_bytes()).collect::<Vec<_>>(),
+        Some(5),
+    );
+    let third = run_until(&kafka, "rescale", 1, Some(&dir.path().join("b")), &dir.path().join("c"));
+    assert_eq!(first.len(), 500, "the first run reads what was there");
+    assert_eq!(second.len(), 400, "the second run reads only what came after the savepoint");
+    assert_eq!(third.len(), 300);
+    let all: BTreeSet<String> = first.into_iter().chain(second).chain(third).collect();
+    assert_eq!(all, (0..1_200).map(|i| format!("line {i}")).collect());
+}
+
+#[test]
+fn tansu_serves_the_source_too() {
+    let Some(tansu) = Service::tansu() else { return };
+    create_topic(&tansu.address(), "lines", 3);
+    produce(&tansu.address(), "lines", &lines(300), Some(3));
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let source = KafkaSource::builder().brokers(tansu.address()).topics(["lines"]).build().unwrap();
+    let out = env.from_source(source, WatermarkStrategy::no_watermarks(), "lines").collect();
+    let job = env.execute("tansu").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while job.metrics().total("Source: lines", "records_in") < 300 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    job.cancel();
+    let _ = job.wait();
+    let got: BTreeSet<String> = out.take().into_iter().collect();
+    assert_eq!(got, (0..300).map(|i| format!("line {i}")).collect());
+}
