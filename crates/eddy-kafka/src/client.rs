@@ -43,6 +43,8 @@ impl Settings {
 #[derive(Debug, Default)]
 pub(crate) struct Health {
     state: Mutex<HealthState>,
+    /// Records a producer could not deliver.
+    pub(crate) failed_deliveries: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -147,7 +149,10 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
             Ok(_) => self.health.up(),
-            Err((error, _)) => self.health.record(error, "delivery failed"),
+            Err((error, _)) => {
+                self.health.failed_deliveries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.health.record(error, "delivery failed");
+            }
         }
     }
 }

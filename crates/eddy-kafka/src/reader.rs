@@ -173,13 +173,7 @@ impl<T: Send + 'static> KafkaReader<T> {
             }
             // A restored partition goes on where its checkpoint stopped; one the checkpoint
             // does not know, or one found while running, is new: it starts at the beginning.
-            let start = match &self.restored {
-                Some(restored) => match restored.get(&(topic.clone(), partition)) {
-                    Some(&offset) => Some(offset),
-                    None => None,
-                },
-                None => None,
-            };
+            let start = self.restored.as_ref().and_then(|r| r.get(&(topic.clone(), partition)).copied());
             let starting =
                 if initial && self.restored.is_none() { self.spec.starting } else { StartingOffsets::Earliest };
             let next = match start {

@@ -63,6 +63,7 @@ pub fn read_committed(brokers: &str, topic: &str, expected: usize, quiet: Durati
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("isolation.level", "read_committed")
+        .set("group.id", "eddy-test-reader")
         .create()
         .unwrap();
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).unwrap();
