@@ -56,6 +56,9 @@
 //! and the snapshot format live in `eddy-state`. Guides are in the repository's `docs/`.
 
 pub use eddy_core as core;
+/// Kafka source and sink (the `kafka` feature): the `eddy-kafka` crate.
+#[cfg(feature = "kafka")]
+pub use eddy_kafka as kafka;
 pub use eddy_runtime as runtime;
 pub use eddy_stream as stream;
 

@@ -77,7 +77,7 @@ pub enum Parsed {
 
 impl Parsed {
     /// Event time: drop-off for trips, the mark itself for watermark events.
-    fn time(&self) -> i64 {
+    pub fn time(&self) -> i64 {
         match self {
             Parsed::Trip(t) => t.dropoff_ms,
             Parsed::Watermark(w) => *w,
@@ -210,24 +210,38 @@ pub fn build(
     tally: Arc<Tally>,
 ) -> Outputs {
     let parsed = lines.map(move |line| parse_line(line, &format)).name("Parse").set_parallelism(source_parallelism);
-    let dead_letters = parsed.flat_map(|p| match p {
-        Parsed::Dead(dead) => Some(dead),
-        _ => None,
-    });
     let events = parsed.filter(|p| matches!(p, Parsed::Trip(_) | Parsed::Watermark(_)));
     let stamped = match options.out_of_orderness_ms {
         Some(bound) => events.assign_timestamps_and_watermarks(
             WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(bound)),
             Parsed::time,
         ),
-        None => events.assign_timestamps_and_watermarks(
-            WatermarkStrategy::for_generator(Punctuated(|p: &Parsed, time| {
-                matches!(p, Parsed::Watermark(_)).then_some(time)
-            })),
-            Parsed::time,
-        ),
+        None => {
+            events.assign_timestamps_and_watermarks(WatermarkStrategy::for_generator(watermark_events()), Parsed::time)
+        }
     }
     .set_parallelism(source_parallelism);
+    analyse(&parsed, &stamped, source_parallelism, options, tally)
+}
+
+/// Punctuated watermarks: a watermark event moves event time to its mark.
+pub fn watermark_events() -> Punctuated<impl Fn(&Parsed, i64) -> Option<i64> + Clone + Send + Sync + 'static> {
+    Punctuated(|p: &Parsed, time| matches!(p, Parsed::Watermark(_)).then_some(time))
+}
+
+/// The job after parsing: dead letters from `parsed`, the two analyses from `stamped` (the
+/// trips and watermark events, with their event time and watermarks).
+pub fn analyse(
+    parsed: &DataStream<Parsed>,
+    stamped: &DataStream<Parsed>,
+    source_parallelism: usize,
+    options: &Options,
+    tally: Arc<Tally>,
+) -> Outputs {
+    let dead_letters = parsed.flat_map(|p| match p {
+        Parsed::Dead(dead) => Some(dead),
+        _ => None,
+    });
     let trips = stamped
         .flat_map(move |p| match p {
             Parsed::Trip(t) => {
@@ -263,6 +277,7 @@ fn hot_spots(trips: &DataStream<TripFacts>, options: &Options) -> DataStream<Pic
             timestamp: window.end,
         })
         .name("HotSpots")
+        .uid("hot-spots")
 }
 
 /// Sums whole-minute durations and counts trips.
@@ -311,5 +326,6 @@ fn airport_durations(trips: &DataStream<TripFacts>, options: &Options) -> DataSt
             })
         })
         .name("AirportDurations")
+        .uid("airport-durations")
         .flat_map(|result| result)
 }

@@ -7,9 +7,16 @@
 //! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
 //!     | cargo run --release --example taxi_analytics -- --input -
 //! ```
+//!
+//! Over Kafka (`kafka.rs`): `--source kafka --kafka-brokers B --topic T [--bounded]` reads the
+//! events `taxi_replay --kafka-brokers B --topic T` writes; `--sink kafka` writes both result
+//! streams to the topics `pickup_count` and `trip_duration` (`--pickup-topic`,
+//! `--duration-topic`), exactly-once with `--checkpoint-dir`. `--checkpoint-dir DIR`
+//! (every `--checkpoint-interval-ms`) and `--restore PATH` work as in word_count.
 
 mod generate;
 mod job;
+mod kafka;
 mod report;
 mod sink;
 mod tlc;
@@ -20,6 +27,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
@@ -79,6 +87,17 @@ struct Args {
     /// <output>/report.html).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Take checkpoints under this directory, so a later run can `--restore`.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Time between checkpoints, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// Start from this savepoint, or from the newest complete checkpoint in this directory.
+    #[arg(long)]
+    restore: Option<PathBuf>,
+    #[command(flatten)]
+    kafka: kafka::KafkaArgs,
 }
 
 /// Unsorted TLC files: a month of disorder.
@@ -86,11 +105,17 @@ const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    args.kafka.validate(args.input.as_deref(), args.format == InputFormat::TlcCsv)?;
+    let from_kafka = args.kafka.source == kafka::Endpoint::Kafka;
+    if args.input.as_deref() == Some("-") && (args.checkpoint_dir.is_some() || args.restore.is_some()) {
+        bail!("checkpoints need an input that can be read again: --input - (stdin) cannot; use a file or Kafka");
+    }
     let output = args.output.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
     std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
-    let bundled = args.input.is_none();
+    let bundled = args.input.is_none() && !from_kafka;
     let input = match &args.input {
         Some(input) => input.clone(),
+        None if from_kafka => String::new(),
         None => bundled_input(&output)?.to_string_lossy().into_owned(),
     };
     let format = match args.format {
@@ -112,18 +137,45 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
-    let (lines, source_parallelism) =
-        if input == "-" { (env.stdin_lines(), 1) } else { (env.read_text_file(&input), env.parallelism()) };
+    if let Some(dir) = &args.checkpoint_dir {
+        let interval = Duration::from_millis(args.checkpoint_interval_ms);
+        env.enable_checkpointing(CheckpointConfig::every(interval).dir(dir));
+    } else if args.restore.is_some() {
+        env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(args.checkpoint_interval_ms)));
+    }
+    if let Some(path) = &args.restore {
+        env.restore_from(path);
+    }
     let tally = Arc::new(Tally::default());
-    let outputs = job::build(&lines, source_parallelism, format, &options, tally.clone());
+    let outputs = if from_kafka {
+        kafka::build(&env, &args.kafka, &options, env.parallelism(), tally.clone())?
+    } else {
+        let (lines, source_parallelism) =
+            if input == "-" { (env.stdin_lines(), 1) } else { (env.read_text_file(&input), env.parallelism()) };
+        job::build(&lines.uid("lines"), source_parallelism, format, &options, tally.clone())
+    };
     let (pickups_path, durations_path) = (output.join("pickup_count.jsonl"), output.join("trip_duration.jsonl"));
     let dead_path = args.dead_letter.clone().unwrap_or_else(|| output.join("dead_letters.jsonl"));
-    sink::write_json_lines(&outputs.pickups, &pickups_path);
-    sink::write_json_lines(&outputs.durations, &durations_path);
+    if args.kafka.sink == kafka::Endpoint::Kafka {
+        kafka::write(&outputs, &args.kafka, args.checkpoint_dir.is_some())?;
+    } else {
+        sink::write_json_lines(&outputs.pickups, &pickups_path);
+        sink::write_json_lines(&outputs.durations, &durations_path);
+    }
     sink::write_json_lines(&outputs.dead_letters, &dead_path);
     let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
 
-    let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
+    let written = |name: &str| {
+        let kafka_topic = match name {
+            "pickup_count.jsonl" => &args.kafka.pickup_topic,
+            _ => &args.kafka.duration_topic,
+        };
+        let operator = match args.kafka.sink {
+            kafka::Endpoint::Kafka if name != file_name(&dead_path) => kafka::sink_name(kafka_topic),
+            _ => format!("Sink: {name}"),
+        };
+        result.metrics.total(&operator, "records_written")
+    };
     let dead = written(&file_name(&dead_path));
     eprintln!(
         "taxi analytics: {} trips ({} outside NYC), {} dead letters, {} hot-spot windows, {} airport windows in {:.2} s",
@@ -134,6 +186,15 @@ fn main() -> anyhow::Result<()> {
         written("trip_duration.jsonl"),
         result.duration.as_secs_f64()
     );
+    if args.kafka.sink == kafka::Endpoint::Kafka {
+        eprintln!(
+            "outputs: topics {} and {}, {}",
+            args.kafka.pickup_topic,
+            args.kafka.duration_topic,
+            dead_path.display()
+        );
+        return Ok(());
+    }
     eprintln!("outputs: {}, {}, {}", pickups_path.display(), durations_path.display(), dead_path.display());
     let report_path = args.report.clone().or(bundled.then(|| output.join("report.html")));
     if let Some(path) = report_path {

@@ -16,6 +16,8 @@ pub mod writer;
 
 pub use deserializer::{Bytes, Deserializer, Json, KafkaRecord, Utf8};
 pub use error::KafkaError;
+/// The Kafka client eddy uses, for settings and tools beyond the connector's.
+pub use rdkafka;
 pub use reader::KafkaReader;
 pub use serializer::{JsonValue, RawBytes, Serializer, Text};
 pub use sink::{DeliveryGuarantee, KafkaSink, KafkaSinkBuilder, KafkaSinkExt};

@@ -53,6 +53,8 @@ pub(crate) struct SinkSpec<T> {
     pub(crate) transactional_id_prefix: String,
     /// How long a flush or a transaction step may take.
     pub(crate) timeout: Duration,
+    /// Whether a record's Kafka timestamp is its event time (else the producer's clock).
+    pub(crate) event_time_timestamps: bool,
 }
 
 /// A Kafka sink; add it with [`KafkaSinkExt::sink_to_kafka`].
@@ -74,6 +76,7 @@ impl<T> KafkaSink<T> {
             guarantee: DeliveryGuarantee::AtLeastOnce,
             transactional_id_prefix: None,
             timeout: Duration::from_secs(30),
+            event_time_timestamps: false,
         }
     }
 }
@@ -90,6 +93,7 @@ pub struct KafkaSinkBuilder<T, S> {
     guarantee: DeliveryGuarantee,
     transactional_id_prefix: Option<String>,
     timeout: Duration,
+    event_time_timestamps: bool,
 }
 
 impl<T, S> KafkaSinkBuilder<T, S> {
@@ -125,7 +129,16 @@ impl<T, S> KafkaSinkBuilder<T, S> {
             guarantee: self.guarantee,
             transactional_id_prefix: self.transactional_id_prefix,
             timeout: self.timeout,
+            event_time_timestamps: self.event_time_timestamps,
         }
+    }
+
+    /// Stamps each record with its event time instead of the time it is produced. Off by
+    /// default: brokers delete by record timestamp (`retention.ms`), so results about last
+    /// year would be deleted as soon as they are written.
+    pub fn event_time_timestamps(mut self, on: bool) -> Self {
+        self.event_time_timestamps = on;
+        self
     }
 
     /// Each record's key (Kafka's default partitioner hashes it).
@@ -205,6 +218,7 @@ impl<T, S> KafkaSinkBuilder<T, S> {
                 guarantee: self.guarantee,
                 transactional_id_prefix: prefix,
                 timeout: self.timeout,
+                event_time_timestamps: self.event_time_timestamps,
             }),
         })
     }
@@ -244,7 +258,7 @@ impl<T: 'static> SinkSpec<T> {
         if let Some(partition) = self.partition.as_ref().and_then(|p| p(value)) {
             record = record.partition(partition);
         }
-        if timestamp != NO_TIMESTAMP {
+        if self.event_time_timestamps && timestamp != NO_TIMESTAMP {
             record = record.timestamp(timestamp);
         }
         if let Some(headers) = &self.headers {
@@ -288,7 +302,7 @@ impl<T: Data> KafkaSinkExt<T> for DataStream<T> {
                 let registry = committer.registry();
                 self.add_two_phase_sink(
                     "Kafka",
-                    move |subtask, _| Ok(TransactionalWriter::new(spec.clone(), registry.clone(), subtask)),
+                    move |subtask, _| TransactionalWriter::new(spec.clone(), registry.clone(), subtask),
                     committer,
                 )
             }

@@ -43,6 +43,11 @@ pub struct KafkaTxn {
 
 type SharedProducer = Arc<ThreadedProducer<Context>>;
 
+/// How many transaction ids after the restored checkpoint a dead process may have left open:
+/// the one it wrote into, and the next after a checkpoint that did not complete (eddy runs
+/// one checkpoint at a time).
+const LINGERING: u64 = 2;
+
 /// The sink's live transactional producers, shared by its subtasks and its committer.
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -90,12 +95,19 @@ pub struct TransactionalWriter<T> {
 }
 
 impl<T: 'static> TransactionalWriter<T> {
-    pub(crate) fn new(spec: Arc<SinkSpec<T>>, registry: Arc<Registry>, subtask: usize) -> Self {
+    pub(crate) fn new(spec: Arc<SinkSpec<T>>, registry: Arc<Registry>, subtask: usize) -> Result<Self, BoxError> {
         // What an earlier attempt of this subtask in this process left open or pre-committed
         // without a completed checkpoint will never be committed.
         registry.abort_where(spec.timeout, |_, s| s == subtask);
-        let next = registry.newest.load(Ordering::Acquire) + 1;
-        TransactionalWriter { spec, registry, subtask, current: None, next }
+        let newest = registry.newest.load(Ordering::Acquire);
+        // A process that died after the restored checkpoint had at most one checkpoint in
+        // flight, so its open transactions are named after the next two ids: fence them now,
+        // or they hold back read_committed consumers until the broker times them out.
+        for ahead in 1..=LINGERING {
+            let id = format!("{}-{}-{}", spec.transactional_id_prefix, subtask, newest + ahead);
+            drop(transactional_producer(&spec, &id)?);
+        }
+        Ok(TransactionalWriter { spec, registry, subtask, current: None, next: newest + 1 })
     }
 
     fn begin(&mut self) -> Result<(), BoxError> {

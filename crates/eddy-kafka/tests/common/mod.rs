@@ -5,13 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use eddy_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use eddy_kafka::rdkafka::client::DefaultClientContext;
+use eddy_kafka::rdkafka::config::ClientConfig;
+use eddy_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use eddy_kafka::rdkafka::message::Message;
+use eddy_kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use eddy_kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 pub use eddy_test_services::Service;
 
@@ -48,7 +48,10 @@ pub fn produce(brokers: &str, topic: &str, values: &[Vec<u8>], partitions: Optio
         let mut record = Some(record);
         while let Some(r) = record.take() {
             if let Err((e, r)) = producer.send(r) {
-                assert!(matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)), "{e}");
+                assert!(
+                    matches!(e.rdkafka_error_code(), Some(eddy_kafka::rdkafka::types::RDKafkaErrorCode::QueueFull)),
+                    "{e}"
+                );
                 producer.poll(Duration::from_millis(10));
                 record = Some(r);
             }
