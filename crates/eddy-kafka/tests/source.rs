@@ -217,3 +217,52 @@ fn tansu_serves_the_source_too() {
     let got: BTreeSet<String> = out.take().into_iter().collect();
     assert_eq!(got, (0..300).map(|i| format!("line {i}")).collect());
 }
+
+/// Credentials the broker cannot accept (SCRAM, which noida-db does not offer).
+#[test]
+fn wrong_credentials_fail_with_a_clear_error() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "secret", 1);
+    let env = StreamEnvironment::new();
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["secret"])
+        .property("security.protocol", "SASL_PLAINTEXT")
+        .property("sasl.mechanisms", "SCRAM-SHA-512")
+        .property("sasl.username", "eddy")
+        .property("sasl.password", "wrong")
+        .request_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let _ = env.from_source(source, WatermarkStrategy::no_watermarks(), "secret").collect();
+    let started = std::time::Instant::now();
+    let error = env.execute("credentials").err().expect("the broker refuses the client").to_string();
+    assert!(error.contains("Source: secret") && error.contains(&kafka.address()), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_broker_that_dies_mid_run_fails_the_source_instead_of_hanging() {
+    let Some(mut kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "fragile", 2);
+    produce(&kafka.address(), "fragile", &lines(100), Some(2));
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1);
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["fragile"])
+        .broker_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let _ = env.from_source(source, WatermarkStrategy::no_watermarks(), "fragile").collect();
+    let job = env.execute("fragile").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while job.metrics().total("Source: fragile", "records_in") < 100 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kafka.stop();
+    let started = std::time::Instant::now();
+    let error = job.wait().err().expect("the source fails once brokers are gone").to_string();
+    assert!(error.contains("Source: fragile") && error.contains("no broker reachable"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+}
