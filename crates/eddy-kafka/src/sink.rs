@@ -238,51 +238,73 @@ impl<T: 'static> SinkSpec<T> {
         Ok((producer, context))
     }
 
-    /// Sends `value` (waiting while the producer's queue is full).
-    pub(crate) fn send(
-        &self,
-        producer: &ThreadedProducer<Context>,
-        value: &T,
-        timestamp: Timestamp,
-    ) -> Result<(), BoxError> {
-        let payload = self.serializer.serialize(value)?;
-        let key = self.key.as_ref().and_then(|key| key(value));
-        let topic = match &self.topic_of {
-            Some(topic_of) => topic_of(value),
-            None => self.topic.clone().unwrap_or_default(),
-        };
-        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(&topic).payload(&payload);
-        if let Some(key) = &key {
-            record = record.key(key);
+    /// The record `value` becomes: topic, partition, key, payload, headers, timestamp.
+    pub(crate) fn record(&self, value: &T, timestamp: Timestamp) -> Result<OutRecord, BoxError> {
+        Ok(OutRecord {
+            topic: match &self.topic_of {
+                Some(topic_of) => topic_of(value),
+                None => self.topic.clone().unwrap_or_default(),
+            },
+            partition: self.partition.as_ref().and_then(|p| p(value)),
+            key: self.key.as_ref().and_then(|key| key(value)),
+            payload: self.serializer.serialize(value)?,
+            headers: self.headers.as_ref().map(|h| h(value)).unwrap_or_default(),
+            timestamp: (self.event_time_timestamps && timestamp != NO_TIMESTAMP).then_some(timestamp),
+        })
+    }
+
+    /// Sends `record` (waiting while the producer's queue is full).
+    pub(crate) fn send(&self, producer: &ThreadedProducer<Context>, record: &OutRecord) -> Result<(), BoxError> {
+        let mut base = BaseRecord::<Vec<u8>, Vec<u8>>::to(&record.topic).payload(&record.payload);
+        if let Some(key) = &record.key {
+            base = base.key(key);
         }
-        if let Some(partition) = self.partition.as_ref().and_then(|p| p(value)) {
-            record = record.partition(partition);
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
         }
-        if self.event_time_timestamps && timestamp != NO_TIMESTAMP {
-            record = record.timestamp(timestamp);
+        if let Some(timestamp) = record.timestamp {
+            base = base.timestamp(timestamp);
         }
-        if let Some(headers) = &self.headers {
+        if !record.headers.is_empty() {
             let mut owned = OwnedHeaders::new();
-            for (name, value) in headers(value) {
-                owned = owned.insert(Header { key: &name, value: Some(&value) });
+            for (name, value) in &record.headers {
+                owned = owned.insert(Header { key: name, value: Some(value) });
             }
-            record = record.headers(owned);
+            base = base.headers(owned);
         }
         let started = std::time::Instant::now();
         loop {
-            match producer.send(record) {
+            match producer.send(base) {
                 Ok(()) => return Ok(()),
                 Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
                     if started.elapsed() > self.timeout {
                         return Err(format!("the producer's queue stayed full for {:?}: {e}", self.timeout).into());
                     }
-                    record = back;
+                    base = back;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((e, _)) => return Err(format!("cannot send to topic '{topic}': {e}").into()),
+                Err((e, _)) => return Err(format!("cannot send to topic '{}': {e}", record.topic).into()),
             }
         }
     }
+}
+
+/// A record as the sink sends it (and, for exactly-once, as a checkpoint keeps it until
+/// its transaction is committed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition, when the sink chose one.
+    pub partition: Option<i32>,
+    /// The key.
+    pub key: Option<Vec<u8>>,
+    /// The value.
+    pub payload: Vec<u8>,
+    /// The headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The record timestamp, when the sink sets one.
+    pub timestamp: Option<i64>,
 }
 
 /// Adds [`KafkaSinkExt::sink_to_kafka`] to every stream.

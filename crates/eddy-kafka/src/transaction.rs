@@ -5,32 +5,43 @@
 //!   is `<prefix>-<subtask>-<n>`, `n` being the id of the checkpoint after the last barrier
 //!   it saw (the checkpoint it expects to close the transaction, as Flink's `KafkaSink`).
 //! - At a barrier it flushes the producer (every record is in the transaction, durable on
-//!   the brokers, invisible to `read_committed` consumers) and hands the producer to the
-//!   sink's committer; the transaction's id goes into the checkpoint.
+//!   the brokers, invisible to `read_committed` consumers), adds a *commit marker* to the
+//!   transaction, and hands the producer to the sink's committer. The checkpoint keeps the
+//!   transaction's id, its marker, and a copy of its records.
 //! - When the checkpoint completes, the committer commits the transaction on that same
 //!   producer. A transaction of a checkpoint that never completes is never committed.
-//! - After a restart in the same process, a new subtask aborts what its predecessor left
-//!   open. After a crash, producers of the new process start with `init_transactions` on
-//!   the same ids (the restored checkpoint's, then the next ones in turn), which fences the
-//!   dead process's producers and aborts their open transactions.
 //!
-//! librdkafka cannot commit a transaction of another producer instance (Flink resumes one by
-//! reflection). So the restore of a checkpoint whose commit was cut off by a crash calls
-//! `init_transactions` with that transaction's id: if the commit had reached the
-//! transaction coordinator it completes; otherwise the transaction is aborted and its
-//! records are lost. See docs/connectors.md for the exact guarantee.
+//! **Recovery.** librdkafka cannot commit a transaction of another producer instance (Flink
+//! resumes one by reflection). When a process dies after a checkpoint completed but before
+//! its commit reached the broker, the restore finds the transaction's producer gone. It
+//! opens a producer with the same `transactional.id` (`init_transactions` fences the dead
+//! one: a commit that had reached the transaction coordinator completes, anything else is
+//! aborted), then reads the marker: the marker is an offset commit of consumer group
+//! `<prefix>-<subtask>.commits` made *inside* the transaction (`send_offsets_to_transaction`),
+//! so it is visible exactly when the transaction committed. If it names this transaction,
+//! nothing is left to do; otherwise the records kept in the checkpoint are written again, in
+//! a new transaction with the same marker. Either way a `read_committed` consumer sees each
+//! record once.
+//!
+//! **Fencing.** After a restart in the same process, a new subtask aborts what its
+//! predecessor left open. A new process fences the two ids after the restored checkpoint
+//! that the dead process may have left open (eddy runs one checkpoint at a time); otherwise
+//! they would hold back `read_committed` consumers until `transaction.timeout.ms`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use eddy_core::{BoxError, Timestamp};
 use eddy_stream::sink::{Committer, TwoPhaseCommitSink};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Context;
-use crate::sink::SinkSpec;
+use crate::sink::{OutRecord, SinkSpec};
 
 /// A pre-committed transaction as a checkpoint holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +50,37 @@ pub struct KafkaTxn {
     pub transactional_id: Option<String>,
     /// The checkpoint that closed it.
     pub checkpoint: u64,
+    /// Where its commit marker is.
+    pub marker: Option<Marker>,
+    /// Its records, to write again if the commit is lost with the process.
+    pub records: Vec<OutRecord>,
+}
+
+/// A transaction's commit marker: consumer group `group`'s committed offset of partition 0
+/// of `topic` carries `token:checkpoint` as its metadata once the transaction committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    /// The consumer group.
+    pub group: String,
+    /// A topic the transaction wrote to.
+    pub topic: String,
+    /// Tells the writer that made it from earlier writers with the same prefix.
+    pub token: String,
+}
+
+impl Marker {
+    fn metadata(&self, checkpoint: u64) -> String {
+        format!("{}:{checkpoint}", self.token)
+    }
+
+    fn offsets(&self, checkpoint: u64) -> Result<TopicPartitionList, BoxError> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&self.topic, 0, Offset::Offset(0))?;
+        if let Some(mut element) = list.find_partition(&self.topic, 0) {
+            element.set_metadata(self.metadata(checkpoint));
+        }
+        Ok(list)
+    }
 }
 
 type SharedProducer = Arc<ThreadedProducer<Context>>;
@@ -68,8 +110,8 @@ impl Registry {
         }
     }
 
-    /// Aborts and drops the producers `keep` rejects.
-    fn abort_where(&self, timeout: std::time::Duration, discard: impl Fn(&str, usize) -> bool) {
+    /// Aborts and drops the producers `discard` picks.
+    fn abort_where(&self, timeout: Duration, discard: impl Fn(&str, usize) -> bool) {
         let doomed: Vec<(String, SharedProducer)> = {
             let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
             let ids: Vec<String> =
@@ -84,14 +126,26 @@ impl Registry {
     }
 }
 
+/// The open transaction of a writer.
+struct Open {
+    id: String,
+    producer: SharedProducer,
+    context: Context,
+    records: Vec<OutRecord>,
+}
+
 /// One sink subtask's transactional writer.
 pub struct TransactionalWriter<T> {
     spec: Arc<SinkSpec<T>>,
     registry: Arc<Registry>,
     subtask: usize,
-    current: Option<(String, SharedProducer, Context)>,
+    current: Option<Open>,
     /// The checkpoint id the next transaction is named after.
     next: u64,
+    /// This writer's commit-marker group, token, and a consumer for its group metadata.
+    group: String,
+    token: String,
+    marker_client: Option<BaseConsumer<Context>>,
 }
 
 impl<T: 'static> TransactionalWriter<T> {
@@ -100,29 +154,47 @@ impl<T: 'static> TransactionalWriter<T> {
         // without a completed checkpoint will never be committed.
         registry.abort_where(spec.timeout, |_, s| s == subtask);
         let newest = registry.newest.load(Ordering::Acquire);
-        // A process that died after the restored checkpoint had at most one checkpoint in
-        // flight, so its open transactions are named after the next two ids: fence them now,
-        // or they hold back read_committed consumers until the broker times them out.
         for ahead in 1..=LINGERING {
             let id = format!("{}-{}-{}", spec.transactional_id_prefix, subtask, newest + ahead);
             drop(transactional_producer(&spec, &id)?);
         }
-        Ok(TransactionalWriter { spec, registry, subtask, current: None, next: newest + 1 })
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Ok(TransactionalWriter {
+            group: format!("{}-{}.commits", spec.transactional_id_prefix, subtask),
+            token: format!("{:x}-{:x}-{subtask}", nanos, std::process::id()),
+            spec,
+            registry,
+            subtask,
+            current: None,
+            next: newest + 1,
+            marker_client: None,
+        })
     }
 
     fn begin(&mut self) -> Result<(), BoxError> {
         let id = format!("{}-{}-{}", self.spec.transactional_id_prefix, self.subtask, self.next);
-        let producer = transactional_producer(&self.spec, &id)?;
-        let (producer, context) = producer;
+        let (producer, context) = transactional_producer(&self.spec, &id)?;
         producer.begin_transaction().map_err(|e| format!("Kafka sink: cannot begin transaction {id}: {e}"))?;
         let producer = Arc::new(producer);
-        self.registry
-            .producers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), (self.subtask, producer.clone()));
-        self.current = Some((id, producer, context));
+        let entry = (self.subtask, producer.clone());
+        self.registry.producers.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), entry);
+        self.current = Some(Open { id, producer, context, records: Vec::new() });
         Ok(())
+    }
+
+    /// Adds the commit marker of `checkpoint` to the open transaction.
+    fn mark(&mut self, open: &Open, checkpoint: u64) -> Result<Option<Marker>, BoxError> {
+        let Some(topic) = open.records.first().map(|r| r.topic.clone()) else { return Ok(None) };
+        let marker = Marker { group: self.group.clone(), topic, token: self.token.clone() };
+        if self.marker_client.is_none() {
+            self.marker_client = Some(marker_client(&self.spec, &self.group)?);
+        }
+        let client = self.marker_client.as_ref().expect("created above");
+        let metadata = client.group_metadata().ok_or("Kafka sink: no consumer group metadata for the commit marker")?;
+        open.producer
+            .send_offsets_to_transaction(&marker.offsets(checkpoint)?, &metadata, self.spec.timeout)
+            .map_err(|e| format!("Kafka sink: cannot add the commit marker to transaction {}: {e}", open.id))?;
+        Ok(Some(marker))
     }
 }
 
@@ -141,35 +213,52 @@ fn transactional_producer<T: 'static>(
     Ok((producer, context))
 }
 
+/// A consumer of the marker group (never subscribed: it only reads or lends its metadata).
+fn marker_client<T: 'static>(spec: &SinkSpec<T>, group: &str) -> Result<BaseConsumer<Context>, BoxError> {
+    let config = spec.settings.config(&[("group.id", group), ("enable.auto.commit", "false")]);
+    Ok(config.create_with_context(Context::default())?)
+}
+
 impl<T: Send + 'static> TwoPhaseCommitSink<T> for TransactionalWriter<T> {
     type Txn = KafkaTxn;
 
     fn write(&mut self, value: T, timestamp: Timestamp) -> Result<(), BoxError> {
+        let record = self.spec.record(&value, timestamp)?;
         if self.current.is_none() {
             self.begin()?;
         }
-        let (_, producer, _) = self.current.as_ref().expect("begun above");
-        self.spec.send(producer, &value, timestamp)
+        let open = self.current.as_mut().expect("begun above");
+        self.spec.send(&open.producer, &record)?;
+        open.records.push(record);
+        Ok(())
     }
 
     fn pre_commit(&mut self, checkpoint: u64) -> Result<Option<KafkaTxn>, BoxError> {
         if checkpoint != u64::MAX {
             self.next = self.next.max(checkpoint + 1);
         }
-        let Some((id, producer, context)) = self.current.take() else {
+        let Some(open) = self.current.take() else {
             // Nothing written; still recorded, so a restore knows which checkpoint it resumes.
-            return Ok(Some(KafkaTxn { transactional_id: None, checkpoint }));
+            return Ok(Some(KafkaTxn { transactional_id: None, checkpoint, marker: None, records: Vec::new() }));
         };
-        producer.flush(self.spec.timeout).map_err(|e| format!("Kafka sink: cannot flush transaction {id}: {e}"))?;
-        let failed = context.health.failed_deliveries.load(Ordering::Relaxed);
+        let id = open.id.clone();
+        open.producer
+            .flush(self.spec.timeout)
+            .map_err(|e| format!("Kafka sink: cannot flush transaction {id}: {e}"))?;
+        let failed = open.context.health.failed_deliveries.load(Ordering::Relaxed);
         if failed > 0 {
-            let last = context.health.last().unwrap_or_default();
+            let last = open.context.health.last().unwrap_or_default();
             return Err(format!(
                 "Kafka sink: {failed} record(s) of transaction {id} were not delivered (last: {last})"
             )
             .into());
         }
-        Ok(Some(KafkaTxn { transactional_id: Some(id), checkpoint }))
+        // The final checkpoint (and the end of a job without checkpoints) commits at once:
+        // no later restore can come back to it, so it needs neither marker nor records.
+        let recoverable = checkpoint != u64::MAX && checkpoint != 0;
+        let marker = if recoverable { self.mark(&open, checkpoint)? } else { None };
+        let records = if recoverable { open.records } else { Vec::new() };
+        Ok(Some(KafkaTxn { transactional_id: Some(id), checkpoint, marker, records }))
     }
 }
 
@@ -189,15 +278,51 @@ impl<T> KafkaCommitter<T> {
     }
 }
 
+impl<T: 'static> KafkaCommitter<T> {
+    /// Whether `marker` says transaction `checkpoint` of its writer committed.
+    fn committed(&self, marker: &Marker, checkpoint: u64) -> Result<bool, BoxError> {
+        let client = marker_client(&self.spec, &marker.group)?;
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&marker.topic, 0, Offset::Invalid)?;
+        let committed = client
+            .committed_offsets(list, self.spec.timeout)
+            .map_err(|e| format!("Kafka sink: cannot read commit marker group {}: {e}", marker.group))?;
+        let metadata = committed.find_partition(&marker.topic, 0).map(|e| e.metadata().to_string());
+        Ok(metadata.as_deref() == Some(marker.metadata(checkpoint).as_str()))
+    }
+
+    /// Finishes a restored transaction whose producer is gone (another process wrote it).
+    fn recover(&self, id: &str, txn: &KafkaTxn) -> Result<(), BoxError> {
+        let (producer, _) = transactional_producer(&self.spec, id)?;
+        let Some(marker) = &txn.marker else { return Ok(()) };
+        if self.committed(marker, txn.checkpoint)? {
+            return Ok(());
+        }
+        tracing::warn!(
+            "Kafka sink: the commit of transaction {id} was lost with its process; writing its {} records again",
+            txn.records.len()
+        );
+        producer.begin_transaction()?;
+        for record in &txn.records {
+            self.spec.send(&producer, record)?;
+        }
+        producer.flush(self.spec.timeout)?;
+        let client = marker_client(&self.spec, &marker.group)?;
+        let metadata = client.group_metadata().ok_or("Kafka sink: no consumer group metadata for the commit marker")?;
+        producer.send_offsets_to_transaction(&marker.offsets(txn.checkpoint)?, &metadata, self.spec.timeout)?;
+        producer.commit_transaction(self.spec.timeout)?;
+        Ok(())
+    }
+}
+
 impl<T: 'static> Committer<KafkaTxn> for KafkaCommitter<T> {
     fn commit(&self, txn: &KafkaTxn) -> Result<(), BoxError> {
         self.registry.saw(txn.checkpoint);
         let Some(id) = &txn.transactional_id else { return Ok(()) };
         let Some(producer) = self.registry.take(id) else {
-            // Restored in a new process: the producer that wrote it is gone.
-            let _ = transactional_producer(&self.spec, id)?;
-            tracing::info!("Kafka sink: transaction {id} of a restored checkpoint finished by init_transactions");
-            return Ok(());
+            return self
+                .recover(id, txn)
+                .map_err(|e| format!("Kafka sink: cannot recover transaction {id}: {e}").into());
         };
         let mut attempt = 0;
         loop {
@@ -225,5 +350,71 @@ impl<T: 'static> Committer<KafkaTxn> for KafkaCommitter<T> {
         let keep: Vec<&str> = restored.iter().filter_map(|t| t.transactional_id.as_deref()).collect();
         self.registry.abort_where(self.spec.timeout, |id, _| !keep.contains(&id));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{DeliveryGuarantee, KafkaSink};
+    use eddy_test_services::Service;
+    use rdkafka::message::Message;
+
+    fn read_committed(brokers: &str, topic: &str) -> Vec<String> {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "reader")
+            .set("isolation.level", "read_committed")
+            .create()
+            .unwrap();
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+        consumer.assign(&list).unwrap();
+        let mut values = Vec::new();
+        let mut quiet = std::time::Instant::now();
+        while quiet.elapsed() < Duration::from_secs(3) {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+                quiet = std::time::Instant::now();
+            }
+        }
+        values
+    }
+
+    /// A transaction whose checkpoint completed but whose process died before committing it
+    /// is written again on restore, once, however often the restore is repeated.
+    #[test]
+    fn a_commit_lost_with_its_process_is_recovered_exactly_once() {
+        let Some(kafka) = Service::kafka() else { return };
+        let sink = KafkaSink::<String>::builder()
+            .brokers(kafka.address())
+            .topic("recovered")
+            .delivery(DeliveryGuarantee::ExactlyOnce)
+            .transactional_id_prefix("recovery-test")
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let spec = sink.spec;
+        let first = KafkaCommitter::new(spec.clone());
+        let mut writer = TransactionalWriter::new(spec.clone(), first.registry(), 0).unwrap();
+        for i in 0..10 {
+            writer.write(format!("value {i}"), 0).unwrap();
+        }
+        let txn = writer.pre_commit(5).unwrap().unwrap();
+        assert_eq!(txn.records.len(), 10);
+        // The process dies: its producers go without a commit.
+        drop(writer);
+        drop(first);
+        assert!(read_committed(&kafka.address(), "recovered").is_empty());
+        // A new process restores the checkpoint, twice (it died again during the restore).
+        for restore in 0..2 {
+            let committer = KafkaCommitter::new(spec.clone());
+            committer.commit(&txn).unwrap();
+            let mut got = read_committed(&kafka.address(), "recovered");
+            got.sort();
+            let mut expected: Vec<String> = (0..10).map(|i| format!("value {i}")).collect();
+            expected.sort();
+            assert_eq!(got, expected, "after restore {restore}");
+        }
     }
 }

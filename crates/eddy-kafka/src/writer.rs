@@ -53,7 +53,8 @@ impl<T: 'static> KafkaWriter<T> {
 
 impl<T: Send + 'static> Sink<T> for KafkaWriter<T> {
     fn write(&mut self, value: T, timestamp: Timestamp) -> Result<(), BoxError> {
-        self.spec.send(&self.producer, &value, timestamp)
+        let record = self.spec.record(&value, timestamp)?;
+        self.spec.send(&self.producer, &record)
     }
 
     /// At least once: waits until every record sent so far is acknowledged (called at each

@@ -184,7 +184,7 @@ fn an_unreachable_broker_fails_the_sink_with_a_clear_error() {
     let sink = KafkaSink::builder().brokers("127.0.0.1:1").topic("t").timeout(Duration::from_secs(3)).build().unwrap();
     env.generate(Some(10), |i| format!("value {i}")).sink_to_kafka(sink);
     let started = std::time::Instant::now();
-    let error = env.execute("no broker").unwrap().wait().err().expect("nothing can be delivered").to_string();
+    let error = env.execute("no broker").unwrap().wait().expect_err("nothing can be delivered").to_string();
     assert!(error.contains("Sink: Kafka") && error.contains("127.0.0.1:1"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
 }

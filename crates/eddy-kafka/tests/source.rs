@@ -262,7 +262,7 @@ fn a_broker_that_dies_mid_run_fails_the_source_instead_of_hanging() {
     }
     kafka.stop();
     let started = std::time::Instant::now();
-    let error = job.wait().err().expect("the source fails once brokers are gone").to_string();
+    let error = job.wait().expect_err("the source fails once brokers are gone").to_string();
     assert!(error.contains("Source: fragile") && error.contains("no broker reachable"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
 }
