@@ -51,6 +51,9 @@
 //! # drop(sums);
 //! ```
 //!
+//! Connectors are features: with `features = ["kafka"]`, [`kafka`](https://docs.rs/eddy-kafka)
+//! reads and writes Kafka topics (offsets in checkpoints, exactly-once transactional output).
+//!
 //! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
 //! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state
 //! and the snapshot format live in `eddy-state`. Guides are in the repository's `docs/`.
