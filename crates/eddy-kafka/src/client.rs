@@ -124,6 +124,10 @@ impl ClientContext for Context {
     }
 
     fn stats(&self, statistics: Statistics) {
+        // A broker that is up ends an outage, even when no record has flowed since.
+        if statistics.brokers.values().any(|b| b.state == "UP" && b.nodeid >= 0) {
+            self.health.up();
+        }
         let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
         for (topic, stats) in statistics.topics {
             for (partition, p) in stats.partitions.into_iter().filter(|(partition, _)| *partition >= 0) {

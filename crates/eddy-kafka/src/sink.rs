@@ -228,7 +228,7 @@ impl<T: 'static> SinkSpec<T> {
     /// A producer with eddy's defaults and `extra` settings.
     pub(crate) fn producer(&self, extra: &[(&str, &str)]) -> Result<(ThreadedProducer<Context>, Context), KafkaError> {
         let context = Context::default();
-        let mut defaults = vec![("enable.idempotence", "true"), ("linger.ms", "5")];
+        let mut defaults = vec![("enable.idempotence", "true"), ("linger.ms", "5"), ("statistics.interval.ms", "1000")];
         defaults.extend_from_slice(extra);
         let producer = self
             .settings

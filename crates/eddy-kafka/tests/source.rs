@@ -266,3 +266,27 @@ fn a_broker_that_dies_mid_run_fails_the_source_instead_of_hanging() {
     assert!(error.contains("Source: fragile") && error.contains("no broker reachable"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn a_short_outage_is_ridden_out_even_without_new_records() {
+    // One partition: noida-db forgets topics when it restarts and auto-creates them with one.
+    let Some(mut kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "calm", 1);
+    produce(&kafka.address(), "calm", &lines(10), None);
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1);
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["calm"])
+        .broker_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let _ = env.from_source(source, WatermarkStrategy::no_watermarks(), "calm").collect();
+    let job = env.execute("calm").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    kafka.restart(); // down, then up again on the same port
+    std::thread::sleep(Duration::from_secs(6)); // twice the broker timeout, with nothing to read
+    assert!(!job.is_finished(), "the source gave up although the broker came back: {:?}", job.wait().err());
+    job.cancel();
+    let _ = job.wait();
+}
