@@ -290,24 +290,23 @@ impl<T: Send + 'static> KafkaReader<T> {
     }
 }
 
-/// Emits one record (or its dead letter); returns whether a value went out.
+/// Emits one record (or its dead letter).
 fn handle<T: 'static>(
     partitions: &mut [Partition],
     spec: &Spec<T>,
     message: &BorrowedMessage<'_>,
     out: &mut SourceOutput<T>,
-) -> bool {
+) {
     let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-    let Some(at) = partitions.iter().position(|p| p.partition == partition && p.topic == topic) else {
-        return false;
-    };
+    let Some(at) = partitions.iter().position(|p| p.partition == partition && p.topic == topic) else { return };
     let p = &mut partitions[at];
+    // Records before the position were emitted already (a re-assignment fetches again).
     if p.finished || offset < p.next {
-        return false;
+        return;
     }
     if p.end.is_some_and(|end| offset >= end) {
         p.finish(out);
-        return false;
+        return;
     }
     p.next = offset + 1;
     let split = p.split.expect("splits are registered before polling");
@@ -315,14 +314,13 @@ fn handle<T: 'static>(
     let timestamp = record.timestamp();
     p.last_timestamp = timestamp.or(p.last_timestamp);
     out.add_bytes(split, (message.payload_len() + message.key().map_or(0, <[u8]>::len)) as u64);
-    let emitted = match spec.deserializer.deserialize(&record) {
+    match spec.deserializer.deserialize(&record) {
         Ok(value) => {
             let event_time = match &spec.timestamps {
                 Some(extract) => extract(&value),
                 None => timestamp.unwrap_or(NO_TIMESTAMP),
             };
             out.collect_in(split, value, event_time);
-            true
         }
         Err(error) => {
             let raw = RawRecord {
@@ -333,13 +331,11 @@ fn handle<T: 'static>(
                 payload: record.payload().unwrap_or_default().to_vec(),
             };
             out.reject(raw, error.to_string());
-            false
         }
-    };
+    }
     if p.end.is_some_and(|end| p.next >= end) {
         p.finish(out);
     }
-    emitted
 }
 
 /// The consumer reached the end of partition number `partition` (bounded mode only): the
@@ -384,7 +380,6 @@ impl<T: Send + 'static> SourceReader<T> for KafkaReader<T> {
         if self.bounded_done() {
             return Ok(SourcePoll::Done);
         }
-        let mut emitted = 0;
         let mut polled = 0;
         let mut wait = POLL_WAIT;
         while polled < max {
@@ -392,9 +387,7 @@ impl<T: Send + 'static> SourceReader<T> for KafkaReader<T> {
                 None => break,
                 Some(Ok(message)) => {
                     polled += 1;
-                    if handle(&mut self.partitions, &self.spec, &message, out) {
-                        emitted += 1;
-                    }
+                    handle(&mut self.partitions, &self.spec, &message, out);
                 }
                 Some(Err(RdError::PartitionEOF(partition))) => {
                     end_of_partition(&mut self.partitions, &self.consumer, partition, out)
@@ -412,7 +405,7 @@ impl<T: Send + 'static> SourceReader<T> for KafkaReader<T> {
         if self.last_lag.elapsed() >= LAG_INTERVAL {
             self.report_lag(out);
         }
-        Ok(match (self.bounded_done(), polled + emitted) {
+        Ok(match (self.bounded_done(), polled) {
             (true, _) => SourcePoll::Done,
             (false, 0) => SourcePoll::Pending,
             _ => SourcePoll::Ready,
