@@ -290,3 +290,115 @@ fn a_short_outage_is_ridden_out_even_without_new_records() {
     job.cancel();
     let _ = job.wait();
 }
+
+/// Waits until the job has read `n` records from source `name`.
+fn wait_for(job: &JobHandle, name: &str, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while job.metrics().total(&format!("Source: {name}"), "records_in") < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {n} records read",
+            job.metrics().total(&format!("Source: {name}"), "records_in")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn topics_matching_a_pattern_are_found_while_running() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "events-a", 2);
+    create_topic(&kafka.address(), "other", 1);
+    produce(&kafka.address(), "events-a", &lines(50), Some(2));
+    produce(&kafka.address(), "other", &lines(7), None);
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topic_pattern("events-.*")
+        .discovery_interval(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let out = env.from_source(source, WatermarkStrategy::no_watermarks(), "events").collect();
+    let job = env.execute("pattern").unwrap();
+    wait_for(&job, "events", 50);
+    create_topic(&kafka.address(), "events-b", 3);
+    let later: Vec<Vec<u8>> = (50..80).map(|i| format!("line {i}").into_bytes()).collect();
+    produce(&kafka.address(), "events-b", &later, Some(3));
+    wait_for(&job, "events", 80);
+    std::thread::sleep(Duration::from_millis(300));
+    job.cancel();
+    let _ = job.wait();
+    let got: Vec<String> = out.take();
+    assert_eq!(got.len(), 80, "'other' does not match, and nothing is read twice");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), (0..80).map(|i| format!("line {i}")).collect());
+}
+
+#[test]
+fn latest_starts_after_what_is_there() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "latest", 2);
+    produce(&kafka.address(), "latest", &lines(20), Some(2));
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1);
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["latest"])
+        .starting_offsets(StartingOffsets::Latest)
+        .build()
+        .unwrap();
+    let out = env.from_source(source, WatermarkStrategy::no_watermarks(), "latest").collect();
+    let job = env.execute("latest").unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // the reader has resolved its offsets
+    let later: Vec<Vec<u8>> = (20..30).map(|i| format!("line {i}").into_bytes()).collect();
+    produce(&kafka.address(), "latest", &later, Some(2));
+    wait_for(&job, "latest", 10);
+    std::thread::sleep(Duration::from_millis(300));
+    job.cancel();
+    let _ = job.wait();
+    let got: BTreeSet<String> = out.take().into_iter().collect();
+    assert_eq!(got, (20..30).map(|i| format!("line {i}")).collect());
+}
+
+#[test]
+fn partitions_added_while_running_are_read_from_their_start() {
+    use eddy_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use eddy_kafka::rdkafka::client::DefaultClientContext;
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "growing", 2);
+    produce(&kafka.address(), "growing", &lines(40), Some(2));
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["growing"])
+        .discovery_interval(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let out = env.from_source(source, WatermarkStrategy::no_watermarks(), "growing").collect();
+    let job = env.execute("growing").unwrap();
+    wait_for(&job, "growing", 40);
+    let admin: AdminClient<DefaultClientContext> =
+        eddy_kafka::rdkafka::ClientConfig::new().set("bootstrap.servers", kafka.address()).create().unwrap();
+    let grow = NewPartitions::new("growing", 4);
+    let created = futures::executor::block_on(admin.create_partitions([&grow], &AdminOptions::new())).unwrap();
+    created.into_iter().for_each(|r| r.map(drop).unwrap_or_else(|(t, e)| panic!("cannot grow {t}: {e}")));
+    std::thread::sleep(Duration::from_millis(500));
+    // Values 40.. go to partitions 2 and 3 only, which did not exist when the job started.
+    let producer: eddy_kafka::rdkafka::producer::BaseProducer =
+        eddy_kafka::rdkafka::ClientConfig::new().set("bootstrap.servers", kafka.address()).create().unwrap();
+    for i in 40..60 {
+        let value = format!("line {i}");
+        let record =
+            eddy_kafka::rdkafka::producer::BaseRecord::<(), str>::to("growing").payload(&value).partition(2 + i % 2);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    eddy_kafka::rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
+    wait_for(&job, "growing", 60);
+    std::thread::sleep(Duration::from_millis(300));
+    job.cancel();
+    let _ = job.wait();
+    let got: Vec<String> = out.take();
+    assert_eq!(got.len(), 60);
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), (0..60).map(|i| format!("line {i}")).collect());
+}
