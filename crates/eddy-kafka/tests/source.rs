@@ -402,3 +402,47 @@ fn partitions_added_while_running_are_read_from_their_start() {
     assert_eq!(got.len(), 60);
     assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), (0..60).map(|i| format!("line {i}")).collect());
 }
+
+#[test]
+fn lag_per_partition_is_reported_and_drops_to_zero_when_caught_up() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "lagging", 2);
+    produce(&kafka.address(), "lagging", &lines(4_000), Some(2));
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1);
+    let source = KafkaSource::builder().brokers(kafka.address()).topics(["lagging"]).build().unwrap();
+    // A slow consumer (1 ms a record, chained to the source) keeps the reader behind.
+    let _ = env
+        .from_source(source, WatermarkStrategy::no_watermarks(), "lagging")
+        .map(|line: String| {
+            std::thread::sleep(Duration::from_millis(1));
+            line
+        })
+        .collect();
+    let job = env.execute("lag").unwrap();
+    let lag = |metrics: &JobMetrics, partition: usize, name: &str| {
+        metrics
+            .subtasks
+            .get(&("Source: lagging".to_string(), 0))
+            .and_then(|c| c.get(&format!("lagging-{partition}.{name}")).copied())
+    };
+    let mut most_behind = 0;
+    while job.metrics().total("Source: lagging", "records_in") < 4_000 {
+        let metrics = job.metrics();
+        most_behind = most_behind.max((0..2).filter_map(|p| lag(&metrics, p, "lag_records")).max().unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(most_behind > 0, "the reader was behind while it read, and said so");
+    // librdkafka's statistics come every second, the reader reports lag every second.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let metrics = job.metrics();
+    job.cancel();
+    let _ = job.wait();
+    for partition in 0..2 {
+        assert_eq!(lag(&metrics, partition, "records_in"), Some(2_000));
+        let bytes: u64 = (0..4_000).filter(|i| i % 2 == partition).map(|i| format!("line {i}").len() as u64).sum();
+        assert_eq!(lag(&metrics, partition, "bytes_in"), Some(bytes));
+        assert_eq!(lag(&metrics, partition, "lag_records"), Some(0), "caught up");
+        assert_eq!(lag(&metrics, partition, "lag_ms"), Some(0), "caught up");
+    }
+}
