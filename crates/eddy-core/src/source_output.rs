@@ -273,11 +273,12 @@ impl<T> SourceOutput<T> {
         self.splits[split.0].metrics.bytes += bytes;
     }
 
-    /// Reports how far `split`'s reader is behind the newest record of the split: in
-    /// records, and in milliseconds where the system knows (`None` otherwise).
-    pub fn report_lag(&mut self, split: SplitId, records_behind: u64, ms_behind: Option<u64>) {
+    /// Reports how far `split`'s reader is behind the newest record of the split, in records
+    /// and in milliseconds, each where the system knows it (Kafka knows offsets, Kinesis
+    /// reports `millisBehindLatest`); `None` keeps the last reported value.
+    pub fn report_lag(&mut self, split: SplitId, records_behind: Option<u64>, ms_behind: Option<u64>) {
         let metrics = &mut self.splits[split.0].metrics;
-        metrics.lag_records = Some(records_behind);
+        metrics.lag_records = records_behind.or(metrics.lag_records);
         metrics.lag_ms = ms_behind.or(metrics.lag_ms);
     }
 
@@ -536,7 +537,7 @@ mod tests {
         out.collect_in(a, 1, 1);
         out.collect_in(a, 2, 2);
         out.add_bytes(a, 7);
-        out.report_lag(b, 40, Some(1_500));
+        out.report_lag(b, Some(40), Some(1_500));
         let mut got = Vec::new();
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0], (a, "t-0".into(), SplitMetrics { records: 2, bytes: 7, lag_records: None, lag_ms: None }));

@@ -285,7 +285,7 @@ impl<T: Send + 'static> KafkaReader<T> {
                 (_, Some(t)) => Some((now - t).max(0) as u64),
                 (_, None) => None,
             };
-            out.report_lag(split, behind, ms);
+            out.report_lag(split, Some(behind), ms);
         }
     }
 }
