@@ -187,3 +187,17 @@ fn taxi_over_kafka_killed_twice_writes_what_the_file_run_writes_exactly_once() {
     assert!(got_pickups == pickups, "pickup counts differ from the file run's");
     assert!(got_durations == durations, "trip durations differ from the file run's");
 }
+
+#[test]
+fn taxi_refuses_kafka_flags_that_cannot_work() {
+    let refused = |args: &[&str], says: &str| {
+        let out = Command::new(binary("taxi_analytics")).args(args).stdin(Stdio::null()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(&["--source", "kafka", "--topic", "trips"], "need --kafka-brokers");
+    refused(&["--source", "kafka", "--kafka-brokers", "127.0.0.1:1"], "needs --topic");
+    refused(&["--topic", "trips", "--kafka-brokers", "127.0.0.1:1"], "are for --source kafka");
+    refused(&["--source", "kafka", "--kafka-brokers", "127.0.0.1:1", "--topic", "t", "--format", "tlc-csv"], "JSON");
+    refused(&["--input", "-", "--checkpoint-dir", "/tmp/x"], "stdin");
+}
