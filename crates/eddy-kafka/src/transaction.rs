@@ -24,9 +24,10 @@
 //! record once.
 //!
 //! **Fencing.** After a restart in the same process, a new subtask aborts what its
-//! predecessor left open. A new process fences the two ids after the restored checkpoint
-//! that the dead process may have left open (eddy runs one checkpoint at a time); otherwise
-//! they would hold back `read_committed` consumers until `transaction.timeout.ms`.
+//! predecessor left open. A restore in a new process fences, for every subtask of the
+//! restored checkpoint, the two ids after it that the dead process may have left open (eddy
+//! runs one checkpoint at a time); otherwise they would hold back `read_committed` consumers
+//! until `transaction.timeout.ms`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +47,8 @@ use crate::sink::{OutRecord, SinkSpec};
 /// A pre-committed transaction as a checkpoint holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KafkaTxn {
+    /// The sink subtask that wrote it.
+    pub subtask: usize,
     /// The producer's `transactional.id`; `None` when nothing was written.
     pub transactional_id: Option<String>,
     /// The checkpoint that closed it.
@@ -154,10 +157,7 @@ impl<T: 'static> TransactionalWriter<T> {
         // without a completed checkpoint will never be committed.
         registry.abort_where(spec.timeout, |_, s| s == subtask);
         let newest = registry.newest.load(Ordering::Acquire);
-        for ahead in 1..=LINGERING {
-            let id = format!("{}-{}-{}", spec.transactional_id_prefix, subtask, newest + ahead);
-            drop(transactional_producer(&spec, &id)?);
-        }
+        fence_lingering(&spec, subtask, newest)?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Ok(TransactionalWriter {
             group: format!("{}-{}.commits", spec.transactional_id_prefix, subtask),
@@ -213,6 +213,16 @@ fn transactional_producer<T: 'static>(
     Ok((producer, context))
 }
 
+/// Fences the transaction ids a dead writer of `subtask` may have left open after checkpoint
+/// `newest`: a process that died after it had at most one checkpoint in flight.
+fn fence_lingering<T: 'static>(spec: &SinkSpec<T>, subtask: usize, newest: u64) -> Result<(), BoxError> {
+    for ahead in 1..=LINGERING {
+        let id = format!("{}-{}-{}", spec.transactional_id_prefix, subtask, newest + ahead);
+        drop(transactional_producer(spec, &id)?);
+    }
+    Ok(())
+}
+
 /// A consumer of the marker group (never subscribed: it only reads or lends its metadata).
 fn marker_client<T: 'static>(spec: &SinkSpec<T>, group: &str) -> Result<BaseConsumer<Context>, BoxError> {
     let config = spec.settings.config(&[("group.id", group), ("enable.auto.commit", "false")]);
@@ -239,7 +249,14 @@ impl<T: Send + 'static> TwoPhaseCommitSink<T> for TransactionalWriter<T> {
         }
         let Some(open) = self.current.take() else {
             // Nothing written; still recorded, so a restore knows which checkpoint it resumes.
-            return Ok(Some(KafkaTxn { transactional_id: None, checkpoint, marker: None, records: Vec::new() }));
+            let subtask = self.subtask;
+            return Ok(Some(KafkaTxn {
+                subtask,
+                transactional_id: None,
+                checkpoint,
+                marker: None,
+                records: Vec::new(),
+            }));
         };
         let id = open.id.clone();
         open.producer
@@ -258,7 +275,7 @@ impl<T: Send + 'static> TwoPhaseCommitSink<T> for TransactionalWriter<T> {
         let recoverable = checkpoint != u64::MAX && checkpoint != 0;
         let marker = if recoverable { self.mark(&open, checkpoint)? } else { None };
         let records = if recoverable { open.records } else { Vec::new() };
-        Ok(Some(KafkaTxn { transactional_id: Some(id), checkpoint, marker, records }))
+        Ok(Some(KafkaTxn { subtask: self.subtask, transactional_id: Some(id), checkpoint, marker, records }))
     }
 }
 
@@ -343,12 +360,20 @@ impl<T: 'static> Committer<KafkaTxn> for KafkaCommitter<T> {
         Ok(())
     }
 
+    /// Before a start: forgets producers of this process that the restored checkpoint does
+    /// not hold, and fences what the writers of the restored checkpoint may have left open
+    /// (every old subtask's, also those a restore at lower parallelism no longer runs).
     fn clean_up(&self, restored: &[KafkaTxn]) -> Result<(), BoxError> {
         for txn in restored {
             self.registry.saw(txn.checkpoint);
         }
         let keep: Vec<&str> = restored.iter().filter_map(|t| t.transactional_id.as_deref()).collect();
         self.registry.abort_where(self.spec.timeout, |id, _| !keep.contains(&id));
+        let newest = self.registry.newest.load(Ordering::Acquire);
+        let subtasks: std::collections::BTreeSet<usize> = restored.iter().map(|t| t.subtask).collect();
+        for subtask in subtasks {
+            fence_lingering(&self.spec, subtask, newest)?;
+        }
         Ok(())
     }
 }
@@ -416,5 +441,38 @@ mod tests {
             expected.sort();
             assert_eq!(got, expected, "after restore {restore}");
         }
+    }
+
+    /// A restore at a lower parallelism fences the transactions that subtasks it no longer
+    /// runs left open, so they do not hold back read_committed consumers for a minute.
+    #[test]
+    fn a_restore_fences_what_vanished_subtasks_left_open() {
+        let Some(kafka) = Service::kafka() else { return };
+        let sink = KafkaSink::<String>::builder()
+            .brokers(kafka.address())
+            .topic("fenced")
+            .delivery(DeliveryGuarantee::ExactlyOnce)
+            .transactional_id_prefix("fence-test")
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let spec = sink.spec;
+        // Subtask 2 of the old run pre-committed checkpoint 7 (empty), then began writing
+        // after it and died with its transaction open.
+        let old = KafkaCommitter::new(spec.clone());
+        let mut vanished = TransactionalWriter::new(spec.clone(), old.registry(), 2).unwrap();
+        let restored = vanished.pre_commit(7).unwrap().unwrap();
+        vanished.write("from the dead".into(), 0).unwrap();
+        vanished.current.as_ref().unwrap().producer.flush(Duration::from_secs(10)).unwrap();
+        drop(vanished);
+        drop(old);
+        // The restore runs one subtask (0) only.
+        let committer = KafkaCommitter::new(spec.clone());
+        committer.clean_up(std::slice::from_ref(&restored)).unwrap();
+        let mut writer = TransactionalWriter::new(spec.clone(), committer.registry(), 0).unwrap();
+        writer.write("after the restore".into(), 0).unwrap();
+        let txn = writer.pre_commit(8).unwrap().unwrap();
+        committer.commit(&txn).unwrap();
+        assert_eq!(read_committed(&kafka.address(), "fenced"), vec!["after the restore".to_string()]);
     }
 }
