@@ -100,6 +100,9 @@ pub(crate) struct Registry {
     producers: Mutex<HashMap<String, (usize, SharedProducer)>>,
     /// The newest checkpoint restored or committed: new transactions are named after it.
     newest: AtomicU64,
+    /// Transactions of completed checkpoints that could not be committed: settled before a
+    /// restarted attempt writes again.
+    owed: Mutex<Vec<KafkaTxn>>,
 }
 
 impl Registry {
@@ -156,6 +159,24 @@ impl<T: 'static> TransactionalWriter<T> {
         // What an earlier attempt of this subtask in this process left open or pre-committed
         // without a completed checkpoint will never be committed.
         registry.abort_where(spec.timeout, |_, s| s == subtask);
+        // What completed checkpoints hold but could not be committed (the broker was away)
+        // is settled first, as a restore would.
+        let owed: Vec<KafkaTxn> = {
+            let mut owed = registry.owed.lock().unwrap_or_else(|e| e.into_inner());
+            let (mine, others) = owed.drain(..).partition(|t| t.subtask == subtask);
+            *owed = others;
+            mine
+        };
+        for txn in &owed {
+            if let Some(id) = &txn.transactional_id {
+                if let Err(e) = recover(&spec, id, txn) {
+                    registry.owed.lock().unwrap_or_else(|e| e.into_inner()).push(txn.clone());
+                    return Err(
+                        format!("Kafka sink: cannot settle transaction {id} of a completed checkpoint: {e}").into()
+                    );
+                }
+            }
+        }
         let newest = registry.newest.load(Ordering::Acquire);
         fence_lingering(&spec, subtask, newest)?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -295,41 +316,41 @@ impl<T> KafkaCommitter<T> {
     }
 }
 
-impl<T: 'static> KafkaCommitter<T> {
-    /// Whether `marker` says transaction `checkpoint` of its writer committed.
-    fn committed(&self, marker: &Marker, checkpoint: u64) -> Result<bool, BoxError> {
-        let client = marker_client(&self.spec, &marker.group)?;
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&marker.topic, 0, Offset::Invalid)?;
-        let committed = client
-            .committed_offsets(list, self.spec.timeout)
-            .map_err(|e| format!("Kafka sink: cannot read commit marker group {}: {e}", marker.group))?;
-        let metadata = committed.find_partition(&marker.topic, 0).map(|e| e.metadata().to_string());
-        Ok(metadata.as_deref() == Some(marker.metadata(checkpoint).as_str()))
-    }
+/// Whether `marker` says transaction `checkpoint` of its writer committed.
+fn committed<T: 'static>(spec: &SinkSpec<T>, marker: &Marker, checkpoint: u64) -> Result<bool, BoxError> {
+    let client = marker_client(spec, &marker.group)?;
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(&marker.topic, 0, Offset::Invalid)?;
+    let committed = client
+        .committed_offsets(list, spec.timeout)
+        .map_err(|e| format!("Kafka sink: cannot read commit marker group {}: {e}", marker.group))?;
+    let metadata = committed.find_partition(&marker.topic, 0).map(|e| e.metadata().to_string());
+    Ok(metadata.as_deref() == Some(marker.metadata(checkpoint).as_str()))
+}
 
-    /// Finishes a restored transaction whose producer is gone (another process wrote it).
-    fn recover(&self, id: &str, txn: &KafkaTxn) -> Result<(), BoxError> {
-        let (producer, _) = transactional_producer(&self.spec, id)?;
-        let Some(marker) = &txn.marker else { return Ok(()) };
-        if self.committed(marker, txn.checkpoint)? {
-            return Ok(());
-        }
-        tracing::warn!(
-            "Kafka sink: the commit of transaction {id} was lost with its process; writing its {} records again",
-            txn.records.len()
-        );
-        producer.begin_transaction()?;
-        for record in &txn.records {
-            self.spec.send(&producer, record)?;
-        }
-        producer.flush(self.spec.timeout)?;
-        let client = marker_client(&self.spec, &marker.group)?;
-        let metadata = client.group_metadata().ok_or("Kafka sink: no consumer group metadata for the commit marker")?;
-        producer.send_offsets_to_transaction(&marker.offsets(txn.checkpoint)?, &metadata, self.spec.timeout)?;
-        producer.commit_transaction(self.spec.timeout)?;
-        Ok(())
+/// Finishes a transaction of a completed checkpoint whose producer is gone (another process
+/// wrote it) or could not commit it: fences the id, and writes the records again unless the
+/// marker shows the transaction committed.
+fn recover<T: 'static>(spec: &SinkSpec<T>, id: &str, txn: &KafkaTxn) -> Result<(), BoxError> {
+    let (producer, _) = transactional_producer(spec, id)?;
+    let Some(marker) = &txn.marker else { return Ok(()) };
+    if committed(spec, marker, txn.checkpoint)? {
+        return Ok(());
     }
+    tracing::warn!(
+        "Kafka sink: the commit of transaction {id} was lost; writing its {} records again",
+        txn.records.len()
+    );
+    producer.begin_transaction()?;
+    for record in &txn.records {
+        spec.send(&producer, record)?;
+    }
+    producer.flush(spec.timeout)?;
+    let client = marker_client(spec, &marker.group)?;
+    let metadata = client.group_metadata().ok_or("Kafka sink: no consumer group metadata for the commit marker")?;
+    producer.send_offsets_to_transaction(&marker.offsets(txn.checkpoint)?, &metadata, spec.timeout)?;
+    producer.commit_transaction(spec.timeout)?;
+    Ok(())
 }
 
 impl<T: 'static> Committer<KafkaTxn> for KafkaCommitter<T> {
@@ -337,18 +358,24 @@ impl<T: 'static> Committer<KafkaTxn> for KafkaCommitter<T> {
         self.registry.saw(txn.checkpoint);
         let Some(id) = &txn.transactional_id else { return Ok(()) };
         let Some(producer) = self.registry.take(id) else {
-            return self
-                .recover(id, txn)
-                .map_err(|e| format!("Kafka sink: cannot recover transaction {id}: {e}").into());
+            let recovered = recover(&self.spec, id, txn);
+            return recovered.map_err(|e| format!("Kafka sink: cannot recover transaction {id}: {e}").into());
         };
         let mut attempt = 0;
-        loop {
+        let failure = loop {
             match producer.commit_transaction(self.spec.timeout) {
                 Ok(()) => return Ok(()),
                 Err(rdkafka::error::KafkaError::Transaction(e)) if e.is_retriable() && attempt < 3 => attempt += 1,
-                Err(e) => return Err(format!("Kafka sink: cannot commit transaction {id}: {e}").into()),
+                Err(e) => break e,
             }
-        }
+        };
+        // Fenced, or the broker lost the transaction: finish it as a restore would; if that
+        // fails too (brokers away), the restarted attempt settles it before writing.
+        drop(producer);
+        recover(&self.spec, id, txn).map_err(|e| {
+            self.registry.owed.lock().unwrap_or_else(|e| e.into_inner()).push(txn.clone());
+            format!("Kafka sink: cannot commit transaction {id} ({failure}), nor finish it again: {e}").into()
+        })
     }
 
     fn abort(&self, txn: &KafkaTxn) -> Result<(), BoxError> {
@@ -474,5 +501,39 @@ mod tests {
         let txn = writer.pre_commit(8).unwrap().unwrap();
         committer.commit(&txn).unwrap();
         assert_eq!(read_committed(&kafka.address(), "fenced"), vec!["after the restore".to_string()]);
+    }
+
+    /// A commit that fails because the broker went away is settled by the restarted
+    /// attempt's writer before it writes: here the broker also forgot everything (noida-db),
+    /// so the records are written again from the checkpoint's copy, once.
+    #[test]
+    fn a_commit_the_broker_lost_is_settled_by_the_next_attempt() {
+        let Some(mut kafka) = Service::kafka() else { return };
+        let sink = KafkaSink::<String>::builder()
+            .brokers(kafka.address())
+            .topic("owed")
+            .delivery(DeliveryGuarantee::ExactlyOnce)
+            .transactional_id_prefix("owed-test")
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let spec = sink.spec;
+        let committer = KafkaCommitter::new(spec.clone());
+        let mut writer = TransactionalWriter::new(spec.clone(), committer.registry(), 0).unwrap();
+        for i in 0..10 {
+            writer.write(format!("value {i}"), 0).unwrap();
+        }
+        let txn = writer.pre_commit(4).unwrap().unwrap();
+        kafka.stop();
+        assert!(committer.commit(&txn).is_err(), "no broker to commit with");
+        drop(writer);
+        kafka.restart();
+        // The restarted attempt's writer for subtask 0 settles the transaction first.
+        let _writer = TransactionalWriter::new(spec.clone(), committer.registry(), 0).unwrap();
+        let mut got = read_committed(&kafka.address(), "owed");
+        got.sort();
+        let mut expected: Vec<String> = (0..10).map(|i| format!("value {i}")).collect();
+        expected.sort();
+        assert_eq!(got, expected);
     }
 }
