@@ -1,15 +1,5 @@
 //! Where the source connects and as whom: endpoint, region and credentials, by default from
-//! the usual AWS environment variables.
-//!
-//! | setting | builder | environment (when not set) |
-//! |---|---|---|
-//! | endpoint | `endpoint(url)` | `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`, else AWS' own for the region |
-//! | region | `region(name)` | `AWS_REGION`, `AWS_DEFAULT_REGION` |
-//! | credentials | `credentials(key, secret)` or `credentials_provider(p)` | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` |
-//!
-//! Profiles, SSO, instance and container roles need `aws-config`, which would add the STS
-//! and SSO clients to every build of this crate; a program that wants them builds a provider
-//! with `aws-config` and passes it to `credentials_provider`.
+//! the usual AWS environment variables (the table is in the crate docs).
 //!
 //! The client makes no retries of its own: the reader retries throttled and failed calls per
 //! shard on its [`crate::Backoff`] schedule, so one policy, with one set of settings, applies.

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 /// What the reader needs to know about one shard of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardInfo {
+pub(crate) struct ShardInfo {
     /// `shardId-000000000003`.
     pub id: String,
     /// The shards it was split or merged from (none for a shard the stream was created with).
@@ -37,7 +37,7 @@ impl ShardInfo {
 
 /// Compares two sequence numbers. They are decimal strings of up to 128 bits, longer than
 /// any integer type's text, so they compare by length first and then digit by digit.
-pub fn compare_sequence(a: &str, b: &str) -> Ordering {
+pub(crate) fn compare_sequence(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }

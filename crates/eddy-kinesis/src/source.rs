@@ -64,11 +64,6 @@ impl KinesisSource<Vec<u8>> {
 }
 
 impl<T> KinesisSource<T> {
-    /// The stream it reads.
-    pub fn stream(&self) -> &str {
-        &self.settings.stream
-    }
-
     /// The client, made on first use (so that building a source needs no runtime).
     fn client(&self) -> Result<Client, KinesisError> {
         if let Some(client) = self.client.get() {
