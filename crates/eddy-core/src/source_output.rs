@@ -205,9 +205,10 @@ impl<T> SourceOutput<T> {
         SplitId(self.splits.len() - 1)
     }
 
-    /// A split has ended (a bounded partition reached its end offset, a shard closed): it no
-    /// longer holds back the watermark. Register a split's successors before finishing it,
-    /// or the watermark may jump past their records.
+    /// A split has ended (a bounded partition reached its end offset): it no longer holds
+    /// back the watermark, and when every split has ended, neither does the subtask. Register
+    /// a split's successors before finishing it, or the watermark may jump past their
+    /// records; when they may be read by another subtask, use [`SourceOutput::release_split`].
     pub fn finish_split(&mut self, split: SplitId) {
         let s = &mut self.splits[split.0];
         if !s.finished {
