@@ -54,10 +54,11 @@
 //! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
 //! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state
 //! and the snapshot format live in `eddy-state`. Guides are in the repository's `docs/`.
-//! Connectors are crates of their own behind features, so a job compiles only the clients
-//! it uses: `kinesis` adds `eddy::kinesis`, a Kinesis Data Streams source.
 
 pub use eddy_core as core;
+/// The Elasticsearch sink (feature `elasticsearch`).
+#[cfg(feature = "elasticsearch")]
+pub use eddy_elasticsearch as elasticsearch;
 /// The Kinesis Data Streams source (feature `kinesis`).
 #[cfg(feature = "kinesis")]
 pub use eddy_kinesis as kinesis;

@@ -6,8 +6,10 @@
 //! cargo run --release --example taxi_analytics -- --input trips.jsonl --output out/ --report out/report.html
 //! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
 //!     | cargo run --release --example taxi_analytics -- --input -
+//! cargo run --release --example taxi_analytics -- --es http://127.0.0.1:9200   # also into Elasticsearch
 //! ```
 
+mod elasticsearch;
 mod generate;
 mod job;
 mod report;
@@ -79,6 +81,8 @@ struct Args {
     /// <output>/report.html).
     #[arg(long)]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    es: elasticsearch::EsArgs,
 }
 
 /// Unsorted TLC files: a month of disorder.
@@ -121,6 +125,7 @@ fn main() -> anyhow::Result<()> {
     sink::write_json_lines(&outputs.pickups, &pickups_path);
     sink::write_json_lines(&outputs.durations, &durations_path);
     sink::write_json_lines(&outputs.dead_letters, &dead_path);
+    let es_failed = elasticsearch::add_sinks(&outputs, &args.es, &output)?;
     let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
 
     let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
@@ -135,6 +140,10 @@ fn main() -> anyhow::Result<()> {
         result.duration.as_secs_f64()
     );
     eprintln!("outputs: {}, {}, {}", pickups_path.display(), durations_path.display(), dead_path.display());
+    if let (Some(url), Some(failed)) = (&args.es.es, es_failed) {
+        let refused = written(&file_name(&failed));
+        eprintln!("elasticsearch: {url}, {refused} documents refused (see {})", failed.display());
+    }
     let report_path = args.report.clone().or(bundled.then(|| output.join("report.html")));
     if let Some(path) = report_path {
         let pickups: Vec<PickupCount> = read_json_lines(&pickups_path)?;

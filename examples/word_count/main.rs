@@ -11,8 +11,9 @@
 //! - `--checkpoint-dir DIR` takes a checkpoint every `--checkpoint-interval-ms N` (default
 //!   1000) under `DIR/chk-<id>`, so a later run can pick up where a killed one stopped.
 //! - `--restore PATH` starts from a savepoint or a checkpoint directory (its newest complete
-//!   checkpoint) instead of from the beginning of the input; a run killed before its first
-//!   checkpoint completed left nothing to restore, so start that one afresh.
+//!   checkpoint or recorded savepoint) instead of from the beginning of the input; a run
+//!   killed before its first checkpoint completed left nothing to restore, so start that one
+//!   afresh. What the restore skipped or rolled back is printed as `word count: warning: …`.
 //! - `--savepoint-dir DIR` makes SIGTERM / Ctrl-C stop the job with a savepoint in
 //!   `DIR/savepoint-<unix ms>`; its path is printed as `savepoint: <path>` and the exit is 0.
 //! - `--exactly-once-output DIR` writes the results as part files under `DIR` that become
@@ -141,10 +142,14 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     let handle = env.execute("word count")?;
+    // What a restore skipped or rolled back, before anything else; restarts come at the end.
+    let restore_warnings = handle.warnings();
+    restore_warnings.iter().for_each(|warning| eprintln!("word count: warning: {warning}"));
     if let (Some(signals), Some(dir)) = (&signals, &args.savepoint_dir) {
         stop_with_savepoint_on_signal(&handle, signals, dir);
     }
     let result = handle.wait().context("word count failed")?;
+    result.warnings[restore_warnings.len()..].iter().for_each(|warning| eprintln!("word count: warning: {warning}"));
     if let Some(savepoint) = &result.savepoint {
         // Printed after the job ended, so it is never interleaved with CSV lines on stdout.
         println!("savepoint: {}", savepoint.display());

@@ -30,6 +30,9 @@ pub struct JobConfig {
     pub restore_from: Option<std::path::PathBuf>,
     /// Start even if the snapshot holds state of an operator uid the job does not have.
     pub allow_non_restored_state: bool,
+    /// Start a restore even if a transactional sink already committed output of later
+    /// checkpoints that it cannot roll back (that output then appears twice).
+    pub allow_duplicate_output: bool,
 }
 
 impl JobConfig {
@@ -56,6 +59,7 @@ impl Default for JobConfig {
             restart: None,
             restore_from: None,
             allow_non_restored_state: false,
+            allow_duplicate_output: false,
         }
     }
 }

@@ -134,6 +134,16 @@ impl StreamEnvironment {
         self
     }
 
+    /// Lets a restore start even when a transactional sink already committed output of later
+    /// checkpoints that it cannot roll back, so that output appears twice (each such restore
+    /// is still reported in [`JobHandle::warnings`]). Without it such a restore is refused
+    /// with an error naming the snapshot and the output. Sinks that can roll back (the
+    /// exactly-once file sink) do so either way.
+    pub fn allow_duplicate_output(&self) -> &Self {
+        self.inner.borrow_mut().config.allow_duplicate_output = true;
+        self
+    }
+
     /// A copy of the current settings.
     pub fn config(&self) -> JobConfig {
         self.inner.borrow().config.clone()
