@@ -59,6 +59,9 @@ pub use eddy_core as core;
 /// The Elasticsearch sink (feature `elasticsearch`).
 #[cfg(feature = "elasticsearch")]
 pub use eddy_elasticsearch as elasticsearch;
+/// The Kinesis Data Streams source (feature `kinesis`).
+#[cfg(feature = "kinesis")]
+pub use eddy_kinesis as kinesis;
 pub use eddy_runtime as runtime;
 pub use eddy_stream as stream;
 

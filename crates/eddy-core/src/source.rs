@@ -11,8 +11,9 @@
 //!   per-split metrics (records, bytes, lag), and hear when a checkpoint completed. A
 //!   [`SplitSource`] opens one reader per subtask and says how restored splits are dealt out.
 //!
-//! Every [`Source`] is a [`SourceReader`] (a blanket implementation moves its values into
-//! the output untouched), so the runtime runs one kind of thing and simple sources pay nothing.
+//! A [`Source`] runs as a [`SourceReader`] through [`PlainReader`], which moves its values
+//! into the output untouched, so the runtime runs one kind of thing and simple sources pay
+//! nothing.
 
 use std::sync::Arc;
 
@@ -73,14 +74,17 @@ pub trait SourceReader<T>: Send {
     }
 }
 
-impl<T, S: Source<T>> SourceReader<T> for S {
+/// A [`Source`] as a [`SourceReader`]: its values go on untouched, without event time.
+pub struct PlainReader<S>(pub S);
+
+impl<T, S: Source<T>> SourceReader<T> for PlainReader<S> {
     #[inline]
     fn poll(&mut self, out: &mut SourceOutput<T>, max: usize) -> Result<SourcePoll, BoxError> {
-        self.poll_next(out.values(), max)
+        self.0.poll_next(out.values(), max)
     }
 
     fn snapshot_splits(&mut self, _checkpoint: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
-        self.snapshot()
+        self.0.snapshot()
     }
 }
 
