@@ -56,7 +56,7 @@ fn millis_behind_latest_is_a_metric_per_shard() {
     // One reader driven by hand, five records a call: after the first call it is one
     // burst (400 ms) behind the newest record; after the second, caught up.
     let source = seen_source(&moto.url(), "lagging").get_records_limit(5).build().unwrap();
-    let mut reader = source.open(&ReaderContext { subtask: 0, parallelism: 1, restored: None }).unwrap();
+    let mut reader = source.open(&ReaderContext::new(0, 1)).unwrap();
     let mut out = SourceOutput::new(None);
     let mut lags = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
