@@ -196,7 +196,8 @@ impl FilesCommitter {
                 Some(source) => Err(FilesError::Store {
                     target: self.target.clone(),
                     action: format!(
-                        "complete the upload of {key} ({} records of checkpoint {}, subtask {})",
+                        "complete the upload of {key}, which is not in the store either: its {} records of \
+                         checkpoint {} (subtask {}) are lost if this persists",
                         part.records, txn.checkpoint, txn.subtask
                     ),
                     source,

@@ -62,7 +62,7 @@ impl Storage {
     /// A store in this process's memory (tests and examples; gone when the process ends).
     pub fn in_memory() -> Storage {
         let store = Arc::new(InMemory::new());
-        Storage { store: store.clone(), multipart: Some(store), url: "memory://".into() }
+        Storage { store: store.clone(), multipart: Some(store), url: "memory:///".into() }
     }
 
     /// Any other store, committing parts by renaming hidden staging objects. `url` names it

@@ -345,3 +345,6 @@ fn unique_token(subtask: usize) -> String {
     let seed = format!("{nanos}-{}-{count}-{subtask}", std::process::id());
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests;
