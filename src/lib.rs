@@ -53,9 +53,15 @@
 //!
 //! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
 //! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state
-//! and the snapshot format live in `eddy-state`. Guides are in the repository's `docs/`.
+//! and the snapshot format live in `eddy-state`. Connectors are crates behind features:
+//! `files` (`eddy::files`, the partitioned file sink for S3 and local directories) and
+//! `parquet` (its Parquet format). Guides are in the repository's `docs/`.
 
 pub use eddy_core as core;
+/// The partitioned file sink: exactly-once part files in S3 or a local directory, as JSON
+/// lines, CSV or (feature `parquet`) Parquet. Feature `files`.
+#[cfg(feature = "files")]
+pub use eddy_files as files;
 pub use eddy_runtime as runtime;
 pub use eddy_stream as stream;
 

@@ -82,7 +82,8 @@ impl FilesCommitter {
         }
     }
 
-    /// Every object under `dir`; none if it does not exist.
+    /// Every object under `dir`; none if it does not exist (a local directory not yet made;
+    /// S3 answers an empty list for a missing prefix, and an error for a missing bucket).
     fn list(&self, dir: &str) -> Result<Vec<Path>, FilesError> {
         let prefix = path(dir)?;
         let store = self.storage.store();
