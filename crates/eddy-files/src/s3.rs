@@ -57,7 +57,7 @@ impl S3Config {
             allow_http: false,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
-            max_retries: 3,
+            max_retries: 5,
             retry_timeout: Duration::from_secs(30),
         }
     }
@@ -124,7 +124,8 @@ impl S3Config {
     }
 
     /// How often a failed request (connection error, 5xx, throttling) is retried with
-    /// exponential backoff, and for how long at most (default 3 times within 30 s).
+    /// exponential backoff (from 100 ms, doubling, at most 5 s apart), and for how long at
+    /// most (default 5 times within 30 s).
     pub fn retries(mut self, max_retries: usize, within: Duration) -> Self {
         self.max_retries = max_retries;
         self.retry_timeout = within;

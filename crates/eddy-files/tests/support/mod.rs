@@ -105,22 +105,49 @@ pub fn local_reader(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
 
 /// Every object in the store, by key, with its bytes.
 pub fn objects(store: &Arc<dyn ObjectStore>) -> BTreeMap<String, Vec<u8>> {
+    objects_where(store, |_| true)
+}
+
+/// The objects whose keys pass `keep`; one deleted between the listing and the read (a
+/// running job's bookkeeping) is left out.
+pub fn objects_where(
+    store: &Arc<dyn ObjectStore>,
+    keep: impl Fn(&str) -> bool + Send + Sync,
+) -> BTreeMap<String, Vec<u8>> {
     let store = store.clone();
     eddy_files::io_runtime::block_on(async move {
         let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
         let mut objects = BTreeMap::new();
-        for meta in listed {
-            let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
-            objects.insert(meta.location.to_string(), bytes.to_vec());
+        for meta in listed.into_iter().filter(|meta| keep(meta.location.as_ref())) {
+            match store.get(&meta.location).await {
+                Ok(got) => drop(objects.insert(meta.location.to_string(), got.bytes().await.unwrap().to_vec())),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => panic!("cannot read {}: {e}", meta.location),
+            }
         }
         objects
     })
     .unwrap()
 }
 
-/// What a Hive-style reader sees: objects none of whose path components starts with `_` or `.`.
+/// Keys of every object in the store (a listing, no reads).
+pub fn keys(store: &Arc<dyn ObjectStore>) -> Vec<String> {
+    let store = store.clone();
+    eddy_files::io_runtime::block_on(async move {
+        let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+        listed.into_iter().map(|meta| meta.location.to_string()).collect()
+    })
+    .unwrap()
+}
+
+/// Whether a reader would read `key`: none of its path components starts with `_` or `.`.
+pub fn is_visible(key: &str) -> bool {
+    !key.split('/').any(|c| c.starts_with(['_', '.']))
+}
+
+/// What a Hive-style reader sees: every visible object.
 pub fn visible(store: &Arc<dyn ObjectStore>) -> BTreeMap<String, Vec<u8>> {
-    objects(store).into_iter().filter(|(key, _)| !key.split('/').any(|c| c.starts_with(['_', '.']))).collect()
+    objects_where(store, is_visible)
 }
 
 /// The lines of every visible object under `prefix`.
@@ -135,5 +162,33 @@ pub fn visible_lines(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> 
 /// Keys under the sink's bookkeeping directory `<base>/_eddy/<dir>/`.
 pub fn bookkeeping(store: &Arc<dyn ObjectStore>, base: &str, dir: &str) -> Vec<String> {
     let prefix = format!("{base}/_eddy/{dir}/");
-    objects(store).into_keys().filter(|k| k.starts_with(&prefix)).collect()
+    keys(store).into_iter().filter(|k| k.starts_with(&prefix)).collect()
+}
+
+/// Asserts that `ids` holds each of `0..count` exactly once, reporting a short summary (how
+/// many are missing or repeated, and the first few) rather than two long lists.
+pub fn assert_each_once(mut ids: Vec<u64>, count: u64, what: &str) {
+    ids.sort_unstable();
+    let mut repeated = Vec::new();
+    let mut seen = vec![false; count as usize];
+    let mut foreign = Vec::new();
+    for id in ids {
+        match seen.get_mut(id as usize) {
+            Some(true) => repeated.push(id),
+            Some(slot) => *slot = true,
+            None => foreign.push(id),
+        }
+    }
+    let missing: Vec<u64> = (0..count).filter(|&i| !seen[i as usize]).collect();
+    let head = |v: &[u64]| v.iter().take(5).map(u64::to_string).collect::<Vec<_>>().join(", ");
+    assert!(
+        missing.is_empty() && repeated.is_empty() && foreign.is_empty(),
+        "{what}: {} of {count} missing (first: {}), {} twice (first: {}), {} unknown (first: {})",
+        missing.len(),
+        head(&missing),
+        repeated.len(),
+        head(&repeated),
+        foreign.len(),
+        head(&foreign)
+    );
 }
