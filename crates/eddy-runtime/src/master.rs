@@ -91,16 +91,22 @@ impl Master {
         loop {
             let outcome = self.run_attempt(&mut attempt);
             attempt.stop_threads();
-            let error = match outcome {
+            let mut error = match outcome {
                 Ok(outcome) => return self.finish(outcome, restarts),
                 Err(error) => error,
             };
-            if self.cancel.load(Ordering::Relaxed) || !self.may_restart(restarts) {
-                return Err(error);
-            }
-            restarts += 1;
-            tracing::warn!(job = %self.name, restart = restarts, "job failed, restarting: {error}");
-            attempt = self.restart()?;
+            attempt = loop {
+                if self.cancel.load(Ordering::Relaxed) || !self.may_restart(restarts) {
+                    return Err(error);
+                }
+                restarts += 1;
+                tracing::warn!(job = %self.name, restart = restarts, "job failed, restarting: {error}");
+                // A restart that cannot start (a sink's store still down) is one more failure.
+                match self.restart() {
+                    Ok(next) => break next,
+                    Err(failed) => error = failed,
+                }
+            };
         }
     }
 
@@ -128,6 +134,12 @@ impl Master {
         };
         if latest.is_some() {
             self.restored = latest;
+        }
+        // As at a fresh start: the restored checkpoint's sink transactions may never have been
+        // committed (a failed commit may be why the job restarts), and the failed attempt's
+        // open transactions will never be.
+        if let Some(coordinator) = &mut self.coordinator {
+            coordinator.prepare_attempt(self.restored.as_deref())?;
         }
         build_attempt(self, self.restored.clone())
     }
