@@ -165,7 +165,11 @@ impl FilesCommitter {
                     // Completed before (a replayed commit), or really failed: the object tells.
                     self.check_committed(txn, part, &key, Some(e))?;
                 }
-                self.delete_if_exists(&path(marker)?)
+                // The part is visible: a marker left behind only costs the next clean-up a lookup.
+                if let Err(e) = self.delete_if_exists(&path(marker)?) {
+                    tracing::warn!("{e}");
+                }
+                Ok(())
             }
         }
     }

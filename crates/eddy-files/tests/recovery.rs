@@ -222,3 +222,47 @@ fn a_full_disk_fails_the_job_with_a_clear_error_and_no_partial_part() {
     assert!(stdout.contains("VISIBLE PARTS ARE WHOLE"), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+#[test]
+fn a_store_outage_mid_job_is_ridden_out_by_the_restart_strategy() {
+    let Some(mut s3) = S3::s3s_fs("outage") else { return };
+    let count = 24_000;
+    let storage = s3.storage();
+    let job = std::thread::spawn(move || {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(2);
+        env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(150)));
+        env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 30, delay: Duration::from_millis(300) });
+        env.generate(Some(count), reading)
+            .uid("readings")
+            .map(|r: Reading| {
+                if r.id % 200 == 0 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                r
+            })
+            .sink_to_files(FileSink::new(storage, "readings").bucket_assigner(eddy_files::BasePath))
+            .unwrap()
+            .uid("files");
+        env.execute("readings")?.wait()
+    });
+    let reader = s3.reader();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !support::keys(&reader).iter().any(|k| support::is_visible(k)) {
+        assert!(Instant::now() < deadline && !job.is_finished(), "no output before the outage");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s3.service.stop();
+    // Longer than the sink's own retries (about 3 s of backoff): attempts fail and restart.
+    std::thread::sleep(Duration::from_secs(8));
+    s3.service.restart();
+    let result = job.join().unwrap().expect("the job rides out the outage");
+    assert!(result.restarts >= 1, "the outage should have failed an attempt");
+    let mut ids = Vec::new();
+    for (key, bytes) in visible(&reader) {
+        for line in String::from_utf8(bytes).unwrap().lines() {
+            ids.push(serde_json::from_str::<Reading>(line).unwrap_or_else(|e| panic!("{key}: {e}")).id);
+        }
+    }
+    support::assert_each_once(ids, count, "after the outage");
+}
