@@ -32,11 +32,14 @@ impl TwoPhaseCommitSink<u64> for Buffering {
     }
 }
 
+/// Committed records by (checkpoint, subtask).
+type Committed = Arc<Mutex<BTreeMap<(u64, usize), Vec<u64>>>>;
+
 /// Keeps committed transactions by (checkpoint, subtask), so a repeated commit changes
 /// nothing; its first commit fails.
 #[derive(Clone, Default)]
 struct FailingOnce {
-    committed: Arc<Mutex<BTreeMap<(u64, usize), Vec<u64>>>>,
+    committed: Committed,
     failed: Arc<AtomicBool>,
 }
 

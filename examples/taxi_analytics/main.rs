@@ -6,11 +6,13 @@
 //! cargo run --release --example taxi_analytics -- --input trips.jsonl --output out/ --report out/report.html
 //! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
 //!     | cargo run --release --example taxi_analytics -- --input -
+//! cargo run --release --features parquet --example taxi_analytics -- --s3 s3://bucket/taxi --s3-format parquet
 //! ```
 
 mod generate;
 mod job;
 mod report;
+mod s3;
 mod sink;
 mod tlc;
 mod trip;
@@ -79,6 +81,17 @@ struct Args {
     /// <output>/report.html).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Also write both results and the dead letters to an object store, partitioned by hour:
+    /// s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION) or file:///DIR. Needs the `files` feature.
+    #[arg(long)]
+    s3: Option<String>,
+    /// An S3-compatible server for --s3, e.g. http://127.0.0.1:9000.
+    #[arg(long, requires = "s3")]
+    s3_endpoint: Option<String>,
+    /// The format of --s3 result parts (parquet needs the `parquet` feature).
+    #[arg(long, value_enum, default_value_t = s3::S3Format::Json)]
+    s3_format: s3::S3Format,
 }
 
 /// Unsorted TLC files: a month of disorder.
@@ -121,6 +134,10 @@ fn main() -> anyhow::Result<()> {
     sink::write_json_lines(&outputs.pickups, &pickups_path);
     sink::write_json_lines(&outputs.durations, &durations_path);
     sink::write_json_lines(&outputs.dead_letters, &dead_path);
+    if let Some(url) = &args.s3 {
+        let target = s3::S3Output { url: url.clone(), endpoint: args.s3_endpoint.clone(), format: args.s3_format };
+        s3::add_sinks(&outputs, &target).with_context(|| format!("cannot write to {url}"))?;
+    }
     let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
 
     let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");

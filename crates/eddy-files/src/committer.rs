@@ -232,7 +232,7 @@ impl FilesCommitter {
         match block_on(multipart.abort_multipart(&key, &upload_id.to_string()))? {
             // Not found: aborted already, or completed (then the marker outlived a commit).
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(_) if matches!(block_on(self.storage.store().head(&key))?, Ok(_)) => Ok(()),
+            Err(_) if block_on(self.storage.store().head(&key))?.is_ok() => Ok(()),
             Err(source) => Err(FilesError::Store {
                 target: self.target.clone(),
                 action: format!("abort the upload of {key}"),

@@ -106,3 +106,8 @@ pub use sink::{FileSink, FileSinkExt, DEFAULT_ERROR_PREFIX};
 pub use storage::Storage;
 pub use txn::{FilesTxn, StagedPart, Staging};
 pub use writer::FileSinkWriter;
+
+/// The Arrow and Parquet crates the `parquet` feature builds on: for
+/// [`ParquetFormat::with_schema`]'s schema, and to read Parquet parts back.
+#[cfg(feature = "parquet")]
+pub use {arrow_array, arrow_schema, parquet};

@@ -162,11 +162,9 @@ impl S3Config {
             .with_allow_http(self.allow_http)
             .with_connect_timeout(self.connect_timeout)
             .with_timeout(self.request_timeout);
-        let mut retry = RetryConfig::default();
-        retry.max_retries = self.max_retries;
-        retry.retry_timeout = self.retry_timeout;
-        retry.backoff =
+        let backoff =
             BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5), base: 2.0 };
+        let retry = RetryConfig { max_retries: self.max_retries, retry_timeout: self.retry_timeout, backoff };
         builder
             .with_client_options(client)
             .with_retry(retry)

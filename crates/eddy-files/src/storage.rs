@@ -14,11 +14,14 @@
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
+use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::multipart::MultipartStore;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 
+use crate::io_runtime::block_on;
+use crate::layout::path;
 use crate::{FilesError, S3Config};
 
 /// A store that file sinks write to. Cheap to clone: clones share one client.
@@ -100,6 +103,36 @@ impl Storage {
         &self.url
     }
 
+    /// The keys under `prefix` that a reader of the output sees, sorted: none of their path
+    /// components starts with `_` or `.` (the sink's bookkeeping and staging objects do), as
+    /// Hive, Spark, Trino and Athena skip them. For tools and tests that check output.
+    pub fn list_visible(&self, prefix: &str) -> Result<Vec<String>, FilesError> {
+        let store = self.store.clone();
+        let location = (!prefix.is_empty()).then(|| path(prefix.trim_matches('/'))).transpose()?;
+        let listed = block_on(async move { store.list(location.as_ref()).try_collect::<Vec<_>>().await })?
+            .map_err(|source| self.error(format!("list {prefix}"), source))?;
+        let mut keys: Vec<String> = listed
+            .into_iter()
+            .map(|meta| meta.location.to_string())
+            .filter(|key| !key.split('/').any(|c| c.starts_with(['_', '.'])))
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// The bytes of the object `key`.
+    pub fn read(&self, key: &str) -> Result<Vec<u8>, FilesError> {
+        let store = self.store.clone();
+        let location = path(key)?;
+        let bytes = block_on(async move { store.get(&location).await?.bytes().await })?
+            .map_err(|source| self.error(format!("read {key}"), source))?;
+        Ok(bytes.to_vec())
+    }
+
+    fn error(&self, action: String, source: object_store::Error) -> FilesError {
+        FilesError::Store { target: self.url.clone(), action, source }
+    }
+
     pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
@@ -124,6 +157,7 @@ mod tests {
         let (local, base) = Storage::from_url(&url, S3Config::new("ignored")).unwrap();
         assert!(local.url().ends_with("/out") && base.is_empty(), "{local:?}");
         assert!(local.multipart().is_none());
+        assert!(local.list_visible("").unwrap().is_empty());
         for bad in ["file://relative/dir", "http://host/x", "s3:///prefix", "/plain/path"] {
             let err = Storage::from_url(bad, S3Config::new("x")).unwrap_err().to_string();
             assert!(err.contains("s3://") || err.contains("file:///"), "{bad}: {err}");

@@ -83,7 +83,7 @@ fn run_job(storage: Storage, count: u64, checkpoints: &Path, restore: bool) -> e
     env.generate(Some(count), reading)
         .uid("readings")
         .map(|r: Reading| {
-            if r.id % 200 == 0 {
+            if r.id.is_multiple_of(200) {
                 std::thread::sleep(Duration::from_millis(10));
             }
             r
@@ -236,7 +236,7 @@ fn a_store_outage_mid_job_is_ridden_out_by_the_restart_strategy() {
         env.generate(Some(count), reading)
             .uid("readings")
             .map(|r: Reading| {
-                if r.id % 200 == 0 {
+                if r.id.is_multiple_of(200) {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 r

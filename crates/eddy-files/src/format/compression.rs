@@ -36,19 +36,20 @@ impl Compression {
     pub(crate) fn wrap<W: Write>(self, out: W) -> io::Result<Compressed<W>> {
         Ok(match self {
             Compression::None => Compressed::Plain(out),
-            Compression::Gzip => Compressed::Gzip(GzEncoder::new(out, flate2::Compression::default())),
-            Compression::Zstd => Compressed::Zstd(zstd::Encoder::new(out, 3)?),
-            Compression::Snappy => Compressed::Snappy(snap::write::FrameEncoder::new(out)),
+            Compression::Gzip => Compressed::Gzip(Box::new(GzEncoder::new(out, flate2::Compression::default()))),
+            Compression::Zstd => Compressed::Zstd(Box::new(zstd::Encoder::new(out, 3)?)),
+            Compression::Snappy => Compressed::Snappy(Box::new(snap::write::FrameEncoder::new(out))),
         })
     }
 }
 
-/// A writer compressing into `W`.
+/// A writer compressing into `W` (encoders boxed: their state is large, and there is one per
+/// open part, not per record).
 pub(crate) enum Compressed<W: Write> {
     Plain(W),
-    Gzip(GzEncoder<W>),
-    Zstd(zstd::Encoder<'static, W>),
-    Snappy(snap::write::FrameEncoder<W>),
+    Gzip(Box<GzEncoder<W>>),
+    Zstd(Box<zstd::Encoder<'static, W>>),
+    Snappy(Box<snap::write::FrameEncoder<W>>),
 }
 
 impl<W: Write> Compressed<W> {
@@ -68,7 +69,7 @@ impl<W: Write> Compressed<W> {
             Compressed::Plain(w) => Ok(w),
             Compressed::Gzip(w) => w.finish(),
             Compressed::Zstd(w) => w.finish(),
-            Compressed::Snappy(w) => w.into_inner().map_err(|e| io::Error::other(e.to_string())),
+            Compressed::Snappy(w) => (*w).into_inner().map_err(|e| io::Error::other(e.to_string())),
         }
     }
 }

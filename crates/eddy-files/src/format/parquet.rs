@@ -50,7 +50,12 @@ impl ParquetFormat {
     /// become strings; types serde cannot trace (e.g. untagged enums) need
     /// [`ParquetFormat::with_schema`].
     pub fn for_type<T: DeserializeOwned>() -> Result<ParquetFormat, FilesError> {
-        let options = TracingOptions::default().enums_without_data_as_strings(true);
+        // Plain (32-bit offset) strings, lists and binaries: what most Arrow readers expect.
+        let options = TracingOptions::default()
+            .enums_without_data_as_strings(true)
+            .strings_as_large_utf8(false)
+            .sequence_as_large_list(false)
+            .bytes_as_large_binary(false);
         let fields = Vec::<FieldRef>::from_type::<T>(options).map_err(|e| {
             FilesError::Config(format!(
                 "cannot derive a Parquet schema from {}: {e}; give one with ParquetFormat::with_schema",
