@@ -107,7 +107,7 @@ pub use storage::Storage;
 pub use txn::{FilesTxn, StagedPart, Staging};
 pub use writer::FileSinkWriter;
 
-/// The Arrow and Parquet crates the `parquet` feature builds on: for
+/// The Arrow, Parquet and serde-to-Arrow crates the `parquet` feature builds on: for
 /// [`ParquetFormat::with_schema`]'s schema, and to read Parquet parts back.
 #[cfg(feature = "parquet")]
-pub use {arrow_array, arrow_schema, parquet};
+pub use {arrow_array, arrow_schema, parquet, serde_arrow};
