@@ -7,6 +7,7 @@
 //! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
 //!     | cargo run --release --example taxi_analytics -- --input -
 //! cargo run --release --example taxi_analytics -- --es http://127.0.0.1:9200   # also into Elasticsearch
+//! cargo run --release --features parquet --example taxi_analytics -- --s3 s3://bucket/taxi --s3-format parquet
 //! ```
 
 mod elasticsearch;
@@ -15,6 +16,7 @@ mod flags;
 mod generate;
 mod job;
 mod report;
+mod s3;
 mod sink;
 mod tlc;
 mod trip;
@@ -85,6 +87,17 @@ struct Args {
     report: Option<PathBuf>,
     #[command(flatten)]
     es: elasticsearch::EsArgs,
+    /// Also write both results and the dead letters to an object store, partitioned by hour:
+    /// s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION) or file:///DIR. Needs the `files` feature.
+    #[arg(long)]
+    s3: Option<String>,
+    /// An S3-compatible server for --s3, e.g. http://127.0.0.1:9000.
+    #[arg(long, requires = "s3")]
+    s3_endpoint: Option<String>,
+    /// The format of --s3 result parts (parquet needs the `parquet` feature).
+    #[arg(long, value_enum, default_value_t = s3::S3Format::Json)]
+    s3_format: s3::S3Format,
 }
 
 /// Unsorted TLC files: a month of disorder.
@@ -135,6 +148,10 @@ fn main() -> anyhow::Result<()> {
     sink::write_json_lines(&outputs.dead_letters, &dead_path);
     sink::write_json_lines(&outputs.late, &late_path);
     let es_failed = elasticsearch::add_sinks(&outputs, &args.es, &output)?;
+    if let Some(url) = &args.s3 {
+        let target = s3::S3Output { url: url.clone(), endpoint: args.s3_endpoint.clone(), format: args.s3_format };
+        s3::add_sinks(&outputs, &target).with_context(|| format!("cannot write to {url}"))?;
+    }
     let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
 
     let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
