@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Files are read whole and sorted by drop-off first (the TLC's are not sorted). Lines that
-//! are not a trip with a readable drop-off (bad CSV rows, malformed JSON) are written as they
-//! are, at their input position, so the job's dead-letter output sees them; watermark events
-//! in a JSON input are dropped, as the replayer makes its own.
+//! are not a trip with a readable drop-off (bad CSV rows, malformed JSON, lines that are not
+//! UTF-8) are written as they are, byte for byte, at their input position, so the job's
+//! dead-letter output sees them; the first few lines that are not UTF-8 are also named on
+//! stderr by file and line. Watermark events in a JSON input are dropped, as the replayer
+//! makes its own.
 //!
 //! Pacing: an event with drop-off `t` is sent at `start + (t - first drop-off) / speedup`.
 //! With `--kafka-brokers B --topic T` the lines go to Kafka topic `T` (which must exist)
@@ -22,6 +24,8 @@
 //! wall time, whenever event time has advanced `--watermark-every-ms` (so an unpaced replay
 //! has them too), and at the end. A progress line goes to stderr once a second.
 
+#[path = "common/flags.rs"]
+mod flags;
 #[path = "taxi_analytics/generate.rs"]
 mod generate;
 #[path = "taxi_analytics/kafka_lines.rs"]
@@ -79,10 +83,10 @@ struct Args {
     start: String,
     /// How far a generated trip's drop-off may lag the latest one; watermarks trail the
     /// latest drop-off by this much (plus 1 ms).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     disorder_ms: u64,
-    /// Generated lines out of a million that are malformed.
-    #[arg(long, default_value_t = 0)]
+    /// Generated lines out of a million that are malformed (0 to 1000000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=1_000_000))]
     malformed_per_million: u32,
     /// Output file (default: stdout).
     #[arg(long, conflicts_with = "kafka_brokers")]
@@ -99,7 +103,7 @@ struct Args {
     speedup: f64,
     /// Also send a watermark whenever event time has advanced this much (0: only once a second
     /// of wall time).
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(i64).range(0..))]
     watermark_every_ms: i64,
 }
 
@@ -138,11 +142,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
         };
         replay.send_all(generate_timed(&calibration, spec))?;
     } else {
-        let text = read_input(args.input.as_deref().unwrap_or("-"))?;
+        let name = args.input.as_deref().unwrap_or("-");
+        let text = read_input(name)?;
+        let mut rows = Rows::new(&text, if name == "-" { "stdin" } else { name });
         let lines = match args.format {
-            InputFormat::Json => json_lines(&text),
-            InputFormat::TlcCsv => csv_lines(&text)?,
+            InputFormat::Json => json_lines(&mut rows),
+            InputFormat::TlcCsv => csv_lines(&mut rows)?,
         };
+        replay.not_utf8 = rows.not_utf8;
         replay.send_all(in_event_time_order(lines))?;
     }
     replay.finish()
@@ -162,43 +169,116 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
 }
 
-fn read_input(input: &str) -> anyhow::Result<String> {
-    let mut text = String::new();
+fn read_input(input: &str) -> anyhow::Result<Vec<u8>> {
+    let mut text = Vec::new();
     if input == "-" {
-        io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+        io::stdin().read_to_end(&mut text).context("cannot read stdin")?;
     } else {
-        text = std::fs::read_to_string(input).with_context(|| format!("cannot read {input}"))?;
+        text = std::fs::read(input).with_context(|| format!("cannot read {input}"))?;
     }
     Ok(text)
 }
 
+/// How many lines that are not UTF-8 are named on stderr.
+const NOT_UTF8_SHOWN: u64 = 10;
+
+/// The pieces of a text between line feeds.
+type Pieces<'a> = std::slice::Split<'a, u8, fn(&u8) -> bool>;
+
+/// The input's lines (without `\n` or `\r\n`), as text where they are UTF-8; counts those
+/// that are not and names the first few by line number.
+struct Rows<'a> {
+    pieces: Pieces<'a>,
+    /// How many lines the input has.
+    lines: usize,
+    /// How many have been taken.
+    taken: usize,
+    name: &'a str,
+    not_utf8: u64,
+}
+
+impl<'a> Rows<'a> {
+    fn new(text: &'a [u8], name: &'a str) -> Self {
+        let newline: fn(&u8) -> bool = |&b| b == b'\n';
+        // A final line ending ends the last line; it does not start an empty one.
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        let lines = if text.is_empty() { 0 } else { line_feeds(text) + 1 };
+        Rows { pieces: text.split(newline), lines, taken: 0, name, not_utf8: 0 }
+    }
+}
+
+/// How many line feeds `text` holds.
+fn line_feeds(text: &[u8]) -> usize {
+    text.iter().filter(|&&b| b == b'\n').count()
+}
+
+impl<'a> Iterator for Rows<'a> {
+    /// The line's text, or its bytes if it is not UTF-8.
+    type Item = Result<&'a str, &'a [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.taken == self.lines {
+            return None;
+        }
+        let line = self.pieces.next()?;
+        self.taken += 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = std::str::from_utf8(line).map_err(|e| {
+            if self.not_utf8 < NOT_UTF8_SHOWN {
+                let _ = writeln!(
+                    io::stderr(),
+                    "taxi_replay: {}, line {}: not UTF-8 ({e}); passed on as it is, for the job's dead-letter output",
+                    self.name,
+                    self.taken
+                );
+            }
+            self.not_utf8 += 1;
+            line
+        });
+        Some(text)
+    }
+}
+
 /// A line to send and its drop-off time, `None` for a line the job cannot read a trip from.
-type Line = (Option<i64>, String);
+type Line = (Option<i64>, Vec<u8>);
 
 /// JSON events as they are; trips that do not parse or lack a readable drop-off stay raw,
 /// watermark events and blank lines are dropped.
-fn json_lines(text: &str) -> Vec<Line> {
-    let lines = text.lines().filter(|line| !line.trim().is_empty());
-    lines
-        .filter_map(|line| match serde_json::from_str::<Event>(line) {
+fn json_lines(rows: &mut Rows<'_>) -> Vec<Line> {
+    rows.filter_map(|line| match line {
+        Err(raw) => Some((None, raw.to_vec())),
+        Ok(line) if line.trim().is_empty() => None,
+        Ok(line) => match serde_json::from_str::<Event>(line) {
             Ok(Event::Watermark { .. }) => None,
-            Ok(Event::Trip(trip)) => Some((parse_time(&trip.dropoff_datetime), line.to_string())),
-            Err(_) => Some((None, line.to_string())),
-        })
-        .collect()
+            Ok(Event::Trip(trip)) => Some((parse_time(&trip.dropoff_datetime), line.into())),
+            Err(_) => Some((None, line.into())),
+        },
+    })
+    .collect()
 }
 
 /// TLC rows as JSON trip events (`trip_id` = row index), or raw where they do not parse;
-/// blank lines and headers are dropped.
-fn csv_lines(text: &str) -> anyhow::Result<Vec<Line>> {
-    let mut rows = text.lines();
-    let schema = TlcSchema::from_header(rows.next().unwrap_or_default()).map_err(anyhow::Error::msg)?;
-    let rows = rows.filter(|row| !row.trim().is_empty() && !schema.is_header(row));
+/// blank lines and headers are dropped. The first line is the header.
+fn csv_lines(rows: &mut Rows<'_>) -> anyhow::Result<Vec<Line>> {
+    let name = rows.name;
+    let header = match rows.next() {
+        None => "",
+        Some(Ok(header)) => header,
+        Some(Err(raw)) => {
+            let e = std::str::from_utf8(raw).unwrap_err();
+            bail!("{name}, line 1: the CSV header is not UTF-8 ({e})")
+        }
+    };
+    let schema = TlcSchema::from_header(header).map_err(|e| anyhow::anyhow!("{name}, line 1: {e}"))?;
+    let rows = rows.filter(|row| row.map_or(true, |row| !row.trim().is_empty() && !schema.is_header(row)));
     Ok(rows
         .enumerate()
-        .map(|(id, row)| match schema.parse(row, id as u64) {
-            Ok(trip) => (parse_time(&trip.dropoff_datetime), Event::Trip(trip).to_json()),
-            Err(_) => (None, row.to_string()),
+        .map(|(id, row)| match row {
+            Err(raw) => (None, raw.to_vec()),
+            Ok(row) => match schema.parse(row, id as u64) {
+                Ok(trip) => (parse_time(&trip.dropoff_datetime), Event::Trip(trip).to_json().into_bytes()),
+                Err(_) => (None, row.into()),
+            },
         })
         .collect())
 }
@@ -239,6 +319,8 @@ struct Replay<W: Write> {
     watermark_base_ms: i64,
     /// How late the last timed line went out, against its schedule.
     lag: Option<Duration>,
+    /// Input lines that were not UTF-8 (passed on raw).
+    not_utf8: u64,
     sent: u64,
     sent_at_tick: u64,
     last_tick: Instant,
@@ -256,18 +338,19 @@ impl<W: Write> Replay<W> {
             last_watermark_ms: None,
             watermark_base_ms: i64::MIN,
             lag: None,
+            not_utf8: 0,
             sent: 0,
             sent_at_tick: 0,
             last_tick: Instant::now(),
         }
     }
 
-    fn send_all(&mut self, lines: impl Iterator<Item = Line>) -> io::Result<()> {
+    fn send_all<L: AsRef<[u8]>>(&mut self, lines: impl Iterator<Item = (Option<i64>, L)>) -> io::Result<()> {
         for (time, line) in lines {
             if let Some(time) = time {
                 self.wait_for(time)?;
             }
-            self.out.write_all(line.as_bytes())?;
+            self.out.write_all(line.as_ref())?;
             self.out.write_all(b"\n")?;
             self.sent += 1;
             if let Some(time) = time {
@@ -342,7 +425,12 @@ impl<W: Write> Replay<W> {
     fn finish(mut self) -> anyhow::Result<()> {
         self.watermark(true)?;
         self.out.flush()?;
-        let _ = writeln!(io::stderr(), "taxi_replay: done, {} events sent", self.sent);
+        let _ = writeln!(
+            io::stderr(),
+            "taxi_replay: done, {} events sent ({} input lines not UTF-8, passed on raw)",
+            self.sent,
+            self.not_utf8
+        );
         Ok(())
     }
 }

@@ -8,15 +8,14 @@ mod tlc;
 #[path = "../examples/taxi_analytics/trip.rs"]
 mod trip;
 
+mod taxi_model;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chrono::NaiveDateTime;
-use geohash::Coord;
 use serde_json::Value;
-
-const HOUR: i64 = 3_600_000;
+use taxi_model::{model_of_csv, model_of_json, Durations, HotSpots};
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-taxi");
 
 /// The example binary, which a plain `cargo test` builds next to the tests.
@@ -26,131 +25,6 @@ fn taxi_binary() -> PathBuf {
     assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
     binary
 }
-
-/// A trip as the model sees it: times in ms, coordinates in degrees.
-struct ModelTrip {
-    pickup: (f64, f64),
-    dropoff: (f64, f64),
-    pickup_ms: i64,
-    dropoff_ms: i64,
-}
-
-/// Expected results: hot spots by (cell, window end), airport sums and counts by
-/// (cell, airport, window end), and how many lines are unusable.
-#[derive(Default)]
-struct Model {
-    hot_spots: HotSpots,
-    airports: BTreeMap<(String, String, i64), (i64, u64)>,
-    dead: u64,
-}
-
-fn inside(lat: f64, lon: f64, (lat0, lat1, lon0, lon1): (f64, f64, f64, f64)) -> bool {
-    lat >= lat0 && lat <= lat1 && lon >= lon0 && lon <= lon1
-}
-
-fn cell(point: (f64, f64), precision: usize) -> String {
-    geohash::encode(Coord { x: point.1, y: point.0 }, precision).unwrap()
-}
-
-impl Model {
-    fn add(&mut self, trip: Option<ModelTrip>) {
-        let Some(t) = trip.filter(|t| t.dropoff_ms >= t.pickup_ms && t.pickup != (0.0, 0.0) && t.dropoff != (0.0, 0.0))
-        else {
-            self.dead += 1;
-            return;
-        };
-        let nyc = (40.560, 40.878, -74.054, -73.722);
-        if !inside(t.pickup.0, t.pickup.1, nyc) || !inside(t.dropoff.0, t.dropoff.1, nyc) {
-            return;
-        }
-        let end = t.dropoff_ms.div_euclid(HOUR) * HOUR + HOUR;
-        *self.hot_spots.entry((cell(t.pickup, 7), end)).or_default() += 1;
-        let airport = if inside(t.dropoff.0, t.dropoff.1, (40.632, 40.654, -73.800, -73.761)) {
-            "JFK"
-        } else if inside(t.dropoff.0, t.dropoff.1, (40.766, 40.778, -73.881, -73.859)) {
-            "LGA"
-        } else {
-            return;
-        };
-        let entry = self.airports.entry((cell(t.pickup, 6), airport.to_string(), end)).or_default();
-        entry.0 += (t.dropoff_ms - t.pickup_ms) / 60_000;
-        entry.1 += 1;
-    }
-
-    /// Airport windows with more than one trip.
-    fn durations(&self) -> Durations {
-        let more_than_one = self.airports.iter().filter(|(_, (_, n))| *n > 1);
-        more_than_one
-            .map(|((c, a, end), (sum, n))| (c.clone(), a.clone(), *end, *sum, *sum as f64 / *n as f64))
-            .collect()
-    }
-}
-
-fn millis(text: &str) -> Option<i64> {
-    let text = text.trim_end_matches('Z');
-    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
-        .ok()?;
-    Some(naive.and_utc().timestamp_millis())
-}
-
-/// The model over JSON event lines (watermark events carry no data).
-fn model_of_json(input: &str) -> Model {
-    let mut model = Model::default();
-    for line in input.lines() {
-        let event: Option<Value> = serde_json::from_str(line).ok();
-        if event.as_ref().and_then(|e| e.get("type")).and_then(Value::as_str) == Some("watermark") {
-            continue;
-        }
-        let trip = event.filter(|e| e.get("type").and_then(Value::as_str) == Some("trip")).and_then(|e| {
-            let number = |k: &str| e.get(k)?.as_f64();
-            let time = |k: &str| millis(e.get(k)?.as_str()?);
-            Some(ModelTrip {
-                pickup: (number("pickup_latitude")?, number("pickup_longitude")?),
-                dropoff: (number("dropoff_latitude")?, number("dropoff_longitude")?),
-                pickup_ms: time("pickup_datetime")?,
-                dropoff_ms: time("dropoff_datetime")?,
-            })
-        });
-        model.add(trip);
-    }
-    model
-}
-
-/// The model over a TLC CSV file, finding columns by either naming.
-fn model_of_csv(input: &str) -> Model {
-    let mut lines = input.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let column = |names: [&str; 2]| header.iter().position(|h| names.contains(h)).unwrap();
-    let pickup_time = column(["tpepPickupDateTime", "lpepPickupDatetime"]);
-    let dropoff_time = column(["tpepDropoffDateTime", "lpepDropoffDatetime"]);
-    let coordinates = [
-        column(["startLat", "pickupLatitude"]),
-        column(["startLon", "pickupLongitude"]),
-        column(["endLat", "dropoffLatitude"]),
-        column(["endLon", "dropoffLongitude"]),
-    ];
-    let mut model = Model::default();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.split(',').collect();
-        let number = |i: usize| fields.get(i)?.parse::<f64>().ok();
-        let trip = (|| {
-            Some(ModelTrip {
-                pickup: (number(coordinates[0])?, number(coordinates[1])?),
-                dropoff: (number(coordinates[2])?, number(coordinates[3])?),
-                pickup_ms: millis(fields.get(pickup_time)?)?,
-                dropoff_ms: millis(fields.get(dropoff_time)?)?,
-            })
-        })();
-        model.add(trip);
-    }
-    model
-}
-
-/// Pickup counts by (cell, window end).
-type HotSpots = BTreeMap<(String, i64), u64>;
-/// Airport windows as (cell, airport, window end, sum of minutes, average).
-type Durations = Vec<(String, String, i64, i64, f64)>;
 
 /// Runs the example and returns (hot spots, durations, dead letters) as it wrote them.
 fn run(args: &[&str], out: &Path) -> (HotSpots, Durations, u64) {
@@ -227,4 +101,150 @@ fn generated_trips_with_watermark_events_match_the_model() {
         assert_eq!(durations, model.durations(), "parallelism {parallelism}");
         assert_eq!(dead, model.dead, "parallelism {parallelism}");
     }
+}
+
+/// `--s3` into a real S3 server (moto), beside `--output`: the same results as the model,
+/// each in the hour its window covers (`year=…/month=…/day=…/hour=…`), as JSON lines and as
+/// Parquet with the same field names; every dead letter under `errors/<reason>/`.
+#[cfg(feature = "files")]
+#[test]
+fn results_written_to_s3_match_the_model() {
+    use std::io::{Read, Write};
+
+    use eddy::files::{S3Config, Storage};
+
+    let Some(moto) = eddy_test_services::Service::moto() else { return };
+    let mut stream = std::net::TcpStream::connect(moto.address()).unwrap();
+    write!(stream, "PUT /taxi HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", moto.address())
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "cannot create the bucket: {answer}");
+
+    let calibration = generate::Calibration::from_samples(Path::new(SAMPLES)).unwrap();
+    let spec = generate::Spec {
+        seed: 5,
+        trips: 20_000,
+        start_ms: 1_451_606_400_000,
+        disorder_ms: 60_000,
+        malformed_per_million: 3_000,
+        watermark_every_ms: Some(300_000),
+    };
+    let input: String = generate::generate(&calibration, spec).map(|l| l + "\n").collect();
+    let model = model_of_json(&input);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trips.jsonl");
+    std::fs::write(&file, &input).unwrap();
+    let storage =
+        Storage::s3(&S3Config::new("taxi").endpoint(&moto.url()).allow_http(true).credentials("eddy", "secret"))
+            .unwrap();
+    let hour_of = |timestamp: i64| {
+        let time = chrono::DateTime::from_timestamp_millis(timestamp - 1).unwrap();
+        time.format("year=%Y/month=%m/day=%d/hour=%H").to_string()
+    };
+    let formats: &[&str] = if cfg!(feature = "parquet") { &["json", "parquet"] } else { &["json"] };
+    for &format in formats {
+        let prefix = format!("runs/{format}");
+        let result = Command::new(taxi_binary())
+            .args(["--input", file.to_str().unwrap(), "--parallelism", "2", "--s3-format", format])
+            .arg("--output")
+            .arg(dir.path().join(format))
+            .args(["--s3", &format!("s3://taxi/{prefix}"), "--s3-endpoint", &moto.url()])
+            .envs([("AWS_ACCESS_KEY_ID", "eddy"), ("AWS_SECRET_ACCESS_KEY", "secret"), ("AWS_REGION", "us-east-1")])
+            .output()
+            .unwrap();
+        assert!(result.status.success(), "taxi_analytics --s3 failed: {}", String::from_utf8_lossy(&result.stderr));
+
+        let mut hot_spots = HotSpots::new();
+        let mut durations = Durations::new();
+        for key in storage.list_visible(&format!("{prefix}/pickup_count")).unwrap() {
+            for row in rows(&storage, &key, format) {
+                assert!(key.contains(&hour_of(row["timestamp"].as_i64().unwrap())), "{row} is in {key}");
+                let cell = (row["location"].as_str().unwrap().to_string(), row["timestamp"].as_i64().unwrap());
+                assert!(hot_spots.insert(cell, row["pickup_count"].as_u64().unwrap()).is_none(), "{row} twice");
+            }
+        }
+        for key in storage.list_visible(&format!("{prefix}/trip_duration")).unwrap() {
+            for row in rows(&storage, &key, format) {
+                assert!(key.contains(&hour_of(row["timestamp"].as_i64().unwrap())), "{row} is in {key}");
+                let text = |k: &str| row[k].as_str().unwrap().to_string();
+                let number = |k: &str| row[k].as_i64().unwrap();
+                let average = row["avg_trip_duration"].as_f64().unwrap();
+                durations.push((
+                    text("location"),
+                    text("airport_code"),
+                    number("timestamp"),
+                    number("sum_trip_duration"),
+                    average,
+                ));
+            }
+        }
+        durations.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(hot_spots, model.hot_spots, "{format}: hot spots");
+        assert_eq!(durations, model.durations(), "{format}: airport durations");
+
+        let mut dead = 0;
+        for key in storage.list_visible(&format!("{prefix}/errors")).unwrap() {
+            let directory = key.split('/').nth(3).unwrap();
+            let words = |text: &str| text.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), " ");
+            for line in String::from_utf8(storage.read(&key).unwrap()).unwrap().lines() {
+                let letter: Value = serde_json::from_str(line).unwrap();
+                let reason = letter["reason"].as_str().unwrap();
+                assert!(letter["raw"].is_string(), "{line}");
+                let (reason_words, directory_words) = (words(reason), words(directory));
+                assert!(reason_words.starts_with(directory_words.trim()), "{reason:?} is under {key}");
+                dead += 1;
+            }
+        }
+        assert_eq!(dead, model.dead, "{format}: dead letters under errors/<reason>/");
+    }
+}
+
+/// The rows of a result part as JSON values, from JSON lines or from Parquet.
+#[cfg(feature = "files")]
+fn rows(storage: &eddy::files::Storage, key: &str, format: &str) -> Vec<Value> {
+    let bytes = storage.read(key).unwrap();
+    if format == "json" {
+        assert!(key.ends_with(".jsonl"), "{key}");
+        return String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    }
+    assert!(key.ends_with(".parquet"), "{key}");
+    parquet_rows(bytes)
+}
+
+/// Parquet rows, column by column, as JSON objects keyed by the column names.
+#[cfg(feature = "parquet")]
+fn parquet_rows(bytes: Vec<u8>) -> Vec<Value> {
+    use eddy::files::arrow_array::cast::AsArray;
+    use eddy::files::arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+    use eddy::files::arrow_schema::DataType;
+    use eddy::files::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file.path()).unwrap()).unwrap();
+    let mut rows = Vec::new();
+    for batch in reader.build().unwrap() {
+        let batch = batch.unwrap();
+        for row in 0..batch.num_rows() {
+            let mut object = serde_json::Map::new();
+            for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+                let value = match field.data_type() {
+                    DataType::Utf8 => Value::from(column.as_string::<i32>().value(row)),
+                    DataType::UInt64 => Value::from(column.as_primitive::<UInt64Type>().value(row)),
+                    DataType::Int64 => Value::from(column.as_primitive::<Int64Type>().value(row)),
+                    DataType::Float64 => Value::from(column.as_primitive::<Float64Type>().value(row)),
+                    other => panic!("unexpected column type {other} of {}", field.name()),
+                };
+                object.insert(field.name().clone(), value);
+            }
+            rows.push(Value::Object(object));
+        }
+    }
+    rows
+}
+
+#[cfg(all(feature = "files", not(feature = "parquet")))]
+fn parquet_rows(_: Vec<u8>) -> Vec<Value> {
+    unreachable!("Parquet parts are only written with the parquet feature")
 }

@@ -1,7 +1,10 @@
 //! The word_count example survives its process dying, as an operator would meet it: a run
-//! killed with SIGKILL mid-way and started again with `--restore` from its checkpoints, or
-//! stopped with SIGTERM into a savepoint and resumed from it, leaves exactly-once output that
-//! holds every window count of the input once — nothing lost, nothing twice.
+//! killed with SIGKILL mid-way and started again with `--restore` from its checkpoints (also
+//! again and again, at other parallelisms), or stopped with SIGTERM into a savepoint and
+//! resumed from it — also from its checkpoint directory — leaves exactly-once output that
+//! holds every window count of the input once: nothing lost, nothing twice. A full disk
+//! under its checkpoints or its output ends a run in bounded time with the cause named, and
+//! the `eddy` CLI still answers about that checkpoint directory.
 
 #[path = "../examples/word_count/generate.rs"]
 mod generate;
@@ -92,9 +95,20 @@ struct Run {
 
 impl Run {
     fn start(dir: &Path, name: &str, args: &[&str]) -> Run {
+        Run::spawn(dir, name, Command::new(word_count_binary()).args(args))
+    }
+
+    /// Starts the binary with every file it writes limited to `bytes` (`ulimit -f`, with
+    /// SIGXFSZ ignored, so that a write past the limit fails with EFBIG as on a full disk).
+    fn start_with_file_size_limit(dir: &Path, name: &str, bytes: u64, args: &[&str]) -> Run {
+        // dash counts 512-byte blocks, bash 1024: either way writes past ~`bytes` fail.
+        let script = format!("ulimit -f {}; trap '' XFSZ; exec \"$0\" \"$@\"", bytes / 512);
+        Run::spawn(dir, name, Command::new("sh").arg("-c").arg(script).arg(word_count_binary()).args(args))
+    }
+
+    fn spawn(dir: &Path, name: &str, command: &mut Command) -> Run {
         let (stdout, stderr) = (dir.join(format!("{name}.stdout")), dir.join(format!("{name}.stderr")));
-        let child = Command::new(word_count_binary())
-            .args(args)
+        let child = command
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
@@ -122,6 +136,22 @@ impl Run {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 panic!("word_count ran longer than {RUN_TIMEOUT:?}; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the process to exit within `limit`; fails (a hang) if it does not.
+    fn wait_at_most(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("word_count still ran after {limit:?}: it hangs; stderr:\n{}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -253,5 +283,262 @@ fn sigterm_stops_with_a_savepoint_that_a_new_run_resumes_exactly_once() {
     let status = second.wait();
     assert!(status.success(), "resumed run failed ({status}):\n{}", second.stderr());
     eprintln!("stopped after {stopped_after:?}; the resumed run took {:?}", resumed.elapsed());
+    assert_same_counts(&read_output(&output), &want);
+}
+
+/// The arguments of a run over `input` with checkpoints in `checkpoints` every 200 ms and
+/// exactly-once output into `output`, at `parallelism`.
+fn checkpointed_args(input: &Path, checkpoints: &Path, output: &Path, parallelism: usize) -> Vec<String> {
+    let args = ["--input", input.to_str().unwrap(), "--timestamped", "--checkpoint-interval-ms", "200"];
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["--checkpoint-dir".into(), checkpoints.to_str().unwrap().into()]);
+    args.extend(["--exactly-once-output".into(), output.to_str().unwrap().into()]);
+    args.extend(["--parallelism".into(), parallelism.to_string()]);
+    args
+}
+
+/// `args` plus `--restore checkpoints` when a checkpoint has committed output (a run killed
+/// before any did is started afresh, as the example's docs say).
+fn restoring(mut args: Vec<String>, checkpoints: &Path, output: &Path) -> Vec<String> {
+    if !visible_files(output).is_empty() {
+        args.extend(["--restore".into(), checkpoints.to_str().unwrap().into()]);
+    }
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn repeated_sigkills_at_random_moments_restoring_at_changing_parallelism_count_every_word_once() {
+    // EDDY_KILL_SEED replays a failing sequence of kill moments.
+    let seed = std::env::var("EDDY_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("kill moments from EDDY_KILL_SEED={seed}");
+    let mut random = fastrand::Rng::with_seed(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, want) = generated_input(dir.path());
+    let (checkpoints, output) = (dir.path().join("checkpoints"), dir.path().join("output"));
+    // A debug build reads the input in a few seconds, a release build in well under one.
+    let longest_ms = if cfg!(debug_assertions) { 2_500 } else { 1_500 };
+    let mut kills = 0;
+    for (round, parallelism) in [2, 1, 3, 2].into_iter().enumerate() {
+        let args = restoring(checkpointed_args(&input, &checkpoints, &output, parallelism), &checkpoints, &output);
+        let mut run = Run::start(dir.path(), &format!("run-{round}"), &strs(&args));
+        std::thread::sleep(Duration::from_millis(random.u64(200..longest_ms)));
+        if run.child.try_wait().unwrap().is_some() {
+            break; // it got to the end first
+        }
+        run.child.kill().unwrap(); // SIGKILL, at whatever it was doing
+        run.wait();
+        kills += 1;
+        // Whatever is committed is correct and there once (read_output checks).
+        for (key, count) in &read_output(&output) {
+            assert_eq!(want.get(key), Some(count), "committed count for {key:?} after kill {kills}");
+        }
+    }
+    let args = restoring(checkpointed_args(&input, &checkpoints, &output, 2), &checkpoints, &output);
+    let mut last = Run::start(dir.path(), "last", &strs(&args));
+    let status = last.wait();
+    assert!(status.success(), "the last run failed ({status}):\n{}", last.stderr());
+    eprintln!("{kills} kills");
+    assert_same_counts(&read_output(&output), &want);
+}
+
+#[test]
+fn a_restore_from_the_checkpoint_directory_after_a_sigterm_savepoint_resumes_from_the_savepoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, want) = generated_input(dir.path());
+    let (checkpoints, savepoints, output) =
+        (dir.path().join("checkpoints"), dir.path().join("savepoints"), dir.path().join("output"));
+    let mut args = checkpointed_args(&input, &checkpoints, &output, 2);
+    args.extend(["--savepoint-dir".into(), savepoints.to_str().unwrap().into()]);
+    let mut first = Run::start(dir.path(), "first", &strs(&args));
+    first.wait_until("a committed part file", || !visible_files(&output).is_empty());
+    let term = Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = first.wait();
+    assert!(status.success(), "SIGTERM should stop with a savepoint ({status}):\n{}", first.stderr());
+
+    // A service that always restarts with `--restore <checkpoint dir>`.
+    let args = [
+        checkpointed_args(&input, &checkpoints, &output, 3),
+        vec!["--restore".into(), checkpoints.to_str().unwrap().into()],
+    ];
+    let mut second = Run::start(dir.path(), "second", &strs(&args.concat()));
+    let status = second.wait();
+    let stderr = second.stderr();
+    assert!(status.success(), "resumed run failed ({status}):\n{stderr}");
+    assert!(!stderr.contains("warning"), "it resumed from the savepoint, skipping nothing:\n{stderr}");
+    assert_same_counts(&read_output(&output), &want);
+}
+
+#[test]
+fn a_restore_past_a_damaged_newest_checkpoint_says_so_on_stderr_and_counts_every_word_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, want) = generated_input(dir.path());
+    let (checkpoints, output) = (dir.path().join("checkpoints"), dir.path().join("output"));
+    let args = checkpointed_args(&input, &checkpoints, &output, 2);
+    let mut first = Run::start(dir.path(), "first", &strs(&args));
+    // Two checkpoints committed output: the newest can go, an older one stays.
+    first.wait_until("two committed part files", || visible_files(&output).len() >= 2);
+    first.child.kill().unwrap();
+    first.wait();
+    // Delete the database of every checkpoint from the one that committed the newest output on.
+    let newest_part = visible_files(&output).pop().unwrap();
+    let name = newest_part.file_name().unwrap().to_str().unwrap().to_string();
+    let newest_commit: u64 = name.split('-').nth(1).unwrap().parse().unwrap();
+    let mut damaged = Vec::new();
+    for entry in std::fs::read_dir(&checkpoints).unwrap() {
+        let path = entry.unwrap().path();
+        let id = path.file_name().unwrap().to_str().unwrap().strip_prefix("chk-").and_then(|id| id.parse::<u64>().ok());
+        if id.is_some_and(|id| id >= newest_commit) {
+            std::fs::remove_file(path.join("db")).unwrap();
+            damaged.push(path);
+        }
+    }
+
+    let args = [
+        checkpointed_args(&input, &checkpoints, &output, 1),
+        vec!["--restore".into(), checkpoints.to_str().unwrap().into()],
+    ];
+    let mut second = Run::start(dir.path(), "second", &strs(&args.concat()));
+    let status = second.wait();
+    let stderr = second.stderr();
+    assert!(status.success(), "restored run failed ({status}):\n{stderr}");
+    for path in &damaged {
+        let skipped =
+            stderr.lines().any(|l| l.contains("warning: restore: skipped") && l.contains(path.to_str().unwrap()));
+        assert!(skipped, "no warning about {} on stderr:\n{stderr}", path.display());
+    }
+    let rolled_back = stderr.contains("rolled back output committed after checkpoint");
+    assert!(rolled_back && output.join("_rolled_back").join(&name).exists(), "{name}: {stderr}");
+    assert_same_counts(&read_output(&output), &want);
+}
+
+/// A tmpfs of a few MiB mounted for one test, unmounted when dropped.
+struct TinyDisk {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    /// Mounts one, or `None` where this process may not mount (it needs root).
+    fn mount(size: &str) -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let options = format!("size={size}");
+        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(&path).output();
+        mounted.ok().filter(|o| o.status.success()).map(|_| TinyDisk { path, _dir: dir })
+    }
+
+    /// Fills the disk but for about `free` bytes; removing the returned file frees it.
+    fn fill_leaving(&self, free: u64) -> PathBuf {
+        let balloon = self.path.join("balloon");
+        let stat = Command::new("df").args(["-B1", "--output=avail"]).arg(&self.path).output().unwrap();
+        let available: u64 = String::from_utf8(stat.stdout).unwrap().lines().last().unwrap().trim().parse().unwrap();
+        std::fs::write(&balloon, vec![0u8; available.saturating_sub(free) as usize]).unwrap();
+        balloon
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// How long a run on a full disk may take to fail (or finish): a debug build reads the
+/// whole input in a few seconds, so this only trips on a hang.
+const FULL_DISK_LIMIT: Duration = Duration::from_secs(120);
+
+/// The `eddy` CLI, which a plain `cargo test` builds too.
+fn eddy_binary() -> PathBuf {
+    let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("eddy");
+    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the CLI", binary.display());
+    binary
+}
+
+/// Runs the CLI on `args`, failing if it takes longer than [`FULL_DISK_LIMIT`]; returns its
+/// exit status and output.
+fn eddy_answers(dir: &Path, name: &str, args: &[&str]) -> (ExitStatus, String) {
+    let mut run = Run::spawn(dir, name, Command::new(eddy_binary()).args(args));
+    let status = run.wait_at_most(FULL_DISK_LIMIT);
+    (status, run.stdout() + &run.stderr())
+}
+
+#[test]
+fn a_full_checkpoint_disk_fails_the_run_in_bounded_time_and_a_later_restore_counts_every_word_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, want) = generated_input(dir.path());
+    let output = dir.path().join("output");
+    // On a tmpfs with 1.5 MiB free where this process may mount one; else with every file the
+    // run writes limited to 1.5 MiB (sled's files outgrow it, the part files do not).
+    let disk = TinyDisk::mount("64m");
+    let (checkpoints, balloon) = match &disk {
+        Some(disk) => (disk.path.join("checkpoints"), Some(disk.fill_leaving(3 << 19))),
+        None => {
+            eprintln!("cannot mount a tmpfs (needs root): filling the disk with a file size limit instead");
+            (dir.path().join("checkpoints"), None)
+        }
+    };
+    let args = checkpointed_args(&input, &checkpoints, &output, 2);
+    let mut full = match balloon {
+        Some(_) => Run::start(dir.path(), "full", &strs(&args)),
+        None => Run::start_with_file_size_limit(dir.path(), "full", 3 << 19, &strs(&args)),
+    };
+    let status = full.wait_at_most(FULL_DISK_LIMIT);
+    let stderr = full.stderr();
+    assert!(!status.success(), "the disk filled up, yet the run succeeded:\n{stderr}");
+    let named = ["No space left on device", "File too large"].iter().any(|cause| stderr.contains(cause));
+    assert!(named, "the cause is not named:\n{stderr}");
+    for (key, count) in &read_output(&output) {
+        assert_eq!(want.get(key), Some(count), "committed count for {key:?}");
+    }
+
+    // The CLI answers about the full directory (whatever its verdict on each checkpoint).
+    let (_, listed) = eddy_answers(dir.path(), "list", &["checkpoints", "list", checkpoints.to_str().unwrap()]);
+    assert!(listed.contains("chk-") || listed.contains("ID") || listed.contains("no checkpoints"), "{listed}");
+    eddy_answers(dir.path(), "validate", &["savepoint", "validate", checkpoints.to_str().unwrap()]);
+    eddy_answers(dir.path(), "info", &["savepoint", "info", checkpoints.to_str().unwrap()]);
+
+    // With room again, a restore finishes the job exactly.
+    if let Some(balloon) = balloon {
+        std::fs::remove_file(balloon).unwrap();
+    }
+    let args = restoring(checkpointed_args(&input, &checkpoints, &output, 3), &checkpoints, &output);
+    let mut restored = Run::start(dir.path(), "restored", &strs(&args));
+    let status = restored.wait();
+    assert!(status.success(), "restored run failed ({status}):\n{}", restored.stderr());
+    assert_same_counts(&read_output(&output), &want);
+}
+
+#[test]
+fn a_full_output_disk_fails_the_run_in_bounded_time_and_a_later_restore_counts_every_word_once() {
+    let Some(disk) = TinyDisk::mount("16m") else {
+        eprintln!(
+            "SKIPPED a_full_output_disk_…: cannot mount a tmpfs (needs root); the sink's write errors are \
+             covered by tests/exactly_once_restores.rs"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (input, want) = generated_input(dir.path());
+    let (checkpoints, output) = (dir.path().join("checkpoints"), disk.path.join("output"));
+    let balloon = disk.fill_leaving(256 << 10);
+    let args = checkpointed_args(&input, &checkpoints, &output, 2);
+    let mut full = Run::start(dir.path(), "full", &strs(&args));
+    let status = full.wait_at_most(FULL_DISK_LIMIT);
+    let stderr = full.stderr();
+    assert!(!status.success(), "the disk filled up, yet the run succeeded:\n{stderr}");
+    assert!(stderr.contains("No space left on device"), "the cause is not named:\n{stderr}");
+    assert!(!stderr.contains("File exists"), "a restart tripped over a failed attempt's files:\n{stderr}");
+
+    std::fs::remove_file(balloon).unwrap();
+    let args = restoring(checkpointed_args(&input, &checkpoints, &output, 1), &checkpoints, &output);
+    let mut restored = Run::start(dir.path(), "restored", &strs(&args));
+    let status = restored.wait();
+    assert!(status.success(), "restored run failed ({status}):\n{}", restored.stderr());
     assert_same_counts(&read_output(&output), &want);
 }

@@ -6,6 +6,8 @@
 //! ```
 //! Prints `account,small_at_ms,large_at_ms,amount` per alert.
 
+#[path = "../common/flags.rs"]
+mod flags;
 mod job;
 
 use std::path::PathBuf;
@@ -20,14 +22,14 @@ struct Args {
     /// How many transactions to generate.
     #[arg(long, default_value_t = 20_000)]
     transactions: usize,
-    /// Accounts they are spread over.
-    #[arg(long, default_value_t = 500)]
+    /// Accounts they are spread over (at least 1).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     accounts: u32,
     /// Seed of the generator.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Parallelism of the detector (default: number of cores).
-    #[arg(long)]
+    /// Parallelism of the detector, 1 to 128 (the max parallelism; default: number of cores).
+    #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
     /// Keep the detector's state in sled databases here instead of memory.
     #[arg(long)]

@@ -11,7 +11,7 @@ use geohash::Coord;
 use serde::{Deserialize, Serialize};
 
 use crate::tlc::TlcSchema;
-use crate::trip::{airport_of, parse_time, Event, PickupCount, TripDuration, NYC};
+use crate::trip::{airport_of, format_time, parse_time, Event, PickupCount, TripDuration, NYC};
 
 /// The job's knobs; defaults are the reference values.
 #[derive(Debug, Clone)]
@@ -109,10 +109,14 @@ pub fn parse_line(line: String, format: &Format) -> Parsed {
 struct RawEvent<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    pickup_latitude: Option<f64>,
-    pickup_longitude: Option<f64>,
-    dropoff_latitude: Option<f64>,
-    dropoff_longitude: Option<f64>,
+    #[serde(borrow)]
+    pickup_latitude: Option<Coordinate<'a>>,
+    #[serde(borrow)]
+    pickup_longitude: Option<Coordinate<'a>>,
+    #[serde(borrow)]
+    dropoff_latitude: Option<Coordinate<'a>>,
+    #[serde(borrow)]
+    dropoff_longitude: Option<Coordinate<'a>>,
     #[serde(borrow)]
     pickup_datetime: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -121,9 +125,63 @@ struct RawEvent<'a> {
     watermark: Option<Cow<'a, str>>,
 }
 
+/// A coordinate as a JSON line gives it: a number, or text (a string, or a bare `NaN` or
+/// `Infinity` as Python's `json` writes them), which is read as a CSV field is, so a bad
+/// coordinate gets the same reason from either format.
+#[derive(Debug)]
+enum Coordinate<'a> {
+    Number(f64),
+    Text(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Coordinate<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Coordinate<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Coordinate::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Coordinate::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Coordinate::Number(v as f64))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Coordinate::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Coordinate::Text(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The value of a coordinate field, or the reason it has none (the CSV reader's wording).
+fn coordinate(value: Option<Coordinate<'_>>, name: &str, what: &str) -> Result<f64, String> {
+    let text = match value {
+        None => return Err(format!("missing field `{name}`")),
+        Some(Coordinate::Number(v)) => return Ok(v),
+        Some(Coordinate::Text(text)) => text,
+    };
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("unparsable {what} {text:?}")),
+    }
+}
+
 fn parse_json(line: &str) -> Result<Parsed, String> {
-    let event: RawEvent = serde_json::from_str(line).map_err(|e| format!("not a trip or watermark event: {e}"))?;
-    let field = |value: Option<f64>, name: &str| value.ok_or_else(|| format!("missing field `{name}`"));
+    let event: RawEvent = match serde_json::from_str(line) {
+        Ok(event) => event,
+        Err(e) => {
+            return parse_json_with_bare_non_numbers(line).unwrap_or(Err(format!("not a trip or watermark event: {e}")))
+        }
+    };
     fn text<'a>(value: &'a Option<Cow<'a, str>>, name: &str) -> Result<&'a str, String> {
         value.as_deref().ok_or_else(|| format!("missing field `{name}`"))
     }
@@ -134,16 +192,48 @@ fn parse_json(line: &str) -> Result<Parsed, String> {
         }
         "trip" => trip_facts(
             [
-                field(event.pickup_latitude, "pickup_latitude")?,
-                field(event.pickup_longitude, "pickup_longitude")?,
-                field(event.dropoff_latitude, "dropoff_latitude")?,
-                field(event.dropoff_longitude, "dropoff_longitude")?,
+                coordinate(event.pickup_latitude, "pickup_latitude", "pickup latitude")?,
+                coordinate(event.pickup_longitude, "pickup_longitude", "pickup longitude")?,
+                coordinate(event.dropoff_latitude, "dropoff_latitude", "drop-off latitude")?,
+                coordinate(event.dropoff_longitude, "dropoff_longitude", "drop-off longitude")?,
             ],
             text(&event.pickup_datetime, "pickup_datetime")?,
             text(&event.dropoff_datetime, "dropoff_datetime")?,
         ),
         other => Err(format!("unknown event type {other:?}")),
     }
+}
+
+/// A line that is JSON but for bare `NaN`, `Infinity` or `-Infinity` (not JSON, but what
+/// Python's `json` writes for such floats), read with those as strings; `None` if it is not
+/// such a line.
+#[cold]
+fn parse_json_with_bare_non_numbers(line: &str) -> Option<Result<Parsed, String>> {
+    let mut quoted = String::with_capacity(line.len() + 8);
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if !in_string {
+            if let Some(token) = ["NaN", "-Infinity", "Infinity"].into_iter().find(|t| rest.starts_with(t)) {
+                quoted.push('"');
+                quoted.push_str(token);
+                quoted.push('"');
+                rest = &rest[token.len()..];
+                changed = true;
+                continue;
+            }
+        }
+        match c {
+            '"' if !escaped => in_string = !in_string,
+            _ => {}
+        }
+        escaped = in_string && c == '\\' && !escaped;
+        quoted.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    let reparsed = changed.then(|| parse_json(&quoted))?;
+    // What was wrong must be one of those values: a line they did not break stays invalid.
+    Some(reparsed.and_then(|_| Err("not a trip or watermark event: NaN or Infinity where no number is needed".into())))
 }
 
 fn facts(event: &Event) -> Result<Parsed, String> {
@@ -193,11 +283,40 @@ pub struct Tally {
     pub outside_nyc: AtomicU64,
 }
 
-/// The job's three outputs.
+/// A trip that came after the windows of its hour had fired (the watermark had passed
+/// them), so no result counts it: written to the late-trips output instead of vanishing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LateTrip {
+    pub pickup_latitude: f64,
+    pub pickup_longitude: f64,
+    pub dropoff_latitude: f64,
+    pub dropoff_longitude: f64,
+    pub pickup_datetime: String,
+    pub dropoff_datetime: String,
+}
+
+impl LateTrip {
+    fn of(t: &TripFacts) -> Self {
+        LateTrip {
+            pickup_latitude: t.pickup_lat,
+            pickup_longitude: t.pickup_lon,
+            dropoff_latitude: t.dropoff_lat,
+            dropoff_longitude: t.dropoff_lon,
+            pickup_datetime: format_time(t.pickup_ms),
+            dropoff_datetime: format_time(t.dropoff_ms),
+        }
+    }
+}
+
+/// The job's four outputs.
 pub struct Outputs {
     pub pickups: DataStream<PickupCount>,
     pub durations: DataStream<TripDuration>,
+    /// Lines the job could not use, with the reason: unparsable, or unreadable (too long,
+    /// not UTF-8; the source names the file and line).
     pub dead_letters: DataStream<DeadLetter>,
+    /// Trips in NYC that came after their hour's windows had fired.
+    pub late: DataStream<LateTrip>,
 }
 
 /// Builds the job on `lines`. Parsing and event time run at the source's parallelism
@@ -221,7 +340,18 @@ pub fn build(
         }
     }
     .set_parallelism(source_parallelism);
-    analyse(&parsed, &stamped, source_parallelism, options, tally)
+    analyse(&parsed, &stamped, unreadable(lines), source_parallelism, options, tally)
+}
+
+/// The records `stream`'s source could not use (lines too long or not UTF-8, Kafka records
+/// that are not events) as the job's dead letters: the source's dead letters hold the
+/// record's bytes, which JSON shows with U+FFFD for the invalid ones, and the reason starts
+/// with where the record was (file and line, or topic-partition and offset).
+pub fn unreadable<T: Clone + Send + 'static>(stream: &DataStream<T>) -> DataStream<DeadLetter> {
+    stream.dead_letters::<RawRecord>().map(|letter| DeadLetter {
+        reason: format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error),
+        raw: String::from_utf8_lossy(&letter.input.payload).into_owned(),
+    })
 }
 
 /// Punctuated watermarks: a watermark event moves event time to its mark.
@@ -229,19 +359,23 @@ pub fn watermark_events() -> Punctuated<impl Fn(&Parsed, i64) -> Option<i64> + C
     Punctuated(|p: &Parsed, time| matches!(p, Parsed::Watermark(_)).then_some(time))
 }
 
-/// The job after parsing: dead letters from `parsed`, the two analyses from `stamped` (the
-/// trips and watermark events, with their event time and watermarks).
+/// The job after parsing: dead letters from `parsed` and `unreadable`, the two analyses and
+/// the late trips from `stamped` (the trips and watermark events, with their event time and
+/// watermarks).
 pub fn analyse(
     parsed: &DataStream<Parsed>,
     stamped: &DataStream<Parsed>,
+    unreadable: DataStream<DeadLetter>,
     source_parallelism: usize,
     options: &Options,
     tally: Arc<Tally>,
 ) -> Outputs {
-    let dead_letters = parsed.flat_map(|p| match p {
-        Parsed::Dead(dead) => Some(dead),
-        _ => None,
-    });
+    let dead_letters = parsed
+        .flat_map(|p| match p {
+            Parsed::Dead(dead) => Some(dead),
+            _ => None,
+        })
+        .union(&[unreadable]);
     let trips = stamped
         .flat_map(move |p| match p {
             Parsed::Trip(t) => {
@@ -256,21 +390,30 @@ pub fn analyse(
         })
         .name("InNYC")
         .set_parallelism(source_parallelism);
-    Outputs { pickups: hot_spots(&trips, options), durations: airport_durations(&trips, options), dead_letters }
+    let late_tag = OutputTag::new("late trips");
+    let pickups = hot_spots(&trips, options, &late_tag);
+    let late = pickups.side_output(&late_tag).map(|(_, trip): (String, TripFacts)| LateTrip::of(&trip));
+    Outputs { pickups, durations: airport_durations(&trips, options), dead_letters, late }
 }
 
 fn window(options: &Options) -> TumblingEventTimeWindows {
     TumblingEventTimeWindows::of(Duration::from_millis(options.window_ms))
 }
 
-/// Pickups per geohash cell and window.
-fn hot_spots(trips: &DataStream<TripFacts>, options: &Options) -> DataStream<PickupCount> {
+/// Pickups per geohash cell and window; trips that come after their window fired go to
+/// `late` (every trip in NYC passes here, so this is where lateness is decided).
+fn hot_spots(
+    trips: &DataStream<TripFacts>,
+    options: &Options,
+    late: &OutputTag<(String, TripFacts)>,
+) -> DataStream<PickupCount> {
     let precision = options.hotspot_precision;
     trips
-        .flat_map(move |t| geohash_of(t.pickup_lat, t.pickup_lon, precision))
+        .flat_map(move |t| geohash_of(t.pickup_lat, t.pickup_lon, precision).map(|cell| (cell, t)))
         .name("PickupCell")
-        .key_by(|cell: &String| cell.clone())
+        .key_by(|(cell, _): &(String, TripFacts)| cell.clone())
         .window(window(options))
+        .side_output_late_data(late)
         .aggregate_with(Count, |cell, window, pickup_count| PickupCount {
             location: cell.clone(),
             pickup_count,

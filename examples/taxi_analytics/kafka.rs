@@ -50,10 +50,13 @@ pub struct KafkaArgs {
 
 impl KafkaArgs {
     /// Refuses combinations that cannot work, saying what to add or drop.
-    pub fn validate(&self, input: Option<&str>, csv: bool) -> anyhow::Result<()> {
+    pub fn validate(&self, input: Option<&str>, csv: bool, report: bool) -> anyhow::Result<()> {
         let kafka = self.source == Endpoint::Kafka || self.sink == Endpoint::Kafka;
         if kafka && self.kafka_brokers.is_none() {
             bail!("--source kafka and --sink kafka need --kafka-brokers host:port");
+        }
+        if self.sink == Endpoint::Kafka && report {
+            bail!("--report is drawn from the result files, which --sink kafka does not write: drop one");
         }
         if self.source == Endpoint::Kafka {
             if self.topic.is_none() {
@@ -107,7 +110,7 @@ pub fn build(
     }
     .uid("trips");
     let events = parsed.filter(|p| matches!(p, Parsed::Trip(_) | Parsed::Watermark(_)));
-    Ok(job::analyse(&parsed, &events, parallelism, options, tally))
+    Ok(job::analyse(&parsed, &events, job::unreadable(&parsed), parallelism, options, tally))
 }
 
 /// Writes both result streams as JSON documents to their topics, exactly-once when the job

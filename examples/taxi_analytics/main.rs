@@ -6,6 +6,8 @@
 //! cargo run --release --example taxi_analytics -- --input trips.jsonl --output out/ --report out/report.html
 //! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
 //!     | cargo run --release --example taxi_analytics -- --input -
+//! cargo run --release --example taxi_analytics -- --es http://127.0.0.1:9200   # also into Elasticsearch
+//! cargo run --release --features parquet --example taxi_analytics -- --s3 s3://bucket/taxi --s3-format parquet
 //! ```
 //!
 //! Over Kafka (`kafka.rs`): `--source kafka --kafka-brokers B --topic T [--bounded]` reads the
@@ -14,16 +16,20 @@
 //! `--duration-topic`), exactly-once with `--checkpoint-dir`. `--checkpoint-dir DIR`
 //! (every `--checkpoint-interval-ms`) and `--restore PATH` work as in word_count.
 
+mod elasticsearch;
+#[path = "../common/flags.rs"]
+mod flags;
 mod generate;
 mod job;
 mod kafka;
 mod report;
+mod s3;
 mod sink;
 mod tlc;
 mod trip;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -57,41 +63,54 @@ struct Args {
     /// Input format: JSON events, or TLC CSV rows (yellow or green column names).
     #[arg(long, value_enum, default_value_t = InputFormat::Json)]
     format: InputFormat,
-    /// Window length in milliseconds.
-    #[arg(long, default_value_t = 3_600_000)]
+    /// Window length in milliseconds (1 to 9223372036854775807).
+    #[arg(long, default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     window_ms: u64,
-    /// Geohash precision of hot-spot cells.
-    #[arg(long, default_value_t = 7)]
-    hotspot_precision: usize,
-    /// Geohash precision of airport-trip pickup cells.
-    #[arg(long, default_value_t = 6)]
-    airport_precision: usize,
+    /// Geohash precision of hot-spot cells (1 to 12 characters).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=12))]
+    hotspot_precision: u64,
+    /// Geohash precision of airport-trip pickup cells (1 to 12 characters).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=12))]
+    airport_precision: u64,
     /// Emit an airport window only with at least this many trips.
     #[arg(long, default_value_t = 2)]
     min_airport_trips: u64,
     /// Bounded out-of-orderness instead of the input's watermark events (default for
     /// tlc-csv, whose rows are unsorted: 31 days).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     out_of_orderness_ms: Option<u64>,
-    /// Parallelism (default: number of cores).
-    #[arg(long)]
+    /// Parallelism, 1 to 128 (the max parallelism; default: number of cores).
+    #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
     /// Directory for pickup_count.jsonl and trip_duration.jsonl (default: target/taxi).
     #[arg(long)]
     output: Option<PathBuf>,
     /// Where unusable lines go, as JSON lines with the raw line and the reason
-    /// (default: <output>/dead_letters.jsonl).
+    /// (default: <output>/dead_letters.jsonl). Late trips go to late_trips.jsonl next to it.
     #[arg(long)]
     dead_letter: Option<PathBuf>,
     /// Also write a self-contained HTML report here (default in bundled mode:
     /// <output>/report.html).
     #[arg(long)]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    es: elasticsearch::EsArgs,
+    /// Also write both results and the dead letters to an object store, partitioned by hour:
+    /// s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION) or file:///DIR. Needs the `files` feature.
+    #[arg(long)]
+    s3: Option<String>,
+    /// An S3-compatible server for --s3, e.g. http://127.0.0.1:9000.
+    #[arg(long, requires = "s3")]
+    s3_endpoint: Option<String>,
+    /// The format of --s3 result parts (parquet needs the `parquet` feature).
+    #[arg(long, value_enum, default_value_t = s3::S3Format::Json)]
+    s3_format: s3::S3Format,
     /// Take checkpoints under this directory, so a later run can `--restore`.
     #[arg(long)]
     checkpoint_dir: Option<PathBuf>,
-    /// Time between checkpoints, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Time between checkpoints, in milliseconds (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_interval_ms: u64,
     /// Start from this savepoint, or from the newest complete checkpoint in this directory.
     #[arg(long)]
@@ -105,7 +124,7 @@ const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    args.kafka.validate(args.input.as_deref(), args.format == InputFormat::TlcCsv)?;
+    args.kafka.validate(args.input.as_deref(), args.format == InputFormat::TlcCsv, args.report.is_some())?;
     let from_kafka = args.kafka.source == kafka::Endpoint::Kafka;
     if args.input.as_deref() == Some("-") && (args.checkpoint_dir.is_some() || args.restore.is_some()) {
         bail!("checkpoints need an input that can be read again: --input - (stdin) cannot; use a file or Kafka");
@@ -113,6 +132,12 @@ fn main() -> anyhow::Result<()> {
     let output = args.output.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
     std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
     let bundled = args.input.is_none() && !from_kafka;
+    // The report is written after the job: find out now, not after the whole run, if it cannot be.
+    let to_files = args.kafka.sink == kafka::Endpoint::File;
+    let report_path = args.report.clone().or((bundled && to_files).then(|| output.join("report.html")));
+    if let Some(path) = &report_path {
+        flags::writable(path, "--report")?;
+    }
     let input = match &args.input {
         Some(input) => input.clone(),
         None if from_kafka => String::new(),
@@ -121,15 +146,15 @@ fn main() -> anyhow::Result<()> {
     let format = match args.format {
         InputFormat::Json => Format::Json,
         InputFormat::TlcCsv if input == "-" => bail!("--format tlc-csv needs a file (its header names the columns)"),
-        InputFormat::TlcCsv => {
-            Format::TlcCsv(tlc::TlcSchema::from_header(&first_line(&input)?).map_err(anyhow::Error::msg)?)
-        }
+        InputFormat::TlcCsv => Format::TlcCsv(
+            tlc::TlcSchema::from_header(&first_line(&input)?).map_err(|e| anyhow::anyhow!("{input}, line 1: {e}"))?,
+        ),
     };
     let csv = matches!(format, Format::TlcCsv(_));
     let options = Options {
         window_ms: args.window_ms,
-        hotspot_precision: args.hotspot_precision,
-        airport_precision: args.airport_precision,
+        hotspot_precision: args.hotspot_precision as usize,
+        airport_precision: args.airport_precision as usize,
         min_airport_trips: args.min_airport_trips,
         out_of_orderness_ms: args.out_of_orderness_ms.or(csv.then_some(CSV_OUT_OF_ORDERNESS_MS)),
     };
@@ -156,47 +181,49 @@ fn main() -> anyhow::Result<()> {
     };
     let (pickups_path, durations_path) = (output.join("pickup_count.jsonl"), output.join("trip_duration.jsonl"));
     let dead_path = args.dead_letter.clone().unwrap_or_else(|| output.join("dead_letters.jsonl"));
-    if args.kafka.sink == kafka::Endpoint::Kafka {
-        kafka::write(&outputs, &args.kafka, args.checkpoint_dir.is_some())?;
-    } else {
+    let late_path = dead_path.with_file_name("late_trips.jsonl");
+    if to_files {
         sink::write_json_lines(&outputs.pickups, &pickups_path);
         sink::write_json_lines(&outputs.durations, &durations_path);
+    } else {
+        kafka::write(&outputs, &args.kafka, args.checkpoint_dir.is_some())?;
     }
     sink::write_json_lines(&outputs.dead_letters, &dead_path);
+    sink::write_json_lines(&outputs.late, &late_path);
+    let es_failed = elasticsearch::add_sinks(&outputs, &args.es, &output)?;
+    if let Some(url) = &args.s3 {
+        let target = s3::S3Output { url: url.clone(), endpoint: args.s3_endpoint.clone(), format: args.s3_format };
+        s3::add_sinks(&outputs, &target).with_context(|| format!("cannot write to {url}"))?;
+    }
     let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
 
-    let written = |name: &str| {
-        let kafka_topic = match name {
-            "pickup_count.jsonl" => &args.kafka.pickup_topic,
-            _ => &args.kafka.duration_topic,
-        };
-        let operator = match args.kafka.sink {
-            kafka::Endpoint::Kafka if name != file_name(&dead_path) => kafka::sink_name(kafka_topic),
-            _ => format!("Sink: {name}"),
-        };
-        result.metrics.total(&operator, "records_written")
+    let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
+    // A result's count: from its file's sink, or from its topic's.
+    let results = |file: &str, topic: &str| match to_files {
+        true => written(file),
+        false => result.metrics.total(&kafka::sink_name(topic), "records_written"),
     };
     let dead = written(&file_name(&dead_path));
     eprintln!(
-        "taxi analytics: {} trips ({} outside NYC), {} dead letters, {} hot-spot windows, {} airport windows in {:.2} s",
+        "taxi analytics: {} trips ({} outside NYC, {} late), {} dead letters, {} hot-spot windows, {} airport windows in {:.2} s",
         tally.trips.load(Ordering::Relaxed),
         tally.outside_nyc.load(Ordering::Relaxed),
+        written("late_trips.jsonl"),
         dead,
-        written("pickup_count.jsonl"),
-        written("trip_duration.jsonl"),
+        results("pickup_count.jsonl", &args.kafka.pickup_topic),
+        results("trip_duration.jsonl", &args.kafka.duration_topic),
         result.duration.as_secs_f64()
     );
-    if args.kafka.sink == kafka::Endpoint::Kafka {
-        eprintln!(
-            "outputs: topics {} and {}, {}",
-            args.kafka.pickup_topic,
-            args.kafka.duration_topic,
-            dead_path.display()
-        );
-        return Ok(());
+    let results_at = match to_files {
+        true => [&pickups_path, &durations_path].map(|p| p.display().to_string()),
+        false => [&args.kafka.pickup_topic, &args.kafka.duration_topic].map(|t| format!("topic {t}")),
+    };
+    let paths = [&dead_path, &late_path].map(|p| p.display().to_string());
+    eprintln!("outputs: {}, {}", results_at.join(", "), paths.join(", "));
+    if let (Some(url), Some(failed)) = (&args.es.es, es_failed) {
+        let refused = written(&file_name(&failed));
+        eprintln!("elasticsearch: {url}, {refused} documents refused (see {})", failed.display());
     }
-    eprintln!("outputs: {}, {}, {}", pickups_path.display(), durations_path.display(), dead_path.display());
-    let report_path = args.report.clone().or(bundled.then(|| output.join("report.html")));
     if let Some(path) = report_path {
         let pickups: Vec<PickupCount> = read_json_lines(&pickups_path)?;
         let durations: Vec<TripDuration> = read_json_lines(&durations_path)?;
@@ -211,9 +238,14 @@ fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
+/// The header line of a CSV file; the error names the file and line when it is not text.
 fn first_line(path: &str) -> anyhow::Result<String> {
-    let mut line = String::new();
-    BufReader::new(File::open(path).with_context(|| format!("cannot open {path}"))?).read_line(&mut line)?;
+    let mut line = Vec::new();
+    let file = File::open(path).with_context(|| format!("cannot open {path}"))?;
+    // A header is short: read no more than a text source would keep of a line.
+    BufReader::new(file).take(1 << 20).read_until(b'\n', &mut line).with_context(|| format!("cannot read {path}"))?;
+    let line = String::from_utf8(line)
+        .map_err(|e| anyhow::anyhow!("{path}, line 1: the CSV header is not UTF-8 ({})", e.utf8_error()))?;
     Ok(line.trim_end().to_string())
 }
 

@@ -138,8 +138,31 @@ pub fn parse_stamped(line: String) -> Option<Stamped> {
     Some(Stamped { timestamp, line, text_start: tab + 1 })
 }
 
-/// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode
-/// are skipped and counted in `malformed`.
+/// Counts the lines a stage skipped into `skipped` and prints the first few `reasons` (one
+/// per skipped line) to stderr (stdout holds the CSV).
+pub fn report_skipped(reasons: &DataStream<String>, skipped: Arc<AtomicU64>) {
+    reasons.add_sink("Skipped", move |_, _| Ok(SkippedLines(skipped.clone()))).set_parallelism(1);
+}
+
+/// How many skipped lines have their reason printed.
+const REASONS_SHOWN: u64 = 10;
+
+struct SkippedLines(Arc<AtomicU64>);
+
+impl Sink<String> for SkippedLines {
+    fn write(&mut self, reason: String, _: Timestamp) -> Result<(), BoxError> {
+        match self.0.fetch_add(1, Ordering::Relaxed) {
+            n if n < REASONS_SHOWN => eprintln!("word count: skipped a line: {reason}"),
+            REASONS_SHOWN => eprintln!("word count: more lines skipped (counted in the summary)"),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode,
+/// or whose timestamp is not an event time (`i64::MIN` and `i64::MAX` are reserved), are
+/// skipped and counted in `malformed`.
 pub fn word_counts(
     lines: &DataStream<String>,
     options: &Options,
@@ -154,18 +177,25 @@ pub fn word_counts(
     };
     if options.timestamped {
         let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
+        let counted = malformed.clone();
         let parsed = lines
             .flat_map(move |line| {
                 let parsed = parse_stamped(line);
                 if parsed.is_none() {
-                    malformed.fetch_add(1, Ordering::Relaxed);
+                    counted.fetch_add(1, Ordering::Relaxed);
                 }
                 parsed
             })
             .name("ParseTimestamp");
+        // A Kafka source stamps each record itself (its dead letters are counted with the
+        // source's); the timestamps assigned here make their own dead letters.
         let stamped = match options.stamped_by_source {
             true => parsed,
-            false => parsed.assign_timestamps_and_watermarks(strategy, Stamped::timestamp),
+            false => {
+                let stamped = parsed.assign_timestamps_and_watermarks(strategy, Stamped::timestamp);
+                report_skipped(&stamped.dead_letters::<Stamped>().map(|letter| letter.error), malformed);
+                stamped
+            }
         };
         stamped
             .flat_map(Stamped::tokens)

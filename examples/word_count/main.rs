@@ -11,8 +11,9 @@
 //! - `--checkpoint-dir DIR` takes a checkpoint every `--checkpoint-interval-ms N` (default
 //!   1000) under `DIR/chk-<id>`, so a later run can pick up where a killed one stopped.
 //! - `--restore PATH` starts from a savepoint or a checkpoint directory (its newest complete
-//!   checkpoint) instead of from the beginning of the input; a run killed before its first
-//!   checkpoint completed left nothing to restore, so start that one afresh.
+//!   checkpoint or recorded savepoint) instead of from the beginning of the input; a run
+//!   killed before its first checkpoint completed left nothing to restore, so start that one
+//!   afresh. What the restore skipped or rolled back is printed as `word count: warning: …`.
 //! - `--savepoint-dir DIR` makes SIGTERM / Ctrl-C stop the job with a savepoint in
 //!   `DIR/savepoint-<unix ms>`; its path is printed as `savepoint: <path>` and the exit is 0.
 //! - `--exactly-once-output DIR` writes the results as part files under `DIR` that become
@@ -35,6 +36,8 @@
 //!     --checkpoint-dir /tmp/chk --exactly-once-output /tmp/out --restore /tmp/chk
 //! ```
 
+#[path = "../common/flags.rs"]
+mod flags;
 mod job;
 mod kafka;
 
@@ -63,15 +66,18 @@ struct Args {
     /// Lines are `<epoch_ms>\t<text>` and windows use event time (else processing time).
     #[arg(long)]
     timestamped: bool,
-    /// Window length in milliseconds.
-    #[arg(long, default_value_t = 5000)]
+    /// Window length in milliseconds (1 to 9223372036854775807).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     window_ms: u64,
-    /// Bounded out-of-orderness of event time, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    /// Bounded out-of-orderness of event time, in milliseconds (up to 9223372036854775807).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     out_of_orderness_ms: u64,
-    /// Parallelism of the job (default: number of cores).
-    #[arg(long)]
+    /// Parallelism of the job, 1 to 128 (the max parallelism; default: number of cores).
+    #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
+    /// Lines longer than this many bytes are skipped (and reported), never held in memory.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=usize::MAX as u64))]
+    max_line_length: u64,
     /// Output file (default: stdout).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -81,8 +87,8 @@ struct Args {
     /// Take checkpoints under this directory (`chk-<id>`), so a later run can `--restore`.
     #[arg(long)]
     checkpoint_dir: Option<PathBuf>,
-    /// Time between checkpoints, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Time between checkpoints, in milliseconds (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_interval_ms: u64,
     /// Start from this savepoint, or from the newest complete checkpoint in this directory.
     #[arg(long)]
@@ -101,6 +107,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
+    env.set_max_line_length(args.max_line_length as usize);
     // Savepoints and restores need checkpointing on; without `--checkpoint-dir` the periodic
     // checkpoints stay in memory (a savepoint is written to its own directory regardless).
     if args.checkpoint_dir.is_some() || args.restore.is_some() || args.savepoint_dir.is_some() {
@@ -132,6 +139,11 @@ fn main() -> anyhow::Result<()> {
         stamped_by_source: args.kafka.input_topic.is_some(),
     };
     let malformed = Arc::new(AtomicU64::new(0));
+    // Lines too long or not UTF-8 (the source's dead letters) are skipped like malformed ones.
+    let unreadable = lines.dead_letters::<RawRecord>();
+    let reasons =
+        unreadable.map(|letter| format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error));
+    job::report_skipped(&reasons, malformed.clone());
     let counts = job::word_counts(&lines, &options, malformed.clone()).uid("counts");
     // One writer keeps the output a single file (or an unprefixed stdout, or one part file per
     // checkpoint).
@@ -158,10 +170,14 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     let handle = env.execute("word count")?;
+    // What a restore skipped or rolled back, before anything else; restarts come at the end.
+    let restore_warnings = handle.warnings();
+    restore_warnings.iter().for_each(|warning| eprintln!("word count: warning: {warning}"));
     if let (Some(signals), Some(dir)) = (&signals, &args.savepoint_dir) {
         stop_with_savepoint_on_signal(&handle, signals, dir);
     }
     let result = handle.wait().context("word count failed")?;
+    result.warnings[restore_warnings.len()..].iter().for_each(|warning| eprintln!("word count: warning: {warning}"));
     if let Some(savepoint) = &result.savepoint {
         // Printed after the job ended, so it is never interleaved with CSV lines on stdout.
         println!("savepoint: {}", savepoint.display());
@@ -169,7 +185,8 @@ fn main() -> anyhow::Result<()> {
     let late = result.metrics.total_all("late_records_dropped");
     eprintln!(
         "word count: {} windowed counts in {:.2} s; {} late words dropped; {} malformed lines skipped",
-        result.metrics.total_all("records_written"),
+        // Every sink but the ones counting skipped lines.
+        result.metrics.total_all("records_written") - result.metrics.total("Sink: Skipped", "records_written"),
         result.duration.as_secs_f64(),
         late,
         malformed.load(Ordering::Relaxed),

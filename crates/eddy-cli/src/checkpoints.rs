@@ -11,33 +11,36 @@ use crate::{table, text};
 /// The table's columns; the status comes last because a damaged one's reason is long.
 const HEADERS: [&str; 6] = ["ID", "KIND", "CREATED", "SIZE", "OPERATORS", "STATUS"];
 
-/// Prints every `chk-*` checkpoint in `dir`, opening and verifying each.
+/// Prints every `chk-*` checkpoint in `dir`, opening and verifying each, then every savepoint
+/// the job recorded there.
 pub fn list(dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         bail!("{} does not exist or is not a directory; pass a job's checkpoint directory", dir.display());
     }
     let checkpoints = CheckpointDirectory::open(dir)?;
     let ids = checkpoints.ids().context("listing checkpoints")?;
-    if ids.is_empty() {
+    let savepoints = checkpoints.savepoints().context("listing recorded savepoints")?;
+    if ids.is_empty() && savepoints.is_empty() {
         println!("no checkpoints (chk-*) in {}", dir.display());
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = ids.iter().map(|id| row(&checkpoints, *id)).collect();
+    let mut rows: Vec<Vec<String>> = ids.iter().map(|id| row(*id, &checkpoints.path_for(*id), None)).collect();
+    rows.extend(savepoints.iter().map(|(id, path)| row(*id, path, Some(path))));
     print!("{}", table::render(&HEADERS, &rows));
     Ok(())
 }
 
-/// One checkpoint's line.
-fn row(checkpoints: &CheckpointDirectory, id: u64) -> Vec<String> {
-    let path = checkpoints.path_for(id);
+/// One snapshot's line; `recorded` is the path of a savepoint the job recorded.
+fn row(id: u64, path: &Path, recorded: Option<&Path>) -> Vec<String> {
     // Measured before opening: sled's recovery can rewrite and grow the files.
-    let size = text::size(text::disk_usage(&path));
-    match SnapshotReader::open(&path) {
+    let size = text::size(text::disk_usage(path));
+    let at = recorded.map(|path| format!(" (recorded savepoint at {})", path.display())).unwrap_or_default();
+    match SnapshotReader::open(path) {
         Ok(reader) => {
             let metadata = reader.metadata();
             let status = match reader.verify() {
-                Ok(()) => "complete".to_string(),
-                Err(error) => format!("damaged: {}", text::problem(&error)),
+                Ok(()) => format!("complete{at}"),
+                Err(error) => format!("{}{at}", text::status(&error)),
             };
             let operators = metadata.operators.len().to_string();
             vec![
@@ -53,10 +56,10 @@ fn row(checkpoints: &CheckpointDirectory, id: u64) -> Vec<String> {
             let status = match error {
                 StateError::IncompleteSnapshot { .. } => "incomplete (no metadata: never finished, or damaged)".into(),
                 StateError::SnapshotLocked { .. } => "in use (open elsewhere)".into(),
-                other => format!("damaged: {}", text::problem(&other)),
+                other => text::status(&other),
             };
             let unknown = || "-".to_string();
-            vec![id.to_string(), unknown(), unknown(), size, unknown(), status]
+            vec![id.to_string(), unknown(), unknown(), size, unknown(), format!("{status}{at}")]
         }
     }
 }

@@ -32,8 +32,8 @@ enum Command {
 /// `eddy checkpoints …`
 #[derive(Debug, Subcommand)]
 enum CheckpointsCommand {
-    /// List every chk-* checkpoint in DIR with its status (verifying each), kind, creation
-    /// time, size on disk and number of operators.
+    /// List every chk-* checkpoint in DIR, then every savepoint the job recorded there, with
+    /// its status (verifying each), kind, creation time, size on disk and number of operators.
     List {
         /// The job's checkpoint directory.
         dir: PathBuf,
@@ -46,13 +46,13 @@ enum SavepointCommand {
     /// Show a snapshot's job, id, kind, format and, per operator, its states.
     Info {
         /// A savepoint or checkpoint directory, or a job's checkpoint directory (then its
-        /// newest valid checkpoint).
+        /// newest valid checkpoint or recorded savepoint, as a restore would pick).
         path: PathBuf,
     },
     /// Verify every checksum; exit 0 if the snapshot is valid, 1 if not.
     Validate {
         /// A savepoint or checkpoint directory, or a job's checkpoint directory (then its
-        /// newest valid checkpoint).
+        /// newest valid checkpoint or recorded savepoint, as a restore would pick).
         path: PathBuf,
     },
 }

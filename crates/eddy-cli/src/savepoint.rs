@@ -56,7 +56,7 @@ fn open_newest(path: &Path) -> anyhow::Result<SnapshotReader> {
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    eprintln!("using the newest valid checkpoint: {}", reader.path().display());
+    eprintln!("using the newest valid snapshot: {}", reader.path().display());
     Ok(reader)
 }
 

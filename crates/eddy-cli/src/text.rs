@@ -71,8 +71,17 @@ pub fn key_groups(kind: &StoredStateKind) -> String {
 /// What is wrong with a snapshot, without the path the caller already shows.
 pub fn problem(error: &StateError) -> String {
     match error {
-        StateError::Checkpoint { problem, .. } => problem.clone(),
+        StateError::Checkpoint { problem, .. } | StateError::Storage { problem, .. } => problem.clone(),
         other => other.to_string(),
+    }
+}
+
+/// A snapshot's status after `error`: `unreadable: …` when its storage failed (a full or
+/// failing disk, permissions: the snapshot may be fine), `damaged: …` otherwise.
+pub fn status(error: &StateError) -> String {
+    match error {
+        StateError::Storage { .. } => format!("unreadable: {}", problem(error)),
+        _ => format!("damaged: {}", problem(error)),
     }
 }
 

@@ -177,6 +177,34 @@ fn checkpoints_list_shows_each_checkpoint_and_its_status() {
 }
 
 #[test]
+fn checkpoints_list_shows_recorded_savepoints_after_the_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path().join("checkpoints")).unwrap();
+    write(&checkpoints.path_for(1), 1, SnapshotKind::Checkpoint);
+    let (kept, gone) = (dir.path().join("sp-2"), dir.path().join("sp-3"));
+    write(&kept, 2, SnapshotKind::Savepoint);
+    write(&gone, 3, SnapshotKind::Savepoint);
+    checkpoints.record_savepoint(2, &kept).unwrap();
+    checkpoints.record_savepoint(3, &gone).unwrap();
+    std::fs::remove_dir_all(&gone).unwrap();
+    let output = eddy(&["checkpoints", "list", checkpoints.path().to_str().unwrap()]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[2].starts_with('2') && lines[2].contains("savepoint") && lines[2].contains("complete"), "{stdout}");
+    assert!(lines[2].contains("recorded savepoint at") && lines[2].contains("sp-2"), "{stdout}");
+    assert!(lines[3].starts_with('3') && lines[3].contains("sp-3") && lines[3].contains("does not exist"), "{stdout}");
+    // A restore from the directory takes the newest usable snapshot: the savepoint.
+    let output = eddy(&["savepoint", "info", checkpoints.path().to_str().unwrap()]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        stdout.contains("kind:            savepoint") && stderr.contains("skipped savepoint 3"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
 fn checkpoints_list_of_a_missing_directory_fails() {
     let dir = tempfile::tempdir().unwrap();
     let output = eddy(&["checkpoints", "list", dir.path().join("missing").to_str().unwrap()]);

@@ -5,12 +5,13 @@ use crate::time::Timestamp;
 /// One element of a stream: a value and its event timestamp.
 ///
 /// A record without an event time (before timestamps are assigned) carries
-/// [`crate::time::NO_TIMESTAMP`].
+/// [`crate::time::NO_TIMESTAMP`]; any other timestamp lies in
+/// [`crate::time::MIN_TIMESTAMP`]`..=`[`crate::time::MAX_TIMESTAMP`] (see [`crate::time`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record<T> {
     /// The user's value.
     pub value: T,
-    /// Event time in milliseconds since the epoch.
+    /// Event time in milliseconds since the epoch, or `NO_TIMESTAMP`.
     pub timestamp: Timestamp,
 }
 

@@ -102,8 +102,11 @@ pub enum SplitAssignment {
     Owned,
 }
 
-/// What a reader is opened with.
+/// What a reader is opened with: which subtask it is, the splits it restores, and the
+/// job's settings that concern readers (the place for any further such setting, as Flink's
+/// `SourceReaderContext` hands its readers the job's configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReaderContext {
     /// This subtask's index, `0..parallelism`.
     pub subtask: usize,
@@ -113,6 +116,33 @@ pub struct ReaderContext {
     /// subtask's share of them ([`SplitAssignment::RoundRobin`]) or all of them
     /// ([`SplitAssignment::Owned`]); possibly none.
     pub restored: Option<Vec<Vec<u8>>>,
+    /// The longest line, in bytes without its line ending, the job lets a reader pass on
+    /// (`StreamEnvironment::set_max_line_length`, 1 MiB by default). A reader that cuts its
+    /// input into records itself (lines of text) keeps at most this much of one and rejects
+    /// a longer one with [`SourceOutput::reject`], so no single record can exhaust memory.
+    pub max_line_length: usize,
+}
+
+/// The default [`ReaderContext::max_line_length`]: 1 MiB, as Kafka's default largest message.
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
+
+impl ReaderContext {
+    /// The context of subtask `subtask` of `parallelism` on a fresh start, with the default
+    /// settings; the runtime fills in the job's. New fields get defaults here, so code that
+    /// opens readers itself (tests, tools) keeps compiling.
+    pub fn new(subtask: usize, parallelism: usize) -> Self {
+        ReaderContext { subtask, parallelism, restored: None, max_line_length: DEFAULT_MAX_LINE_LENGTH }
+    }
+
+    /// The same context, restoring `splits` (this subtask's share, or all of them).
+    pub fn restoring(self, splits: Vec<Vec<u8>>) -> Self {
+        ReaderContext { restored: Some(splits), ..self }
+    }
+
+    /// The same context with another line limit.
+    pub fn with_max_line_length(self, bytes: usize) -> Self {
+        ReaderContext { max_line_length: bytes, ..self }
+    }
 }
 
 /// A source that opens one [`SourceReader`] per parallel subtask (Flink's `Source`); give

@@ -10,6 +10,14 @@
 //! long stops holding the watermark back until it produces again; a subtask without any
 //! split is idle. A finished split counts as done (the end of event time for it).
 //!
+//! **Event time and dead letters.** A record's event time lies in
+//! [`MIN_TIMESTAMP`](crate::time::MIN_TIMESTAMP)`..=`[`MAX_TIMESTAMP`](crate::time::MAX_TIMESTAMP):
+//! `i64::MIN` and `i64::MAX` are markers (see [`crate::time`]). A record collected with a
+//! marker as its timestamp is not passed on: it becomes a dead letter with the reason
+//! `assign_timestamps_and_watermarks` gives for the same record, so every event time that
+//! enters a job obeys one rule wherever it is assigned. Records a reader cannot read at all
+//! it rejects itself, with [`SourceOutput::reject`] and the bytes it read as a [`RawRecord`].
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use eddy_core::source::{SourceOutput, SourceWatermarks, SplitWatermarkGenerator};
@@ -36,7 +44,7 @@ use std::time::{Duration, Instant};
 use crate::dead_letter::{DeadLetter, RawRecord};
 use crate::output::Output;
 use crate::record::Record;
-use crate::time::{Timestamp, NO_TIMESTAMP};
+use crate::time::{reserved, Timestamp, NO_TIMESTAMP};
 use crate::watermark::{ValveUpdate, WatermarkValve};
 use crate::Result;
 
@@ -205,15 +213,32 @@ impl<T> SourceOutput<T> {
         SplitId(self.splits.len() - 1)
     }
 
-    /// A split has ended (a bounded partition reached its end offset, a shard closed): it no
-    /// longer holds back the watermark. Register a split's successors before finishing it,
-    /// or the watermark may jump past their records.
+    /// A split has ended (a bounded partition reached its end offset): it no longer holds
+    /// back the watermark, and when every split has ended, neither does the subtask. Register
+    /// a split's successors before finishing it, or the watermark may jump past their
+    /// records; when they may be read by another subtask, use [`SourceOutput::release_split`].
     pub fn finish_split(&mut self, split: SplitId) {
         let s = &mut self.splits[split.0];
         if !s.finished {
             s.finished = true;
             let update = self.valve.end(s.input);
             self.apply(update);
+        }
+    }
+
+    /// A split is done but the input goes on (a Kinesis shard read to its end, whose children
+    /// another subtask may read): it stops holding back the watermark without declaring the
+    /// end of event time. Unlike [`SourceOutput::finish_split`], a subtask whose open splits
+    /// are all released is idle, not at the maximum watermark, so a successor registered
+    /// later, here or on another subtask, finds event time where the released split left it.
+    pub fn release_split(&mut self, split: SplitId) {
+        let s = &mut self.splits[split.0];
+        if !s.finished {
+            s.finished = true;
+            s.idle = true;
+            let update = self.valve.idle(s.input, true);
+            self.apply(update);
+            self.refresh_idle();
         }
     }
 
@@ -224,7 +249,8 @@ impl<T> SourceOutput<T> {
     }
 
     /// Emits `value` with event time `timestamp`, for a reader without splits of its own:
-    /// the whole subtask counts as one split named `default`.
+    /// the whole subtask counts as one split named `default`. A timestamp that is a marker
+    /// makes a dead letter, as for [`SourceOutput::collect_in`].
     pub fn collect_at(&mut self, value: T, timestamp: Timestamp) {
         let split = match self.default_split {
             Some(split) => split,
@@ -239,8 +265,17 @@ impl<T> SourceOutput<T> {
 
     /// Emits `value` read from `split`, with event time `timestamp`; the split's watermark
     /// generator sees it.
+    ///
+    /// A `timestamp` of `i64::MIN` or `i64::MAX` is a marker, not an event time: the value is
+    /// dropped and a dead letter names its split and timestamp, with the reason
+    /// [`crate::time::reserved`] gives (the one `assign_timestamps_and_watermarks` gives). The
+    /// output never saw the record's bytes, so its payload is empty; a reader that wants them
+    /// in the dead letter checks [`crate::time::reserved`] first and rejects the record itself.
     #[inline]
     pub fn collect_in(&mut self, split: SplitId, value: T, timestamp: Timestamp) {
+        if let Some(reason) = reserved(timestamp) {
+            return self.reject_marker(split, timestamp, reason);
+        }
         let s = &mut self.splits[split.0];
         s.metrics.records += 1;
         s.active = true;
@@ -262,9 +297,17 @@ impl<T> SourceOutput<T> {
         }
     }
 
-    /// Sends a record that could not be deserialised to the dead-letter output, with why.
+    /// Sends a record that could not be read or deserialised to the dead-letter output, with
+    /// why; `record` says where it was read and holds its bytes.
     pub fn reject(&mut self, record: RawRecord, reason: impl Into<String>) {
         self.dead.push(DeadLetter { input: record, error: reason.into() });
+    }
+
+    /// The dead letter of a record collected with a marker for its timestamp.
+    #[cold]
+    fn reject_marker(&mut self, split: SplitId, timestamp: Timestamp, reason: &str) {
+        let split = self.splits[split.0].name.clone();
+        self.reject(RawRecord { split, timestamp, ..RawRecord::default() }, reason);
     }
 
     /// Counts `bytes` read from `split` (for its `bytes_in` metric).
@@ -280,6 +323,12 @@ impl<T> SourceOutput<T> {
         let metrics = &mut self.splits[split.0].metrics;
         metrics.lag_records = records_behind.or(metrics.lag_records);
         metrics.lag_ms = ms_behind.or(metrics.lag_ms);
+    }
+
+    /// Reports how many milliseconds `split`'s reader is behind the newest record of the
+    /// split, for systems that know the time but not the count (Kinesis' `millisBehindLatest`).
+    pub fn report_ms_behind(&mut self, split: SplitId, ms_behind: u64) {
+        self.splits[split.0].metrics.lag_ms = Some(ms_behind);
     }
 
     /// The runtime's periodic call (every [`SourceOutput::watermark_interval`]): asks each
@@ -506,6 +555,30 @@ mod tests {
     }
 
     #[test]
+    fn a_released_split_makes_the_subtask_idle_not_ended() {
+        let mut out = output(None);
+        let (a, b) = (out.add_split("a"), out.add_split("b"));
+        out.collect_in(a, 1, 4_000);
+        out.collect_in(b, 2, 9_000);
+        out.on_periodic(Instant::now());
+        assert_eq!(out.watermark(), 3_999);
+        out.release_split(a);
+        assert_eq!(out.watermark(), 8_999, "a released split no longer holds the others back");
+        out.release_split(b);
+        assert_eq!(out.watermark(), 8_999, "releasing every split does not end event time");
+        let mut seen = Recorder::default();
+        out.drain_to(&mut seen).unwrap();
+        assert_eq!(seen.0.last(), Some(&Seen::Idle(true)));
+        assert!(!seen.0.contains(&Seen::Watermark(MAX_WATERMARK)));
+        let c = out.add_split("c");
+        out.collect_in(c, 3, 12_000);
+        out.on_periodic(Instant::now());
+        out.drain_to(&mut seen).unwrap();
+        assert!(seen.0.contains(&Seen::Idle(false)), "a successor wakes the subtask");
+        assert_eq!(out.watermark(), 11_999);
+    }
+
+    #[test]
     fn a_subtask_without_splits_is_idle_until_it_gets_one() {
         let mut out = output(None);
         out.on_periodic(Instant::now());
@@ -531,6 +604,42 @@ mod tests {
     }
 
     #[test]
+    fn a_marker_timestamp_makes_a_dead_letter_and_leaves_event_time_alone() {
+        use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+        let mut out = output(None);
+        let a = out.add_split("orders-0");
+        out.collect_in(a, 1, i64::MIN);
+        out.collect_in(a, 2, 500);
+        out.collect_in(a, 3, i64::MAX);
+        out.collect_in(a, 4, MIN_TIMESTAMP);
+        out.on_periodic(Instant::now());
+        assert_eq!(out.watermark(), 499, "the rejected i64::MAX did not move the watermark");
+        out.collect_in(a, 5, MAX_TIMESTAMP);
+        let mut seen = Recorder::default();
+        assert_eq!(out.drain_to(&mut seen).unwrap(), 3);
+        assert_eq!(
+            seen.0,
+            vec![
+                Seen::Records(vec![(2, 500), (4, MIN_TIMESTAMP)]),
+                Seen::Watermark(499),
+                Seen::Records(vec![(5, MAX_TIMESTAMP)])
+            ]
+        );
+        let letters = out.take_dead_letters();
+        let want = |timestamp: i64| DeadLetter {
+            input: RawRecord { split: "orders-0".into(), timestamp, ..RawRecord::default() },
+            error: reserved(timestamp).unwrap().to_string(),
+        };
+        assert_eq!(letters, vec![want(i64::MIN), want(i64::MAX)]);
+
+        let mut out: SourceOutput<i64> = SourceOutput::new(None);
+        out.collect_at(6, i64::MAX);
+        out.collect_at(7, 0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out.take_dead_letters()[0].input.split, "default");
+    }
+
+    #[test]
     fn metrics_count_per_split_and_reset() {
         let mut out: SourceOutput<i64> = SourceOutput::new(None);
         let (a, b) = (out.add_split("t-0"), out.add_split("t-1"));
@@ -542,9 +651,11 @@ mod tests {
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0], (a, "t-0".into(), SplitMetrics { records: 2, bytes: 7, lag_records: None, lag_ms: None }));
         assert_eq!(got[1].2, SplitMetrics { records: 0, bytes: 0, lag_records: Some(40), lag_ms: Some(1_500) });
+        out.report_ms_behind(a, 250);
         got.clear();
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0].2.records, 0, "records are counted since the last report");
+        assert_eq!((got[0].2.lag_records, got[0].2.lag_ms), (None, Some(250)), "time behind without a count");
     }
 
     proptest! {

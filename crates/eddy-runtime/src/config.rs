@@ -6,6 +6,8 @@ use eddy_core::key::DEFAULT_MAX_PARALLELISM;
 
 use crate::checkpoint::config::{CheckpointConfig, RestartStrategy};
 
+pub use eddy_core::source::DEFAULT_MAX_LINE_LENGTH;
+
 /// Job-wide settings; the stream environment fills these in.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -30,6 +32,12 @@ pub struct JobConfig {
     pub restore_from: Option<std::path::PathBuf>,
     /// Start even if the snapshot holds state of an operator uid the job does not have.
     pub allow_non_restored_state: bool,
+    /// Start a restore even if a transactional sink already committed output of later
+    /// checkpoints that it cannot roll back (that output then appears twice).
+    pub allow_duplicate_output: bool,
+    /// The longest line, in bytes, a text source passes on; longer ones are skipped
+    /// without being held in memory and go to its dead-letter output.
+    pub max_line_length: usize,
 }
 
 impl JobConfig {
@@ -56,6 +64,8 @@ impl Default for JobConfig {
             restart: None,
             restore_from: None,
             allow_non_restored_state: false,
+            allow_duplicate_output: false,
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
         }
     }
 }

@@ -56,6 +56,10 @@ pub struct BuildContext<'a> {
     pub side_outputs: RefCell<Vec<(String, Box<dyn SideChannel>)>>,
     /// The operator's uid, if it has one.
     pub uid: Option<String>,
+    /// Which attempt of the job this subtask belongs to: 0 first, then one more per restart
+    /// (Flink's attempt number). Whatever an operator names by attempt (a transactional
+    /// sink's files, say) never collides with what a failed attempt left behind.
+    pub attempt: usize,
     /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints).
     pub checkpoint: Option<&'a CheckpointHooks>,
 }

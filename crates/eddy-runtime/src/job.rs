@@ -14,14 +14,15 @@ use crossbeam_channel::{bounded, unbounded, Sender};
 use eddy_core::error::panic_message;
 use eddy_core::{Error, OperatorInfo, Result};
 
-use crate::checkpoint::coordinator::{Coordinator, SavepointRequest};
+use crate::checkpoint::coordinator::{report_skipped, Coordinator, SavepointRequest};
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::task::{CheckpointHooks, Command, Event, TaskCheckpointing};
 use crate::config::JobConfig;
 use crate::graph::{AnyEnd, BuildContext, JobGraph, NodeInstance, ShipStrategy, Task, TaskRun};
 use crate::master::{Attempt, Master};
-use crate::metrics::{JobMetrics, MetricRegistry};
+use crate::metrics::{names, JobMetrics, MetricRegistry};
 use crate::planner::{plan, Plan};
+use crate::warnings::Warnings;
 
 /// A running job.
 pub struct JobHandle {
@@ -31,6 +32,7 @@ pub struct JobHandle {
     cancel: Arc<AtomicBool>,
     requests: Sender<SavepointRequest>,
     metrics: MetricRegistry,
+    warnings: Warnings,
 }
 
 /// What a finished job reports.
@@ -48,6 +50,8 @@ pub struct JobResult {
     pub checkpoints: u64,
     /// The savepoint a stop-with-savepoint wrote.
     pub savepoint: Option<PathBuf>,
+    /// What the job met that did not stop it (see [`JobHandle::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl JobHandle {
@@ -70,6 +74,16 @@ impl JobHandle {
     /// The counters as they are now.
     pub fn metrics(&self) -> JobMetrics {
         self.metrics.snapshot()
+    }
+
+    /// What the job met so far that did not stop it but that its operator must hear about,
+    /// oldest first: newer checkpoints its restore skipped and why, output of later
+    /// checkpoints a sink rolled back (or left visible twice, where allowed), failures it
+    /// restarted after. Each was also logged through `tracing`. The restore's warnings are
+    /// here as soon as `execute` returns: a program should show them (the examples print
+    /// them to stderr).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.all()
     }
 
     /// Takes a savepoint into the new directory `dir` while the job goes on; returns its path
@@ -110,23 +124,23 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     if config.checkpoint.is_some() {
         check_uids(&graph)?;
     }
+    let (metrics, warnings) = (MetricRegistry::default(), Warnings::default());
+    let mut skipped_newer = false;
     let restored = match &config.restore_from {
-        Some(path) => Some(Arc::new(open_restore(path, &graph, &config)?)),
+        Some(path) => {
+            let (restored, skipped) = open_restore(path, &graph, &config)?;
+            skipped_newer = !skipped.is_empty();
+            report_skipped(skipped, &warnings, &metrics.counter(names::CHECKPOINTS, 0, names::RESTORE_SKIPPED));
+            Some(Arc::new(restored))
+        }
         None => None,
     };
-    let metrics = MetricRegistry::default();
     let coordinator = match &config.checkpoint {
-        Some(checkpointing) => {
+        Some(_) => {
             let committers = graph.nodes.iter().filter_map(|n| Some((n.uid.clone()?, n.committer.clone()?))).collect();
-            let mut coordinator = Coordinator::new(
-                name,
-                checkpointing.clone(),
-                config.max_parallelism,
-                committers,
-                restored.as_deref(),
-                &metrics,
-            )?;
-            coordinator.prepare_attempt(restored.as_deref())?;
+            let mut coordinator =
+                Coordinator::new(name, &config, committers, restored.as_deref(), &metrics, &warnings)?;
+            coordinator.prepare_attempt(restored.as_deref(), skipped_newer)?;
             Some(coordinator)
         }
         None => None,
@@ -138,19 +152,20 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         plan,
         config,
         metrics: metrics.clone(),
+        warnings: warnings.clone(),
         cancel: Arc::new(AtomicBool::new(false)),
         requests: requests_in,
         coordinator,
         restored: restored.clone(),
         started: Instant::now(),
     };
-    let attempt = build_attempt(&master, restored)?;
+    let attempt = build_attempt(&master, restored, 0)?;
     let cancel = master.cancel.clone();
     let thread = std::thread::Builder::new()
         .name(format!("{name}#master"))
         .spawn(move || master.run(attempt))
         .map_err(|e| Error::InvalidJob(format!("cannot start the job master thread: {e}")))?;
-    Ok(JobHandle { name: name.to_string(), master: thread, cancel, requests, metrics })
+    Ok(JobHandle { name: name.to_string(), master: thread, cancel, requests, metrics, warnings })
 }
 
 /// A checkpointed job matches state to operators by uid: every stateful operator needs one,
@@ -178,13 +193,11 @@ fn check_uids(graph: &JobGraph) -> Result<()> {
     Ok(())
 }
 
-/// Opens the snapshot the job starts from and checks that it fits the job.
-fn open_restore(path: &Path, graph: &JobGraph, config: &JobConfig) -> Result<RestoredState> {
-    let (reader, warnings) = eddy_state::checkpoint::open_restore_path(path)
+/// Opens the snapshot the job starts from and checks that it fits the job; also returns the
+/// newer snapshots skipped to get to it, each with its problem.
+fn open_restore(path: &Path, graph: &JobGraph, config: &JobConfig) -> Result<(RestoredState, Vec<String>)> {
+    let (reader, skipped) = eddy_state::checkpoint::open_restore_path(path)
         .map_err(|e| Error::Checkpoint(format!("cannot restore from {}: {e}", path.display())))?;
-    for warning in warnings {
-        tracing::warn!("{warning}");
-    }
     let restored = RestoredState::from_disk(reader);
     let header = restored.header();
     if header.max_parallelism != config.max_parallelism {
@@ -207,11 +220,12 @@ fn open_restore(path: &Path, graph: &JobGraph, config: &JobConfig) -> Result<Res
             unclaimed.join(", ")
         )));
     }
-    Ok(restored)
+    Ok((restored, skipped))
 }
 
-/// Builds and starts one attempt of the job, restoring from `restored`.
-pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>>) -> Result<Attempt> {
+/// Builds and starts attempt `attempt` (0 first, then one more per restart) of the job,
+/// restoring from `restored`.
+pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>>, attempt: usize) -> Result<Attempt> {
     let cancel = Arc::new(AtomicBool::new(false));
     let (events, events_in) = unbounded();
     let completed = master.coordinator.as_ref().map(Coordinator::completed_id);
@@ -221,7 +235,9 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
         restored,
         completed: completed.unwrap_or_default(),
     });
-    let built = build_tasks(&master.graph, &master.plan, &master.config, &cancel, &master.metrics, wiring.as_ref());
+    let job =
+        Job { graph: &master.graph, plan: &master.plan, config: &master.config, metrics: &master.metrics, attempt };
+    let built = build_tasks(&job, &cancel, wiring.as_ref());
     // Every subtask has read its state: close the snapshot (sled locks an open one).
     if let Some(restored) = wiring.as_ref().and_then(|w| w.restored.as_ref()) {
         restored.release();
@@ -283,15 +299,20 @@ fn chain_heads(graph: &JobGraph, plan: &Plan) -> Vec<usize> {
     heads
 }
 
+/// What every subtask of an attempt is built from.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    graph: &'a JobGraph,
+    plan: &'a Plan,
+    config: &'a JobConfig,
+    metrics: &'a MetricRegistry,
+    /// The attempt's number: 0 first, then one more per restart.
+    attempt: usize,
+}
+
 /// Builds every subtask, sinks first so each producer can be handed its consumers.
-fn build_tasks(
-    graph: &JobGraph,
-    plan: &Plan,
-    config: &JobConfig,
-    cancel: &Arc<AtomicBool>,
-    metrics: &MetricRegistry,
-    wiring: Option<&Wiring>,
-) -> Result<Built> {
+fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>) -> Result<Built> {
+    let Job { graph, plan, config, metrics, attempt } = *job;
     let nodes = graph.nodes.len();
     let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
     let heads = chain_heads(graph, plan);
@@ -303,6 +324,7 @@ fn build_tasks(
         cancel,
         side_outputs: RefCell::new(Vec::new()),
         uid: graph.nodes[node].uid.clone(),
+        attempt,
         checkpoint: hooks.iter().find(|(head, s, _)| *head == heads[node] && *s == subtask).map(|(_, _, h)| h),
     };
     // One channel per subtask of every node fed by channels.

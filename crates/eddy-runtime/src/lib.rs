@@ -28,9 +28,11 @@ pub mod planner;
 pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;
+pub mod warnings;
 
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
 pub use job::{execute, JobHandle, JobResult};
 pub use metrics::{Counter, JobMetrics};
+pub use warnings::Warnings;

@@ -1,5 +1,12 @@
 //! The job master: runs a job's attempts on their threads, drives checkpoints and savepoints,
 //! and restarts the job from its newest complete checkpoint after a failure.
+//!
+//! A restart is an attempt like the first: the newest checkpoint is opened (an older one of
+//! this run if it no longer opens), sinks are prepared (output committed after it rolled
+//! back, its transactions committed again, the failed attempt's leftovers removed), and the
+//! tasks are built with the next attempt number. A failure to restart counts as a failed
+//! attempt. When the restart strategy gives up, the error reported is the first failure,
+//! the root cause, noting the last one if it differs.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +27,7 @@ use crate::graph::JobGraph;
 use crate::job::{build_attempt, JobResult};
 use crate::metrics::MetricRegistry;
 use crate::planner::Plan;
+use crate::warnings::Warnings;
 
 /// How often the master looks at the cancel flag and the checkpoint clock when nothing happens.
 const POLL: Duration = Duration::from_millis(10);
@@ -31,6 +39,7 @@ pub(crate) struct Master {
     pub(crate) plan: Plan,
     pub(crate) config: JobConfig,
     pub(crate) metrics: MetricRegistry,
+    pub(crate) warnings: Warnings,
     /// Set by the user's `cancel`.
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) requests: Receiver<SavepointRequest>,
@@ -83,24 +92,84 @@ struct Progress {
     finishing: bool,
 }
 
+/// The failures of a job's attempts: the first is the root cause, the last may differ.
+#[derive(Default)]
+struct Failures {
+    first: Option<Error>,
+    last: Option<Error>,
+    restarts: usize,
+}
+
+impl Failures {
+    fn record(&mut self, error: Error) {
+        if self.first.is_none() {
+            self.first = Some(error);
+        } else {
+            self.last = Some(error);
+        }
+    }
+
+    /// The first failure, noting the last one when it says something else.
+    fn reported(self) -> Error {
+        let first = self.first.unwrap_or(Error::Cancelled);
+        match self.last {
+            Some(last) if last.to_string() != first.to_string() && !last.is_secondary() => {
+                append(first, &format!(" (after {} restarts the job failed with: {last})", self.restarts))
+            }
+            _ => first,
+        }
+    }
+}
+
+/// `error` with `note` added to its message (errors without one are returned as they are).
+fn append(error: Error, note: &str) -> Error {
+    match error {
+        Error::Operator { operator, subtask, parallelism, message } => {
+            Error::Operator { operator, subtask, parallelism, message: message + note }
+        }
+        Error::Checkpoint(message) => Error::Checkpoint(message + note),
+        Error::InvalidJob(message) => Error::InvalidJob(message + note),
+        other => other,
+    }
+}
+
 impl Master {
     /// Runs attempts until the job finishes, stops, is cancelled, or fails beyond its restarts.
     pub(crate) fn run(mut self, first: Attempt) -> Result<JobResult> {
         let mut attempt = first;
-        let mut restarts = 0;
+        let mut failures = Failures::default();
         loop {
             let outcome = self.run_attempt(&mut attempt);
             attempt.stop_threads();
-            let error = match outcome {
-                Ok(outcome) => return self.finish(outcome, restarts),
+            // The final checkpoint failing (a full disk, say) is a failure like any other.
+            let error = match outcome.and_then(|outcome| self.finish(outcome, failures.restarts)) {
+                Ok(result) => return Ok(result),
                 Err(error) => error,
             };
-            if self.cancel.load(Ordering::Relaxed) || !self.may_restart(restarts) {
+            attempt = self.recover(error, &mut failures)?;
+        }
+    }
+
+    /// After a failed attempt: starts new ones under the restart strategy until one starts
+    /// (a restart that fails is one more failure), or returns the error to report.
+    fn recover(&mut self, error: Error, failures: &mut Failures) -> Result<Attempt> {
+        let mut error = error;
+        loop {
+            let cancelled = self.cancel.load(Ordering::Relaxed) || matches!(error, Error::Cancelled);
+            if cancelled && failures.first.is_none() {
                 return Err(error);
             }
-            restarts += 1;
-            tracing::warn!(job = %self.name, restart = restarts, "job failed, restarting: {error}");
-            attempt = self.restart()?;
+            failures.record(error);
+            if cancelled || !self.may_restart(failures.restarts) {
+                return Err(std::mem::take(failures).reported());
+            }
+            failures.restarts += 1;
+            let cause = failures.last.as_ref().or(failures.first.as_ref()).map(Error::to_string).unwrap_or_default();
+            self.warnings.warn(format!("job '{}' failed, restart {}: {cause}", self.name, failures.restarts));
+            match self.restart(failures.restarts) {
+                Ok(attempt) => return Ok(attempt),
+                Err(e) => error = e,
+            }
         }
     }
 
@@ -111,8 +180,9 @@ impl Master {
         }
     }
 
-    /// Waits out the restart delay, then starts a new attempt from the newest checkpoint.
-    fn restart(&mut self) -> Result<Attempt> {
+    /// Waits out the restart delay, then starts attempt `attempt` from the newest checkpoint
+    /// (or what the job started from), its sinks prepared.
+    fn restart(&mut self, attempt: usize) -> Result<Attempt> {
         if let RestartStrategy::FixedDelay { delay, .. } = self.config.restart_strategy() {
             let until = Instant::now() + delay;
             while Instant::now() < until {
@@ -122,14 +192,14 @@ impl Master {
                 std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
             }
         }
-        let latest = match &self.coordinator {
-            Some(coordinator) => coordinator.latest()?.map(Arc::new),
-            None => None,
-        };
-        if latest.is_some() {
-            self.restored = latest;
+        if let Some(coordinator) = &mut self.coordinator {
+            let (latest, skipped_newer) = coordinator.latest()?;
+            if let Some(latest) = latest {
+                self.restored = Some(Arc::new(latest));
+            }
+            coordinator.prepare_attempt(self.restored.as_deref(), skipped_newer)?;
         }
-        build_attempt(self, self.restored.clone())
+        build_attempt(self, self.restored.clone(), attempt)
     }
 
     fn finish(&mut self, outcome: Outcome, restarts: usize) -> Result<JobResult> {
@@ -149,6 +219,7 @@ impl Master {
             restarts,
             checkpoints: self.coordinator.as_ref().map_or(0, Coordinator::completed_count),
             savepoint,
+            warnings: self.warnings.all(),
         })
     }
 

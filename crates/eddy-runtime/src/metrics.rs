@@ -106,4 +106,10 @@ pub mod names {
     pub const LAST_CHECKPOINT_MS: &str = "last_duration_ms";
     /// Bytes of state (keys and values) in the last completed one.
     pub const LAST_CHECKPOINT_BYTES: &str = "last_state_bytes";
+    /// Newer checkpoints or savepoints a restore skipped (damaged, incomplete, gone).
+    pub const RESTORE_SKIPPED: &str = "restore_skipped_snapshots";
+    /// Commits of newer checkpoints that transactional sinks rolled back on a restore.
+    pub const ROLLED_BACK_COMMITS: &str = "rolled_back_commits";
+    /// Commits of newer checkpoints left visible on a restore (duplicates that were allowed).
+    pub const DUPLICATE_COMMITS: &str = "duplicate_commits";
 }

@@ -172,6 +172,16 @@ pub enum StateError {
         /// What is wrong, and what to do about it.
         problem: String,
     },
+    /// A snapshot's storage failed, not its content: the file system is full, a file cannot
+    /// be read or written, or sled did not finish within its time limit. The snapshot may be
+    /// intact; `problem` says what failed and what to do.
+    #[error("snapshot at {}: {problem}", path.display())]
+    Storage {
+        /// The snapshot's directory.
+        path: PathBuf,
+        /// What failed, and what to do about it.
+        problem: String,
+    },
     /// A snapshot without metadata: the job stopped while writing it, or damage to its files
     /// cut off the end of sled's log, where the metadata (written last) was.
     #[error(

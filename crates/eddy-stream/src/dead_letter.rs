@@ -16,10 +16,13 @@ pub(crate) fn dead_letter_tag<T>() -> OutputTag<DeadLetter<T>> {
 }
 
 impl<U: Data> DataStream<U> {
-    /// The dead letters of the fallible operator (`try_map`, `try_flat_map`) that produced
-    /// this stream; `T` is that operator's input type. For a source made with
-    /// [`crate::StreamEnvironment::from_source`], `T` is [`eddy_core::RawRecord`]: the records
-    /// it could not deserialise, with where they were read and why they were rejected.
+    /// The dead letters of the operator that produced this stream: a fallible function
+    /// (`try_map`, `try_flat_map`, a keyed `process`) or `assign_timestamps_and_watermarks`
+    /// (records whose timestamp is a reserved marker), where `T` is that operator's input
+    /// type; or a source, where `T` is [`eddy_core::RawRecord`]: the records it could not
+    /// read (a text source's lines too long or not UTF-8, a connector's undeserialisable
+    /// messages) or that came with a marker for a timestamp, with where they were read and
+    /// why they were rejected.
     pub fn dead_letters<T: Data>(&self) -> DataStream<DeadLetter<T>> {
         self.side_output(&dead_letter_tag())
     }

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use eddy_core::{BoxError, Error, Result, Source};
+use eddy_core::{BoxError, Error, Result, Source, SplitSource};
 use eddy_runtime::graph::{JobGraph, Node};
 use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, RestartStrategy};
 
@@ -80,6 +80,15 @@ impl StreamEnvironment {
         self
     }
 
+    /// Sets the longest line, in bytes (without its line ending), that the text sources
+    /// (`read_text_file`, `stdin_lines`) pass on; default 1 MiB. A longer line is read in
+    /// bounded chunks and skipped, never held whole, and goes to the source's dead-letter
+    /// output with its file, line number and length.
+    pub fn set_max_line_length(&self, bytes: usize) -> &Self {
+        self.inner.borrow_mut().config.max_line_length = bytes.max(1);
+        self
+    }
+
     /// Keeps keyed state (process functions' state and timers) in sled databases under
     /// `dir` instead of memory, for state larger than memory. Semantics are the same.
     pub fn set_state_dir(&self, dir: impl Into<std::path::PathBuf>) -> &Self {
@@ -131,6 +140,16 @@ impl StreamEnvironment {
     /// `--allowNonRestoredState`); without it such a restore is refused.
     pub fn allow_non_restored_state(&self) -> &Self {
         self.inner.borrow_mut().config.allow_non_restored_state = true;
+        self
+    }
+
+    /// Lets a restore start even when a transactional sink already committed output of later
+    /// checkpoints that it cannot roll back, so that output appears twice (each such restore
+    /// is still reported in [`JobHandle::warnings`]). Without it such a restore is refused
+    /// with an error naming the snapshot and the output. Sinks that can roll back (the
+    /// exactly-once file sink) do so either way.
+    pub fn allow_duplicate_output(&self) -> &Self {
+        self.inner.borrow_mut().config.allow_duplicate_output = true;
         self
     }
 
@@ -204,6 +223,20 @@ impl StreamEnvironment {
         S: Source<T> + 'static,
         C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
     {
+        self.add_source_node(name, non_parallel, SourceNode::new(FnSource::new(create, restore), None))
+    }
+
+    /// Adds a source node to the graph (`non_parallel`: read by a single subtask).
+    pub(crate) fn add_source_node<T, F>(
+        &self,
+        name: &str,
+        non_parallel: bool,
+        source: SourceNode<T, F>,
+    ) -> DataStream<T>
+    where
+        T: Data,
+        F: SplitSource<T>,
+    {
         let node = self.with_graph(|g| {
             g.add_node(Node {
                 name: format!("Source: {name}"),
@@ -216,7 +249,7 @@ impl StreamEnvironment {
                 // by a checkpointed job).
                 stateful: true,
                 committer: None,
-                factory: std::sync::Arc::new(SourceNode::new(FnSource::new(create, restore), None)),
+                factory: std::sync::Arc::new(source),
             })
         });
         DataStream::new(self.clone(), node)
@@ -265,20 +298,39 @@ impl StreamEnvironment {
 
     /// The lines of a text file (without line endings), split into byte ranges across
     /// parallel subtasks; a line belongs to the range its first byte is in.
+    ///
+    /// A line longer than [`StreamEnvironment::set_max_line_length`] (1 MiB by default) or
+    /// not valid UTF-8 is not passed on: it goes to the dead-letter output,
+    /// `dead_letters::<RawRecord>()`, as a [`RawRecord`](eddy_core::RawRecord) whose `split`
+    /// is the file, whose `position` is the line number and byte offset, and whose `payload`
+    /// is the line as read (its first 256 bytes if it is too long); the `error` says what is
+    /// wrong with it.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let file = tempfile::NamedTempFile::new().unwrap();
+    /// std::fs::write(file.path(), b"fine\nnot \xff utf-8\nalso fine\n").unwrap();
+    /// let env = StreamEnvironment::new();
+    /// let lines = env.read_text_file(file.path());
+    /// let bad = lines.dead_letters::<RawRecord>().collect();
+    /// let good = lines.collect();
+    /// env.execute("lines").unwrap().wait().unwrap();
+    /// let mut good = good.take();
+    /// good.sort();
+    /// assert_eq!(good, ["also fine", "fine"]);
+    /// let bad = bad.take();
+    /// assert_eq!(bad[0].input.position, "line 2 (byte 5)");
+    /// assert_eq!(bad[0].input.payload, b"not \xff utf-8");
+    /// assert!(bad[0].error.starts_with("the line is not UTF-8"));
+    /// ```
     pub fn read_text_file(&self, path: impl Into<std::path::PathBuf>) -> DataStream<String> {
-        let path = path.into();
-        let restored = path.clone();
-        let restore: Restore<_> = Box::new(move |splits| TextFileSource::restore(&restored, splits));
-        self.source_node(
-            "TextFile",
-            false,
-            move |subtask, parallelism| TextFileSource::open(&path, subtask, parallelism),
-            Some(restore),
-        )
+        self.add_source_node("TextFile", false, SourceNode::new(TextFileSource::new(path), None))
     }
 
-    /// The lines of standard input, read by a single subtask.
+    /// The lines of standard input, read by a single subtask. Lines too long or not UTF-8
+    /// go to the dead-letter output, as for [`StreamEnvironment::read_text_file`] (their
+    /// `split` is `stdin`).
     pub fn stdin_lines(&self) -> DataStream<String> {
-        self.source_node("Stdin", true, |_, _| Ok(StdinSource::start()), None)
+        self.add_source_node("Stdin", true, SourceNode::new(StdinSource, None))
     }
 }

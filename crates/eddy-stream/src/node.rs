@@ -97,7 +97,12 @@ impl<T, F: SplitSource<T>> SourceNode<T, F> {
             }),
             None => None,
         };
-        let context = ReaderContext { subtask: info.subtask, parallelism: info.parallelism, restored };
+        let context =
+            ReaderContext::new(info.subtask, info.parallelism).with_max_line_length(ctx.config.max_line_length);
+        let context = match restored {
+            Some(splits) => context.restoring(splits),
+            None => context,
+        };
         info.guard(|| self.source.open(&context))?.map_err(|e| info.error(format!("cannot open source: {e}")))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use eddy_core::time::MIN_WATERMARK;
+use eddy_core::time::{duration_ms, MIN_WATERMARK};
 use eddy_core::Timestamp;
 
 /// Decides watermarks from the records one subtask sees (Flink's `WatermarkGenerator`).
@@ -89,7 +89,7 @@ impl WatermarkStrategy<BoundedOutOfOrderness> {
     /// Records may arrive up to `bound` later than a record with a higher timestamp; the
     /// watermark is `max timestamp seen − bound − 1`.
     pub fn bounded_out_of_orderness(bound: Duration) -> Self {
-        let generator = BoundedOutOfOrderness { bound: bound.as_millis() as i64, max_timestamp: MIN_WATERMARK };
+        let generator = BoundedOutOfOrderness { bound: duration_ms(bound), max_timestamp: MIN_WATERMARK };
         Self::for_generator(generator)
     }
 
@@ -120,5 +120,43 @@ impl<G> WatermarkStrategy<G> {
     /// Asks for periodic watermarks every `interval` of processing time (default 200 ms).
     pub fn with_interval(self, interval: Duration) -> Self {
         WatermarkStrategy { interval, ..self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+    use proptest::prelude::*;
+
+    fn event_time() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            MIN_TIMESTAMP..MIN_TIMESTAMP + 10_000,
+            MAX_TIMESTAMP - 10_000..=MAX_TIMESTAMP,
+            MIN_TIMESTAMP..=MAX_TIMESTAMP,
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn bounded_out_of_orderness_saturates_over_the_whole_time_line(
+            timestamps in proptest::collection::vec(event_time(), 0..20),
+            bound in prop_oneof![0u64..10_000, any::<u64>()],
+        ) {
+            let mut generator = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(bound)).generator;
+            for &ts in &timestamps {
+                prop_assert_eq!(WatermarkGenerator::<()>::on_event(&mut generator, &(), ts), None);
+            }
+            // The model in i128: max − bound − 1, clipped at the bottom of the time line.
+            let want = timestamps.iter().max().map(|&max| {
+                let bound = i128::from(bound).min(i128::from(i64::MAX));
+                (i128::from(max) - bound - 1).max(i128::from(i64::MIN)) as i64
+            });
+            prop_assert_eq!(WatermarkGenerator::<()>::on_periodic_emit(&mut generator), want);
+            // A watermark never passes a timestamp seen: records at the maximum are on time.
+            if let (Some(w), Some(&max)) = (want, timestamps.iter().max()) {
+                prop_assert!(w < max);
+            }
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! The checkpoint coordinator: starts checkpoints, collects every task's ack, writes the
 //! complete snapshot (metadata last, so only then does it exist), and commits transactional
 //! sinks. One checkpoint at a time (Flink's max-concurrent-checkpoints = 1).
+//!
+//! Before every attempt (the first one and each restart) it prepares the sinks: it asks each
+//! for output committed after the checkpoint the attempt restores from and lets it roll that
+//! back (or refuses to start: that output would appear twice), commits the checkpoint's
+//! transactions again, and lets the sink remove what earlier attempts left behind.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,11 +19,13 @@ use eddy_core::{Barrier, BarrierKind, Error, Result};
 use eddy_state::checkpoint::{write_snapshot, CheckpointDirectory, SnapshotReader};
 use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
-use crate::checkpoint::committer::{TxnCommitter, PENDING_TRANSACTIONS};
+use crate::checkpoint::committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
 use crate::checkpoint::config::CheckpointConfig;
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::snapshot_port::SubtaskSnapshot;
+use crate::config::JobConfig;
 use crate::metrics::{names, Counter, MetricRegistry};
+use crate::warnings::Warnings;
 
 /// Where a requested savepoint's path (or why it failed) is sent.
 pub type Reply = Sender<Result<PathBuf>>;
@@ -55,7 +62,7 @@ pub struct Completed {
 
 /// The newest complete checkpoint, where a restart restores from.
 enum Latest {
-    Disk(PathBuf),
+    Disk(u64, PathBuf),
     Memory(SnapshotHeader, Vec<OperatorSnapshot>),
 }
 
@@ -66,6 +73,9 @@ struct Counters {
     abandoned: Counter,
     last_ms: Counter,
     last_bytes: Counter,
+    skipped: Counter,
+    rolled_back: Counter,
+    duplicates: Counter,
 }
 
 impl Counters {
@@ -76,6 +86,9 @@ impl Counters {
             abandoned: counter(names::CHECKPOINTS_ABANDONED),
             last_ms: counter(names::LAST_CHECKPOINT_MS),
             last_bytes: counter(names::LAST_CHECKPOINT_BYTES),
+            skipped: counter(names::RESTORE_SKIPPED),
+            rolled_back: counter(names::ROLLED_BACK_COMMITS),
+            duplicates: counter(names::DUPLICATE_COMMITS),
         }
     }
 
@@ -83,6 +96,15 @@ impl Counters {
         self.completed.add(1);
         self.last_ms.set(started.elapsed().as_millis() as u64);
         self.last_bytes.set(bytes);
+    }
+}
+
+/// Reports the snapshots a restore skipped, each loudly, and counts them in `counter`
+/// ([`names::RESTORE_SKIPPED`]).
+pub(crate) fn report_skipped(skipped: Vec<String>, warnings: &Warnings, counter: &Counter) {
+    for warning in skipped {
+        counter.add(1);
+        warnings.error(format!("restore: {warning}"));
     }
 }
 
@@ -98,8 +120,11 @@ pub struct Coordinator {
     job: String,
     config: CheckpointConfig,
     max_parallelism: usize,
+    allow_duplicate_output: bool,
     directory: Option<CheckpointDirectory>,
     committers: Vec<(String, Arc<dyn TxnCommitter>)>,
+    /// The first id this run gives a snapshot: older ones in the directory are not its own.
+    first_id: u64,
     next_id: u64,
     pending: Option<Pending>,
     last_start: Instant,
@@ -108,6 +133,7 @@ pub struct Coordinator {
     completed: Arc<AtomicU64>,
     completed_count: u64,
     counters: Counters,
+    warnings: Warnings,
 }
 
 fn checkpoint_error(error: impl std::fmt::Display) -> Error {
@@ -115,30 +141,38 @@ fn checkpoint_error(error: impl std::fmt::Display) -> Error {
 }
 
 impl Coordinator {
-    /// A coordinator for `job`; ids continue after the restored snapshot and after any
-    /// checkpoint already in the directory.
+    /// A coordinator for `job`, which `config` says takes checkpoints; ids continue after the
+    /// restored snapshot and after any checkpoint or savepoint already in the directory.
     pub fn new(
         job: &str,
-        config: CheckpointConfig,
-        max_parallelism: usize,
+        config: &JobConfig,
         committers: Vec<(String, Arc<dyn TxnCommitter>)>,
         restored: Option<&RestoredState>,
         metrics: &MetricRegistry,
+        warnings: &Warnings,
     ) -> Result<Self> {
-        let directory = config.dir.as_deref().map(CheckpointDirectory::open).transpose().map_err(checkpoint_error)?;
+        let checkpointing = config
+            .checkpoint
+            .clone()
+            .ok_or_else(|| Error::InvalidJob("internal: a coordinator for a job without checkpoints".into()))?;
+        let directory =
+            checkpointing.dir.as_deref().map(CheckpointDirectory::open).transpose().map_err(checkpoint_error)?;
         let on_disk = match &directory {
-            Some(d) => d.ids().map_err(checkpoint_error)?.last().copied().unwrap_or(0),
+            Some(d) => d.newest_id().map_err(checkpoint_error)?,
             None => 0,
         };
         let restored_id = restored.map_or(0, |r| r.header().id);
         let now = Instant::now();
+        let first_id = on_disk.max(restored_id) + 1;
         Ok(Coordinator {
             job: job.to_string(),
-            config,
-            max_parallelism,
+            config: checkpointing,
+            max_parallelism: config.max_parallelism,
+            allow_duplicate_output: config.allow_duplicate_output,
             directory,
             committers,
-            next_id: on_disk.max(restored_id) + 1,
+            first_id,
+            next_id: first_id,
             pending: None,
             last_start: now,
             last_end: now,
@@ -146,6 +180,7 @@ impl Coordinator {
             completed: Arc::new(AtomicU64::new(restored_id)),
             completed_count: 0,
             counters: Counters::new(metrics),
+            warnings: warnings.clone(),
         })
     }
 
@@ -243,6 +278,7 @@ impl Coordinator {
             Some(request) => {
                 let stop = request.stop.is_some();
                 let result = write_snapshot(&request.dir, header, &operators)
+                    .map(|_| self.record_savepoint(id, &request.dir))
                     .map(|_| request.dir.clone())
                     .map_err(|e| Error::Checkpoint(format!("cannot write savepoint {}: {e}", request.dir.display())));
                 let outcome = match result {
@@ -296,14 +332,25 @@ impl Coordinator {
             self.latest = Some(Latest::Memory(header, operators));
             return Ok(None);
         };
-        let path = directory.path_for(header.id);
+        let (id, path) = (header.id, directory.path_for(header.id));
         write_snapshot(&path, header, &operators)
             .map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
         if let Err(e) = directory.retain(self.config.retain) {
             tracing::warn!("cannot remove old checkpoints: {e}");
         }
-        self.latest = Some(Latest::Disk(path.clone()));
+        self.latest = Some(Latest::Disk(id, path.clone()));
         Ok(Some(path))
+    }
+
+    /// Makes savepoint `id` known to the checkpoint directory, so that a restore from the
+    /// directory resumes from it rather than from an older checkpoint. A failure is only
+    /// warned about: such a restore still finds the savepoint's commits (see `prepare_attempt`).
+    fn record_savepoint(&self, id: u64, path: &Path) {
+        if let Some(directory) = &self.directory {
+            if let Err(e) = directory.record_savepoint(id, path) {
+                self.warnings.warn(format!("savepoint {id} is not recorded in the checkpoint directory: {e}"));
+            }
+        }
     }
 
     /// The transactions a snapshot holds, per sink (by index in `committers`).
@@ -324,30 +371,130 @@ impl Coordinator {
         Ok(())
     }
 
-    /// The newest complete checkpoint, for a restart.
-    pub fn latest(&self) -> Result<Option<RestoredState>> {
-        match &self.latest {
-            None => Ok(None),
+    /// The newest complete checkpoint of this run, for a restart, and whether newer ones
+    /// were skipped to get it. When the newest no longer opens and verifies (its disk failed
+    /// under it), the newest of this run's older checkpoints that does, with a warning for
+    /// each one skipped; `None` when this run has none (the restart then starts from what
+    /// the job started from).
+    pub fn latest(&self) -> Result<(Option<RestoredState>, bool)> {
+        let (newest_id, newest) = match &self.latest {
+            None => return Ok((None, false)),
             Some(Latest::Memory(header, operators)) => {
-                Ok(Some(RestoredState::from_memory(header.clone(), operators.clone())))
+                return Ok((Some(RestoredState::from_memory(header.clone(), operators.clone())), false))
             }
-            Some(Latest::Disk(path)) => Ok(Some(open_verified(path)?)),
-        }
+            Some(Latest::Disk(newest_id, path)) => (newest_id, path),
+        };
+        let error = match open_verified(newest) {
+            Ok(restored) => return Ok((Some(restored), false)),
+            Err(error) => error,
+        };
+        let Some(directory) = &self.directory else { return Err(error) };
+        report_skipped(
+            vec![format!("skipped checkpoint {newest_id}: {error}")],
+            &self.warnings,
+            &self.counters.skipped,
+        );
+        let (older, skipped) = directory.latest_valid_in(self.first_id..*newest_id).map_err(checkpoint_error)?;
+        report_skipped(skipped, &self.warnings, &self.counters.skipped);
+        Ok((older.map(RestoredState::from_disk), true))
     }
 
-    /// Before an attempt starts: commits the restored snapshot's transactions (again: commits
-    /// are idempotent) and lets every sink remove what earlier attempts left behind.
-    pub fn prepare_attempt(&mut self, restored: Option<&RestoredState>) -> Result<()> {
+    /// Before an attempt starts from `restored` (`None`: from the beginning): reconciles every
+    /// sink's output with the snapshot (see [`NewerCommits`]), sets aside the snapshots newer
+    /// than it, commits its transactions (again: commits are idempotent), and lets every sink
+    /// remove what earlier attempts left behind. `skipped_newer` says that the restore skipped
+    /// newer snapshots, so a sink that cannot tell what it committed after `restored` is warned
+    /// about.
+    pub fn prepare_attempt(&mut self, restored: Option<&RestoredState>, skipped_newer: bool) -> Result<()> {
         self.abort("the job restarted");
-        for (uid, committer) in &self.committers {
-            let txns = match restored {
+        let mut txns = Vec::with_capacity(self.committers.len());
+        for (uid, _) in &self.committers {
+            txns.push(match restored {
                 Some(r) => r.list_all(uid, PENDING_TRANSACTIONS)?,
                 None => Vec::new(),
-            };
-            for txn in &txns {
+            });
+        }
+        if let Some(restored) = restored {
+            self.reconcile(restored, &txns, skipped_newer)?;
+            if let Some(directory) = &self.directory {
+                self.supersede(directory, restored)?;
+            }
+        }
+        for ((uid, committer), txns) in self.committers.iter().zip(&txns) {
+            for txn in txns {
                 committer.commit(txn).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot commit: {e}")))?;
             }
-            committer.clean_up(&txns).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot clean up: {e}")))?;
+            committer.clean_up(txns).map_err(|e| Error::Checkpoint(format!("sink '{uid}' cannot clean up: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Asks every sink for output committed after `restored` (each sink's transactions in it
+    /// are `txns`): refuses the restore if a sink cannot take its back and duplicates are not
+    /// allowed — before any sink changed anything — then lets the others roll theirs back.
+    fn reconcile(&self, restored: &RestoredState, txns: &[Vec<Vec<u8>>], skipped_newer: bool) -> Result<()> {
+        let (id, snapshot) = (restored.header().id, restored.describe());
+        let mut found = Vec::with_capacity(self.committers.len());
+        for ((uid, committer), txns) in self.committers.iter().zip(txns) {
+            let newer = committer.newer_commits(id, txns).map_err(|e| {
+                Error::Checkpoint(format!("sink '{uid}' cannot check its output against {snapshot}: {e}"))
+            })?;
+            if let NewerCommits::Irrevocable { description, .. } = &newer {
+                if !self.allow_duplicate_output {
+                    return Err(Error::Checkpoint(format!(
+                        "refusing to restore {snapshot}: sink '{uid}' already committed output of later \
+                         checkpoints that it cannot take back ({description}), and the restored job would \
+                         produce it again; restore from a newer snapshot, remove that output, or accept the \
+                         duplicates with allow_duplicate_output()"
+                    )));
+                }
+            }
+            found.push(newer);
+        }
+        for (((uid, committer), txns), newer) in self.committers.iter().zip(txns).zip(found) {
+            match newer {
+                NewerCommits::Nothing => {}
+                NewerCommits::Untracked if skipped_newer => self.warnings.error(format!(
+                    "restore: sink '{uid}' does not record what it committed, so output it committed after \
+                     {snapshot} may now appear twice"
+                )),
+                NewerCommits::Untracked => {}
+                NewerCommits::Revocable { commits, .. } => {
+                    let done = committer.roll_back(id, txns).map_err(|e| {
+                        Error::Checkpoint(format!("sink '{uid}' cannot roll back its output after {snapshot}: {e}"))
+                    })?;
+                    self.counters.rolled_back.add(commits as u64);
+                    self.warnings.warn(format!(
+                        "restore: sink '{uid}' rolled back output committed after {snapshot}, which the job \
+                         produces again: {done}"
+                    ));
+                }
+                NewerCommits::Irrevocable { commits, description } => {
+                    self.counters.duplicates.add(commits as u64);
+                    self.warnings.error(format!(
+                        "restore: sink '{uid}' keeps output committed after {snapshot} visible, and the job \
+                         produces it again (duplicates allowed by allow_duplicate_output): {description}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets aside the snapshots in the checkpoint directory newer than `restored`: they belong
+    /// to the history this restore abandoned (its sinks just rolled back their output), and a
+    /// later restore from the directory must not go back to them.
+    fn supersede(&self, directory: &CheckpointDirectory, restored: &RestoredState) -> Result<()> {
+        let id = restored.header().id;
+        let moved = directory.supersede_after(id).map_err(checkpoint_error)?;
+        if !moved.is_empty() {
+            let paths: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();
+            self.warnings.warn(format!(
+                "restore: set aside the snapshots newer than {} (moved into {}, or deleted if incomplete): {}",
+                restored.describe(),
+                directory.path().join(eddy_state::checkpoint::SUPERSEDED_DIR).display(),
+                paths.join(", ")
+            ));
         }
         Ok(())
     }

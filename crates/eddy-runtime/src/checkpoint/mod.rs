@@ -8,7 +8,9 @@
 //! its state through its [`StateContext`] and the task acks. When every task has acked, the
 //! snapshot is written (to sled under the checkpoint directory, or kept in memory) with its
 //! metadata last, and transactional sinks' pre-committed transactions are committed. After a
-//! failure the job master restores every subtask from the newest complete checkpoint.
+//! failure the job master restores every subtask from the newest complete checkpoint; before
+//! any restored attempt starts, each transactional sink is asked for output it committed
+//! after that checkpoint ([`NewerCommits`]), which it rolls back or the job refuses to start.
 
 pub mod committer;
 pub mod config;
@@ -17,7 +19,7 @@ pub mod restored;
 pub mod snapshot_port;
 pub mod task;
 
-pub use committer::{TxnCommitter, PENDING_TRANSACTIONS};
+pub use committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use restored::RestoredState;
 pub use snapshot_port::{StateContext, SubtaskList, SubtaskSnapshot};

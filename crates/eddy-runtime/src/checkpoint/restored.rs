@@ -2,13 +2,13 @@
 //! or the newest checkpoint kept in memory.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use eddy_core::key::KeyGroupRange;
 use eddy_core::{Error, Result};
 use eddy_state::checkpoint::{redistribute, SnapshotMetadata, SnapshotReader, StoredStateKind};
-use eddy_state::{KeyedEntries, OperatorSnapshot, Redistribution, SnapshotHeader};
+use eddy_state::{KeyedEntries, OperatorSnapshot, Redistribution, SnapshotHeader, SnapshotKind};
 
 /// Where restored state is read from.
 enum Store {
@@ -58,10 +58,35 @@ impl RestoredState {
         RestoredState { header: disk.metadata.header.clone(), store: Store::Disk(Box::new(disk)) }
     }
 
-    /// Closes the database until it is read again (by a restart's subtasks).
+    /// Closes the database until it is read again (by a restart's subtasks). Closing is
+    /// bounded in time; a close that stalls (a failing disk) is logged, and the next open of
+    /// the snapshot reports it locked.
     pub fn release(&self) {
         if let Store::Disk(disk) = &self.store {
-            *disk.reader.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            let reader = disk.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(Err(error)) = reader.map(SnapshotReader::close) {
+                tracing::error!("{error}");
+            }
+        }
+    }
+
+    /// Where the snapshot is on disk (`None`: a checkpoint kept in memory).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.store {
+            Store::Disk(disk) => Some(&disk.path),
+            Store::Memory(_) => None,
+        }
+    }
+
+    /// The snapshot for people: `checkpoint 7 (/jobs/chk/chk-0000000007)`.
+    pub fn describe(&self) -> String {
+        let kind = match self.header.kind {
+            SnapshotKind::Checkpoint => "checkpoint",
+            SnapshotKind::Savepoint => "savepoint",
+        };
+        match self.path() {
+            Some(path) => format!("{kind} {} ({})", self.header.id, path.display()),
+            None => format!("{kind} {} (kept in memory)", self.header.id),
         }
     }
 

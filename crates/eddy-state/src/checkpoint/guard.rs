@@ -1,5 +1,5 @@
-//! Calls into sled that damaged files can make panic, turned into errors, and opening a
-//! database whose lock a just-closed handle still holds.
+//! Calls into sled that damaged files can make panic, turned into errors; sled's errors
+//! said plainly; and opening a database whose lock a just-closed handle still holds.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -55,7 +55,8 @@ pub(crate) fn catch_panic<T>(path: &Path, doing: &str, f: impl FnOnce() -> Resul
     })
 }
 
-/// The error for a sled error on the snapshot at `path` while `doing` something.
+/// The error for a sled error on the snapshot at `path` while `doing` something: an I/O
+/// error is the storage's ([`StateError::Storage`]), anything else the snapshot's.
 pub(crate) fn sled_error(path: &Path, doing: &str, error: sled::Error) -> StateError {
     let (what, advice) = match &error {
         // sled's own message for this carries a debug backtrace: say it plainly instead.
@@ -63,46 +64,55 @@ pub(crate) fn sled_error(path: &Path, doing: &str, error: sled::Error) -> StateE
             format!("corrupted data{}", at.map(|at| format!(" at {at:?}")).unwrap_or_default()),
             "the snapshot is damaged: use an older checkpoint or another savepoint",
         ),
-        sled::Error::Io(_) => (
-            error.to_string(),
-            "check that the directory exists, is readable and writable, and that no other process has it open",
-        ),
+        sled::Error::Io(e) => {
+            let advice = match e.raw_os_error() {
+                Some(ENOSPC) | Some(EFBIG) => {
+                    "the file system is full (or a file size limit was hit): free space there and retry \
+                     (sled writes a little even to open a snapshot for reading)"
+                }
+                _ => "check that the directory exists, is readable and writable, and that no other process has it open",
+            };
+            return StateError::Storage {
+                path: path.to_path_buf(),
+                problem: format!("sled failed while {doing}: {error}; {advice}"),
+            };
+        }
         _ => (error.to_string(), "the snapshot may be damaged: use an older checkpoint or another savepoint"),
     };
     StateError::Checkpoint { path: path.to_path_buf(), problem: format!("sled failed while {doing}: {what}; {advice}") }
 }
 
+/// `ENOSPC`: no space left on the device (the same number on Linux and macOS).
+const ENOSPC: i32 = 28;
+/// `EFBIG`: a file grew past the process's size limit (`ulimit -f`) or the file system's.
+const EFBIG: i32 = 27;
+
 /// Opens the database, retrying briefly while its file lock is taken: sled's background
 /// threads keep a dropped database locked for a moment, so reopening a snapshot right after
-/// writing or reading it would otherwise fail.
+/// writing or reading it would otherwise fail. The whole open is bounded by
+/// [`OPEN_LIMIT`](super::deadline::OPEN_LIMIT).
 pub(crate) fn open_waiting_for_lock(path: &Path, config: &sled::Config) -> Result<sled::Db> {
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match catch_panic(path, "opening the database", || Ok(config.open()))? {
-            Err(sled::Error::Io(e)) if is_lock_error(&e) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
+    let (owned, config) = (path.to_path_buf(), config.clone());
+    super::deadline::within(path, "opening the database", super::deadline::OPEN_LIMIT, move || {
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match catch_panic(&owned, "opening the database", || Ok(config.open()))? {
+                Err(sled::Error::Io(e)) if is_lock_error(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                    return Err(StateError::SnapshotLocked { path: owned });
+                }
+                result => return result.map_err(|e| sled_error(&owned, "opening the database", e)),
             }
-            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
-                return Err(StateError::SnapshotLocked { path: path.to_path_buf() });
-            }
-            result => return result.map_err(|e| sled_error(path, "opening the database", e)),
         }
-    }
+    })
 }
 
 /// Whether sled failed to take the database's file lock: sled reports it as an `Other`
 /// error with its own message, not as `WouldBlock`.
 fn is_lock_error(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::WouldBlock || error.to_string().contains("could not acquire lock")
-}
-
-/// Drops sled handles, swallowing a panic: a damaged database can panic while it shuts down,
-/// and a drop has no error to return.
-pub(crate) fn drop_quietly<T>(path: &Path, handles: T) {
-    let _ = catch_panic(path, "closing the database", || {
-        drop(handles);
-        Ok(())
-    });
 }
 
 #[cfg(test)]

@@ -49,12 +49,17 @@
 //! never a crash.
 //!
 //! **Checkpoint directories.** A job's checkpoints live in `<dir>/chk-<id:010>`
-//! ([`CheckpointDirectory`]). Recovery takes the newest one that opens and verifies,
-//! skipping newer damaged or incomplete ones with a warning; old ones are deleted by
-//! [`CheckpointDirectory::retain`], which never deletes the newest complete one.
+//! ([`CheckpointDirectory`]), next to records of the savepoints it took
+//! (`<dir>/savepoint-<id:010>`, holding the savepoint's path). Recovery takes the newest
+//! snapshot of either kind that opens and verifies, skipping newer damaged, incomplete or
+//! missing ones with a warning; old checkpoints are deleted by
+//! [`CheckpointDirectory::retain`], which never deletes the newest complete one, and a
+//! restore sets the snapshots newer than the one it restored aside into [`SUPERSEDED_DIR`].
 //!
 //! sled locks a database's directory while it is open: a snapshot has one reader or one
-//! writer at a time. Opening waits briefly for a just-dropped handle's lock.
+//! writer at a time. Opening waits briefly for a just-dropped handle's lock. Opening,
+//! flushing and closing run on a helper thread with a time limit, because a full or failing
+//! disk can block sled for good; past it they fail with [`StateError::Storage`](crate::StateError::Storage).
 //!
 //! # Example
 //!
@@ -84,6 +89,7 @@
 //! # Ok::<(), eddy_state::StateError>(())
 //! ```
 
+mod deadline;
 mod directory;
 mod format;
 mod guard;
@@ -93,7 +99,7 @@ mod redistribute;
 mod verify;
 mod writer;
 
-pub use directory::{open_restore_path, CheckpointDirectory};
+pub use directory::{open_restore_path, CheckpointDirectory, SUPERSEDED_DIR};
 pub use format::{fingerprint, FORMAT_VERSION, MAGIC};
 pub use metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 pub use reader::{is_snapshot_dir, SnapshotReader};

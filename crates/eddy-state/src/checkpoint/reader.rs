@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use eddy_core::key::KeyGroupRange;
 
+use super::deadline::close;
 use super::format::{
     frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE, METADATA_KEY,
 };
-use super::guard::{catch_panic, drop_quietly, open_waiting_for_lock, sled_error};
+use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
 use super::metadata::{OperatorMetadata, SnapshotMetadata, StoredStateKind};
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::KeyedEntries;
@@ -23,7 +24,8 @@ use crate::operator_snapshot::KeyedEntries;
 pub struct SnapshotReader {
     path: PathBuf,
     metadata: SnapshotMetadata,
-    /// Always `Some` until drop, which takes the handles to close them under a panic guard.
+    /// Always `Some` until closed: [`close`](Self::close) or drop takes the handles to close
+    /// them on a helper thread, with a time limit and a panic guard.
     handles: Option<Handles>,
 }
 
@@ -52,9 +54,20 @@ impl SnapshotReader {
                 Ok(SnapshotReader { path, metadata, handles: Some(Handles { keyed, lists, _db: db }) })
             }
             Err(error) => {
-                drop_quietly(&path, db);
+                // The first problem is the one to report.
+                let _ = close(&path, db);
                 Err(error)
             }
+        }
+    }
+
+    /// Closes the snapshot, releasing sled's lock on it; an error when sled does not finish
+    /// closing within a minute (a full or failing disk) — then the lock may stay held.
+    /// Dropping the reader closes it too, logging such an error.
+    pub fn close(mut self) -> Result<()> {
+        match self.handles.take() {
+            Some(handles) => close(&self.path, handles),
+            None => Ok(()),
         }
     }
 
@@ -208,7 +221,9 @@ pub(crate) fn damaged(path: &Path, op: &OperatorMetadata, what: &str) -> StateEr
 impl Drop for SnapshotReader {
     fn drop(&mut self) {
         if let Some(handles) = self.handles.take() {
-            drop_quietly(&self.path, handles);
+            if let Err(error) = close(&self.path, handles) {
+                tracing::error!("{error}");
+            }
         }
     }
 }

@@ -3,11 +3,12 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::deadline::{close, within, SYNC_LIMIT};
 use super::format::{
     chunk_key, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES, CHUNK_TARGET_BYTES,
     FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
 };
-use super::guard::{catch_panic, drop_quietly, open_waiting_for_lock, sled_error};
+use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
 use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader};
@@ -20,18 +21,51 @@ const MAX_KEY_GROUPS: usize = u16::MAX as usize + 1;
 ///
 /// All entries are written and flushed before the metadata, which is flushed last: a
 /// snapshot whose writer stopped half way has no metadata, and readers refuse it as
-/// incomplete. Inputs that contradict themselves (a key group outside
+/// incomplete. A write that fails (a full disk, say) removes what it wrote. Inputs that
+/// contradict themselves (a key group outside
 /// `header.max_parallelism`, a key twice in one state, two operators with one uid) are
 /// refused with [`StateError::InvalidOperatorSnapshot`] before anything is written.
 pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorSnapshot]) -> Result<SnapshotMetadata> {
     check_header(dir, &header)?;
     let sorted = check_operators(&header, operators)?;
-    prepare_dir(dir)?;
+    let created = prepare_dir(dir)?;
     let config = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).flush_every_ms(None);
-    let db = open_waiting_for_lock(dir, &config)?;
-    let written = catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted));
-    drop_quietly(dir, db);
+    let written = open_waiting_for_lock(dir, &config).and_then(|db| {
+        let written = catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted));
+        let closed = close(dir, db);
+        // Once the metadata is flushed the snapshot is complete, even if closing stalls.
+        if let (Ok(_), Err(error)) = (&written, closed) {
+            tracing::error!("{error}");
+        }
+        written
+    });
+    if written.is_err() {
+        discard(dir, created);
+    }
     written
+}
+
+/// Removes what a failed write left in `dir` (and `dir` itself if the write created it): a
+/// metadata write that failed may still reach the disk while sled closes, and a snapshot
+/// reported as failed must never turn up complete later.
+fn discard(dir: &Path, created: bool) {
+    let removed = if created {
+        std::fs::remove_dir_all(dir)
+    } else {
+        std::fs::read_dir(dir).and_then(|entries| {
+            entries.map(|entry| entry.map(|e| e.path())).try_for_each(|path| {
+                let path = path?;
+                if path.is_dir() {
+                    std::fs::remove_dir_all(path)
+                } else {
+                    std::fs::remove_file(path)
+                }
+            })
+        })
+    };
+    if let Err(e) = removed {
+        tracing::error!("cannot remove the failed snapshot at {}: {e}; delete it by hand", dir.display());
+    }
 }
 
 /// Refuses a number of key groups the key layout cannot hold.
@@ -133,7 +167,8 @@ fn invalid(op: &OperatorSnapshot, problem: String) -> StateError {
 }
 
 /// Creates `dir`, refusing one that already holds files: a snapshot is never overwritten.
-fn prepare_dir(dir: &Path) -> Result<()> {
+/// Returns whether it created the directory.
+fn prepare_dir(dir: &Path) -> Result<bool> {
     let problem = |problem: String| StateError::Checkpoint { path: dir.to_path_buf(), problem };
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).map_err(|e| {
@@ -144,9 +179,10 @@ fn prepare_dir(dir: &Path) -> Result<()> {
                 "the directory is not empty; snapshots are never overwritten: pass a new or empty directory".into(),
             ));
         }
-        return Ok(());
+        return Ok(false);
     }
     std::fs::create_dir_all(dir)
+        .map(|()| true)
         .map_err(|e| problem(format!("cannot create the directory ({e}); check the path and its permissions")))
 }
 
@@ -164,7 +200,7 @@ fn write_all(
     for (op, sorted) in operators.iter().zip(sorted) {
         operator_metadata.push(write_operator(dir, &keyed, &lists, op, sorted)?);
     }
-    db.flush().map_err(|e| sled_error(dir, "flushing the entries", e))?;
+    flush(dir, db, "flushing the entries")?;
     let metadata = SnapshotMetadata {
         magic: MAGIC.to_string(),
         format_version: FORMAT_VERSION,
@@ -174,8 +210,14 @@ fn write_all(
     };
     // Written last: its presence is what makes the snapshot complete.
     db.insert(METADATA_KEY, metadata.encode()?).map_err(|e| sled_error(dir, "writing the metadata", e))?;
-    db.flush().map_err(|e| sled_error(dir, "flushing the metadata", e))?;
+    flush(dir, db, "flushing the metadata")?;
     Ok(metadata)
+}
+
+/// Flushes the database within [`SYNC_LIMIT`]: a full or failing disk can block a flush for good.
+fn flush(dir: &Path, db: &sled::Db, doing: &'static str) -> Result<()> {
+    let (db, owned) = (db.clone(), dir.to_path_buf());
+    within(dir, doing, SYNC_LIMIT, move || db.flush().map(drop).map_err(|e| sled_error(&owned, doing, e)))
 }
 
 /// Writes one operator's keyed entries, then its list items, and describes them.

@@ -77,7 +77,7 @@ fn when_no_checkpoint_is_usable_the_error_names_every_problem() {
         remove_metadata(&checkpoints.path_for(id));
     }
     let err = checkpoints.latest_valid().unwrap_err().to_string();
-    assert!(err.contains("none of its 3 checkpoints can be used"), "{err}");
+    assert!(err.contains("none of its 3 snapshots (checkpoints and recorded savepoints) can be used"), "{err}");
     for id in 1..=3 {
         assert!(err.contains(&checkpoints.path_for(id).display().to_string()), "{err}");
     }

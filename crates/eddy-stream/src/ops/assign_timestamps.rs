@@ -3,9 +3,13 @@
 
 use std::time::Instant;
 
-use eddy_core::time::{MAX_WATERMARK, MIN_WATERMARK};
+use eddy_core::time::{reserved, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_runtime::metrics::Counter;
 
+use crate::dead_letter::{dead_letter_tag, DeadLetter};
+use crate::ops::try_map::DEAD_LETTERS;
+use crate::side_output::{OutputTag, WithSide};
 use crate::watermark_strategy::{WatermarkGenerator, WatermarkStrategy};
 use crate::{Data, DataStream};
 
@@ -14,6 +18,12 @@ impl<T: Data> DataStream<T> {
     /// epoch) and generates watermarks with `strategy`. Unless given its own parallelism, it
     /// runs at its input's, chained to it, so each input partition keeps its order. Watermarks from upstream are replaced
     /// (except the final one at end of input), as in Flink.
+    ///
+    /// A timestamp of `i64::MIN` or `i64::MAX` is not an event time (they mark "no
+    /// timestamp" and the end of input, see [`eddy_core::time`]): such a record goes to this
+    /// operator's dead-letter output ([`DataStream::dead_letters`]) with the reason, and is
+    /// counted in its `dead_letters` metric. (Flink would take it and fail later, in the
+    /// window assigner.)
     ///
     /// ```
     /// use eddy_stream::prelude::*;
@@ -39,7 +49,9 @@ impl<T: Data> DataStream<T> {
             Ok(Box::new(AssignTimestamps {
                 timestamp_of: timestamp_of.clone(),
                 strategy: strategy.clone(),
-                out,
+                out: WithSide::new(ctx, out),
+                dead_letter: dead_letter_tag(),
+                dead_letters: ctx.counter(DEAD_LETTERS),
                 punctuations: Vec::new(),
                 emitted: MIN_WATERMARK,
                 last_emit: Instant::now(),
@@ -57,7 +69,10 @@ impl<T: Data> DataStream<T> {
 struct AssignTimestamps<F, G, T> {
     timestamp_of: F,
     strategy: WatermarkStrategy<G>,
-    out: Box<dyn Output<T>>,
+    out: WithSide<T>,
+    /// Where records whose timestamp is a reserved marker go.
+    dead_letter: OutputTag<DeadLetter<T>>,
+    dead_letters: Counter,
     /// Punctuated watermarks found in the current batch: (records before it, watermark).
     punctuations: Vec<(usize, Timestamp)>,
     emitted: Timestamp,
@@ -67,7 +82,7 @@ struct AssignTimestamps<F, G, T> {
     info: OperatorInfo,
 }
 
-impl<F, G: WatermarkGenerator<T>, T: Send> AssignTimestamps<F, G, T> {
+impl<F, G: WatermarkGenerator<T>, T: Data> AssignTimestamps<F, G, T> {
     /// Sends `watermark` if it advances event time (watermarks never go back).
     fn emit(&mut self, watermark: Timestamp) -> Result<()> {
         if watermark > self.emitted {
@@ -97,11 +112,34 @@ impl<F, G: WatermarkGenerator<T>, T: Send> AssignTimestamps<F, G, T> {
         }
         self.out.records(batch)
     }
+
+    /// Moves the records whose timestamp is a reserved marker out of `batch` to the
+    /// dead-letter output, keeping each punctuated watermark after the record that carried it.
+    #[cold]
+    fn reject_reserved(&mut self, batch: &mut Vec<Record<T>>) {
+        let mut kept = Vec::with_capacity(batch.len());
+        let mut punctuations = self.punctuations.iter_mut().peekable();
+        for (i, record) in batch.drain(..).enumerate() {
+            while let Some(punctuation) = punctuations.next_if(|p| p.0 <= i) {
+                punctuation.0 = kept.len();
+            }
+            match reserved(record.timestamp) {
+                Some(reason) => {
+                    let letter = DeadLetter { input: record.value, error: reason.to_string() };
+                    self.out.side.emit(&self.dead_letter, letter, NO_TIMESTAMP);
+                    self.dead_letters.add(1);
+                }
+                None => kept.push(record),
+            }
+        }
+        punctuations.for_each(|punctuation| punctuation.0 = kept.len());
+        *batch = kept;
+    }
 }
 
 impl<T, F, G> Output<T> for AssignTimestamps<F, G, T>
 where
-    T: Send,
+    T: Data,
     F: Fn(&T) -> Timestamp + Send,
     G: WatermarkGenerator<T>,
 {
@@ -111,14 +149,22 @@ where
         }
         let (timestamp_of, generator, punctuations) =
             (&self.timestamp_of, &mut self.strategy.generator, &mut self.punctuations);
+        let mut rejected = false;
         self.info.guard(|| {
             for (i, record) in batch.iter_mut().enumerate() {
                 record.timestamp = timestamp_of(&record.value);
+                if reserved(record.timestamp).is_some() {
+                    rejected = true;
+                    continue;
+                }
                 if let Some(watermark) = generator.on_event(&record.value, record.timestamp) {
                     punctuations.push((i + 1, watermark));
                 }
             }
         })?;
+        if rejected {
+            self.reject_reserved(batch);
+        }
         self.last_record = Instant::now();
         if self.idle {
             self.idle = false;

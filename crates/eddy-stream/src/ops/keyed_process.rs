@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use eddy_core::key::KeyGroupRange;
-use eddy_core::time::{now_ms, MIN_WATERMARK, NO_TIMESTAMP};
+use eddy_core::time::{now_ms, MAX_TIMESTAMP, MIN_TIMESTAMP, MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{Barrier, BoxError, Error, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::checkpoint::{StateContext, SubtaskList};
 use eddy_runtime::graph::BuildContext;
@@ -38,7 +38,8 @@ impl<'a, K, O> KeyedContext<'a, K, O> {
         self.key
     }
 
-    /// The current record's event time, or the firing timer's timestamp.
+    /// The current record's event time, or the firing timer's timestamp (clamped to
+    /// `MIN_TIMESTAMP..=MAX_TIMESTAMP` for a timer at `i64::MIN` or `i64::MAX`).
     pub fn timestamp(&self) -> Option<Timestamp> {
         (self.timestamp != NO_TIMESTAMP).then_some(self.timestamp)
     }
@@ -280,7 +281,9 @@ impl<O: Send> KeyedRuntime<O> {
                 let timestamp = fired.timer.timestamp;
                 let mut ctx = KeyedContext {
                     key: &key,
-                    timestamp,
+                    // A timer may be set at either end of the time line (i64::MAX: at the end of
+                    // input); what it emits carries the nearest event time, never a marker.
+                    timestamp: timestamp.clamp(MIN_TIMESTAMP, MAX_TIMESTAMP),
                     watermark: self.watermark,
                     state: &self.state,
                     out: &mut self.buffer,

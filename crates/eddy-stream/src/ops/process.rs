@@ -1,7 +1,7 @@
 //! `process`: a user function with access to the record's timestamp, the current
 //! watermark, and an output that can emit any number of records.
 
-use eddy_core::time::{MIN_WATERMARK, NO_TIMESTAMP};
+use eddy_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP, MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
 
 use crate::ops::try_map::DEAD_LETTERS;
@@ -34,9 +34,11 @@ impl<O> ProcessContext<'_, O> {
         self.out.push(Record::new(value, self.timestamp));
     }
 
-    /// Emits `value` with the given event time.
+    /// Emits `value` with the given event time, clamped to the event-time range
+    /// (`MIN_TIMESTAMP..=MAX_TIMESTAMP`: `i64::MIN` and `i64::MAX` are markers, see
+    /// [`eddy_core::time`]).
     pub fn collect_with_timestamp(&mut self, value: O, timestamp: Timestamp) {
-        self.out.push(Record::new(value, timestamp));
+        self.out.push(Record::new(value, timestamp.clamp(MIN_TIMESTAMP, MAX_TIMESTAMP)));
     }
 
     /// Emits `value` to the side output `tag`, with the current record's timestamp.

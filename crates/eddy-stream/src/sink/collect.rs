@@ -3,12 +3,12 @@
 //! complete, and never twice after a restart.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use eddy_core::{BoxError, Timestamp};
 
-use super::two_phase::{Committer, TwoPhaseCommitSink};
+use super::two_phase::{Committer, NewerCommits, TwoPhaseCommitSink};
 
 /// Records of pre-committed transactions, by transaction id.
 type Staged<T> = Mutex<HashMap<u64, Vec<T>>>;
@@ -18,17 +18,24 @@ pub struct Collected<T> {
     items: Arc<Mutex<Vec<T>>>,
     staged: Arc<Staged<T>>,
     next_txn: Arc<AtomicU64>,
+    /// Whether anything was committed: a restore can only meet commits of this process.
+    committed: Arc<AtomicBool>,
 }
 
 impl<T> Clone for Collected<T> {
     fn clone(&self) -> Self {
-        Collected { items: self.items.clone(), staged: self.staged.clone(), next_txn: self.next_txn.clone() }
+        Collected {
+            items: self.items.clone(),
+            staged: self.staged.clone(),
+            next_txn: self.next_txn.clone(),
+            committed: self.committed.clone(),
+        }
     }
 }
 
 impl<T> Default for Collected<T> {
     fn default() -> Self {
-        Collected { items: Arc::default(), staged: Arc::default(), next_txn: Arc::default() }
+        Collected { items: Arc::default(), staged: Arc::default(), next_txn: Arc::default(), committed: Arc::default() }
     }
 }
 
@@ -85,6 +92,7 @@ impl<T: Send> Committer<u64> for Collected<T> {
         // Already gone: committed before (commits repeat after a restore).
         if let Some(records) = self.staged().remove(txn) {
             self.items.lock().unwrap_or_else(|e| e.into_inner()).extend(records);
+            self.committed.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -97,5 +105,32 @@ impl<T: Send> Committer<u64> for Collected<T> {
     fn clean_up(&self, restored: &[u64]) -> Result<(), BoxError> {
         self.staged().retain(|txn, _| restored.contains(txn));
         Ok(())
+    }
+
+    /// Nothing is newer in a process that committed nothing yet (a restore in a new one);
+    /// otherwise records taken out cannot be told apart, so it cannot say.
+    fn newer_commits(&self, _: u64, _: &[u64]) -> Result<NewerCommits, BoxError> {
+        Ok(match self.committed.load(Ordering::Relaxed) {
+            false => NewerCommits::Nothing,
+            true => NewerCommits::Untracked,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_collect_that_committed_something_cannot_tell_what_is_newer() {
+        let collected = Collected::<u32>::default();
+        assert_eq!(collected.newer_commits(3, &[]).unwrap(), NewerCommits::Nothing);
+        let mut sink = collected.sink();
+        sink.write(7, 0).unwrap();
+        let txn = sink.pre_commit(4).unwrap().unwrap();
+        assert_eq!(collected.newer_commits(3, &[]).unwrap(), NewerCommits::Nothing, "pre-committed is not visible");
+        collected.commit(&txn).unwrap();
+        assert_eq!(collected.newer_commits(3, &[]).unwrap(), NewerCommits::Untracked);
+        assert_eq!(collected.take(), vec![7]);
     }
 }

@@ -10,6 +10,13 @@
 //!
 //! Each step is one atomic rename, so a reader that skips names starting with `.` or `_` (as
 //! Hadoop-style readers do) only ever sees committed, complete files, sorted by checkpoint.
+//!
+//! The visible names are also the sink's record of what it committed: each names the
+//! checkpoint that pre-committed it (the end of a bounded input pre-commits with the final
+//! barrier, `u64::MAX`). A job restored from checkpoint *n* produces again everything that
+//! later checkpoints committed, so before it starts the [`FileCommitter`] finds the visible
+//! files of checkpoints after *n* — except those *n* itself holds — and moves them into the
+//! hidden folder `_rolled_back/`, where they stay for the operator to inspect or delete.
 
 use std::collections::HashSet;
 use std::fmt::{Display, Write as _};
@@ -21,8 +28,11 @@ use std::path::{Component, Path, PathBuf};
 use eddy_core::{BoxError, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::two_phase::{Committer, TwoPhaseCommitSink};
+use super::two_phase::{Committer, NewerCommits, TwoPhaseCommitSink};
 
+/// The hidden folder of the output directory that a restore moves part files into when later
+/// checkpoints than the restored one committed them.
+pub const ROLLED_BACK_DIR: &str = "_rolled_back";
 const IN_PROGRESS_PREFIX: &str = ".part-";
 const IN_PROGRESS_SUFFIX: &str = ".inprogress";
 const PENDING_PREFIX: &str = "_part-";
@@ -250,6 +260,101 @@ impl Committer<FileTxn> for FileCommitter {
         }
         Ok(())
     }
+
+    /// The visible files that checkpoints after `checkpoint` committed, other than those the
+    /// checkpoint itself holds.
+    fn newer_commits(&self, checkpoint: u64, restored: &[FileTxn]) -> Result<NewerCommits, BoxError> {
+        let newer = self.newer(checkpoint, restored)?;
+        if newer.is_empty() {
+            return Ok(NewerCommits::Nothing);
+        }
+        let description = format!("{} in {}", part_files_of(&newer), self.dir.display());
+        Ok(NewerCommits::Revocable { commits: newer.len(), description })
+    }
+
+    /// Moves those files into [`ROLLED_BACK_DIR`].
+    fn roll_back(&self, checkpoint: u64, restored: &[FileTxn]) -> Result<String, BoxError> {
+        let newer = self.newer(checkpoint, restored)?;
+        let aside = self.move_aside(&newer)?;
+        Ok(format!("moved {} from {} to {}", part_files_of(&newer), self.dir.display(), aside.display()))
+    }
+}
+
+impl FileCommitter {
+    /// The visible files of checkpoints after `checkpoint` that `restored` does not hold.
+    fn newer(&self, checkpoint: u64, restored: &[FileTxn]) -> Result<Vec<(u64, String)>, BoxError> {
+        let covered: HashSet<&str> = restored.iter().map(|txn| txn.final_name.as_str()).collect();
+        let visible = self.visible()?.into_iter();
+        Ok(visible.filter(|(id, name)| *id > checkpoint && !covered.contains(name.as_str())).collect())
+    }
+
+    /// The visible files in the directory, each with the checkpoint that pre-committed it.
+    fn visible(&self) -> Result<Vec<(u64, String)>, BoxError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            entries => entries.map_err(|e| io_error("cannot list", &self.dir, e))?,
+        };
+        let mut visible = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("cannot list", &self.dir, e))?;
+            let is_file = entry.file_type().map_err(|e| io_error("cannot inspect", &entry.path(), e))?.is_file();
+            let name = entry.file_name().into_string().ok();
+            if let Some((checkpoint, name)) = name.and_then(|n| Some((committed_by(&n)?, n))).filter(|_| is_file) {
+                visible.push((checkpoint, name));
+            }
+        }
+        visible.sort();
+        Ok(visible)
+    }
+
+    /// Moves the visible files `newer` into [`ROLLED_BACK_DIR`], never over another file.
+    fn move_aside(&self, newer: &[(u64, String)]) -> Result<PathBuf, BoxError> {
+        let aside = self.dir.join(ROLLED_BACK_DIR);
+        fs::create_dir_all(&aside).map_err(|e| io_error("cannot create", &aside, e))?;
+        for (_, name) in newer {
+            let (from, to) = (self.dir.join(name), aside.join(name));
+            if to.exists() {
+                return Err(
+                    format!("cannot roll back {}: {} exists; move it away", from.display(), to.display()).into()
+                );
+            }
+            fs::rename(&from, &to).map_err(|e| io_error(&format!("cannot move {} to", from.display()), &to, e))?;
+        }
+        sync_dir(&aside)?;
+        sync_dir(&self.dir)?;
+        Ok(aside)
+    }
+}
+
+/// The checkpoint that pre-committed a visible part file, from its name
+/// `part-<checkpoint>-<subtask>-<attempt>`; `None` for any other name.
+fn committed_by(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix(VISIBLE_PREFIX)?;
+    let digits = &rest[..rest.find('-')?];
+    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
+}
+
+/// `3 part files of checkpoints 7 and 8`, for people.
+fn part_files_of(files: &[(u64, String)]) -> String {
+    let plural = if files.len() == 1 { "" } else { "s" };
+    format!("{} part file{plural} of {}", files.len(), checkpoints_of(files))
+}
+
+/// The checkpoints of `files`, for people: `checkpoint 7`, `the final checkpoint`,
+/// `checkpoints 7, 8 and the final checkpoint`.
+fn checkpoints_of(files: &[(u64, String)]) -> String {
+    let mut ids: Vec<u64> = files.iter().map(|(id, _)| *id).collect();
+    ids.dedup();
+    let name = |id: u64| if id == u64::MAX { "the final checkpoint".to_string() } else { id.to_string() };
+    match ids.as_slice() {
+        [u64::MAX] => name(u64::MAX),
+        [id] => format!("checkpoint {id}"),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(|&id| name(id)).collect();
+            format!("checkpoints {} and {}", rest.join(", "), name(*last))
+        }
+        [] => String::new(),
+    }
 }
 
 /// Whether `name` is an in-progress or pending file this sink writes (and so may delete).
@@ -472,6 +577,67 @@ mod tests {
     }
 
     #[test]
+    fn newer_commits_are_found_then_moved_aside() {
+        let dir = TempDir::new().unwrap();
+        let committer = FileCommitter::new(dir.path());
+        let mut sink = sink(dir.path(), 0, "a1");
+        let mut txns = Vec::new();
+        for (checkpoint, line) in [(3, "three"), (5, "five"), (8, "eight"), (u64::MAX, "final")] {
+            write_all(&mut sink, &[line]);
+            let txn = sink.pre_commit(checkpoint).unwrap().unwrap();
+            committer.commit(&txn).unwrap();
+            txns.push(txn);
+        }
+        fs::write(dir.path().join("part-notes"), "not ours").unwrap();
+        // Checkpoint 5 holds the transaction of checkpoint 5 (not yet committed when it was taken).
+        let found = committer.newer_commits(5, &txns[1..2]).unwrap();
+        let NewerCommits::Revocable { commits, description } = found else { panic!("{found:?}") };
+        assert_eq!(commits, 2);
+        assert!(description.contains("2 part files of checkpoints 8 and the final checkpoint"), "{description}");
+        assert_eq!(visible(dir.path()).len(), 5, "finding them changes nothing");
+        let done = committer.roll_back(5, &txns[1..2]).unwrap();
+        assert!(done.contains(ROLLED_BACK_DIR), "{done}");
+        let expected = vec![txns[0].final_name.clone(), txns[1].final_name.clone(), "part-notes".into()];
+        assert_eq!(visible(dir.path()).into_keys().collect::<Vec<_>>(), expected);
+        let aside = dir.path().join(ROLLED_BACK_DIR);
+        assert_eq!(names(&aside), vec![txns[2].final_name.clone(), txns[3].final_name.clone()]);
+        assert_eq!(fs::read_to_string(aside.join(&txns[3].final_name)).unwrap(), "final\n");
+        // Nothing newer is left; clean-up leaves the rolled-back files alone.
+        assert_eq!(committer.newer_commits(5, &txns[1..2]).unwrap(), NewerCommits::Nothing);
+        committer.clean_up(&[]).unwrap();
+        assert_eq!(names(&aside).len(), 2);
+    }
+
+    #[test]
+    fn the_restored_checkpoints_own_final_files_are_not_newer() {
+        let dir = TempDir::new().unwrap();
+        let committer = FileCommitter::new(dir.path());
+        let mut sink = sink(dir.path(), 1, "a1");
+        write_all(&mut sink, &["last"]);
+        let last = sink.pre_commit(u64::MAX).unwrap().unwrap();
+        committer.commit(&last).unwrap();
+        // The final checkpoint (id 9) holds the final transaction: restoring it rolls back nothing.
+        assert_eq!(committer.newer_commits(9, std::slice::from_ref(&last)).unwrap(), NewerCommits::Nothing);
+        assert_eq!(visible(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn a_missing_directory_has_nothing_newer() {
+        let dir = TempDir::new().unwrap();
+        let committer = FileCommitter::new(&dir.path().join("never-written"));
+        assert_eq!(committer.newer_commits(1, &[]).unwrap(), NewerCommits::Nothing);
+    }
+
+    #[test]
+    fn committed_by_reads_the_checkpoint_of_visible_names_only() {
+        assert_eq!(committed_by("part-0000000007-1-a1"), Some(7));
+        assert_eq!(committed_by("part-18446744073709551615-0-a1"), Some(u64::MAX));
+        assert_eq!(committed_by("part-notes"), None);
+        assert_eq!(committed_by("part--1-a1"), None);
+        assert_eq!(committed_by("_part-0000000007-1-a1.pending"), None);
+    }
+
+    #[test]
     fn clean_up_creates_missing_dir() {
         let dir = TempDir::new().unwrap();
         let out = dir.path().join("a/b");
@@ -539,6 +705,9 @@ mod tests {
         /// The job dies (sinks dropped mid-transaction) and restarts from its last completed
         /// checkpoint: commits its txns again, then cleans up.
         Crash,
+        /// The job dies and is restored from an older completed checkpoint (the newer ones were
+        /// damaged): reconciles, commits that checkpoint's txns again, then cleans up.
+        RestoreOlder,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -548,6 +717,7 @@ mod tests {
             2 => Just(Op::Complete),
             2 => Just(Op::Commit),
             1 => Just(Op::Crash),
+            1 => Just(Op::RestoreOlder),
         ]
     }
 
@@ -601,6 +771,7 @@ mod tests {
                 Op::Complete => self.completed.append(&mut self.in_flight),
                 Op::Commit => self.commit_completed(),
                 Op::Crash => self.crash(),
+                Op::RestoreOlder => self.restore_older(),
             }
         }
 
@@ -636,9 +807,35 @@ mod tests {
             self.commit_completed();
             let restored: Vec<FileTxn> = self.completed.iter().map(|(txn, _)| txn.clone()).collect();
             self.committer.clean_up(&restored).unwrap();
-            // After a restore only committed files are left.
-            assert_eq!(names(self.dir.path()), self.committed.keys().cloned().collect::<Vec<_>>());
+            self.assert_only_committed_files();
             self.start();
+        }
+
+        /// Restores the completed checkpoint in the middle of those completed so far.
+        fn restore_older(&mut self) {
+            let mut checkpoints: Vec<u64> = self.completed.iter().map(|(txn, _)| txn.checkpoint).collect();
+            checkpoints.dedup();
+            let Some(&restored_id) = checkpoints.get(checkpoints.len() / 2) else { return self.crash() };
+            self.sinks.clear();
+            self.in_flight.clear();
+            // The checkpoint holds the txns up to it; whatever later checkpoints did is undone.
+            self.completed.retain(|(txn, _)| txn.checkpoint <= restored_id);
+            let restored: Vec<FileTxn> = self.completed.iter().map(|(txn, _)| txn.clone()).collect();
+            if let NewerCommits::Revocable { .. } = self.committer.newer_commits(restored_id, &restored).unwrap() {
+                self.committer.roll_back(restored_id, &restored).unwrap();
+            }
+            self.committed.retain(|name, _| committed_by(name).is_some_and(|id| id <= restored_id));
+            self.commit_completed();
+            self.committer.clean_up(&restored).unwrap();
+            self.assert_only_committed_files();
+            self.start();
+        }
+
+        /// After a restore only committed files are left (and those rolled back, aside).
+        fn assert_only_committed_files(&self) {
+            let mut left = names(self.dir.path());
+            left.retain(|name| name != ROLLED_BACK_DIR);
+            assert_eq!(left, self.committed.keys().cloned().collect::<Vec<_>>());
         }
     }
 

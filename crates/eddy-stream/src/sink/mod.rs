@@ -13,10 +13,10 @@ use std::sync::Arc;
 use transactional::{two_phase_operator, typed_committer};
 
 pub use collect::Collected;
-pub use exactly_once_file::{ExactlyOnceFileSink, FileCommitter, FileTxn};
+pub use exactly_once_file::{ExactlyOnceFileSink, FileCommitter, FileTxn, ROLLED_BACK_DIR};
 pub use print::PrintSink;
 pub use text_file::TextFileSink;
-pub use two_phase::{Committer, TwoPhaseCommitSink};
+pub use two_phase::{Committer, NewerCommits, TwoPhaseCommitSink};
 
 use crate::{Data, DataStream};
 

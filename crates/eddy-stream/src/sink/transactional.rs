@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use eddy_core::{Barrier, BoxError, OperatorInfo, Output, Record, Result, Timestamp};
-use eddy_runtime::checkpoint::{StateContext, SubtaskList, TxnCommitter, PENDING_TRANSACTIONS};
+use eddy_runtime::checkpoint::{NewerCommits, StateContext, SubtaskList, TxnCommitter, PENDING_TRANSACTIONS};
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{names, Counter};
 use eddy_state::Redistribution;
@@ -144,6 +144,10 @@ impl<C: Committer<Txn>, Txn: DeserializeOwned + Send + 'static> Typed<C, Txn> {
         let (_, txn): (u64, Txn) = decode(bytes)?;
         Ok(txn)
     }
+
+    fn decode_all(&self, txns: &[Vec<u8>]) -> Result<Vec<Txn>, BoxError> {
+        txns.iter().map(|bytes| self.decode(bytes)).collect()
+    }
 }
 
 impl<C: Committer<Txn>, Txn: DeserializeOwned + Send + 'static> TxnCommitter for Typed<C, Txn> {
@@ -156,8 +160,15 @@ impl<C: Committer<Txn>, Txn: DeserializeOwned + Send + 'static> TxnCommitter for
     }
 
     fn clean_up(&self, restored: &[Vec<u8>]) -> Result<(), BoxError> {
-        let txns = restored.iter().map(|bytes| self.decode(bytes)).collect::<Result<Vec<_>, _>>()?;
-        self.committer.clean_up(&txns)
+        self.committer.clean_up(&self.decode_all(restored)?)
+    }
+
+    fn newer_commits(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<NewerCommits, BoxError> {
+        self.committer.newer_commits(checkpoint, &self.decode_all(restored)?)
+    }
+
+    fn roll_back(&self, checkpoint: u64, restored: &[Vec<u8>]) -> Result<String, BoxError> {
+        self.committer.roll_back(checkpoint, &self.decode_all(restored)?)
     }
 }
 
@@ -172,13 +183,22 @@ impl<T: Data> DataStream<T> {
         C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
         M: Committer<S::Txn> + 'static,
     {
+        self.two_phase_sink(name, move |ctx| create(ctx.info.subtask, ctx.info.parallelism), committer)
+    }
+
+    /// [`add_two_phase_sink`](Self::add_two_phase_sink) with each subtask's sink opened from
+    /// its whole build context (which knows the attempt number, say).
+    fn two_phase_sink<S, C, M>(&self, name: &str, open: C, committer: M) -> StreamSink
+    where
+        S: TwoPhaseCommitSink<T> + 'static,
+        C: Fn(&BuildContext) -> Result<S, BoxError> + Send + Sync + 'static,
+        M: Committer<S::Txn> + 'static,
+    {
         let committer = Arc::new(committer);
         let shared = committer.clone();
         let stream = self.transform(&format!("Sink: {name}"), move |ctx, _| {
             let info = &ctx.info;
-            let sink = info
-                .guard(|| create(info.subtask, info.parallelism))?
-                .map_err(|e| info.error(format!("cannot open sink: {e}")))?;
+            let sink = info.guard(|| open(ctx))?.map_err(|e| info.error(format!("cannot open sink: {e}")))?;
             Ok(two_phase_operator(ctx, sink, shared.clone()))
         });
         StreamSink { stream: stream.mark_transactional(typed_committer(committer)) }
@@ -187,23 +207,28 @@ impl<T: Data> DataStream<T> {
     /// Writes every record as a line (its `Display` form) into part files under `dir` that
     /// become visible only when their checkpoint completes (see [`super::ExactlyOnceFileSink`]):
     /// a reader that skips names starting with `.` or `_` sees every result exactly once.
+    ///
+    /// A restore from a checkpoint older than output already in `dir` moves that output
+    /// aside into `dir/_rolled_back/` (the restored job writes it again); see
+    /// [`super::FileCommitter`].
     pub fn write_exactly_once(&self, dir: impl Into<std::path::PathBuf>) -> StreamSink
     where
         T: std::fmt::Display,
     {
         let dir = dir.into();
         let committer = super::FileCommitter::new(&dir);
-        let attempt = attempt_token();
-        self.add_two_phase_sink(
+        let run = run_token();
+        self.two_phase_sink(
             "ExactlyOnceFile",
-            move |subtask, _| super::ExactlyOnceFileSink::open(&dir, subtask, &attempt),
+            // Named by attempt too: a restarted attempt never meets a failed one's files.
+            move |ctx| super::ExactlyOnceFileSink::open(&dir, ctx.info.subtask, &format!("{run}-{}", ctx.attempt)),
             committer,
         )
     }
 }
 
-/// A token that tells this run's part files from those of earlier runs.
-fn attempt_token() -> String {
+/// A token that tells this run's part files from those of earlier runs (processes).
+fn run_token() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{:x}-{:x}", nanos, std::process::id())
 }

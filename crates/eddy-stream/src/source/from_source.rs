@@ -2,10 +2,8 @@
 //! (Flink's `env.fromSource(source, watermarkStrategy, name)`).
 
 use std::any::TypeId;
-use std::sync::Arc;
 
 use eddy_core::{SourceWatermarks, SplitSource, SplitWatermarkGenerator, Timestamp};
-use eddy_runtime::graph::Node;
 
 use crate::node::SourceNode;
 use crate::watermark_strategy::{NoWatermarks, WatermarkGenerator, WatermarkStrategy};
@@ -20,7 +18,8 @@ impl StreamEnvironment {
     /// Use [`WatermarkStrategy::no_watermarks`] to leave event time to a later
     /// `assign_timestamps_and_watermarks`.
     ///
-    /// Records the reader cannot deserialise come out of
+    /// Records the reader cannot deserialise, and those it collects with a marker (`i64::MIN`,
+    /// `i64::MAX`) for a timestamp, come out of
     /// [`DataStream::dead_letters::<RawRecord>()`](DataStream::dead_letters); its per-split
     /// metrics are counters of the source operator (`<split>.records_in`, `.bytes_in`,
     /// `.lag_records`, `.lag_ms`). In a checkpointed job the source needs a `uid`.
@@ -80,20 +79,7 @@ impl StreamEnvironment {
                 strategy.idleness,
             )
         });
-        let node = self.with_graph(|g| {
-            g.add_node(Node {
-                name: format!("Source: {name}"),
-                uid: None,
-                parallelism: None,
-                non_parallel: false,
-                follows_input: false,
-                stage_of: None,
-                stateful: true,
-                committer: None,
-                factory: Arc::new(SourceNode::new(source, watermarks)),
-            })
-        });
-        DataStream::new(self.clone(), node)
+        self.add_source_node(name, false, SourceNode::new(source, watermarks))
     }
 }
 

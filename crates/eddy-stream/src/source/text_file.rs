@@ -1,12 +1,49 @@
 //! A text file read as lines, split into byte ranges across parallel subtasks.
+//!
+//! [`TextFileSource`] is the [`SplitSource`] (`read_text_file` makes one; so can
+//! `from_source`); each subtask runs a [`TextFileReader`], whose splits are the byte ranges
+//! it still has to read. Lines are read with a bound on their length (see [`super::lines`]);
+//! one too long or not UTF-8 is rejected to the source's dead-letter output as a
+//! [`RawRecord`](eddy_core::RawRecord) whose split is the file and whose position is the
+//! line number and byte offset.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
-use eddy_core::{BoxError, Source, SourcePoll};
+use eddy_core::{BoxError, ReaderContext, SourceOutput, SourcePoll, SourceReader, SplitSource};
 use serde::{Deserialize, Serialize};
+
+use super::lines::{self, read_line, text, Unreadable};
+
+/// The lines of a text file (without line endings), as a [`SplitSource`]. On a fresh start
+/// subtask `s` of `p` reads the lines that start in the byte range
+/// `[len * s / p, len * (s + 1) / p)`; its position is the ranges it has left, so a restore
+/// at another parallelism deals them out again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextFileSource {
+    path: PathBuf,
+}
+
+impl TextFileSource {
+    /// The lines of the file at `path` (opened when the job starts).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        TextFileSource { path: path.into() }
+    }
+}
+
+impl SplitSource<String> for TextFileSource {
+    type Reader = TextFileReader;
+
+    fn open(&self, context: &ReaderContext) -> Result<TextFileReader, BoxError> {
+        let max = context.max_line_length;
+        match &context.restored {
+            Some(splits) => TextFileReader::restore(&self.path, splits, max),
+            None => TextFileReader::open(&self.path, context.subtask, context.parallelism, max),
+        }
+    }
+}
 
 /// A byte range of the file still to read: the next line starts at `position`, and lines
 /// starting before `end` belong to it.
@@ -16,42 +53,43 @@ struct ByteRange {
     end: u64,
 }
 
-/// Reads the lines that start in its byte ranges (on a fresh start, subtask `s` of `p` owns
-/// the range `[len * s / p, len * (s + 1) / p)`), one range after the other in file order.
-pub struct TextFileSource {
+/// One subtask's reader of a [`TextFileSource`]: reads the lines that start in its byte
+/// ranges, one range after the other in file order.
+pub struct TextFileReader {
+    path: PathBuf,
     reader: BufReader<File>,
     ranges: VecDeque<ByteRange>,
     /// Whether the reader must seek to the first range's position before reading.
     seek: bool,
     line: Vec<u8>,
+    max_line_length: usize,
+    line_numbers: LineNumbers,
 }
 
 fn open_file(path: &Path) -> Result<File, BoxError> {
     File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()).into())
 }
 
-impl TextFileSource {
+impl TextFileReader {
     /// Opens subtask `subtask` of `parallelism` of the file at `path`.
-    pub fn open(path: &Path, subtask: usize, parallelism: usize) -> Result<Self, BoxError> {
+    fn open(path: &Path, subtask: usize, parallelism: usize, max_line_length: usize) -> Result<Self, BoxError> {
         let file = open_file(path)?;
         let len = file.metadata()?.len();
         let start = len * subtask as u64 / parallelism as u64;
         let end = len * (subtask as u64 + 1) / parallelism as u64;
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut line = Vec::new();
         let mut position = start;
         if start > 0 {
-            // The line under `start` belongs to the previous range unless `start` begins a line.
+            // The line under `start` belongs to the previous range unless `start` begins a line;
+            // skip it (keeping none of it, however long it is).
             reader.seek(SeekFrom::Start(start - 1))?;
-            position = start - 1 + reader.read_until(b'\n', &mut line)? as u64;
-            line.clear();
+            position = start - 1 + read_line(&mut reader, &mut Vec::new(), 0)?.consumed;
         }
-        let ranges = VecDeque::from([ByteRange { position, end }]);
-        Ok(TextFileSource { reader, ranges, seek: true, line })
+        Ok(Self::reading(path, reader, VecDeque::from([ByteRange { position, end }]), max_line_length))
     }
 
     /// Reopens the file at the positions a checkpoint recorded.
-    pub fn restore(path: &Path, splits: Vec<Vec<u8>>) -> Result<Self, BoxError> {
+    fn restore(path: &Path, splits: &[Vec<u8>], max_line_length: usize) -> Result<Self, BoxError> {
         let mut ranges = splits
             .iter()
             .map(|item| bincode::serde::decode_from_slice(item, bincode::config::standard()).map(|(r, _)| r))
@@ -59,13 +97,37 @@ impl TextFileSource {
             .map_err(|e| format!("a recorded position in {} does not decode: {e}", path.display()))?;
         ranges.sort_by_key(|r| r.position);
         let reader = BufReader::with_capacity(1 << 20, open_file(path)?);
-        Ok(TextFileSource { reader, ranges: ranges.into(), seek: true, line: Vec::new() })
+        Ok(Self::reading(path, reader, ranges.into(), max_line_length))
+    }
+
+    fn reading(path: &Path, reader: BufReader<File>, ranges: VecDeque<ByteRange>, max_line_length: usize) -> Self {
+        TextFileReader {
+            path: path.to_path_buf(),
+            reader,
+            ranges,
+            seek: true,
+            line: Vec::new(),
+            max_line_length,
+            line_numbers: LineNumbers::default(),
+        }
+    }
+
+    /// Rejects the line at byte `start`, named by its number (counted only now).
+    #[cold]
+    fn reject(&mut self, out: &mut SourceOutput<String>, start: u64, why: &Unreadable) {
+        let position = match self.line_numbers.line_at(&self.path, start) {
+            Ok(number) => format!("line {number} (byte {start})"),
+            Err(_) => format!("byte {start}"),
+        };
+        lines::reject(out, &self.line, self.path.display().to_string(), position, why);
     }
 }
 
-impl Source<String> for TextFileSource {
-    fn poll_next(&mut self, out: &mut Vec<String>, max: usize) -> Result<SourcePoll, BoxError> {
-        while out.len() < max {
+impl SourceReader<String> for TextFileReader {
+    fn poll(&mut self, out: &mut SourceOutput<String>, max: usize) -> Result<SourcePoll, BoxError> {
+        // Rejected lines count towards the batch too, so a run of them is sent on in batches.
+        let mut taken = 0;
+        while taken < max {
             let Some(range) = self.ranges.front_mut() else { return Ok(SourcePoll::Done) };
             if range.position >= range.end {
                 self.ranges.pop_front();
@@ -77,85 +139,169 @@ impl Source<String> for TextFileSource {
                 self.seek = false;
             }
             self.line.clear();
-            let read = self.reader.read_until(b'\n', &mut self.line)?;
-            if read == 0 {
+            let read = read_line(&mut self.reader, &mut self.line, self.max_line_length)?;
+            if read.consumed == 0 {
                 // The file is shorter than when the range was cut: the range is done.
                 range.position = range.end;
                 continue;
             }
-            range.position += read as u64;
-            out.push(line_to_string(&mut self.line));
+            let start = range.position;
+            range.position += read.consumed;
+            taken += 1;
+            match text(&mut self.line, read, self.max_line_length) {
+                Ok(line) => out.collect(line),
+                Err(why) => self.reject(out, start, &why),
+            }
         }
         Ok(SourcePoll::Ready)
     }
 
-    fn snapshot(&mut self) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+    fn snapshot_splits(&mut self, _checkpoint: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
         let encoded = self.ranges.iter().map(|r| bincode::serde::encode_to_vec(r, bincode::config::standard()));
         Ok(Some(encoded.collect::<Result<_, _>>()?))
     }
 }
 
-/// The line without its `\n` or `\r\n`; invalid UTF-8 becomes U+FFFD rather than an error.
-pub(crate) fn line_to_string(line: &mut Vec<u8>) -> String {
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
+/// Line numbers for dead letters, counted on demand: only a rejected line needs its number,
+/// and a subtask that starts mid-file would otherwise have to read everything before its
+/// range. Counting goes on from the last position counted to, so the rejected lines of a
+/// range cost one pass over the file up to the last of them.
+#[derive(Debug, Default)]
+struct LineNumbers {
+    counted_to: u64,
+    newlines: u64,
+}
+
+impl LineNumbers {
+    /// The number (from 1) of the line starting at byte `position` of the file.
+    fn line_at(&mut self, path: &Path, position: u64) -> io::Result<u64> {
+        if position < self.counted_to {
+            *self = LineNumbers::default();
         }
-    }
-    match std::str::from_utf8(line) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(line).into_owned(),
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(self.counted_to))?;
+        let mut rest = BufReader::with_capacity(1 << 16, file.take(position - self.counted_to));
+        loop {
+            let chunk = rest.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            self.newlines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+            let taken = chunk.len();
+            rest.consume(taken);
+            self.counted_to += taken as u64;
+        }
+        Ok(self.newlines + 1)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eddy_core::{Barrier, DeadLetter, Output, RawRecord, Record, Result, Timestamp};
     use proptest::prelude::*;
     use std::io::Write;
 
-    fn read_all(path: &Path, parallelism: usize) -> Vec<String> {
-        let mut all = Vec::new();
-        for subtask in 0..parallelism {
-            let mut source = TextFileSource::open(path, subtask, parallelism).unwrap();
-            loop {
-                let mut batch = Vec::new();
-                let poll = source.poll_next(&mut batch, 3).unwrap();
-                all.append(&mut batch);
-                if poll == SourcePoll::Done {
-                    break;
-                }
-            }
-        }
-        all
+    /// What readers produced: their lines and their dead letters.
+    #[derive(Debug, Default)]
+    struct Got {
+        lines: Vec<String>,
+        dead: Vec<DeadLetter<RawRecord>>,
     }
 
-    /// Reads `limit` lines from each subtask, snapshots, and restores the splits at
-    /// `restored` subtasks, which read the rest.
-    fn read_with_restore(path: &Path, parallelism: usize, limit: usize, restored: usize) -> Vec<String> {
-        let mut all = Vec::new();
-        let mut splits = Vec::new();
-        for subtask in 0..parallelism {
-            let mut source = TextFileSource::open(path, subtask, parallelism).unwrap();
-            let mut batch = Vec::new();
-            source.poll_next(&mut batch, limit).unwrap();
-            all.append(&mut batch);
-            splits.extend(source.snapshot().unwrap().unwrap());
+    impl Output<String> for Got {
+        fn records(&mut self, batch: &mut Vec<Record<String>>) -> Result<()> {
+            self.lines.extend(batch.drain(..).map(|r| r.value));
+            Ok(())
         }
-        for subtask in 0..restored {
-            let mine = splits.iter().skip(subtask).step_by(restored).cloned().collect();
-            let mut source = TextFileSource::restore(path, mine).unwrap();
-            loop {
-                let mut batch = Vec::new();
-                let poll = source.poll_next(&mut batch, 3).unwrap();
-                all.append(&mut batch);
-                if poll == SourcePoll::Done {
+        fn watermark(&mut self, _: Timestamp) -> Result<()> {
+            Ok(())
+        }
+        fn idle(&mut self, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn tick(&mut self, _: Timestamp) -> Result<()> {
+            Ok(())
+        }
+        fn barrier(&mut self, _: Barrier) -> Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Got {
+        /// Polls `reader` for `batch` lines at a time, `polls` times or until it is done.
+        fn poll(&mut self, reader: &mut TextFileReader, batch: usize, polls: Option<usize>) {
+            let mut out = SourceOutput::new(None);
+            for _ in 0..polls.unwrap_or(usize::MAX) {
+                if reader.poll(&mut out, batch).unwrap() == SourcePoll::Done {
                     break;
                 }
             }
+            out.drain_to(self).unwrap();
+            self.dead.append(&mut out.take_dead_letters());
         }
-        all
+    }
+
+    /// Reads `path` with `parallelism` readers, lines up to `max` bytes: to the end, or with
+    /// `restore = Some((limit, restored))` one poll of `limit` lines per reader, a snapshot,
+    /// and the rest read by `restored` readers the snapshot's splits are dealt to.
+    fn read(path: &Path, parallelism: usize, max: usize, restore: Option<(usize, usize)>) -> Got {
+        let source = TextFileSource::new(path);
+        let context = |subtask, parallelism, restored: Option<Vec<Vec<u8>>>| {
+            let context = ReaderContext::new(subtask, parallelism).with_max_line_length(max);
+            match restored {
+                Some(splits) => context.restoring(splits),
+                None => context,
+            }
+        };
+        let (mut got, mut splits) = (Got::default(), Vec::new());
+        for subtask in 0..parallelism {
+            let mut reader = source.open(&context(subtask, parallelism, None)).unwrap();
+            match restore {
+                None => got.poll(&mut reader, 3, None),
+                Some((limit, _)) => {
+                    got.poll(&mut reader, limit, Some(1));
+                    splits.extend(reader.snapshot_splits(1).unwrap().unwrap());
+                }
+            }
+        }
+        if let Some((_, restored)) = restore {
+            for subtask in 0..restored {
+                let mine = splits.iter().skip(subtask).step_by(restored).cloned().collect();
+                let mut reader = source.open(&context(subtask, restored, Some(mine))).unwrap();
+                got.poll(&mut reader, 3, None);
+            }
+        }
+        got
+    }
+
+    /// A line of a test file: fine, too long for a limit of 12 bytes, or not UTF-8.
+    #[derive(Debug, Clone)]
+    enum TestLine {
+        Fine(String),
+        TooLong(usize),
+        NotUtf8(String),
+    }
+
+    fn test_line() -> impl Strategy<Value = TestLine> {
+        prop_oneof![
+            3 => "[a-z ]{0,12}".prop_map(TestLine::Fine),
+            1 => (13usize..40).prop_map(TestLine::TooLong),
+            1 => "[a-z]{0,5}".prop_map(TestLine::NotUtf8),
+        ]
+    }
+
+    impl TestLine {
+        fn bytes(&self) -> Vec<u8> {
+            match self {
+                TestLine::Fine(text) => text.clone().into_bytes(),
+                TestLine::TooLong(length) => vec![b'x'; *length],
+                TestLine::NotUtf8(text) => [text.as_bytes(), b"\xff\xfe"].concat(),
+            }
+        }
     }
 
     proptest! {
@@ -169,7 +315,7 @@ mod tests {
             let mut file = tempfile::NamedTempFile::new().unwrap();
             let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
             file.write_all(text.as_bytes()).unwrap();
-            let mut got = read_with_restore(file.path(), parallelism, limit, restored);
+            let mut got = read(file.path(), parallelism, 100, Some((limit, restored))).lines;
             let mut expected = lines.clone();
             got.sort();
             expected.sort();
@@ -191,10 +337,52 @@ mod tests {
             let mut expected: Vec<String> = if text.is_empty() { vec![] } else {
                 text.strip_suffix('\n').unwrap_or(&text).split('\n').map(String::from).collect()
             };
-            let mut got = read_all(file.path(), parallelism);
+            let mut got = read(file.path(), parallelism, 100, None).lines;
             expected.sort();
             got.sort();
             prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn unreadable_lines_become_dead_letters_naming_file_and_line_exactly_once(
+            lines in proptest::collection::vec(test_line(), 0..30),
+            parallelism in 1usize..5,
+            restored in 1usize..5,
+            limit in 0usize..8,
+        ) {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            let path = file.path().display().to_string();
+            let mut offset = 0;
+            let (mut want_lines, mut want_dead) = (Vec::new(), Vec::new());
+            for (i, line) in lines.iter().enumerate() {
+                let bytes = line.bytes();
+                file.write_all(&bytes).unwrap();
+                file.write_all(b"\n").unwrap();
+                let position = format!("line {} (byte {offset})", i + 1);
+                match line {
+                    TestLine::Fine(text) => want_lines.push(text.clone()),
+                    TestLine::TooLong(length) => want_dead.push((position, bytes.clone(), format!("the line is {length} bytes long"))),
+                    TestLine::NotUtf8(_) => want_dead.push((position, bytes.clone(), "the line is not UTF-8".to_string())),
+                }
+                offset += bytes.len() + 1;
+            }
+            let got = read(file.path(), parallelism, 12, Some((limit, restored)));
+            let mut got_lines = got.lines;
+            got_lines.sort();
+            want_lines.sort();
+            prop_assert_eq!(got_lines, want_lines);
+            // Each dead letter holds the file, the line's number and offset, its bytes (all
+            // of these short lines), and a reason that says what is wrong with it.
+            let mut got_dead = got.dead;
+            got_dead.sort_by(|a, b| a.input.position.cmp(&b.input.position));
+            want_dead.sort();
+            prop_assert_eq!(got_dead.len(), want_dead.len());
+            for (got, (position, payload, reason)) in got_dead.iter().zip(&want_dead) {
+                prop_assert_eq!(&got.input.split, &path);
+                prop_assert_eq!(&got.input.position, position);
+                prop_assert_eq!(&got.input.payload, payload);
+                prop_assert!(got.error.starts_with(reason), "{:?} does not start with {:?}", got.error, reason);
+            }
         }
     }
 }

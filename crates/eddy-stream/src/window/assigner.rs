@@ -1,8 +1,16 @@
 //! Window assigners: which windows a record with a given timestamp belongs to.
+//!
+//! Window bounds are computed without overflow over the whole `i64` range, and clipped to
+//! it: a window that would start before `i64::MIN` starts there, one that would end after
+//! `i64::MAX` ends there (its max timestamp, `i64::MAX - 1`, is the latest event time a
+//! record can carry, so it still holds every record it should). Flink computes the same
+//! bounds (`TimeWindow.getWindowStartWithOffset`, end = start + size) with wrapping
+//! arithmetic, so its windows at the ends of the time line wrap around instead.
 
 use std::iter::Once;
 use std::time::Duration;
 
+use eddy_core::time::duration_ms;
 use eddy_core::Timestamp;
 
 use crate::window::TimeWindow;
@@ -30,11 +38,28 @@ pub trait WindowAssigner: Clone + Send + Sync + 'static {
     }
 }
 
+/// How far `timestamp` lies past the last boundary of steps of `step` ms aligned to `offset`:
+/// `(timestamp - offset) mod step` (Euclidean, so negative timestamps work), without overflow
+/// at the ends of the time line.
+#[inline]
+fn past_boundary(timestamp: Timestamp, offset: i64, step: i64) -> i64 {
+    match timestamp.checked_sub(offset) {
+        Some(shifted) => shifted.rem_euclid(step),
+        None => (i128::from(timestamp) - i128::from(offset)).rem_euclid(i128::from(step)) as i64,
+    }
+}
+
 /// The tumbling window containing `timestamp`: windows of `size` ms aligned to `offset`
-/// (so with offset 0, to the epoch), correct for negative timestamps too.
+/// (so with offset 0, to the epoch), clipped to the time line.
+#[inline]
 fn tumbling(timestamp: Timestamp, size: i64, offset: i64) -> TimeWindow {
-    let start = timestamp - (timestamp - offset).rem_euclid(size);
-    TimeWindow::new(start, start + size)
+    let into = past_boundary(timestamp, offset, size);
+    TimeWindow::new(timestamp.saturating_sub(into), timestamp.saturating_add(size - into))
+}
+
+/// A window bound computed in `i128`, clipped to the time line.
+fn clip(bound: i128) -> Timestamp {
+    bound.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 fn validate_tumbling(size: i64, offset: i64) -> Result<(), String> {
@@ -59,12 +84,12 @@ macro_rules! tumbling_assigner {
         impl $name {
             /// Windows of length `size`, aligned to the epoch.
             pub fn of(size: Duration) -> Self {
-                $name { size: size.as_millis() as i64, offset: 0 }
+                $name { size: duration_ms(size), offset: 0 }
             }
 
             /// Shifts window boundaries by `offset` (for example to align days to a time zone).
             pub fn with_offset(self, offset: Duration) -> Self {
-                $name { offset: offset.as_millis() as i64, ..self }
+                $name { offset: duration_ms(offset), ..self }
             }
         }
 
@@ -102,13 +127,15 @@ tumbling_assigner!(
     "Fixed-size, non-overlapping windows of arrival (wall-clock) time; they fire when the clock passes their end, and at the end of a bounded input."
 );
 
-/// The windows of a sliding assigner containing one timestamp, latest start first.
+/// The windows of a sliding assigner containing one timestamp, latest start first. Bounds
+/// are kept in `i128`, so windows reaching past either end of the time line are clipped,
+/// not wrapped.
 #[derive(Debug, Clone)]
 pub struct SlidingWindows {
-    next_start: i64,
-    past: i64,
-    size: i64,
-    slide: i64,
+    next_start: i128,
+    past: i128,
+    size: i128,
+    slide: i128,
 }
 
 impl Iterator for SlidingWindows {
@@ -119,7 +146,7 @@ impl Iterator for SlidingWindows {
         if self.next_start <= self.past {
             return None;
         }
-        let window = TimeWindow::new(self.next_start, self.next_start + self.size);
+        let window = TimeWindow::new(clip(self.next_start), clip(self.next_start + self.size));
         self.next_start -= self.slide;
         Some(window)
     }
@@ -146,12 +173,12 @@ macro_rules! sliding_assigner {
         impl $name {
             /// Windows of length `size` starting every `slide`, aligned to the epoch.
             pub fn of(size: Duration, slide: Duration) -> Self {
-                $name { size: size.as_millis() as i64, slide: slide.as_millis() as i64, offset: 0 }
+                $name { size: duration_ms(size), slide: duration_ms(slide), offset: 0 }
             }
 
             /// Shifts window boundaries by `offset`.
             pub fn with_offset(self, offset: Duration) -> Self {
-                $name { offset: offset.as_millis() as i64, ..self }
+                $name { offset: duration_ms(offset), ..self }
             }
         }
 
@@ -160,12 +187,13 @@ macro_rules! sliding_assigner {
 
             #[inline]
             fn assign_windows(&self, timestamp: Timestamp) -> SlidingWindows {
-                let last_start = timestamp - (timestamp - self.offset).rem_euclid(self.slide);
+                let timestamp = i128::from(timestamp);
+                let into = i128::from(past_boundary(timestamp as i64, self.offset, self.slide));
                 SlidingWindows {
-                    next_start: last_start,
-                    past: timestamp - self.size,
-                    size: self.size,
-                    slide: self.slide,
+                    next_start: timestamp - into,
+                    past: timestamp - i128::from(self.size),
+                    size: i128::from(self.size),
+                    slide: i128::from(self.slide),
                 }
             }
 
@@ -218,7 +246,7 @@ macro_rules! session_assigner {
         impl $name {
             /// Sessions that close after `gap` without records of the key.
             pub fn with_gap(gap: Duration) -> Self {
-                $name { gap: gap.as_millis() as i64 }
+                $name { gap: duration_ms(gap) }
             }
         }
 
@@ -335,6 +363,105 @@ mod tests {
                 prop_assert_eq!((w.end - w.start) % pane, 0);
             }
         }
+    }
+
+    /// Timestamps anywhere in the `i64` range, often near its ends and near zero.
+    fn any_time() -> impl Strategy<Value = i64> {
+        prop_oneof![any::<i64>(), i64::MIN..i64::MIN + 100_000, i64::MAX - 100_000..=i64::MAX, -100_000i64..100_000,]
+    }
+
+    /// Window lengths from one millisecond to `i64::MAX`.
+    fn any_length() -> impl Strategy<Value = i64> {
+        prop_oneof![1i64..10_000, 1i64..=i64::MAX, i64::MAX - 1_000..=i64::MAX]
+    }
+
+    /// The window `[start, start + size)` computed without overflow, clipped to the `i64` range.
+    fn clipped(start: i128, size: i128) -> TimeWindow {
+        TimeWindow::new(clip(start), clip(start + size))
+    }
+
+    /// Whether `ts` is an event time a record can carry.
+    fn event_time(ts: i64) -> bool {
+        (eddy_core::time::MIN_TIMESTAMP..=eddy_core::time::MAX_TIMESTAMP).contains(&ts)
+    }
+
+    proptest! {
+        #[test]
+        fn tumbling_windows_over_the_whole_time_line_hold_their_timestamp(
+            ts in any_time(), size in any_length(), offset_raw in any::<i64>(),
+        ) {
+            let offset = offset_raw.rem_euclid(size);
+            let got = TumblingEventTimeWindows { size, offset }.assign_windows(ts).collect::<Vec<_>>();
+            // The model: the same formula in i128, where nothing overflows, then clipped.
+            let (t, s, o) = (i128::from(ts), i128::from(size), i128::from(offset));
+            prop_assert_eq!(&got, &vec![clipped(t - (t - o).rem_euclid(s), s)]);
+            let w = got[0];
+            prop_assert!(w.start <= ts && w.start < w.end);
+            if event_time(ts) {
+                prop_assert!(ts <= w.max_timestamp(), "{:?} does not hold {}", w, ts);
+            }
+        }
+
+        #[test]
+        fn sliding_windows_over_the_whole_time_line_hold_their_timestamp(
+            ts in any_time(),
+            (size, slide) in prop_oneof![
+                (1i64..3_000, 1i64..3_000),
+                // Long windows with few slides each.
+                (1i64..=i64::MAX).prop_flat_map(|size| (Just(size), (size / 8).max(1)..=i64::MAX)),
+            ],
+            offset_raw in any::<i64>(),
+        ) {
+            let offset = offset_raw.rem_euclid(slide);
+            let assigner = SlidingEventTimeWindows { size, slide, offset };
+            let got: Vec<TimeWindow> = assigner.assign_windows(ts).collect();
+            let (t, size, slide, o) = (i128::from(ts), i128::from(size), i128::from(slide), i128::from(offset));
+            let mut want = Vec::new();
+            let mut start = t - (t - o).rem_euclid(slide);
+            while start > t - size {
+                want.push(clipped(start, size));
+                start -= slide;
+            }
+            prop_assert_eq!(&got, &want);
+            for w in &got {
+                prop_assert!(w.start <= ts && w.start < w.end);
+                if event_time(ts) {
+                    prop_assert!(ts <= w.max_timestamp());
+                }
+            }
+        }
+
+        #[test]
+        fn session_and_global_windows_hold_every_event_time(ts in any_time(), gap in any_length()) {
+            let session = EventTimeSessionWindows { gap }.assign_windows(ts).next().unwrap();
+            prop_assert_eq!(session, TimeWindow::new(ts, ts.saturating_add(gap)));
+            let global = GlobalWindows.assign_windows(ts).next().unwrap();
+            if event_time(ts) {
+                prop_assert!(session.start <= ts && ts <= session.max_timestamp());
+                prop_assert!(global.start <= ts && ts <= global.max_timestamp());
+            }
+        }
+
+        #[test]
+        fn durations_of_any_length_give_positive_sizes(millis in any::<u64>()) {
+            let size = TumblingEventTimeWindows::of(Duration::from_millis(millis)).pane().0;
+            prop_assert_eq!(i128::from(size), i128::from(millis).min(i128::from(i64::MAX)));
+            prop_assert_eq!(TumblingEventTimeWindows::of(Duration::from_millis(millis)).validate().is_ok(), millis > 0);
+        }
+    }
+
+    #[test]
+    fn windows_at_the_ends_of_the_time_line_are_clipped_not_wrapped() {
+        use eddy_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+        let w = TumblingEventTimeWindows::of(Duration::from_secs(5));
+        let last = w.assign_windows(MAX_TIMESTAMP).next().unwrap();
+        assert_eq!(last, TimeWindow::new(MAX_TIMESTAMP - MAX_TIMESTAMP.rem_euclid(5_000), i64::MAX));
+        assert_eq!(last.max_timestamp(), MAX_TIMESTAMP);
+        let first = w.assign_windows(MIN_TIMESTAMP).next().unwrap();
+        assert_eq!(first, TimeWindow::new(i64::MIN, MIN_TIMESTAMP + (5_000 - MIN_TIMESTAMP.rem_euclid(5_000))));
+        // The markers themselves never panic.
+        assert_eq!(w.assign_windows(i64::MAX).next().unwrap().end, i64::MAX);
+        assert_eq!(w.assign_windows(i64::MIN).next().unwrap().start, i64::MIN);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! of a key's window and the timers it registered, and answers continue, fire, purge, or
 //! both; it may keep a little state per key and window (a count, say).
 
+use eddy_core::time::duration_ms;
 use eddy_core::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -225,7 +226,7 @@ pub struct ContinuousEventTimeTrigger {
 impl ContinuousEventTimeTrigger {
     /// Fires at every multiple of `interval` of event time.
     pub fn of(interval: std::time::Duration) -> Self {
-        ContinuousEventTimeTrigger { interval: (interval.as_millis() as i64).max(1) }
+        ContinuousEventTimeTrigger { interval: duration_ms(interval).max(1) }
     }
 }
 
@@ -258,7 +259,8 @@ impl<T> Trigger<T> for ContinuousEventTimeTrigger {
         }
         ctx.register_event_time_timer(window.max_timestamp());
         if next.is_none() {
-            let at = (timestamp - timestamp.rem_euclid(self.interval)).saturating_add(self.interval);
+            // The next multiple of the interval after `timestamp`, saturating at the end of time.
+            let at = timestamp.saturating_add(self.interval - timestamp.rem_euclid(self.interval));
             self.schedule(at, window, next, ctx);
         }
         TriggerResult::Continue
@@ -338,5 +340,32 @@ impl<T, Tr: Trigger<T>> Trigger<T> for PurgingTrigger<Tr> {
         ctx: &mut TriggerContext,
     ) -> TriggerResult {
         purging(self.0.on_processing_time(time, window, state, ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn continuous_trigger_schedules_the_next_multiple_anywhere_on_the_time_line(
+            ts in prop_oneof![MIN_TIMESTAMP..MIN_TIMESTAMP + 10_000, MAX_TIMESTAMP - 10_000..=MAX_TIMESTAMP, any::<i64>()],
+            interval in prop_oneof![1u64..10_000, any::<u64>()],
+        ) {
+            let ts = ts.clamp(MIN_TIMESTAMP, MAX_TIMESTAMP);
+            let trigger = ContinuousEventTimeTrigger::of(std::time::Duration::from_millis(interval));
+            let window = TimeWindow::new(i64::MIN, i64::MAX);
+            let (mut next, mut ctx) = (None, TriggerContext { watermark: i64::MIN, ..Default::default() });
+            let result = Trigger::<()>::on_element(&trigger, &(), ts, window, &mut next, &mut ctx);
+            prop_assert_eq!(result, TriggerResult::Continue);
+            // The model in i128: the first multiple of the interval after ts, clipped.
+            let step = i128::from(trigger.interval);
+            let want = (i128::from(ts) - i128::from(ts).rem_euclid(step) + step).min(i128::from(i64::MAX)) as i64;
+            prop_assert_eq!(next, (want < window.max_timestamp()).then_some(want));
+            prop_assert!(next.is_none_or(|at| at > ts));
+        }
     }
 }

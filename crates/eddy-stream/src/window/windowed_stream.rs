@@ -1,5 +1,6 @@
 //! `WindowedStream`: a keyed stream cut into windows, waiting for an aggregation.
 
+use eddy_core::time::duration_ms;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::marker::PhantomData;
@@ -87,7 +88,7 @@ where
     /// with the updated result. Records after that are dropped (and counted), or sent to
     /// [`side_output_late_data`](Self::side_output_late_data).
     pub fn allowed_lateness(self, lateness: Duration) -> Self {
-        WindowedStream { lateness: Lateness { allowed: lateness.as_millis() as i64, ..self.lateness }, ..self }
+        WindowedStream { lateness: Lateness { allowed: duration_ms(lateness), ..self.lateness }, ..self }
     }
 
     /// Sends records that come too late for their windows to the side output `tag` instead of

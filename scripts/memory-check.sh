@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Peak memory of word count on a long input with checkpoints (tests/memory.rs), at p=1 (the
+# control) and p=2, against the bound stated there. Needs an optimised build, so it is not
+# part of `cargo test`. The p=2 test fails until watermark alignment (issue 14) lands; once
+# it passes here, drop its #[ignore] reason's "fails until" and keep it in this script.
+#
+#   scripts/memory-check.sh                         # 500 MB of input (about a minute)
+#   MEMORY_TEST_BYTES=1e9 scripts/memory-check.sh   # a longer input
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The tests run the word_count example binary, which this builds in release next to them.
+cargo build --release --example word_count
+cargo test --release --test memory -- --ignored --nocapture --test-threads 1
