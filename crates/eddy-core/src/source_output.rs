@@ -325,12 +325,6 @@ impl<T> SourceOutput<T> {
         metrics.lag_ms = ms_behind.or(metrics.lag_ms);
     }
 
-    /// Reports how many milliseconds `split`'s reader is behind the newest record of the
-    /// split, for systems that know the time but not the count (Kinesis' `millisBehindLatest`).
-    pub fn report_ms_behind(&mut self, split: SplitId, ms_behind: u64) {
-        self.splits[split.0].metrics.lag_ms = Some(ms_behind);
-    }
-
     /// The runtime's periodic call (every [`SourceOutput::watermark_interval`]): asks each
     /// split's generator for its periodic watermark and marks splits idle that have had no
     /// record for the idleness timeout.
@@ -651,7 +645,7 @@ mod tests {
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0], (a, "t-0".into(), SplitMetrics { records: 2, bytes: 7, lag_records: None, lag_ms: None }));
         assert_eq!(got[1].2, SplitMetrics { records: 0, bytes: 0, lag_records: Some(40), lag_ms: Some(1_500) });
-        out.report_ms_behind(a, 250);
+        out.report_lag(a, None, Some(250));
         got.clear();
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0].2.records, 0, "records are counted since the last report");

@@ -306,7 +306,7 @@ impl<T: Send + 'static> KinesisReader<T> {
                     Ok(fetched) => {
                         shard.failures = 0;
                         if let (Some(split), Some(behind)) = (shard.split, fetched.millis_behind_latest) {
-                            out.report_ms_behind(split, behind.max(0) as u64);
+                            out.report_lag(split, None, Some(behind.max(0) as u64));
                         }
                         let caught_up = fetched.records.is_empty() && fetched.millis_behind_latest == Some(0);
                         shard.batch = fetched.records.into();
