@@ -23,12 +23,12 @@ fn binary(name: &str) -> PathBuf {
     binary
 }
 
-/// Runs an example to the end; panics with its stderr if it fails.
+/// Runs an example to the end and returns its stderr; panics with it if the run fails.
 fn run(name: &str, args: &[&str]) -> String {
     let out = Command::new(binary(name)).args(args).stdin(Stdio::null()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{name} {args:?} failed: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stderr
 }
 
 /// The lines of a file as a set, checking there are no duplicates.
@@ -46,9 +46,13 @@ fn word_count_from_topic_to_topic_matches_the_file_run() {
     let brokers = kafka.address();
     create_topic(&brokers, "lines", 3);
     create_topic(&brokers, "counts", 1);
-    let corpus: Vec<Vec<u8>> =
+    let mut input: Vec<Vec<u8>> =
         std::fs::read_to_string(CORPUS).unwrap().lines().map(|l| l.as_bytes().to_vec()).collect();
-    produce(&brokers, "lines", &corpus, Some(3));
+    // Two records the file does not have, which the Kafka run skips and reports: one without
+    // its time prefix, one stamped with the "no timestamp" marker.
+    input.insert(5, b"no time prefix".to_vec());
+    input.insert(9, b"-9223372036854775808\tthe marker".to_vec());
+    produce(&brokers, "lines", &input, Some(3));
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("reference.csv");
     run(
@@ -57,7 +61,7 @@ fn word_count_from_topic_to_topic_matches_the_file_run() {
     );
     let expected = line_set(std::fs::read_to_string(&reference).unwrap().lines().map(String::from), "file run");
     let checkpoints = dir.path().join("chk");
-    run(
+    let stderr = run(
         "word_count",
         &[
             "--kafka-brokers",
@@ -79,6 +83,8 @@ fn word_count_from_topic_to_topic_matches_the_file_run() {
     let got = line_set(read_committed(&brokers, "counts", expected.len(), Duration::from_secs(10)), "Kafka run");
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "the Kafka run's rows differ from the file run's");
+    assert!(stderr.contains("2 malformed lines skipped"), "{stderr}");
+    assert!(stderr.contains("no `<epoch_ms>` and tab") && stderr.contains("reserved for"), "{stderr}");
 }
 
 #[test]
@@ -200,4 +206,5 @@ fn taxi_refuses_kafka_flags_that_cannot_work() {
     refused(&["--topic", "trips", "--kafka-brokers", "127.0.0.1:1"], "are for --source kafka");
     refused(&["--source", "kafka", "--kafka-brokers", "127.0.0.1:1", "--topic", "t", "--format", "tlc-csv"], "JSON");
     refused(&["--input", "-", "--checkpoint-dir", "/tmp/x"], "stdin");
+    refused(&["--sink", "kafka", "--kafka-brokers", "127.0.0.1:1", "--report", "/tmp/r.html"], "drop one");
 }

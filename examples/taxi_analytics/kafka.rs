@@ -80,7 +80,8 @@ impl KafkaArgs {
 }
 
 /// The job over the topic: each record is parsed in the source, so the watermark events of
-/// each partition drive that partition's watermark; the subtask's is the minimum.
+/// each partition drive that partition's watermark; the subtask's is the minimum. Records
+/// that are not events are the source's dead letters.
 pub fn build(
     env: &StreamEnvironment,
     args: &KafkaArgs,
@@ -94,9 +95,15 @@ pub fn build(
         builder = builder.bounded();
     }
     let source = builder
+        // A record that is no event has no event time either, so it cannot enter the job: it
+        // is refused here and becomes a dead letter with its bytes and the reason.
         .deserializer(|r: &KafkaRecord<'_>| -> Result<Parsed, BoxError> {
             let line = String::from_utf8_lossy(r.payload().unwrap_or_default()).into_owned();
-            Ok(job::parse_line(line, &Format::Json))
+            match job::parse_line(line, &Format::Json) {
+                Parsed::Dead(dead) => Err(dead.reason.into()),
+                Parsed::Skip => Err("an empty record: expected a JSON trip or watermark event".into()),
+                event => Ok(event),
+            }
         })
         .build()
         .context("the Kafka input")?
@@ -109,8 +116,7 @@ pub fn build(
         None => env.from_source(source, WatermarkStrategy::for_generator(job::watermark_events()), &topic),
     }
     .uid("trips");
-    let events = parsed.filter(|p| matches!(p, Parsed::Trip(_) | Parsed::Watermark(_)));
-    Ok(job::analyse(&parsed, &events, job::unreadable(&parsed), parallelism, options, tally))
+    Ok(job::analyse(&parsed, &parsed, job::unreadable(&parsed), parallelism, options, tally))
 }
 
 /// Writes both result streams as JSON documents to their topics, exactly-once when the job

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use eddy::core::time::NO_TIMESTAMP;
 use eddy::prelude::*;
-use eddy_kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkExt, KafkaSource};
+use eddy_kafka::{DeliveryGuarantee, Deserializer, KafkaRecord, KafkaSink, KafkaSinkExt, KafkaSource, Utf8};
 
-use crate::job::WindowCount;
+use crate::job::{parse_stamped, WindowCount};
 
 /// The Kafka flags.
 #[derive(Args, Debug, Clone)]
@@ -52,15 +53,27 @@ pub fn lines(
     if args.bounded {
         builder = builder.bounded();
     }
-    let source = builder.build().context("the Kafka input")?;
     let lines = match timestamped {
         true => {
-            let source = source.timestamps(|line: &String| {
-                crate::job::parse_stamped(line.clone()).map_or(eddy::core::time::NO_TIMESTAMP, |s| s.timestamp())
-            })?;
+            // A line without its time prefix is refused by the source: a dead letter, counted
+            // and named with the other skipped lines.
+            let source = builder
+                .deserializer(|record: &KafkaRecord<'_>| -> Result<String, BoxError> {
+                    let line = Utf8.deserialize(record)?;
+                    match parse_stamped(line.clone()) {
+                        Some(_) => Ok(line),
+                        None => Err("no `<epoch_ms>` and tab before the text".into()),
+                    }
+                })
+                .build()
+                .context("the Kafka input")?
+                .timestamps(|line: &String| parse_stamped(line.clone()).map_or(NO_TIMESTAMP, |s| s.timestamp()))?;
             env.from_source(source, WatermarkStrategy::bounded_out_of_orderness(out_of_orderness), topic)
         }
-        false => env.from_source(source, WatermarkStrategy::no_watermarks(), topic),
+        false => {
+            let source = builder.build().context("the Kafka input")?;
+            env.from_source(source, WatermarkStrategy::no_watermarks(), topic)
+        }
     };
     Ok(lines)
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eddy_core::time::{now_ms, NO_TIMESTAMP};
+use eddy_core::time::{now_ms, reserved, NO_TIMESTAMP};
 use eddy_core::{BoxError, RawRecord, ReaderContext, SourceOutput, SourcePoll, SourceReader, SplitId};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError as RdError;
@@ -314,28 +314,39 @@ fn handle<T: 'static>(
     let timestamp = record.timestamp();
     p.last_timestamp = timestamp.or(p.last_timestamp);
     out.add_bytes(split, (message.payload_len() + message.key().map_or(0, <[u8]>::len)) as u64);
-    match spec.deserializer.deserialize(&record) {
-        Ok(value) => {
-            let event_time = match &spec.timestamps {
-                Some(extract) => extract(&value),
-                None => timestamp.unwrap_or(NO_TIMESTAMP),
-            };
-            out.collect_in(split, value, event_time);
-        }
-        Err(error) => {
-            let raw = RawRecord {
-                split: format!("{topic}-{partition}"),
-                position: offset.to_string(),
-                timestamp: timestamp.unwrap_or(NO_TIMESTAMP),
-                key: record.key().map(<[u8]>::to_vec),
-                payload: record.payload().unwrap_or_default().to_vec(),
-            };
-            out.reject(raw, error.to_string());
-        }
+    if let Err(reason) = emit(spec, &record, split, out) {
+        let raw = RawRecord {
+            split: format!("{topic}-{partition}"),
+            position: offset.to_string(),
+            timestamp: timestamp.unwrap_or(NO_TIMESTAMP),
+            key: record.key().map(<[u8]>::to_vec),
+            payload: record.payload().unwrap_or_default().to_vec(),
+        };
+        out.reject(raw, reason);
     }
     if p.end.is_some_and(|end| p.next >= end) {
         p.finish(out);
     }
+}
+
+/// Deserialises `record` and emits it with its event time, or says why it cannot.
+fn emit<T: 'static>(
+    spec: &Spec<T>,
+    record: &KafkaRecord<'_>,
+    split: SplitId,
+    out: &mut SourceOutput<T>,
+) -> Result<(), String> {
+    let value = spec.deserializer.deserialize(record).map_err(|e| e.to_string())?;
+    let event_time = match &spec.timestamps {
+        Some(extract) => extract(&value),
+        None => record.timestamp().unwrap_or(NO_TIMESTAMP),
+    };
+    // Checked here rather than left to `collect_in`, so that the dead letter keeps the bytes.
+    if let Some(reason) = reserved(event_time) {
+        return Err(reason.to_string());
+    }
+    out.collect_in(split, value, event_time);
+    Ok(())
 }
 
 /// The consumer reached the end of partition number `partition` (bounded mode only): the

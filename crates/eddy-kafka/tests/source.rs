@@ -111,6 +111,37 @@ fn undeserialisable_records_are_dead_letters_with_topic_partition_offset() {
     );
 }
 
+/// `i64::MIN` and `i64::MAX` are markers, not event times: a record stamped with one is a dead
+/// letter that keeps its bytes and says why, and the others go on.
+#[test]
+fn records_stamped_with_a_reserved_time_are_dead_letters_with_their_bytes() {
+    let Some(kafka) = Service::kafka() else { return };
+    create_topic(&kafka.address(), "stamps", 1);
+    let stamps = [1_000, i64::MIN, 2_000, i64::MAX, 3_000];
+    let values: Vec<Vec<u8>> = stamps.iter().map(|t| t.to_string().into_bytes()).collect();
+    produce(&kafka.address(), "stamps", &values, Some(1));
+    let env = StreamEnvironment::new();
+    let source = KafkaSource::builder()
+        .brokers(kafka.address())
+        .topics(["stamps"])
+        .bounded()
+        .build()
+        .unwrap()
+        .timestamps(|v: &String| v.parse().unwrap_or(0))
+        .unwrap();
+    let stamped = env.from_source(source, WatermarkStrategy::bounded_out_of_orderness(Duration::ZERO), "stamps");
+    let dead = stamped.dead_letters::<RawRecord>().collect();
+    let good = stamped.collect();
+    env.execute("reserved times").unwrap().wait().unwrap();
+    assert_eq!(good.take(), vec!["1000", "2000", "3000"]);
+    let dead: Vec<_> = dead.take().into_iter().map(|d| (d.input.position, d.input.payload, d.error)).collect();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!((dead[0].0.as_str(), dead[0].1.as_slice()), ("1", values[1].as_slice()));
+    assert!(dead[0].2.contains("reserved for \"no timestamp\""), "{}", dead[0].2);
+    assert_eq!((dead[1].0.as_str(), dead[1].1.as_slice()), ("3", values[3].as_slice()));
+    assert!(dead[1].2.contains("reserved for the end-of-input watermark"), "{}", dead[1].2);
+}
+
 #[test]
 fn per_partition_watermarks_fire_windows_without_late_records() {
     // Partition 0 holds an hour of events, partition 1 the same hour; the reader gets them
