@@ -75,6 +75,7 @@
 mod client;
 pub mod deserializer;
 pub mod error;
+pub mod marker;
 pub mod reader;
 pub mod serializer;
 pub mod sink;
@@ -85,6 +86,7 @@ mod writer;
 
 pub use deserializer::{Bytes, Deserializer, Json, KafkaRecord, Utf8};
 pub use error::KafkaError;
+pub use marker::{Commit, Marker};
 /// The Kafka client eddy uses, for settings and tools beyond the connector's.
 pub use rdkafka;
 pub use reader::KafkaReader;
@@ -92,4 +94,4 @@ pub use serializer::{JsonValue, RawBytes, Serializer, Text};
 pub use sink::{DeliveryGuarantee, KafkaSink, KafkaSinkBuilder, KafkaSinkExt, OutRecord};
 pub use source::{Fallback, KafkaSource, KafkaSourceBuilder, StartingOffsets};
 pub use split::{owner, PartitionSplit};
-pub use transaction::{KafkaTxn, Marker};
+pub use transaction::KafkaTxn;

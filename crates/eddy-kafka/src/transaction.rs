@@ -6,42 +6,48 @@
 //!   it saw (the checkpoint it expects to close the transaction, as Flink's `KafkaSink`).
 //! - At a barrier it flushes the producer (every record is in the transaction, durable on
 //!   the brokers, invisible to `read_committed` consumers), adds a *commit marker* to the
-//!   transaction, and hands the producer to the sink's committer. The checkpoint keeps the
-//!   transaction's id, its marker, and a copy of its records.
+//!   transaction ([`crate::marker`]), and hands the producer to the sink's committer. The
+//!   checkpoint keeps the transaction's id, its marker, and a copy of its records.
 //! - When the checkpoint completes, the committer commits the transaction on that same
 //!   producer. A transaction of a checkpoint that never completes is never committed.
 //!
 //! **Recovery.** librdkafka cannot commit a transaction of another producer instance (Flink
 //! resumes one by reflection). When a process dies after a checkpoint completed but before
-//! its commit reached the broker, the restore finds the transaction's producer gone. It
-//! opens a producer with the same `transactional.id` (`init_transactions` fences the dead
-//! one: a commit that had reached the transaction coordinator completes, anything else is
-//! aborted), then reads the marker: the marker is an offset commit of consumer group
-//! `<prefix>-<subtask>.commits` made *inside* the transaction (`send_offsets_to_transaction`),
-//! so it is visible exactly when the transaction committed. If it names this transaction,
+//! its commit reached the broker, the restore finds the transaction's producer gone; so does
+//! a restarted attempt when the commit failed (the job restarts, and the restart commits the
+//! restored checkpoint's transactions again). The committer then opens a producer with the
+//! same `transactional.id` (`init_transactions` fences the old one: a commit that had reached
+//! the transaction coordinator completes, anything else is aborted) and reads the marker,
+//! which is visible exactly when the transaction committed. If it shows this transaction,
 //! nothing is left to do; otherwise the records kept in the checkpoint are written again, in
 //! a new transaction with the same marker. Either way a `read_committed` consumer sees each
 //! record once.
 //!
+//! **Restores from older snapshots.** Committed transactions cannot be taken back. Before a
+//! restore from checkpoint *n*, the committer reads every subtask's marker
+//! ([`KafkaCommitter`]'s `newer_commits`): a transaction of this job's history committed for a
+//! checkpoint after *n* would be written again by the restored job, so the restore is
+//! refused unless the job allows duplicate output.
+//!
 //! **Fencing.** After a restart in the same process, a new subtask aborts what its
-//! predecessor left open. A restore in a new process fences, for every subtask of the
-//! restored checkpoint, the two ids after it that the dead process may have left open (eddy
-//! runs one checkpoint at a time); otherwise they would hold back `read_committed` consumers
-//! until `transaction.timeout.ms`.
+//! predecessor left open. A restore fences, for every subtask of the restored checkpoint (and
+//! every other one with a marker), the two ids after its last checkpoint that a dead process
+//! may have left open (eddy runs one checkpoint at a time); otherwise they would hold back
+//! `read_committed` consumers until `transaction.timeout.ms`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eddy_core::{BoxError, Timestamp};
-use eddy_stream::sink::{Committer, TwoPhaseCommitSink};
+use eddy_stream::sink::{Committer, NewerCommits, TwoPhaseCommitSink};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{Producer, ThreadedProducer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Context;
+use crate::marker::{self, Commit, Marker};
 use crate::sink::{OutRecord, SinkSpec};
 
 /// A pre-committed transaction as a checkpoint holds it.
@@ -49,41 +55,16 @@ use crate::sink::{OutRecord, SinkSpec};
 pub struct KafkaTxn {
     /// The sink subtask that wrote it.
     pub subtask: usize,
+    /// The job history it belongs to (see [`crate::marker`]).
+    pub lineage: String,
     /// The producer's `transactional.id`; `None` when nothing was written.
     pub transactional_id: Option<String>,
     /// The checkpoint that closed it.
     pub checkpoint: u64,
-    /// Where its commit marker is.
+    /// Its commit marker.
     pub marker: Option<Marker>,
     /// Its records, to write again if the commit is lost with the process.
     pub records: Vec<OutRecord>,
-}
-
-/// A transaction's commit marker: consumer group `group`'s committed offset of partition 0
-/// of `topic` carries `token:checkpoint` as its metadata once the transaction committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Marker {
-    /// The consumer group.
-    pub group: String,
-    /// A topic the transaction wrote to.
-    pub topic: String,
-    /// Tells the writer that made it from earlier writers with the same prefix.
-    pub token: String,
-}
-
-impl Marker {
-    fn metadata(&self, checkpoint: u64) -> String {
-        format!("{}:{checkpoint}", self.token)
-    }
-
-    fn offsets(&self, checkpoint: u64) -> Result<TopicPartitionList, BoxError> {
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&self.topic, 0, Offset::Offset(0))?;
-        if let Some(mut element) = list.find_partition(&self.topic, 0) {
-            element.set_metadata(self.metadata(checkpoint));
-        }
-        Ok(list)
-    }
 }
 
 type SharedProducer = Arc<ThreadedProducer<Context>>;
@@ -93,19 +74,25 @@ type SharedProducer = Arc<ThreadedProducer<Context>>;
 /// one checkpoint at a time).
 const LINGERING: u64 = 2;
 
-/// The sink's live transactional producers, shared by its subtasks and its committer.
+/// What the sink's subtasks and its committer share in a process: the live transactional
+/// producers, and where the job's history stands.
 #[derive(Default)]
 pub(crate) struct Registry {
     /// `transactional.id` → (subtask, producer).
     producers: Mutex<HashMap<String, (usize, SharedProducer)>>,
     /// The newest checkpoint restored or committed: new transactions are named after it.
     newest: AtomicU64,
-    /// Transactions of completed checkpoints that could not be committed: settled before a
-    /// restarted attempt writes again.
-    owed: Mutex<Vec<KafkaTxn>>,
+    /// The job's history: the restored checkpoint's, or a new one at a fresh start.
+    lineage: Mutex<Option<String>>,
 }
 
 impl Registry {
+    /// The history new transactions belong to (a new one if no attempt was prepared: a job
+    /// without checkpoints).
+    fn lineage(&self) -> String {
+        self.lineage.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(unique).clone()
+    }
+
     fn take(&self, id: &str) -> Option<SharedProducer> {
         self.producers.lock().unwrap_or_else(|e| e.into_inner()).remove(id).map(|(_, p)| p)
     }
@@ -140,6 +127,12 @@ struct Open {
     records: Vec<OutRecord>,
 }
 
+/// A name no other writer or run has: the clock and the process.
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{:x}-{:x}", nanos, std::process::id())
+}
+
 /// One sink subtask's transactional writer.
 pub struct TransactionalWriter<T> {
     spec: Arc<SinkSpec<T>>,
@@ -148,41 +141,26 @@ pub struct TransactionalWriter<T> {
     current: Option<Open>,
     /// The checkpoint id the next transaction is named after.
     next: u64,
-    /// This writer's commit-marker group, token, and a consumer for its group metadata.
-    group: String,
+    /// The history and the token this writer's markers carry, its marker group, and a
+    /// consumer of that group for its group metadata.
+    lineage: String,
     token: String,
+    group: String,
     marker_client: Option<BaseConsumer<Context>>,
 }
 
 impl<T: 'static> TransactionalWriter<T> {
     pub(crate) fn new(spec: Arc<SinkSpec<T>>, registry: Arc<Registry>, subtask: usize) -> Result<Self, BoxError> {
-        // What an earlier attempt of this subtask in this process left open or pre-committed
-        // without a completed checkpoint will never be committed.
+        // What an earlier attempt of this subtask in this process left open will never be
+        // committed. (With checkpoints the committer's clean-up has done this already; a job
+        // restarted without them has only this.)
         registry.abort_where(spec.timeout, |_, s| s == subtask);
-        // What completed checkpoints hold but could not be committed (the broker was away)
-        // is settled first, as a restore would.
-        let owed: Vec<KafkaTxn> = {
-            let mut owed = registry.owed.lock().unwrap_or_else(|e| e.into_inner());
-            let (mine, others) = owed.drain(..).partition(|t| t.subtask == subtask);
-            *owed = others;
-            mine
-        };
-        for txn in &owed {
-            if let Some(id) = &txn.transactional_id {
-                if let Err(e) = recover(&spec, id, txn) {
-                    registry.owed.lock().unwrap_or_else(|e| e.into_inner()).push(txn.clone());
-                    return Err(
-                        format!("Kafka sink: cannot settle transaction {id} of a completed checkpoint: {e}").into()
-                    );
-                }
-            }
-        }
         let newest = registry.newest.load(Ordering::Acquire);
         fence_lingering(&spec, subtask, newest)?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Ok(TransactionalWriter {
-            group: format!("{}-{}.commits", spec.transactional_id_prefix, subtask),
-            token: format!("{:x}-{:x}-{subtask}", nanos, std::process::id()),
+            group: marker::group(&spec.transactional_id_prefix, subtask),
+            lineage: registry.lineage(),
+            token: format!("{}-{subtask}", unique()),
             spec,
             registry,
             subtask,
@@ -206,16 +184,27 @@ impl<T: 'static> TransactionalWriter<T> {
     /// Adds the commit marker of `checkpoint` to the open transaction.
     fn mark(&mut self, open: &Open, checkpoint: u64) -> Result<Option<Marker>, BoxError> {
         let Some(topic) = open.records.first().map(|r| r.topic.clone()) else { return Ok(None) };
-        let marker = Marker { group: self.group.clone(), topic, token: self.token.clone() };
+        let commit = Commit { lineage: self.lineage.clone(), token: self.token.clone(), checkpoint };
+        let marker = Marker { group: self.group.clone(), topic, commit };
         if self.marker_client.is_none() {
-            self.marker_client = Some(marker_client(&self.spec, &self.group)?);
+            self.marker_client = Some(marker::client(&self.spec, &self.group)?);
         }
         let client = self.marker_client.as_ref().expect("created above");
         let metadata = client.group_metadata().ok_or("Kafka sink: no consumer group metadata for the commit marker")?;
         open.producer
-            .send_offsets_to_transaction(&marker.offsets(checkpoint)?, &metadata, self.spec.timeout)
+            .send_offsets_to_transaction(&marker.offsets()?, &metadata, self.spec.timeout)
             .map_err(|e| format!("Kafka sink: cannot add the commit marker to transaction {}: {e}", open.id))?;
         Ok(Some(marker))
+    }
+
+    fn txn(
+        &self,
+        checkpoint: u64,
+        transactional_id: Option<String>,
+        marker: Option<Marker>,
+        records: Vec<OutRecord>,
+    ) -> KafkaTxn {
+        KafkaTxn { subtask: self.subtask, lineage: self.lineage.clone(), transactional_id, checkpoint, marker, records }
     }
 }
 
@@ -244,12 +233,6 @@ fn fence_lingering<T: 'static>(spec: &SinkSpec<T>, subtask: usize, newest: u64) 
     Ok(())
 }
 
-/// A consumer of the marker group (never subscribed: it only reads or lends its metadata).
-fn marker_client<T: 'static>(spec: &SinkSpec<T>, group: &str) -> Result<BaseConsumer<Context>, BoxError> {
-    let config = spec.settings.config(&[("group.id", group), ("enable.auto.commit", "false")]);
-    Ok(config.create_with_context(Context::default())?)
-}
-
 impl<T: Send + 'static> TwoPhaseCommitSink<T> for TransactionalWriter<T> {
     type Txn = KafkaTxn;
 
@@ -269,15 +252,8 @@ impl<T: Send + 'static> TwoPhaseCommitSink<T> for TransactionalWriter<T> {
             self.next = self.next.max(checkpoint + 1);
         }
         let Some(open) = self.current.take() else {
-            // Nothing written; still recorded, so a restore knows which checkpoint it resumes.
-            let subtask = self.subtask;
-            return Ok(Some(KafkaTxn {
-                subtask,
-                transactional_id: None,
-                checkpoint,
-                marker: None,
-                records: Vec::new(),
-            }));
+            // Nothing written; still recorded, so a restore knows the subtask and its history.
+            return Ok(Some(self.txn(checkpoint, None, None, Vec::new())));
         };
         let id = open.id.clone();
         open.producer
@@ -291,12 +267,14 @@ impl<T: Send + 'static> TwoPhaseCommitSink<T> for TransactionalWriter<T> {
             )
             .into());
         }
-        // The final checkpoint (and the end of a job without checkpoints) commits at once:
-        // no later restore can come back to it, so it needs neither marker nor records.
-        let recoverable = checkpoint != u64::MAX && checkpoint != 0;
+        // The end of a job without checkpoints (checkpoint 0) commits at once, and no restore
+        // can come back to it: it needs neither marker nor records. The final checkpoint
+        // (`u64::MAX`) does: a restore from it commits it again, and one from an older
+        // checkpoint must see that it committed.
+        let recoverable = checkpoint != 0;
         let marker = if recoverable { self.mark(&open, checkpoint)? } else { None };
         let records = if recoverable { open.records } else { Vec::new() };
-        Ok(Some(KafkaTxn { subtask: self.subtask, transactional_id: Some(id), checkpoint, marker, records }))
+        Ok(Some(self.txn(checkpoint, Some(id), marker, records)))
     }
 }
 
@@ -316,25 +294,13 @@ impl<T> KafkaCommitter<T> {
     }
 }
 
-/// Whether `marker` says transaction `checkpoint` of its writer committed.
-fn committed<T: 'static>(spec: &SinkSpec<T>, marker: &Marker, checkpoint: u64) -> Result<bool, BoxError> {
-    let client = marker_client(spec, &marker.group)?;
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset(&marker.topic, 0, Offset::Invalid)?;
-    let committed = client
-        .committed_offsets(list, spec.timeout)
-        .map_err(|e| format!("Kafka sink: cannot read commit marker group {}: {e}", marker.group))?;
-    let metadata = committed.find_partition(&marker.topic, 0).map(|e| e.metadata().to_string());
-    Ok(metadata.as_deref() == Some(marker.metadata(checkpoint).as_str()))
-}
-
 /// Finishes a transaction of a completed checkpoint whose producer is gone (another process
 /// wrote it) or could not commit it: fences the id, and writes the records again unless the
 /// marker shows the transaction committed.
 fn recover<T: 'static>(spec: &SinkSpec<T>, id: &str, txn: &KafkaTxn) -> Result<(), BoxError> {
     let (producer, _) = transactional_producer(spec, id)?;
     let Some(marker) = &txn.marker else { return Ok(()) };
-    if committed(spec, marker, txn.checkpoint)? {
+    if marker.committed(spec)? {
         return Ok(());
     }
     tracing::warn!(
@@ -346,9 +312,9 @@ fn recover<T: 'static>(spec: &SinkSpec<T>, id: &str, txn: &KafkaTxn) -> Result<(
         spec.send(&producer, record)?;
     }
     producer.flush(spec.timeout)?;
-    let client = marker_client(spec, &marker.group)?;
+    let client = marker::client(spec, &marker.group)?;
     let metadata = client.group_metadata().ok_or("Kafka sink: no consumer group metadata for the commit marker")?;
-    producer.send_offsets_to_transaction(&marker.offsets(txn.checkpoint)?, &metadata, spec.timeout)?;
+    producer.send_offsets_to_transaction(&marker.offsets()?, &metadata, spec.timeout)?;
     producer.commit_transaction(spec.timeout)?;
     Ok(())
 }
@@ -369,11 +335,11 @@ impl<T: 'static> Committer<KafkaTxn> for KafkaCommitter<T> {
                 Err(e) => break e,
             }
         };
-        // Fenced, or the broker lost the transaction: finish it as a restore would; if that
-        // fails too (brokers away), the restarted attempt settles it before writing.
+        // Fenced, or the broker lost the transaction: finish it as a restore would. If that
+        // fails too (brokers away), the job fails, and its restart commits this checkpoint
+        // again: this function once more, which then finds the producer gone and recovers.
         drop(producer);
         recover(&self.spec, id, txn).map_err(|e| {
-            self.registry.owed.lock().unwrap_or_else(|e| e.into_inner()).push(txn.clone());
             format!("Kafka sink: cannot commit transaction {id} ({failure}), nor finish it again: {e}").into()
         })
     }
@@ -387,21 +353,73 @@ impl<T: 'static> Committer<KafkaTxn> for KafkaCommitter<T> {
         Ok(())
     }
 
-    /// Before a start: forgets producers of this process that the restored checkpoint does
-    /// not hold, and fences what the writers of the restored checkpoint may have left open
-    /// (every old subtask's, also those a restore at lower parallelism no longer runs).
+    /// Before a start: takes up the restored checkpoint's history (or begins a new one),
+    /// forgets producers of this process that the checkpoint does not hold, and fences what
+    /// writers of that history may have left open: for every subtask of the checkpoint (also
+    /// those a restore at lower parallelism no longer runs) and every other one with a
+    /// marker, the ids after the later of the checkpoint and the subtask's last commit.
     fn clean_up(&self, restored: &[KafkaTxn]) -> Result<(), BoxError> {
         for txn in restored {
             self.registry.saw(txn.checkpoint);
         }
+        let lineage = restored.first().map_or_else(unique, |t| t.lineage.clone());
+        *self.registry.lineage.lock().unwrap_or_else(|e| e.into_inner()) = Some(lineage.clone());
         let keep: Vec<&str> = restored.iter().filter_map(|t| t.transactional_id.as_deref()).collect();
         self.registry.abort_where(self.spec.timeout, |id, _| !keep.contains(&id));
         let newest = self.registry.newest.load(Ordering::Acquire);
-        let subtasks: std::collections::BTreeSet<usize> = restored.iter().map(|t| t.subtask).collect();
+        let last = match restored.is_empty() {
+            true => BTreeMap::new(),
+            false => self.last_commits(&lineage, restored)?.unwrap_or_default(),
+        };
+        let subtasks: BTreeSet<usize> = restored.iter().map(|t| t.subtask).chain(last.keys().copied()).collect();
         for subtask in subtasks {
-            fence_lingering(&self.spec, subtask, newest)?;
+            // After the final checkpoint that history ended: nothing after it was begun.
+            let committed = last.get(&subtask).map(|c| c.checkpoint).filter(|&c| c != u64::MAX);
+            fence_lingering(&self.spec, subtask, committed.unwrap_or(0).max(newest))?;
         }
         Ok(())
+    }
+
+    /// Reads every subtask's marker: a transaction of the restored history committed for a
+    /// checkpoint after `checkpoint`, other than the restored ones, is output the restored job
+    /// writes again, and a committed transaction cannot be taken back.
+    fn newer_commits(&self, checkpoint: u64, restored: &[KafkaTxn]) -> Result<NewerCommits, BoxError> {
+        // A sink the checkpoint does not know (added since) has no history to compare with.
+        let Some(lineage) = restored.first().map(|t| t.lineage.as_str()) else { return Ok(NewerCommits::Nothing) };
+        let own: Vec<&Commit> = restored.iter().filter_map(|t| t.marker.as_ref().map(|m| &m.commit)).collect();
+        // A sink whose topic comes from each record, restored without a marker, cannot tell.
+        let Some(last) = self.last_commits(lineage, restored)? else { return Ok(NewerCommits::Untracked) };
+        let newer: Vec<(usize, Commit)> =
+            last.into_iter().filter(|(_, commit)| commit.checkpoint > checkpoint && !own.contains(&commit)).collect();
+        if newer.is_empty() {
+            return Ok(NewerCommits::Nothing);
+        }
+        let name = |c: u64| if c == u64::MAX { "the final checkpoint".to_string() } else { format!("checkpoint {c}") };
+        let each: Vec<String> =
+            newer.iter().map(|(subtask, c)| format!("subtask {subtask} up to {}", name(c.checkpoint))).collect();
+        Ok(NewerCommits::Irrevocable {
+            commits: newer.len(),
+            description: format!(
+                "Kafka transactions committed for checkpoints after {checkpoint}: {} (transactional id prefix '{}')",
+                each.join(", "),
+                self.spec.transactional_id_prefix
+            ),
+        })
+    }
+}
+
+impl<T: 'static> KafkaCommitter<T> {
+    /// The last commit of each subtask of `lineage`, looked for in the sink's topic and
+    /// where the restored transactions put their markers; `None` when that is nowhere (a
+    /// sink that takes each record's topic from its value, restored without a marker).
+    fn last_commits(&self, lineage: &str, restored: &[KafkaTxn]) -> Result<Option<BTreeMap<usize, Commit>>, BoxError> {
+        let marked = restored.iter().filter_map(|t| t.marker.as_ref().map(|m| m.topic.clone()));
+        let topics: BTreeSet<String> = self.spec.topic.iter().cloned().chain(marked).collect();
+        if topics.is_empty() {
+            return Ok(None);
+        }
+        let topics: Vec<String> = topics.into_iter().collect();
+        marker::last_commits(&self.spec, lineage, restored.iter().map(|t| t.subtask), &topics).map(Some)
     }
 }
 
@@ -411,6 +429,7 @@ mod tests {
     use crate::sink::{DeliveryGuarantee, KafkaSink};
     use eddy_test_services::Service;
     use rdkafka::message::Message;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
     fn read_committed(brokers: &str, topic: &str) -> Vec<String> {
         let consumer: BaseConsumer = rdkafka::ClientConfig::new()
@@ -438,15 +457,7 @@ mod tests {
     #[test]
     fn a_commit_lost_with_its_process_is_recovered_exactly_once() {
         let Some(kafka) = Service::kafka() else { return };
-        let sink = KafkaSink::<String>::builder()
-            .brokers(kafka.address())
-            .topic("recovered")
-            .delivery(DeliveryGuarantee::ExactlyOnce)
-            .transactional_id_prefix("recovery-test")
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        let spec = sink.spec;
+        let spec = spec(&kafka.address(), "recovered", "recovery-test");
         let first = KafkaCommitter::new(spec.clone());
         let mut writer = TransactionalWriter::new(spec.clone(), first.registry(), 0).unwrap();
         for i in 0..10 {
@@ -475,15 +486,7 @@ mod tests {
     #[test]
     fn a_restore_fences_what_vanished_subtasks_left_open() {
         let Some(kafka) = Service::kafka() else { return };
-        let sink = KafkaSink::<String>::builder()
-            .brokers(kafka.address())
-            .topic("fenced")
-            .delivery(DeliveryGuarantee::ExactlyOnce)
-            .transactional_id_prefix("fence-test")
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        let spec = sink.spec;
+        let spec = spec(&kafka.address(), "fenced", "fence-test");
         // Subtask 2 of the old run pre-committed checkpoint 7 (empty), then began writing
         // after it and died with its transaction open.
         let old = KafkaCommitter::new(spec.clone());
@@ -503,21 +506,14 @@ mod tests {
         assert_eq!(read_committed(&kafka.address(), "fenced"), vec!["after the restore".to_string()]);
     }
 
-    /// A commit that fails because the broker went away is settled by the restarted
-    /// attempt's writer before it writes: here the broker also forgot everything (noida-db),
-    /// so the records are written again from the checkpoint's copy, once.
+    /// A commit that fails because the broker went away is finished when the restarted
+    /// attempt commits the restored checkpoint again (the runtime's `prepare_attempt`): here
+    /// the broker also forgot everything (noida-db), so the records are written again from
+    /// the checkpoint's copy, once.
     #[test]
-    fn a_commit_the_broker_lost_is_settled_by_the_next_attempt() {
+    fn a_commit_the_broker_lost_is_finished_when_the_restart_commits_again() {
         let Some(mut kafka) = Service::kafka() else { return };
-        let sink = KafkaSink::<String>::builder()
-            .brokers(kafka.address())
-            .topic("owed")
-            .delivery(DeliveryGuarantee::ExactlyOnce)
-            .transactional_id_prefix("owed-test")
-            .timeout(Duration::from_secs(3))
-            .build()
-            .unwrap();
-        let spec = sink.spec;
+        let spec = spec(&kafka.address(), "owed", "owed-test");
         let committer = KafkaCommitter::new(spec.clone());
         let mut writer = TransactionalWriter::new(spec.clone(), committer.registry(), 0).unwrap();
         for i in 0..10 {
@@ -528,12 +524,84 @@ mod tests {
         assert!(committer.commit(&txn).is_err(), "no broker to commit with");
         drop(writer);
         kafka.restart();
-        // The restarted attempt's writer for subtask 0 settles the transaction first.
+        // The restart: the restored checkpoint's transactions are committed again, then the
+        // committer cleans up and the new writers open.
+        committer.commit(&txn).unwrap();
+        committer.clean_up(std::slice::from_ref(&txn)).unwrap();
         let _writer = TransactionalWriter::new(spec.clone(), committer.registry(), 0).unwrap();
         let mut got = read_committed(&kafka.address(), "owed");
         got.sort();
         let mut expected: Vec<String> = (0..10).map(|i| format!("value {i}")).collect();
         expected.sort();
         assert_eq!(got, expected);
+    }
+
+    fn spec(brokers: &str, topic: &str, prefix: &str) -> Arc<SinkSpec<String>> {
+        let sink = KafkaSink::<String>::builder()
+            .brokers(brokers)
+            .topic(topic)
+            .delivery(DeliveryGuarantee::ExactlyOnce)
+            .transactional_id_prefix(prefix)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        sink.spec
+    }
+
+    /// Writes `value` as subtask `subtask`'s transaction of `checkpoint` and commits it.
+    fn committed(committer: &KafkaCommitter<String>, subtask: usize, checkpoint: u64, value: &str) -> KafkaTxn {
+        let mut writer = TransactionalWriter::new(committer.spec.clone(), committer.registry(), subtask).unwrap();
+        writer.write(value.to_string(), 0).unwrap();
+        let txn = writer.pre_commit(checkpoint).unwrap().unwrap();
+        committer.commit(&txn).unwrap();
+        txn
+    }
+
+    /// The markers say which checkpoint each subtask of the job's history committed last,
+    /// also for a subtask the restored checkpoint does not know (a run after a rescale had it).
+    #[test]
+    fn newer_commits_are_found_in_every_subtask_s_marker() {
+        let Some(kafka) = Service::kafka() else { return };
+        let spec = spec(&kafka.address(), "newer", "newer-test");
+        let committer = KafkaCommitter::new(spec.clone());
+        committer.clean_up(&[]).unwrap(); // a fresh start: a new history
+        let zero = committed(&committer, 0, 3, "zero at 3");
+        let one = committed(&committer, 1, 5, "one at 5");
+        let restored = std::slice::from_ref(&zero);
+        match committer.newer_commits(3, restored).unwrap() {
+            NewerCommits::Irrevocable { commits, description } => {
+                assert_eq!(commits, 1);
+                assert!(description.contains("subtask 1 up to checkpoint 5"), "{description}");
+                assert!(description.contains("'newer-test'"), "{description}");
+            }
+            other => panic!("subtask 1 committed checkpoint 5 after 3: {other:?}"),
+        }
+        assert_eq!(committer.newer_commits(5, &[zero.clone(), one]).unwrap(), NewerCommits::Nothing);
+        // The final checkpoint's transaction (u64::MAX) is newer than any other, unless it is
+        // among the restored ones.
+        let last = committed(&committer, 0, u64::MAX, "zero at the end");
+        match committer.newer_commits(5, restored).unwrap() {
+            NewerCommits::Irrevocable { commits: 1, description } => {
+                assert!(description.contains("subtask 0 up to the final checkpoint"), "{description}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(committer.newer_commits(7, std::slice::from_ref(&last)).unwrap(), NewerCommits::Nothing);
+    }
+
+    /// A fresh start with the same prefix begins a new history: what an unrelated earlier run
+    /// committed, with higher checkpoint ids, does not make a restore of the new one refuse.
+    #[test]
+    fn commits_of_another_history_are_not_newer() {
+        let Some(kafka) = Service::kafka() else { return };
+        let spec = spec(&kafka.address(), "histories", "histories-test");
+        let earlier = KafkaCommitter::new(spec.clone());
+        earlier.clean_up(&[]).unwrap();
+        committed(&earlier, 0, 40, "earlier run, subtask 0");
+        committed(&earlier, 1, 40, "earlier run, subtask 1");
+        let fresh = KafkaCommitter::new(spec.clone());
+        fresh.clean_up(&[]).unwrap();
+        let txn = committed(&fresh, 0, 2, "fresh run, subtask 0");
+        assert_eq!(fresh.newer_commits(2, std::slice::from_ref(&txn)).unwrap(), NewerCommits::Nothing);
     }
 }

@@ -1,7 +1,8 @@
 //! The Kafka sink against real brokers: at-least-once (noida-db and tansu), exactly-once
 //! with a panic in a map and with the broker restarted mid-run (noida-db, whose transactions
-//! hide aborted records from read_committed consumers), and offsets committed back to a
-//! consumer group.
+//! hide aborted records from read_committed consumers), a restore from a savepoint older than
+//! what the sink committed (refused, or let through with duplicates), and offsets committed
+//! back to a consumer group.
 
 mod common;
 
@@ -128,6 +129,100 @@ fn exactly_once_survives_a_broker_restart() {
         got.len(),
         result.restarts
     );
+}
+
+/// The job of the savepoint test: `value 0..n` written exactly-once at parallelism 2 (subtask
+/// `s` of the generator emits `s, s + 2, …`), slowly enough for a savepoint and checkpoints.
+fn slow_exactly_once_job(env: &StreamEnvironment, brokers: &str, topic: &str, checkpoints: &std::path::Path, n: u64) {
+    env.set_parallelism(2);
+    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(100)).dir(checkpoints));
+    let sink = KafkaSink::builder()
+        .brokers(brokers)
+        .topic(topic)
+        .delivery(DeliveryGuarantee::ExactlyOnce)
+        .transactional_id_prefix(format!("test-{topic}"))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    env.generate(Some(n), |i| i)
+        .uid("numbers")
+        .map(|i| {
+            if i % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(4));
+            }
+            format!("value {i}")
+        })
+        .uid("format")
+        .sink_to_kafka(sink)
+        .uid("kafka");
+}
+
+/// Committed Kafka transactions cannot be taken back: a restore from a savepoint older than
+/// what the sink committed since is refused before anything is written, naming the sink's
+/// commits; with `allow_duplicate_output` it goes on, warns, and the output then holds what
+/// came after the savepoint twice (and what it covers once).
+#[test]
+fn a_restore_from_an_older_savepoint_is_refused_after_newer_commits() {
+    let Some(kafka) = Service::kafka() else { return };
+    let brokers = kafka.address();
+    create_topic(&brokers, "older", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (checkpoints, savepoint) = (dir.path().join("chk"), dir.path().join("savepoint"));
+    let n = 3_000;
+
+    let env = StreamEnvironment::new();
+    slow_exactly_once_job(&env, &brokers, "older", &checkpoints, n);
+    let job = env.execute("first run").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while job.metrics().total("Sink: Kafka", "records_written") < 600 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let savepoint = job.savepoint(&savepoint).expect("a savepoint while the job runs");
+    let first = job.wait().unwrap();
+    assert!(first.checkpoints >= 2, "checkpoints after the savepoint committed more ({})", first.checkpoints);
+    let once = read_committed(&brokers, "older", n as usize + 1, Duration::from_secs(3));
+    assert_eq!(once.len(), n as usize);
+    assert!(once.into_iter().collect::<BTreeSet<_>>() == expected(n), "every value once");
+
+    let env = StreamEnvironment::new();
+    slow_exactly_once_job(&env, &brokers, "older", &checkpoints, n);
+    env.restore_from(&savepoint);
+    let error = env.execute("refused").err().expect("the restore is refused").to_string();
+    for needed in ["refusing to restore", "sink 'kafka'", "Kafka transactions committed", "'test-older'"] {
+        assert!(error.contains(needed), "{needed:?} in {error}");
+    }
+    assert!(error.contains("allow_duplicate_output"), "says how to go on anyway: {error}");
+    let unchanged = read_committed(&brokers, "older", n as usize + 1, Duration::from_secs(3));
+    assert_eq!(unchanged.len(), n as usize, "refused before anything was written");
+
+    let env = StreamEnvironment::new();
+    slow_exactly_once_job(&env, &brokers, "older", &checkpoints, n);
+    env.restore_from(&savepoint);
+    env.allow_duplicate_output();
+    let job = env.execute("allowed").unwrap();
+    let warnings = job.warnings();
+    let again = job.wait().unwrap().metrics.total("Sink: Kafka", "records_written");
+    assert!(warnings.iter().any(|w| w.contains("sink 'kafka'") && w.contains("duplicates allowed")), "{warnings:?}");
+    // Each subtask of the generator resumes where the savepoint left it, so the values it
+    // writes again are a suffix of its own: value i is there twice exactly from some k(i % 2).
+    let mut times = std::collections::BTreeMap::<u64, u32>::new();
+    for value in read_committed(&brokers, "older", 2 * n as usize, Duration::from_secs(3)) {
+        *times.entry(value["value ".len()..].parse().unwrap()).or_default() += 1;
+    }
+    assert_eq!(times.len(), n as usize, "every value is there");
+    for subtask in 0..2 {
+        let counts: Vec<u32> = (subtask..n).step_by(2).map(|i| times[&i]).collect();
+        let resumed = counts.iter().position(|&c| c == 2).unwrap_or(counts.len());
+        assert!(counts[..resumed].iter().all(|&c| c == 1), "subtask {subtask}: {counts:?}");
+        assert!(counts[resumed..].iter().all(|&c| c == 2), "subtask {subtask}: {counts:?}");
+    }
+    let twice = times.values().filter(|&&c| c == 2).count();
+    let before = times.values().filter(|&&c| c == 1).count();
+    assert!(twice > 0, "the restored job wrote again what came after the savepoint");
+    // Only that: the savepoint's own transactions, which the first run committed, are not
+    // written a second time when the restore commits them again.
+    assert_eq!(twice as u64, again, "twice exactly what the restored job wrote");
+    assert!(before >= 600, "what the savepoint covers is there once ({before} values)");
 }
 
 #[test]
