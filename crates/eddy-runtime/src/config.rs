@@ -6,8 +6,7 @@ use eddy_core::key::DEFAULT_MAX_PARALLELISM;
 
 use crate::checkpoint::config::{CheckpointConfig, RestartStrategy};
 
-/// The default [`JobConfig::max_line_length`]: 1 MiB, as Kafka's default largest message.
-pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
+pub use eddy_core::source::DEFAULT_MAX_LINE_LENGTH;
 
 /// The default [`JobConfig::state_cache_bytes`]: 64 MiB per keyed subtask.
 pub const DEFAULT_STATE_CACHE_BYTES: u64 = 64 << 20;
