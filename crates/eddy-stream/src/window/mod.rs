@@ -2,12 +2,12 @@
 //! aggregate function folds a window's records incrementally, and the window operator fires
 //! a window when event time (the watermark) or processing time passes its end.
 //!
-//! The window stages are handlers in the [keyed operator](crate::keyed_operator) shell, with
-//! their contents in keyed state: [`operator`] (tumbling and sliding windows, fired a window
-//! at a time), [`session`] (merging windows, fired by timers per key), [`triggered`] (a
-//! custom trigger decides). Event-time windows without a trigger run in two stages: a
-//! [`pre_aggregate`] before the shuffle folds each upstream subtask's records into partial
-//! accumulators, which the keyed stage merges.
+//! The window stages are handlers in the keyed-operator shell (`keyed_operator/`), with
+//! their contents in keyed state: `operator.rs` (tumbling and sliding windows, fired a
+//! window at a time), `session.rs` (merging windows, fired by timers per key),
+//! `triggered.rs` (a custom trigger decides). Event-time windows without a trigger run in
+//! two stages: a pre-aggregation (`pre_aggregate.rs`) before the shuffle folds each upstream
+//! subtask's records into partial accumulators, which the keyed stage merges.
 
 pub mod aggregate;
 pub mod assigner;
