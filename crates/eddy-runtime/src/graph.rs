@@ -18,6 +18,7 @@ use crate::checkpoint::task::{CheckpointHooks, Command, TaskCheckpointing};
 use crate::config::JobConfig;
 use crate::metrics::{Counter, MetricRegistry};
 use crate::side_channel::SideChannel;
+use crate::source_task::SourceControl;
 
 /// A `Box<dyn Output<T>>` with its `T` erased.
 pub type AnyOutput = Box<dyn Any + Send>;
@@ -89,13 +90,20 @@ impl BuildContext<'_> {
     }
 
     /// The task side of checkpointing, for the loop that drives this chain.
-    pub fn task_checkpointing(&self) -> Option<TaskCheckpointing> {
+    pub(crate) fn task_checkpointing(&self) -> Option<TaskCheckpointing> {
         self.checkpoint.map(|hooks| hooks.task.clone())
     }
 
     /// A source task's commands from the job master.
-    pub fn source_commands(&self) -> Option<Receiver<Command>> {
+    fn source_commands(&self) -> Option<Receiver<Command>> {
         self.checkpoint.and_then(|hooks| hooks.commands.borrow_mut().take())
+    }
+
+    /// A source task's wiring to the job master in a checkpointed job (`None` without
+    /// checkpointing): its commands, its acks, and where its splits are snapshotted.
+    pub fn source_control(&self) -> Option<SourceControl> {
+        let (commands, task) = (self.source_commands()?, self.task_checkpointing()?);
+        Some(SourceControl { commands, task, state: self.state() })
     }
 
     /// Takes the consumers of every side output, with their tags.

@@ -22,5 +22,5 @@ pub(crate) mod task;
 
 pub use committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
-pub use snapshot_port::{StateContext, SubtaskList, SubtaskSnapshot, TaskSnapshots};
-pub use task::{Command, TaskCheckpointing};
+pub use snapshot_port::{StateContext, SubtaskList};
+pub(crate) use task::TaskCheckpointing;
