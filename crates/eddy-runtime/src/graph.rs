@@ -106,6 +106,9 @@ impl BuildContext<'_> {
 pub struct TaskRun {
     /// Set when the job is cancelled or another subtask has failed.
     pub cancel: Arc<AtomicBool>,
+    /// Set when the job is drained (`JobHandle::stop`): sources end their input as if it
+    /// had run out, and the rest of the job finishes normally behind them.
+    pub drain: Arc<AtomicBool>,
     /// How often processing time is advanced (`tick`) when nothing else happens.
     pub tick_interval: Duration,
 }

@@ -15,6 +15,7 @@
 
 pub mod channel;
 pub mod checkpoint;
+mod completion;
 pub mod config;
 pub mod edge;
 pub mod fan_out;
@@ -28,11 +29,14 @@ pub mod planner;
 pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;
+pub mod status;
 pub mod warnings;
 
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};
+pub use completion::JobCompletion;
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
 pub use job::{execute, JobHandle, JobResult};
 pub use metrics::{Counter, JobMetrics};
+pub use status::JobStatus;
 pub use warnings::Warnings;

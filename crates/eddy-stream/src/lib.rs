@@ -78,6 +78,9 @@ pub mod prelude {
         BoxError, Error, RawRecord, ReaderContext, Record, Result, Source, SourceOutput, SourcePoll, SourceReader,
         SplitSource, Timestamp,
     };
-    pub use eddy_runtime::{CheckpointConfig, CheckpointingMode, JobHandle, JobMetrics, JobResult, RestartStrategy};
+    pub use eddy_runtime::{
+        CheckpointConfig, CheckpointingMode, JobCompletion, JobHandle, JobMetrics, JobResult, JobStatus,
+        RestartStrategy,
+    };
     pub use eddy_state::{ListStateDescriptor, MapStateDescriptor, StateTtlConfig, ValueStateDescriptor};
 }
