@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use crate::batch::BulkBatch;
 use crate::client::Written;
 use crate::failed::ACTION_ERROR;
-use crate::{io_runtime, ElasticsearchSink, Error, FailedDocument};
+use eddy_runtime::io_runtime;
+
+use crate::{ElasticsearchSink, Error, FailedDocument};
 
 /// Counter of refused actions sent to the dead-letter output.
 pub const DEAD_LETTERS: &str = "dead_letters";

@@ -21,6 +21,8 @@ pub mod edge;
 pub mod fan_out;
 pub mod gate;
 pub mod graph;
+#[cfg(feature = "tokio")]
+pub mod io_runtime;
 pub mod job;
 mod master;
 pub mod metrics;

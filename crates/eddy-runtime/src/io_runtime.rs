@@ -1,5 +1,5 @@
-//! The one tokio runtime that connectors share for their async I/O, and how a subtask
-//! thread waits on it.
+//! The one tokio runtime that eddy shares for async I/O (connectors, channel sources and
+//! sinks, `map_async`), and how a subtask thread waits on it. Feature `tokio`.
 //!
 //! eddy runs each subtask on its own OS thread, and an operator is a synchronous
 //! [`Output`](eddy_core::Output): it is called with a batch and returns when done. An HTTP
@@ -18,12 +18,12 @@
 //!   [`wait`] returns `None` within [`POLL`], so a retrying request never holds up a
 //!   restart.
 //!
-//! Nothing here knows about Elasticsearch: another connector (Kafka, S3) can use it as it is.
-//! It lives in this crate until a second user moves it to a shared place.
+//! A job embedded in a service may run its async work on the service's own runtime instead
+//! (`StreamEnvironment::set_async_runtime`); this one is for everything else.
 //!
 //! ```
 //! use std::sync::atomic::AtomicBool;
-//! use eddy_elasticsearch::io_runtime;
+//! use eddy_runtime::io_runtime;
 //!
 //! let request = io_runtime::spawn(async { 6 * 7 });
 //! let cancel = AtomicBool::new(false);
@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::JoinHandle;
 
 /// How often a waiting subtask thread checks whether its job was cancelled.
@@ -73,6 +73,12 @@ where
     runtime().spawn(future)
 }
 
+/// A handle to the shared runtime, to spawn on it or enter its context.
+pub fn handle() -> &'static Handle {
+    static HANDLE: OnceLock<Handle> = OnceLock::new();
+    HANDLE.get_or_init(|| runtime().handle().clone())
+}
+
 /// Blocks this (non-runtime) thread until `future` is done, or returns `None` soon after
 /// `cancel` is set.
 ///
@@ -90,6 +96,16 @@ pub fn wait<F: Future>(future: F, cancel: &AtomicBool) -> Option<F::Output> {
             }
         }
     })
+}
+
+/// Blocks this (non-runtime) thread until `future` is done or `limit` has passed (`None`).
+/// The future runs in the shared runtime's context, so it may use tokio's timers and I/O.
+/// Dropping a future that was not done must be harmless (tokio's `recv`, a stream's `next`).
+///
+/// # Panics
+/// When called from inside an async task.
+pub fn wait_at_most<F: Future>(future: F, limit: Duration) -> Option<F::Output> {
+    runtime().block_on(async { tokio::time::timeout(limit, future).await.ok() })
 }
 
 #[cfg(test)]
