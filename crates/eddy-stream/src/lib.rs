@@ -38,6 +38,7 @@ mod keyed_table;
 mod node;
 pub mod ops;
 pub mod processing_time_advance;
+pub mod runtime_context;
 pub mod side_output;
 pub mod sink;
 pub mod source;
@@ -54,6 +55,7 @@ pub use keyed_stream::{Key, KeyedStream};
 pub use ops::keyed_process::{KeyedContext, KeyedProcessFunction};
 pub use ops::process::{ProcessContext, ProcessFunction};
 pub use processing_time_advance::ProcessingTimeAdvance;
+pub use runtime_context::RuntimeContext;
 pub use side_output::OutputTag;
 pub use sink::{Collected, Sink, StreamSink};
 pub use watermark_strategy::{BoundedOutOfOrderness, NoWatermarks, Punctuated, WatermarkGenerator, WatermarkStrategy};
@@ -74,7 +76,8 @@ pub mod prelude {
     pub use crate::{
         CoProcessFunction, Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction,
         KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext,
-        ProcessFunction, Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
+        ProcessFunction, Punctuated, RuntimeContext, Sink, StreamEnvironment, StreamSink, WatermarkGenerator,
+        WatermarkStrategy,
     };
     pub use eddy_core::{
         BoxError, Error, RawRecord, ReaderContext, Record, Result, Source, SourceOutput, SourcePoll, SourceReader,
