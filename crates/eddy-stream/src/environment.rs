@@ -38,6 +38,9 @@ struct EnvInner {
     config: JobConfig,
     /// API misuse found while building, reported by `execute`.
     misuse: Vec<String>,
+    /// Where async functions run.
+    #[cfg(feature = "tokio")]
+    async_runtime: crate::async_runtime::AsyncRuntime,
 }
 
 impl StreamEnvironment {
@@ -189,6 +192,12 @@ impl StreamEnvironment {
     /// Records a mistake in the job's definition; `execute` will refuse the job with it.
     pub(crate) fn report_misuse(&self, message: String) {
         self.inner().misuse.push(message);
+    }
+
+    /// Where the job's async functions run.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn async_runtime(&self) -> crate::async_runtime::AsyncRuntime {
+        self.inner().async_runtime.clone()
     }
 
     pub(crate) fn with_graph<R>(&self, f: impl FnOnce(&mut JobGraph) -> R) -> R {

@@ -28,6 +28,8 @@
 //! assert_eq!(counts.last().unwrap(), &(10_000, "be".to_string(), 1));
 //! ```
 
+#[cfg(feature = "tokio")]
+mod async_runtime;
 pub mod broadcast_state;
 pub mod connected;
 pub mod data_stream;
@@ -52,6 +54,8 @@ pub use data_stream::DataStream;
 pub use dead_letter::DeadLetter;
 pub use environment::StreamEnvironment;
 pub use keyed_stream::{Key, KeyedStream};
+#[cfg(feature = "tokio")]
+pub use ops::async_queue::ResultOrder;
 pub use ops::keyed_process::{KeyedContext, KeyedProcessFunction};
 pub use ops::process::{ProcessContext, ProcessFunction};
 pub use processing_time_advance::ProcessingTimeAdvance;
@@ -73,6 +77,8 @@ pub mod prelude {
         SlidingProcessingTimeWindows, TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows,
         TumblingProcessingTimeWindows, WindowAssigner,
     };
+    #[cfg(feature = "tokio")]
+    pub use crate::ResultOrder;
     pub use crate::{
         CoProcessFunction, Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction,
         KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext,
