@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use eddy_core::{Error, OperatorInfo, Output, Result};
+use eddy_state::QueryRegistry;
 
 use crate::checkpoint::committer::TxnCommitter;
 use crate::checkpoint::snapshot_port::StateContext;
@@ -62,6 +63,8 @@ pub struct BuildContext<'a> {
     pub attempt: usize,
     /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints).
     pub checkpoint: Option<&'a CheckpointHooks>,
+    /// Where keyed operators with a uid register their state for reads from outside the job.
+    pub queries: &'a QueryRegistry,
 }
 
 impl BuildContext<'_> {

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, Sender};
 use eddy_core::error::panic_message;
 use eddy_core::{Error, OperatorInfo, Result};
+use eddy_state::{QueryError, QueryRegistry, QueryableState};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::checkpoint::coordinator::{report_skipped, Coordinator, SavepointRequest};
 use crate::checkpoint::restored::RestoredState;
@@ -51,6 +54,7 @@ pub struct JobHandle {
     requests: Sender<SavepointRequest>,
     metrics: MetricRegistry,
     warnings: Warnings,
+    queries: QueryRegistry,
 }
 
 /// What a finished job reports.
@@ -150,6 +154,30 @@ impl JobHandle {
         outcome.recv().map_err(|_| Error::Checkpoint("the job ended before the savepoint was taken".into()))?
     }
 
+    /// Reads the state `state` (keys `K`, values `V`) of the keyed operator with uid `uid`
+    /// while the job runs (queryable state, Kafka Streams' interactive queries): each read is
+    /// answered by the subtask that owns the key, between two of its batches, without
+    /// stopping the stream. Value, reducing and aggregating states can be read; `V` is the
+    /// type the state's descriptor declares. See [`eddy_state::query`].
+    ///
+    /// ```
+    /// use eddy_state::ValueStateDescriptor;
+    /// # use eddy_runtime::JobHandle;
+    /// # fn read(job: &JobHandle) -> Result<(), eddy_state::QueryError> {
+    /// let balances = job.state::<String, i64>("balances", "balance")?;
+    /// if let Some(balance) = balances.get(&"alice".to_string())? {
+    ///     println!("alice has {balance}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn state<K, V>(&self, uid: &str, state: &str) -> std::result::Result<QueryableState<K, V>, QueryError>
+    where
+        K: Serialize + DeserializeOwned,
+        V: DeserializeOwned,
+    {
+        QueryableState::new(self.queries.clone(), uid, state)
+    }
+
     /// A future of the job's outcome, for async code: it never blocks the executor's thread,
     /// and any number of them (from clones of the handle) may await the same job. On failure
     /// the error is the root cause, as for [`JobHandle::wait`].
@@ -204,6 +232,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     };
     let (requests, requests_in) = unbounded();
     let status = StatusCell::default();
+    let queries = QueryRegistry::default();
     let master = Master {
         name: name.to_string(),
         graph,
@@ -214,6 +243,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         cancel: Arc::new(AtomicBool::new(false)),
         drain: Arc::new(AtomicBool::new(false)),
         status: status.clone(),
+        queries: queries.clone(),
         requests: requests_in,
         coordinator,
         restored: restored.clone(),
@@ -234,7 +264,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
             ended.complete(outcome);
         })
         .map_err(|e| Error::InvalidJob(format!("cannot start the job master thread: {e}")))?;
-    Ok(JobHandle { name: name.to_string(), completion, status, cancel, drain, requests, metrics, warnings })
+    Ok(JobHandle { name: name.to_string(), completion, status, cancel, drain, requests, metrics, warnings, queries })
 }
 
 /// A checkpointed job matches state to operators by uid: every stateful operator needs one,
@@ -304,8 +334,14 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
         restored,
         completed: completed.unwrap_or_default(),
     });
-    let job =
-        Job { graph: &master.graph, plan: &master.plan, config: &master.config, metrics: &master.metrics, attempt };
+    let job = Job {
+        graph: &master.graph,
+        plan: &master.plan,
+        config: &master.config,
+        metrics: &master.metrics,
+        queries: &master.queries,
+        attempt,
+    };
     let built = build_tasks(&job, &cancel, wiring.as_ref());
     // Every subtask has read its state: close the snapshot (sled locks an open one).
     if let Some(restored) = wiring.as_ref().and_then(|w| w.restored.as_ref()) {
@@ -377,13 +413,14 @@ struct Job<'a> {
     plan: &'a Plan,
     config: &'a JobConfig,
     metrics: &'a MetricRegistry,
+    queries: &'a QueryRegistry,
     /// The attempt's number: 0 first, then one more per restart.
     attempt: usize,
 }
 
 /// Builds every subtask, sinks first so each producer can be handed its consumers.
 fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>) -> Result<Built> {
-    let Job { graph, plan, config, metrics, attempt } = *job;
+    let Job { graph, plan, config, metrics, queries, attempt } = *job;
     let nodes = graph.nodes.len();
     let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
     let heads = chain_heads(graph, plan);
@@ -397,6 +434,7 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
         uid: graph.nodes[node].uid.clone(),
         attempt,
         checkpoint: hooks.iter().find(|(head, s, _)| *head == heads[node] && *s == subtask).map(|(_, _, h)| h),
+        queries,
     };
     // One channel per subtask of every node fed by channels.
     let mut senders: Vec<Vec<AnyEnd>> = (0..nodes).map(|_| Vec::new()).collect();

@@ -47,6 +47,8 @@ pub(crate) struct Master {
     pub(crate) drain: Arc<AtomicBool>,
     /// What the job's handles read as its status.
     pub(crate) status: StatusCell,
+    /// Where each attempt's keyed operators register for queries.
+    pub(crate) queries: eddy_state::QueryRegistry,
     pub(crate) requests: Receiver<SavepointRequest>,
     pub(crate) coordinator: Option<Coordinator>,
     pub(crate) restored: Option<Arc<RestoredState>>,

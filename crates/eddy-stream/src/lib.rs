@@ -40,6 +40,7 @@ mod keyed_table;
 mod node;
 pub mod ops;
 pub mod processing_time_advance;
+pub mod queryable_state;
 pub mod runtime_context;
 pub mod side_output;
 pub mod sink;
@@ -93,5 +94,7 @@ pub mod prelude {
         CheckpointConfig, CheckpointingMode, JobCompletion, JobHandle, JobMetrics, JobResult, JobStatus,
         RestartStrategy,
     };
-    pub use eddy_state::{ListStateDescriptor, MapStateDescriptor, StateTtlConfig, ValueStateDescriptor};
+    pub use eddy_state::{
+        ListStateDescriptor, MapStateDescriptor, QueryError, QueryableState, StateTtlConfig, ValueStateDescriptor,
+    };
 }

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::ops::try_map::DEAD_LETTERS;
+use crate::queryable_state::queryable;
 use crate::runtime_context::{Opened, RuntimeContext};
 use crate::side_output::{OutputTag, SideOutputs, WithSide};
 use crate::state_codec::{decode, encode};
@@ -162,6 +163,7 @@ fn open_state(ctx: &BuildContext) -> Result<KeyedStateStore<AnyBackend>> {
     let range = KeyGroupRange::of_subtask(info.subtask, max, info.parallelism);
     backend
         .and_then(|b| KeyedStateStore::with_key_groups(b, range))
+        .map(|store| queryable(ctx, store))
         .map_err(|e| Error::InvalidJob(format!("operator '{}': cannot open keyed state: {e}", info.name)))
 }
 
@@ -309,8 +311,9 @@ impl<O: Send> KeyedRuntime<O> {
         self.flush()
     }
 
-    /// Sends what the function emitted.
+    /// Sends what the function emitted, then answers the reads of queryable state waiting.
     pub(crate) fn flush(&mut self) -> Result<()> {
+        self.state.serve_queries();
         self.out.records(&mut self.buffer)
     }
 }
