@@ -121,3 +121,19 @@ fn the_status_follows_a_failure_through_its_restarts_to_the_end() {
     let waited = handle.wait().unwrap_err();
     assert_eq!(waited.to_string(), cause.to_string());
 }
+
+#[test]
+fn a_misspelled_metric_is_an_error_naming_what_exists() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.from_collection((0..100u32).collect()).map(|x| x).name("double").collect();
+    let metrics = env.execute("metrics").unwrap().wait().unwrap().metrics;
+    assert_eq!(metrics.counter("Sink: Collect", "records_written"), Ok(100));
+    let typo = metrics.counter("Sink: Collect", "records_writen").unwrap_err().to_string();
+    assert_eq!(typo, "no counter 'records_writen' on operator 'Sink: Collect'; its counters are: records_written");
+    let wrong_operator = metrics.counter("Sink: collect", "records_written").unwrap_err().to_string();
+    assert!(
+        wrong_operator.contains("the operators are: ") && wrong_operator.contains("Sink: Collect"),
+        "{wrong_operator}"
+    );
+}

@@ -39,6 +39,6 @@ pub use completion::JobCompletion;
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
 pub use job::{execute, JobHandle, JobResult};
-pub use metrics::{Counter, JobMetrics};
+pub use metrics::{Counter, JobMetrics, UnknownMetric};
 pub use status::JobStatus;
 pub use warnings::Warnings;
