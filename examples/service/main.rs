@@ -53,6 +53,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     flags::writable(&args.results, "--results")?;
+    // Listening for signals from the start: one that comes while the job starts is not the
+    // default (exit at once) but a shutdown like any other.
+    let terminated = terminated()?;
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {} (--addr); choose a free port, or 0 for any", args.addr))?;
@@ -81,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     tokio::select! {
-        signal = terminated() => {
+        signal = terminated => {
             signal?;
             eprintln!("draining: every accepted event is read, every open window fires and is written");
         }
@@ -113,17 +116,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn terminated() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM; both are listened for from the call on.
+#[cfg(unix)]
+fn terminated() -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut interrupt, mut term) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+    Ok(async move {
         tokio::select! {
-            result = tokio::signal::ctrl_c() => result?,
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn terminated() -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
+    Ok(async { Ok(tokio::signal::ctrl_c().await?) })
 }
