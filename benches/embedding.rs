@@ -78,10 +78,63 @@ async fn tokio_pipeline(n: u64) -> (f64, (u64, u64)) {
     (start.elapsed().as_secs_f64(), got)
 }
 
+/// A wait that ends `duration` after it starts, to the precision of a thread's sleep: one
+/// timer thread keeps the deadlines and wakes each future when its time has come. (tokio's
+/// timer rounds a 1 ms sleep up to its next millisecond tick: 1 to 2 ms.)
+fn precise_delay(duration: Duration) -> impl std::future::Future<Output = ()> {
+    use std::sync::OnceLock;
+    use std::task::{Poll, Waker};
+    static TIMER: OnceLock<crossbeam_channel::Sender<(Instant, Waker)>> = OnceLock::new();
+    let timer = TIMER.get_or_init(|| {
+        let (sender, requests) = crossbeam_channel::unbounded::<(Instant, Waker)>();
+        std::thread::spawn(move || {
+            let mut due: Vec<(Instant, Waker)> = Vec::new();
+            loop {
+                let next = due.iter().map(|(at, _)| *at).min();
+                let request = match next {
+                    Some(at) => requests.recv_deadline(at).ok(),
+                    None => requests.recv().ok(),
+                };
+                due.extend(request);
+                let now = Instant::now();
+                due.retain(|(at, waker)| {
+                    let waiting = *at > now;
+                    if !waiting {
+                        waker.wake_by_ref();
+                    }
+                    waiting
+                });
+            }
+        });
+        sender
+    });
+    let until = Instant::now() + duration;
+    let mut registered = false;
+    std::future::poll_fn(move |cx| {
+        if Instant::now() >= until {
+            return Poll::Ready(());
+        }
+        if !registered {
+            registered = true;
+            let _ = timer.send((until, cx.waker().clone()));
+        }
+        Poll::Pending
+    })
+}
+
+/// How a lookup waits its 1 ms.
+#[derive(Debug, Clone, Copy)]
+enum Latency {
+    /// `tokio::time::sleep(1 ms)`.
+    TokioSleep,
+    /// [`precise_delay`] of 1 ms.
+    Precise,
+}
+
 /// `n` lookups of 1 ms each through `map_async` at capacity 100, at `parallelism`; returns
 /// the seconds taken, the results counted, and the lookups' mean latency as measured inside
-/// them (tokio's timer rounds a 1 ms sleep up to its next millisecond tick).
-fn async_lookups(n: u64, parallelism: usize, order: ResultOrder) -> (f64, u64, Duration) {
+/// them.
+fn async_lookups(n: u64, parallelism: usize, order: ResultOrder, latency: Latency) -> (f64, u64, Duration) {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism);
     let done = Arc::new(AtomicU64::new(0));
@@ -93,7 +146,10 @@ fn async_lookups(n: u64, parallelism: usize, order: ResultOrder) -> (f64, u64, D
             let slept = slept.clone();
             async move {
                 let start = Instant::now();
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                match latency {
+                    Latency::TokioSleep => tokio::time::sleep(Duration::from_millis(1)).await,
+                    Latency::Precise => precise_delay(Duration::from_millis(1)).await,
+                }
                 slept.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
                 Ok::<_, String>(x)
             }
@@ -129,15 +185,22 @@ fn main() {
     println!("| eddy job | {eddy_s:.2} | {:.2} | {:.2} |", rate(eddy_s), tokio_s / eddy_s);
 
     println!("\nmap_async, {lookups} lookups of 1 ms at capacity 100 (ceiling 100 k/s per subtask)");
-    println!("| order | p | s | k lookups/s | per subtask | of 100 k/s | measured latency | of capacity / latency |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for (order, parallelism) in [(ResultOrder::Unordered, 1), (ResultOrder::Ordered, 1), (ResultOrder::Unordered, 2)] {
-        let (s, seen, latency) = async_lookups(lookups, parallelism, order);
+    println!("| latency | order | p | s | k lookups/s | per subtask | of 100 k/s | measured latency | of capacity / latency |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let configs = [
+        (Latency::TokioSleep, ResultOrder::Unordered, 1),
+        (Latency::TokioSleep, ResultOrder::Ordered, 1),
+        (Latency::TokioSleep, ResultOrder::Unordered, 2),
+        (Latency::Precise, ResultOrder::Unordered, 1),
+        (Latency::Precise, ResultOrder::Ordered, 1),
+    ];
+    for (how, order, parallelism) in configs {
+        let (s, seen, latency) = async_lookups(lookups, parallelism, order, how);
         assert_eq!(seen, lookups, "lookups lost");
         let per_subtask = lookups as f64 / s / parallelism as f64;
         let ceiling = 100.0 / latency.as_secs_f64();
         println!(
-            "| {order:?} | {parallelism} | {s:.2} | {:.1} | {:.1} | {:.0}% | {:.2} ms | {:.0}% |",
+            "| {how:?} | {order:?} | {parallelism} | {s:.2} | {:.1} | {:.1} | {:.0}% | {:.2} ms | {:.0}% |",
             lookups as f64 / s / 1e3,
             per_subtask / 1e3,
             per_subtask / 1e5 * 100.0,
