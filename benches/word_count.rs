@@ -170,7 +170,12 @@ fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Pa
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
     }
-    let options = job::Options { timestamped: true, window_ms: WINDOW_MS as u64, out_of_orderness_ms: 0 };
+    let options = job::Options {
+        timestamped: true,
+        window_ms: WINDOW_MS as u64,
+        out_of_orderness_ms: 0,
+        stamped_by_source: false,
+    };
     let lines = env.read_text_file(input).uid("lines");
     let counts = job::word_counts(&lines, &options, Arc::new(AtomicU64::new(0))).uid("counts");
     counts.write_text(output).set_parallelism(1);

@@ -86,7 +86,11 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tokio` | yes | async Rust integration: `from_channel` over tokio channels, `from_stream`, `into_sink`, `collect_stream`, `map_async`, and the shared I/O runtime (compiles tokio and futures-util) |
-//! | `elasticsearch` | no | the Elasticsearch sink, [`elasticsearch`] (compiles reqwest with rustls) |
+//! | `kafka` | no | `eddy::kafka`: a Kafka source (partitions as splits, offsets in checkpoints) and a sink with exactly-once transactional output (compiles rdkafka, which builds librdkafka from C) |
+//! | `kinesis` | no | `eddy::kinesis`: a Kinesis Data Streams source (shards as splits, sequence numbers in checkpoints; compiles the AWS SDK, Rust 1.94.1 or newer) |
+//! | `elasticsearch` | no | `eddy::elasticsearch`: a `_bulk` sink (compiles reqwest with rustls) |
+//! | `files` | no | `eddy::files`: the partitioned file sink, exactly-once part files in S3 or a local directory as JSON lines or CSV (compiles object_store; Rust 1.88 or newer) |
+//! | `parquet` | no | Parquet output for the file sink; turns on `files` (compiles arrow and parquet, the slowest to build) |
 //!
 //! Without default features (`default-features = false`) neither tokio nor futures is
 //! compiled; crossbeam channels in and out, callbacks, and awaiting a `JobHandle` (a plain
@@ -95,13 +99,23 @@
 //!
 //! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
 //! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state,
-//! queryable state and the snapshot format live in `eddy-state`. Guides are in the
-//! repository's `docs/`.
+//! queryable state and the snapshot format live in `eddy-state`. Connectors are crates behind
+//! the features above. Guides are in the repository's `docs/`.
 
 pub use eddy_core as core;
 /// The Elasticsearch sink (feature `elasticsearch`).
 #[cfg(feature = "elasticsearch")]
 pub use eddy_elasticsearch as elasticsearch;
+/// The partitioned file sink: exactly-once part files in S3 or a local directory, as JSON
+/// lines, CSV or (feature `parquet`) Parquet. Feature `files`.
+#[cfg(feature = "files")]
+pub use eddy_files as files;
+/// Kafka source and sink (feature `kafka`).
+#[cfg(feature = "kafka")]
+pub use eddy_kafka as kafka;
+/// The Kinesis Data Streams source (feature `kinesis`).
+#[cfg(feature = "kinesis")]
+pub use eddy_kinesis as kinesis;
 pub use eddy_runtime as runtime;
 pub use eddy_stream as stream;
 

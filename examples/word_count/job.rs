@@ -21,6 +21,9 @@ pub struct Options {
     pub window_ms: u64,
     /// How late (in event time) a line may arrive without being dropped.
     pub out_of_orderness_ms: u64,
+    /// The source already stamped each line and generates the watermarks (per Kafka
+    /// partition), so the job must not replace them.
+    pub stamped_by_source: bool,
 }
 
 /// One output row: the count of `word` in the window `[start, end)`.
@@ -175,7 +178,7 @@ pub fn word_counts(
     if options.timestamped {
         let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
         let counted = malformed.clone();
-        let stamped = lines
+        let parsed = lines
             .flat_map(move |line| {
                 let parsed = parse_stamped(line);
                 if parsed.is_none() {
@@ -183,9 +186,17 @@ pub fn word_counts(
                 }
                 parsed
             })
-            .name("ParseTimestamp")
-            .assign_timestamps_and_watermarks(strategy, Stamped::timestamp);
-        report_skipped(&stamped.dead_letters::<Stamped>().map(|letter| letter.error), malformed);
+            .name("ParseTimestamp");
+        // A Kafka source stamps each record itself (its dead letters are counted with the
+        // source's); the timestamps assigned here make their own dead letters.
+        let stamped = match options.stamped_by_source {
+            true => parsed,
+            false => {
+                let stamped = parsed.assign_timestamps_and_watermarks(strategy, Stamped::timestamp);
+                report_skipped(&stamped.dead_letters::<Stamped>().map(|letter| letter.error), malformed);
+                stamped
+            }
+        };
         stamped
             .flat_map(Stamped::tokens)
             .name("Tokenize")

@@ -17,7 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eddy_core::{BoxError, ReaderContext, Source, SourcePoll, SplitSource};
+use eddy_core::{BoxError, PlainReader, ReaderContext, Source, SourcePoll, SplitSource};
 
 use crate::node::SourceNode;
 use crate::{Data, DataStream, StreamEnvironment};
@@ -71,12 +71,12 @@ pub struct ChannelSource<R> {
 }
 
 impl<T: Send + 'static, R: Receive<T>> SplitSource<T> for ChannelSource<R> {
-    type Reader = ChannelReader<R>;
+    type Reader = PlainReader<ChannelReader<R>>;
 
-    fn open(&self, _: &ReaderContext) -> Result<ChannelReader<R>, BoxError> {
+    fn open(&self, _: &ReaderContext) -> Result<Self::Reader, BoxError> {
         let receiver = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
         let receiver = receiver.ok_or("the channel's receiver is already being read by another subtask")?;
-        Ok(ChannelReader { receiver: Some(receiver), slot: self.slot.clone(), closed: false })
+        Ok(PlainReader(ChannelReader { receiver: Some(receiver), slot: self.slot.clone(), closed: false }))
     }
 }
 

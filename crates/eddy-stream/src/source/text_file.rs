@@ -250,8 +250,13 @@ mod tests {
     /// and the rest read by `restored` readers the snapshot's splits are dealt to.
     fn read(path: &Path, parallelism: usize, max: usize, restore: Option<(usize, usize)>) -> Got {
         let source = TextFileSource::new(path);
-        let context =
-            |subtask, parallelism, restored| ReaderContext { subtask, parallelism, restored, max_line_length: max };
+        let context = |subtask, parallelism, restored: Option<Vec<Vec<u8>>>| {
+            let context = ReaderContext::new(subtask, parallelism).with_max_line_length(max);
+            match restored {
+                Some(splits) => context.restoring(splits),
+                None => context,
+            }
+        };
         let (mut got, mut splits) = (Got::default(), Vec::new());
         for subtask in 0..parallelism {
             let mut reader = source.open(&context(subtask, parallelism, None)).unwrap();
