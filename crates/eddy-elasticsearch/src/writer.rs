@@ -22,8 +22,9 @@ use eddy_runtime::io_runtime;
 
 use crate::{ElasticsearchSink, Error, FailedDocument};
 
-/// Counter of refused actions sent to the dead-letter output.
-pub const DEAD_LETTERS: &str = "dead_letters";
+/// Counter of refused actions sent to the dead-letter output: the runtime's one dead-letter
+/// counter.
+pub use eddy_runtime::metrics::names::DEAD_LETTERS;
 /// Counter of bulk requests sent (not counting retries).
 pub const BULK_REQUESTS: &str = "bulk_requests";
 /// Counter of retried bulk requests (whole, or the refused part).

@@ -17,6 +17,13 @@
 //! - **Waits end on cancellation.** When another subtask fails or the job is cancelled,
 //!   [`wait`] returns `None` within [`POLL`], so a retrying request never holds up a
 //!   restart.
+//! - **Calls that must finish first** (listing a stream's shards when a reader opens,
+//!   committing a file) use [`block_on`], which works from any thread, also from inside
+//!   another tokio runtime (code called while a service's task builds or commits a job).
+//!
+//! A connector that reports errors instead of panicking starts its work with [`try_spawn`]
+//! and [`block_on`]: both say [`IoRuntimeError`] if the runtime cannot start its threads
+//! (the process is out of threads), where [`spawn`] and [`runtime`] panic.
 //!
 //! A job embedded in a service may run its async work on the service's own runtime instead
 //! (`StreamEnvironment::set_async_runtime`); this one is for everything else.
@@ -41,30 +48,48 @@ use tokio::task::JoinHandle;
 /// How often a waiting subtask thread checks whether its job was cancelled.
 pub const POLL: Duration = Duration::from_millis(50);
 
-/// Worker threads of the shared runtime: I/O needs few, whatever the job's parallelism.
-const MAX_WORKERS: usize = 4;
+/// Worker threads of the shared runtime: I/O needs few, whatever the job's parallelism, but
+/// at least two, so one long wait on a socket never leaves the others without a thread.
+const WORKERS: std::ops::RangeInclusive<usize> = 2..=4;
+
+/// The shared runtime could not be started: the process is out of threads (or file handles).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot start eddy's shared I/O runtime: {0}; raise the process's thread or file limits")]
+pub struct IoRuntimeError(String);
+
+/// The shared runtime, started on first use, or why it could not start.
+fn started() -> Result<&'static Runtime, IoRuntimeError> {
+    static RUNTIME: OnceLock<Result<Runtime, IoRuntimeError>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Builder::new_multi_thread()
+                .worker_threads(cores.clamp(*WORKERS.start(), *WORKERS.end()))
+                .thread_name_fn(|| {
+                    static NEXT: AtomicUsize = AtomicUsize::new(0);
+                    format!("eddy-io-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+                })
+                .enable_all()
+                .build()
+                .map_err(|e| IoRuntimeError(e.to_string()))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
 
 /// The shared runtime, started on first use; it lives as long as the process.
 ///
 /// # Panics
-/// If the operating system refuses to start its threads.
+/// If the operating system refuses to start its threads (see [`block_on`] and [`try_spawn`]
+/// for the calls that report it instead).
 pub fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
-        Builder::new_multi_thread()
-            .worker_threads(workers)
-            .thread_name_fn(|| {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                format!("eddy-io-{}", NEXT.fetch_add(1, Ordering::Relaxed))
-            })
-            .enable_all()
-            .build()
-            .expect("the shared I/O runtime cannot start its threads")
-    })
+    started().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `future` on the shared runtime; its result comes back through the handle.
+///
+/// # Panics
+/// If the runtime cannot start, as [`runtime`].
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -73,10 +98,46 @@ where
     runtime().spawn(future)
 }
 
+/// Runs `future` on the shared runtime, or says why the runtime cannot start.
+pub fn try_spawn<F>(future: F) -> Result<JoinHandle<F::Output>, IoRuntimeError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(started()?.spawn(future))
+}
+
 /// A handle to the shared runtime, to spawn on it or enter its context.
+///
+/// # Panics
+/// If the runtime cannot start, as [`runtime`].
 pub fn handle() -> &'static Handle {
     static HANDLE: OnceLock<Handle> = OnceLock::new();
     HANDLE.get_or_init(|| runtime().handle().clone())
+}
+
+/// Runs `future` to completion in the shared runtime's context and returns its output,
+/// blocking the calling thread. From a plain thread (a subtask's) the future runs right there;
+/// from inside another tokio runtime, where blocking on a runtime panics, it runs on a helper
+/// thread while this one waits. A panic inside `future` comes back as a panic here.
+pub fn block_on<F>(future: F) -> Result<F::Output, IoRuntimeError>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    let runtime = started()?;
+    if Handle::try_current().is_err() {
+        return Ok(runtime.block_on(future));
+    }
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new().name("eddy-io-block".into());
+        let thread = helper.spawn_scoped(scope, || runtime.block_on(future));
+        match thread.map(|thread| thread.join()) {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(e) => Err(IoRuntimeError(format!("cannot start a helper thread: {e}"))),
+        }
+    })
 }
 
 /// Blocks this (non-runtime) thread until `future` is done, or returns `None` soon after
@@ -126,6 +187,22 @@ mod tests {
         let never = spawn(std::future::pending::<()>());
         assert!(wait(never, &cancel).is_none());
         assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    }
+
+    #[test]
+    fn block_on_works_on_a_plain_thread_and_inside_another_runtime() {
+        let borrowed = [6, 7];
+        assert_eq!(block_on(async { borrowed.iter().product::<i32>() }).unwrap(), 42);
+        let outer = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let inside = outer.block_on(async { block_on(async { std::thread::current().name().map(String::from) }) });
+        assert_eq!(inside.unwrap().as_deref(), Some("eddy-io-block"));
+    }
+
+    #[test]
+    fn try_spawn_runs_on_the_shared_runtime() {
+        let task = try_spawn(async { std::thread::current().name().map(String::from) }).unwrap();
+        let name = block_on(task).unwrap().unwrap().unwrap();
+        assert!(name.starts_with("eddy-io-"), "ran on {name}");
     }
 
     #[test]
