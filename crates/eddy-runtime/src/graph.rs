@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use eddy_core::{Error, OperatorInfo, Output, Result};
+use eddy_state::QueryRegistry;
 
 use crate::checkpoint::committer::TxnCommitter;
 use crate::checkpoint::snapshot_port::StateContext;
@@ -62,6 +63,8 @@ pub struct BuildContext<'a> {
     pub attempt: usize,
     /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints).
     pub checkpoint: Option<&'a CheckpointHooks>,
+    /// Where keyed operators with a uid register their state for reads from outside the job.
+    pub queries: &'a QueryRegistry,
 }
 
 impl BuildContext<'_> {
@@ -106,6 +109,9 @@ impl BuildContext<'_> {
 pub struct TaskRun {
     /// Set when the job is cancelled or another subtask has failed.
     pub cancel: Arc<AtomicBool>,
+    /// Set when the job is drained (`JobHandle::stop`): sources end their input as if it
+    /// had run out, and the rest of the job finishes normally behind them.
+    pub drain: Arc<AtomicBool>,
     /// How often processing time is advanced (`tick`) when nothing else happens.
     pub tick_interval: Duration,
 }

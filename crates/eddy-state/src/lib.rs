@@ -109,6 +109,7 @@ mod error;
 mod list;
 mod map;
 mod operator_snapshot;
+pub mod query;
 mod reducing;
 mod snapshot;
 mod store;
@@ -132,6 +133,7 @@ pub use map::MapState;
 pub use operator_snapshot::{
     KeyedEntries, ListEntries, OperatorSnapshot, Redistribution, SnapshotHeader, SnapshotKind,
 };
+pub use query::{QueryError, QueryRegistry, QueryableState};
 pub use reducing::ReducingState;
 pub use snapshot::KeyGroupSnapshot;
 pub use store::{FiredTimer, KeyedStateStore};

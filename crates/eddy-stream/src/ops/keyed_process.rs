@@ -18,6 +18,8 @@ use serde::Serialize;
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::ops::try_map::DEAD_LETTERS;
+use crate::queryable_state::queryable;
+use crate::runtime_context::{Opened, RuntimeContext};
 use crate::side_output::{OutputTag, SideOutputs, WithSide};
 use crate::state_codec::{decode, encode};
 use crate::{Data, DataStream};
@@ -105,6 +107,18 @@ pub trait KeyedProcessFunction<K, T, O>: Clone + Send + Sync + 'static {
         let _ = (timestamp, ctx);
         Ok(())
     }
+
+    /// Sets up this subtask's copy of the function before its first record (see
+    /// [`RuntimeContext`]); an error fails the attempt.
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Releases what `open` set up, after the last record (see [`RuntimeContext`]).
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 impl<K, T, O, F> KeyedProcessFunction<K, T, O> for F
@@ -128,7 +142,7 @@ where
         self.transform_keyed("KeyedProcess", move |ctx, out| {
             let handler = ProcessHandler {
                 key_of: key_of.clone(),
-                function: function.clone(),
+                function: Opened::open(ctx, function.clone(), P::open, P::close)?,
                 dead_letter: dead_letter_tag(),
                 _key: std::marker::PhantomData,
             };
@@ -149,6 +163,7 @@ fn open_state(ctx: &BuildContext) -> Result<KeyedStateStore<AnyBackend>> {
     let range = KeyGroupRange::of_subtask(info.subtask, max, info.parallelism);
     backend
         .and_then(|b| KeyedStateStore::with_key_groups(b, range))
+        .map(|store| queryable(ctx, store))
         .map_err(|e| Error::InvalidJob(format!("operator '{}': cannot open keyed state: {e}", info.name)))
 }
 
@@ -296,8 +311,9 @@ impl<O: Send> KeyedRuntime<O> {
         self.flush()
     }
 
-    /// Sends what the function emitted.
+    /// Sends what the function emitted, then answers the reads of queryable state waiting.
     pub(crate) fn flush(&mut self) -> Result<()> {
+        self.state.serve_queries();
         self.out.records(&mut self.buffer)
     }
 }
@@ -317,6 +333,10 @@ pub(crate) trait KeyedHandler<T, O>: Send {
     /// State the handler keeps outside keyed state, for a checkpoint.
     fn snapshot(&self, _info: &OperatorInfo) -> Result<Vec<SubtaskList>> {
         Ok(Vec::new())
+    }
+    /// The input has ended: close the user's function.
+    fn close(&mut self) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -361,6 +381,7 @@ impl<T, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<H, O> {
     fn finish(&mut self) -> Result<()> {
         // Event-time timers have fired with the final watermark; processing-time timers that
         // are still pending do not fire after the input ends (as in Flink).
+        self.handler.close()?;
         self.runtime.out.finish()
     }
 }
@@ -368,7 +389,7 @@ impl<T, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<H, O> {
 /// Runs a [`KeyedProcessFunction`] per record of its key.
 struct ProcessHandler<T, K, F, P> {
     key_of: F,
-    function: P,
+    function: Opened<P>,
     dead_letter: OutputTag<DeadLetter<T>>,
     _key: std::marker::PhantomData<fn() -> K>,
 }
@@ -396,7 +417,11 @@ where
     }
 
     fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()> {
-        let function = &mut self.function;
+        let function = &mut *self.function;
         runtime.fire_timers(domain, time, Some, |timestamp, ctx| function.on_timer(timestamp, ctx))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.function.close()
     }
 }

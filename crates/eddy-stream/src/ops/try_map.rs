@@ -12,8 +12,9 @@ use crate::ops::process::ProcessContext;
 use crate::side_output::{OutputTag, WithSide};
 use crate::{Data, DataStream};
 
-/// Counter of records a fallible function rejected.
-pub const DEAD_LETTERS: &str = "dead_letters";
+/// Counter of records a fallible function rejected: the runtime's one dead-letter counter,
+/// which sources count their rejected records under too.
+pub use eddy_runtime::metrics::names::DEAD_LETTERS;
 
 impl<T: Data> DataStream<T> {
     /// Applies `f` to every record; an `Err` sends the record and the error's text to the
