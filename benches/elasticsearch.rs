@@ -15,7 +15,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use eddy::prelude::*;
-use eddy_elasticsearch::{io_runtime, Action, ElasticsearchSink, ElasticsearchSinkExt};
+use eddy::runtime::io_runtime;
+use eddy_elasticsearch::{Action, ElasticsearchSink, ElasticsearchSinkExt};
 use eddy_test_services::Service;
 use serde::Serialize;
 

@@ -397,7 +397,7 @@ impl<W: Write> Replay<W> {
     fn watermark(&mut self, always: bool) -> io::Result<()> {
         let Some(max) = self.max_sent_ms else { return Ok(()) };
         let watermark = max.saturating_sub(self.disorder_ms).saturating_sub(1);
-        if always || self.last_watermark_ms.map_or(true, |last| watermark > last) {
+        if always || self.last_watermark_ms.is_none_or(|last| watermark > last) {
             let line = Event::Watermark { watermark: format_time(watermark) }.to_json();
             writeln!(self.out, "{line}")?;
             self.last_watermark_ms = Some(watermark);

@@ -51,14 +51,56 @@
 //! # drop(sums);
 //! ```
 //!
+//! ## Inside an async service
+//!
+//! The environment and the handle are `Send`; a job takes records from the application's
+//! channels and hands results back through channels, streams or callbacks; the handle is
+//! awaited without blocking the runtime, reports its status, drains with `stop`, and answers
+//! reads of its keyed state while it runs (see `docs/embedding.md`):
+//!
+//! ```
+//! use eddy::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> eddy::Result<()> {
+//! let (orders, incoming) = tokio::sync::mpsc::channel::<(String, u64)>(1024);
+//! let (results, mut totals) = tokio::sync::mpsc::channel(1024);
+//! let env = StreamEnvironment::new();
+//! env.from_channel(incoming)                       // a full job pushes back on `orders`
+//!     .key_by(|order: &(String, u64)| order.0.clone())
+//!     .sum(|order| &mut order.1)                   // each customer's running total
+//!     .uid("totals")
+//!     .into_channel(results);
+//! let job = env.execute("orders")?;
+//! orders.send(("ada".into(), 30)).await.unwrap();
+//! orders.send(("ada".into(), 12)).await.unwrap();
+//! assert_eq!(totals.recv().await, Some(("ada".to_string(), 30)));
+//! assert_eq!(totals.recv().await, Some(("ada".to_string(), 42)));
+//! drop(orders);                                    // the end of the input: the job finishes
+//! let result = job.await?;                         // never blocks the runtime's thread
+//! assert_eq!(result.metrics.counter("Sink: Channel", "records_written"), Ok(2));
+//! # Ok(()) }
+//! ```
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tokio` | yes | async Rust integration: `from_channel` over tokio channels, `from_stream`, `into_sink`, `collect_stream`, `map_async`, and the shared I/O runtime (compiles tokio and futures-util) |
+//! | `kafka` | no | `eddy::kafka`: a Kafka source (partitions as splits, offsets in checkpoints) and a sink with exactly-once transactional output (compiles rdkafka, which builds librdkafka from C) |
+//! | `kinesis` | no | `eddy::kinesis`: a Kinesis Data Streams source (shards as splits, sequence numbers in checkpoints; compiles the AWS SDK, Rust 1.94.1 or newer) |
+//! | `elasticsearch` | no | `eddy::elasticsearch`: a `_bulk` sink (compiles reqwest with rustls) |
+//! | `files` | no | `eddy::files`: the partitioned file sink, exactly-once part files in S3 or a local directory as JSON lines or CSV (compiles object_store; Rust 1.88 or newer) |
+//! | `parquet` | no | Parquet output for the file sink; turns on `files` (compiles arrow and parquet, the slowest to build) |
+//!
+//! Without default features (`default-features = false`) neither tokio nor futures is
+//! compiled; crossbeam channels in and out, callbacks, and awaiting a `JobHandle` (a plain
+//! `Future`, polled by any executor) still work. sled is always compiled: checkpoints and
+//! savepoints are sled databases, whichever state backend a job uses.
+//!
 //! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
-//! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state
-//! and the snapshot format live in `eddy-state`. Connectors are crates behind features:
-//! `elasticsearch` (`eddy::elasticsearch`, a `_bulk` sink), `kafka` (`eddy::kafka`, a source
-//! with offsets in checkpoints and a sink with exactly-once transactional output), `kinesis`
-//! (`eddy::kinesis`, a Kinesis Data Streams source), `files` (`eddy::files`, the partitioned
-//! file sink for S3 and local directories) and `parquet` (its Parquet format). Guides are in
-//! the repository's `docs/`.
+//! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state,
+//! queryable state and the snapshot format live in `eddy-state`. Connectors are crates behind
+//! the features above. Guides are in the repository's `docs/`.
 
 pub use eddy_core as core;
 /// The Elasticsearch sink (feature `elasticsearch`).
@@ -84,6 +126,11 @@ pub use eddy_stream::*;
 pub mod prelude {
     pub use eddy_stream::prelude::*;
 }
+
+/// The embedding guide's examples compile.
+#[doc = include_str!("../docs/embedding.md")]
+#[cfg(doctest)]
+pub struct EmbeddingGuideDoctests;
 
 /// The README's example compiles (it reads a file, so it is not run).
 #[doc = include_str!("../README.md")]

@@ -114,7 +114,7 @@ fn assert_same(got: &BTreeMap<(i64, u64), u64>, want: &BTreeMap<(i64, u64), u64>
 }
 
 /// Runs `job` (which builds, executes and waits) on its own thread, failing the test if it
-/// has not finished within [`LIMIT`]. The environment cannot move between threads.
+/// has not finished within [`LIMIT`].
 fn within_limit<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
     let started = Instant::now();
     let thread = std::thread::spawn(job);

@@ -13,8 +13,7 @@ use eddy::prelude::*;
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Runs `job` (which builds, executes and waits for a job) on its own thread and returns its
-/// result, failing the test if it has not finished within [`LIMIT`]. The environment is
-/// built inside `job` because it cannot move between threads.
+/// result, failing the test if it has not finished within [`LIMIT`].
 fn finishes<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
     let (done, result) = mpsc::channel();
     std::thread::spawn(move || done.send(job()));

@@ -392,7 +392,7 @@ fn check_replay(lines: &[String]) -> Vec<i64> {
         match serde_json::from_str::<Event>(line).unwrap_or_else(|e| panic!("{line}: {e}")) {
             Event::Trip(trip) => {
                 let dropoff = parse_time(&trip.dropoff_datetime).unwrap();
-                assert!(dropoffs.last().map_or(true, |&last| last <= dropoff), "{line} out of order");
+                assert!(dropoffs.last().is_none_or(|&last| last <= dropoff), "{line} out of order");
                 assert!(last_watermark < dropoff, "{line} is behind a watermark");
                 dropoffs.push(dropoff);
             }

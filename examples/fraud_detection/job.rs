@@ -14,6 +14,11 @@ pub const LARGE: f64 = 500.00;
 /// How soon after a small transaction a large one is suspicious.
 pub const WINDOW_MS: i64 = 60_000;
 
+/// The detector's uid and the names of its states: what `--serve` reads per account.
+pub const DETECTOR: &str = "fraud-detector";
+pub const LAST_SMALL: &str = "last-small-transaction";
+pub const ALERTS: &str = "alerts";
+
 /// A card transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
@@ -56,15 +61,17 @@ pub fn transactions(seed: u64, count: usize, accounts: u32) -> Vec<Transaction> 
         .collect()
 }
 
-/// Remembers an account's last small transaction until the next transaction or a minute.
+/// Remembers an account's last small transaction until the next transaction or a minute,
+/// and counts the account's alerts.
 #[derive(Clone)]
 pub struct FraudDetector {
     last_small: ValueStateDescriptor<i64>,
+    alerts: ValueStateDescriptor<u64>,
 }
 
 impl Default for FraudDetector {
     fn default() -> Self {
-        FraudDetector { last_small: ValueStateDescriptor::new("last-small-transaction") }
+        FraudDetector { last_small: ValueStateDescriptor::new(LAST_SMALL), alerts: ValueStateDescriptor::new(ALERTS) }
     }
 }
 
@@ -75,6 +82,8 @@ impl KeyedProcessFunction<u32, Transaction, Alert> for FraudDetector {
             // The time check makes the result independent of when the cleanup timer fires.
             if tx.amount > LARGE && tx.timestamp - small_at <= WINDOW_MS {
                 ctx.collect(Alert { account: tx.account, small_at, large_at: tx.timestamp, amount: tx.amount });
+                let alerts = ctx.state().value_state(&self.alerts)?;
+                alerts.update(alerts.value()?.unwrap_or(0) + 1)?;
             }
             // Any transaction after a small one ends the pattern, as in Flink's walkthrough.
             last_small.clear()?;
@@ -103,4 +112,5 @@ pub fn alerts(transactions: &DataStream<Transaction>) -> DataStream<Alert> {
         .key_by(|tx: &Transaction| tx.account)
         .process(FraudDetector::default())
         .name("FraudDetector")
+        .uid(DETECTOR)
 }

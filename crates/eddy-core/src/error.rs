@@ -6,8 +6,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// eddy's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can end a job or reject one.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can end a job or reject one. `Clone`, so a job's outcome can be read by
+/// every holder of its handle.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A user function panicked or returned an error inside a running operator.
     #[error("operator '{operator}' (subtask {subtask} of {parallelism}) failed: {message}")]

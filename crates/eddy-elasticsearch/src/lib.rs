@@ -66,7 +66,7 @@
 //! # Threads
 //!
 //! Each sink subtask runs on its own thread like every eddy operator; the HTTP requests run
-//! on one tokio runtime shared by all connectors ([`io_runtime`]), and the subtask thread
+//! on one tokio runtime shared by all connectors ([`eddy_runtime::io_runtime`]), and the subtask thread
 //! only waits for them when it must.
 
 mod action;
@@ -75,7 +75,6 @@ mod client;
 mod config;
 mod error;
 mod failed;
-pub mod io_runtime;
 mod response;
 mod retry;
 mod sink_ext;

@@ -18,10 +18,13 @@ use tokio::task::JoinHandle;
 use crate::batch::BulkBatch;
 use crate::client::Written;
 use crate::failed::ACTION_ERROR;
-use crate::{io_runtime, ElasticsearchSink, Error, FailedDocument};
+use eddy_runtime::io_runtime;
 
-/// Counter of refused actions sent to the dead-letter output.
-pub const DEAD_LETTERS: &str = "dead_letters";
+use crate::{ElasticsearchSink, Error, FailedDocument};
+
+/// Counter of refused actions sent to the dead-letter output: the runtime's one dead-letter
+/// counter.
+pub use eddy_runtime::metrics::names::DEAD_LETTERS;
 /// Counter of bulk requests sent (not counting retries).
 pub const BULK_REQUESTS: &str = "bulk_requests";
 /// Counter of retried bulk requests (whole, or the refused part).

@@ -25,10 +25,10 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LostPart;
-use crate::io_runtime::block_on;
 use crate::layout::{path, Layout};
 use crate::txn::{FilesTxn, StagedPart, Staging};
 use crate::{FilesError, Storage};
+use eddy_runtime::io_runtime::block_on;
 
 /// The record of one commit, stored as JSON under `<base>/_eddy/commits/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

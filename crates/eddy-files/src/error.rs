@@ -1,6 +1,6 @@
 //! The crate's errors, each naming what was wrong and where.
 
-use crate::io_runtime::RuntimeError;
+use eddy_runtime::io_runtime::IoRuntimeError;
 
 /// What went wrong setting up or running a file sink.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub enum FilesError {
     },
     /// The shared I/O runtime could not start.
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
+    Runtime(#[from] IoRuntimeError),
 }
 
 /// A pre-committed part that is neither staged nor visible: its records are lost.

@@ -71,15 +71,14 @@
 //! or `.` (as Hive, Spark, Trino and Athena do) sees every record exactly once, and never a
 //! partial part. Without checkpointing, parts become visible at the end of a bounded input.
 //!
-//! Synchronous subtasks drive the async `object_store` client through one shared tokio
-//! runtime ([`io_runtime`]).
+//! Synchronous subtasks drive the async `object_store` client through eddy's one shared I/O
+//! runtime (`eddy_runtime::io_runtime`), which the other connectors use too.
 
 pub mod bucket;
 mod committer;
 mod error;
 mod error_record;
 pub mod format;
-pub mod io_runtime;
 mod layout;
 mod rolling;
 mod s3;

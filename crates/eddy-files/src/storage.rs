@@ -20,9 +20,9 @@ use object_store::memory::InMemory;
 use object_store::multipart::MultipartStore;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::io_runtime::block_on;
 use crate::layout::path;
 use crate::{FilesError, S3Config};
+use eddy_runtime::io_runtime::block_on;
 
 /// A store that file sinks write to. Cheap to clone: clones share one client.
 #[derive(Clone)]

@@ -21,9 +21,9 @@ use object_store::path::Path;
 use object_store::{MultipartId, MultipartUpload, ObjectStoreExt, PutPayload};
 use tokio::task::JoinHandle;
 
-use crate::io_runtime::{block_on, spawn};
 use crate::txn::Staging;
 use crate::{FilesError, Storage};
+use eddy_runtime::io_runtime::{block_on, try_spawn};
 
 /// S3 refuses multipart parts smaller than this, except the last.
 pub const MIN_CHUNK_SIZE: usize = 5 << 20;
@@ -134,11 +134,11 @@ impl PartUpload {
         let handle = match &mut self.started {
             Some(Started::Multipart { store, id, .. }) => {
                 let (store, key, id) = (store.clone(), self.key.clone(), id.clone());
-                spawn(async move { store.put_part(&key, &id, index, payload).await.map(Some) })?
+                try_spawn(async move { store.put_part(&key, &id, index, payload).await.map(Some) })?
             }
             Some(Started::Staged { upload, .. }) => {
                 let part = upload.put_part(payload);
-                spawn(async move { part.await.map(|()| None) })?
+                try_spawn(async move { part.await.map(|()| None) })?
             }
             None => return Err(FilesError::Config("internal error: upload not started".into())),
         };

@@ -32,6 +32,9 @@ pub enum KinesisError {
         /// The last failure.
         reason: String,
     },
+    /// The shared I/O runtime the client runs on could not start.
+    #[error("kinesis source: {0}")]
+    Runtime(#[from] eddy_runtime::io_runtime::IoRuntimeError),
     /// A checkpoint's record of a shard could not be read back.
     #[error("kinesis source: a checkpointed shard position is damaged ({0}); restore from another checkpoint")]
     Checkpoint(String),

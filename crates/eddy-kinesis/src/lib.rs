@@ -74,9 +74,9 @@
 //!
 //! ## Threads
 //!
-//! The AWS SDK is async; eddy's source subtasks are threads. One small tokio runtime per
-//! process (two threads, `eddy-kinesis-io`) runs every reader's calls: a reader starts a call
-//! per due shard and takes the answers from a channel, waiting at most 50 ms, so a slow shard
+//! The AWS SDK is async; eddy's source subtasks are threads. eddy's one shared I/O runtime
+//! (`eddy_runtime::io_runtime`, threads `eddy-io-N`, also used by the other connectors) runs
+//! every reader's calls: a reader starts a call per due shard and takes the answers from a channel, waiting at most 50 ms, so a slow shard
 //! never stalls the others, checkpoints or cancellation.
 //!
 //! ## Connecting
@@ -99,7 +99,6 @@ mod calls;
 mod connection;
 mod deserializer;
 mod error;
-mod io_runtime;
 mod parent_first;
 mod reader;
 mod record;

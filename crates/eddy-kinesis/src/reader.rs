@@ -24,11 +24,11 @@ use aws_sdk_kinesis::types::Record;
 use aws_sdk_kinesis::Client;
 use eddy_core::time::now_ms;
 use eddy_core::{BoxError, ReaderContext, SourceOutput, SourcePoll, SourceReader, SplitId, Timestamp};
+use eddy_runtime::io_runtime;
 
 use crate::assignment::owner;
 use crate::calls::{self, CallError, Failure, Fetched, Start};
 use crate::error::KinesisError;
-use crate::io_runtime;
 use crate::parent_first::FinishedShards;
 use crate::record::KinesisRecord;
 use crate::shard::{compare_sequence, ShardInfo};
@@ -141,8 +141,7 @@ impl<T: Send + 'static> KinesisReader<T> {
         if let Some(restored) = &context.restored {
             reader.restore(restored)?;
         }
-        let listing = io_runtime::block_on(calls::list_shards(reader.client.clone(), reader.settings.stream.clone()))
-            .map_err(KinesisError::Config)?
+        let listing = io_runtime::block_on(calls::list_shards(reader.client.clone(), reader.settings.stream.clone()))?
             .map_err(|e| reader.request_error("ListShards", e))?;
         reader.on_listing(listing);
         Ok(reader)
@@ -247,11 +246,10 @@ impl<T: Send + 'static> KinesisReader<T> {
                 self.settings.get_records_limit,
             );
             let (sender, shard) = (self.sender.clone(), id.clone());
-            io_runtime::spawn(async move {
+            io_runtime::try_spawn(async move {
                 let result = call.await;
                 let _ = sender.send(Event::Fetched { shard, result });
-            })
-            .map_err(KinesisError::Config)?;
+            })?;
         }
         Ok(())
     }
@@ -264,10 +262,10 @@ impl<T: Send + 'static> KinesisReader<T> {
         self.discovering = true;
         let call = calls::list_shards(self.client.clone(), self.settings.stream.clone());
         let sender = self.sender.clone();
-        io_runtime::spawn(async move {
+        io_runtime::try_spawn(async move {
             let _ = sender.send(Event::Listed(call.await));
-        })
-        .map_err(KinesisError::Config)
+        })?;
+        Ok(())
     }
 
     /// Handles the answers that arrived, waiting up to `wait` for the first.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use eddy_core::{Error, OperatorInfo, Output, Result};
+use eddy_state::QueryRegistry;
 
 use crate::checkpoint::committer::TxnCommitter;
 use crate::checkpoint::snapshot_port::StateContext;
@@ -65,6 +66,8 @@ pub struct BuildContext<'a> {
     /// operators reach it through [`state`](Self::state) and, for sources,
     /// [`task_checkpointing`](Self::task_checkpointing) and [`source_commands`](Self::source_commands).
     pub(crate) checkpoint: Option<&'a CheckpointHooks>,
+    /// Where keyed operators with a uid register their state for reads from outside the job.
+    pub queries: &'a QueryRegistry,
 }
 
 impl BuildContext<'_> {
@@ -116,6 +119,9 @@ impl BuildContext<'_> {
 pub struct TaskRun {
     /// Set when the job is cancelled or another subtask has failed.
     pub cancel: Arc<AtomicBool>,
+    /// Set when the job is drained (`JobHandle::stop`): sources end their input as if it
+    /// had run out, and the rest of the job finishes normally behind them.
+    pub drain: Arc<AtomicBool>,
     /// How often processing time is advanced (`tick`) when nothing else happens.
     pub tick_interval: Duration,
 }

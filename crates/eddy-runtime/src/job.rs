@@ -3,36 +3,58 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::future::IntoFuture;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Sender};
 use eddy_core::error::panic_message;
 use eddy_core::{Error, OperatorInfo, Result};
+use eddy_state::{QueryError, QueryRegistry, QueryableState};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::checkpoint::coordinator::{report_skipped, Coordinator, SavepointRequest};
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::task::{CheckpointHooks, Command, Event, TaskCheckpointing};
+use crate::completion::{Completion, JobCompletion};
 use crate::config::JobConfig;
 use crate::graph::{AnyEnd, BuildContext, JobGraph, NodeInstance, ShipStrategy, Task, TaskRun};
 use crate::master::{Attempt, Master};
 use crate::metrics::{names, JobMetrics, MetricRegistry};
 use crate::planner::{plan, Plan};
+use crate::status::{JobStatus, StatusCell};
 use crate::warnings::Warnings;
 
-/// A running job.
+/// A running job: await or wait for its outcome, read its status, metrics and warnings, and
+/// end it (`cancel`, `stop`, `stop_with_savepoint`).
+///
+/// Cheap to clone: every clone speaks to the same job, so a service can keep one in its
+/// request handlers and another where it shuts down.
+///
+/// ```
+/// # use eddy_runtime::JobHandle;
+/// # async fn run(handle: JobHandle) -> eddy_core::Result<()> {
+/// let result = handle.join().await?; // or `handle.await?`; `wait()` blocks a thread instead
+/// println!("{} ended after {:?}", result.name, result.duration);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
 pub struct JobHandle {
     name: String,
-    master: JoinHandle<Result<JobResult>>,
+    completion: Arc<Completion>,
+    status: StatusCell,
     /// Set by [`JobHandle::cancel`].
     cancel: Arc<AtomicBool>,
+    /// Set by [`JobHandle::stop`].
+    drain: Arc<AtomicBool>,
     requests: Sender<SavepointRequest>,
     metrics: MetricRegistry,
     warnings: Warnings,
+    queries: QueryRegistry,
 }
 
 /// What a finished job reports.
@@ -60,15 +82,37 @@ impl JobHandle {
         &self.name
     }
 
-    /// Asks every subtask to stop; [`JobHandle::wait`] then returns [`Error::Cancelled`]
-    /// (or the job's own failure, if it failed first).
+    /// Ends the job now (Flink's cancel): every subtask stops where it is, open windows are
+    /// dropped and sinks are not flushed; the outcome is [`Error::Cancelled`] (or the job's
+    /// own failure, if it failed first). To end a job without losing what it holds, use
+    /// [`JobHandle::stop`].
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
     }
 
+    /// Drains the job and lets it finish (Flink's `stop --drain`, Kafka Streams' `close`):
+    /// sources stop reading as if their input had ended, event time advances to the end so
+    /// every window fires and every event-time timer runs, every sink flushes, and, when the
+    /// job takes checkpoints, a final checkpoint commits what transactional sinks hold. The
+    /// outcome is then a normal [`JobResult`]. Returns at once; await [`JobHandle::join`] (or
+    /// [`JobHandle::wait`]) for the end. A checkpoint in flight completes first; stopping a
+    /// job that has ended does nothing.
+    ///
+    /// Unlike [`JobHandle::stop_with_savepoint`] it writes no savepoint and needs no
+    /// checkpointing: what the sources had not read yet stays unread (a channel's sender sees
+    /// its receiver dropped).
+    pub fn stop(&self) {
+        self.drain.store(true, Ordering::Relaxed);
+    }
+
     /// Whether the job has ended.
     pub fn is_finished(&self) -> bool {
-        self.master.is_finished()
+        self.completion.is_done()
+    }
+
+    /// Where the job is now: running, restarting, or how it ended. Does not consume the handle.
+    pub fn status(&self) -> JobStatus {
+        self.status.get()
     }
 
     /// The counters as they are now.
@@ -88,6 +132,7 @@ impl JobHandle {
 
     /// Takes a savepoint into the new directory `dir` while the job goes on; returns its path
     /// once it is complete. Needs checkpointing enabled (an interval is not required).
+    /// Blocks the calling thread until then (from async code, call it on a blocking thread).
     pub fn savepoint(&self, dir: impl AsRef<Path>) -> Result<PathBuf> {
         self.request(dir.as_ref(), None)
     }
@@ -96,7 +141,8 @@ impl JobHandle {
     /// stop-with-savepoint); [`JobHandle::wait`] then returns normally. With `drain`, event
     /// time first advances to the end, so every window fires and every event-time timer runs
     /// before the snapshot (for a job that will not be resumed). If the savepoint fails the
-    /// job goes on and the error is returned.
+    /// job goes on and the error is returned. Blocks the calling thread until the savepoint
+    /// is complete.
     pub fn stop_with_savepoint(&self, dir: impl AsRef<Path>, drain: bool) -> Result<PathBuf> {
         self.request(dir.as_ref(), Some(drain))
     }
@@ -108,12 +154,51 @@ impl JobHandle {
         outcome.recv().map_err(|_| Error::Checkpoint("the job ended before the savepoint was taken".into()))?
     }
 
-    /// Waits for the job to end. On failure returns the root cause: the first error that is
-    /// not merely another subtask noticing the failure.
+    /// Reads the state `state` (keys `K`, values `V`) of the keyed operator with uid `uid`
+    /// while the job runs (queryable state, Kafka Streams' interactive queries): each read is
+    /// answered by the subtask that owns the key, between two of its batches, without
+    /// stopping the stream. Value, reducing and aggregating states can be read; `V` is the
+    /// type the state's descriptor declares. See [`eddy_state::query`].
+    ///
+    /// ```
+    /// use eddy_state::ValueStateDescriptor;
+    /// # use eddy_runtime::JobHandle;
+    /// # fn read(job: &JobHandle) -> Result<(), eddy_state::QueryError> {
+    /// let balances = job.state::<String, i64>("balances", "balance")?;
+    /// if let Some(balance) = balances.get(&"alice".to_string())? {
+    ///     println!("alice has {balance}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn state<K, V>(&self, uid: &str, state: &str) -> std::result::Result<QueryableState<K, V>, QueryError>
+    where
+        K: Serialize + DeserializeOwned,
+        V: DeserializeOwned,
+    {
+        QueryableState::new(self.queries.clone(), uid, state)
+    }
+
+    /// A future of the job's outcome, for async code: it never blocks the executor's thread,
+    /// and any number of them (from clones of the handle) may await the same job. On failure
+    /// the error is the root cause, as for [`JobHandle::wait`].
+    pub fn join(&self) -> JobCompletion {
+        JobCompletion { completion: self.completion.clone() }
+    }
+
+    /// Blocks the calling thread until the job has ended. On failure returns the root cause:
+    /// the first error that is not merely another subtask noticing the failure.
     pub fn wait(self) -> Result<JobResult> {
-        self.master
-            .join()
-            .unwrap_or_else(|payload| Err(Error::InvalidJob(format!("internal error: {}", panic_message(&payload)))))
+        self.completion.wait()
+    }
+}
+
+/// `handle.await` waits for the job's outcome, as [`JobHandle::join`].
+impl IntoFuture for JobHandle {
+    type Output = Result<JobResult>;
+    type IntoFuture = JobCompletion;
+
+    fn into_future(self) -> JobCompletion {
+        self.join()
     }
 }
 
@@ -146,6 +231,8 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         None => None,
     };
     let (requests, requests_in) = unbounded();
+    let status = StatusCell::default();
+    let queries = QueryRegistry::default();
     let master = Master {
         name: name.to_string(),
         graph,
@@ -154,18 +241,30 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         metrics: metrics.clone(),
         warnings: warnings.clone(),
         cancel: Arc::new(AtomicBool::new(false)),
+        drain: Arc::new(AtomicBool::new(false)),
+        status: status.clone(),
+        queries: queries.clone(),
         requests: requests_in,
         coordinator,
         restored: restored.clone(),
         started: Instant::now(),
     };
     let attempt = build_attempt(&master, restored, 0)?;
-    let cancel = master.cancel.clone();
-    let thread = std::thread::Builder::new()
+    let (cancel, drain) = (master.cancel.clone(), master.drain.clone());
+    let completion = Arc::new(Completion::default());
+    let (ended, final_status) = (completion.clone(), status.clone());
+    std::thread::Builder::new()
         .name(format!("{name}#master"))
-        .spawn(move || master.run(attempt))
+        .spawn(move || {
+            let outcome = catch_unwind(AssertUnwindSafe(|| master.run(attempt))).unwrap_or_else(|payload| {
+                Err(Error::InvalidJob(format!("internal error: {}", panic_message(&payload))))
+            });
+            // The status is final before anyone waiting hears of the end.
+            final_status.set(JobStatus::of(&outcome));
+            ended.complete(outcome);
+        })
         .map_err(|e| Error::InvalidJob(format!("cannot start the job master thread: {e}")))?;
-    Ok(JobHandle { name: name.to_string(), master: thread, cancel, requests, metrics, warnings })
+    Ok(JobHandle { name: name.to_string(), completion, status, cancel, drain, requests, metrics, warnings, queries })
 }
 
 /// A checkpointed job matches state to operators by uid: every stateful operator needs one,
@@ -235,15 +334,23 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
         restored,
         completed: completed.unwrap_or_default(),
     });
-    let job =
-        Job { graph: &master.graph, plan: &master.plan, config: &master.config, metrics: &master.metrics, attempt };
+    let job = Job {
+        graph: &master.graph,
+        plan: &master.plan,
+        config: &master.config,
+        metrics: &master.metrics,
+        queries: &master.queries,
+        attempt,
+    };
     let built = build_tasks(&job, &cancel, wiring.as_ref());
     // Every subtask has read its state: close the snapshot (sled locks an open one).
     if let Some(restored) = wiring.as_ref().and_then(|w| w.restored.as_ref()) {
         restored.release();
     }
     let built = built?;
-    let run = Arc::new(TaskRun { cancel: cancel.clone(), tick_interval: master.config.buffer_timeout });
+    let drain = Arc::new(AtomicBool::new(false));
+    let tick_interval = master.config.buffer_timeout;
+    let run = Arc::new(TaskRun { cancel: cancel.clone(), drain: drain.clone(), tick_interval });
     let mut threads = Vec::with_capacity(built.tasks.len());
     for (thread_name, task) in built.tasks {
         let (run, events) = (run.clone(), events.clone());
@@ -260,7 +367,7 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
             }
         }
     }
-    Ok(Attempt { cancel, events: events_in, threads, sources: built.sources })
+    Ok(Attempt { cancel, drain, events: events_in, threads, sources: built.sources })
 }
 
 fn run_task(task: Box<dyn Task>, run: &TaskRun) -> Result<()> {
@@ -306,13 +413,14 @@ struct Job<'a> {
     plan: &'a Plan,
     config: &'a JobConfig,
     metrics: &'a MetricRegistry,
+    queries: &'a QueryRegistry,
     /// The attempt's number: 0 first, then one more per restart.
     attempt: usize,
 }
 
 /// Builds every subtask, sinks first so each producer can be handed its consumers.
 fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>) -> Result<Built> {
-    let Job { graph, plan, config, metrics, attempt } = *job;
+    let Job { graph, plan, config, metrics, queries, attempt } = *job;
     let nodes = graph.nodes.len();
     let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
     let heads = chain_heads(graph, plan);
@@ -326,6 +434,7 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
         uid: graph.nodes[node].uid.clone(),
         attempt,
         checkpoint: hooks.iter().find(|(head, s, _)| *head == heads[node] && *s == subtask).map(|(_, _, h)| h),
+        queries,
     };
     // One channel per subtask of every node fed by channels.
     let mut senders: Vec<Vec<AnyEnd>> = (0..nodes).map(|_| Vec::new()).collect();

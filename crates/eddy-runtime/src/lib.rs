@@ -23,11 +23,14 @@
 
 mod channel;
 pub mod checkpoint;
+mod completion;
 pub mod config;
 pub mod edge;
 pub mod fan_out;
 mod gate;
 pub mod graph;
+#[cfg(feature = "tokio")]
+pub mod io_runtime;
 pub mod job;
 mod master;
 pub mod metrics;
@@ -36,11 +39,14 @@ mod planner;
 pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;
+pub mod status;
 pub mod warnings;
 
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};
+pub use completion::JobCompletion;
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
 pub use job::{execute, JobHandle, JobResult};
-pub use metrics::{Counter, JobMetrics};
+pub use metrics::{Counter, JobMetrics, UnknownMetric};
+pub use status::JobStatus;
 pub use warnings::Warnings;

@@ -48,6 +48,7 @@ use crate::graph::JobGraph;
 use crate::job::{build_attempt, JobResult};
 use crate::metrics::MetricRegistry;
 use crate::planner::Plan;
+use crate::status::{JobStatus, StatusCell};
 use crate::warnings::Warnings;
 
 /// How often the master looks at the cancel flag and the checkpoint clock when nothing happens.
@@ -63,6 +64,12 @@ pub(crate) struct Master {
     pub(crate) warnings: Warnings,
     /// Set by the user's `cancel`.
     pub(crate) cancel: Arc<AtomicBool>,
+    /// Set by the user's `stop`: drain the job (it holds for every attempt).
+    pub(crate) drain: Arc<AtomicBool>,
+    /// What the job's handles read as its status.
+    pub(crate) status: StatusCell,
+    /// Where each attempt's keyed operators register for queries.
+    pub(crate) queries: eddy_state::QueryRegistry,
     pub(crate) requests: Receiver<SavepointRequest>,
     pub(crate) coordinator: Option<Coordinator>,
     pub(crate) restored: Option<Arc<RestoredState>>,
@@ -80,6 +87,8 @@ enum Outcome {
 /// One run of the job's tasks.
 pub(crate) struct Attempt {
     pub(crate) cancel: Arc<AtomicBool>,
+    /// Tells the attempt's sources to end their input (a drain).
+    pub(crate) drain: Arc<AtomicBool>,
     pub(crate) events: Receiver<Event>,
     pub(crate) threads: Vec<JoinHandle<()>>,
     pub(crate) sources: Vec<Sender<Command>>,
@@ -111,6 +120,13 @@ struct Progress {
     waiting: VecDeque<SavepointRequest>,
     /// Whether the sources were told to end the stream.
     finishing: bool,
+}
+
+impl Progress {
+    /// Whether the attempt is on its way down: failed, stopped with a savepoint, or cancelled.
+    fn going_down(&self, attempt: &Attempt) -> bool {
+        self.failure.is_some() || self.stopped.is_some() || attempt.cancel.load(Ordering::Relaxed)
+    }
 }
 
 /// The failures of a job's attempts: the first is the root cause, the last may differ.
@@ -187,8 +203,12 @@ impl Master {
             failures.restarts += 1;
             let cause = failures.last.as_ref().or(failures.first.as_ref()).map(Error::to_string).unwrap_or_default();
             self.warnings.warn(format!("job '{}' failed, restart {}: {cause}", self.name, failures.restarts));
+            self.status.set(JobStatus::Restarting(failures.restarts));
             match self.restart(failures.restarts) {
-                Ok(attempt) => return Ok(attempt),
+                Ok(attempt) => {
+                    self.status.set(JobStatus::Running);
+                    return Ok(attempt);
+                }
                 Err(e) => error = e,
             }
         }
@@ -259,6 +279,9 @@ impl Master {
             if self.cancel.load(Ordering::Relaxed) {
                 attempt.cancel.store(true, Ordering::Relaxed);
             }
+            if self.drain.load(Ordering::Relaxed) {
+                self.start_drain(attempt, &mut progress);
+            }
             select! {
                 recv(attempt.events) -> event => match event {
                     Ok(event) => self.on_event(event, attempt, &mut progress),
@@ -324,6 +347,20 @@ impl Master {
         }
     }
 
+    /// Tells the sources to end their input, once no checkpoint is in flight (so a savepoint
+    /// being taken completes, and no checkpoint starts that the end of input would cut short);
+    /// the attempt then finishes as if the input had ended, final checkpoint included.
+    fn start_drain(&mut self, attempt: &Attempt, progress: &mut Progress) {
+        let pending = self.coordinator.as_ref().is_some_and(Coordinator::is_pending);
+        if attempt.drain.load(Ordering::Relaxed) || pending || progress.going_down(attempt) {
+            return;
+        }
+        progress.finishing = true;
+        attempt.drain.store(true, Ordering::Relaxed);
+        // Sources already at the end of their input wait for this word.
+        attempt.tell_sources(Command::Finish);
+    }
+
     fn fail(&mut self, error: Error, attempt: &Attempt, progress: &mut Progress) {
         if progress.failure.is_none() {
             progress.failure = Some(error);
@@ -356,9 +393,9 @@ impl Master {
             // A stop-with-savepoint that timed out leaves its sources waiting: they read on.
             attempt.tell_sources(Command::Resume);
         }
-        let going_down =
-            progress.failure.is_some() || progress.stopped.is_some() || attempt.cancel.load(Ordering::Relaxed);
-        if going_down || progress.finishing || coordinator.is_pending() {
+        // A drain waits for the checkpoint in flight and starts none after it.
+        let draining = self.drain.load(Ordering::Relaxed);
+        if progress.going_down(attempt) || progress.finishing || draining || coordinator.is_pending() {
             return;
         }
         let request = progress.waiting.pop_front();

@@ -65,8 +65,46 @@ pub struct JobMetrics {
     pub subtasks: BTreeMap<(String, usize), BTreeMap<String, u64>>,
 }
 
+/// A counter asked for by a name no subtask of the operator has (a misspelled operator or
+/// counter name, which [`JobMetrics::total`] would read as 0).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no counter '{name}' on operator '{operator}'; {known}")]
+pub struct UnknownMetric {
+    /// The operator asked for.
+    pub operator: String,
+    /// The counter asked for.
+    pub name: String,
+    /// What exists instead: the operator's counters, or the job's operators.
+    pub known: String,
+}
+
 impl JobMetrics {
-    /// The sum of counter `name` over all subtasks of `operator`.
+    /// The sum of counter `name` over all subtasks of `operator`, or an error that names the
+    /// counters (or operators) there are when nothing by those names exists.
+    ///
+    /// ```
+    /// # let metrics = eddy_runtime::JobMetrics::default();
+    /// assert!(metrics.counter("Sink: results", "records_writen").is_err()); // not silently 0
+    /// ```
+    pub fn counter(&self, operator: &str, name: &str) -> Result<u64, UnknownMetric> {
+        let of_operator: Vec<&BTreeMap<String, u64>> =
+            self.subtasks.iter().filter(|((op, _), _)| op == operator).map(|(_, counters)| counters).collect();
+        if of_operator.iter().any(|counters| counters.contains_key(name)) {
+            return Ok(self.total(operator, name));
+        }
+        let known = if of_operator.is_empty() {
+            let operators: std::collections::BTreeSet<&str> = self.subtasks.keys().map(|(op, _)| op.as_str()).collect();
+            format!("the operators are: {}", operators.into_iter().collect::<Vec<_>>().join(", "))
+        } else {
+            let names: std::collections::BTreeSet<&str> =
+                of_operator.iter().flat_map(|counters| counters.keys()).map(String::as_str).collect();
+            format!("its counters are: {}", names.into_iter().collect::<Vec<_>>().join(", "))
+        };
+        Err(UnknownMetric { operator: operator.to_string(), name: name.to_string(), known })
+    }
+
+    /// The sum of counter `name` over all subtasks of `operator` (0 when there is none; see
+    /// [`JobMetrics::counter`] for a lookup that tells a misspelling from a zero).
     pub fn total(&self, operator: &str, name: &str) -> u64 {
         self.subtasks.iter().filter(|((op, _), _)| op == operator).filter_map(|(_, counters)| counters.get(name)).sum()
     }

@@ -276,6 +276,9 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
             if run.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
+            if run.drain.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             if let Next::Finish = self.commands(run, true)? {
                 return Ok(());
             }
@@ -299,6 +302,10 @@ impl<T: Send, S: SourceReader<T>> Task for SourceTask<T, S> {
         loop {
             if run.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
+            }
+            // A drain ends the input here, as if the source had run out.
+            if run.drain.load(Ordering::Relaxed) {
+                break;
             }
             if let Next::Finish = self.commands(run, false)? {
                 break;

@@ -121,6 +121,7 @@ mod list;
 mod map;
 mod namespaced;
 mod operator_snapshot;
+pub mod query;
 mod reducing;
 mod snapshot;
 mod store;
@@ -148,6 +149,7 @@ pub use namespaced::NamespacedState;
 pub use operator_snapshot::{
     KeyedEntries, ListEntries, OperatorSnapshot, Redistribution, SnapshotHeader, SnapshotKind,
 };
+pub use query::{QueryError, QueryRegistry, QueryableState};
 pub use reducing::ReducingState;
 pub use snapshot::KeyGroupSnapshot;
 pub use store::{FiredTimer, KeyedStateStore};

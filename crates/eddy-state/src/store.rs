@@ -35,6 +35,7 @@ use crate::error::{Result, StateError};
 use crate::list::ListState;
 use crate::map::MapState;
 use crate::namespaced::{EntryCodec, HeapTable, NamespacedState, TypedTable};
+use crate::query::QueryInbox;
 use crate::reducing::ReducingState;
 use crate::snapshot::KeyGroupSnapshot;
 use crate::timer_service::TimerService;
@@ -60,24 +61,26 @@ pub struct KeyedStateStore<B> {
     id: u64,
     max_parallelism: usize,
     key_groups: KeyGroupRange,
-    inner: RefCell<Inner<B>>,
+    pub(crate) inner: RefCell<Inner<B>>,
     /// The heap backend's namespaced states, as live values (see [`NamespacedState`]); held
     /// apart from `inner` so an update borrows only its table.
     tables: RefCell<Vec<Box<dyn HeapTable>>>,
+    /// Reads from outside the job, answered by [`KeyedStateStore::serve_queries`].
+    queries: Option<QueryInbox>,
 }
 
 /// The store's mutable parts.
-struct Inner<B> {
-    backend: B,
+pub(crate) struct Inner<B> {
+    pub(crate) backend: B,
     key_groups: KeyGroupRange,
-    clock: Box<dyn Clock>,
+    pub(crate) clock: Box<dyn Clock>,
     /// The current key's bincode bytes and key group (`None` until one is set).
     current_key: Vec<u8>,
     current_group: Option<usize>,
     /// Scratch for encoding a new current key.
     spare_key: Vec<u8>,
-    states: Vec<StateInfo>,
-    by_name: HashMap<String, usize>,
+    pub(crate) states: Vec<StateInfo>,
+    pub(crate) by_name: HashMap<String, usize>,
     /// Scratch for entry keys and values.
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
@@ -91,7 +94,7 @@ pub(crate) struct StateInfo {
     /// `name_len | name`, as it appears in every entry key.
     pub(crate) name_field: Vec<u8>,
     pub(crate) kind: StateKind,
-    type_name: &'static str,
+    pub(crate) type_name: &'static str,
     pub(crate) ttl: Option<StateTtlConfig>,
     /// Where incremental TTL cleanup goes on.
     pub(crate) cursor: Cursor,
@@ -388,7 +391,20 @@ impl<B: StateBackend> KeyedStateStore<B> {
                 timers,
             }),
             tables: RefCell::new(Vec::new()),
+            queries: None,
         }
+    }
+
+    /// Answers reads of its state from outside the job (queryable state, see
+    /// [`crate::query`]) taken from `inbox`, whenever the operator calls
+    /// [`KeyedStateStore::serve_queries`].
+    pub fn with_queries(mut self, inbox: QueryInbox) -> Self {
+        self.queries = Some(inbox);
+        self
+    }
+
+    pub(crate) fn queries(&self) -> Option<&QueryInbox> {
+        self.queries.as_ref()
     }
 
     /// Reads TTL time from `clock` instead of the wall clock (tests use a

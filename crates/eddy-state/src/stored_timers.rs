@@ -115,7 +115,7 @@ impl StoredTimers {
         }
         backend.put(&key, &[])?;
         let (head, count) = self.groups[key_group][index(domain)];
-        if head.map_or(true, |head| timer.timestamp < head) {
+        if head.is_none_or(|head| timer.timestamp < head) {
             self.set_head(domain, key_group, Some(timer.timestamp));
         }
         self.groups[key_group][index(domain)].1 = count + 1;

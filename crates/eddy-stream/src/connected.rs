@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::keyed_stream::Key;
 use crate::ops::keyed_process::{KeyedContext, KeyedProcessFunction};
 use crate::ops::process::{ProcessContext, ProcessFunction};
+use crate::runtime_context::RuntimeContext;
 use crate::{Data, DataStream};
 
 /// A record of the first or the second input of connected streams.
@@ -51,6 +52,16 @@ pub trait KeyedCoProcessFunction<K, A, B, O>: Clone + Send + Sync + 'static {
         let _ = (timestamp, ctx);
         Ok(())
     }
+    /// Sets up this subtask's copy of the function before its first record (see
+    /// [`RuntimeContext`]); an error fails the attempt.
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+    /// Releases what `open` set up, after the last record (see [`RuntimeContext`]).
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// Runs a co-process function as a process function over `Either`.
@@ -68,6 +79,14 @@ impl<K, A, B, O, P: KeyedCoProcessFunction<K, A, B, O>> KeyedProcessFunction<K, 
     fn on_timer(&mut self, timestamp: Timestamp, ctx: &mut KeyedContext<'_, K, O>) -> Result<(), BoxError> {
         self.0.on_timer(timestamp, ctx)
     }
+
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.0.open(ctx)
+    }
+
+    fn close(&mut self) -> Result<(), BoxError> {
+        self.0.close()
+    }
 }
 
 /// A function over two inputs without keys (Flink's `CoProcessFunction`).
@@ -76,6 +95,16 @@ pub trait CoProcessFunction<A, B, O>: Clone + Send + Sync + 'static {
     fn process_element1(&mut self, value: A, ctx: &mut ProcessContext<'_, O>);
     /// Handles a record of the second input.
     fn process_element2(&mut self, value: B, ctx: &mut ProcessContext<'_, O>);
+    /// Sets up this subtask's copy of the function before its first record (see
+    /// [`RuntimeContext`]); an error fails the attempt.
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+    /// Releases what `open` set up, after the last record (see [`RuntimeContext`]).
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// Runs a co-process function as a process function over `Either`.
@@ -88,6 +117,14 @@ impl<A, B, O, P: CoProcessFunction<A, B, O>> ProcessFunction<Either<A, B>, O> fo
             Either::First(a) => self.0.process_element1(a, ctx),
             Either::Second(b) => self.0.process_element2(b, ctx),
         }
+    }
+
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        self.0.open(ctx)
+    }
+
+    fn close(&mut self) -> Result<(), BoxError> {
+        self.0.close()
     }
 }
 

@@ -1,7 +1,6 @@
 //! The stream environment: job settings, sources, and `execute`.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use eddy_core::{BoxError, Error, Result, Source, SplitSource};
@@ -15,6 +14,9 @@ use crate::Data;
 
 /// Where a job is defined and started: holds the settings and the graph being built.
 ///
+/// It is `Send` and cheap to clone (clones share one job being built), so a job can be
+/// defined on any thread and held across `.await`s; the streams it hands out are `Send` too.
+///
 /// ```
 /// use eddy_stream::prelude::*;
 /// let env = StreamEnvironment::new();
@@ -27,7 +29,7 @@ use crate::Data;
 /// ```
 #[derive(Clone, Default)]
 pub struct StreamEnvironment {
-    inner: Rc<RefCell<EnvInner>>,
+    inner: Arc<Mutex<EnvInner>>,
 }
 
 #[derive(Default)]
@@ -36,6 +38,9 @@ struct EnvInner {
     config: JobConfig,
     /// API misuse found while building, reported by `execute`.
     misuse: Vec<String>,
+    /// Where async functions run.
+    #[cfg(feature = "tokio")]
+    async_runtime: crate::async_runtime::AsyncRuntime,
 }
 
 impl StreamEnvironment {
@@ -44,39 +49,45 @@ impl StreamEnvironment {
         Self::default()
     }
 
+    /// The job being built. Building never panics while holding it, but a user closure that
+    /// panicked elsewhere must not make the environment unusable: a poisoned lock is taken over.
+    fn inner(&self) -> MutexGuard<'_, EnvInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sets the default parallelism of operators that do not set their own.
     pub fn set_parallelism(&self, parallelism: usize) -> &Self {
-        self.inner.borrow_mut().config.parallelism = parallelism;
+        self.inner().config.parallelism = parallelism;
         self
     }
 
     /// The default parallelism.
     pub fn parallelism(&self) -> usize {
-        self.inner.borrow().config.parallelism
+        self.inner().config.parallelism
     }
 
     /// Sets the number of key groups, the upper bound for any operator's parallelism.
     pub fn set_max_parallelism(&self, max_parallelism: usize) -> &Self {
-        self.inner.borrow_mut().config.max_parallelism = max_parallelism;
+        self.inner().config.max_parallelism = max_parallelism;
         self
     }
 
     /// Sets how many records go into one batch between subtasks.
     pub fn set_batch_size(&self, records: usize) -> &Self {
-        self.inner.borrow_mut().config.batch_size = records.max(1);
+        self.inner().config.batch_size = records.max(1);
         self
     }
 
     /// Sets how long a partly filled batch may wait before it is sent (the latency bound);
     /// it is also how often processing time advances in idle subtasks.
     pub fn set_buffer_timeout(&self, timeout: Duration) -> &Self {
-        self.inner.borrow_mut().config.buffer_timeout = timeout.max(Duration::from_millis(1));
+        self.inner().config.buffer_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
     /// Sets how many batches a channel holds before the sender waits (backpressure).
     pub fn set_channel_capacity(&self, batches: usize) -> &Self {
-        self.inner.borrow_mut().config.channel_capacity = batches.max(1);
+        self.inner().config.channel_capacity = batches.max(1);
         self
     }
 
@@ -85,7 +96,7 @@ impl StreamEnvironment {
     /// bounded chunks and skipped, never held whole, and goes to the source's dead-letter
     /// output with its file, line number and length.
     pub fn set_max_line_length(&self, bytes: usize) -> &Self {
-        self.inner.borrow_mut().config.max_line_length = bytes.max(1);
+        self.inner().config.max_line_length = bytes.max(1);
         self
     }
 
@@ -94,7 +105,7 @@ impl StreamEnvironment {
     /// memory (Flink's RocksDB backend). Semantics are the same. Each keyed subtask gets its
     /// own database, removed when the subtask ends; checkpoints are what lasts.
     pub fn set_state_dir(&self, dir: impl Into<std::path::PathBuf>) -> &Self {
-        self.inner.borrow_mut().config.state_dir = Some(dir.into());
+        self.inner().config.state_dir = Some(dir.into());
         self
     }
 
@@ -102,7 +113,7 @@ impl StreamEnvironment {
     /// (default 64 MiB; see [`set_state_dir`](Self::set_state_dir)). More cache, fewer reads
     /// from disk; the job's memory grows with it times the number of keyed subtasks.
     pub fn set_state_cache_size(&self, bytes: u64) -> &Self {
-        self.inner.borrow_mut().config.state_cache_bytes = bytes;
+        self.inner().config.state_cache_bytes = bytes;
         self
     }
 
@@ -129,27 +140,27 @@ impl StreamEnvironment {
     /// assert_eq!(nines, Some((0..100).map(|i| i * 10 + 9).sum()));
     /// ```
     pub fn enable_checkpointing(&self, config: CheckpointConfig) -> &Self {
-        self.inner.borrow_mut().config.checkpoint = Some(config);
+        self.inner().config.checkpoint = Some(config);
         self
     }
 
     /// Sets what happens when a subtask fails (default with checkpointing: 3 restarts, 1 s apart).
     pub fn set_restart_strategy(&self, strategy: RestartStrategy) -> &Self {
-        self.inner.borrow_mut().config.restart = Some(strategy);
+        self.inner().config.restart = Some(strategy);
         self
     }
 
     /// Starts the job from a savepoint, a checkpoint, or a checkpoint directory (its newest
     /// complete, undamaged checkpoint), at any parallelism up to max_parallelism.
     pub fn restore_from(&self, path: impl Into<std::path::PathBuf>) -> &Self {
-        self.inner.borrow_mut().config.restore_from = Some(path.into());
+        self.inner().config.restore_from = Some(path.into());
         self
     }
 
     /// Lets a restore drop state of operators the job no longer has (Flink's
     /// `--allowNonRestoredState`); without it such a restore is refused.
     pub fn allow_non_restored_state(&self) -> &Self {
-        self.inner.borrow_mut().config.allow_non_restored_state = true;
+        self.inner().config.allow_non_restored_state = true;
         self
     }
 
@@ -159,19 +170,19 @@ impl StreamEnvironment {
     /// with an error naming the snapshot and the output. Sinks that can roll back (the
     /// exactly-once file sink) do so either way.
     pub fn allow_duplicate_output(&self) -> &Self {
-        self.inner.borrow_mut().config.allow_duplicate_output = true;
+        self.inner().config.allow_duplicate_output = true;
         self
     }
 
     /// A copy of the current settings.
     pub fn config(&self) -> JobConfig {
-        self.inner.borrow().config.clone()
+        self.inner().config.clone()
     }
 
     /// Plans and starts the job built so far; the environment is then empty again.
     pub fn execute(&self, name: &str) -> Result<JobHandle> {
         let (graph, config, misuse) = {
-            let mut inner = self.inner.borrow_mut();
+            let mut inner = self.inner();
             (std::mem::take(&mut inner.graph), inner.config.clone(), std::mem::take(&mut inner.misuse))
         };
         if !misuse.is_empty() {
@@ -185,16 +196,22 @@ impl StreamEnvironment {
 
     /// Whether `other` is this same environment.
     pub(crate) fn same_as(&self, other: &StreamEnvironment) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Records a mistake in the job's definition; `execute` will refuse the job with it.
     pub(crate) fn report_misuse(&self, message: String) {
-        self.inner.borrow_mut().misuse.push(message);
+        self.inner().misuse.push(message);
+    }
+
+    /// Where the job's async functions run.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn async_runtime(&self) -> crate::async_runtime::AsyncRuntime {
+        self.inner().async_runtime.clone()
     }
 
     pub(crate) fn with_graph<R>(&self, f: impl FnOnce(&mut JobGraph) -> R) -> R {
-        f(&mut self.inner.borrow_mut().graph)
+        f(&mut self.inner().graph)
     }
 
     /// A stream from a user [`Source`]: `create(subtask, parallelism)` opens each subtask's part.

@@ -28,6 +28,8 @@
 //! assert_eq!(counts.last().unwrap(), &(10_000, "be".to_string(), 1));
 //! ```
 
+#[cfg(feature = "tokio")]
+mod async_runtime;
 pub mod broadcast_state;
 pub mod connected;
 pub mod data_stream;
@@ -38,6 +40,9 @@ pub mod keyed_stream;
 mod keyed_table;
 mod node;
 pub mod ops;
+pub mod processing_time_advance;
+pub mod queryable_state;
+pub mod runtime_context;
 pub mod side_output;
 pub mod sink;
 pub mod source;
@@ -51,8 +56,12 @@ pub use data_stream::DataStream;
 pub use dead_letter::DeadLetter;
 pub use environment::StreamEnvironment;
 pub use keyed_stream::{Key, KeyedStream};
+#[cfg(feature = "tokio")]
+pub use ops::async_queue::ResultOrder;
 pub use ops::keyed_process::{KeyedContext, KeyedProcessFunction};
 pub use ops::process::{ProcessContext, ProcessFunction};
+pub use processing_time_advance::ProcessingTimeAdvance;
+pub use runtime_context::RuntimeContext;
 pub use side_output::OutputTag;
 pub use sink::{Collected, Sink, StreamSink};
 pub use watermark_strategy::{BoundedOutOfOrderness, NoWatermarks, Punctuated, WatermarkGenerator, WatermarkStrategy};
@@ -70,15 +79,23 @@ pub mod prelude {
         SlidingProcessingTimeWindows, TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows,
         TumblingProcessingTimeWindows, WindowAssigner,
     };
+    #[cfg(feature = "tokio")]
+    pub use crate::ResultOrder;
     pub use crate::{
         CoProcessFunction, Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction,
         KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext,
-        ProcessFunction, Punctuated, Sink, StreamEnvironment, StreamSink, WatermarkGenerator, WatermarkStrategy,
+        ProcessFunction, Punctuated, RuntimeContext, Sink, StreamEnvironment, StreamSink, WatermarkGenerator,
+        WatermarkStrategy,
     };
     pub use eddy_core::{
         BoxError, Error, RawRecord, ReaderContext, Record, Result, Source, SourceOutput, SourcePoll, SourceReader,
         SplitSource, Timestamp,
     };
-    pub use eddy_runtime::{CheckpointConfig, CheckpointingMode, JobHandle, JobMetrics, JobResult, RestartStrategy};
-    pub use eddy_state::{ListStateDescriptor, MapStateDescriptor, StateTtlConfig, ValueStateDescriptor};
+    pub use eddy_runtime::{
+        CheckpointConfig, CheckpointingMode, JobCompletion, JobHandle, JobMetrics, JobResult, JobStatus,
+        RestartStrategy,
+    };
+    pub use eddy_state::{
+        ListStateDescriptor, MapStateDescriptor, QueryError, QueryableState, StateTtlConfig, ValueStateDescriptor,
+    };
 }

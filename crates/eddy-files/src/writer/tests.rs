@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::committer::Manifest;
-use crate::io_runtime::block_on;
 use crate::{DateTimeBucketAssigner, FileSink, FilesCommitter};
+use eddy_runtime::io_runtime::block_on;
 use eddy_stream::sink::Committer;
 
 /// Both staging strategies.

@@ -115,7 +115,7 @@ pub fn objects_where(
     keep: impl Fn(&str) -> bool + Send + Sync,
 ) -> BTreeMap<String, Vec<u8>> {
     let store = store.clone();
-    eddy_files::io_runtime::block_on(async move {
+    eddy_runtime::io_runtime::block_on(async move {
         let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
         let mut objects = BTreeMap::new();
         for meta in listed.into_iter().filter(|meta| keep(meta.location.as_ref())) {
@@ -133,7 +133,7 @@ pub fn objects_where(
 /// Keys of every object in the store (a listing, no reads).
 pub fn keys(store: &Arc<dyn ObjectStore>) -> Vec<String> {
     let store = store.clone();
-    eddy_files::io_runtime::block_on(async move {
+    eddy_runtime::io_runtime::block_on(async move {
         let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
         listed.into_iter().map(|meta| meta.location.to_string()).collect()
     })

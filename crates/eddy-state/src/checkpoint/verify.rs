@@ -200,5 +200,5 @@ fn unknown(what: &str, name: &[u8]) -> String {
 
 /// Whether `key_group` is new to a state whose key groups so far span `seen`.
 fn is_new_key_group(seen: Option<(u32, u32)>, key_group: u32) -> bool {
-    seen.map_or(true, |(_, max)| max < key_group)
+    seen.is_none_or(|(_, max)| max < key_group)
 }

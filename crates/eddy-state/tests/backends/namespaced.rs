@@ -117,7 +117,7 @@ pub fn namespaced_state_matches_a_model<F: Fixture>() {
                             let values: Vec<u32> =
                                 model.iter().filter(|((m, _), _)| *m == n).map(|(_, v)| *v).collect();
                             prop_assert_eq!(peeked.is_some(), !values.is_empty());
-                            prop_assert!(peeked.map_or(true, |v| values.contains(&v)));
+                            prop_assert!(peeked.is_none_or(|v| values.contains(&v)));
                         }
                     }
                     Op::Restore => {

@@ -15,6 +15,9 @@
 //! - keyed state: a [`KeyedStateStore`](eddy_state::KeyedStateStore) over the key groups this
 //!   subtask owns, on the heap or in sled ([`working_state`]); every piece of a handler's
 //!   state lives there, so the sled backend moves all of it to disk;
+//! - queryable state: an operator with a uid registers its store with the job, and the shell
+//!   answers reads of it ([`queryable_state`](crate::queryable_state)) between batches and
+//!   on ticks, on the subtask's own thread;
 //! - checkpoints ([`checkpointing`]): at a barrier, every key group's state and timers go
 //!   into the snapshot, then the barrier goes on; at start, the key groups this subtask owns
 //!   now are restored from whatever subtasks held them before (any parallelism).
@@ -100,6 +103,12 @@ pub(crate) trait KeyedHandler<T, O>: Send {
     fn lists(&self, shell: &Shell<O>) -> Result<Vec<SubtaskList>> {
         let _ = shell;
         Ok(Vec::new())
+    }
+
+    /// The input has ended and everything is emitted: close the user's function (its
+    /// lifecycle hook, see [`RuntimeContext`](crate::RuntimeContext)).
+    fn close(&mut self) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -230,6 +239,7 @@ impl<T: Data, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<T, O, 
         let info = shell.info.clone();
         info.guard(|| handler.on_finish(shell))??;
         self.shell.flush()?;
+        self.handler.close()?;
         self.shell.output.out.finish()
     }
 }

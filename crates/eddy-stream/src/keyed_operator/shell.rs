@@ -8,6 +8,7 @@ use eddy_state::{AnyBackend, KeyedEntries, KeyedStateStore, StateError};
 
 use super::checkpointing;
 use super::working_state::{self, WorkingState};
+use crate::queryable_state::queryable;
 use crate::side_output::WithSide;
 
 /// Results are sent on in pieces of this many while a window fires, so firing a window
@@ -39,7 +40,7 @@ impl<O: Send> Shell<O> {
     pub(crate) fn open(ctx: &BuildContext, out: Box<dyn Output<O>>) -> Result<Self> {
         let (store, working_state) = working_state::open(ctx)?;
         Ok(Shell {
-            store,
+            store: queryable(ctx, store),
             output: Emitter { out: WithSide::new(ctx, out), buffer: Vec::new() },
             watermark: MIN_WATERMARK,
             now: eddy_core::time::now_ms(),
@@ -64,8 +65,11 @@ impl<O: Send> Shell<O> {
         Ok(())
     }
 
-    /// Sends what was emitted (and the side outputs' records) on.
+    /// Sends what was emitted (and the side outputs' records) on, then answers the reads of
+    /// queryable state waiting: between batches and on ticks, never while a handler works,
+    /// so a read sees each key as some batch left it.
     pub(crate) fn flush(&mut self) -> Result<()> {
+        self.store.serve_queries();
         self.output.flush()
     }
 

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::keyed_operator::{Intake, KeyedHandler, KeyedOperator, Setup, Shell};
 use crate::keyed_stream::{Key, KeyedStream};
+use crate::runtime_context::{Opened, RuntimeContext};
 use crate::side_output::{OutputTag, SideOutputs};
 use crate::{Data, DataStream};
 
@@ -97,6 +98,18 @@ pub trait KeyedProcessFunction<K, T, O>: Clone + Send + Sync + 'static {
         let _ = (timestamp, ctx);
         Ok(())
     }
+
+    /// Sets up this subtask's copy of the function before its first record (see
+    /// [`RuntimeContext`]); an error fails the attempt.
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Releases what `open` set up, after the last record (see [`RuntimeContext`]).
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 impl<K, T, O, F> KeyedProcessFunction<K, T, O> for F
@@ -118,8 +131,12 @@ where
     pub fn process<O: Data, P: KeyedProcessFunction<K, T, O>>(&self, function: P) -> DataStream<O> {
         let key_of = self.key_of.clone();
         self.transform_keyed("KeyedProcess", move |ctx, out| {
-            let handler = ProcessHandler { key_of: key_of.clone(), function: function.clone(), _key: PhantomData };
-            Ok(Box::new(KeyedOperator::open(ctx, out, Setup::default(), |_, _| Ok(handler))?))
+            // As Flink's `open`, after the key groups' state is restored.
+            let operator = KeyedOperator::open(ctx, out, Setup::default(), |_, _| {
+                let function = Opened::open(ctx, function.clone(), P::open, P::close)?;
+                Ok(ProcessHandler { key_of: key_of.clone(), function, _key: PhantomData })
+            })?;
+            Ok(Box::new(operator))
         })
     }
 }
@@ -173,7 +190,7 @@ pub(crate) fn timer_key<K, S: DeserializeOwned, O: Send>(
 /// Runs a [`KeyedProcessFunction`] per record of its key.
 struct ProcessHandler<K, F, P> {
     key_of: F,
-    function: P,
+    function: Opened<P>,
     _key: PhantomData<fn() -> K>,
 }
 
@@ -199,5 +216,9 @@ where
         let info = shell.info.clone();
         let mut ctx = KeyedContext::of_timer(shell, &key, &timer);
         self.function.on_timer(timer.timer.timestamp, &mut ctx).map_err(|e| info.error(format!("on_timer: {e}")))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.function.close()
     }
 }

@@ -2,8 +2,9 @@
 //! watermark, and an output that can emit any number of records.
 
 use eddy_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP, MIN_WATERMARK, NO_TIMESTAMP};
-use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, BoxError, OperatorInfo, Output, Record, Result, Timestamp};
 
+use crate::runtime_context::{Opened, RuntimeContext};
 use crate::side_output::{OutputTag, SideOutputs, WithSide};
 use crate::{Data, DataStream};
 use eddy_runtime::metrics::{names, Counter};
@@ -57,6 +58,18 @@ impl<O> ProcessContext<'_, O> {
 pub trait ProcessFunction<T, O>: Clone + Send + Sync + 'static {
     /// Handles one record.
     fn process_element(&mut self, value: T, ctx: &mut ProcessContext<'_, O>);
+
+    /// Sets up this subtask's copy of the function before its first record (see
+    /// [`RuntimeContext`]); an error fails the attempt.
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Releases what `open` set up, after the last record (see [`RuntimeContext`]).
+    fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 impl<T, O, F> ProcessFunction<T, O> for F
@@ -87,7 +100,7 @@ impl<T: Data> DataStream<T> {
     pub fn process<O: Data, P: ProcessFunction<T, O>>(&self, function: P) -> DataStream<O> {
         self.transform("Process", move |ctx, out| {
             Ok(Box::new(ProcessOperator {
-                function: function.clone(),
+                function: Opened::open(ctx, function.clone(), P::open, P::close)?,
                 out: WithSide::new(ctx, out),
                 buffer: Vec::new(),
                 watermark: MIN_WATERMARK,
@@ -99,7 +112,7 @@ impl<T: Data> DataStream<T> {
 }
 
 struct ProcessOperator<P, O> {
-    function: P,
+    function: Opened<P>,
     out: WithSide<O>,
     buffer: Vec<Record<O>>,
     watermark: Timestamp,
@@ -110,7 +123,7 @@ struct ProcessOperator<P, O> {
 impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
     fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         let (function, buffer, side, watermark) =
-            (&mut self.function, &mut self.buffer, &mut self.out.side, self.watermark);
+            (&mut *self.function, &mut self.buffer, &mut self.out.side, self.watermark);
         let mut rejected = 0;
         self.info.guard(|| {
             for record in batch.drain(..) {
@@ -148,6 +161,7 @@ impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        self.function.close()?;
         self.out.finish()
     }
 }

@@ -1,7 +1,13 @@
-//! Sinks: where results leave the job. Built in: print, collect into a `Vec`, text files.
+//! Sinks: where results leave the job. Built in: print, collect into a `Vec`, text files,
+//! exactly-once files, an application's channel, a callback, and with feature `tokio` a
+//! `futures::Sink` or a `futures::Stream` of results.
 
+mod callback;
+mod channel;
 mod collect;
 mod exactly_once_file;
+#[cfg(feature = "tokio")]
+mod futures_sink;
 mod print;
 mod text_file;
 mod transactional;
@@ -12,8 +18,11 @@ use eddy_runtime::metrics::{names, Counter};
 use std::sync::Arc;
 use transactional::{two_phase_operator, typed_committer};
 
+pub use channel::{ChannelSender, Undelivered};
 pub use collect::Collected;
 pub use exactly_once_file::{ExactlyOnceFileSink, FileCommitter, FileTxn, ROLLED_BACK_DIR};
+#[cfg(feature = "tokio")]
+pub use futures_sink::CollectStream;
 pub use print::PrintSink;
 pub use text_file::TextFileSink;
 pub use two_phase::{Committer, NewerCommits, TwoPhaseCommitSink};
@@ -33,7 +42,7 @@ pub trait Sink<T>: Send {
 /// The end of a pipeline, returned by `add_sink` so the sink's parallelism, name and uid
 /// can be set.
 pub struct StreamSink {
-    stream: DataStream<()>,
+    pub(crate) stream: DataStream<()>,
 }
 
 impl StreamSink {
