@@ -6,6 +6,7 @@
 //! WC_BYTES=1e9 cargo bench --bench word_count             # another size
 //! WC_PARALLELISM=1,2,4,8 cargo bench --bench word_count   # other parallelisms (default 1,2)
 //! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
+//! WC_MAX_DRIFT_MS=none cargo bench --bench word_count     # without watermark alignment
 //! ```
 //!
 //! Each parallelism runs twice: without checkpoints, and with a checkpoint every second
@@ -170,7 +171,12 @@ fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Pa
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
     }
-    let options = job::Options { timestamped: true, window_ms: WINDOW_MS as u64, out_of_orderness_ms: 0 };
+    let options = job::Options {
+        timestamped: true,
+        window_ms: WINDOW_MS as u64,
+        out_of_orderness_ms: 0,
+        max_drift_ms: std::env::var("WC_MAX_DRIFT_MS").map_or(Some(60_000), |v| v.parse().ok()),
+    };
     let lines = env.read_text_file(input).uid("lines");
     let counts = job::word_counts(&lines, &options, Arc::new(AtomicU64::new(0))).uid("counts");
     counts.write_text(output).set_parallelism(1);

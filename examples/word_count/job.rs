@@ -21,7 +21,16 @@ pub struct Options {
     pub window_ms: u64,
     /// How late (in event time) a line may arrive without being dropped.
     pub out_of_orderness_ms: u64,
+    /// Watermark alignment: a source subtask whose event time runs more than this many
+    /// milliseconds ahead of the slowest pauses until it has caught up, so the window stage
+    /// does not hold what one subtask read far ahead (`None`: not aligned).
+    pub max_drift_ms: Option<u64>,
 }
+
+/// How often aligned sources compare their watermarks, and how often the watermarks they
+/// compare are generated: a subtask reads on for up to about this long before it sees that
+/// it is too far ahead, so it is short next to how fast the input passes.
+pub const ALIGNMENT_INTERVAL: Duration = Duration::from_millis(20);
 
 /// One output row: the count of `word` in the window `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -173,7 +182,17 @@ pub fn word_counts(
         count,
     };
     if options.timestamped {
-        let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
+        let mut strategy =
+            WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
+        if let Some(drift) = options.max_drift_ms {
+            // The assigner is chained to the source (it runs at the source's parallelism with
+            // nothing between them that moves lines), so the source pauses on its watermarks.
+            strategy = strategy.with_interval(ALIGNMENT_INTERVAL).with_watermark_alignment(
+                "lines",
+                Duration::from_millis(drift),
+                ALIGNMENT_INTERVAL,
+            );
+        }
         let counted = malformed.clone();
         let stamped = lines
             .flat_map(move |line| {

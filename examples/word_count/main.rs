@@ -67,6 +67,10 @@ struct Args {
     /// Bounded out-of-orderness of event time, in milliseconds (up to 9223372036854775807).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     out_of_orderness_ms: u64,
+    /// Watermark alignment: a subtask reading more than this far ahead in event time of the
+    /// slowest pauses until it catches up, which bounds the windows held waiting for it.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
+    max_drift_ms: u64,
     /// Parallelism of the job, 1 to 128 (the max parallelism; default: number of cores).
     #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
@@ -120,8 +124,12 @@ fn main() -> anyhow::Result<()> {
         Some(path) => (env.read_text_file(path), args.timestamped),
     };
     let lines = lines.uid("lines");
-    let options =
-        job::Options { timestamped, window_ms: args.window_ms, out_of_orderness_ms: args.out_of_orderness_ms };
+    let options = job::Options {
+        timestamped,
+        window_ms: args.window_ms,
+        out_of_orderness_ms: args.out_of_orderness_ms,
+        max_drift_ms: Some(args.max_drift_ms),
+    };
     let malformed = Arc::new(AtomicU64::new(0));
     // Lines too long or not UTF-8 (the source's dead letters) are skipped like malformed ones.
     let unreadable = lines.dead_letters::<RawRecord>();
