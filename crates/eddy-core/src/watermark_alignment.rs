@@ -219,6 +219,11 @@ impl SourceAlignment {
         &self.member
     }
 
+    /// How often the source reads the group's bound.
+    pub fn update_interval(&self) -> Duration {
+        self.member.interval
+    }
+
     /// Reads the group's bound anew if the update interval has passed since the last read (or
     /// there was none); returns whether it did.
     pub fn update(&mut self, now: Instant) -> bool {

@@ -251,13 +251,16 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
         self.alignment.as_ref().is_some_and(|a| a.source.must_pause())
     }
 
-    /// Paused by alignment: reads nothing for a tick, but answers the master meanwhile.
+    /// Paused by alignment: reads nothing until the group's next update (at most a tick),
+    /// but answers the master meanwhile.
     fn wait_for_alignment(&mut self, run: &TaskRun) -> Result<Next> {
+        let Some(alignment) = &self.alignment else { return Ok(Next::Poll) };
+        let wait = alignment.source.update_interval().min(run.tick_interval);
         let start = Instant::now();
         let next = match self.control {
-            Some(_) => self.commands(run, true)?,
+            Some(_) => self.commands(run, Some(wait))?,
             None => {
-                std::thread::sleep(run.tick_interval.min(PAUSED_POLL));
+                std::thread::sleep(wait);
                 Next::Poll
             }
         };
@@ -302,12 +305,13 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
         Ok(())
     }
 
-    /// Handles commands that are waiting; after a stop barrier, waits for the outcome.
-    fn commands(&mut self, run: &TaskRun, wait: bool) -> Result<Next> {
+    /// Handles commands that are waiting, and with `wait` waits that long for one more;
+    /// after a stop barrier, waits for the outcome.
+    fn commands(&mut self, run: &TaskRun, wait: Option<Duration>) -> Result<Next> {
         loop {
             let Some(control) = &self.control else { return Ok(Next::Poll) };
-            let command = if wait {
-                match control.commands.recv_timeout(run.tick_interval) {
+            let command = if let Some(wait) = wait {
+                match control.commands.recv_timeout(wait) {
                     Ok(command) => command,
                     Err(RecvTimeoutError::Timeout) => return Ok(Next::Poll),
                     Err(RecvTimeoutError::Disconnected) => return Err(Error::Cancelled),
@@ -358,7 +362,7 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
             if run.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
-            if let Next::Finish = self.commands(run, true)? {
+            if let Next::Finish = self.commands(run, Some(run.tick_interval))? {
                 return Ok(());
             }
             self.notify_completed()?;
@@ -366,10 +370,6 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
         }
     }
 }
-
-/// How long a paused source without checkpoints sleeps between looks at its group (one
-/// with checkpoints waits on the master's commands for a tick instead).
-const PAUSED_POLL: Duration = Duration::from_millis(20);
 
 fn not_replayable(info: &OperatorInfo) -> Error {
     info.error(
@@ -386,13 +386,14 @@ impl<T: Send, S: SourceReader<T>> Task for SourceTask<T, S> {
             if run.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
-            if let Next::Finish = self.commands(run, false)? {
+            if let Next::Finish = self.commands(run, None)? {
                 break;
             }
             self.notify_completed()?;
             self.periodic_watermarks()?;
             self.align()?;
-            let mut poll = SourcePoll::Pending;
+            // While paused, time moves on at ticks only (as when the source is busy).
+            let mut poll = SourcePoll::Ready;
             if !self.paused() {
                 let (info, source, out) = (&self.info, &mut self.source, &mut self.out);
                 let max = self.batch_size;
