@@ -401,3 +401,33 @@ fn a_savepoint_taken_while_a_source_is_paused_restores_to_the_results_of_one_run
     all.extend(rest.take());
     assert_eq!(counts(all), model(&skews, n));
 }
+
+/// A failure while subtask 1 is paused: the job restarts from its newest checkpoint (taken
+/// while paused), aligns afresh, and counts exactly what a failure-free run counts.
+#[test]
+fn a_failure_while_a_source_is_paused_restarts_from_a_checkpoint_with_the_counts_of_one_run() {
+    let (skews, n) = ([0i64, 1_000_000], 30_000u64);
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.set_batch_size(64);
+    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)));
+    env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 3, delay: Duration::ZERO });
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fault = failed.clone();
+    let stream = skewed(&env, &skews, n, true, &Log::default()).map(move |e| {
+        if e.0 == 0 && e.1 % 50 == 0 {
+            // Subtask 0 reads slowly, so subtask 1 waits the whole time.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if e == (0, 20_000) && !fault.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            panic!("injected failure at {e:?}");
+        }
+        e
+    });
+    let out = windowed(&stream);
+    let result = env.execute("failing while paused").unwrap().wait().unwrap();
+    assert!(failed.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(result.restarts, 1);
+    assert!(result.metrics.total("Source: Generator", "watermark_alignment_paused_ms") > 100, "subtask 1 waited");
+    assert_eq!(counts(out.take()), model(&skews, n));
+}
