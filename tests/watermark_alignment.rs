@@ -104,13 +104,26 @@ fn counts(collected: Vec<((usize, i64), u64)>) -> BTreeMap<(usize, i64), u64> {
     counts
 }
 
-/// Runs the skewed job; returns its window counts and the read log.
-fn run(skews: &[i64], per_subtask: u64, aligned: bool) -> (BTreeMap<(usize, i64), u64>, Vec<(usize, i64)>) {
+/// Slows subtask 0 down (1 ms every 100 records), so the others are ready long before it is
+/// done, however the threads are scheduled.
+fn slow_subtask_0(stream: DataStream<(usize, i64)>) -> DataStream<(usize, i64)> {
+    stream.map(|e| {
+        if e.0 == 0 && e.1 % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        e
+    })
+}
+
+/// Runs the skewed job (with subtask 0 slowed down when `slow`); returns its window counts
+/// and the read log.
+fn run(skews: &[i64], per_subtask: u64, aligned: bool, slow: bool) -> (BTreeMap<(usize, i64), u64>, Vec<(usize, i64)>) {
     let env = StreamEnvironment::new();
     env.set_parallelism(skews.len());
     env.set_batch_size(64);
     let log = Log::default();
-    let out = windowed(&skewed(&env, skews, per_subtask, aligned, &log));
+    let stream = skewed(&env, skews, per_subtask, aligned, &log);
+    let out = windowed(&if slow { slow_subtask_0(stream) } else { stream });
     let handle = env.execute("skewed").unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !handle.is_finished() {
@@ -125,7 +138,7 @@ fn run(skews: &[i64], per_subtask: u64, aligned: bool) -> (BTreeMap<(usize, i64)
 #[test]
 fn a_subtask_far_ahead_waits_for_the_others_and_the_output_is_unchanged() {
     let (skews, n) = ([0, 1_000_000], 50_000);
-    let (aligned, log) = run(&skews, n, true);
+    let (aligned, log) = run(&skews, n, true, true);
     assert_eq!(aligned, model(&skews, n));
     let lead = largest_lead(&log, 2);
     assert!(lead <= DRIFT + SLACK, "subtask 1 read {lead} ms ahead of subtask 0");
@@ -135,7 +148,7 @@ fn a_subtask_far_ahead_waits_for_the_others_and_the_output_is_unchanged() {
     let early = log[..last_of_0].iter().filter(|e| e.0 == 1).count() as i64;
     assert!(early <= SLACK, "subtask 1 read {early} records before subtask 0 finished");
     // The control: without alignment the same job reads subtask 1 far ahead.
-    let (unaligned, log) = run(&skews, n, false);
+    let (unaligned, log) = run(&skews, n, false, true);
     assert_eq!(unaligned, aligned);
     assert!(largest_lead(&log, 2) > 100_000, "without alignment subtask 1 should have run ahead");
 }
@@ -151,7 +164,7 @@ proptest! {
         skews in proptest::collection::vec(prop_oneof![Just(0i64), 100_000i64..400_000], 1..=4),
         per_subtask in prop_oneof![Just(0u64), 20_000u64..40_000],
     ) {
-        let (got, log) = run(&skews, per_subtask, true);
+        let (got, log) = run(&skews, per_subtask, true, false);
         prop_assert_eq!(got, model(&skews, per_subtask));
         let lead = largest_lead(&log, skews.len());
         prop_assert!(lead <= DRIFT + SLACK, "a subtask read {} ms ahead", lead);
