@@ -24,6 +24,12 @@ const SLACK: i64 = 20_000;
 /// `(who, timestamp)` in the order the sources read them.
 type Log = Arc<Mutex<Vec<(usize, i64)>>>;
 
+/// Records counted per `(subtask, window start)`.
+type Counts = BTreeMap<(usize, i64), u64>;
+
+/// What a reader was told: `(splits to pause, splits to resume)` by index, call by call.
+type Heard = Vec<(Vec<usize>, Vec<usize>)>;
+
 /// The largest lead over the log: for each entry past its reader's first `SLACK` records,
 /// how far its timestamp is above the latest timestamp of each other reader that is still
 /// reading (one that logged nothing yet counts as the beginning of time).
@@ -76,7 +82,7 @@ fn skewed(
 }
 
 /// Records per subtask and one-second window: what the job must count.
-fn model(skews: &[i64], per_subtask: u64) -> BTreeMap<(usize, i64), u64> {
+fn model(skews: &[i64], per_subtask: u64) -> Counts {
     let mut counts = BTreeMap::new();
     for (s, skew) in skews.iter().enumerate() {
         for k in 0..per_subtask as i64 {
@@ -96,7 +102,7 @@ fn windowed(stream: &DataStream<(usize, i64)>) -> Collected<((usize, i64), u64)>
         .collect()
 }
 
-fn counts(collected: Vec<((usize, i64), u64)>) -> BTreeMap<(usize, i64), u64> {
+fn counts(collected: Vec<((usize, i64), u64)>) -> Counts {
     let mut counts = BTreeMap::new();
     for (key, n) in collected {
         *counts.entry(key).or_default() += n;
@@ -117,7 +123,7 @@ fn slow_subtask_0(stream: DataStream<(usize, i64)>) -> DataStream<(usize, i64)> 
 
 /// Runs the skewed job (with subtask 0 slowed down when `slow`); returns its window counts
 /// and the read log.
-fn run(skews: &[i64], per_subtask: u64, aligned: bool, slow: bool) -> (BTreeMap<(usize, i64), u64>, Vec<(usize, i64)>) {
+fn run(skews: &[i64], per_subtask: u64, aligned: bool, slow: bool) -> (Counts, Vec<(usize, i64)>) {
     let env = StreamEnvironment::new();
     env.set_parallelism(skews.len());
     env.set_batch_size(64);
@@ -265,7 +271,7 @@ struct TwoSplits {
     skews: [i64; 2],
     per_split: i64,
     honours_pause: bool,
-    heard: Arc<Mutex<Vec<(Vec<usize>, Vec<usize>)>>>,
+    heard: Arc<Mutex<Heard>>,
 }
 
 struct TwoSplitsReader {
@@ -286,17 +292,17 @@ impl SplitSource<(usize, i64)> for TwoSplits {
 impl SourceReader<(usize, i64)> for TwoSplitsReader {
     fn poll(&mut self, out: &mut SourceOutput<(usize, i64)>, _max: usize) -> Result<SourcePoll, BoxError> {
         let ids = *self.ids.get_or_insert_with(|| [out.add_split("a"), out.add_split("b")]);
-        for split in 0..2 {
+        for (split, id) in ids.into_iter().enumerate() {
             if self.paused[split] || self.next[split] == self.spec.per_split {
                 continue;
             }
             let end = self.spec.per_split.min(self.next[split] + 32);
             for k in self.next[split]..end {
-                out.collect_in(ids[split], (split, self.spec.skews[split] + k), self.spec.skews[split] + k);
+                out.collect_in(id, (split, self.spec.skews[split] + k), self.spec.skews[split] + k);
             }
             self.next[split] = end;
             if end == self.spec.per_split {
-                out.finish_split(ids[split]);
+                out.finish_split(id);
             }
         }
         Ok(if self.next.iter().all(|&n| n == self.spec.per_split) { SourcePoll::Done } else { SourcePoll::Ready })
@@ -319,7 +325,7 @@ impl SourceReader<(usize, i64)> for TwoSplitsReader {
 
 /// Runs one subtask of [`TwoSplits`] with split `b` a million ms ahead of `a`; returns the
 /// read log (by split) and what the reader heard.
-fn two_splits(honours_pause: bool) -> (Vec<(usize, i64)>, Vec<(Vec<usize>, Vec<usize>)>) {
+fn two_splits(honours_pause: bool) -> (Vec<(usize, i64)>, Heard) {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let source = TwoSplits { skews: [0, 1_000_000], per_split: 40_000, honours_pause, heard: heard.clone() };
     let env = StreamEnvironment::new();
