@@ -68,8 +68,10 @@ struct Args {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     out_of_orderness_ms: u64,
     /// Watermark alignment: a subtask reading more than this far ahead in event time of the
-    /// slowest pauses until it catches up, which bounds the windows held waiting for it.
-    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
+    /// slowest pauses until it catches up, which bounds the windows held waiting for it. The
+    /// default is about two of a generated input's 4 MiB splits (a line a millisecond), so
+    /// subtasks reading neighbouring splits at the same speed never wait.
+    #[arg(long, default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     max_drift_ms: u64,
     /// Parallelism of the job, 1 to 128 (the max parallelism; default: number of cores).
     #[arg(long, value_parser = flags::parallelism)]

@@ -5,8 +5,9 @@
 //!
 //! With watermark alignment ([`eddy_core::watermark_alignment`]) it also reads its group's
 //! bound every update interval, and while its watermark is above it, it polls nothing: it
-//! waits a tick at a time, still answering barriers and cancellation and sending ticks down
-//! the chain. A reader of several splits is told which of them to pause.
+//! waits an update interval at a time (at most a tick), still answering barriers and
+//! cancellation and sending ticks down the chain. A reader of several splits is told which
+//! of them to pause.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -64,6 +65,8 @@ struct Alignment {
     /// Whether the source's own watermarks are the member's (else an assigner in the chain
     /// publishes them).
     own_watermarks: bool,
+    /// Time spent paused, and how much of it the counter holds (whole milliseconds).
+    paused: Duration,
     paused_ms: Counter,
     drift_ms: Counter,
 }
@@ -126,6 +129,7 @@ impl<T, S> SourceTask<T, S> {
             Alignment {
                 source: SourceAlignment::new(member),
                 own_watermarks: self.out.alignment().is_some(),
+                paused: Duration::ZERO,
                 paused_ms: counter(names::ALIGNMENT_PAUSED_MS),
                 drift_ms: counter(names::ALIGNMENT_DRIFT_MS),
             }
@@ -264,8 +268,10 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
                 Next::Poll
             }
         };
-        if let Some(alignment) = &self.alignment {
-            alignment.paused_ms.add(start.elapsed().as_millis() as u64);
+        if let Some(alignment) = &mut self.alignment {
+            let counted = alignment.paused.as_millis();
+            alignment.paused += start.elapsed();
+            alignment.paused_ms.add((alignment.paused.as_millis() - counted) as u64);
         }
         Ok(next)
     }
