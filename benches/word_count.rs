@@ -178,6 +178,7 @@ fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Pa
         window_ms: WINDOW_MS as u64,
         out_of_orderness_ms: 0,
         max_drift_ms: std::env::var("WC_MAX_DRIFT_MS").map_or(Some(120_000), |v| v.parse().ok()),
+        stamped_by_source: false,
     };
     let lines = env.read_text_file(input).uid("lines");
     let counts = job::word_counts(&lines, &options, Arc::new(AtomicU64::new(0))).uid("counts");

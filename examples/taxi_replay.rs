@@ -16,6 +16,10 @@
 //! makes its own.
 //!
 //! Pacing: an event with drop-off `t` is sent at `start + (t - first drop-off) / speedup`.
+//! With `--kafka-brokers B --topic T` the lines go to Kafka topic `T` (which must exist)
+//! instead: one record per line, trips round robin over the partitions, and each watermark
+//! event to every partition, so the job's per-partition watermarks all move.
+//!
 //! A watermark event (latest drop-off sent − `--disorder-ms` − 1 ms) follows once a second of
 //! wall time, whenever event time has advanced `--watermark-every-ms` (so an unpaced replay
 //! has them too), and at the end. A progress line goes to stderr once a second.
@@ -24,6 +28,8 @@
 mod flags;
 #[path = "taxi_analytics/generate.rs"]
 mod generate;
+#[path = "taxi_analytics/kafka_lines.rs"]
+mod kafka_lines;
 #[path = "taxi_analytics/tlc.rs"]
 mod tlc;
 #[path = "taxi_analytics/trip.rs"]
@@ -83,8 +89,14 @@ struct Args {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=1_000_000))]
     malformed_per_million: u32,
     /// Output file (default: stdout).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kafka_brokers")]
     output: Option<PathBuf>,
+    /// Write to Kafka at these bootstrap servers (`host:port[,…]`) instead, into --topic.
+    #[arg(long, requires = "topic")]
+    kafka_brokers: Option<String>,
+    /// The Kafka topic to write to (created beforehand).
+    #[arg(long, requires = "kafka_brokers")]
+    topic: Option<String>,
     /// Event time per wall time: 1 is real time, 3600 an hour a second; 0 or inf is as fast
     /// as possible.
     #[arg(long, default_value_t = 600.0)]
@@ -109,9 +121,12 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let speedup = pace(args.speedup)?;
-    let output: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
-        None => Box::new(io::stdout().lock()),
+    let output: Box<dyn Write> = match (&args.output, &args.kafka_brokers, &args.topic) {
+        (_, Some(brokers), Some(topic)) => Box::new(kafka_lines::KafkaLines::open(brokers, topic)?),
+        (Some(path), _, _) => {
+            Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+        }
+        _ => Box::new(io::stdout().lock()),
     };
     let mut replay = Replay::new(BufWriter::with_capacity(1 << 16, output), speedup, args);
     if args.generate {

@@ -53,12 +53,27 @@
 //!
 //! The layers, each its own crate: [`core`] (records, time, keys, errors), [`runtime`]
 //! (planner, threads, channels, checkpoints), [`stream`] (the API and operators); keyed state
-//! and the snapshot format live in `eddy-state`. Guides are in the repository's `docs/`.
+//! and the snapshot format live in `eddy-state`. Connectors are crates behind features:
+//! `elasticsearch` (`eddy::elasticsearch`, a `_bulk` sink), `kafka` (`eddy::kafka`, a source
+//! with offsets in checkpoints and a sink with exactly-once transactional output), `kinesis`
+//! (`eddy::kinesis`, a Kinesis Data Streams source), `files` (`eddy::files`, the partitioned
+//! file sink for S3 and local directories) and `parquet` (its Parquet format). Guides are in
+//! the repository's `docs/`.
 
 pub use eddy_core as core;
 /// The Elasticsearch sink (feature `elasticsearch`).
 #[cfg(feature = "elasticsearch")]
 pub use eddy_elasticsearch as elasticsearch;
+/// The partitioned file sink: exactly-once part files in S3 or a local directory, as JSON
+/// lines, CSV or (feature `parquet`) Parquet. Feature `files`.
+#[cfg(feature = "files")]
+pub use eddy_files as files;
+/// Kafka source and sink (feature `kafka`).
+#[cfg(feature = "kafka")]
+pub use eddy_kafka as kafka;
+/// The Kinesis Data Streams source (feature `kinesis`).
+#[cfg(feature = "kinesis")]
+pub use eddy_kinesis as kinesis;
 pub use eddy_runtime as runtime;
 pub use eddy_stream as stream;
 

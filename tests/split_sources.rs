@@ -84,7 +84,7 @@ impl SourceReader<(usize, u64)> for Reader {
                 out.add_bytes(id, 8);
             }
             *next = end;
-            out.report_lag(id, self.spec.per_split - end, None);
+            out.report_lag(id, Some(self.spec.per_split - end), None);
             if end == self.spec.per_split {
                 out.finish_split(id);
             } else {

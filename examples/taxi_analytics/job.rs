@@ -85,7 +85,7 @@ pub enum Parsed {
 
 impl Parsed {
     /// Event time: drop-off for trips, the mark itself for watermark events.
-    fn time(&self) -> i64 {
+    pub fn time(&self) -> i64 {
         match self {
             Parsed::Trip(t) => t.dropoff_ms,
             Parsed::Watermark(w) => *w,
@@ -338,18 +338,6 @@ pub fn build(
     tally: Arc<Tally>,
 ) -> Outputs {
     let parsed = lines.map(move |line| parse_line(line, &format)).name("Parse").set_parallelism(source_parallelism);
-    // The source's dead letters hold the line's bytes; JSON shows them with U+FFFD for the
-    // invalid ones, and the reason starts with where the line was.
-    let unreadable = lines.dead_letters::<RawRecord>().map(|letter| DeadLetter {
-        reason: format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error),
-        raw: String::from_utf8_lossy(&letter.input.payload).into_owned(),
-    });
-    let dead_letters = parsed
-        .flat_map(|p| match p {
-            Parsed::Dead(dead) => Some(dead),
-            _ => None,
-        })
-        .union(&[unreadable]);
     let events =
         parsed.filter(|p| matches!(p, Parsed::Trip(_) | Parsed::Watermark(_))).set_parallelism(source_parallelism);
     let stamped = match options.out_of_orderness_ms {
@@ -359,16 +347,47 @@ pub fn build(
             Parsed::time,
         ),
         None => events.assign_timestamps_and_watermarks(
-            aligned(
-                WatermarkStrategy::for_generator(Punctuated(|p: &Parsed, time| {
-                    matches!(p, Parsed::Watermark(_)).then_some(time)
-                })),
-                options,
-            ),
+            aligned(WatermarkStrategy::for_generator(watermark_events()), options),
             Parsed::time,
         ),
     }
     .set_parallelism(source_parallelism);
+    analyse(&parsed, &stamped, unreadable(lines), source_parallelism, options, tally)
+}
+
+/// The records `stream`'s source could not use (lines too long or not UTF-8, Kafka records
+/// that are not events) as the job's dead letters: the source's dead letters hold the
+/// record's bytes, which JSON shows with U+FFFD for the invalid ones, and the reason starts
+/// with where the record was (file and line, or topic-partition and offset).
+pub fn unreadable<T: Clone + Send + 'static>(stream: &DataStream<T>) -> DataStream<DeadLetter> {
+    stream.dead_letters::<RawRecord>().map(|letter| DeadLetter {
+        reason: format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error),
+        raw: String::from_utf8_lossy(&letter.input.payload).into_owned(),
+    })
+}
+
+/// Punctuated watermarks: a watermark event moves event time to its mark.
+pub fn watermark_events() -> Punctuated<impl Fn(&Parsed, i64) -> Option<i64> + Clone + Send + Sync + 'static> {
+    Punctuated(|p: &Parsed, time| matches!(p, Parsed::Watermark(_)).then_some(time))
+}
+
+/// The job after parsing: dead letters from `parsed` and `unreadable`, the two analyses and
+/// the late trips from `stamped` (the trips and watermark events, with their event time and
+/// watermarks).
+pub fn analyse(
+    parsed: &DataStream<Parsed>,
+    stamped: &DataStream<Parsed>,
+    unreadable: DataStream<DeadLetter>,
+    source_parallelism: usize,
+    options: &Options,
+    tally: Arc<Tally>,
+) -> Outputs {
+    let dead_letters = parsed
+        .flat_map(|p| match p {
+            Parsed::Dead(dead) => Some(dead),
+            _ => None,
+        })
+        .union(&[unreadable]);
     let trips = stamped
         .flat_map(move |p| match p {
             Parsed::Trip(t) => {
@@ -421,6 +440,7 @@ fn hot_spots(
             timestamp: window.end,
         })
         .name("HotSpots")
+        .uid("hot-spots")
 }
 
 /// Sums whole-minute durations and counts trips.
@@ -469,5 +489,6 @@ fn airport_durations(trips: &DataStream<TripFacts>, options: &Options) -> DataSt
             })
         })
         .name("AirportDurations")
+        .uid("airport-durations")
         .flat_map(|result| result)
 }

@@ -7,14 +7,23 @@
 //! cargo run --release --example taxi_replay -- --generate --trips 100000 --speedup 3600 \
 //!     | cargo run --release --example taxi_analytics -- --input -
 //! cargo run --release --example taxi_analytics -- --es http://127.0.0.1:9200   # also into Elasticsearch
+//! cargo run --release --features parquet --example taxi_analytics -- --s3 s3://bucket/taxi --s3-format parquet
 //! ```
+//!
+//! Over Kafka (`kafka.rs`): `--source kafka --kafka-brokers B --topic T [--bounded]` reads the
+//! events `taxi_replay --kafka-brokers B --topic T` writes; `--sink kafka` writes both result
+//! streams to the topics `pickup_count` and `trip_duration` (`--pickup-topic`,
+//! `--duration-topic`), exactly-once with `--checkpoint-dir`. `--checkpoint-dir DIR`
+//! (every `--checkpoint-interval-ms`) and `--restore PATH` work as in word_count.
 
 mod elasticsearch;
 #[path = "../common/flags.rs"]
 mod flags;
 mod generate;
 mod job;
+mod kafka;
 mod report;
+mod s3;
 mod sink;
 mod tlc;
 mod trip;
@@ -24,6 +33,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
@@ -89,6 +99,28 @@ struct Args {
     report: Option<PathBuf>,
     #[command(flatten)]
     es: elasticsearch::EsArgs,
+    /// Also write both results and the dead letters to an object store, partitioned by hour:
+    /// s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION) or file:///DIR. Needs the `files` feature.
+    #[arg(long)]
+    s3: Option<String>,
+    /// An S3-compatible server for --s3, e.g. http://127.0.0.1:9000.
+    #[arg(long, requires = "s3")]
+    s3_endpoint: Option<String>,
+    /// The format of --s3 result parts (parquet needs the `parquet` feature).
+    #[arg(long, value_enum, default_value_t = s3::S3Format::Json)]
+    s3_format: s3::S3Format,
+    /// Take checkpoints under this directory, so a later run can `--restore`.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Time between checkpoints, in milliseconds (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_interval_ms: u64,
+    /// Start from this savepoint, or from the newest complete checkpoint in this directory.
+    #[arg(long)]
+    restore: Option<PathBuf>,
+    #[command(flatten)]
+    kafka: kafka::KafkaArgs,
 }
 
 /// Unsorted TLC files: a month of disorder.
@@ -96,16 +128,23 @@ const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    args.kafka.validate(args.input.as_deref(), args.format == InputFormat::TlcCsv, args.report.is_some())?;
+    let from_kafka = args.kafka.source == kafka::Endpoint::Kafka;
+    if args.input.as_deref() == Some("-") && (args.checkpoint_dir.is_some() || args.restore.is_some()) {
+        bail!("checkpoints need an input that can be read again: --input - (stdin) cannot; use a file or Kafka");
+    }
     let output = args.output.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
     std::fs::create_dir_all(&output).with_context(|| format!("cannot create {}", output.display()))?;
-    let bundled = args.input.is_none();
+    let bundled = args.input.is_none() && !from_kafka;
     // The report is written after the job: find out now, not after the whole run, if it cannot be.
-    let report_path = args.report.clone().or(bundled.then(|| output.join("report.html")));
+    let to_files = args.kafka.sink == kafka::Endpoint::File;
+    let report_path = args.report.clone().or((bundled && to_files).then(|| output.join("report.html")));
     if let Some(path) = &report_path {
         flags::writable(path, "--report")?;
     }
     let input = match &args.input {
         Some(input) => input.clone(),
+        None if from_kafka => String::new(),
         None => bundled_input(&output)?.to_string_lossy().into_owned(),
     };
     let format = match args.format {
@@ -128,21 +167,47 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
-    let (lines, source_parallelism) =
-        if input == "-" { (env.stdin_lines(), 1) } else { (env.read_text_file(&input), env.parallelism()) };
+    if let Some(dir) = &args.checkpoint_dir {
+        let interval = Duration::from_millis(args.checkpoint_interval_ms);
+        env.enable_checkpointing(CheckpointConfig::every(interval).dir(dir));
+    } else if args.restore.is_some() {
+        env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(args.checkpoint_interval_ms)));
+    }
+    if let Some(path) = &args.restore {
+        env.restore_from(path);
+    }
     let tally = Arc::new(Tally::default());
-    let outputs = job::build(&lines, source_parallelism, format, &options, tally.clone());
+    let outputs = if from_kafka {
+        kafka::build(&env, &args.kafka, &options, env.parallelism(), tally.clone())?
+    } else {
+        let (lines, source_parallelism) =
+            if input == "-" { (env.stdin_lines(), 1) } else { (env.read_text_file(&input), env.parallelism()) };
+        job::build(&lines.uid("lines"), source_parallelism, format, &options, tally.clone())
+    };
     let (pickups_path, durations_path) = (output.join("pickup_count.jsonl"), output.join("trip_duration.jsonl"));
     let dead_path = args.dead_letter.clone().unwrap_or_else(|| output.join("dead_letters.jsonl"));
     let late_path = dead_path.with_file_name("late_trips.jsonl");
-    sink::write_json_lines(&outputs.pickups, &pickups_path);
-    sink::write_json_lines(&outputs.durations, &durations_path);
+    if to_files {
+        sink::write_json_lines(&outputs.pickups, &pickups_path);
+        sink::write_json_lines(&outputs.durations, &durations_path);
+    } else {
+        kafka::write(&outputs, &args.kafka, args.checkpoint_dir.is_some())?;
+    }
     sink::write_json_lines(&outputs.dead_letters, &dead_path);
     sink::write_json_lines(&outputs.late, &late_path);
     let es_failed = elasticsearch::add_sinks(&outputs, &args.es, &output)?;
+    if let Some(url) = &args.s3 {
+        let target = s3::S3Output { url: url.clone(), endpoint: args.s3_endpoint.clone(), format: args.s3_format };
+        s3::add_sinks(&outputs, &target).with_context(|| format!("cannot write to {url}"))?;
+    }
     let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
 
     let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
+    // A result's count: from its file's sink, or from its topic's.
+    let results = |file: &str, topic: &str| match to_files {
+        true => written(file),
+        false => result.metrics.total(&kafka::sink_name(topic), "records_written"),
+    };
     let dead = written(&file_name(&dead_path));
     eprintln!(
         "taxi analytics: {} trips ({} outside NYC, {} late), {} dead letters, {} hot-spot windows, {} airport windows in {:.2} s",
@@ -150,12 +215,16 @@ fn main() -> anyhow::Result<()> {
         tally.outside_nyc.load(Ordering::Relaxed),
         written("late_trips.jsonl"),
         dead,
-        written("pickup_count.jsonl"),
-        written("trip_duration.jsonl"),
+        results("pickup_count.jsonl", &args.kafka.pickup_topic),
+        results("trip_duration.jsonl", &args.kafka.duration_topic),
         result.duration.as_secs_f64()
     );
-    let paths = [&pickups_path, &durations_path, &dead_path, &late_path].map(|p| p.display().to_string());
-    eprintln!("outputs: {}", paths.join(", "));
+    let results_at = match to_files {
+        true => [&pickups_path, &durations_path].map(|p| p.display().to_string()),
+        false => [&args.kafka.pickup_topic, &args.kafka.duration_topic].map(|t| format!("topic {t}")),
+    };
+    let paths = [&dead_path, &late_path].map(|p| p.display().to_string());
+    eprintln!("outputs: {}, {}", results_at.join(", "), paths.join(", "));
     if let (Some(url), Some(failed)) = (&args.es.es, es_failed) {
         let refused = written(&file_name(&failed));
         eprintln!("elasticsearch: {url}, {refused} documents refused (see {})", failed.display());

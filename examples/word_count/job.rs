@@ -25,6 +25,9 @@ pub struct Options {
     /// milliseconds ahead of the slowest pauses until it has caught up, so the window stage
     /// does not hold what one subtask read far ahead (`None`: not aligned).
     pub max_drift_ms: Option<u64>,
+    /// The source already stamped each line and generates the watermarks (per Kafka
+    /// partition), so the job must not replace them.
+    pub stamped_by_source: bool,
 }
 
 /// How often aligned sources compare their watermarks, and how often the watermarks they
@@ -194,7 +197,7 @@ pub fn word_counts(
             );
         }
         let counted = malformed.clone();
-        let stamped = lines
+        let parsed = lines
             .flat_map(move |line| {
                 let parsed = parse_stamped(line);
                 if parsed.is_none() {
@@ -202,9 +205,17 @@ pub fn word_counts(
                 }
                 parsed
             })
-            .name("ParseTimestamp")
-            .assign_timestamps_and_watermarks(strategy, Stamped::timestamp);
-        report_skipped(&stamped.dead_letters::<Stamped>().map(|letter| letter.error), malformed);
+            .name("ParseTimestamp");
+        // A Kafka source stamps each record itself (its dead letters are counted with the
+        // source's); the timestamps assigned here make their own dead letters.
+        let stamped = match options.stamped_by_source {
+            true => parsed,
+            false => {
+                let stamped = parsed.assign_timestamps_and_watermarks(strategy, Stamped::timestamp);
+                report_skipped(&stamped.dead_letters::<Stamped>().map(|letter| letter.error), malformed);
+                stamped
+            }
+        };
         stamped
             .flat_map(Stamped::tokens)
             .name("Tokenize")

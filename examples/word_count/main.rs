@@ -25,6 +25,10 @@
 //! `--checkpoint-dir` is given). Checkpointing needs an input that can be read again, so it
 //! refuses `--input -` (stdin).
 //!
+//! Kafka (see `kafka.rs`): `--kafka-brokers B --input-topic T [--bounded]` reads each record
+//! value as one line; `--output-topic O` writes each row as one record value, exactly-once
+//! with `--checkpoint-dir` (read it with `isolation.level=read_committed`).
+//!
 //! ```text
 //! cargo run --release --example word_count -- --input words.tsv --timestamped \
 //!     --checkpoint-dir /tmp/chk --exactly-once-output /tmp/out      # kill it mid-way, then:
@@ -35,6 +39,7 @@
 #[path = "../common/flags.rs"]
 mod flags;
 mod job;
+mod kafka;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,10 +102,13 @@ struct Args {
     /// On SIGTERM or Ctrl-C, stop with a savepoint in a new directory here and print its path.
     #[arg(long)]
     savepoint_dir: Option<PathBuf>,
+    #[command(flatten)]
+    kafka: kafka::KafkaArgs,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    args.kafka.validate()?;
     let env = StreamEnvironment::new();
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
@@ -120,10 +128,14 @@ fn main() -> anyhow::Result<()> {
     }
     // The uids name the state in checkpoints and savepoints; they change nothing in a run
     // without checkpointing.
-    let (lines, timestamped) = match args.input.as_deref() {
-        None => (env.read_text_file(BUNDLED), true),
-        Some("-") => (env.stdin_lines(), args.timestamped),
-        Some(path) => (env.read_text_file(path), args.timestamped),
+    let (lines, timestamped) = match (args.input.as_deref(), &args.kafka.input_topic) {
+        (_, Some(topic)) => {
+            let out_of_orderness = Duration::from_millis(args.out_of_orderness_ms);
+            (kafka::lines(&env, &args.kafka, topic, args.timestamped, out_of_orderness)?, args.timestamped)
+        }
+        (None, None) => (env.read_text_file(BUNDLED), true),
+        (Some("-"), None) => (env.stdin_lines(), args.timestamped),
+        (Some(path), None) => (env.read_text_file(path), args.timestamped),
     };
     let lines = lines.uid("lines");
     let options = job::Options {
@@ -131,6 +143,7 @@ fn main() -> anyhow::Result<()> {
         window_ms: args.window_ms,
         out_of_orderness_ms: args.out_of_orderness_ms,
         max_drift_ms: Some(args.max_drift_ms),
+        stamped_by_source: args.kafka.input_topic.is_some(),
     };
     let malformed = Arc::new(AtomicU64::new(0));
     // Lines too long or not UTF-8 (the source's dead letters) are skipped like malformed ones.
@@ -141,10 +154,11 @@ fn main() -> anyhow::Result<()> {
     let counts = job::word_counts(&lines, &options, malformed.clone()).uid("counts");
     // One writer keeps the output a single file (or an unprefixed stdout, or one part file per
     // checkpoint).
-    let sink = match (&args.exactly_once_output, &args.output) {
-        (Some(dir), _) => counts.write_exactly_once(dir),
-        (None, Some(path)) => counts.write_text(path),
-        (None, None) => counts.print(),
+    let sink = match (&args.exactly_once_output, &args.output, &args.kafka.output_topic) {
+        (_, _, Some(topic)) => kafka::write(&counts, &args.kafka, topic, args.checkpoint_dir.is_some())?,
+        (Some(dir), _, _) => counts.write_exactly_once(dir),
+        (None, Some(path), _) => counts.write_text(path),
+        (None, None, None) => counts.print(),
     };
     sink.set_parallelism(1).uid("output");
 

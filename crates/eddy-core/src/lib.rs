@@ -39,7 +39,9 @@ pub use dead_letter::{DeadLetter, RawRecord};
 pub use error::{Error, OperatorInfo, Result};
 pub use output::Output;
 pub use record::Record;
-pub use source::{BoxError, ReaderContext, Source, SourcePoll, SourceReader, SplitAssignment, SplitSource};
+pub use source::{
+    BoxError, PlainReader, ReaderContext, Source, SourcePoll, SourceReader, SplitAssignment, SplitSource,
+};
 pub use source_output::{SourceOutput, SourceWatermarks, SplitId, SplitMetrics, SplitWatermarkGenerator};
 pub use time::Timestamp;
 pub use watermark::{ValveUpdate, WatermarkValve};

@@ -11,8 +11,9 @@
 //!   per-split metrics (records, bytes, lag), and hear when a checkpoint completed. A
 //!   [`SplitSource`] opens one reader per subtask and says how restored splits are dealt out.
 //!
-//! Every [`Source`] is a [`SourceReader`] (a blanket implementation moves its values into
-//! the output untouched), so the runtime runs one kind of thing and simple sources pay nothing.
+//! A [`Source`] runs as a [`SourceReader`] through [`PlainReader`], which moves its values
+//! into the output untouched, so the runtime runs one kind of thing and simple sources pay
+//! nothing.
 //!
 //! With watermark alignment ([`crate::watermark_alignment`]) the runtime stops polling a
 //! reader whose watermark ran too far ahead of its group, and tells a reader of several splits
@@ -95,14 +96,17 @@ pub trait SourceReader<T>: Send {
     }
 }
 
-impl<T, S: Source<T>> SourceReader<T> for S {
+/// A [`Source`] as a [`SourceReader`]: its values go on untouched, without event time.
+pub struct PlainReader<S>(pub S);
+
+impl<T, S: Source<T>> SourceReader<T> for PlainReader<S> {
     #[inline]
     fn poll(&mut self, out: &mut SourceOutput<T>, max: usize) -> Result<SourcePoll, BoxError> {
-        self.poll_next(out.values(), max)
+        self.0.poll_next(out.values(), max)
     }
 
     fn snapshot_splits(&mut self, _checkpoint: u64) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
-        self.snapshot()
+        self.0.snapshot()
     }
 }
 
@@ -124,6 +128,7 @@ pub enum SplitAssignment {
 /// job's settings that concern readers (the place for any further such setting, as Flink's
 /// `SourceReaderContext` hands its readers the job's configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReaderContext {
     /// This subtask's index, `0..parallelism`.
     pub subtask: usize,
@@ -138,6 +143,28 @@ pub struct ReaderContext {
     /// input into records itself (lines of text) keeps at most this much of one and rejects
     /// a longer one with [`SourceOutput::reject`], so no single record can exhaust memory.
     pub max_line_length: usize,
+}
+
+/// The default [`ReaderContext::max_line_length`]: 1 MiB, as Kafka's default largest message.
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
+
+impl ReaderContext {
+    /// The context of subtask `subtask` of `parallelism` on a fresh start, with the default
+    /// settings; the runtime fills in the job's. New fields get defaults here, so code that
+    /// opens readers itself (tests, tools) keeps compiling.
+    pub fn new(subtask: usize, parallelism: usize) -> Self {
+        ReaderContext { subtask, parallelism, restored: None, max_line_length: DEFAULT_MAX_LINE_LENGTH }
+    }
+
+    /// The same context, restoring `splits` (this subtask's share, or all of them).
+    pub fn restoring(self, splits: Vec<Vec<u8>>) -> Self {
+        ReaderContext { restored: Some(splits), ..self }
+    }
+
+    /// The same context with another line limit.
+    pub fn with_max_line_length(self, bytes: usize) -> Self {
+        ReaderContext { max_line_length: bytes, ..self }
+    }
 }
 
 /// A source that opens one [`SourceReader`] per parallel subtask (Flink's `Source`); give

@@ -254,15 +254,32 @@ impl<T> SourceOutput<T> {
         SplitId(self.splits.len() - 1)
     }
 
-    /// A split has ended (a bounded partition reached its end offset, a shard closed): it no
-    /// longer holds back the watermark. Register a split's successors before finishing it,
-    /// or the watermark may jump past their records.
+    /// A split has ended (a bounded partition reached its end offset): it no longer holds
+    /// back the watermark, and when every split has ended, neither does the subtask. Register
+    /// a split's successors before finishing it, or the watermark may jump past their
+    /// records; when they may be read by another subtask, use [`SourceOutput::release_split`].
     pub fn finish_split(&mut self, split: SplitId) {
         let s = &mut self.splits[split.0];
         if !s.finished {
             s.finished = true;
             let update = self.valve.end(s.input);
             self.apply(update);
+        }
+    }
+
+    /// A split is done but the input goes on (a Kinesis shard read to its end, whose children
+    /// another subtask may read): it stops holding back the watermark without declaring the
+    /// end of event time. Unlike [`SourceOutput::finish_split`], a subtask whose open splits
+    /// are all released is idle, not at the maximum watermark, so a successor registered
+    /// later, here or on another subtask, finds event time where the released split left it.
+    pub fn release_split(&mut self, split: SplitId) {
+        let s = &mut self.splits[split.0];
+        if !s.finished {
+            s.finished = true;
+            s.idle = true;
+            let update = self.valve.idle(s.input, true);
+            self.apply(update);
+            self.refresh_idle();
         }
     }
 
@@ -339,11 +356,12 @@ impl<T> SourceOutput<T> {
         self.splits[split.0].metrics.bytes += bytes;
     }
 
-    /// Reports how far `split`'s reader is behind the newest record of the split: in
-    /// records, and in milliseconds where the system knows (`None` otherwise).
-    pub fn report_lag(&mut self, split: SplitId, records_behind: u64, ms_behind: Option<u64>) {
+    /// Reports how far `split`'s reader is behind the newest record of the split, in records
+    /// and in milliseconds, each where the system knows it (Kafka knows offsets, Kinesis
+    /// reports `millisBehindLatest`); `None` keeps the last reported value.
+    pub fn report_lag(&mut self, split: SplitId, records_behind: Option<u64>, ms_behind: Option<u64>) {
         let metrics = &mut self.splits[split.0].metrics;
-        metrics.lag_records = Some(records_behind);
+        metrics.lag_records = records_behind.or(metrics.lag_records);
         metrics.lag_ms = ms_behind.or(metrics.lag_ms);
     }
 
@@ -604,6 +622,30 @@ mod tests {
     }
 
     #[test]
+    fn a_released_split_makes_the_subtask_idle_not_ended() {
+        let mut out = output(None);
+        let (a, b) = (out.add_split("a"), out.add_split("b"));
+        out.collect_in(a, 1, 4_000);
+        out.collect_in(b, 2, 9_000);
+        out.on_periodic(Instant::now());
+        assert_eq!(out.watermark(), 3_999);
+        out.release_split(a);
+        assert_eq!(out.watermark(), 8_999, "a released split no longer holds the others back");
+        out.release_split(b);
+        assert_eq!(out.watermark(), 8_999, "releasing every split does not end event time");
+        let mut seen = Recorder::default();
+        out.drain_to(&mut seen).unwrap();
+        assert_eq!(seen.0.last(), Some(&Seen::Idle(true)));
+        assert!(!seen.0.contains(&Seen::Watermark(MAX_WATERMARK)));
+        let c = out.add_split("c");
+        out.collect_in(c, 3, 12_000);
+        out.on_periodic(Instant::now());
+        out.drain_to(&mut seen).unwrap();
+        assert!(seen.0.contains(&Seen::Idle(false)), "a successor wakes the subtask");
+        assert_eq!(out.watermark(), 11_999);
+    }
+
+    #[test]
     fn a_subtask_without_splits_is_idle_until_it_gets_one() {
         let mut out = output(None);
         out.on_periodic(Instant::now());
@@ -671,14 +713,16 @@ mod tests {
         out.collect_in(a, 1, 1);
         out.collect_in(a, 2, 2);
         out.add_bytes(a, 7);
-        out.report_lag(b, 40, Some(1_500));
+        out.report_lag(b, Some(40), Some(1_500));
         let mut got = Vec::new();
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0], (a, "t-0".into(), SplitMetrics { records: 2, bytes: 7, lag_records: None, lag_ms: None }));
         assert_eq!(got[1].2, SplitMetrics { records: 0, bytes: 0, lag_records: Some(40), lag_ms: Some(1_500) });
+        out.report_lag(a, None, Some(250));
         got.clear();
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0].2.records, 0, "records are counted since the last report");
+        assert_eq!((got[0].2.lag_records, got[0].2.lag_ms), (None, Some(250)), "time behind without a count");
     }
 
     #[test]

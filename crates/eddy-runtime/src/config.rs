@@ -6,8 +6,7 @@ use eddy_core::key::DEFAULT_MAX_PARALLELISM;
 
 use crate::checkpoint::config::{CheckpointConfig, RestartStrategy};
 
-/// The default [`JobConfig::max_line_length`]: 1 MiB, as Kafka's default largest message.
-pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
+pub use eddy_core::source::DEFAULT_MAX_LINE_LENGTH;
 
 /// Job-wide settings; the stream environment fills these in.
 #[derive(Debug, Clone)]

@@ -40,7 +40,7 @@ pub struct SourceControl {
     pub state: Option<StateContext>,
 }
 
-/// Runs a [`SourceReader`] (every `Source` is one) and pushes what it produces into its chain.
+/// Runs a [`SourceReader`] (a `Source` runs through `PlainReader`) and pushes what it produces into its chain.
 pub struct SourceTask<T, S> {
     source: S,
     output: WithDeadLetters<T>,

@@ -3,7 +3,8 @@
 use std::marker::PhantomData;
 
 use eddy_core::{
-    BoxError, Output, ReaderContext, Result, Source, SourceOutput, SourceWatermarks, SplitAssignment, SplitSource,
+    BoxError, Output, PlainReader, ReaderContext, Result, Source, SourceOutput, SourceWatermarks, SplitAssignment,
+    SplitSource,
 };
 use eddy_runtime::fan_out::combine;
 use eddy_runtime::graph::{erase, AnyOutput, BuildContext, NodeFactory, NodeInstance};
@@ -59,13 +60,14 @@ where
     S: Source<T> + 'static,
     C: Fn(usize, usize) -> Result<S, BoxError> + Send + Sync + 'static,
 {
-    type Reader = S;
+    type Reader = PlainReader<S>;
 
-    fn open(&self, context: &ReaderContext) -> Result<S, BoxError> {
-        match (&self.restore, &context.restored) {
-            (Some(restore), Some(splits)) => restore(splits.clone()),
-            _ => (self.create)(context.subtask, context.parallelism),
-        }
+    fn open(&self, context: &ReaderContext) -> Result<PlainReader<S>, BoxError> {
+        let source = match (&self.restore, &context.restored) {
+            (Some(restore), Some(splits)) => restore(splits.clone())?,
+            _ => (self.create)(context.subtask, context.parallelism)?,
+        };
+        Ok(PlainReader(source))
     }
 }
 
@@ -95,11 +97,11 @@ impl<T, F: SplitSource<T>> SourceNode<T, F> {
             }),
             None => None,
         };
-        let context = ReaderContext {
-            subtask: info.subtask,
-            parallelism: info.parallelism,
-            restored,
-            max_line_length: ctx.config.max_line_length,
+        let context =
+            ReaderContext::new(info.subtask, info.parallelism).with_max_line_length(ctx.config.max_line_length);
+        let context = match restored {
+            Some(splits) => context.restoring(splits),
+            None => context,
         };
         info.guard(|| self.source.open(&context))?.map_err(|e| info.error(format!("cannot open source: {e}")))
     }

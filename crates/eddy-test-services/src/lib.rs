@@ -11,6 +11,7 @@
 //! | [`Service::elasticsearch`] | noida-db | the Elasticsearch 8 REST API (`_bulk`, `_search`, …) |
 //! | [`Service::tansu`] | tansu | Kafka (a second broker; its transactions do not hide aborts) |
 //! | [`Service::moto`] | moto_server | S3, Kinesis (any credentials, e.g. [`ACCESS_KEY`]) |
+//! | [`Service::moto_rejecting_credentials`] | moto_server | the same, refusing every request's credentials |
 //! | [`Service::s3s_fs`] | s3s-fs | S3 over a local directory (credentials [`ACCESS_KEY`]/[`SECRET_KEY`]) |
 //!
 //! A test asks for what it needs and returns early when the server is not installed:
@@ -45,6 +46,8 @@ enum Kind {
     NoidaElasticsearch,
     Tansu,
     Moto,
+    /// moto with its IAM checks on and no users, so every request's credentials are refused.
+    MotoAuth,
     S3sFs,
 }
 
@@ -54,7 +57,7 @@ impl Kind {
         match self {
             Kind::NoidaKafka | Kind::NoidaElasticsearch => "noida-db",
             Kind::Tansu => "tansu",
-            Kind::Moto => "moto_server",
+            Kind::Moto | Kind::MotoAuth => "moto_server",
             Kind::S3sFs => "s3s-fs",
         }
     }
@@ -94,6 +97,12 @@ impl Service {
     /// An AWS emulation (moto_server) serving S3 and Kinesis at [`Service::url`].
     pub fn moto() -> Option<Service> {
         Service::start_new(Kind::Moto)
+    }
+
+    /// moto with authentication on and no users: every request is refused as having invalid
+    /// credentials, to test what clients say about wrong credentials.
+    pub fn moto_rejecting_credentials() -> Option<Service> {
+        Service::start_new(Kind::MotoAuth)
     }
 
     /// An S3 server (s3s-fs) that stores objects in its temporary directory; buckets are
@@ -199,6 +208,9 @@ impl Service {
             }
             Kind::Moto => {
                 command.args(["-H", "127.0.0.1", "-p", &port]);
+            }
+            Kind::MotoAuth => {
+                command.args(["-H", "127.0.0.1", "-p", &port]).env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
             }
             Kind::S3sFs => {
                 command.args(["--host", "127.0.0.1", "--port", &port]);

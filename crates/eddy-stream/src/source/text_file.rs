@@ -297,8 +297,13 @@ mod tests {
     /// splits are dealt to.
     fn read(path: &Path, split_size: u64, parallelism: usize, max: usize, restore: Option<(usize, usize)>) -> Got {
         let source = TextFileSource::new(path).with_split_size(split_size);
-        let context =
-            |subtask, parallelism, restored| ReaderContext { subtask, parallelism, restored, max_line_length: max };
+        let context = |subtask, parallelism, restored: Option<Vec<Vec<u8>>>| {
+            let context = ReaderContext::new(subtask, parallelism).with_max_line_length(max);
+            match restored {
+                Some(splits) => context.restoring(splits),
+                None => context,
+            }
+        };
         let (mut got, mut splits) = (Got::default(), Vec::new());
         for subtask in 0..parallelism {
             let mut reader = source.open(&context(subtask, parallelism, None)).unwrap();
@@ -354,7 +359,7 @@ mod tests {
         file.write_all(lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes()).unwrap();
         let source = TextFileSource::new(file.path()).with_split_size(100);
         let read_by = |subtask| {
-            let context = ReaderContext { subtask, parallelism: 2, restored: None, max_line_length: 100 };
+            let context = ReaderContext::new(subtask, 2).with_max_line_length(100);
             let mut got = Got::default();
             got.poll(&mut source.open(&context).unwrap(), 7, None);
             got.lines
@@ -364,7 +369,7 @@ mod tests {
         assert_eq!(read_by(1), [range(10, 20), range(30, 40)].concat(), "splits 1 and 3");
         // Fewer splits than subtasks: one per subtask, as large as it takes.
         let source = TextFileSource::new(file.path()).with_split_size(1 << 20);
-        let context = ReaderContext { subtask: 1, parallelism: 4, restored: None, max_line_length: 100 };
+        let context = ReaderContext::new(1, 4).with_max_line_length(100);
         let mut got = Got::default();
         got.poll(&mut source.open(&context).unwrap(), 7, None);
         assert_eq!(got.lines, range(10, 20), "the second quarter");
