@@ -408,8 +408,9 @@ pub fn analyse(
     Outputs { pickups, durations: airport_durations(&trips, options), dead_letters, late }
 }
 
-/// `strategy`, aligned across the source's subtasks when `options` say so.
-fn aligned<G>(strategy: WatermarkStrategy<G>, options: &Options) -> WatermarkStrategy<G> {
+/// `strategy`, aligned across the source's subtasks (and a Kafka source's partitions) when
+/// `options` say so.
+pub fn aligned<G>(strategy: WatermarkStrategy<G>, options: &Options) -> WatermarkStrategy<G> {
     match options.max_drift_ms {
         Some(drift) => strategy.with_watermark_alignment("trips", Duration::from_millis(drift), ALIGNMENT_INTERVAL),
         None => strategy,

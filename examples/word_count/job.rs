@@ -169,6 +169,21 @@ impl Sink<String> for SkippedLines {
     }
 }
 
+/// Event time for timestamped lines: bounded out-of-orderness, aligned (group `lines`) when
+/// `max_drift_ms` is set: on the assigner for a file, inside the source (per partition) for
+/// a Kafka topic.
+pub fn watermark_strategy(out_of_orderness_ms: u64, max_drift_ms: Option<u64>) -> WatermarkStrategy {
+    let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(out_of_orderness_ms));
+    match max_drift_ms {
+        Some(drift) => strategy.with_interval(ALIGNMENT_INTERVAL).with_watermark_alignment(
+            "lines",
+            Duration::from_millis(drift),
+            ALIGNMENT_INTERVAL,
+        ),
+        None => strategy,
+    }
+}
+
 /// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode,
 /// or whose timestamp is not an event time (`i64::MIN` and `i64::MAX` are reserved), are
 /// skipped and counted in `malformed`.
@@ -185,17 +200,9 @@ pub fn word_counts(
         count,
     };
     if options.timestamped {
-        let mut strategy =
-            WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
-        if let Some(drift) = options.max_drift_ms {
-            // The assigner is chained to the source (it runs at the source's parallelism with
-            // nothing between them that moves lines), so the source pauses on its watermarks.
-            strategy = strategy.with_interval(ALIGNMENT_INTERVAL).with_watermark_alignment(
-                "lines",
-                Duration::from_millis(drift),
-                ALIGNMENT_INTERVAL,
-            );
-        }
+        // The assigner is chained to the source (it runs at the source's parallelism with
+        // nothing between them that moves lines), so the source pauses on its watermarks.
+        let strategy = watermark_strategy(options.out_of_orderness_ms, options.max_drift_ms);
         let counted = malformed.clone();
         let parsed = lines
             .flat_map(move |line| {

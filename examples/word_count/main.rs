@@ -130,8 +130,8 @@ fn main() -> anyhow::Result<()> {
     // without checkpointing.
     let (lines, timestamped) = match (args.input.as_deref(), &args.kafka.input_topic) {
         (_, Some(topic)) => {
-            let out_of_orderness = Duration::from_millis(args.out_of_orderness_ms);
-            (kafka::lines(&env, &args.kafka, topic, args.timestamped, out_of_orderness)?, args.timestamped)
+            let strategy = job::watermark_strategy(args.out_of_orderness_ms, Some(args.max_drift_ms));
+            (kafka::lines(&env, &args.kafka, topic, args.timestamped, strategy)?, args.timestamped)
         }
         (None, None) => (env.read_text_file(BUNDLED), true),
         (Some("-"), None) => (env.stdin_lines(), args.timestamped),
