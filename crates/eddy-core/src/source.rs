@@ -88,8 +88,9 @@ pub trait SourceReader<T>: Send {
     /// The default does nothing: such a reader is aligned per subtask only (Flink with
     /// `pipeline.watermark-alignment.allow-unaligned-source-splits`), which is all a reader
     /// needs that reads one split at a time. A reader of several splits at once pauses them
-    /// in its client (a Kafka consumer's `pause`/`resume` of the partitions; a Kinesis
-    /// reader skips the shards when it picks what to fetch next).
+    /// in its client (the Kafka reader calls its consumer's `pause`/`resume` for the
+    /// partitions; a reader that fetches each split itself leaves paused ones out when it
+    /// picks what to fetch next).
     fn pause_or_resume_splits(&mut self, pause: &[SplitId], resume: &[SplitId]) -> Result<(), BoxError> {
         let _ = (pause, resume);
         Ok(())
