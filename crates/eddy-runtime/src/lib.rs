@@ -12,6 +12,8 @@
 //!   wait for, cancel, savepoint or observe.
 //! - [`checkpoint`]: barriers from the sources, alignment in the input gates, the coordinator
 //!   that completes checkpoints and commits transactional sinks, restarts from the newest one.
+//! - Watermark alignment: a source subtask pauses while its watermark runs too far ahead of
+//!   its group's ([`eddy_core::watermark_alignment`]); see [`graph::BuildContext::join_alignment`].
 //!
 //! What an operator or connector builds on is public: the [`graph`] (nodes, edges,
 //! [`BuildContext`](graph::BuildContext)), [`edge`] factories, [`source_task`], [`metrics`]
@@ -21,6 +23,7 @@
 //!
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
+mod chain_alignment;
 mod channel;
 pub mod checkpoint;
 mod completion;
