@@ -169,6 +169,9 @@ pub struct SourceOutput<T> {
     valve: WatermarkValve,
     valve_idle: bool,
     idle_sent: bool,
+    /// Whether the reader was polled yet: before its first poll it has had no chance to
+    /// register the splits it owns, so having none does not make it idle.
+    polled: bool,
     default_split: Option<SplitId>,
     /// The alignment group's bound as last given to [`SourceOutput::align_splits`].
     max_allowed: Timestamp,
@@ -187,6 +190,7 @@ impl<T> SourceOutput<T> {
             valve: WatermarkValve::new(0),
             valve_idle: false,
             idle_sent: false,
+            polled: false,
             default_split: None,
             max_allowed: MAX_WATERMARK,
         }
@@ -429,6 +433,17 @@ impl<T> SourceOutput<T> {
         (pause, resume)
     }
 
+    /// The runtime's call after each poll of the reader. From the first poll on, a subtask
+    /// without splits is idle (it owns nothing to read, e.g. more subtasks than partitions);
+    /// before it, a periodic watermark call must not mark it idle, or the other subtasks'
+    /// watermarks would run ahead of records it is about to read.
+    pub fn after_poll(&mut self) {
+        if !self.polled {
+            self.polled = true;
+            self.refresh_idle();
+        }
+    }
+
     /// Turns a valve change into signals after the records collected so far.
     fn apply(&mut self, update: ValveUpdate) {
         if let Some(idle) = update.idle {
@@ -448,7 +463,7 @@ impl<T> SourceOutput<T> {
         if self.watermarks.is_none() {
             return;
         }
-        let idle = self.splits.is_empty() || self.valve_idle;
+        let idle = (self.polled && self.splits.is_empty()) || self.valve_idle;
         if idle != self.idle_sent {
             self.idle_sent = idle;
             self.marks.push((self.records.len(), Mark::Idle(idle)));
@@ -624,6 +639,7 @@ mod tests {
     #[test]
     fn a_released_split_makes_the_subtask_idle_not_ended() {
         let mut out = output(None);
+        out.after_poll();
         let (a, b) = (out.add_split("a"), out.add_split("b"));
         out.collect_in(a, 1, 4_000);
         out.collect_in(b, 2, 9_000);
@@ -646,10 +662,14 @@ mod tests {
     }
 
     #[test]
-    fn a_subtask_without_splits_is_idle_until_it_gets_one() {
+    fn a_subtask_without_splits_is_idle_from_its_first_poll_until_it_gets_one() {
         let mut out = output(None);
         out.on_periodic(Instant::now());
         let mut seen = Recorder::default();
+        out.drain_to(&mut seen).unwrap();
+        assert_eq!(seen.0, vec![], "before its first poll the reader has not registered its splits yet");
+        out.after_poll();
+        out.on_periodic(Instant::now());
         out.drain_to(&mut seen).unwrap();
         assert_eq!(seen.0, vec![Seen::Idle(true)]);
         out.add_split("a");

@@ -412,6 +412,7 @@ impl<T: Send, S: SourceReader<T>> Task for SourceTask<T, S> {
                 let (info, source, out) = (&self.info, &mut self.source, &mut self.out);
                 let max = self.batch_size;
                 poll = info.guard(|| source.poll(out, max))?.map_err(|e| info.error(e.to_string()))?;
+                out.after_poll();
                 self.drain()?;
             } else if let Next::Finish = self.wait_for_alignment(run)? {
                 break;
