@@ -8,7 +8,8 @@
 //! that is far ahead (or read in big bursts) cannot push event time past the records another
 //! partition still holds. With an idleness timeout, a split that produced no record for that
 //! long stops holding the watermark back until it produces again; a subtask without any
-//! split is idle. A finished split counts as done (the end of event time for it).
+//! split is idle once its reader was polled (before that it has not registered the splits
+//! it owns, and downstream must wait for it). A finished split counts as done (the end of event time for it).
 //!
 //! **Watermark alignment** (see [`crate::watermark_alignment`]): with
 //! [`SourceWatermarks::alignment`] set, the runtime publishes the subtask's watermark to its
