@@ -8,8 +8,10 @@
 //! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
 //! ```
 //!
-//! Each parallelism runs twice: without checkpoints, and with a checkpoint every second
-//! (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
+//! Each parallelism runs three times: without checkpoints, with the per-operator metrics
+//! turned off (`-nometrics`: their cost is the throughput they lose), and with a checkpoint
+//! every second (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
+//! `WC_REPEAT=n` runs the whole list n times (the machine's noise next to the differences).
 //!
 //! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
 //! output is checked against the loop's (sorted lines must be identical).
@@ -60,10 +62,13 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
-    let configs = std::iter::once("loop".to_string()).chain(
-        parallelism.split(',').flat_map(|p| [format!("eddy-p{}", p.trim()), format!("eddy-p{}+ckpt", p.trim())]),
-    );
-    for config in configs {
+    let repeat: usize = std::env::var("WC_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let configs = std::iter::once("loop".to_string()).chain(parallelism.split(',').flat_map(|p| {
+        let p = p.trim();
+        [format!("eddy-p{p}"), format!("eddy-p{p}-nometrics"), format!("eddy-p{p}+ckpt")]
+    }));
+    let configs: Vec<String> = configs.collect();
+    for config in std::iter::repeat_n(configs, repeat).flatten() {
         let config = config.as_str();
         let output = dir.join(format!("out-{config}.csv"));
         let exe = std::env::current_exe().expect("own path");
@@ -94,13 +99,14 @@ fn child(config: &str, input: &Path, output: &Path) {
     let start = Instant::now();
     let (words, checkpoints) = match config.strip_prefix("eddy-p") {
         None => (naive_loop(input, output), "-".to_string()),
-        Some(p) => match p.strip_suffix("+ckpt") {
-            None => eddy(input, output, p.parse().expect("parallelism"), None),
-            Some(p) => {
+        Some(p) => match (p.strip_suffix("+ckpt"), p.strip_suffix("-nometrics")) {
+            (Some(p), _) => {
                 let checkpoints = output.with_extension("checkpoints");
                 let _ = std::fs::remove_dir_all(&checkpoints);
-                eddy(input, output, p.parse().expect("parallelism"), Some(&checkpoints))
+                eddy(input, output, p.parse().expect("parallelism"), Some(&checkpoints), true)
             }
+            (None, Some(p)) => eddy(input, output, p.parse().expect("parallelism"), None, false),
+            (None, None) => eddy(input, output, p.parse().expect("parallelism"), None, true),
         },
     };
     println!("{words} {:.3} {} {checkpoints}", start.elapsed().as_secs_f64(), peak_rss_kb());
@@ -163,10 +169,10 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
 /// `checkpoints` if given; returns the number of words and `count/(last_ms,/last_MB)` of the
-/// checkpoints (`-` without).
-fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>) -> (u64, String) {
+/// checkpoints (`-` without). `metrics` turns the per-operator metrics on or off.
+fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>, metrics: bool) -> (u64, String) {
     let env = StreamEnvironment::new();
-    env.set_parallelism(parallelism);
+    env.set_parallelism(parallelism).set_operator_metrics(metrics);
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
     }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use eddy_core::time::now_ms;
 use eddy_core::{Barrier, Error, Output, Result, ValveUpdate, WatermarkValve};
 
@@ -14,6 +14,7 @@ use crate::checkpoint::config::CheckpointingMode;
 use crate::checkpoint::task::TaskCheckpointing;
 use crate::graph::{Task, TaskRun};
 use crate::metrics::Counter;
+use crate::task_time;
 
 /// A checkpoint whose barrier has arrived on some inputs but not yet on all.
 struct Alignment {
@@ -143,7 +144,13 @@ impl<T> InputGate<T> {
         if let Some(envelope) = self.released.pop_front() {
             return Ok(Some(envelope));
         }
-        match self.receiver.recv_timeout(run.tick_interval) {
+        match self.receiver.try_recv() {
+            Ok(envelope) => return Ok(Some(envelope)),
+            Err(TryRecvError::Disconnected) => return Err(Error::Disconnected),
+            Err(TryRecvError::Empty) => {}
+        }
+        // Waiting for input is the subtask's idle time.
+        match task_time::idle(|| self.receiver.recv_timeout(run.tick_interval)) {
             Ok(envelope) => Ok(Some(envelope)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(Error::Disconnected),

@@ -16,6 +16,7 @@ use crate::checkpoint::task::{Command, TaskCheckpointing};
 use crate::graph::{Task, TaskRun};
 use crate::metrics::{names, Counter, MetricRegistry};
 use crate::source_dead_letters::WithDeadLetters;
+use crate::task_time;
 
 /// The operator-state list that holds a source's splits.
 pub const SPLITS: &str = "splits";
@@ -312,7 +313,12 @@ impl<T: Send, S: SourceReader<T>> Task for SourceTask<T, S> {
             self.notify_completed()?;
             let (info, source, out) = (&self.info, &mut self.source, &mut self.out);
             let max = self.batch_size;
+            let polling = Instant::now();
             let poll = info.guard(|| source.poll(out, max))?.map_err(|e| info.error(e.to_string()))?;
+            if poll == SourcePoll::Pending {
+                // A poll that found nothing waited for input: the source's idle time.
+                task_time::add_idle(polling.elapsed());
+            }
             self.drain()?;
             if poll == SourcePoll::Done {
                 self.publish_metrics();
