@@ -24,6 +24,7 @@ pub mod graph;
 #[cfg(feature = "tokio")]
 pub mod io_runtime;
 pub mod job;
+pub mod jobs;
 mod master;
 pub mod metrics;
 pub mod observed;
@@ -42,6 +43,7 @@ pub use completion::JobCompletion;
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
 pub use job::{execute, JobHandle, JobResult};
+pub use jobs::Jobs;
 pub use metrics::{Counter, JobMetrics, UnknownMetric};
 pub use operator_metrics::{CheckpointStats, JobStats, OperatorMetrics, SubtaskMetrics};
 pub use status::JobStatus;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use eddy_core::{BoxError, Error, Result, Source, SplitSource};
 use eddy_runtime::graph::{JobGraph, Node};
-use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, RestartStrategy};
+use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, Jobs, RestartStrategy};
 
 use crate::data_stream::DataStream;
 use crate::node::{FnSource, Restore, SourceNode};
@@ -41,6 +41,8 @@ struct EnvInner {
     /// Where async functions run.
     #[cfg(feature = "tokio")]
     async_runtime: crate::async_runtime::AsyncRuntime,
+    /// The jobs started so far, for observers (the metrics endpoint).
+    jobs: Jobs,
 }
 
 impl StreamEnvironment {
@@ -189,7 +191,15 @@ impl StreamEnvironment {
         if graph.nodes.is_empty() {
             return Err(Error::InvalidJob("the job has no operators; add a source and a sink".into()));
         }
-        eddy_runtime::execute(name, graph, config)
+        let job = eddy_runtime::execute(name, graph, config)?;
+        self.inner().jobs.add(job.clone());
+        Ok(job)
+    }
+
+    /// The jobs this environment has started, oldest first (also those started later: the
+    /// list is shared), for observers such as the metrics endpoint.
+    pub fn jobs(&self) -> Jobs {
+        self.inner().jobs.clone()
     }
 
     /// Whether `other` is this same environment.
