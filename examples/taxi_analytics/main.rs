@@ -82,6 +82,9 @@ struct Args {
     /// Parallelism, 1 to 128 (the max parallelism; default: number of cores).
     #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
+    #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Directory for pickup_count.jsonl and trip_duration.jsonl (default: target/taxi).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -159,6 +162,7 @@ fn main() -> anyhow::Result<()> {
         out_of_orderness_ms: args.out_of_orderness_ms.or(csv.then_some(CSV_OUT_OF_ORDERNESS_MS)),
     };
     let env = StreamEnvironment::new();
+    let _metrics = flags::serve_metrics(&env, args.metrics_addr, "taxi analytics")?;
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }

@@ -96,6 +96,9 @@ struct Args {
     /// On SIGTERM or Ctrl-C, stop with a savepoint in a new directory here and print its path.
     #[arg(long)]
     savepoint_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
+    #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
+    metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     kafka: kafka::KafkaArgs,
 }
@@ -104,6 +107,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.kafka.validate()?;
     let env = StreamEnvironment::new();
+    let _metrics = flags::serve_metrics(&env, args.metrics_addr, "word count")?;
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
