@@ -96,11 +96,23 @@ struct Args {
     /// On SIGTERM or Ctrl-C, stop with a savepoint in a new directory here and print its path.
     #[arg(long)]
     savepoint_dir: Option<PathBuf>,
+    /// Print the job's plan (chains, parallelism, ship strategies) instead of running it:
+    /// `text` (the default), `dot` (Graphviz) or `mermaid`.
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text")]
+    explain: Option<Explain>,
     /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
     #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
     metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     kafka: kafka::KafkaArgs,
+}
+
+/// How `--explain` prints the plan.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Explain {
+    Text,
+    Dot,
+    Mermaid,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -158,6 +170,15 @@ fn main() -> anyhow::Result<()> {
         (None, None, None) => counts.print(),
     };
     sink.set_parallelism(1).uid("output");
+    if let Some(format) = args.explain {
+        let plan = env.explain()?;
+        match format {
+            Explain::Text => print!("{plan}"),
+            Explain::Dot => print!("{}", plan.to_dot()),
+            Explain::Mermaid => print!("{}", plan.to_mermaid()),
+        }
+        return Ok(());
+    }
 
     // Installed before the job starts, so that an early signal still ends in a savepoint
     // rather than killing the process.

@@ -18,6 +18,7 @@ pub mod checkpoint;
 mod completion;
 pub mod config;
 pub mod edge;
+pub mod explain;
 pub mod fan_out;
 pub mod gate;
 pub mod graph;

@@ -196,6 +196,25 @@ impl StreamEnvironment {
         Ok(job)
     }
 
+    /// The plan of the job built so far, as `execute` would run it: its chains, their
+    /// parallelism, and how records cross between them (Flink's `explain`). Print it as text
+    /// (`{}`), or take `to_dot()` / `to_mermaid()` for a picture. Builds nothing and starts
+    /// nothing; the job can still be executed.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(2);
+    /// env.from_collection(vec![1u64, 2, 3]).map(|x| x * 2).key_by(|x| *x % 2).reduce(|a, b| a + b).print();
+    /// let plan = env.explain().unwrap();
+    /// assert!(plan.to_string().contains("--HASH-->"), "{plan}");
+    /// ```
+    pub fn explain(&self) -> Result<eddy_runtime::explain::Explained> {
+        let inner = self.inner();
+        let plan = eddy_runtime::planner::plan(&inner.graph, &inner.config)?;
+        Ok(eddy_runtime::explain::Explained::new(&inner.graph, &plan))
+    }
+
     /// The jobs this environment has started, oldest first (also those started later: the
     /// list is shared), for observers such as the metrics endpoint.
     pub fn jobs(&self) -> Jobs {
