@@ -139,6 +139,10 @@ pub mod prelude {
 pub struct EmbeddingGuideDoctests;
 
 /// The README's example compiles (it reads a file, so it is not run).
+#[doc = include_str!("../docs/observability.md")]
+#[cfg(doctest)]
+pub struct ObservabilityGuideDoctests;
+
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
