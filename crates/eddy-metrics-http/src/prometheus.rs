@@ -73,8 +73,10 @@ const OPERATOR: &[(&str, &str, &str, OperatorValue)] = &[
     ("eddy_source_lag_ms", "gauge", "Milliseconds the source is behind the newest available.", |s| s.lag_ms),
 ];
 
+type WatermarkValue = fn(&SubtaskMetrics) -> Option<i64>;
+
 /// Watermarks are signed (event time before 1970 is allowed).
-const WATERMARKS: &[(&str, &str, fn(&SubtaskMetrics) -> Option<i64>)] = &[
+const WATERMARKS: &[(&str, &str, WatermarkValue)] = &[
     ("eddy_operator_watermark_ms", "The newest watermark the operator received, in ms since the epoch.", |s| {
         s.watermark.filter(|&w| w != i64::MAX)
     }),

@@ -150,8 +150,8 @@ fn not_found(id: &str, jobs: &Jobs) -> Response {
     (StatusCode::NOT_FOUND, Json(serde_json::json!({ "errors": [message] }))).into_response()
 }
 
-fn find(id: &str, jobs: &Jobs) -> Result<(usize, JobHandle), Response> {
-    id.parse().ok().and_then(|n| Some((n, jobs.get(n)?))).ok_or_else(|| not_found(id, jobs))
+fn find(id: &str, jobs: &Jobs) -> Option<(usize, JobHandle)> {
+    id.parse().ok().and_then(|n| Some((n, jobs.get(n)?)))
 }
 
 /// `GET /jobs`.
@@ -162,10 +162,7 @@ pub(crate) async fn jobs(State(jobs): State<Jobs>) -> Json<serde_json::Value> {
 
 /// `GET /jobs/{id}`.
 pub(crate) async fn job(State(jobs): State<Jobs>, Path(id): Path<String>) -> Response {
-    let (id, job) = match find(&id, &jobs) {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let Some((id, job)) = find(&id, &jobs) else { return not_found(&id, &jobs) };
     let metrics = job.metrics();
     let failure = match job.status() {
         JobStatus::Failed(error) => Some(error.to_string()),
@@ -185,17 +182,14 @@ pub(crate) async fn job(State(jobs): State<Jobs>, Path(id): Path<String>) -> Res
 /// `GET /jobs/{id}/vertices`.
 pub(crate) async fn vertices(State(jobs): State<Jobs>, Path(id): Path<String>) -> Response {
     match find(&id, &jobs) {
-        Ok((_, job)) => Json(serde_json::json!({ "vertices": vertices_of(&job.metrics()) })).into_response(),
-        Err(response) => response,
+        Some((_, job)) => Json(serde_json::json!({ "vertices": vertices_of(&job.metrics()) })).into_response(),
+        None => not_found(&id, &jobs),
     }
 }
 
 /// `GET /jobs/{id}/checkpoints`.
 pub(crate) async fn checkpoints(State(jobs): State<Jobs>, Path(id): Path<String>) -> Response {
-    let job = match find(&id, &jobs) {
-        Ok((_, job)) => job,
-        Err(response) => return response,
-    };
+    let Some((_, job)) = find(&id, &jobs) else { return not_found(&id, &jobs) };
     let stats = job.metrics().job.checkpoints;
     let latest = stats
         .last_duration_ms

@@ -394,10 +394,12 @@ struct Wiring {
     completed: Arc<AtomicU64>,
 }
 
+/// A task with its thread's name and where its waits are counted (`None`: metrics off).
+type NamedTask = (String, Box<dyn Task>, Option<Arc<TaskTime>>);
+
 /// The tasks of an attempt, and the command channels of its source tasks.
 struct Built {
-    /// Each task with its thread's name and where its waits are counted.
-    tasks: Vec<(String, Box<dyn Task>, Option<Arc<TaskTime>>)>,
+    tasks: Vec<NamedTask>,
     sources: Vec<Sender<Command>>,
 }
 
