@@ -11,6 +11,8 @@
 //! Each parallelism runs three times: without checkpoints, with the per-operator metrics
 //! turned off (`-nometrics`: their cost is the throughput they lose), and with a checkpoint
 //! every second (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
+//! `+http` also serves the metrics endpoint and scrapes `/metrics` every 100 ms while the job
+//! runs (a hundred times Prometheus' default rate), so its cost shows too.
 //! `WC_REPEAT=n` runs the whole list n times (the machine's noise next to the differences).
 //!
 //! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
@@ -65,7 +67,7 @@ fn main() {
     let repeat: usize = std::env::var("WC_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let configs = std::iter::once("loop".to_string()).chain(parallelism.split(',').flat_map(|p| {
         let p = p.trim();
-        [format!("eddy-p{p}"), format!("eddy-p{p}-nometrics"), format!("eddy-p{p}+ckpt")]
+        [format!("eddy-p{p}"), format!("eddy-p{p}-nometrics"), format!("eddy-p{p}+http"), format!("eddy-p{p}+ckpt")]
     }));
     let configs: Vec<String> = configs.collect();
     for config in std::iter::repeat_n(configs, repeat).flatten() {
@@ -100,16 +102,58 @@ fn child(config: &str, input: &Path, output: &Path) {
     let (words, checkpoints) = match config.strip_prefix("eddy-p") {
         None => (naive_loop(input, output), "-".to_string()),
         Some(p) => match (p.strip_suffix("+ckpt"), p.strip_suffix("-nometrics")) {
+            (None, None) if p.ends_with("+http") => {
+                let p = p.trim_end_matches("+http").parse().expect("parallelism");
+                eddy(input, output, p, None, Metrics::Scraped)
+            }
             (Some(p), _) => {
                 let checkpoints = output.with_extension("checkpoints");
                 let _ = std::fs::remove_dir_all(&checkpoints);
-                eddy(input, output, p.parse().expect("parallelism"), Some(&checkpoints), true)
+                eddy(input, output, p.parse().expect("parallelism"), Some(&checkpoints), Metrics::On)
             }
-            (None, Some(p)) => eddy(input, output, p.parse().expect("parallelism"), None, false),
-            (None, None) => eddy(input, output, p.parse().expect("parallelism"), None, true),
+            (None, Some(p)) => eddy(input, output, p.parse().expect("parallelism"), None, Metrics::Off),
+            (None, None) => eddy(input, output, p.parse().expect("parallelism"), None, Metrics::On),
         },
     };
     println!("{words} {:.3} {} {checkpoints}", start.elapsed().as_secs_f64(), peak_rss_kb());
+}
+
+/// Whether the per-operator metrics are counted, and scraped over HTTP.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Metrics {
+    Off,
+    On,
+    Scraped,
+}
+
+/// The metrics endpoint of an environment, scraped every 100 ms until dropped.
+struct Scraper {
+    _server: eddy_metrics_http::MetricsServer,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Scraper {
+    fn start(env: &StreamEnvironment) -> Self {
+        use eddy_metrics_http::ServeMetrics;
+        let server = env.serve_metrics("127.0.0.1:0").expect("a free port");
+        let url = format!("http://{}/metrics", server.local_addr());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = eddy::runtime::io_runtime::block_on(async { reqwest::get(&url).await?.text().await });
+                assert!(text.expect("the runtime").expect("a scrape").contains("eddy_operator_records_in_total"));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        Scraper { _server: server, stop }
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The hand-written reference: one thread, no engine.
@@ -169,10 +213,11 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
 /// `checkpoints` if given; returns the number of words and `count/(last_ms,/last_MB)` of the
-/// checkpoints (`-` without). `metrics` turns the per-operator metrics on or off.
-fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>, metrics: bool) -> (u64, String) {
+/// checkpoints (`-` without), with the per-operator `metrics` off, on, or on and scraped.
+fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>, metrics: Metrics) -> (u64, String) {
     let env = StreamEnvironment::new();
-    env.set_parallelism(parallelism).set_operator_metrics(metrics);
+    env.set_parallelism(parallelism).set_operator_metrics(metrics != Metrics::Off);
+    let _scraper = (metrics == Metrics::Scraped).then(|| Scraper::start(&env));
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
     }
