@@ -214,7 +214,13 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
 /// `checkpoints` if given; returns the number of words and `count/(last_ms,/last_MB)` of the
 /// checkpoints (`-` without), with the per-operator `metrics` off, on, or on and scraped.
-fn eddy(input: &Path, output: &Path, parallelism: usize, checkpoints: Option<&Path>, metrics: Metrics) -> (u64, String) {
+fn eddy(
+    input: &Path,
+    output: &Path,
+    parallelism: usize,
+    checkpoints: Option<&Path>,
+    metrics: Metrics,
+) -> (u64, String) {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism).set_operator_metrics(metrics != Metrics::Off);
     let _scraper = (metrics == Metrics::Scraped).then(|| Scraper::start(&env));
