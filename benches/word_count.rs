@@ -6,6 +6,7 @@
 //! WC_BYTES=1e9 cargo bench --bench word_count             # another size
 //! WC_PARALLELISM=1,2,4,8 cargo bench --bench word_count   # other parallelisms (default 1,2)
 //! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
+//! WC_MAX_DRIFT_MS=none cargo bench --bench word_count     # without watermark alignment
 //! ```
 //!
 //! Each parallelism runs three times: without checkpoints, with the per-operator metrics
@@ -60,9 +61,9 @@ fn main() {
     }
     println!("# word count, {} MB input, {}", bytes / 1e6, machine::machine());
     println!(
-        "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB) | output = loop |"
+        "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB) | sources paused s | output = loop |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
     let repeat: usize = std::env::var("WC_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let configs = std::iter::once("loop".to_string()).chain(parallelism.split(',').flat_map(|p| {
@@ -77,7 +78,7 @@ fn main() {
         let run = Command::new(exe).args(["--child", config]).arg(&input).arg(&output).output().expect("run child");
         let report = String::from_utf8_lossy(&run.stdout);
         let fields: Vec<&str> = report.split_whitespace().collect();
-        if !run.status.success() || fields.len() != 4 {
+        if !run.status.success() || fields.len() != 5 {
             println!("| {config} | failed: {} |", String::from_utf8_lossy(&run.stderr).trim());
             continue;
         }
@@ -87,20 +88,21 @@ fn main() {
         let checksum = sorted_checksum(&output);
         let (loop_rate, loop_sum) = *reference.get_or_insert((rate, checksum));
         println!(
-            "| {config} | {words} | {secs:.2} | {rate:.1} | {:.2}x | {} | {} | {} |",
+            "| {config} | {words} | {secs:.2} | {rate:.1} | {:.2}x | {} | {} | {} | {} |",
             rate / loop_rate,
             rss_kb / 1024,
             fields[3].replace('/', " "),
+            fields[4],
             if checksum == loop_sum { "yes" } else { "NO" }
         );
     }
 }
 
-/// Runs one configuration and prints `words seconds peak_rss_kb checkpoints`.
+/// Runs one configuration and prints `words seconds peak_rss_kb checkpoints paused_s`.
 fn child(config: &str, input: &Path, output: &Path) {
     let start = Instant::now();
-    let (words, checkpoints) = match config.strip_prefix("eddy-p") {
-        None => (naive_loop(input, output), "-".to_string()),
+    let (words, checkpoints, paused) = match config.strip_prefix("eddy-p") {
+        None => (naive_loop(input, output), "-".to_string(), "-".to_string()),
         Some(p) => match (p.strip_suffix("+ckpt"), p.strip_suffix("-nometrics")) {
             (None, None) if p.ends_with("+http") => {
                 let p = p.trim_end_matches("+http").parse().expect("parallelism");
@@ -115,7 +117,7 @@ fn child(config: &str, input: &Path, output: &Path) {
             (None, None) => eddy(input, output, p.parse().expect("parallelism"), None, Metrics::On),
         },
     };
-    println!("{words} {:.3} {} {checkpoints}", start.elapsed().as_secs_f64(), peak_rss_kb());
+    println!("{words} {:.3} {} {checkpoints} {paused}", start.elapsed().as_secs_f64(), peak_rss_kb());
 }
 
 /// Whether the per-operator metrics are counted, and scraped over HTTP.
@@ -212,15 +214,16 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 }
 
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
-/// `checkpoints` if given; returns the number of words and `count/(last_ms,/last_MB)` of the
-/// checkpoints (`-` without), with the per-operator `metrics` off, on, or on and scraped.
+/// `checkpoints` if given, with the per-operator `metrics` off, on, or on and scraped; returns
+/// the number of words, `count/(last_ms,/last_MB)` of the checkpoints (`-` without), and the
+/// seconds its source subtasks spent paused by watermark alignment, summed.
 fn eddy(
     input: &Path,
     output: &Path,
     parallelism: usize,
     checkpoints: Option<&Path>,
     metrics: Metrics,
-) -> (u64, String) {
+) -> (u64, String, String) {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism).set_operator_metrics(metrics != Metrics::Off);
     let _scraper = (metrics == Metrics::Scraped).then(|| Scraper::start(&env));
@@ -231,6 +234,7 @@ fn eddy(
         timestamped: true,
         window_ms: WINDOW_MS as u64,
         out_of_orderness_ms: 0,
+        max_drift_ms: std::env::var("WC_MAX_DRIFT_MS").map_or(Some(120_000), |v| v.parse().ok()),
         stamped_by_source: false,
     };
     let lines = env.read_text_file(input).uid("lines");
@@ -245,9 +249,11 @@ fn eddy(
             format!("{}/({ms},/{mb:.1})", result.checkpoints)
         }
     };
+    let paused = result.metrics.total_all(names::ALIGNMENT_PAUSED_MS) as f64 / 1e3;
     // Words are counted from the output: the sum of all window counts.
     let reader = BufReader::new(File::open(output).unwrap());
-    (reader.lines().map(|l| l.unwrap().rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum(), checkpointed)
+    let words = reader.lines().map(|l| l.unwrap().rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum();
+    (words, checkpointed, format!("{paused:.2}"))
 }
 
 fn sorted_checksum(path: &Path) -> u64 {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Peak memory of word count on a long input with checkpoints (tests/memory.rs), at p=1 (the
-# control) and p=2, against the bound stated there. Needs an optimised build, so it is not
-# part of `cargo test`. The p=2 test fails until watermark alignment (issue 14) lands; once
-# it passes here, drop its #[ignore] reason's "fails until" and keep it in this script.
+# control) and p=2 (read in round-robin splits, its sources' watermarks aligned), against
+# the bound stated there. Needs an optimised build and a long input, so it is not part of
+# `cargo test`; both tests are #[ignore]d for that reason only and must pass here.
 #
 #   scripts/memory-check.sh                         # 500 MB of input (about a minute)
 #   MEMORY_TEST_BYTES=1e9 scripts/memory-check.sh   # a longer input

@@ -245,7 +245,7 @@ fn the_end_of_bounded_inputs_fires_every_window() {
         WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(3_600)).with_interval(Duration::from_millis(1));
     let short = env
         .from_collection(vec![("s", 500), ("s", 1_500), ("s", 1_600)])
-        .assign_timestamps_and_watermarks(strategy, timestamp_of);
+        .assign_timestamps_and_watermarks(strategy.clone(), timestamp_of);
     // The longer input keeps running after the short one has ended; the window operator must
     // count the ended input as done rather than wait for it.
     let long = env

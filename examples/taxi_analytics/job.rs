@@ -23,7 +23,14 @@ pub struct Options {
     pub min_airport_trips: u64,
     /// `Some`: bounded out-of-orderness; `None`: the input's watermark events (punctuated).
     pub out_of_orderness_ms: Option<u64>,
+    /// Watermark alignment: a source subtask whose event time runs more than this many
+    /// milliseconds ahead of the slowest pauses until it has caught up (`None`: not aligned).
+    pub max_drift_ms: Option<u64>,
 }
+
+/// How often aligned sources compare their watermarks, and how often bounded
+/// out-of-orderness generates them: short next to how fast a file's trips pass.
+const ALIGNMENT_INTERVAL: Duration = Duration::from_millis(20);
 
 impl Default for Options {
     fn default() -> Self {
@@ -33,6 +40,7 @@ impl Default for Options {
             airport_precision: 6,
             min_airport_trips: 2,
             out_of_orderness_ms: None,
+            max_drift_ms: Some(2 * 3_600_000),
         }
     }
 }
@@ -320,7 +328,8 @@ pub struct Outputs {
 }
 
 /// Builds the job on `lines`. Parsing and event time run at the source's parallelism
-/// (`source_parallelism`), so every subtask sees the watermark events of its own input.
+/// (`source_parallelism`), chained to it, so every subtask sees the watermark events of its
+/// own input and its source pauses when they run too far ahead (watermark alignment).
 pub fn build(
     lines: &DataStream<String>,
     source_parallelism: usize,
@@ -329,15 +338,18 @@ pub fn build(
     tally: Arc<Tally>,
 ) -> Outputs {
     let parsed = lines.map(move |line| parse_line(line, &format)).name("Parse").set_parallelism(source_parallelism);
-    let events = parsed.filter(|p| matches!(p, Parsed::Trip(_) | Parsed::Watermark(_)));
+    let events =
+        parsed.filter(|p| matches!(p, Parsed::Trip(_) | Parsed::Watermark(_))).set_parallelism(source_parallelism);
     let stamped = match options.out_of_orderness_ms {
         Some(bound) => events.assign_timestamps_and_watermarks(
-            WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(bound)),
+            aligned(WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(bound)), options)
+                .with_interval(ALIGNMENT_INTERVAL),
             Parsed::time,
         ),
-        None => {
-            events.assign_timestamps_and_watermarks(WatermarkStrategy::for_generator(watermark_events()), Parsed::time)
-        }
+        None => events.assign_timestamps_and_watermarks(
+            aligned(WatermarkStrategy::for_generator(watermark_events()), options),
+            Parsed::time,
+        ),
     }
     .set_parallelism(source_parallelism);
     analyse(&parsed, &stamped, unreadable(lines), source_parallelism, options, tally)
@@ -394,6 +406,15 @@ pub fn analyse(
     let pickups = hot_spots(&trips, options, &late_tag);
     let late = pickups.side_output(&late_tag).map(|(_, trip): (String, TripFacts)| LateTrip::of(&trip));
     Outputs { pickups, durations: airport_durations(&trips, options), dead_letters, late }
+}
+
+/// `strategy`, aligned across the source's subtasks (and a Kafka source's partitions) when
+/// `options` say so.
+pub fn aligned<G>(strategy: WatermarkStrategy<G>, options: &Options) -> WatermarkStrategy<G> {
+    match options.max_drift_ms {
+        Some(drift) => strategy.with_watermark_alignment("trips", Duration::from_millis(drift), ALIGNMENT_INTERVAL),
+        None => strategy,
+    }
 }
 
 fn window(options: &Options) -> TumblingEventTimeWindows {

@@ -108,12 +108,16 @@ pub fn build(
         .build()
         .context("the Kafka input")?
         .timestamps(Parsed::time)?;
+    // Aligned as the file job is, per partition: one far ahead in event time is paused.
     let parsed = match options.out_of_orderness_ms {
         Some(bound) => {
             let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(bound));
-            env.from_source(source, strategy, &topic)
+            env.from_source(source, job::aligned(strategy, options), &topic)
         }
-        None => env.from_source(source, WatermarkStrategy::for_generator(job::watermark_events()), &topic),
+        None => {
+            let strategy = WatermarkStrategy::for_generator(job::watermark_events());
+            env.from_source(source, job::aligned(strategy, options), &topic)
+        }
     }
     .uid("trips");
     Ok(job::analyse(&parsed, &parsed, job::unreadable(&parsed), parallelism, options, tally))

@@ -79,6 +79,10 @@ struct Args {
     /// tlc-csv, whose rows are unsorted: 31 days).
     #[arg(long, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     out_of_orderness_ms: Option<u64>,
+    /// Watermark alignment: a subtask reading more than this far ahead in event time of the
+    /// slowest pauses until it catches up, which bounds the windows held waiting for it.
+    #[arg(long, default_value_t = 2 * 3_600_000, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
+    max_drift_ms: u64,
     /// Parallelism, 1 to 128 (the max parallelism; default: number of cores).
     #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
@@ -160,6 +164,7 @@ fn main() -> anyhow::Result<()> {
         airport_precision: args.airport_precision as usize,
         min_airport_trips: args.min_airport_trips,
         out_of_orderness_ms: args.out_of_orderness_ms.or(csv.then_some(CSV_OUT_OF_ORDERNESS_MS)),
+        max_drift_ms: Some(args.max_drift_ms),
     };
     let env = StreamEnvironment::new();
     let _metrics = flags::serve_metrics(&env, args.metrics_addr, "taxi analytics")?;

@@ -21,10 +21,19 @@ pub struct Options {
     pub window_ms: u64,
     /// How late (in event time) a line may arrive without being dropped.
     pub out_of_orderness_ms: u64,
+    /// Watermark alignment: a source subtask whose event time runs more than this many
+    /// milliseconds ahead of the slowest pauses until it has caught up, so the window stage
+    /// does not hold what one subtask read far ahead (`None`: not aligned).
+    pub max_drift_ms: Option<u64>,
     /// The source already stamped each line and generates the watermarks (per Kafka
     /// partition), so the job must not replace them.
     pub stamped_by_source: bool,
 }
+
+/// How often aligned sources compare their watermarks, and how often the watermarks they
+/// compare are generated: a subtask reads on for up to about this long before it sees that
+/// it is too far ahead, so it is short next to how fast the input passes.
+pub const ALIGNMENT_INTERVAL: Duration = Duration::from_millis(20);
 
 /// One output row: the count of `word` in the window `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -160,6 +169,21 @@ impl Sink<String> for SkippedLines {
     }
 }
 
+/// Event time for timestamped lines: bounded out-of-orderness, aligned (group `lines`) when
+/// `max_drift_ms` is set: on the assigner for a file, inside the source (per partition) for
+/// a Kafka topic.
+pub fn watermark_strategy(out_of_orderness_ms: u64, max_drift_ms: Option<u64>) -> WatermarkStrategy {
+    let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(out_of_orderness_ms));
+    match max_drift_ms {
+        Some(drift) => strategy.with_interval(ALIGNMENT_INTERVAL).with_watermark_alignment(
+            "lines",
+            Duration::from_millis(drift),
+            ALIGNMENT_INTERVAL,
+        ),
+        None => strategy,
+    }
+}
+
 /// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode,
 /// or whose timestamp is not an event time (`i64::MIN` and `i64::MAX` are reserved), are
 /// skipped and counted in `malformed`.
@@ -176,7 +200,9 @@ pub fn word_counts(
         count,
     };
     if options.timestamped {
-        let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(options.out_of_orderness_ms));
+        // The assigner is chained to the source (it runs at the source's parallelism with
+        // nothing between them that moves lines), so the source pauses on its watermarks.
+        let strategy = watermark_strategy(options.out_of_orderness_ms, options.max_drift_ms);
         let counted = malformed.clone();
         let parsed = lines
             .flat_map(move |line| {

@@ -2,8 +2,6 @@
 //! each result row goes to the output topic as one record value (`eddy-kafka`; a job of
 //! your own gets it through eddy's `kafka` feature as `eddy::kafka`).
 
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 use clap::Args;
 use eddy::core::time::NO_TIMESTAMP;
@@ -40,14 +38,15 @@ impl KafkaArgs {
 }
 
 /// The lines of topic `topic`. With `timestamped`, each line's `<epoch_ms>\t` prefix is its
-/// event time and watermarks are generated per partition inside the source (bounded
-/// out-of-orderness), so partitions read in bursts never make each other's records late.
+/// event time and `strategy`'s watermarks are generated per partition inside the source, so
+/// partitions read in bursts never make each other's records late; aligned, a partition far
+/// ahead of the others is paused until they catch up.
 pub fn lines(
     env: &StreamEnvironment,
     args: &KafkaArgs,
     topic: &str,
     timestamped: bool,
-    out_of_orderness: Duration,
+    strategy: WatermarkStrategy,
 ) -> anyhow::Result<DataStream<String>> {
     let mut builder = KafkaSource::builder().brokers(args.kafka_brokers.clone().unwrap_or_default()).topics([topic]);
     if args.bounded {
@@ -68,7 +67,7 @@ pub fn lines(
                 .build()
                 .context("the Kafka input")?
                 .timestamps(|line: &String| parse_stamped(line.clone()).map_or(NO_TIMESTAMP, |s| s.timestamp()))?;
-            env.from_source(source, WatermarkStrategy::bounded_out_of_orderness(out_of_orderness), topic)
+            env.from_source(source, strategy, topic)
         }
         false => {
             let source = builder.build().context("the Kafka input")?;

@@ -72,6 +72,12 @@ struct Args {
     /// Bounded out-of-orderness of event time, in milliseconds (up to 9223372036854775807).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     out_of_orderness_ms: u64,
+    /// Watermark alignment: a subtask reading more than this far ahead in event time of the
+    /// slowest pauses until it catches up, which bounds the windows held waiting for it. The
+    /// default is about two of a generated input's 4 MiB splits (a line a millisecond), so
+    /// subtasks reading neighbouring splits at the same speed never wait.
+    #[arg(long, default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
+    max_drift_ms: u64,
     /// Parallelism of the job, 1 to 128 (the max parallelism; default: number of cores).
     #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
@@ -140,8 +146,8 @@ fn main() -> anyhow::Result<()> {
     // without checkpointing.
     let (lines, timestamped) = match (args.input.as_deref(), &args.kafka.input_topic) {
         (_, Some(topic)) => {
-            let out_of_orderness = Duration::from_millis(args.out_of_orderness_ms);
-            (kafka::lines(&env, &args.kafka, topic, args.timestamped, out_of_orderness)?, args.timestamped)
+            let strategy = job::watermark_strategy(args.out_of_orderness_ms, Some(args.max_drift_ms));
+            (kafka::lines(&env, &args.kafka, topic, args.timestamped, strategy)?, args.timestamped)
         }
         (None, None) => (env.read_text_file(BUNDLED), true),
         (Some("-"), None) => (env.stdin_lines(), args.timestamped),
@@ -152,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         timestamped,
         window_ms: args.window_ms,
         out_of_orderness_ms: args.out_of_orderness_ms,
+        max_drift_ms: Some(args.max_drift_ms),
         stamped_by_source: args.kafka.input_topic.is_some(),
     };
     let malformed = Arc::new(AtomicU64::new(0));

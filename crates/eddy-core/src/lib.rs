@@ -9,6 +9,8 @@
 //! - [`Output`]: the push interface every operator implements; batches go in, batches come out.
 //! - [`Barrier`]: the checkpoint marker that flows with the records.
 //! - [`WatermarkValve`]: how an operator with several inputs combines their watermarks.
+//! - [`watermark_alignment`]: how sources of a group stay within a bounded distance in event
+//!   time, so a keyed stage need not hold what one of them read far ahead.
 //! - [`Error`]: what can go wrong, said so a user knows what to change.
 //!
 //! ```
@@ -30,6 +32,7 @@ pub mod source;
 pub mod source_output;
 pub mod time;
 pub mod watermark;
+pub mod watermark_alignment;
 
 pub use barrier::{Barrier, BarrierKind};
 pub use dead_letter::{DeadLetter, RawRecord};
@@ -42,3 +45,4 @@ pub use source::{
 pub use source_output::{SourceOutput, SourceWatermarks, SplitId, SplitMetrics, SplitWatermarkGenerator};
 pub use time::Timestamp;
 pub use watermark::{ValveUpdate, WatermarkValve};
+pub use watermark_alignment::{AlignmentGroups, AlignmentMember, SourceAlignment, WatermarkAlignment};

@@ -14,6 +14,10 @@
 //! A [`Source`] runs as a [`SourceReader`] through [`PlainReader`], which moves its values
 //! into the output untouched, so the runtime runs one kind of thing and simple sources pay
 //! nothing.
+//!
+//! With watermark alignment ([`crate::watermark_alignment`]) the runtime stops polling a
+//! reader whose watermark ran too far ahead of its group, and tells a reader of several splits
+//! which ones to pause ([`SourceReader::pause_or_resume_splits`]).
 
 use std::sync::Arc;
 
@@ -70,6 +74,25 @@ pub trait SourceReader<T>: Send {
     /// need this for correctness, as a failure can come between completion and the call.
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), BoxError> {
         let _ = checkpoint;
+        Ok(())
+    }
+
+    /// Watermark alignment (Flink's `pauseOrResumeSplits`): stop fetching the splits in
+    /// `pause`, whose watermark ran more than the allowed drift ahead of their alignment
+    /// group, and fetch the splits in `resume` again. Both hold only splits registered with
+    /// [`SourceOutput::add_split`] and not finished; a split is paused at most once before
+    /// it is resumed. Records of a paused split that were already fetched may still be
+    /// emitted. The runtime keeps calling [`SourceReader::poll`] while some splits are
+    /// paused; it stops calling it while the whole subtask is above the bound.
+    ///
+    /// The default does nothing: such a reader is aligned per subtask only (Flink with
+    /// `pipeline.watermark-alignment.allow-unaligned-source-splits`), which is all a reader
+    /// needs that reads one split at a time. A reader of several splits at once pauses them
+    /// in its client (the Kafka reader calls its consumer's `pause`/`resume` for the
+    /// partitions; a reader that fetches each split itself leaves paused ones out when it
+    /// picks what to fetch next).
+    fn pause_or_resume_splits(&mut self, pause: &[SplitId], resume: &[SplitId]) -> Result<(), BoxError> {
+        let _ = (pause, resume);
         Ok(())
     }
 }

@@ -10,6 +10,14 @@
 //! long stops holding the watermark back until it produces again; a subtask without any
 //! split is idle. A finished split counts as done (the end of event time for it).
 //!
+//! **Watermark alignment** (see [`crate::watermark_alignment`]): with
+//! [`SourceWatermarks::alignment`] set, the runtime publishes the subtask's watermark to its
+//! group and hands the group's bound to [`SourceOutput::align_splits`], which says which
+//! splits went above it (to pause) and which came back under it (to resume); the runtime
+//! passes that on to [`crate::SourceReader::pause_or_resume_splits`]. While a split is paused,
+//! or the whole subtask is, its idleness clock stands still: it sends nothing because it was
+//! told to wait, not because its input is idle.
+//!
 //! **Event time and dead letters.** A record's event time lies in
 //! [`MIN_TIMESTAMP`](crate::time::MIN_TIMESTAMP)`..=`[`MAX_TIMESTAMP`](crate::time::MAX_TIMESTAMP):
 //! `i64::MIN` and `i64::MAX` are markers (see [`crate::time`]). A record collected with a
@@ -44,8 +52,9 @@ use std::time::{Duration, Instant};
 use crate::dead_letter::{DeadLetter, RawRecord};
 use crate::output::Output;
 use crate::record::Record;
-use crate::time::{reserved, Timestamp, NO_TIMESTAMP};
+use crate::time::{reserved, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::watermark::{ValveUpdate, WatermarkValve};
+use crate::watermark_alignment::WatermarkAlignment;
 use crate::Result;
 
 /// One split's watermark generator, object-safe so a source can hold one per split (the
@@ -58,18 +67,26 @@ pub trait SplitWatermarkGenerator<T>: Send {
 }
 
 /// How a source generates watermarks: a fresh generator per split, how often the periodic
-/// watermark is asked for, and an optional idleness timeout.
+/// watermark is asked for, an optional idleness timeout, and optional watermark alignment.
 pub struct SourceWatermarks<T> {
     new_generator: Arc<dyn Fn() -> Box<dyn SplitWatermarkGenerator<T>> + Send + Sync>,
     /// How often [`SplitWatermarkGenerator::on_periodic_emit`] is called.
     pub interval: Duration,
     /// A split without records for this long stops holding back the watermark.
     pub idleness: Option<Duration>,
+    /// The alignment group the subtask's watermark is published to; splits that run too far
+    /// ahead of it are paused ([`crate::watermark_alignment`]).
+    pub alignment: Option<WatermarkAlignment>,
 }
 
 impl<T> Clone for SourceWatermarks<T> {
     fn clone(&self) -> Self {
-        SourceWatermarks { new_generator: self.new_generator.clone(), interval: self.interval, idleness: self.idleness }
+        SourceWatermarks {
+            new_generator: self.new_generator.clone(),
+            interval: self.interval,
+            idleness: self.idleness,
+            alignment: self.alignment.clone(),
+        }
     }
 }
 
@@ -80,7 +97,12 @@ impl<T> SourceWatermarks<T> {
         interval: Duration,
         idleness: Option<Duration>,
     ) -> Self {
-        SourceWatermarks { new_generator: Arc::new(new_generator), interval, idleness }
+        SourceWatermarks { new_generator: Arc::new(new_generator), interval, idleness, alignment: None }
+    }
+
+    /// The same, aligned as `alignment` says.
+    pub fn with_alignment(self, alignment: WatermarkAlignment) -> Self {
+        SourceWatermarks { alignment: Some(alignment), ..self }
     }
 }
 
@@ -119,6 +141,10 @@ struct Split<T> {
     last_active: Instant,
     idle: bool,
     finished: bool,
+    /// Its own watermark (what it last gave the valve).
+    watermark: Timestamp,
+    /// Whether alignment paused it.
+    paused: bool,
     metrics: SplitMetrics,
 }
 
@@ -144,6 +170,8 @@ pub struct SourceOutput<T> {
     valve_idle: bool,
     idle_sent: bool,
     default_split: Option<SplitId>,
+    /// The alignment group's bound as last given to [`SourceOutput::align_splits`].
+    max_allowed: Timestamp,
 }
 
 impl<T> SourceOutput<T> {
@@ -160,6 +188,7 @@ impl<T> SourceOutput<T> {
             valve_idle: false,
             idle_sent: false,
             default_split: None,
+            max_allowed: MAX_WATERMARK,
         }
     }
 
@@ -181,6 +210,16 @@ impl<T> SourceOutput<T> {
     /// The subtask's watermark as emitted so far.
     pub fn watermark(&self) -> Timestamp {
         self.valve.current()
+    }
+
+    /// Whether the subtask is idle as sent downstream: all its open splits are, or it has none.
+    pub fn is_idle(&self) -> bool {
+        self.idle_sent
+    }
+
+    /// The watermark alignment the source's strategy asks for, if any.
+    pub fn alignment(&self) -> Option<&WatermarkAlignment> {
+        self.watermarks.as_ref().and_then(|w| w.alignment.as_ref())
     }
 
     /// Records (and values) waiting to be drained.
@@ -206,6 +245,8 @@ impl<T> SourceOutput<T> {
             last_active: Instant::now(),
             idle: false,
             finished: false,
+            watermark: MIN_WATERMARK,
+            paused: false,
             metrics: SplitMetrics::default(),
         };
         self.splits.push(split);
@@ -292,8 +333,7 @@ impl<T> SourceOutput<T> {
         }
         self.records.push(Record::new(value, timestamp));
         if let Some(watermark) = punctuated {
-            let update = self.valve.watermark(input, watermark);
-            self.apply(update);
+            self.split_watermark(split, watermark);
         }
     }
 
@@ -331,6 +371,7 @@ impl<T> SourceOutput<T> {
     pub fn on_periodic(&mut self, now: Instant) {
         let Some(settings) = &self.watermarks else { return };
         let idleness = settings.idleness;
+        let subtask_paused = self.valve.current() > self.max_allowed;
         for at in 0..self.splits.len() {
             let split = &mut self.splits[at];
             if split.finished || split.idle {
@@ -339,13 +380,16 @@ impl<T> SourceOutput<T> {
             if std::mem::replace(&mut split.active, false) {
                 split.last_active = now;
             }
+            // Waiting for alignment is not idleness: the clock stands still meanwhile.
+            if split.paused || subtask_paused {
+                split.last_active = now;
+            }
             let timed_out = idleness.is_some_and(|t| now.saturating_duration_since(split.last_active) >= t);
             let input = split.input;
             // The last watermark goes out before the split turns idle: one sent after it
             // would mark it active again.
             if let Some(watermark) = split.generator.as_mut().and_then(|g| g.on_periodic_emit()) {
-                let update = self.valve.watermark(input, watermark);
-                self.apply(update);
+                self.split_watermark(SplitId(at), watermark);
             }
             if timed_out {
                 self.splits[at].idle = true;
@@ -354,6 +398,35 @@ impl<T> SourceOutput<T> {
             }
         }
         self.refresh_idle();
+    }
+
+    /// `split`'s generator produced `watermark`.
+    fn split_watermark(&mut self, split: SplitId, watermark: Timestamp) {
+        let s = &mut self.splits[split.0];
+        s.watermark = s.watermark.max(watermark);
+        let update = self.valve.watermark(s.input, watermark);
+        self.apply(update);
+    }
+
+    /// Watermark alignment: the group now lets a watermark reach `max_allowed`. Returns the
+    /// open splits whose watermark went above it since the last call (to pause) and the
+    /// paused ones that are back within it (to resume), as Flink's `SourceOperator` decides
+    /// its `pauseOrResumeSplits`. A finished split is neither: there is nothing left to read.
+    pub fn align_splits(&mut self, max_allowed: Timestamp) -> (Vec<SplitId>, Vec<SplitId>) {
+        self.max_allowed = max_allowed;
+        let (mut pause, mut resume) = (Vec::new(), Vec::new());
+        for (at, split) in self.splits.iter_mut().enumerate() {
+            if split.finished {
+                split.paused = false;
+                continue;
+            }
+            let above = split.watermark > max_allowed;
+            if above != split.paused {
+                split.paused = above;
+                if above { &mut pause } else { &mut resume }.push(SplitId(at));
+            }
+        }
+        (pause, resume)
     }
 
     /// Turns a valve change into signals after the records collected so far.
@@ -650,6 +723,47 @@ mod tests {
         out.take_split_metrics(|id, name, m| got.push((id, name.to_string(), m)));
         assert_eq!(got[0].2.records, 0, "records are counted since the last report");
         assert_eq!((got[0].2.lag_records, got[0].2.lag_ms), (None, Some(250)), "time behind without a count");
+    }
+
+    #[test]
+    fn alignment_pauses_the_splits_above_the_bound_and_resumes_them_once_within() {
+        let mut out = output(None);
+        let (a, b, c) = (out.add_split("a"), out.add_split("b"), out.add_split("c"));
+        out.collect_in(a, 1, 1_001);
+        out.collect_in(b, 1, 5_001);
+        out.collect_in(c, 1, 9_001);
+        out.on_periodic(Instant::now());
+        assert_eq!(out.align_splits(4_000), (vec![b, c], vec![]));
+        assert_eq!(out.align_splits(4_000), (vec![], vec![]), "each change is reported once");
+        assert_eq!(out.align_splits(6_000), (vec![], vec![b]));
+        out.finish_split(c);
+        assert_eq!(out.align_splits(20_000), (vec![], vec![]), "a finished split is not resumed");
+        assert_eq!(out.align_splits(500), (vec![a, b], vec![]), "nor paused");
+    }
+
+    #[test]
+    fn a_split_waiting_for_alignment_does_not_turn_idle() {
+        let mut out = output(Some(Duration::from_millis(50)));
+        let (a, b) = (out.add_split("a"), out.add_split("b"));
+        let start = Instant::now();
+        out.collect_in(a, 1, 1_000);
+        out.collect_in(b, 1, 9_000);
+        out.on_periodic(start);
+        out.align_splits(5_000);
+        out.collect_in(a, 2, 2_000);
+        out.on_periodic(start + Duration::from_millis(60));
+        assert_eq!(out.watermark(), 1_999, "paused b still holds the watermark: it is not idle");
+        // The whole subtask above the bound: no split times out either.
+        out.align_splits(0);
+        out.on_periodic(start + Duration::from_millis(200));
+        let mut seen = Recorder::default();
+        out.drain_to(&mut seen).unwrap();
+        assert!(!seen.0.contains(&Seen::Idle(true)), "{:?}", seen.0);
+        // Once within the bound again, the clock runs: no records for the timeout is idleness.
+        out.align_splits(MAX_WATERMARK);
+        out.on_periodic(start + Duration::from_millis(300));
+        out.drain_to(&mut seen).unwrap();
+        assert_eq!(seen.0.last(), Some(&Seen::Idle(true)));
     }
 
     proptest! {

@@ -5,6 +5,13 @@
 //! The reader assigns its partitions itself (`assign`, not a group subscription): the group
 //! never moves a partition between subtasks, and a restore rewinds each partition to the
 //! offset its checkpoint recorded.
+//!
+//! With watermark alignment the runtime names the partitions whose watermark ran too far
+//! ahead of their group ([`SourceReader::pause_or_resume_splits`]); the reader pauses them in
+//! the consumer (librdkafka's `pause`, which also drops what it had fetched for them ahead of
+//! the reader and fetches again from the next unread offset on `resume`), so a partition with
+//! a backlog of newer records waits while the others catch up, without a record lost or read
+//! twice.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,6 +50,8 @@ struct Partition {
     finished: bool,
     /// The timestamp of the last record read (for lag in milliseconds).
     last_timestamp: Option<i64>,
+    /// Whether watermark alignment paused it.
+    paused: bool,
 }
 
 impl Partition {
@@ -193,6 +202,7 @@ impl<T: Send + 'static> KafkaReader<T> {
                 split: None,
                 finished: false,
                 last_timestamp: None,
+                paused: false,
             });
             added = true;
         }
@@ -247,13 +257,29 @@ impl<T: Send + 'static> KafkaReader<T> {
         }
     }
 
-    /// Points the consumer at every unfinished partition's next offset.
+    /// Points the consumer at every unfinished partition's next offset; those alignment
+    /// paused stay paused (a new assignment starts every partition fetching).
     fn assign(&self) -> Result<(), KafkaError> {
         let mut list = TopicPartitionList::new();
         for p in self.partitions.iter().filter(|p| !p.finished) {
             list.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)).map_err(|e| self.error(e))?;
         }
-        self.consumer.assign(&list).map_err(|e| self.error(format!("cannot assign partitions: {e}")))
+        self.consumer.assign(&list).map_err(|e| self.error(format!("cannot assign partitions: {e}")))?;
+        self.set_paused(|p| p.paused, true)
+    }
+
+    /// Pauses (or resumes) fetching the unfinished partitions `which` selects.
+    fn set_paused(&self, which: impl Fn(&Partition) -> bool, pause: bool) -> Result<(), KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for p in self.partitions.iter().filter(|p| !p.finished && which(p)) {
+            list.add_partition(&p.topic, p.partition);
+        }
+        if list.count() == 0 {
+            return Ok(());
+        }
+        let done = if pause { self.consumer.pause(&list) } else { self.consumer.resume(&list) };
+        let verb = if pause { "pause" } else { "resume" };
+        done.map_err(|e| self.error(format!("cannot {verb} partitions for watermark alignment: {e}")))
     }
 
     /// Gives every partition without one a split in `out`; finishes bounded ones already done.
@@ -438,6 +464,21 @@ impl<T: Send + 'static> SourceReader<T> for KafkaReader<T> {
             }
         }
         Ok(Some(splits.iter().map(PartitionSplit::encode).collect()))
+    }
+
+    /// Pauses the partitions whose watermark ran too far ahead of the alignment group, and
+    /// resumes those back within it. The consumer stays assigned to both, so a checkpoint
+    /// records a paused partition's offset as any other's.
+    fn pause_or_resume_splits(&mut self, pause: &[SplitId], resume: &[SplitId]) -> Result<(), BoxError> {
+        tracing::debug!(subtask = self.subtask, ?pause, ?resume, "Kafka source: watermark alignment");
+        for (splits, paused) in [(pause, true), (resume, false)] {
+            let named = |p: &Partition| p.split.is_some_and(|s| splits.contains(&s));
+            for p in self.partitions.iter_mut().filter(|p| named(p)) {
+                p.paused = paused;
+            }
+            self.set_paused(named, paused)?;
+        }
+        Ok(())
     }
 
     /// Commits the completed checkpoint's offsets to the consumer group (asynchronously; a

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use eddy_core::{Error, OperatorInfo, Output, Result};
+use eddy_core::{AlignmentMember, Error, OperatorInfo, Output, Result, WatermarkAlignment};
 use eddy_state::QueryRegistry;
 
+use crate::chain_alignment::ChainAlignment;
 use crate::checkpoint::committer::TxnCommitter;
 use crate::checkpoint::snapshot_port::StateContext;
 use crate::checkpoint::task::{CheckpointHooks, Command, TaskCheckpointing};
@@ -66,6 +67,8 @@ pub struct BuildContext<'a> {
     pub checkpoint: Option<&'a CheckpointHooks>,
     /// Where keyed operators with a uid register their state for reads from outside the job.
     pub queries: &'a QueryRegistry,
+    /// Watermark alignment of the chain subtask this operator runs in.
+    pub(crate) alignment: &'a ChainAlignment,
 }
 
 impl BuildContext<'_> {
@@ -98,6 +101,19 @@ impl BuildContext<'_> {
     /// A source task's commands from the job master.
     pub fn source_commands(&self) -> Option<Receiver<Command>> {
         self.checkpoint.and_then(|hooks| hooks.commands.borrow_mut().take())
+    }
+
+    /// Joins `alignment`'s group as the operator whose watermarks this chain subtask aligns
+    /// on: it publishes them through the member, and the chain's source pauses while they run
+    /// too far ahead ([`eddy_core::watermark_alignment`]). One operator per chain may; the job
+    /// is refused if this one does not run chained to a source.
+    pub fn join_alignment(&self, alignment: &WatermarkAlignment) -> Result<AlignmentMember> {
+        self.alignment.join(&self.info.name, alignment)
+    }
+
+    /// For a source: the member an operator of its chain joined with, to pause on.
+    pub fn take_alignment(&self) -> Option<AlignmentMember> {
+        self.alignment.take()
     }
 
     /// Takes the consumers of every side output, with their tags.

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Sender};
 use eddy_core::error::panic_message;
-use eddy_core::{Error, OperatorInfo, Result};
+use eddy_core::{AlignmentGroups, Error, OperatorInfo, Result};
 use eddy_state::{QueryError, QueryRegistry, QueryableState};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::chain_alignment::ChainAlignment;
 use crate::checkpoint::coordinator::{report_skipped, Coordinator, SavepointRequest};
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::task::{CheckpointHooks, Command, Event, TaskCheckpointing};
@@ -434,6 +435,11 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
     let inputs_of = |node: usize| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
     let heads = chain_heads(graph, plan);
     let (hooks, sources) = checkpoint_hooks(graph, plan, wiring);
+    let alignments = chain_alignments(graph, plan);
+    let alignment = |node: usize, subtask: usize| {
+        let found = alignments.iter().find(|(head, s, _)| *head == heads[node] && *s == subtask);
+        &found.expect("every chain subtask has its alignment").2
+    };
     let context = |node: usize, subtask: usize| BuildContext {
         info: OperatorInfo { name: graph.nodes[node].name.clone(), subtask, parallelism: plan.parallelism[node] },
         config,
@@ -444,6 +450,7 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
         attempt,
         checkpoint: hooks.iter().find(|(head, s, _)| *head == heads[node] && *s == subtask).map(|(_, _, h)| h),
         queries,
+        alignment: alignment(node, subtask),
     };
     // One channel per subtask of every node fed by channels.
     let mut senders: Vec<Vec<AnyEnd>> = (0..nodes).map(|_| Vec::new()).collect();
@@ -505,6 +512,8 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
             instances[node].push(Some(instance));
         }
     }
+    // A member no source took belongs to an operator that no source can pause for.
+    alignments.iter().try_for_each(|(_, _, chain)| chain.check_taken())?;
     let mut tasks = Vec::new();
     for node in 0..nodes {
         if !plan.is_head(graph, node) {
@@ -533,6 +542,17 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
         }
     }
     Ok(Built { tasks, sources })
+}
+
+/// Watermark alignment of every chain subtask `(head node, subtask, alignment)`, all in the
+/// same groups: the groups of this attempt, so a restarted job starts them afresh.
+fn chain_alignments(graph: &JobGraph, plan: &Plan) -> Vec<(usize, usize, ChainAlignment)> {
+    let groups = AlignmentGroups::default();
+    let heads = (0..graph.nodes.len()).filter(|&n| plan.is_head(graph, n));
+    heads
+        .flat_map(|node| (0..plan.parallelism[node]).map(move |subtask| (node, subtask)))
+        .map(|(node, subtask)| (node, subtask, ChainAlignment::new(groups.clone())))
+        .collect()
 }
 
 /// Checkpoint wiring of the chain subtask `(head node, subtask)`.

@@ -10,9 +10,12 @@
 //!   wait for, cancel, savepoint or observe.
 //! - [`checkpoint`]: barriers from the sources, alignment in the input gates, the coordinator
 //!   that completes checkpoints and commits transactional sinks, restarts from the newest one.
+//! - Watermark alignment: a source subtask pauses while its watermark runs too far ahead of
+//!   its group's ([`eddy_core::watermark_alignment`]); see [`graph::BuildContext::join_alignment`].
 //!
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
+mod chain_alignment;
 pub mod channel;
 pub mod checkpoint;
 mod completion;

@@ -187,6 +187,11 @@ pub mod names {
     pub const RECORDS_WRITTEN: &str = "records_written";
     /// Records dropped because their window had already fired.
     pub const LATE_RECORDS_DROPPED: &str = "late_records_dropped";
+    /// Milliseconds a source subtask spent paused by watermark alignment.
+    pub const ALIGNMENT_PAUSED_MS: &str = "watermark_alignment_paused_ms";
+    /// How far a source subtask's watermark was above its alignment group's minimum when it
+    /// last looked, in milliseconds (Flink's `watermarkAlignmentDrift`).
+    pub const ALIGNMENT_DRIFT_MS: &str = "watermark_alignment_drift_ms";
     /// The name the job master's counters are filed under (subtask 0).
     pub const CHECKPOINTS: &str = "Checkpoints";
     /// Checkpoints and savepoints completed.

@@ -2,13 +2,22 @@
 //! moving (the source's own watermarks, when it generates them per split), publish its
 //! per-split metrics, start checkpoints when the job master says so, and tell the source
 //! when one completed.
+//!
+//! With watermark alignment ([`eddy_core::watermark_alignment`]) it also reads its group's
+//! bound every update interval, and while its watermark is above it, it polls nothing: it
+//! waits an update interval at a time (at most a tick), still answering barriers and
+//! cancellation and sending ticks down the chain. A reader of several splits is told which
+//! of them to pause.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use eddy_core::time::{now_ms, MAX_WATERMARK};
-use eddy_core::{Barrier, BarrierKind, Error, OperatorInfo, Output, Result, SourceOutput, SourcePoll, SourceReader};
+use eddy_core::{
+    AlignmentMember, Barrier, BarrierKind, Error, OperatorInfo, Output, Result, SourceAlignment, SourceOutput,
+    SourcePoll, SourceReader,
+};
 use eddy_state::Redistribution;
 
 use crate::checkpoint::snapshot_port::{StateContext, SubtaskList};
@@ -48,6 +57,19 @@ pub struct SourceTask<T, S> {
     notified: u64,
     metrics: Option<SplitCounters>,
     last_periodic: Instant,
+    alignment: Option<Alignment>,
+}
+
+/// A source subtask's watermark alignment and its metrics.
+struct Alignment {
+    source: SourceAlignment,
+    /// Whether the source's own watermarks are the member's (else an assigner in the chain
+    /// publishes them).
+    own_watermarks: bool,
+    /// Time spent paused, and how much of it the counter holds (whole milliseconds).
+    paused: Duration,
+    paused_ms: Counter,
+    drift_ms: Counter,
 }
 
 /// Where a source's per-split metrics are published: `<split>.records_in`, `.bytes_in`,
@@ -95,7 +117,25 @@ impl<T, S> SourceTask<T, S> {
             notified: 0,
             metrics: None,
             last_periodic: Instant::now(),
+            alignment: None,
         }
+    }
+
+    /// Pauses while `member`'s watermark runs too far ahead of its group's. The member is the
+    /// source's own when it generates watermarks with an aligned strategy, else that of the
+    /// operator in its chain that joined the group (a timestamp assigner).
+    pub fn with_alignment(mut self, member: Option<AlignmentMember>, registry: &MetricRegistry) -> Self {
+        self.alignment = member.map(|member| {
+            let counter = |name| registry.counter(&self.info.name, self.info.subtask, name);
+            Alignment {
+                source: SourceAlignment::new(member),
+                own_watermarks: self.out.alignment().is_some(),
+                paused: Duration::ZERO,
+                paused_ms: counter(names::ALIGNMENT_PAUSED_MS),
+                drift_ms: counter(names::ALIGNMENT_DRIFT_MS),
+            }
+        });
+        self
     }
 
     /// Publishes the source's per-split metrics and dead-letter count.
@@ -172,8 +212,10 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
             .map_err(|e| info.error(format!("cannot act on completed checkpoint {completed}: {e}")))
     }
 
-    /// Periodic work: the source's watermarks (when their interval is up) and its metrics.
-    fn periodic(&mut self) -> Result<()> {
+    /// The source's own periodic watermarks, when their interval is up. Looked at before
+    /// every poll, so they come at the strategy's interval even when it is shorter than a
+    /// tick (as an assigner's do), which alignment relies on.
+    fn periodic_watermarks(&mut self) -> Result<()> {
         if let Some(interval) = self.out.watermark_interval() {
             if self.last_periodic.elapsed() >= interval {
                 self.last_periodic = Instant::now();
@@ -181,8 +223,58 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
                 self.drain()?;
             }
         }
-        self.publish_metrics();
         Ok(())
+    }
+
+    /// Watermark alignment, before each poll: publishes the source's own watermark, and once
+    /// per update interval reads the group's bound and pauses or resumes the splits it
+    /// concerns. Looking before each poll (not only at ticks) lets a short update interval
+    /// keep a fast source close to its group.
+    fn align(&mut self) -> Result<()> {
+        let Some(alignment) = &mut self.alignment else { return Ok(()) };
+        if alignment.own_watermarks {
+            let member = alignment.source.member();
+            member.report(self.out.watermark());
+            member.set_idle(self.out.is_idle());
+        }
+        if !alignment.source.update(Instant::now()) {
+            return Ok(());
+        }
+        alignment.drift_ms.set(alignment.source.drift());
+        let (pause, resume) = self.out.align_splits(alignment.source.max_allowed());
+        if pause.is_empty() && resume.is_empty() {
+            return Ok(());
+        }
+        let (info, source) = (&self.info, &mut self.source);
+        info.guard(|| source.pause_or_resume_splits(&pause, &resume))?
+            .map_err(|e| info.error(format!("cannot pause or resume splits for watermark alignment: {e}")))
+    }
+
+    /// Whether alignment keeps the source from reading now.
+    #[inline]
+    fn paused(&self) -> bool {
+        self.alignment.as_ref().is_some_and(|a| a.source.must_pause())
+    }
+
+    /// Paused by alignment: reads nothing until the group's next update (at most a tick),
+    /// but answers the master meanwhile.
+    fn wait_for_alignment(&mut self, run: &TaskRun) -> Result<Next> {
+        let Some(alignment) = &self.alignment else { return Ok(Next::Poll) };
+        let wait = alignment.source.update_interval().min(run.tick_interval);
+        let start = Instant::now();
+        let next = match self.control {
+            Some(_) => self.commands(run, Some(wait))?,
+            None => {
+                std::thread::sleep(wait);
+                Next::Poll
+            }
+        };
+        if let Some(alignment) = &mut self.alignment {
+            let counted = alignment.paused.as_millis();
+            alignment.paused += start.elapsed();
+            alignment.paused_ms.add((alignment.paused.as_millis() - counted) as u64);
+        }
+        Ok(next)
     }
 
     fn publish_metrics(&mut self) {
@@ -220,12 +312,13 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
         Ok(())
     }
 
-    /// Handles commands that are waiting; after a stop barrier, waits for the outcome.
-    fn commands(&mut self, run: &TaskRun, wait: bool) -> Result<Next> {
+    /// Handles commands that are waiting, and with `wait` waits that long for one more;
+    /// after a stop barrier, waits for the outcome.
+    fn commands(&mut self, run: &TaskRun, wait: Option<Duration>) -> Result<Next> {
         loop {
             let Some(control) = &self.control else { return Ok(Next::Poll) };
-            let command = if wait {
-                match control.commands.recv_timeout(run.tick_interval) {
+            let command = if let Some(wait) = wait {
+                match control.commands.recv_timeout(wait) {
                     Ok(command) => command,
                     Err(RecvTimeoutError::Timeout) => return Ok(Next::Poll),
                     Err(RecvTimeoutError::Disconnected) => return Err(Error::Cancelled),
@@ -279,7 +372,7 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
             if run.drain.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            if let Next::Finish = self.commands(run, true)? {
+            if let Next::Finish = self.commands(run, Some(run.tick_interval))? {
                 return Ok(());
             }
             self.notify_completed()?;
@@ -307,27 +400,44 @@ impl<T: Send, S: SourceReader<T>> Task for SourceTask<T, S> {
             if run.drain.load(Ordering::Relaxed) {
                 break;
             }
-            if let Next::Finish = self.commands(run, false)? {
+            if let Next::Finish = self.commands(run, None)? {
                 break;
             }
             self.notify_completed()?;
-            let (info, source, out) = (&self.info, &mut self.source, &mut self.out);
-            let max = self.batch_size;
-            let polling = Instant::now();
-            let poll = info.guard(|| source.poll(out, max))?.map_err(|e| info.error(e.to_string()))?;
-            if poll == SourcePoll::Pending {
-                // A poll that found nothing waited for input: the source's idle time.
-                task_time::add_idle(polling.elapsed());
+            self.periodic_watermarks()?;
+            self.align()?;
+            // While paused, time moves on at ticks only (as when the source is busy).
+            let mut poll = SourcePoll::Ready;
+            if !self.paused() {
+                let (info, source, out) = (&self.info, &mut self.source, &mut self.out);
+                let max = self.batch_size;
+                let polling = Instant::now();
+                poll = info.guard(|| source.poll(out, max))?.map_err(|e| info.error(e.to_string()))?;
+                if poll == SourcePoll::Pending {
+                    // A poll that found nothing waited for input: the source's idle time.
+                    task_time::add_idle(polling.elapsed());
+                }
+                self.drain()?;
+            } else {
+                // Paused by alignment, the source waits for the others: idle time too.
+                let waiting = Instant::now();
+                let next = self.wait_for_alignment(run)?;
+                task_time::add_idle(waiting.elapsed());
+                if let Next::Finish = next {
+                    break;
+                }
             }
-            self.drain()?;
             if poll == SourcePoll::Done {
+                if let Some(alignment) = &self.alignment {
+                    alignment.source.finish();
+                }
                 self.publish_metrics();
                 self.emit_end_of_time()?;
                 self.await_finish(run)?;
                 break;
             }
             if poll == SourcePoll::Pending || last_tick.elapsed() >= run.tick_interval {
-                self.periodic()?;
+                self.publish_metrics();
                 self.output.tick(now_ms())?;
                 last_tick = Instant::now();
             }

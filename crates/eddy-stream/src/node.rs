@@ -121,6 +121,12 @@ where
         };
         let dead_letters = ctx.take_side_outputs().into_iter().filter(|(tag, _)| tag == DEAD_LETTER_TAG);
         let output = WithDeadLetters::new(combine::<T>(outputs)?, dead_letters.map(|(_, c)| c).collect());
+        // The source aligns on its own watermarks when its strategy says so, else on those of
+        // an assigner in its chain that joined a group.
+        if let Some(alignment) = self.watermarks.as_ref().and_then(|w| w.alignment.as_ref()) {
+            ctx.join_alignment(alignment)?;
+        }
+        let alignment = ctx.take_alignment();
         let task = SourceTask::new(
             reader,
             output,
@@ -130,6 +136,7 @@ where
             ctx.counter(names::RECORDS_IN),
         )
         .with_metrics(SplitCounters::new(ctx.metrics.clone(), info))
+        .with_alignment(alignment, ctx.metrics)
         .with_control(control)?;
         Ok(NodeInstance::Source(Box::new(task)))
     }

@@ -99,6 +99,7 @@ impl<G> WatermarkStrategy<G> {
             generator: ProcessingTimeAdvance::new(self.generator, quiet, clock),
             interval: self.interval,
             idleness: self.idleness,
+            alignment: self.alignment,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use eddy_core::time::{duration_ms, MIN_WATERMARK};
-use eddy_core::Timestamp;
+use eddy_core::{Timestamp, WatermarkAlignment};
 
 /// Decides watermarks from the records one subtask sees (Flink's `WatermarkGenerator`).
 pub trait WatermarkGenerator<T>: Clone + Send + Sync + 'static {
@@ -70,16 +70,20 @@ impl<T> WatermarkGenerator<T> for NoWatermarks {
 }
 
 /// How watermarks are generated (Flink's `WatermarkStrategy`): a generator, how often its
-/// periodic watermark is asked for, and an optional idleness timeout.
+/// periodic watermark is asked for, an optional idleness timeout, and optional watermark
+/// alignment.
 ///
 /// Every strategy also emits the maximum watermark at the end of input, so every window
 /// fires. With an idleness timeout, a subtask that sees no records for that long is marked
-/// idle and stops holding back the watermark downstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// idle and stops holding back the watermark downstream. With watermark alignment, a source
+/// whose watermark runs too far ahead of the others in its group pauses until they catch up
+/// ([`WatermarkStrategy::with_watermark_alignment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatermarkStrategy<G = BoundedOutOfOrderness> {
     pub(crate) generator: G,
     pub(crate) interval: Duration,
     pub(crate) idleness: Option<Duration>,
+    pub(crate) alignment: Option<WatermarkAlignment>,
 }
 
 /// Flink's `pipeline.auto-watermark-interval` default.
@@ -109,7 +113,7 @@ impl WatermarkStrategy<NoWatermarks> {
 impl<G> WatermarkStrategy<G> {
     /// A strategy around your own generator, e.g. [`Punctuated`].
     pub fn for_generator(generator: G) -> Self {
-        WatermarkStrategy { generator, interval: DEFAULT_INTERVAL, idleness: None }
+        WatermarkStrategy { generator, interval: DEFAULT_INTERVAL, idleness: None, alignment: None }
     }
 
     /// Marks the stream idle after `timeout` without records.
@@ -120,6 +124,40 @@ impl<G> WatermarkStrategy<G> {
     /// Asks for periodic watermarks every `interval` of processing time (default 200 ms).
     pub fn with_interval(self, interval: Duration) -> Self {
         WatermarkStrategy { interval, ..self }
+    }
+
+    /// Watermark alignment (Flink's `withWatermarkAlignment`): every source in the job whose
+    /// strategy names `group` pauses while its watermark is more than `max_drift` ahead of
+    /// the lowest watermark in the group, and reads again once the others have caught up, so
+    /// a keyed stage downstream need not hold what one source read far ahead. Each source
+    /// looks at the group every `update_interval` (Flink's default: 1 s). Sources that have
+    /// ended or are idle do not hold the group back.
+    ///
+    /// Given to [`StreamEnvironment::from_source`](crate::StreamEnvironment::from_source), it
+    /// aligns each source subtask on its own watermark (the minimum over its splits), and
+    /// pauses single splits where the reader can. Given to
+    /// [`DataStream::assign_timestamps_and_watermarks`](crate::DataStream::assign_timestamps_and_watermarks),
+    /// it aligns the source the assigner runs chained to (at the source's parallelism, nothing
+    /// in between that moves records between subtasks; the job is refused otherwise). A
+    /// paused source still takes part in checkpoints. See `docs/time-and-windows.md`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eddy_stream::prelude::*;
+    /// let strategy = WatermarkStrategy::monotonous().with_watermark_alignment(
+    ///     "lines",
+    ///     Duration::from_secs(60),
+    ///     Duration::from_millis(100),
+    /// );
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(2);
+    /// let stamped = env.generate(Some(1_000), |i| i as i64).assign_timestamps_and_watermarks(strategy, |t| *t);
+    /// let all = stamped.collect();
+    /// env.execute("aligned").unwrap().wait().unwrap();
+    /// assert_eq!(all.take().len(), 1_000);
+    /// ```
+    pub fn with_watermark_alignment(self, group: &str, max_drift: Duration, update_interval: Duration) -> Self {
+        WatermarkStrategy { alignment: Some(WatermarkAlignment::new(group, max_drift, update_interval)), ..self }
     }
 }
 

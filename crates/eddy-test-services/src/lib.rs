@@ -105,8 +105,9 @@ impl Service {
         Service::start_new(Kind::MotoAuth)
     }
 
-    /// An S3 server (s3s-fs) that stores objects in its temporary directory; buckets are
-    /// created with a plain `PUT /<bucket>`.
+    /// An S3 server (s3s-fs) that stores objects under `dir()/data`. It answers signed
+    /// requests only, so a bucket is made by creating the directory `dir()/data/<bucket>`
+    /// (or by a signed `CreateBucket`), not by a plain `PUT /<bucket>`.
     pub fn s3s_fs() -> Option<Service> {
         Service::start_new(Kind::S3sFs)
     }

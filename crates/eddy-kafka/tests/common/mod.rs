@@ -45,19 +45,33 @@ pub fn produce(brokers: &str, topic: &str, values: &[Vec<u8>], partitions: Optio
         if let Some(n) = partitions {
             record = record.partition(i as i32 % n);
         }
-        let mut record = Some(record);
-        while let Some(r) = record.take() {
-            if let Err((e, r)) = producer.send(r) {
-                assert!(
-                    matches!(e.rdkafka_error_code(), Some(eddy_kafka::rdkafka::types::RDKafkaErrorCode::QueueFull)),
-                    "{e}"
-                );
-                producer.poll(Duration::from_millis(10));
-                record = Some(r);
-            }
-        }
+        send(&producer, record);
     }
     producer.flush(Duration::from_secs(30)).expect("every record delivered");
+}
+
+/// Writes `values` to partition `partition` of `topic`, in order.
+pub fn produce_to(brokers: &str, topic: &str, partition: i32, values: &[Vec<u8>]) {
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    for value in values {
+        send(&producer, BaseRecord::to(topic).payload(value.as_slice()).partition(partition));
+    }
+    producer.flush(Duration::from_secs(30)).expect("every record delivered");
+}
+
+/// Sends `record`, waiting while the producer's queue is full.
+fn send(producer: &BaseProducer, record: BaseRecord<'_, (), [u8]>) {
+    let mut record = Some(record);
+    while let Some(r) = record.take() {
+        if let Err((e, r)) = producer.send(r) {
+            assert!(
+                matches!(e.rdkafka_error_code(), Some(eddy_kafka::rdkafka::types::RDKafkaErrorCode::QueueFull)),
+                "{e}"
+            );
+            producer.poll(Duration::from_millis(10));
+            record = Some(r);
+        }
+    }
 }
 
 /// Every record value in `topic` a read_committed consumer sees, read until `expected` values

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use eddy_core::time::{reserved, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
-use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{AlignmentMember, Barrier, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::metrics::Counter;
 
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
@@ -24,6 +24,12 @@ impl<T: Data> DataStream<T> {
     /// operator's dead-letter output ([`DataStream::dead_letters`]) with the reason, and is
     /// counted in its `dead_letters` metric. (Flink would take it and fail later, in the
     /// window assigner.)
+    ///
+    /// With [`WatermarkStrategy::with_watermark_alignment`], the source this operator runs
+    /// chained to pauses while the watermarks generated here run too far ahead of the group
+    /// (Flink aligns only on a source's own strategy; here the assigner stands for the source
+    /// it is chained to, so a text file whose lines carry their time aligns too). `execute`
+    /// refuses the job if the assigner is not chained to a source.
     ///
     /// ```
     /// use eddy_stream::prelude::*;
@@ -46,6 +52,7 @@ impl<T: Data> DataStream<T> {
         F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static,
     {
         let assigner = self.transform("Timestamps/Watermarks", move |ctx, out| {
+            let alignment = strategy.alignment.as_ref().map(|a| ctx.join_alignment(a)).transpose()?;
             Ok(Box::new(AssignTimestamps {
                 timestamp_of: timestamp_of.clone(),
                 strategy: strategy.clone(),
@@ -57,6 +64,7 @@ impl<T: Data> DataStream<T> {
                 last_emit: Instant::now(),
                 last_record: Instant::now(),
                 idle: false,
+                alignment,
                 info: ctx.info.clone(),
             }))
         });
@@ -79,6 +87,8 @@ struct AssignTimestamps<F, G, T> {
     last_emit: Instant,
     last_record: Instant,
     idle: bool,
+    /// Where the watermarks are published when the strategy aligns them.
+    alignment: Option<AlignmentMember>,
     info: OperatorInfo,
 }
 
@@ -87,9 +97,21 @@ impl<F, G: WatermarkGenerator<T>, T: Data> AssignTimestamps<F, G, T> {
     fn emit(&mut self, watermark: Timestamp) -> Result<()> {
         if watermark > self.emitted {
             self.emitted = watermark;
+            if let Some(member) = &self.alignment {
+                member.report(watermark);
+            }
             self.out.watermark(watermark)?;
         }
         Ok(())
+    }
+
+    /// Sends a change of idleness, and publishes it where the strategy aligns.
+    fn set_idle(&mut self, idle: bool) -> Result<()> {
+        self.idle = idle;
+        if let Some(member) = &self.alignment {
+            member.set_idle(idle);
+        }
+        self.out.idle(idle)
     }
 
     fn emit_periodic(&mut self) -> Result<()> {
@@ -167,8 +189,7 @@ where
         }
         self.last_record = Instant::now();
         if self.idle {
-            self.idle = false;
-            self.out.idle(false)?;
+            self.set_idle(false)?;
         }
         if self.punctuations.is_empty() {
             self.out.records(batch)?;
@@ -184,6 +205,9 @@ where
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         if watermark == MAX_WATERMARK && self.emitted < MAX_WATERMARK {
             self.emitted = MAX_WATERMARK;
+            if let Some(member) = &self.alignment {
+                member.finish();
+            }
             return self.out.watermark(MAX_WATERMARK);
         }
         Ok(())
@@ -199,11 +223,14 @@ where
             self.emit_periodic()?;
         }
         if let Some(timeout) = self.strategy.idleness {
+            if self.alignment.as_ref().is_some_and(AlignmentMember::is_paused) {
+                // The source waits for alignment: no records is not idleness (the clock stops).
+                self.last_record = Instant::now();
+            }
             if !self.idle && self.last_record.elapsed() >= timeout {
                 // Send the final watermark first: one sent after `idle` would mark us active.
                 self.emit_periodic()?;
-                self.idle = true;
-                self.out.idle(true)?;
+                self.set_idle(true)?;
             }
         }
         self.out.tick(now)

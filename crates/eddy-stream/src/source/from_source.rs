@@ -15,8 +15,11 @@ impl StreamEnvironment {
     /// *inside* the source, one generator per split (partition, shard): the subtask's
     /// watermark is the minimum over its active splits, and with
     /// [`WatermarkStrategy::with_idleness`] a split without records stops holding it back.
-    /// Use [`WatermarkStrategy::no_watermarks`] to leave event time to a later
-    /// `assign_timestamps_and_watermarks`.
+    /// With [`WatermarkStrategy::with_watermark_alignment`] a subtask whose watermark runs too
+    /// far ahead of its group stops reading, and a reader that implements
+    /// [`SourceReader::pause_or_resume_splits`](eddy_core::SourceReader::pause_or_resume_splits)
+    /// is told which splits to pause. Use [`WatermarkStrategy::no_watermarks`] to leave event
+    /// time to a later `assign_timestamps_and_watermarks` (align there, then).
     ///
     /// Records the reader cannot deserialise, and those it collects with a marker (`i64::MIN`,
     /// `i64::MAX`) for a timestamp, come out of
@@ -73,11 +76,15 @@ impl StreamEnvironment {
     {
         let watermarks = (TypeId::of::<G>() != TypeId::of::<NoWatermarks>()).then(|| {
             let generator = strategy.generator.clone();
-            SourceWatermarks::new(
+            let watermarks = SourceWatermarks::new(
                 move || Box::new(PerSplit(generator.clone())) as Box<dyn SplitWatermarkGenerator<T>>,
                 strategy.interval,
                 strategy.idleness,
-            )
+            );
+            match &strategy.alignment {
+                Some(alignment) => watermarks.with_alignment(alignment.clone()),
+                None => watermarks,
+            }
         });
         self.add_source_node(name, false, SourceNode::new(source, watermarks))
     }

@@ -2,7 +2,19 @@
 //!
 //! [`TextFileSource`] is the [`SplitSource`] (`read_text_file` makes one; so can
 //! `from_source`); each subtask runs a [`TextFileReader`], whose splits are the byte ranges
-//! it still has to read. Lines are read with a bound on their length (see [`super::lines`]);
+//! it still has to read.
+//!
+//! The file is cut into splits of at most [`DEFAULT_SPLIT_SIZE`] (and at least one per
+//! subtask), dealt round robin: subtask `s` of `p` reads splits `s`, `s + p`, `s + 2p`, … in
+//! file order. So the subtasks read neighbouring parts of the file at any time, not one half
+//! each: in a file ordered by time (a log, a day of events) their event times stay close,
+//! and a keyed window stage downstream, which fires only what the slowest subtask's
+//! watermark has passed, holds little of what the others read ahead. Watermark alignment
+//! ([`crate::WatermarkStrategy::with_watermark_alignment`]) then bounds that distance
+//! whatever the subtasks' speeds. A subtask reads one split at a time, so pausing the
+//! subtask is pausing its split: the reader needs nothing for alignment.
+//!
+//! Lines are read with a bound on their length (see [`super::lines`]);
 //! one too long or not UTF-8 is rejected to the source's dead-letter output as a
 //! [`RawRecord`](eddy_core::RawRecord) whose split is the file and whose position is the
 //! line number and byte offset.
@@ -17,19 +29,33 @@ use serde::{Deserialize, Serialize};
 
 use super::lines::{self, read_line, text, Unreadable};
 
-/// The lines of a text file (without line endings), as a [`SplitSource`]. On a fresh start
-/// subtask `s` of `p` reads the lines that start in the byte range
-/// `[len * s / p, len * (s + 1) / p)`; its position is the ranges it has left, so a restore
-/// at another parallelism deals them out again.
+/// How large the splits of a text file are at most (unless a parallelism above
+/// `len / DEFAULT_SPLIT_SIZE` needs smaller ones): small enough that neighbouring splits
+/// read at once span little event time in a file ordered by time, large enough that
+/// switching splits (a seek, one line read twice) costs nothing measurable.
+pub const DEFAULT_SPLIT_SIZE: u64 = 4 << 20;
+
+/// The lines of a text file (without line endings), as a [`SplitSource`]. On a fresh start a
+/// file of `len` bytes read by `p` subtasks is cut into `n = max(p, ⌈len / split size⌉)`
+/// byte ranges `[len * k / n, len * (k + 1) / n)`, and subtask `s` reads ranges `s`, `s + p`,
+/// … (a line belongs to the range its first byte is in); its position is the ranges it has
+/// left, so a restore at another parallelism deals them out again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextFileSource {
     path: PathBuf,
+    split_size: u64,
 }
 
 impl TextFileSource {
-    /// The lines of the file at `path` (opened when the job starts).
+    /// The lines of the file at `path` (opened when the job starts), in splits of at most
+    /// [`DEFAULT_SPLIT_SIZE`].
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        TextFileSource { path: path.into() }
+        TextFileSource { path: path.into(), split_size: DEFAULT_SPLIT_SIZE }
+    }
+
+    /// Cuts the file into splits of at most `bytes` (at least 1) instead.
+    pub fn with_split_size(self, bytes: u64) -> Self {
+        TextFileSource { split_size: bytes.max(1), ..self }
     }
 }
 
@@ -40,7 +66,7 @@ impl SplitSource<String> for TextFileSource {
         let max = context.max_line_length;
         match &context.restored {
             Some(splits) => TextFileReader::restore(&self.path, splits, max),
-            None => TextFileReader::open(&self.path, context.subtask, context.parallelism, max),
+            None => TextFileReader::open(&self.path, self.split_size, context.subtask, context.parallelism, max),
         }
     }
 }
@@ -71,21 +97,30 @@ fn open_file(path: &Path) -> Result<File, BoxError> {
 }
 
 impl TextFileReader {
-    /// Opens subtask `subtask` of `parallelism` of the file at `path`.
-    fn open(path: &Path, subtask: usize, parallelism: usize, max_line_length: usize) -> Result<Self, BoxError> {
+    /// Opens subtask `subtask` of `parallelism` of the file at `path`, cut into splits of at
+    /// most `split_size` bytes.
+    fn open(
+        path: &Path,
+        split_size: u64,
+        subtask: usize,
+        parallelism: usize,
+        max_line_length: usize,
+    ) -> Result<Self, BoxError> {
         let file = open_file(path)?;
         let len = file.metadata()?.len();
-        let start = len * subtask as u64 / parallelism as u64;
-        let end = len * (subtask as u64 + 1) / parallelism as u64;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut position = start;
-        if start > 0 {
-            // The line under `start` belongs to the previous range unless `start` begins a line;
-            // skip it (keeping none of it, however long it is).
-            reader.seek(SeekFrom::Start(start - 1))?;
-            position = start - 1 + read_line(&mut reader, &mut Vec::new(), 0)?.consumed;
+        let splits = len.div_ceil(split_size).max(parallelism as u64);
+        // `len * k / splits` without overflow, whatever the file's length.
+        let boundary = |k: u64| (u128::from(len) * u128::from(k) / u128::from(splits)) as u64;
+        // Where each of this subtask's ranges starts: a small buffer, as only one line is read
+        // at each boundary.
+        let mut lines = BufReader::with_capacity(1 << 13, open_file(path)?);
+        let mut ranges = VecDeque::new();
+        for k in (subtask as u64..splits).step_by(parallelism) {
+            let position = first_line_at(&mut lines, boundary(k))?;
+            ranges.push_back(ByteRange { position, end: boundary(k + 1) });
         }
-        Ok(Self::reading(path, reader, VecDeque::from([ByteRange { position, end }]), max_line_length))
+        let reader = BufReader::with_capacity(1 << 20, file);
+        Ok(Self::reading(path, reader, ranges, max_line_length))
     }
 
     /// Reopens the file at the positions a checkpoint recorded.
@@ -160,6 +195,17 @@ impl SourceReader<String> for TextFileReader {
         let encoded = self.ranges.iter().map(|r| bincode::serde::encode_to_vec(r, bincode::config::standard()));
         Ok(Some(encoded.collect::<Result<_, _>>()?))
     }
+}
+
+/// Where the first line that starts at or after byte `start` starts. The line under `start`
+/// belongs to the previous range unless `start` begins a line; it is skipped (keeping none of
+/// it, however long it is).
+fn first_line_at(reader: &mut BufReader<File>, start: u64) -> io::Result<u64> {
+    if start == 0 {
+        return Ok(0);
+    }
+    reader.seek(SeekFrom::Start(start - 1))?;
+    Ok(start - 1 + read_line(reader, &mut Vec::new(), 0)?.consumed)
 }
 
 /// Line numbers for dead letters, counted on demand: only a rejected line needs its number,
@@ -245,11 +291,12 @@ mod tests {
         }
     }
 
-    /// Reads `path` with `parallelism` readers, lines up to `max` bytes: to the end, or with
-    /// `restore = Some((limit, restored))` one poll of `limit` lines per reader, a snapshot,
-    /// and the rest read by `restored` readers the snapshot's splits are dealt to.
-    fn read(path: &Path, parallelism: usize, max: usize, restore: Option<(usize, usize)>) -> Got {
-        let source = TextFileSource::new(path);
+    /// Reads `path` in splits of `split_size` bytes with `parallelism` readers, lines up to
+    /// `max` bytes: to the end, or with `restore = Some((limit, restored))` one poll of `limit`
+    /// lines per reader, a snapshot, and the rest read by `restored` readers the snapshot's
+    /// splits are dealt to.
+    fn read(path: &Path, split_size: u64, parallelism: usize, max: usize, restore: Option<(usize, usize)>) -> Got {
+        let source = TextFileSource::new(path).with_split_size(split_size);
         let context = |subtask, parallelism, restored: Option<Vec<Vec<u8>>>| {
             let context = ReaderContext::new(subtask, parallelism).with_max_line_length(max);
             match restored {
@@ -304,10 +351,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn splits_are_dealt_round_robin_so_subtasks_read_neighbouring_parts() {
+        // 40 lines of 10 bytes in splits of 100 bytes: ten lines per split, four splits.
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let lines: Vec<String> = (0..40).map(|i| format!("line {i:04}")).collect();
+        file.write_all(lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes()).unwrap();
+        let source = TextFileSource::new(file.path()).with_split_size(100);
+        let read_by = |subtask| {
+            let context = ReaderContext::new(subtask, 2).with_max_line_length(100);
+            let mut got = Got::default();
+            got.poll(&mut source.open(&context).unwrap(), 7, None);
+            got.lines
+        };
+        let range = |from: usize, to: usize| lines[from..to].to_vec();
+        assert_eq!(read_by(0), [range(0, 10), range(20, 30)].concat(), "splits 0 and 2, in file order");
+        assert_eq!(read_by(1), [range(10, 20), range(30, 40)].concat(), "splits 1 and 3");
+        // Fewer splits than subtasks: one per subtask, as large as it takes.
+        let source = TextFileSource::new(file.path()).with_split_size(1 << 20);
+        let context = ReaderContext::new(1, 4).with_max_line_length(100);
+        let mut got = Got::default();
+        got.poll(&mut source.open(&context).unwrap(), 7, None);
+        assert_eq!(got.lines, range(10, 20), "the second quarter");
+    }
+
+    /// Splits smaller than a line, a few lines, and the default (one per subtask here).
+    fn split_size() -> impl Strategy<Value = u64> {
+        prop_oneof![1u64..8, 8u64..64, Just(DEFAULT_SPLIT_SIZE)]
+    }
+
     proptest! {
         #[test]
         fn a_restore_at_any_parallelism_reads_the_rest_exactly_once(
             lines in proptest::collection::vec("[a-z ]{0,12}", 0..40),
+            split_size in split_size(),
             parallelism in 1usize..5,
             restored in 1usize..5,
             limit in 0usize..8,
@@ -315,7 +392,7 @@ mod tests {
             let mut file = tempfile::NamedTempFile::new().unwrap();
             let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
             file.write_all(text.as_bytes()).unwrap();
-            let mut got = read(file.path(), parallelism, 100, Some((limit, restored))).lines;
+            let mut got = read(file.path(), split_size, parallelism, 100, Some((limit, restored))).lines;
             let mut expected = lines.clone();
             got.sort();
             expected.sort();
@@ -326,6 +403,7 @@ mod tests {
         fn byte_ranges_yield_every_line_exactly_once(
             lines in proptest::collection::vec("[a-z ]{0,12}", 0..40),
             trailing_newline: bool,
+            split_size in split_size(),
             parallelism in 1usize..6,
         ) {
             let mut file = tempfile::NamedTempFile::new().unwrap();
@@ -337,7 +415,7 @@ mod tests {
             let mut expected: Vec<String> = if text.is_empty() { vec![] } else {
                 text.strip_suffix('\n').unwrap_or(&text).split('\n').map(String::from).collect()
             };
-            let mut got = read(file.path(), parallelism, 100, None).lines;
+            let mut got = read(file.path(), split_size, parallelism, 100, None).lines;
             expected.sort();
             got.sort();
             prop_assert_eq!(got, expected);
@@ -346,6 +424,7 @@ mod tests {
         #[test]
         fn unreadable_lines_become_dead_letters_naming_file_and_line_exactly_once(
             lines in proptest::collection::vec(test_line(), 0..30),
+            split_size in split_size(),
             parallelism in 1usize..5,
             restored in 1usize..5,
             limit in 0usize..8,
@@ -366,7 +445,7 @@ mod tests {
                 }
                 offset += bytes.len() + 1;
             }
-            let got = read(file.path(), parallelism, 12, Some((limit, restored)));
+            let got = read(file.path(), split_size, parallelism, 12, Some((limit, restored)));
             let mut got_lines = got.lines;
             got_lines.sort();
             want_lines.sort();
