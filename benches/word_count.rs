@@ -6,14 +6,16 @@
 //! WC_BYTES=1e9 cargo bench --bench word_count             # another size
 //! WC_PARALLELISM=1,2,4,8 cargo bench --bench word_count   # other parallelisms (default 1,2)
 //! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
+//! WC_SLED=1 cargo bench --bench word_count                # also with the windows' state in sled
 //! WC_MAX_DRIFT_MS=none cargo bench --bench word_count     # without watermark alignment
 //! ```
 //!
-//! Each parallelism runs three times: without checkpoints, with the per-operator metrics
+//! Each parallelism runs four times: without checkpoints, with the per-operator metrics
 //! turned off (`-nometrics`: their cost is the throughput they lose), and with a checkpoint
 //! every second (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
 //! `+http` also serves the metrics endpoint and scrapes `/metrics` every 100 ms while the job
-//! runs (a hundred times Prometheus' default rate), so its cost shows too.
+//! runs (a hundred times Prometheus' default rate), so its cost shows too. With `WC_SLED`
+//! set, a fifth time with the sled state backend (`+sled`, under WC_DIR).
 //! `WC_REPEAT=n` runs the whole list n times (the machine's noise next to the differences).
 //!
 //! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
@@ -66,9 +68,13 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
     let repeat: usize = std::env::var("WC_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let sled = std::env::var_os("WC_SLED").is_some();
     let configs = std::iter::once("loop".to_string()).chain(parallelism.split(',').flat_map(|p| {
         let p = p.trim();
+        let with_sled = sled.then(|| format!("eddy-p{p}+sled"));
         [format!("eddy-p{p}"), format!("eddy-p{p}-nometrics"), format!("eddy-p{p}+http"), format!("eddy-p{p}+ckpt")]
+            .into_iter()
+            .chain(with_sled)
     }));
     let configs: Vec<String> = configs.collect();
     for config in std::iter::repeat_n(configs, repeat).flatten() {
@@ -103,19 +109,25 @@ fn child(config: &str, input: &Path, output: &Path) {
     let start = Instant::now();
     let (words, checkpoints, paused) = match config.strip_prefix("eddy-p") {
         None => (naive_loop(input, output), "-".to_string(), "-".to_string()),
-        Some(p) => match (p.strip_suffix("+ckpt"), p.strip_suffix("-nometrics")) {
-            (None, None) if p.ends_with("+http") => {
-                let p = p.trim_end_matches("+http").parse().expect("parallelism");
-                eddy(input, output, p, None, Metrics::Scraped)
+        Some(p) => {
+            let (p, checkpoints) = match p.strip_suffix("+ckpt") {
+                Some(p) => (p, Some(output.with_extension("checkpoints"))),
+                None => (p, None),
+            };
+            let (p, state) = match p.strip_suffix("+sled") {
+                Some(p) => (p, Some(output.with_extension("state"))),
+                None => (p, None),
+            };
+            let (p, metrics) = match (p.strip_suffix("+http"), p.strip_suffix("-nometrics")) {
+                (Some(p), _) => (p, Metrics::Scraped),
+                (None, Some(p)) => (p, Metrics::Off),
+                (None, None) => (p, Metrics::On),
+            };
+            for dir in checkpoints.iter().chain(&state) {
+                let _ = std::fs::remove_dir_all(dir);
             }
-            (Some(p), _) => {
-                let checkpoints = output.with_extension("checkpoints");
-                let _ = std::fs::remove_dir_all(&checkpoints);
-                eddy(input, output, p.parse().expect("parallelism"), Some(&checkpoints), Metrics::On)
-            }
-            (None, Some(p)) => eddy(input, output, p.parse().expect("parallelism"), None, Metrics::Off),
-            (None, None) => eddy(input, output, p.parse().expect("parallelism"), None, Metrics::On),
-        },
+            eddy(input, output, p.parse().expect("parallelism"), checkpoints.as_deref(), state.as_deref(), metrics)
+        }
     };
     println!("{words} {:.3} {} {checkpoints} {paused}", start.elapsed().as_secs_f64(), peak_rss_kb());
 }
@@ -214,18 +226,23 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 }
 
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
-/// `checkpoints` if given, with the per-operator `metrics` off, on, or on and scraped; returns
-/// the number of words, `count/(last_ms,/last_MB)` of the checkpoints (`-` without), and the
-/// seconds its source subtasks spent paused by watermark alignment, summed.
+/// `checkpoints` if given, its keyed state in sled under `state` if given, with the
+/// per-operator `metrics` off, on, or on and scraped; returns the number of words,
+/// `count/(last_ms,/last_MB)` of the checkpoints (`-` without), and the seconds its source
+/// subtasks spent paused by watermark alignment, summed.
 fn eddy(
     input: &Path,
     output: &Path,
     parallelism: usize,
     checkpoints: Option<&Path>,
+    state: Option<&Path>,
     metrics: Metrics,
 ) -> (u64, String, String) {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism).set_operator_metrics(metrics != Metrics::Off);
+    if let Some(dir) = state {
+        env.set_state_dir(dir);
+    }
     let _scraper = (metrics == Metrics::Scraped).then(|| Scraper::start(&env));
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));

@@ -56,6 +56,34 @@ fn word_count_refuses_a_zero_checkpoint_interval_and_line_limit() {
 }
 
 #[test]
+fn word_count_state_backend_flags_go_together_and_sled_gives_the_same_counts() {
+    refused("word_count", &["--state-backend", "sled"], "--state-dir");
+    refused("word_count", &["--state-dir", "/tmp/unused"], "add --state-backend sled, or drop --state-dir");
+    refused("word_count", &["--state-backend", "disk"], "[possible values: heap, sled]");
+    refused(
+        "word_count",
+        &["--state-backend", "sled", "--state-dir", "/tmp/x", "--state-cache-mb", "0"],
+        "is not in 1..=",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let counts = |extra: &[&str]| {
+        let mut args = vec!["--parallelism", "2"];
+        args.extend_from_slice(extra);
+        let out = run("word_count", &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    let state = dir.path().join("state");
+    let sled = counts(&["--state-backend", "sled", "--state-dir", state.to_str().unwrap()]);
+    assert!(!sled.is_empty());
+    assert_eq!(sled, counts(&[]));
+    // Each subtask's database is working state, removed when the job ends.
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0);
+}
+
+#[test]
 fn fraud_detection_needs_at_least_one_account() {
     refused("fraud_detection", &["--accounts", "0"], "0 is not in 1..=4294967295");
     // One account works: every transaction is that account's.

@@ -264,3 +264,36 @@ async fn async_reads_leave_the_runtime_free() {
     drop(sender);
     job.await.unwrap();
 }
+
+/// Every keyed operator runs in the one shell, so a window or a rolling aggregate with a uid
+/// can be addressed too; its own state (namespaced, a live table on the heap, entries in
+/// sled) is refused alike on both backends, with the reason.
+fn an_operators_own_state_is_refused(state_dir: Option<&std::path::Path>) {
+    let (sender, receiver) = crossbeam_channel::bounded(16);
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    if let Some(dir) = state_dir {
+        env.set_state_dir(dir);
+    }
+    let sums =
+        env.from_channel(receiver).key_by(|r: &(String, i64)| r.0.clone()).sum(|r| &mut r.1).uid("rolling").collect();
+    let job = env.execute("rolling").unwrap();
+    sender.send(("a".to_string(), 2)).unwrap();
+    let read = job.state::<String, (String, i64)>("rolling", "rolling").unwrap();
+    let message = read.get(&"a".to_string()).unwrap_err().to_string();
+    assert!(message.contains("'rolling' is a namespaced state"), "{message}");
+    drop(sender);
+    job.wait().unwrap();
+    assert_eq!(sums.take(), vec![("a".to_string(), 2)]);
+}
+
+#[test]
+fn an_operators_own_state_is_refused_on_the_heap() {
+    an_operators_own_state_is_refused(None);
+}
+
+#[test]
+fn an_operators_own_state_is_refused_in_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    an_operators_own_state_is_refused(Some(dir.path()));
+}

@@ -21,6 +21,10 @@
 //!   ends). Read every file whose name does not start with `.` or `_`: a run killed and
 //!   restored shows each result exactly once.
 //!
+//! State: `--state-backend sled --state-dir DIR` keeps the windows' state in sled databases
+//! under `DIR` instead of memory (each keyed subtask caches `--state-cache-mb` of its
+//! database, default 64), for windows larger than memory; the results are the same.
+//!
 //! `--restore` and `--savepoint-dir` turn checkpointing on by themselves (kept in memory unless
 //! `--checkpoint-dir` is given). Checkpointing needs an input that can be read again, so it
 //! refuses `--input -` (stdin).
@@ -48,7 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser, ValueEnum};
 use eddy::prelude::*;
 
 #[global_allocator]
@@ -109,22 +113,51 @@ struct Args {
     /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
     #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Where the windows' state lives: in memory, or in sled databases under `--state-dir`.
+    #[arg(long, value_enum, default_value_t = Backend::Heap)]
+    state_backend: Backend,
+    /// The directory the sled backend keeps state in (needed with `--state-backend sled`).
+    #[arg(long, required_if_eq("state_backend", "sled"))]
+    state_dir: Option<PathBuf>,
+    /// What each keyed subtask's sled database caches in memory, in MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    state_cache_mb: u64,
     #[command(flatten)]
     kafka: kafka::KafkaArgs,
 }
 
 /// How `--explain` prints the plan.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Explain {
     Text,
     Dot,
     Mermaid,
 }
 
+/// A state backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// In memory (fastest).
+    Heap,
+    /// In sled, on disk (for state larger than memory).
+    Sled,
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.kafka.validate()?;
+    if args.state_dir.is_some() && args.state_backend == Backend::Heap {
+        let message =
+            "--state-dir is where the sled backend keeps state: add --state-backend sled, or drop --state-dir";
+        Args::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+    }
     let env = StreamEnvironment::new();
+    if let Some(dir) = &args.state_dir {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("cannot create the state directory {} (--state-dir); choose a writable path", dir.display())
+        })?;
+        env.set_state_dir(dir).set_state_cache_size(args.state_cache_mb << 20);
+    }
     let _metrics = flags::serve_metrics(&env, args.metrics_addr, "word count")?;
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);

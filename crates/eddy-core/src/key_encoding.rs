@@ -4,7 +4,8 @@
 //! bincode's serde path encodes a string one byte at a time, which made key hashing a
 //! sixth of word count's per-record cost; this writer copies whole slices. The tests check
 //! it produces bincode's bytes for every serde shape, so key groups stay those of
-//! `xxh3(bincode(key))` (DESIGN.md) and savepoints stay portable.
+//! `xxh3(bincode(key))` (`docs/architecture.md`, *Keys and key groups*) and savepoints stay
+//! portable.
 
 use serde::ser::{self, Serialize};
 

@@ -1,4 +1,24 @@
 //! Channels between subtasks: bounded (backpressure), carrying batches, never blocking forever.
+//!
+//! Where an edge leaves a thread (a shuffle by key, a rebalance, a change of parallelism),
+//! the producing chain ends in a [`ChannelWriter`] and every consuming subtask reads one
+//! bounded crossbeam channel through its [input gate](crate::gate). Records never travel
+//! alone:
+//!
+//! - the writer keeps one buffer per target subtask; a partitioner picks each record's
+//!   target (by key group, round robin, at random, or the one target of a forward edge);
+//! - a buffer is sent as one [`Message::Records`] when it holds `batch_size` records, on
+//!   every tick (so a quiet stream still delivers within the buffer timeout), and before any
+//!   watermark, idleness change, barrier or end, which go to *every* target after the
+//!   records they follow (order is kept per sender);
+//! - a full channel blocks the writer, which blocks its whole chain back to the source:
+//!   that is the backpressure. A blocked send wakes every 50 ms to see whether the job was
+//!   cancelled, and fails if the reader is gone, so no thread waits forever.
+//!
+//! ```text
+//!  chain ─▶ ChannelWriter ─ partition ─▶ [buf 0] ──batch──▶ channel of subtask 0 ─▶ gate
+//!                                    └─▶ [buf 1] ──batch──▶ channel of subtask 1 ─▶ gate
+//! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

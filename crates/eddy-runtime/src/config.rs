@@ -8,6 +8,9 @@ use crate::checkpoint::config::{CheckpointConfig, RestartStrategy};
 
 pub use eddy_core::source::DEFAULT_MAX_LINE_LENGTH;
 
+/// The default [`JobConfig::state_cache_bytes`]: 64 MiB per keyed subtask.
+pub const DEFAULT_STATE_CACHE_BYTES: u64 = 64 << 20;
+
 /// Job-wide settings; the stream environment fills these in.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -23,6 +26,8 @@ pub struct JobConfig {
     pub channel_capacity: usize,
     /// Where keyed state lives: `None` in memory, `Some(dir)` in sled databases under `dir`.
     pub state_dir: Option<std::path::PathBuf>,
+    /// What each keyed subtask's sled database caches in memory, in bytes.
+    pub state_cache_bytes: u64,
     /// Checkpointing; `None`: off (no savepoints either).
     pub checkpoint: Option<CheckpointConfig>,
     /// What happens when a subtask fails; `None`: [`RestartStrategy::DEFAULT_WITH_CHECKPOINTS`]
@@ -64,6 +69,7 @@ impl Default for JobConfig {
             buffer_timeout: Duration::from_millis(100),
             channel_capacity: 16,
             state_dir: None,
+            state_cache_bytes: DEFAULT_STATE_CACHE_BYTES,
             checkpoint: None,
             restart: None,
             restore_from: None,

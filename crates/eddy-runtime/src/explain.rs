@@ -13,8 +13,9 @@ use std::fmt::{self, Display, Write};
 
 use serde::Serialize;
 
+use crate::config::JobConfig;
 use crate::graph::{JobGraph, ShipStrategy};
-use crate::planner::Plan;
+use crate::planner::{self, Plan};
 
 /// A planned job, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,8 +69,14 @@ pub fn strategy_name(strategy: ShipStrategy) -> &'static str {
 }
 
 impl Explained {
+    /// `graph` as `execute` would run it under `config`: planned, nothing built or started.
+    /// Fails as `execute` would on a graph the planner refuses.
+    pub fn of(graph: &JobGraph, config: &JobConfig) -> eddy_core::Result<Self> {
+        Ok(Self::new(graph, &planner::plan(graph, config)?))
+    }
+
     /// `graph` as `plan` runs it.
-    pub fn new(graph: &JobGraph, plan: &Plan) -> Self {
+    fn new(graph: &JobGraph, plan: &Plan) -> Self {
         let mut operators: Vec<PlannedOperator> = Vec::with_capacity(graph.nodes.len());
         for (id, node) in graph.nodes.iter().enumerate() {
             let chained_from = graph.edges.iter().zip(&plan.chained).find(|(e, &c)| c && e.to == id);

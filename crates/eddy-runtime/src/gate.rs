@@ -1,5 +1,26 @@
-//! The loop of a subtask fed by channels: merge inputs, combine watermarks, align barriers,
-//! keep time moving.
+//! The input gate: the loop of a subtask fed by channels.
+//!
+//! Every upstream subtask of an operator sends into one bounded channel per downstream
+//! subtask (see [`channel`](crate::channel)); each message is tagged with the sender's input
+//! index. The gate reads that channel on the subtask's own thread and drives the head of its
+//! chain, the first operator, with it:
+//!
+//! - records go to the head batch by batch, as they came;
+//! - watermarks and idleness go through a [`WatermarkValve`]: the subtask's watermark is the
+//!   minimum over its inputs that are not idle, and moves only forward;
+//! - barriers are aligned across inputs ([`Alignment`]): once a checkpoint's barrier has
+//!   come on every input, the chain snapshots and the gate acks the checkpoint to the job
+//!   master;
+//! - when nothing arrives for a tick interval, processing time still moves (`tick`), so
+//!   processing-time windows and timers fire and buffered output goes out;
+//! - when every input has ended, the chain finishes, and in a checkpointed job hands its
+//!   final state over with a last barrier.
+//!
+//! ```text
+//!  upstream 0 ─┐
+//!  upstream 1 ─┼─▶ channel ─▶ InputGate ─▶ head.records / watermark / barrier / tick ─▶ …chain
+//!  upstream 2 ─┘              (valve, alignment)
+//! ```
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -10,17 +31,11 @@ use eddy_core::time::now_ms;
 use eddy_core::{Barrier, Error, Output, Result, ValveUpdate, WatermarkValve};
 
 use crate::channel::{Envelope, Message};
-use crate::checkpoint::config::CheckpointingMode;
-use crate::checkpoint::task::TaskCheckpointing;
+use crate::checkpoint::alignment::Alignment;
+use crate::checkpoint::{CheckpointingMode, TaskCheckpointing};
 use crate::graph::{Task, TaskRun};
 use crate::metrics::Counter;
 use crate::task_time;
-
-/// A checkpoint whose barrier has arrived on some inputs but not yet on all.
-struct Alignment {
-    barrier: Barrier,
-    arrived: Vec<bool>,
-}
 
 /// Reads one subtask's channel (all upstream subtasks send into it) and drives its chain.
 pub struct InputGate<T> {
@@ -30,9 +45,7 @@ pub struct InputGate<T> {
     head: Box<dyn Output<T>>,
     records_in: Counter,
     checkpointing: Option<TaskCheckpointing>,
-    alignment: Option<Alignment>,
-    /// Messages from inputs whose barrier arrived first (exactly-once), replayed once aligned.
-    held: VecDeque<Envelope<T>>,
+    alignment: Alignment<Message<T>>,
     /// Messages to handle before reading the channel again (released after an alignment).
     released: VecDeque<Envelope<T>>,
 }
@@ -47,14 +60,15 @@ impl<T> InputGate<T> {
             head,
             records_in,
             checkpointing: None,
-            alignment: None,
-            held: VecDeque::new(),
+            alignment: Alignment::new(false),
             released: VecDeque::new(),
         }
     }
 
     /// Takes part in checkpoints: aligns barriers and acks them.
     pub fn with_checkpointing(mut self, checkpointing: Option<TaskCheckpointing>) -> Self {
+        let exactly_once = checkpointing.as_ref().is_some_and(|c| c.mode == CheckpointingMode::ExactlyOnce);
+        self.alignment = Alignment::new(exactly_once);
         self.checkpointing = checkpointing;
         self
     }
@@ -69,16 +83,8 @@ impl<T> InputGate<T> {
         Ok(())
     }
 
-    fn aligning_exactly_once(&self) -> bool {
-        self.checkpointing.as_ref().is_some_and(|c| c.mode == CheckpointingMode::ExactlyOnce)
-    }
-
     fn handle(&mut self, input: usize, message: Message<T>) -> Result<()> {
-        let blocked = self.alignment.as_ref().is_some_and(|a| a.arrived[input]);
-        if blocked && self.aligning_exactly_once() {
-            self.held.push_back((input, message));
-            return Ok(());
-        }
+        let Some(message) = self.alignment.admit(input, message) else { return Ok(()) };
         match message {
             Message::Records(mut batch) => {
                 self.records_in.add(batch.len() as u64);
@@ -92,7 +98,10 @@ impl<T> InputGate<T> {
                 let update = self.valve.idle(input, idle);
                 self.apply(update)
             }
-            Message::Barrier(barrier) => self.barrier(input, barrier),
+            Message::Barrier(barrier) => {
+                self.alignment.barrier(input, barrier, self.ended.len(), &mut self.released);
+                self.complete_alignment_if_done()
+            }
             Message::End => {
                 self.ended[input] = true;
                 let update = self.valve.end(input);
@@ -102,42 +111,14 @@ impl<T> InputGate<T> {
         }
     }
 
-    /// A barrier arrived on `input`. A newer checkpoint's barrier abandons an older alignment
-    /// (that checkpoint was given up); an older one is stale and ignored.
-    fn barrier(&mut self, input: usize, barrier: Barrier) -> Result<()> {
-        match &self.alignment {
-            Some(current) if barrier.checkpoint < current.barrier.checkpoint => return Ok(()),
-            Some(current) if barrier.checkpoint > current.barrier.checkpoint => self.release(),
-            _ => {}
-        }
-        let inputs = self.ended.len();
-        let alignment = self.alignment.get_or_insert_with(|| Alignment { barrier, arrived: vec![false; inputs] });
-        alignment.arrived[input] = true;
-        self.complete_alignment_if_done()
-    }
-
+    /// Once the barrier being aligned has come on every input: snapshot, pass it on, ack.
     fn complete_alignment_if_done(&mut self) -> Result<()> {
-        let Some(alignment) = &self.alignment else { return Ok(()) };
-        let done = alignment.arrived.iter().zip(&self.ended).all(|(&arrived, &ended)| arrived || ended);
-        if !done {
-            return Ok(());
-        }
-        let barrier = alignment.barrier;
-        self.release();
+        let Some(barrier) = self.alignment.complete(&self.ended, &mut self.released) else { return Ok(()) };
         self.head.barrier(barrier)?;
         if let Some(checkpointing) = &self.checkpointing {
             checkpointing.ack(barrier);
         }
         Ok(())
-    }
-
-    /// Ends the alignment; what was held back is handled next, in arrival order.
-    fn release(&mut self) {
-        self.alignment = None;
-        let held = std::mem::take(&mut self.held);
-        for envelope in held.into_iter().rev() {
-            self.released.push_front(envelope);
-        }
     }
 
     fn next(&mut self, run: &TaskRun) -> Result<Option<Envelope<T>>> {

@@ -21,6 +21,7 @@ use crate::config::JobConfig;
 use crate::metrics::{Counter, MetricRegistry};
 use crate::observed::Observers;
 use crate::side_channel::SideChannel;
+use crate::source_task::SourceControl;
 
 /// A `Box<dyn Output<T>>` with its `T` erased.
 pub type AnyOutput = Box<dyn Any + Send>;
@@ -63,8 +64,10 @@ pub struct BuildContext<'a> {
     /// (Flink's attempt number). Whatever an operator names by attempt (a transactional
     /// sink's files, say) never collides with what a failed attempt left behind.
     pub attempt: usize,
-    /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints).
-    pub checkpoint: Option<&'a CheckpointHooks>,
+    /// Checkpoint wiring of the chain subtask this operator runs in (`None`: no checkpoints);
+    /// operators reach it through [`state`](Self::state) and, for sources,
+    /// [`task_checkpointing`](Self::task_checkpointing) and [`source_commands`](Self::source_commands).
+    pub(crate) checkpoint: Option<&'a CheckpointHooks>,
     /// Where keyed operators with a uid register their state for reads from outside the job.
     pub queries: &'a QueryRegistry,
     /// Watermark alignment of the chain subtask this operator runs in.
@@ -94,13 +97,20 @@ impl BuildContext<'_> {
     }
 
     /// The task side of checkpointing, for the loop that drives this chain.
-    pub fn task_checkpointing(&self) -> Option<TaskCheckpointing> {
+    pub(crate) fn task_checkpointing(&self) -> Option<TaskCheckpointing> {
         self.checkpoint.map(|hooks| hooks.task.clone())
     }
 
     /// A source task's commands from the job master.
-    pub fn source_commands(&self) -> Option<Receiver<Command>> {
+    fn source_commands(&self) -> Option<Receiver<Command>> {
         self.checkpoint.and_then(|hooks| hooks.commands.borrow_mut().take())
+    }
+
+    /// A source task's wiring to the job master in a checkpointed job (`None` without
+    /// checkpointing): its commands, its acks, and where its splits are snapshotted.
+    pub fn source_control(&self) -> Option<SourceControl> {
+        let (commands, task) = (self.source_commands()?, self.task_checkpointing()?);
+        Some(SourceControl { commands, task, state: self.state() })
     }
 
     /// Joins `alignment`'s group as the operator whose watermarks this chain subtask aligns

@@ -357,13 +357,13 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
     let tick_interval = master.config.buffer_timeout;
     let run = Arc::new(TaskRun { cancel: cancel.clone(), drain: drain.clone(), tick_interval });
     let mut threads = Vec::with_capacity(built.tasks.len());
-    for (index, (thread_name, task, time)) in built.tasks.into_iter().enumerate() {
+    for (thread_name, task, time) in built.tasks {
         let (run, events) = (run.clone(), events.clone());
         let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
             let entered = time.as_ref().map(|time| time.enter());
             let result = run_task(task, &run);
             drop(entered);
-            let _ = events.send(Event::Ended { task: index, result });
+            let _ = events.send(Event::Ended { result });
         });
         match spawned {
             Ok(handle) => threads.push(handle),

@@ -1,29 +1,42 @@
 //! eddy's runtime: it takes the [`JobGraph`] the DataStream API built and runs it.
 //!
-//! - The [`planner`] resolves parallelism and partitioning and fuses forward edges into
+//! - The planner resolves parallelism and partitioning and fuses forward edges into
 //!   chains: operators in a chain call each other directly on one thread.
 //! - Each chain subtask runs on its own OS thread: a [`source_task::SourceTask`] polls a
-//!   source, an [`gate::InputGate`] drains a bounded channel fed by upstream subtasks.
-//! - [`channel::ChannelWriter`] batches records per target subtask and applies
-//!   backpressure by blocking on a full channel (while still honouring cancellation).
+//!   source; an input gate drains the bounded channel its upstream subtasks feed, combines
+//!   their watermarks and aligns their checkpoint barriers.
+//! - A channel writer ends a chain where an edge leaves the thread: it batches records per
+//!   target subtask and applies backpressure by blocking on a full channel (while still
+//!   honouring cancellation).
 //! - [`job::execute`] starts it all under a job master thread and returns a [`JobHandle`] to
 //!   wait for, cancel, savepoint or observe.
 //! - [`checkpoint`]: barriers from the sources, alignment in the input gates, the coordinator
 //!   that completes checkpoints and commits transactional sinks, restarts from the newest one.
 //! - Watermark alignment: a source subtask pauses while its watermark runs too far ahead of
 //!   its group's ([`eddy_core::watermark_alignment`]); see [`graph::BuildContext::join_alignment`].
+//! - Metrics: the planner wraps every operator's input and first output in an
+//!   [`observed::Observed`] (records in and out, watermarks), gates, blocked sends and source
+//!   polls add their waits to the thread's [`task_time`], and [`operator_metrics`] reads it all
+//!   per operator and job on demand; [`jobs`] lists an environment's jobs for an endpoint, and
+//!   [`explain`] shows a plan without running it.
+//!
+//! What an operator or connector builds on is public: the [`graph`] (nodes, edges,
+//! [`BuildContext`](graph::BuildContext)), [`edge`] factories, [`source_task`], [`metrics`]
+//! and the operator's side of [`checkpoint`] ([`StateContext`](checkpoint::StateContext),
+//! [`TxnCommitter`](checkpoint::TxnCommitter)). The planner, gates, channels, partitioners
+//! and the master are internal; `docs/architecture.md` in the repository shows how they fit.
 //!
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
 mod chain_alignment;
-pub mod channel;
+mod channel;
 pub mod checkpoint;
 mod completion;
 pub mod config;
 pub mod edge;
 pub mod explain;
 pub mod fan_out;
-pub mod gate;
+mod gate;
 pub mod graph;
 #[cfg(feature = "tokio")]
 pub mod io_runtime;
@@ -33,8 +46,8 @@ mod master;
 pub mod metrics;
 pub mod observed;
 pub mod operator_metrics;
-pub mod partitioner;
-pub mod planner;
+mod partitioner;
+mod planner;
 pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;

@@ -1,6 +1,27 @@
 //! The job master: runs a job's attempts on their threads, drives checkpoints and savepoints,
 //! and restarts the job from its newest complete checkpoint after a failure.
 //!
+//! `execute` plans the job and hands it to the master, which runs on a thread of its own
+//! (`job-master`) for the life of the job. It owns the task threads of the current
+//! *attempt* and listens to them, and to the user's [`JobHandle`](crate::JobHandle), in one
+//! loop:
+//!
+//! - every checkpoint interval (or on a savepoint request) it asks each source task to
+//!   record its position and emit a barrier; each task acks once the barrier has passed
+//!   through its chain, with what its operators snapshotted; when all have acked the
+//!   [coordinator](crate::checkpoint::coordinator) writes the snapshot and commits the
+//!   transactional sinks;
+//! - when every source is done it tells them to finish, and collects each task's final
+//!   state (a last transaction to commit);
+//! - when a task fails, it cancels the attempt, waits for its threads, and — as long as the
+//!   restart strategy allows — starts the next attempt from the newest checkpoint.
+//!
+//! ```text
+//!  JobHandle ──savepoint / cancel──▶ master ◀──Ack / SourceDone / Finished / Ended── tasks
+//!                                      │──Barrier / Finish / Resume──▶ source tasks
+//!                                      └──write snapshot, commit sinks, restart
+//! ```
+//!
 //! A restart is an attempt like the first: the newest checkpoint is opened (an older one of
 //! this run if it no longer opens), sinks are prepared (output committed after it rolled
 //! back, its transactions committed again, the failed attempt's leftovers removed), and the
@@ -277,6 +298,10 @@ impl Master {
             self.drive_checkpoints(attempt, &mut progress);
         }
         if let Some(error) = progress.failure {
+            for request in progress.waiting {
+                let reply = "the savepoint was not completed: a task failed (the job restarts if its strategy allows)";
+                let _ = request.reply.send(Err(Error::Checkpoint(reply.into())));
+            }
             return Err(error);
         }
         if self.cancel.load(Ordering::Relaxed) {
@@ -308,7 +333,7 @@ impl Master {
                     Err(error) => self.fail(error, attempt, progress),
                 }
             }
-            Event::SourceDone { .. } => progress.sources_running -= 1,
+            Event::SourceDone => progress.sources_running -= 1,
             Event::Finished { parts, .. } => progress.finished_parts.extend(parts),
             Event::Ended { result, .. } => {
                 progress.ended += 1;

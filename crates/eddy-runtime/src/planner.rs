@@ -1,8 +1,24 @@
-//! The planner: resolves parallelism and partitioning, fuses chains, wires subtasks.
+//! The planner: decides how a job graph runs — each operator's parallelism, how each edge
+//! ships records, and which operators share a thread.
 //!
-//! An edge is chained (a direct call, no channel, no thread hop) when it is a forward edge
-//! between operators of equal parallelism whose consumer has no other input, or a key_by
-//! edge where both sides run at parallelism 1 (there is only one place a key can go).
+//! The API builds a [`JobGraph`] of operators and edges without deciding anything; the
+//! planner resolves it against the [`JobConfig`]:
+//!
+//! 1. **Parallelism.** An operator's own setting, else the job's (capped at
+//!    `max_parallelism`); a non-parallel source runs once; an operator the API inserted on
+//!    another's behalf (a window's pre-aggregation) follows its input.
+//! 2. **Ship strategies.** A default edge is *forward* between equal parallelisms, else a
+//!    *rebalance*; an explicit forward edge between different parallelisms is an error that
+//!    says what to change.
+//! 3. **Chains.** An edge is chained — a direct call, no channel, no thread hop — when it is
+//!    forward between equal parallelisms and its consumer has no other input, or a key_by
+//!    edge with both sides at parallelism 1 (there is only one place a key can go). A chain
+//!    runs on one thread per subtask; every other edge is a channel.
+//!
+//! ```text
+//!  source ─fwd─▶ map ─fwd─▶ pre-aggregate ─key_by─▶ window ─fwd─▶ sink     (parallelism 2)
+//!  └──────────── one chain, 2 threads ───────────┘  └─ one chain, 2 threads ─┘
+//! ```
 
 use eddy_core::{Error, Result};
 

@@ -31,14 +31,15 @@ use crate::task_time;
 pub const SPLITS: &str = "splits";
 
 /// A checkpointed source's wiring: commands in, snapshots and acks out.
+/// [`BuildContext::source_control`](crate::graph::BuildContext::source_control) makes it.
 pub struct SourceControl {
     /// Barriers and other commands from the job master.
-    pub commands: Receiver<Command>,
+    pub(crate) commands: Receiver<Command>,
     /// Where acks go.
-    pub task: TaskCheckpointing,
+    pub(crate) task: TaskCheckpointing,
     /// Where the source's splits are snapshotted (`None` without a uid: the planner refused
     /// such a job, so this is only `None` for sources that hold no position).
-    pub state: Option<StateContext>,
+    pub(crate) state: Option<StateContext>,
 }
 
 /// Runs a [`SourceReader`] (a `Source` runs through `PlainReader`) and pushes what it produces into its chain.

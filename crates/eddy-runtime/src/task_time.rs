@@ -3,8 +3,8 @@
 //! `idleTimeMsPerSecond`, `backPressuredTimeMsPerSecond` and `busyTimeMsPerSecond`.
 //!
 //! Each chain subtask runs on its own thread, and that thread's [`TaskTime`] is set as the
-//! thread's current one when it starts ([`TaskTime::enter`]). The few places that wait ([an
-//! input gate's receive](crate::gate), [a blocked send](crate::channel::send), a source poll
+//! thread's current one when it starts ([`TaskTime::enter`]). The few places that wait (an
+//! input gate's receive, a blocked channel send, a source poll
 //! that found nothing) add what they waited to it through [`idle`] and [`backpressured`]:
 //! nothing is timed on the fast path (a channel that has a message, a send that fits), so
 //! the accounting costs nothing while a job keeps up.

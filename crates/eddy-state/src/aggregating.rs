@@ -2,35 +2,17 @@
 
 use std::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
+use crate::aggregate_function::AggregateFunction;
 use crate::backend::StateBackend;
 use crate::error::Result;
 use crate::store::KeyedStateStore;
-
-/// Folds values into an accumulator and reads a result from it (Flink's
-/// `AggregateFunction`, without `merge`, which only merging windows need).
-///
-/// The signatures match eddy-stream's window `AggregateFunction`, so one can wrap the other.
-pub trait AggregateFunction<IN> {
-    /// The running state, stored per key.
-    type Acc: Serialize + DeserializeOwned;
-    /// What [`AggregatingState::get`] returns.
-    type Out;
-    /// A fresh accumulator, for a key's first value.
-    fn create_accumulator(&self) -> Self::Acc;
-    /// Adds one value.
-    fn add(&self, acc: &mut Self::Acc, value: IN);
-    /// The result of an accumulator.
-    fn get_result(&self, acc: Self::Acc) -> Self::Out;
-}
 
 /// One accumulator of an [`AggregateFunction`] per key (Flink's `AggregatingState<IN, OUT>`;
 /// `OUT` is `A::Out`).
 ///
 /// ```
 /// use eddy_state::{AggregateFunction, AggregatingStateDescriptor, HeapBackend, KeyedStateStore};
+/// #[derive(Clone)]
 /// struct Average;
 /// impl AggregateFunction<f64> for Average {
 ///     type Acc = (f64, u64);
@@ -38,6 +20,7 @@ pub trait AggregateFunction<IN> {
 ///     fn create_accumulator(&self) -> (f64, u64) { (0.0, 0) }
 ///     fn add(&self, acc: &mut (f64, u64), value: f64) { acc.0 += value; acc.1 += 1; }
 ///     fn get_result(&self, acc: (f64, u64)) -> f64 { acc.0 / acc.1 as f64 }
+///     fn merge(&self, acc: &mut (f64, u64), other: (f64, u64)) { acc.0 += other.0; acc.1 += other.1; }
 /// }
 /// let store = KeyedStateStore::new(HeapBackend::new(128)?);
 /// let average = AggregatingStateDescriptor::new("average", Average);

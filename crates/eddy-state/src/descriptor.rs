@@ -23,6 +23,8 @@ pub enum StateKind {
     Reducing,
     /// An accumulator of an aggregate function ([`AggregatingState`](crate::AggregatingState)).
     Aggregating,
+    /// Values per namespace and key ([`NamespacedState`](crate::NamespacedState)).
+    Namespaced,
 }
 
 impl fmt::Display for StateKind {
@@ -33,6 +35,7 @@ impl fmt::Display for StateKind {
             StateKind::Map => "map",
             StateKind::Reducing => "reducing",
             StateKind::Aggregating => "aggregating",
+            StateKind::Namespaced => "namespaced",
         })
     }
 }
@@ -143,6 +146,29 @@ impl<IN, A: crate::AggregateFunction<IN>> AggregatingStateDescriptor<IN, A> {
     common_accessors!();
 }
 
+/// Describes a [`NamespacedState<N, K, V>`](crate::NamespacedState): a `V` per namespace
+/// `N` (a window, say) and key `K`. It has no TTL: an operator removes a namespace's values
+/// itself (a window's when it fires).
+pub struct NamespacedStateDescriptor<N, K, V> {
+    pub(crate) spec: Spec,
+    _type: Types<N, K, V>,
+}
+
+/// The types a namespaced state holds (no values of them).
+pub(crate) type Types<N, K, V> = PhantomData<fn() -> (N, K, V)>;
+
+impl<N, K, V> NamespacedStateDescriptor<N, K, V> {
+    /// A namespaced state called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        NamespacedStateDescriptor { spec: Spec { name: name.into(), ttl: None }, _type: PhantomData }
+    }
+
+    /// The state's name, its identity in backends and snapshots.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
 /// Debug and Clone without bounds on the phantom value types.
 macro_rules! impl_debug_clone {
     ($name:ident < $($p:ident),* >) => {
@@ -161,6 +187,7 @@ macro_rules! impl_debug_clone {
 impl_debug_clone!(ValueStateDescriptor<T>);
 impl_debug_clone!(ListStateDescriptor<T>);
 impl_debug_clone!(MapStateDescriptor<K, V>);
+impl_debug_clone!(NamespacedStateDescriptor<N, K, V>);
 
 impl<T, F> fmt::Debug for ReducingStateDescriptor<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -212,6 +212,21 @@ pub enum StateError {
         /// What is wrong with its snapshot.
         problem: String,
     },
+    /// A state name that eddy keeps for its own entries.
+    #[error(
+        "state name '{name}' starts with NUL, which eddy reserves for its own entries (timers); \
+         choose another name"
+    )]
+    ReservedName {
+        /// The name, escaped.
+        name: String,
+    },
+    /// A state handle was used with another store than the one it was opened from.
+    #[error("state '{state}' was used with another store than the one it was opened from")]
+    ForeignStore {
+        /// The state.
+        state: String,
+    },
     /// State was used from inside a callback that already holds the store (e.g. a clock).
     #[error("the keyed state store was used re-entrantly; do not access state from inside a state callback")]
     Reentrant,

@@ -21,6 +21,10 @@
 //! | [`ReducingStateDescriptor<T, F>`] | [`ReducingState`] | one `T` folded with `F: Fn(T, T) -> T` |
 //! | [`AggregatingStateDescriptor<IN, A>`] | [`AggregatingState`] | an [`AggregateFunction`] accumulator |
 //!
+//! Operators keep their own state the same way. A window keeps a [`NamespacedState`]: a
+//! value per *namespace* (the window) and key, whose namespace's values are visited or
+//! dropped at once when the window fires (Flink's window state).
+//!
 //! **Key groups.** A key's stable hash picks one of `max_parallelism` key groups
 //! ([`eddy_core::key`]); a subtask owns a contiguous range of them. Every entry and every
 //! timer is filed under its key group, so a checkpoint is a set of per-key-group snapshots
@@ -39,7 +43,10 @@
 //! **Backends.** A [`StateBackend`] stores bytes: [`HeapBackend`] in memory (fastest),
 //! [`SledBackend`] in a sled database on disk (for state larger than memory). Both hold the
 //! same bytes in the same [key layout](backend::layout) and behave the same (one test suite
-//! runs against both), so a snapshot of one restores into the other.
+//! runs against both), so a snapshot of one restores into the other. With the heap backend
+//! the store keeps timers and namespaced state as live values (no encoding on their hot
+//! path); with sled it keeps them in the database too, read by ordered scans, so all of an
+//! operator's keyed state can be larger than memory. Both snapshot to the same bytes.
 //!
 //! # Example
 //!
@@ -90,15 +97,19 @@
 //!
 //! - Handles return `Result`: a backend error or undecodable bytes is an [`StateError`] that
 //!   names the state, never a panic.
-//! - The heap backend stores bincode bytes, not live objects, so both backends share one
-//!   trait, one format and one test suite; an access costs one encode or decode.
-//! - Keyed state has no namespace (Flink's windows use one); a window operator keys a
-//!   [`MapState`] by window instead. Timers do carry a namespace.
-//! - Timers always live on the heap, with either backend (see [`TimerStore`]).
+//! - The heap backend stores user state as bincode bytes, not live objects, so both backends
+//!   share one trait, one format and one test suite; an access costs one encode or decode.
+//!   Namespaced state (an operator's windows) and timers are the exception: live values.
+//! - Only [`NamespacedState`] has a namespace, and it is not tied to the current key; a
+//!   namespace's values are one range per key group (Flink files the namespace after the
+//!   key), so a window fires with one scan per key group instead of a timer per key.
+//! - Timers due at the same time fire in an order that is not specified (it differs
+//!   between the backends); their snapshots are the same bytes.
 //! - Only `NeverReturnExpired` TTL visibility, processing-time TTL, as in Flink's default.
 
 #![warn(missing_docs)]
 
+mod aggregate_function;
 mod aggregating;
 pub mod backend;
 mod cell;
@@ -108,28 +119,33 @@ mod descriptor;
 mod error;
 mod list;
 mod map;
+mod namespaced;
 mod operator_snapshot;
 pub mod query;
 mod reducing;
 mod snapshot;
 mod store;
+mod stored_timers;
+mod timer_service;
 mod timers;
 mod ttl;
 mod value;
 
-pub use aggregating::{AggregateFunction, AggregatingState};
+pub use aggregate_function::AggregateFunction;
+pub use aggregating::AggregatingState;
 pub use backend::{AnyBackend, HeapBackend, SledBackend, StateBackend};
 pub use checkpoint::{
     open_restore_path, write_snapshot, CheckpointDirectory, OperatorMetadata, SnapshotMetadata, SnapshotReader,
     StateMetadata, StoredStateKind,
 };
 pub use descriptor::{
-    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StateKind,
-    ValueStateDescriptor,
+    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, NamespacedStateDescriptor,
+    ReducingStateDescriptor, StateKind, ValueStateDescriptor,
 };
 pub use error::{Result, StateError};
 pub use list::ListState;
 pub use map::MapState;
+pub use namespaced::NamespacedState;
 pub use operator_snapshot::{
     KeyedEntries, ListEntries, OperatorSnapshot, Redistribution, SnapshotHeader, SnapshotKind,
 };

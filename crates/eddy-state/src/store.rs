@@ -22,21 +22,24 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::aggregating::{AggregateFunction, AggregatingState};
+use crate::aggregate_function::AggregateFunction;
+use crate::aggregating::AggregatingState;
 use crate::backend::{layout, StateBackend};
 use crate::cell::{self, Cell, CodecError, Frames, Liveness};
 use crate::cleanup::{self, Cursor};
 use crate::descriptor::{
-    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, Spec, StateKind,
-    ValueStateDescriptor,
+    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, NamespacedStateDescriptor,
+    ReducingStateDescriptor, Spec, StateKind, ValueStateDescriptor,
 };
 use crate::error::{Result, StateError};
 use crate::list::ListState;
 use crate::map::MapState;
+use crate::namespaced::{EntryCodec, HeapTable, NamespacedState, TypedTable};
 use crate::query::QueryInbox;
 use crate::reducing::ReducingState;
 use crate::snapshot::KeyGroupSnapshot;
-use crate::timers::{TimeDomain, Timer, TimerStore};
+use crate::timer_service::TimerService;
+use crate::timers::{TimeDomain, Timer};
 use crate::ttl::{Clock, StateTtlConfig, SystemClock};
 use crate::value::ValueState;
 
@@ -54,9 +57,14 @@ use crate::value::ValueState;
 /// # Ok::<(), eddy_state::StateError>(())
 /// ```
 pub struct KeyedStateStore<B> {
+    /// Unique in the process: handles kept apart from the store check they are used with it.
+    id: u64,
     max_parallelism: usize,
     key_groups: KeyGroupRange,
     pub(crate) inner: RefCell<Inner<B>>,
+    /// The heap backend's namespaced states, as live values (see [`NamespacedState`]); held
+    /// apart from `inner` so an update borrows only its table.
+    tables: RefCell<Vec<Box<dyn HeapTable>>>,
     /// Reads from outside the job, answered by [`KeyedStateStore::serve_queries`].
     queries: Option<QueryInbox>,
 }
@@ -76,7 +84,7 @@ pub(crate) struct Inner<B> {
     /// Scratch for entry keys and values.
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
-    timers: TimerStore,
+    timers: TimerService,
 }
 
 /// A registered state.
@@ -90,6 +98,8 @@ pub(crate) struct StateInfo {
     pub(crate) ttl: Option<StateTtlConfig>,
     /// Where incremental TTL cleanup goes on.
     pub(crate) cursor: Cursor,
+    /// For a namespaced state on the heap backend: its index in the store's typed tables.
+    table: Option<usize>,
 }
 
 impl StateInfo {
@@ -360,8 +370,11 @@ impl<B: StateBackend> KeyedStateStore<B> {
 
     fn build(backend: B, key_groups: KeyGroupRange) -> Self {
         let max_parallelism = backend.max_parallelism();
-        let timers = TimerStore::new(max_parallelism);
+        let timers = TimerService::for_backend(&backend);
+        /// The next store's id.
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         KeyedStateStore {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             max_parallelism,
             key_groups,
             inner: RefCell::new(Inner {
@@ -377,6 +390,7 @@ impl<B: StateBackend> KeyedStateStore<B> {
                 value_buf: Vec::new(),
                 timers,
             }),
+            tables: RefCell::new(Vec::new()),
             queries: None,
         }
     }
@@ -402,6 +416,31 @@ impl<B: StateBackend> KeyedStateStore<B> {
 
     fn inner(&self) -> Result<RefMut<'_, Inner<B>>> {
         self.inner.try_borrow_mut().map_err(|_| StateError::Reentrant)
+    }
+
+    /// This store's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The heap backend's typed tables.
+    pub(crate) fn tables(&self) -> Result<RefMut<'_, Vec<Box<dyn HeapTable>>>> {
+        self.tables.try_borrow_mut().map_err(|_| StateError::Reentrant)
+    }
+
+    /// Runs `f` on the backend with the store's key groups and scratch buffers (a namespaced
+    /// state's access in the backend).
+    pub(crate) fn parts<R>(&self, f: impl FnOnce(&mut Parts<'_, B>) -> Result<R>) -> Result<R> {
+        let mut inner = self.inner()?;
+        let inner = &mut *inner;
+        f(&mut Parts {
+            backend: &mut inner.backend,
+            key_groups: inner.key_groups,
+            max_parallelism: self.max_parallelism,
+            key: &mut inner.key_buf,
+            value: &mut inner.value_buf,
+            scratch: &mut inner.spare_key,
+        })
     }
 
     /// The number of key groups.
@@ -464,6 +503,9 @@ impl<B: StateBackend> KeyedStateStore<B> {
 
     /// Registers a state (or finds it registered with the same kind, type and TTL).
     fn register(&self, spec: &Spec, kind: StateKind, type_name: &'static str) -> Result<usize> {
+        if spec.name.starts_with('\0') {
+            return Err(StateError::ReservedName { name: spec.name.escape_debug().to_string() });
+        }
         let mut inner = self.inner()?;
         if let Some(&id) = inner.by_name.get(&spec.name) {
             let known = &inner.states[id];
@@ -497,6 +539,7 @@ impl<B: StateBackend> KeyedStateStore<B> {
             type_name,
             ttl: spec.ttl,
             cursor: Cursor::new(inner.key_groups.start),
+            table: None,
         };
         let id = inner.states.len();
         inner.states.push(info);
@@ -555,6 +598,34 @@ impl<B: StateBackend> KeyedStateStore<B> {
     {
         let id = self.register(&descriptor.spec, StateKind::Aggregating, std::any::type_name::<A::Acc>())?;
         Ok(AggregatingState::new(self, id, &descriptor.aggregate))
+    }
+
+    /// Opens a [`NamespacedState`], to be kept and used with this store. With the heap
+    /// backend its values live in a typed table; the first open after a restore decodes the
+    /// restored entries into it.
+    pub fn namespaced_state<N, K, V>(
+        &self,
+        descriptor: &NamespacedStateDescriptor<N, K, V>,
+    ) -> Result<NamespacedState<N, K, V>>
+    where
+        N: Serialize + DeserializeOwned + Ord + Clone + Send + 'static,
+        K: Serialize + DeserializeOwned + Eq + Clone + Send + 'static,
+        V: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let id = self.register(&descriptor.spec, StateKind::Namespaced, std::any::type_name::<(N, K, V)>())?;
+        let codec = EntryCodec::new(&descriptor.spec.name)?;
+        let mut inner = self.inner()?;
+        let inner = &mut *inner;
+        if inner.states[id].table.is_none() && inner.backend.is_in_memory() {
+            let mut table: Box<dyn HeapTable> = Box::new(TypedTable::<N, K, V>::new(codec.clone()));
+            for key_group in self.key_groups.start..=self.key_groups.end {
+                load_key_group(&mut inner.backend, table.as_mut(), key_group)?;
+            }
+            let mut tables = self.tables()?;
+            inner.states[id].table = Some(tables.len());
+            tables.push(table);
+        }
+        Ok(NamespacedState::new(self.id, inner.states[id].table, codec))
     }
 
     /// Runs one access of state `id` for the current key; then, for a state with a TTL,
@@ -654,24 +725,56 @@ impl<B: StateBackend> KeyedStateStore<B> {
     }
 
     /// Everything of `key_group` (state entries and timers), after removing expired state:
-    /// the key group's part of a checkpoint.
+    /// the key group's part of a checkpoint. (To snapshot every key group of the store,
+    /// [`snapshot_key_groups`](Self::snapshot_key_groups) visits the heap's namespaced states
+    /// once instead of once per key group.)
     pub fn snapshot_key_group(&self, key_group: usize) -> Result<KeyGroupSnapshot> {
-        self.cleanup_expired(key_group)?;
-        let inner = self.inner()?;
-        Ok(KeyGroupSnapshot {
-            key_group,
-            entries: inner.backend.snapshot_key_group(key_group)?,
-            timers: inner.timers.snapshot_key_group(key_group)?,
-        })
+        let range = KeyGroupRange { start: key_group, end: key_group };
+        Ok(self.snapshot_range(range)?.pop().expect("one key group"))
+    }
+
+    /// Every key group this store owns, in order: the subtask's part of a checkpoint.
+    pub fn snapshot_key_groups(&self) -> Result<Vec<KeyGroupSnapshot>> {
+        self.snapshot_range(self.key_groups)
+    }
+
+    fn snapshot_range(&self, range: KeyGroupRange) -> Result<Vec<KeyGroupSnapshot>> {
+        let mut snapshots = Vec::with_capacity(range.end + 1 - range.start);
+        for key_group in range.start..=range.end {
+            self.cleanup_expired(key_group)?;
+            let inner = self.inner()?;
+            let mut entries = inner.backend.snapshot_key_group(key_group)?;
+            entries.retain(|(key, _)| !inner.timers.is_timer_entry(key));
+            let timers = inner.timers.snapshot_key_group(&inner.backend, key_group)?;
+            snapshots.push(KeyGroupSnapshot { key_group, entries, timers });
+        }
+        let tables = self.tables()?;
+        if tables.iter().any(|table| !table.is_empty()) {
+            let mut typed = vec![Vec::new(); snapshots.len()];
+            for table in tables.iter() {
+                table.snapshot(self.max_parallelism, range, self.key_groups, &mut typed)?;
+            }
+            for (snapshot, mut entries) in snapshots.iter_mut().zip(typed) {
+                entries.sort_unstable();
+                snapshot.entries = merge_sorted(std::mem::take(&mut snapshot.entries), entries);
+            }
+        }
+        Ok(snapshots)
     }
 
     /// Replaces everything of a key group with a snapshot's (from this or another subtask,
     /// this or the other backend). The key group must be one this store owns.
     pub fn restore_key_group(&self, snapshot: KeyGroupSnapshot) -> Result<()> {
         let mut inner = self.inner()?;
+        let inner = &mut *inner;
         inner.check_owned(snapshot.key_group)?;
         inner.backend.restore_key_group(snapshot.key_group, snapshot.entries)?;
-        inner.timers.restore_key_group(snapshot.key_group, snapshot.timers)
+        let mut tables = self.tables()?;
+        for table in tables.iter_mut() {
+            table.clear_key_group(snapshot.key_group, self.max_parallelism);
+            load_key_group(&mut inner.backend, table.as_mut(), snapshot.key_group)?;
+        }
+        inner.timers.restore_key_group(&mut inner.backend, snapshot.key_group, snapshot.timers)
     }
 
     /// Registers a timer for the current key in `namespace` (use `&()` for none); `false`
@@ -683,8 +786,9 @@ impl<B: StateBackend> KeyedStateStore<B> {
         namespace: &N,
     ) -> Result<bool> {
         let mut inner = self.inner()?;
+        let inner = &mut *inner;
         let (group, timer) = inner.timer(timestamp, namespace)?;
-        inner.timers.register(domain, group, timer)
+        inner.timers.register(&mut inner.backend, domain, group, timer)
     }
 
     /// Deletes a timer of the current key; `false` if there was none.
@@ -695,8 +799,9 @@ impl<B: StateBackend> KeyedStateStore<B> {
         namespace: &N,
     ) -> Result<bool> {
         let mut inner = self.inner()?;
+        let inner = &mut *inner;
         let (group, timer) = inner.timer(timestamp, namespace)?;
-        inner.timers.delete(domain, group, &timer)
+        inner.timers.delete(&mut inner.backend, domain, group, &timer)
     }
 
     /// Removes the earliest timer due at `up_to` (the watermark, or the wall clock) and
@@ -704,7 +809,10 @@ impl<B: StateBackend> KeyedStateStore<B> {
     /// `None` to fire every due timer in timestamp order.
     pub fn pop_due_timer(&self, domain: TimeDomain, up_to: Timestamp) -> Result<Option<FiredTimer>> {
         let mut inner = self.inner()?;
-        let Some((key_group, timer)) = inner.timers.pop_due(domain, up_to) else { return Ok(None) };
+        let inner = &mut *inner;
+        let Some((key_group, timer)) = inner.timers.pop_due(&mut inner.backend, domain, up_to)? else {
+            return Ok(None);
+        };
         inner.current_key.clear();
         inner.current_key.extend_from_slice(&timer.key);
         inner.current_group = Some(key_group);
@@ -749,6 +857,53 @@ impl<B> Inner<B> {
         encode_key(namespace, &mut encoded).map_err(|e| StateError::KeyEncoding(e.to_string()))?;
         Ok((group, Timer { timestamp, key: self.current_key.clone(), namespace: encoded }))
     }
+}
+
+/// Decodes the entries of `table`'s state in `key_group` from the backend into the table,
+/// and removes them from the backend (the table now holds them).
+fn load_key_group<B: StateBackend>(backend: &mut B, table: &mut dyn HeapTable, key_group: usize) -> Result<()> {
+    let prefix = table.codec().state_prefix(key_group);
+    let mut stored = Vec::new();
+    backend.scan(&prefix, None, |rest, value| {
+        stored.push((rest.to_vec(), value.to_vec()));
+        ControlFlow::Continue(())
+    })?;
+    if stored.is_empty() {
+        return Ok(());
+    }
+    for (rest, value) in &stored {
+        table.load(rest, value)?;
+    }
+    backend.delete_prefix(&prefix).map(drop)
+}
+
+/// Two lists of entries in key order as one (keys are unique across them).
+fn merge_sorted(a: Vec<(Vec<u8>, Vec<u8>)>, b: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if a.is_empty() {
+        return b;
+    }
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        let next = if x.0 <= y.0 { a.next() } else { b.next() };
+        merged.extend(next);
+    }
+    merged.extend(a);
+    merged.extend(b);
+    merged
+}
+
+/// The backend with what a namespaced state's access in it needs.
+pub(crate) struct Parts<'a, B> {
+    pub(crate) backend: &'a mut B,
+    pub(crate) key_groups: KeyGroupRange,
+    pub(crate) max_parallelism: usize,
+    /// Scratch for the entry key.
+    pub(crate) key: &'a mut Vec<u8>,
+    /// Scratch for the value (and the namespace's bytes while the key is built).
+    pub(crate) value: &'a mut Vec<u8>,
+    /// Scratch for the key's bytes.
+    pub(crate) scratch: &'a mut Vec<u8>,
 }
 
 /// A chunk of a map's entries, `(user key, cell)`, and the user key to resume after.

@@ -6,16 +6,16 @@
 //! filed per key group, so a checkpoint snapshots them with the key group's state and a
 //! rescale moves them with it.
 //!
-//! # Timers live on the heap, with either backend
+//! # Where timers live
 //!
 //! Firing needs the smallest timestamp over all key groups on every watermark, a priority
-//! queue operation: here a sorted set per key group plus a sorted index of each key
-//! group's earliest timer (Flink's `KeyGroupPartitionedPriorityQueue`). Keeping timers in
-//! sled would need a second, timestamp-ordered key layout and a disk read per watermark;
-//! timers are few next to state (one per key and window), so they stay in memory with the
-//! sled backend too — Flink's `HEAP` timer-service option, where Flink's RocksDB backend
-//! defaults to RocksDB timers. A sled-backed timer store can implement the same methods
-//! later if timer counts outgrow memory.
+//! queue operation: a sorted set of timers per key group plus a sorted index of each key
+//! group's earliest timer (Flink's `KeyGroupPartitionedPriorityQueue`). [`TimerStore`], in
+//! this file, keeps all of it in memory: the heap backend's timers (Flink's `HEAP` timer
+//! service). With the sled backend the store keeps timers in the database instead, ordered
+//! by time within their key group, with only the index of each key group's earliest timer in
+//! memory (`stored_timers.rs`, Flink's RocksDB timers): a session per key means a timer per
+//! key, which need not fit in memory either.
 
 use std::collections::BTreeSet;
 

@@ -6,20 +6,18 @@
 
 use std::sync::Arc;
 
-use eddy_core::{BoxError, OperatorInfo, Record, Result, Timestamp};
+use eddy_core::{BoxError, Record, Result, Timestamp};
 use eddy_runtime::checkpoint::SubtaskList;
 use eddy_runtime::edge::{KeyedEdge, PlainEdge};
 use eddy_runtime::graph::{Edge, ShipStrategy};
-use eddy_state::{Redistribution, TimeDomain};
+use eddy_state::{FiredTimer, Redistribution};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::connected::Either;
-use crate::dead_letter::{dead_letter_tag, DeadLetter};
+use crate::keyed_operator::{Intake, KeyedHandler, KeyedOperator, Setup, Shell};
 use crate::keyed_stream::{Key, KeyedStream};
-use crate::ops::keyed_process::{KeyedContext, KeyedHandler, KeyedOperator, KeyedRuntime};
-use crate::ops::try_map::DEAD_LETTERS;
-use crate::side_output::OutputTag;
+use crate::ops::keyed_process::{timer_key, KeyedContext};
 use crate::state_codec::{decode, encode};
 use crate::{Data, DataStream};
 
@@ -101,11 +99,9 @@ where
                     key_of: key_of.clone(),
                     function: function.clone(),
                     broadcast: restored.unwrap_or_default(),
-                    dead_letter: dead_letter_tag(),
                     _key: std::marker::PhantomData,
                 };
-                let runtime = KeyedRuntime::open(ctx, out)?;
-                Ok(Box::new(KeyedOperator { handler, runtime, dead_letters: ctx.counter(DEAD_LETTERS) }))
+                Ok(Box::new(KeyedOperator::open(ctx, out, Setup::default(), |_, _| Ok(handler))?))
             },
         );
         processed.environment().with_graph(|g| {
@@ -125,15 +121,14 @@ where
 const BROADCAST: &str = "broadcast";
 
 /// Keyed records with their key's state and the broadcast state; broadcast records into it.
-struct BroadcastHandler<A, B, K, F, P, S> {
+struct BroadcastHandler<K, F, P, S> {
     key_of: F,
     function: P,
     broadcast: S,
-    dead_letter: OutputTag<DeadLetter<Either<A, B>>>,
     _key: std::marker::PhantomData<fn() -> K>,
 }
 
-impl<A, B, K, F, P, S, O> KeyedHandler<Either<A, B>, O> for BroadcastHandler<A, B, K, F, P, S>
+impl<A, B, K, F, P, S, O> KeyedHandler<Either<A, B>, O> for BroadcastHandler<K, F, P, S>
 where
     A: Data,
     B: Data,
@@ -143,38 +138,33 @@ where
     S: Send + Serialize,
     O: Send,
 {
-    fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<Either<A, B>>>) -> Result<u64> {
-        let mut rejected = 0;
-        for record in batch.drain(..) {
-            let outcome = match &record.value {
-                Either::First(a) => {
-                    let key = (self.key_of)(a);
-                    let mut ctx = runtime.context(&key, &Some(key.clone()), record.timestamp)?;
-                    self.function.process_element(a, &self.broadcast, &mut ctx)
-                }
-                Either::Second(b) => self.function.process_broadcast_element(b, &mut self.broadcast),
-            };
-            if let Err(error) = outcome {
-                rejected += 1;
-                let letter = DeadLetter { input: record.value, error: error.to_string() };
-                runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
+    fn on_record(&mut self, record: Record<Either<A, B>>, shell: &mut Shell<O>) -> Result<Intake<Either<A, B>>> {
+        let outcome = match &record.value {
+            Either::First(a) => {
+                let key = (self.key_of)(a);
+                // Keyed records are stored (and routed) by `Some(key)`; see `process`.
+                let mut ctx = KeyedContext::of_record(shell, &key, &Some(key.clone()), record.timestamp)?;
+                self.function.process_element(a, &self.broadcast, &mut ctx)
             }
-        }
-        Ok(rejected)
+            Either::Second(b) => self.function.process_broadcast_element(b, &mut self.broadcast),
+        };
+        Ok(match outcome {
+            Ok(()) => Intake::Taken,
+            Err(error) => Intake::Rejected { value: record.value, error: error.to_string() },
+        })
     }
 
-    fn snapshot(&self, info: &OperatorInfo) -> Result<Vec<SubtaskList>> {
-        let items = vec![encode(info, &self.broadcast)?];
+    fn on_timer(&mut self, timer: FiredTimer, shell: &mut Shell<O>) -> Result<()> {
+        let key: K = timer_key(shell, &timer, |stored: Option<K>| stored)?;
+        let info = shell.info.clone();
+        let mut ctx = KeyedContext::of_timer(shell, &key, &timer);
+        self.function
+            .on_timer(timer.timer.timestamp, &self.broadcast, &mut ctx)
+            .map_err(|e| info.error(format!("on_timer: {e}")))
+    }
+
+    fn lists(&self, shell: &Shell<O>) -> Result<Vec<SubtaskList>> {
+        let items = vec![encode(&shell.info, &self.broadcast)?];
         Ok(vec![SubtaskList { name: BROADCAST.into(), redistribution: Redistribution::Broadcast, items }])
-    }
-
-    fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()> {
-        let (function, broadcast) = (&mut self.function, &self.broadcast);
-        runtime.fire_timers(
-            domain,
-            time,
-            |stored: Option<K>| stored,
-            |timestamp, ctx| function.on_timer(timestamp, broadcast, ctx),
-        )
     }
 }

@@ -110,10 +110,20 @@ impl StreamEnvironment {
         self
     }
 
-    /// Keeps keyed state (process functions' state and timers) in sled databases under
-    /// `dir` instead of memory, for state larger than memory. Semantics are the same.
+    /// Keeps keyed state — windows, rolling aggregates, process functions' state, and their
+    /// timers — in sled databases under `dir` instead of memory, for state larger than
+    /// memory (Flink's RocksDB backend). Semantics are the same. Each keyed subtask gets its
+    /// own database, removed when the subtask ends; checkpoints are what lasts.
     pub fn set_state_dir(&self, dir: impl Into<std::path::PathBuf>) -> &Self {
         self.inner().config.state_dir = Some(dir.into());
+        self
+    }
+
+    /// How much of its database each keyed subtask's sled backend caches in memory
+    /// (default 64 MiB; see [`set_state_dir`](Self::set_state_dir)). More cache, fewer reads
+    /// from disk; the job's memory grows with it times the number of keyed subtasks.
+    pub fn set_state_cache_size(&self, bytes: u64) -> &Self {
+        self.inner().config.state_cache_bytes = bytes;
         self
     }
 
@@ -211,8 +221,7 @@ impl StreamEnvironment {
     /// ```
     pub fn explain(&self) -> Result<eddy_runtime::explain::Explained> {
         let inner = self.inner();
-        let plan = eddy_runtime::planner::plan(&inner.graph, &inner.config)?;
-        Ok(eddy_runtime::explain::Explained::new(&inner.graph, &plan))
+        eddy_runtime::explain::Explained::of(&inner.graph, &inner.config)
     }
 
     /// The jobs this environment has started, oldest first (also those started later: the

@@ -1,5 +1,6 @@
-//! An in-memory per-key table addressed by the key's stable hash, which is computed once
-//! per record and reused both for the key group and for the table lookup.
+//! An in-memory per-key table addressed by the key's stable hash: a window pre-aggregation's
+//! partial accumulators of one pane. (Keyed operators keep their state in the keyed state
+//! store, whose heap backend has tables like this one.)
 
 use hashbrown::hash_table::{Entry, HashTable};
 
@@ -32,24 +33,9 @@ impl<K: Eq + Clone, V> KeyedTable<K, V> {
         }
     }
 
-    /// The value of `key` (whose stable hash is `hash`), if present.
-    pub(crate) fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
-        self.table.find_mut(hash, |s| s.key == *key).map(|s| &mut s.value)
-    }
-
-    /// Removes and returns the value of `key`, if present.
-    pub(crate) fn remove(&mut self, hash: u64, key: &K) -> Option<V> {
-        self.table.find_entry(hash, |s| s.key == *key).ok().map(|e| e.remove().0.value)
-    }
-
-    /// Every entry with its key's stable hash.
-    pub(crate) fn iter_hashed(&self) -> impl Iterator<Item = (u64, &K, &V)> + '_ {
-        self.table.iter().map(|s| (s.hash, &s.key, &s.value))
-    }
-
-    /// Every entry.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
-        self.table.iter().map(|s| (&s.key, &s.value))
+    /// The number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
     }
 
     /// Removes and yields every entry.

@@ -35,6 +35,7 @@ pub mod connected;
 pub mod data_stream;
 pub mod dead_letter;
 pub mod environment;
+mod keyed_operator;
 pub mod keyed_stream;
 mod keyed_table;
 mod node;

@@ -10,7 +10,7 @@ use eddy_runtime::fan_out::combine;
 use eddy_runtime::graph::{erase, AnyOutput, BuildContext, NodeFactory, NodeInstance};
 use eddy_runtime::metrics::names;
 use eddy_runtime::source_dead_letters::WithDeadLetters;
-use eddy_runtime::source_task::{SourceControl, SourceTask, SplitCounters, SPLITS};
+use eddy_runtime::source_task::{SourceTask, SplitCounters, SPLITS};
 
 use crate::dead_letter::DEAD_LETTER_TAG;
 
@@ -115,10 +115,7 @@ where
     fn build(&self, ctx: &BuildContext, outputs: Vec<AnyOutput>) -> Result<NodeInstance> {
         let info = &ctx.info;
         let reader = self.open(ctx)?;
-        let control = match (ctx.source_commands(), ctx.task_checkpointing()) {
-            (Some(commands), Some(task)) => Some(SourceControl { commands, task, state: ctx.state() }),
-            _ => None,
-        };
+        let control = ctx.source_control();
         let dead_letters = ctx.take_side_outputs().into_iter().filter(|(tag, _)| tag == DEAD_LETTER_TAG);
         let output = WithDeadLetters::new(combine::<T>(outputs)?, dead_letters.map(|(_, c)| c).collect());
         // The source aligns on its own watermarks when its strategy says so, else on those of

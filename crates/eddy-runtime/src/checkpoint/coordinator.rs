@@ -52,8 +52,6 @@ struct Pending {
 
 /// What a completed snapshot was.
 pub struct Completed {
-    /// Its id.
-    pub id: u64,
     /// Where it was written (`None`: kept in memory).
     pub path: Option<PathBuf>,
     /// Set for a stop-with-savepoint: the job now stops.
@@ -290,11 +288,11 @@ impl Coordinator {
                 let _ = request.reply.send(outcome);
                 if let Some(problem) = failed {
                     tracing::warn!("savepoint {id} failed: {problem}");
-                    return Ok(Completed { id, path: None, stop: false });
+                    return Ok(Completed { path: None, stop: false });
                 }
                 self.completed_count += 1;
                 self.counters.completed(started, operators.iter().map(state_bytes).sum());
-                Ok(Completed { id, path, stop })
+                Ok(Completed { path, stop })
             }
             None => {
                 let transactions = self.transactions(&operators);
@@ -303,7 +301,7 @@ impl Coordinator {
                 self.counters.completed(started, bytes);
                 self.commit(id, transactions)?;
                 self.completed_count += 1;
-                Ok(Completed { id, path, stop: false })
+                Ok(Completed { path, stop: false })
             }
         }
     }

@@ -12,7 +12,7 @@ use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::snapshot_port::{SubtaskSnapshot, TaskSnapshots};
 
 /// A task's message to the job master.
-pub enum Event {
+pub(crate) enum Event {
     /// The task handled checkpoint `checkpoint`'s barrier; its operators' snapshots.
     Ack {
         /// The checkpoint.
@@ -23,21 +23,14 @@ pub enum Event {
         parts: Vec<SubtaskSnapshot>,
     },
     /// A source task's input is exhausted; it keeps answering barriers until told to finish.
-    SourceDone {
-        /// Which task.
-        task: usize,
-    },
+    SourceDone,
     /// The task's input ended and its operators finished: their final state.
     Finished {
-        /// Which task.
-        task: usize,
         /// What its operators hold at the end (a sink's last transaction).
         parts: Vec<SubtaskSnapshot>,
     },
     /// The task's thread is about to end with this result.
     Ended {
-        /// Which task.
-        task: usize,
         /// How it ended.
         result: Result<()>,
     },
@@ -54,17 +47,18 @@ pub enum Command {
     Finish,
 }
 
-/// One task's part in checkpointing: where its operators' snapshots collect and where acks go.
+/// One task's part in checkpointing: where its operators' snapshots collect and where acks
+/// go. A source task gets it from [`BuildContext::task_checkpointing`](crate::graph::BuildContext::task_checkpointing).
 #[derive(Clone)]
 pub struct TaskCheckpointing {
     /// The task's index in its attempt.
-    pub task: usize,
+    pub(crate) task: usize,
     /// Filled by the task's operators while a barrier passes through the chain.
-    pub parts: TaskSnapshots,
+    pub(crate) parts: TaskSnapshots,
     /// To the job master.
-    pub events: Sender<Event>,
+    pub(crate) events: Sender<Event>,
     /// Barrier alignment.
-    pub mode: CheckpointingMode,
+    pub(crate) mode: CheckpointingMode,
 }
 
 impl TaskCheckpointing {
@@ -77,23 +71,23 @@ impl TaskCheckpointing {
 
     /// Reports that a source's input is exhausted.
     pub fn source_done(&self) {
-        let _ = self.events.send(Event::SourceDone { task: self.task });
+        let _ = self.events.send(Event::SourceDone);
     }
 
     /// Reports the final state after the chain finished.
     pub fn finished(&self) {
-        let _ = self.events.send(Event::Finished { task: self.task, parts: self.parts.take() });
+        let _ = self.events.send(Event::Finished { parts: self.parts.take() });
     }
 }
 
 /// Checkpoint wiring of one chain subtask, handed to its operators while they are built.
-pub struct CheckpointHooks {
+pub(crate) struct CheckpointHooks {
     /// The task's side.
-    pub task: TaskCheckpointing,
+    pub(crate) task: TaskCheckpointing,
     /// The snapshot this attempt restores from.
-    pub restored: Option<Arc<RestoredState>>,
+    pub(crate) restored: Option<Arc<RestoredState>>,
     /// The newest completed checkpoint id.
-    pub completed: Arc<AtomicU64>,
+    pub(crate) completed: Arc<AtomicU64>,
     /// A source task's commands, taken by the source when it is built.
-    pub commands: RefCell<Option<Receiver<Command>>>,
+    pub(crate) commands: RefCell<Option<Receiver<Command>>>,
 }

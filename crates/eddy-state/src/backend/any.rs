@@ -73,6 +73,15 @@ impl StateBackend for AnyBackend {
         forward!(self, b => b.scan(prefix, after, visit))
     }
 
+    fn scan_from(&self, prefix: &[u8], from: &[u8], visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>) -> Result<()> {
+        forward!(self, b => b.scan_from(prefix, from, visit))
+    }
+
+    #[inline]
+    fn is_in_memory(&self) -> bool {
+        forward!(self, b => b.is_in_memory())
+    }
+
     fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         forward!(self, b => b.delete_prefix(prefix))
     }

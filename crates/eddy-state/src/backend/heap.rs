@@ -35,6 +35,35 @@ impl HeapBackend {
         self.groups.iter().all(BTreeMap::is_empty)
     }
 
+    /// Visits the entries under `prefix` from `prefix ++ start` on (`Unbounded`: all of them).
+    fn visit_from(
+        &self,
+        prefix: &[u8],
+        start: Bound<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let (group, prefix) = self.locate(prefix)?;
+        let joined;
+        let lower = match start {
+            Bound::Included(rest) => {
+                joined = [prefix, rest].concat();
+                Bound::Included(&joined[..])
+            }
+            Bound::Excluded(rest) => {
+                joined = [prefix, rest].concat();
+                Bound::Excluded(&joined[..])
+            }
+            Bound::Unbounded => Bound::Included(prefix),
+        };
+        for (key, value) in self.groups[group].range::<[u8], _>((lower, Bound::Unbounded)) {
+            let Some(rest) = key.strip_prefix(prefix) else { break };
+            if visit(rest, value).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The key group's map and the key within it.
     fn locate<'k>(&self, key: &'k [u8]) -> Result<(usize, &'k [u8])> {
         let key_group = key_group_of_key(key, self.groups.len())?;
@@ -93,24 +122,20 @@ impl StateBackend for HeapBackend {
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
-        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<()> {
-        let (group, prefix) = self.locate(prefix)?;
-        let start;
-        let lower = match after {
-            Some(after) => {
-                start = [prefix, after].concat();
-                Bound::Excluded(&start[..])
-            }
-            None => Bound::Included(prefix),
-        };
-        for (key, value) in self.groups[group].range::<[u8], _>((lower, Bound::Unbounded)) {
-            let Some(rest) = key.strip_prefix(prefix) else { break };
-            if visit(rest, value).is_break() {
-                break;
-            }
+        match after {
+            Some(after) => self.visit_from(prefix, Bound::Excluded(after), visit),
+            None => self.visit_from(prefix, Bound::Unbounded, visit),
         }
-        Ok(())
+    }
+
+    fn scan_from(&self, prefix: &[u8], from: &[u8], visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>) -> Result<()> {
+        self.visit_from(prefix, Bound::Included(from), visit)
+    }
+
+    fn is_in_memory(&self) -> bool {
+        true
     }
 
     fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize> {

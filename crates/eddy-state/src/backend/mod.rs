@@ -8,13 +8,13 @@
 //!
 //! # Why a generic trait, not `dyn StateBackend`
 //!
-//! Every state access of every record goes through the backend, and DESIGN.md keeps dynamic
-//! dispatch off the per-record path. The trait therefore takes closures as generic
-//! parameters (`get` hands the stored bytes to a closure instead of copying them out; `scan`
-//! visits entries in place) and is not object safe; operators are generic over `B:
-//! StateBackend` and monomorphised. Where the backend is chosen at run time (a job's
-//! configuration), [`AnyBackend`] is an enum over both that dispatches with a `match`, not a
-//! vtable.
+//! Every state access of every record goes through the backend, and eddy keeps dynamic
+//! dispatch off the per-record path (`docs/architecture.md`). The trait therefore takes
+//! closures as generic parameters (`get` hands the stored bytes to a closure instead of
+//! copying them out; `scan` visits entries in place) and is not object safe; operators are
+//! generic over `B: StateBackend` and monomorphised. Where the backend is chosen at run time
+//! (a job's configuration), [`AnyBackend`] is an enum over both that dispatches with a
+//! `match`, not a vtable.
 
 pub mod any;
 pub mod heap;
@@ -66,6 +66,16 @@ pub trait StateBackend {
         after: Option<&[u8]>,
         visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<()>;
+
+    /// Like [`scan`](StateBackend::scan), but starting at `prefix ++ from` itself (the first
+    /// entry at or after it): a seek past a whole sub-range, as listing a namespaced state's
+    /// namespaces does.
+    fn scan_from(&self, prefix: &[u8], from: &[u8], visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>) -> Result<()>;
+
+    /// Whether this backend keeps state in memory. The store then keeps timers and
+    /// [namespaced state](crate::NamespacedState) as live values on the heap (its fast path);
+    /// otherwise it keeps them in the backend, so they need not fit in memory.
+    fn is_in_memory(&self) -> bool;
 
     /// Removes every entry whose key starts with `prefix`; returns how many there were.
     fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize>;

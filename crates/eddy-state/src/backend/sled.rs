@@ -33,10 +33,15 @@ pub struct SledBackend {
 
 impl SledBackend {
     /// Opens (or creates) the state database in `dir`, tuned for working state: high
-    /// throughput mode, no periodic fsync.
+    /// throughput mode, no periodic fsync, sled's default cache (1 GiB).
     pub fn open(dir: impl AsRef<Path>, max_parallelism: usize) -> Result<Self> {
-        let config = ::sled::Config::new().path(dir.as_ref()).mode(::sled::Mode::HighThroughput).flush_every_ms(None);
-        Self::with_config(config, max_parallelism)
+        Self::with_config(working_state(dir.as_ref()), max_parallelism)
+    }
+
+    /// Like [`open`](SledBackend::open), with a page cache of `cache_bytes`: what sled holds
+    /// in memory of the database, the main part of this backend's memory use.
+    pub fn open_with_cache(dir: impl AsRef<Path>, max_parallelism: usize, cache_bytes: u64) -> Result<Self> {
+        Self::with_config(working_state(dir.as_ref()).cache_capacity(cache_bytes), max_parallelism)
     }
 
     /// Opens a database from a sled configuration (to set the cache size, say).
@@ -85,6 +90,32 @@ impl SledBackend {
         self.tree.is_empty()
     }
 
+    /// Visits the entries under `prefix` from `prefix ++ start` on (`Unbounded`: all of them).
+    fn visit_from(
+        &self,
+        prefix: &[u8],
+        start: Bound<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<()> {
+        key_group_of_key(prefix, self.max_parallelism)?;
+        let entries = match start {
+            Bound::Unbounded => self.tree.scan_prefix(prefix),
+            Bound::Included(rest) => self.tree.range([prefix, rest].concat()..),
+            Bound::Excluded(rest) => {
+                let start = [prefix, rest].concat();
+                self.tree.range::<&[u8], _>((Bound::Excluded(&start[..]), Bound::Unbounded))
+            }
+        };
+        for entry in entries {
+            let (key, value) = entry.map_err(|e| self.error(e))?;
+            let Some(rest) = key.strip_prefix(prefix) else { break };
+            if visit(rest, &value).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn error(&self, source: ::sled::Error) -> StateError {
         StateError::Sled { path: self.path.clone(), source }
     }
@@ -125,24 +156,20 @@ impl StateBackend for SledBackend {
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
-        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
     ) -> Result<()> {
-        key_group_of_key(prefix, self.max_parallelism)?;
-        let entries = match after {
-            None => self.tree.scan_prefix(prefix),
-            Some(after) => {
-                let start = [prefix, after].concat();
-                self.tree.range::<&[u8], _>((Bound::Excluded(&start[..]), Bound::Unbounded))
-            }
-        };
-        for entry in entries {
-            let (key, value) = entry.map_err(|e| self.error(e))?;
-            let Some(rest) = key.strip_prefix(prefix) else { break };
-            if visit(rest, &value).is_break() {
-                break;
-            }
+        match after {
+            Some(after) => self.visit_from(prefix, Bound::Excluded(after), visit),
+            None => self.visit_from(prefix, Bound::Unbounded, visit),
         }
-        Ok(())
+    }
+
+    fn scan_from(&self, prefix: &[u8], from: &[u8], visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>) -> Result<()> {
+        self.visit_from(prefix, Bound::Included(from), visit)
+    }
+
+    fn is_in_memory(&self) -> bool {
+        false
     }
 
     fn delete_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
@@ -169,6 +196,12 @@ impl StateBackend for SledBackend {
         }
         self.tree.apply_batch(batch).map_err(|e| self.error(e))
     }
+}
+
+/// sled tuned for working state: high throughput mode, no periodic fsync (a job's
+/// durability comes from its checkpoints).
+fn working_state(dir: &Path) -> ::sled::Config {
+    ::sled::Config::new().path(dir).mode(::sled::Mode::HighThroughput).flush_every_ms(None)
 }
 
 /// How long to wait for a database's lock that a just-dropped handle still holds.

@@ -21,7 +21,8 @@ pub enum QueryError {
         /// Why (restarting, ended, busy past the timeout).
         reason: String,
     },
-    /// The state holds lists or maps, which this reader does not read.
+    /// The state holds lists or maps, or is an operator's own namespaced state (a window's
+    /// contents), which this reader does not read.
     #[error("state '{state}' is a {kind} state; only value, reducing and aggregating states can be queried")]
     UnsupportedKind {
         /// The state's name.

@@ -76,7 +76,9 @@ impl<B: StateBackend> KeyedStateStore<B> {
         let inner = self.inner_for_query(state)?;
         let Some(&id) = inner.by_name.get(state) else { return Ok(None) };
         let info = &inner.states[id];
-        if matches!(info.kind, StateKind::List | StateKind::Map) {
+        // A namespaced state is a keyed operator's own (a window's contents); on the heap it
+        // is not in the backend at all, so it is refused the same on both backends.
+        if matches!(info.kind, StateKind::List | StateKind::Map | StateKind::Namespaced) {
             return Err(QueryError::UnsupportedKind { state: state.to_string(), kind: info.kind });
         }
         if info.type_name != type_name {

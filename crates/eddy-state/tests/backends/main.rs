@@ -6,6 +6,7 @@ mod corruption;
 mod errors;
 mod fixture;
 mod model;
+mod namespaced;
 mod portability;
 mod rescale;
 mod timers;
@@ -47,4 +48,6 @@ suite!(
     errors::keys_outside_the_store_key_groups_are_refused,
     errors::state_before_a_current_key_is_an_error,
     rescale::snapshot_at_parallelism_2_restores_at_parallelism_3,
+    namespaced::namespaced_state_matches_a_model,
+    namespaced::namespaced_state_rescales_with_its_keys,
 );

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use crate::fixture::{runner, Fixture};
 
 /// Sum and count of the values added.
+#[derive(Clone)]
 pub struct SumCount;
 
 impl AggregateFunction<i32> for SumCount {
@@ -25,6 +26,10 @@ impl AggregateFunction<i32> for SumCount {
     }
     fn get_result(&self, acc: (i64, u32)) -> (i64, u32) {
         acc
+    }
+    fn merge(&self, acc: &mut (i64, u32), other: (i64, u32)) {
+        acc.0 += other.0;
+        acc.1 += other.1;
     }
 }
 

@@ -1,8 +1,8 @@
 //! Both backends hold the same bytes: a snapshot of one restores into the other.
 
 use eddy_state::{
-    HeapBackend, KeyedStateStore, ListStateDescriptor, MapStateDescriptor, SledBackend, StateBackend,
-    ValueStateDescriptor,
+    HeapBackend, KeyedStateStore, ListStateDescriptor, MapStateDescriptor, NamespacedStateDescriptor, SledBackend,
+    StateBackend, TimeDomain, ValueStateDescriptor,
 };
 
 /// Fills a store with a bit of every kind of state.
@@ -10,11 +10,15 @@ fn fill<B: StateBackend>(store: &KeyedStateStore<B>) {
     let value = store.value_state(&ValueStateDescriptor::<String>::new("name")).unwrap();
     let list = store.list_state(&ListStateDescriptor::<u64>::new("amounts")).unwrap();
     let map = store.map_state(&MapStateDescriptor::<u16, bool>::new("flags")).unwrap();
+    // Named to sort between the others, so the heap's typed entries must merge into place.
+    let windows = store.namespaced_state(&NamespacedStateDescriptor::<i64, u64, u64>::new("b-windows")).unwrap();
     for i in 0..300u64 {
         store.set_current_key(&(i % 37)).unwrap();
         value.update(format!("name-{i}")).unwrap();
         list.add(i).unwrap();
         map.put((i % 11) as u16, i % 2 == 0).unwrap();
+        windows.update(store, &((i % 5) as i64 * 1000), &(i % 37), || 0, |n, _| *n += i).unwrap();
+        store.register_timer(TimeDomain::EventTime, (i % 7) as i64, &(i % 3)).unwrap();
     }
 }
 
@@ -41,6 +45,14 @@ fn heap_and_sled_snapshots_are_byte_identical_and_interchangeable() {
     let value = from_heap.value_state(&ValueStateDescriptor::<String>::new("name")).unwrap();
     from_heap.set_current_key(&5u64).unwrap();
     assert_eq!(value.value().unwrap().as_deref(), Some("name-264"));
+    // Opening the namespaced state on the heap decodes it into a typed table: the snapshot
+    // stays the same bytes.
+    let descriptor = NamespacedStateDescriptor::<i64, u64, u64>::new("b-windows");
+    let windows = from_sled.namespaced_state(&descriptor).unwrap();
+    assert_eq!(windows.get(&from_sled, &2000, &5).unwrap(), Some((0..300).filter(|i| i % 37 == 5 && i % 5 == 2).sum()));
+    for kg in 0..32 {
+        assert_eq!(from_heap.snapshot_key_group(kg).unwrap(), from_sled.snapshot_key_group(kg).unwrap());
+    }
 }
 
 #[test]

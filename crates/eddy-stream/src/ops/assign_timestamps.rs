@@ -5,10 +5,9 @@ use std::time::Instant;
 
 use eddy_core::time::{reserved, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{AlignmentMember, Barrier, OperatorInfo, Output, Record, Result, Timestamp};
-use eddy_runtime::metrics::Counter;
+use eddy_runtime::metrics::{names, Counter};
 
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
-use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::{OutputTag, WithSide};
 use crate::watermark_strategy::{WatermarkGenerator, WatermarkStrategy};
 use crate::{Data, DataStream};
@@ -58,7 +57,7 @@ impl<T: Data> DataStream<T> {
                 strategy: strategy.clone(),
                 out: WithSide::new(ctx, out),
                 dead_letter: dead_letter_tag(),
-                dead_letters: ctx.counter(DEAD_LETTERS),
+                dead_letters: ctx.counter(names::DEAD_LETTERS),
                 punctuations: Vec::new(),
                 emitted: MIN_WATERMARK,
                 last_emit: Instant::now(),

@@ -1,27 +1,18 @@
 //! `KeyedStream::process`: a function per record with the key's state and timers (Flink's
 //! `KeyedProcessFunction`).
 
-use std::path::Path;
+use std::marker::PhantomData;
 
-use eddy_core::key::KeyGroupRange;
-use eddy_core::time::{now_ms, MAX_TIMESTAMP, MIN_TIMESTAMP, MIN_WATERMARK, NO_TIMESTAMP};
-use eddy_core::{Barrier, BoxError, Error, OperatorInfo, Output, Record, Result, Timestamp};
-use eddy_runtime::checkpoint::{StateContext, SubtaskList};
-use eddy_runtime::graph::BuildContext;
-use eddy_runtime::metrics::Counter;
-use eddy_state::{
-    AnyBackend, HeapBackend, KeyGroupSnapshot, KeyedEntries, KeyedStateStore, SledBackend, StateError, TimeDomain,
-};
+use eddy_core::time::{now_ms, MAX_TIMESTAMP, MIN_TIMESTAMP, NO_TIMESTAMP};
+use eddy_core::{BoxError, Record, Result, Timestamp};
+use eddy_state::{AnyBackend, FiredTimer, KeyedStateStore, StateError, TimeDomain};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dead_letter::{dead_letter_tag, DeadLetter};
+use crate::keyed_operator::{Intake, KeyedHandler, KeyedOperator, Setup, Shell};
 use crate::keyed_stream::{Key, KeyedStream};
-use crate::ops::try_map::DEAD_LETTERS;
-use crate::queryable_state::queryable;
 use crate::runtime_context::{Opened, RuntimeContext};
-use crate::side_output::{OutputTag, SideOutputs, WithSide};
-use crate::state_codec::{decode, encode};
+use crate::side_output::{OutputTag, SideOutputs};
 use crate::{Data, DataStream};
 
 /// What a keyed process function sees: the key, time, the key's state, timers, and outputs.
@@ -140,261 +131,70 @@ where
     pub fn process<O: Data, P: KeyedProcessFunction<K, T, O>>(&self, function: P) -> DataStream<O> {
         let key_of = self.key_of.clone();
         self.transform_keyed("KeyedProcess", move |ctx, out| {
-            let handler = ProcessHandler {
-                key_of: key_of.clone(),
-                function: Opened::open(ctx, function.clone(), P::open, P::close)?,
-                dead_letter: dead_letter_tag(),
-                _key: std::marker::PhantomData,
-            };
-            let runtime = KeyedRuntime::open(ctx, out)?;
-            Ok(Box::new(KeyedOperator { handler, runtime, dead_letters: ctx.counter(DEAD_LETTERS) }))
+            // As Flink's `open`, after the key groups' state is restored.
+            let operator = KeyedOperator::open(ctx, out, Setup::default(), |_, _| {
+                let function = Opened::open(ctx, function.clone(), P::open, P::close)?;
+                Ok(ProcessHandler { key_of: key_of.clone(), function, _key: PhantomData })
+            })?;
+            Ok(Box::new(operator))
         })
     }
 }
 
-/// This subtask's keyed state: its key groups, in memory or in sled under the state dir.
-fn open_state(ctx: &BuildContext) -> Result<KeyedStateStore<AnyBackend>> {
-    let info = &ctx.info;
-    let max = ctx.config.max_parallelism;
-    let backend = match &ctx.config.state_dir {
-        None => HeapBackend::new(max).map(AnyBackend::Heap),
-        Some(dir) => SledBackend::open(subtask_dir(dir, info), max).map(AnyBackend::Sled),
-    };
-    let range = KeyGroupRange::of_subtask(info.subtask, max, info.parallelism);
-    backend
-        .and_then(|b| KeyedStateStore::with_key_groups(b, range))
-        .map(|store| queryable(ctx, store))
-        .map_err(|e| Error::InvalidJob(format!("operator '{}': cannot open keyed state: {e}", info.name)))
-}
-
-fn subtask_dir(dir: &Path, info: &OperatorInfo) -> std::path::PathBuf {
-    let name: String = info.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    dir.join(format!("{name}-{}", info.subtask))
-}
-
-/// What a keyed operator subtask holds besides its function: the key's state and timers,
-/// its outputs, and event time.
-/// The checkpointed timers of a keyed operator (its keyed state keeps the states' own names).
-const TIMERS: &str = "_timers";
-
-pub(crate) struct KeyedRuntime<O> {
-    pub(crate) state: KeyedStateStore<AnyBackend>,
-    pub(crate) checkpoints: Option<StateContext>,
-    pub(crate) out: WithSide<O>,
-    pub(crate) buffer: Vec<Record<O>>,
-    pub(crate) watermark: Timestamp,
-    pub(crate) info: OperatorInfo,
-}
-
-impl<O: Send> KeyedRuntime<O> {
-    pub(crate) fn open(ctx: &BuildContext, out: Box<dyn Output<O>>) -> Result<Self> {
-        let runtime = KeyedRuntime {
-            state: open_state(ctx)?,
-            checkpoints: ctx.state(),
-            out: WithSide::new(ctx, out),
-            buffer: Vec::new(),
-            watermark: MIN_WATERMARK,
-            info: ctx.info.clone(),
-        };
-        runtime.restore()?;
-        Ok(runtime)
-    }
-
-    /// Fills every key group this subtask owns from the restored snapshot (empty where it has
-    /// nothing, which also clears a sled directory an earlier attempt left behind).
-    fn restore(&self) -> Result<()> {
-        let Some(checkpoints) = &self.checkpoints else { return Ok(()) };
-        let range = checkpoints.key_groups();
-        let mut groups: Vec<KeyGroupSnapshot> =
-            (range.start..=range.end).map(|key_group| KeyGroupSnapshot { key_group, ..Default::default() }).collect();
-        for state in checkpoints.restored_keyed()? {
-            for (key_group, key, value) in state.entries {
-                let Some(group) = groups.get_mut((key_group as usize).wrapping_sub(range.start)) else {
-                    return Err(Error::Checkpoint(format!("key group {key_group} is not this subtask's")));
-                };
-                if state.state == TIMERS {
-                    group.timers.push(decode(&key)?);
-                } else {
-                    group.entries.push((key, value));
-                }
-            }
-        }
-        for mut group in groups {
-            group.entries.sort();
-            self.state.restore_key_group(group).map_err(|e| self.state_error(e))?;
-        }
-        Ok(())
-    }
-
-    /// Puts every key group's state and timers, and the handler's `lists`, into the checkpoint
-    /// being taken; states keep their descriptors' names (the entry key holds the name after
-    /// the key group).
-    pub(crate) fn snapshot(&self, lists: Vec<SubtaskList>) -> Result<()> {
-        let Some(checkpoints) = &self.checkpoints else { return Ok(()) };
-        let range = checkpoints.key_groups();
-        let mut states: Vec<KeyedEntries> = Vec::new();
-        let mut timers = KeyedEntries { state: TIMERS.into(), entries: Vec::new() };
-        for key_group in range.start..=range.end {
-            let snapshot = self.state.snapshot_key_group(key_group).map_err(|e| self.state_error(e))?;
-            for (key, value) in snapshot.entries {
-                let name = state_name(&key);
-                let at = match states.iter().position(|s| s.state == name) {
-                    Some(at) => at,
-                    None => {
-                        states.push(KeyedEntries { state: name, entries: Vec::new() });
-                        states.len() - 1
-                    }
-                };
-                states[at].entries.push((key_group as u16, key, value));
-            }
-            for timer in snapshot.timers {
-                timers.entries.push((key_group as u16, encode(&self.info, &timer)?, Vec::new()));
-            }
-        }
-        states.push(timers);
-        checkpoints.snapshot(states, lists);
-        Ok(())
-    }
-
-    pub(crate) fn state_error(&self, e: StateError) -> Error {
-        self.info.error(format!("keyed state: {e}"))
-    }
-
-    /// Makes `state_key` (the key as routed and stored) current and gives the context of a
-    /// record of `key` at `timestamp`.
-    pub(crate) fn context<'a, K, S: Serialize>(
-        &'a mut self,
+impl<'a, K, O: Send> KeyedContext<'a, K, O> {
+    /// The context of a record of `key` (stored and routed as `state_key`, now the store's
+    /// current key) at `timestamp`.
+    pub(crate) fn of_record<S: Serialize>(
+        shell: &'a mut Shell<O>,
         key: &'a K,
         state_key: &S,
         timestamp: Timestamp,
-    ) -> Result<KeyedContext<'a, K, O>> {
-        self.state.set_current_key(state_key).map_err(|e| self.state_error(e))?;
+    ) -> Result<Self> {
+        shell.store.set_current_key(state_key).map_err(|e| shell.state_error(e))?;
         Ok(KeyedContext {
             key,
             timestamp,
-            watermark: self.watermark,
-            state: &self.state,
-            out: &mut self.buffer,
-            side: &mut self.out.side,
+            watermark: shell.watermark,
+            state: &shell.store,
+            out: &mut shell.output.buffer,
+            side: &mut shell.output.out.side,
         })
     }
 
-    /// Fires every timer of `domain` due at `time`, in timestamp order; `key_of` turns a
-    /// timer's stored key back into the user's key.
-    pub(crate) fn fire_timers<K, S: DeserializeOwned>(
-        &mut self,
-        domain: TimeDomain,
-        time: Timestamp,
-        key_of: impl Fn(S) -> Option<K>,
-        mut on_timer: impl FnMut(Timestamp, &mut KeyedContext<'_, K, O>) -> Result<(), BoxError>,
-    ) -> Result<()> {
-        let info = self.info.clone();
-        info.guard(|| -> Result<()> {
-            while let Some(fired) = self.state.pop_due_timer(domain, time).map_err(|e| self.state_error(e))? {
-                let stored: S = fired.key().map_err(|e| self.state_error(e))?;
-                let key = key_of(stored).ok_or_else(|| info.error("a timer's key is not a key of this operator"))?;
-                let timestamp = fired.timer.timestamp;
-                let mut ctx = KeyedContext {
-                    key: &key,
-                    // A timer may be set at either end of the time line (i64::MAX: at the end of
-                    // input); what it emits carries the nearest event time, never a marker.
-                    timestamp: timestamp.clamp(MIN_TIMESTAMP, MAX_TIMESTAMP),
-                    watermark: self.watermark,
-                    state: &self.state,
-                    out: &mut self.buffer,
-                    side: &mut self.out.side,
-                };
-                on_timer(timestamp, &mut ctx).map_err(|e| info.error(format!("on_timer: {e}")))?;
-            }
-            Ok(())
-        })??;
-        self.flush()
-    }
-
-    /// Sends what the function emitted, then answers the reads of queryable state waiting.
-    pub(crate) fn flush(&mut self) -> Result<()> {
-        self.state.serve_queries();
-        self.out.records(&mut self.buffer)
-    }
-}
-
-/// How a keyed operator handles its records and timers; [`KeyedOperator`] does the rest.
-/// The state name inside a backend entry key (`key group u16 | name length u16 | name | …`).
-fn state_name(entry_key: &[u8]) -> String {
-    let len = entry_key.get(2..4).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
-    entry_key.get(4..4 + len).map_or_else(|| "<unknown>".into(), |name| String::from_utf8_lossy(name).into_owned())
-}
-
-pub(crate) trait KeyedHandler<T, O>: Send {
-    /// Handles a batch; returns how many records became dead letters.
-    fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<T>>) -> Result<u64>;
-    /// Fires the timers of `domain` due at `time`.
-    fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()>;
-    /// State the handler keeps outside keyed state, for a checkpoint.
-    fn snapshot(&self, _info: &OperatorInfo) -> Result<Vec<SubtaskList>> {
-        Ok(Vec::new())
-    }
-    /// The input has ended: close the user's function.
-    fn close(&mut self) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// A keyed operator: a handler over a keyed runtime, driven by records and time.
-pub(crate) struct KeyedOperator<H, O> {
-    pub(crate) handler: H,
-    pub(crate) runtime: KeyedRuntime<O>,
-    pub(crate) dead_letters: Counter,
-}
-
-impl<T, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<H, O> {
-    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let info = self.runtime.info.clone();
-        let rejected = info.guard(|| self.handler.process_batch(&mut self.runtime, batch))??;
-        if rejected > 0 {
-            self.dead_letters.add(rejected);
+    /// The context of a fired timer of `key` (its key is the store's current key already).
+    pub(crate) fn of_timer(shell: &'a mut Shell<O>, key: &'a K, timer: &FiredTimer) -> Self {
+        KeyedContext {
+            key,
+            // A timer may be set at either end of the time line (i64::MAX: at the end of
+            // input); what it emits carries the nearest event time, never a marker.
+            timestamp: timer.timer.timestamp.clamp(MIN_TIMESTAMP, MAX_TIMESTAMP),
+            watermark: shell.watermark,
+            state: &shell.store,
+            out: &mut shell.output.buffer,
+            side: &mut shell.output.out.side,
         }
-        self.runtime.flush()
     }
+}
 
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.runtime.watermark = watermark;
-        self.handler.fire_timers(&mut self.runtime, TimeDomain::EventTime, watermark)?;
-        self.runtime.out.watermark(watermark)
-    }
-
-    fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.handler.fire_timers(&mut self.runtime, TimeDomain::ProcessingTime, now)?;
-        self.runtime.out.tick(now)
-    }
-
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.runtime.out.idle(idle)
-    }
-
-    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
-        let lists = self.handler.snapshot(&self.runtime.info)?;
-        self.runtime.snapshot(lists)?;
-        self.runtime.out.barrier(barrier)
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        // Event-time timers have fired with the final watermark; processing-time timers that
-        // are still pending do not fire after the input ends (as in Flink).
-        self.handler.close()?;
-        self.runtime.out.finish()
-    }
+/// A fired timer's key as the user's key: `key_of` turns the stored key (what records of
+/// the key were stored under) into it.
+pub(crate) fn timer_key<K, S: DeserializeOwned, O: Send>(
+    shell: &Shell<O>,
+    timer: &FiredTimer,
+    key_of: impl Fn(S) -> Option<K>,
+) -> Result<K> {
+    let stored: S = timer.key().map_err(|e| shell.state_error(e))?;
+    key_of(stored).ok_or_else(|| shell.info.error("a timer's key is not a key of this operator"))
 }
 
 /// Runs a [`KeyedProcessFunction`] per record of its key.
-struct ProcessHandler<T, K, F, P> {
+struct ProcessHandler<K, F, P> {
     key_of: F,
     function: Opened<P>,
-    dead_letter: OutputTag<DeadLetter<T>>,
-    _key: std::marker::PhantomData<fn() -> K>,
+    _key: PhantomData<fn() -> K>,
 }
 
-impl<T, K, F, P, O> KeyedHandler<T, O> for ProcessHandler<T, K, F, P>
+impl<T, K, F, P, O> KeyedHandler<T, O> for ProcessHandler<K, F, P>
 where
     T: Data,
     K: Key + DeserializeOwned,
@@ -402,23 +202,20 @@ where
     P: KeyedProcessFunction<K, T, O>,
     O: Send,
 {
-    fn process_batch(&mut self, runtime: &mut KeyedRuntime<O>, batch: &mut Vec<Record<T>>) -> Result<u64> {
-        let mut rejected = 0;
-        for record in batch.drain(..) {
-            let key = (self.key_of)(&record.value);
-            let mut ctx = runtime.context(&key, &key, record.timestamp)?;
-            if let Err(error) = self.function.process_element(&record.value, &mut ctx) {
-                rejected += 1;
-                let letter = DeadLetter { input: record.value, error: error.to_string() };
-                runtime.out.side.emit(&self.dead_letter, letter, record.timestamp);
-            }
-        }
-        Ok(rejected)
+    fn on_record(&mut self, record: Record<T>, shell: &mut Shell<O>) -> Result<Intake<T>> {
+        let key = (self.key_of)(&record.value);
+        let mut ctx = KeyedContext::of_record(shell, &key, &key, record.timestamp)?;
+        Ok(match self.function.process_element(&record.value, &mut ctx) {
+            Ok(()) => Intake::Taken,
+            Err(error) => Intake::Rejected { value: record.value, error: error.to_string() },
+        })
     }
 
-    fn fire_timers(&mut self, runtime: &mut KeyedRuntime<O>, domain: TimeDomain, time: Timestamp) -> Result<()> {
-        let function = &mut *self.function;
-        runtime.fire_timers(domain, time, Some, |timestamp, ctx| function.on_timer(timestamp, ctx))
+    fn on_timer(&mut self, timer: FiredTimer, shell: &mut Shell<O>) -> Result<()> {
+        let key: K = timer_key(shell, &timer, Some)?;
+        let info = shell.info.clone();
+        let mut ctx = KeyedContext::of_timer(shell, &key, &timer);
+        self.function.on_timer(timer.timer.timestamp, &mut ctx).map_err(|e| info.error(format!("on_timer: {e}")))
     }
 
     fn close(&mut self) -> Result<()> {

@@ -27,7 +27,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use eddy_core::error::panic_message;
 use eddy_core::{Barrier, Error, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::checkpoint::{StateContext, SubtaskList};
-use eddy_runtime::metrics::Counter;
+use eddy_runtime::metrics::{names, Counter};
 use eddy_state::Redistribution;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
@@ -37,7 +37,6 @@ use tokio::task::AbortHandle;
 
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::ops::async_queue::{AsyncQueue, Emitted, ResultOrder};
-use crate::ops::try_map::DEAD_LETTERS;
 use crate::side_output::{OutputTag, WithSide};
 use crate::state_codec::{decode, encode};
 use crate::{Data, DataStream};
@@ -105,7 +104,7 @@ impl<T: Data + Serialize + DeserializeOwned> DataStream<T> {
                 out: WithSide::new(ctx, out),
                 buffer: Vec::new(),
                 dead_letter: dead_letter_tag(),
-                dead_letters: ctx.counter(DEAD_LETTERS),
+                dead_letters: ctx.counter(names::DEAD_LETTERS),
                 state: ctx.state(),
                 cancel: ctx.cancel.clone(),
                 info: ctx.info.clone(),

@@ -4,11 +4,10 @@
 use eddy_core::time::{MAX_TIMESTAMP, MIN_TIMESTAMP, MIN_WATERMARK, NO_TIMESTAMP};
 use eddy_core::{Barrier, BoxError, OperatorInfo, Output, Record, Result, Timestamp};
 
-use crate::ops::try_map::DEAD_LETTERS;
 use crate::runtime_context::{Opened, RuntimeContext};
 use crate::side_output::{OutputTag, SideOutputs, WithSide};
 use crate::{Data, DataStream};
-use eddy_runtime::metrics::Counter;
+use eddy_runtime::metrics::{names, Counter};
 
 /// What a process function sees besides the record: time, and where to emit.
 pub struct ProcessContext<'a, O> {
@@ -105,7 +104,7 @@ impl<T: Data> DataStream<T> {
                 out: WithSide::new(ctx, out),
                 buffer: Vec::new(),
                 watermark: MIN_WATERMARK,
-                dead_letters: ctx.counter(DEAD_LETTERS),
+                dead_letters: ctx.counter(names::DEAD_LETTERS),
                 info: ctx.info.clone(),
             }))
         })

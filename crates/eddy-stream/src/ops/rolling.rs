@@ -3,19 +3,23 @@
 
 use std::ops::AddAssign;
 
-use eddy_core::key::{key_group, KeyHasher};
-use eddy_core::{Barrier, OperatorInfo, Output, Record, Result, Timestamp};
-use eddy_runtime::checkpoint::StateContext;
+use eddy_core::{Record, Result};
+use eddy_state::{KeyedEntries, NamespacedState, NamespacedStateDescriptor};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::keyed_operator::{Intake, KeyedHandler, KeyedOperator, Setup, Shell};
 use crate::keyed_stream::{Key, KeyedStream};
-use crate::keyed_table::KeyedTable;
-use crate::state_codec::{decode, encode};
+use crate::state_codec::decode;
 use crate::{Data, DataStream};
 
-/// The checkpointed state of a rolling aggregation: each key's running value.
-const RUNNING: &str = "running";
+/// Each key's running value.
+fn running<K, T>() -> NamespacedStateDescriptor<(), K, Option<T>> {
+    NamespacedStateDescriptor::new("rolling")
+}
+
+/// The name eddy checkpointed running values under before the keyed-operator shell.
+const LEGACY_RUNNING: &str = "running";
 
 impl<T, K, F> KeyedStream<T, K, F>
 where
@@ -30,17 +34,11 @@ where
     {
         let key_of = self.key_of.clone();
         self.transform_keyed("Reduce", move |ctx, out| {
-            let mut operator = RollingReduce {
-                key_of: key_of.clone(),
-                reduce: reduce.clone(),
-                hasher: KeyHasher::default(),
-                table: KeyedTable::default(),
-                out,
-                buffer: Vec::new(),
-                info: ctx.info.clone(),
-                state: ctx.state(),
-            };
-            operator.restore()?;
+            let setup = Setup { legacy: &[LEGACY_RUNNING], ..Setup::default() };
+            let (key_of, reduce) = (key_of.clone(), reduce.clone());
+            let operator = KeyedOperator::open(ctx, out, setup, |shell, legacy| {
+                RollingHandler::open(key_of, reduce, shell, legacy)
+            })?;
             Ok(Box::new(operator))
         })
     }
@@ -101,86 +99,52 @@ where
     }
 }
 
-struct RollingReduce<T, K, F, R> {
+/// Each key's running value, in keyed state (an `Option` while a record is folded in).
+struct RollingHandler<K, F, R, T> {
     key_of: F,
     reduce: R,
-    hasher: KeyHasher,
-    table: KeyedTable<K, Option<T>>,
-    out: Box<dyn Output<T>>,
-    buffer: Vec<Record<T>>,
-    info: OperatorInfo,
-    state: Option<StateContext>,
+    running: NamespacedState<(), K, Option<T>>,
 }
 
-impl<T: Serialize + DeserializeOwned, K: Key, F, R> RollingReduce<T, K, F, R> {
-    fn restore(&mut self) -> Result<()> {
-        let Some(state) = &self.state else { return Ok(()) };
-        for (_, key, value) in state.restored_entries(RUNNING)? {
-            let key: K = decode(&key)?;
-            let hash = self.hasher.hash(&key)?;
-            *self.table.get_or_insert_with(hash, &key, || None) = Some(decode(&value)?);
+impl<K: Key, F, R, T: Data + Serialize + DeserializeOwned> RollingHandler<K, F, R, T> {
+    /// Opens the running values, adding those of a snapshot written by eddy before the
+    /// keyed-operator shell (`legacy`: `(key group, bincode(key), bincode(value))`).
+    fn open(key_of: F, reduce: R, shell: &mut Shell<T>, legacy: Vec<KeyedEntries>) -> Result<Self> {
+        let running = shell.store.namespaced_state(&running()).map_err(|e| shell.state_error(e))?;
+        for (_, key, value) in legacy.into_iter().flat_map(|state| state.entries) {
+            let (key, value): (K, T) = (decode(&key)?, decode(&value)?);
+            running.put(&shell.store, &(), &key, Some(value)).map_err(|e| shell.state_error(e))?;
         }
-        Ok(())
-    }
-
-    fn snapshot(&self) -> Result<()> {
-        let Some(state) = &self.state else { return Ok(()) };
-        let max = state.max_parallelism();
-        let mut entries = Vec::new();
-        for (hash, key, value) in self.table.iter_hashed() {
-            if let Some(value) = value {
-                entries.push((key_group(hash, max) as u16, encode(&self.info, key)?, encode(&self.info, value)?));
-            }
-        }
-        state.snapshot_keyed(RUNNING, entries);
-        Ok(())
+        Ok(RollingHandler { key_of, reduce, running })
     }
 }
 
-impl<T, K, F, R> Output<T> for RollingReduce<T, K, F, R>
+impl<T, K, F, R> KeyedHandler<T, T> for RollingHandler<K, F, R, T>
 where
     T: Data + Serialize + DeserializeOwned,
     K: Key,
     F: Fn(&T) -> K + Send,
     R: Fn(T, T) -> T + Send,
 {
-    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let this = &mut *self;
-        this.info.guard(|| -> Result<()> {
-            for record in batch.drain(..) {
-                let key = (this.key_of)(&record.value);
-                let hash = this.hasher.hash(&key)?;
-                let slot = this.table.get_or_insert_with(hash, &key, || None);
-                let value = match slot.take() {
-                    Some(current) => (this.reduce)(current, record.value),
+    fn on_record(&mut self, record: Record<T>, shell: &mut Shell<T>) -> Result<Intake<T>> {
+        let key = (self.key_of)(&record.value);
+        let reduce = &self.reduce;
+        let updated = self.running.update(
+            &shell.store,
+            &(),
+            &key,
+            || None,
+            |running, _| {
+                let next = match running.take() {
+                    Some(current) => reduce(current, record.value),
                     None => record.value,
                 };
-                *slot = Some(value.clone());
-                this.buffer.push(Record::new(value, record.timestamp));
-            }
-            Ok(())
-        })??;
-        self.out.records(&mut self.buffer)
-    }
-
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.out.watermark(watermark)
-    }
-
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.out.idle(idle)
-    }
-
-    fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.out.tick(now)
-    }
-
-    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
-        self.snapshot()?;
-        self.out.barrier(barrier)
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.out.finish()
+                *running = Some(next.clone());
+                next
+            },
+        );
+        let updated = updated.map_err(|e| shell.state_error(e))?;
+        shell.output.emit(updated, record.timestamp);
+        Ok(Intake::Taken)
     }
 }

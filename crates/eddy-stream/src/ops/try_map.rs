@@ -4,17 +4,13 @@
 use std::fmt::Display;
 
 use eddy_core::{OperatorInfo, Output, Record, Result};
-use eddy_runtime::metrics::Counter;
+use eddy_runtime::metrics::{names, Counter};
 
 use crate::dead_letter::{dead_letter_tag, DeadLetter};
 use crate::node::forward_control;
 use crate::ops::process::ProcessContext;
 use crate::side_output::{OutputTag, WithSide};
 use crate::{Data, DataStream};
-
-/// Counter of records a fallible function rejected: the runtime's one dead-letter counter,
-/// which sources count their rejected records under too.
-pub use eddy_runtime::metrics::names::DEAD_LETTERS;
 
 impl<T: Data> DataStream<T> {
     /// Applies `f` to every record; an `Err` sends the record and the error's text to the
@@ -55,7 +51,7 @@ impl<T: Data> DataStream<T> {
                 out: WithSide::new(ctx, out),
                 buffer: Vec::new(),
                 tag: dead_letter_tag(),
-                dead_letters: ctx.counter(DEAD_LETTERS),
+                dead_letters: ctx.counter(names::DEAD_LETTERS),
                 info: ctx.info.clone(),
             }))
         })

@@ -1,25 +1,11 @@
-//! Incremental aggregation: a window keeps one accumulator per key, not its records.
+//! Incremental aggregation: a window keeps one accumulator per key, not its records. The
+//! [`AggregateFunction`] trait is eddy-state's (the same one aggregating state uses); this
+//! module adds the common ones.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Folds records into an accumulator (Flink's `AggregateFunction`). `merge` combines two
-/// partial accumulators of the same key and window.
-pub trait AggregateFunction<T>: Clone + Send + Sync + 'static {
-    /// The running state (cloneable: partial accumulators travel between subtasks;
-    /// serialisable: open windows are checkpointed).
-    type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
-    /// The result.
-    type Out;
-    /// A fresh accumulator.
-    fn create_accumulator(&self) -> Self::Acc;
-    /// Adds one record.
-    fn add(&self, acc: &mut Self::Acc, value: T);
-    /// The result of a finished accumulator.
-    fn get_result(&self, acc: Self::Acc) -> Self::Out;
-    /// Folds `other` into `acc`.
-    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
-}
+pub use eddy_state::AggregateFunction;
 
 /// Counts records.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,14 +1,23 @@
 //! Windows on a keyed stream: assigners decide which windows a record belongs to, an
 //! aggregate function folds a window's records incrementally, and the window operator fires
 //! a window when event time (the watermark) or processing time passes its end.
+//!
+//! The window stages are handlers in the keyed-operator shell (`keyed_operator/`), with
+//! their contents in keyed state: `operator.rs` (tumbling and sliding windows, fired a
+//! window at a time), `session.rs` (merging windows, fired by timers per key),
+//! `triggered.rs` (a custom trigger decides). Event-time windows without a trigger run in
+//! two stages: a pre-aggregation (`pre_aggregate.rs`) before the shuffle folds each upstream
+//! subtask's records into partial accumulators, which the keyed stage merges.
 
 pub mod aggregate;
 pub mod assigner;
 mod fold;
-mod intake;
+mod lateness;
 mod open_windows;
 mod operator;
 pub mod partial;
+mod pre_aggregate;
+mod record_time;
 mod session;
 pub mod time_window;
 pub mod trigger;

@@ -1,22 +1,17 @@
-//! The windows a window operator has open, each with its per-key accumulators, kept sorted by
-//! (end, start) so the next window to fire is first. Consecutive records almost always fall
-//! in the same window, so the last window found is checked before searching.
-//!
-//! With allowed lateness a window stays open after it fires (it is then `fired`), so a late
-//! record can still update it, until the watermark passes its cleanup time.
+//! The panes a pre-aggregation has open, each with its per-key partial accumulators, kept
+//! sorted by (end, start) so the next one to send is first. Consecutive records almost
+//! always fall in the same pane, so the last one found is checked before searching.
 
 use crate::keyed_table::KeyedTable;
 use crate::window::TimeWindow;
 
-/// One open window.
+/// One open pane.
 pub(crate) struct OpenWindow<K, Acc> {
     pub(crate) window: TimeWindow,
     pub(crate) table: KeyedTable<K, Acc>,
-    /// Whether its result has been emitted (it is kept only for allowed lateness).
-    pub(crate) fired: bool,
 }
 
-/// Open windows in firing order.
+/// Open panes in the order they are sent.
 pub(crate) struct OpenWindows<K, Acc> {
     windows: Vec<OpenWindow<K, Acc>>,
     last: usize,
@@ -41,7 +36,7 @@ impl<K, Acc> OpenWindows<K, Acc> {
             self.last = match self.windows.binary_search_by_key(&order, |w| firing_order(&w.window)) {
                 Ok(found) => found,
                 Err(at) => {
-                    self.windows.insert(at, OpenWindow { window, table: KeyedTable::default(), fired: false });
+                    self.windows.insert(at, OpenWindow { window, table: KeyedTable::default() });
                     at
                 }
             };
@@ -49,29 +44,18 @@ impl<K, Acc> OpenWindows<K, Acc> {
         &mut self.windows[self.last]
     }
 
-    /// Removes and returns the first window if its max timestamp plus `lateness` is at most
-    /// `time` (its cleanup time has come).
-    pub(crate) fn pop_expired(&mut self, time: i64, lateness: i64) -> Option<OpenWindow<K, Acc>> {
-        if self.windows.first()?.window.max_timestamp().saturating_add(lateness) > time {
+    /// Removes and returns the first pane if its max timestamp is at most `time`.
+    pub(crate) fn pop_due(&mut self, time: i64) -> Option<OpenWindow<K, Acc>> {
+        if self.windows.first()?.window.max_timestamp() > time {
             return None;
         }
         self.last = usize::MAX;
         Some(self.windows.remove(0))
     }
 
-    /// Every open window.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &OpenWindow<K, Acc>> + '_ {
-        self.windows.iter()
-    }
-
-    /// Removes and yields every open window.
+    /// Removes and yields every open pane.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = OpenWindow<K, Acc>> + '_ {
         self.last = usize::MAX;
         self.windows.drain(..)
-    }
-
-    /// The windows that are due at `time` but not yet fired.
-    pub(crate) fn due_unfired(&mut self, time: i64) -> impl Iterator<Item = &mut OpenWindow<K, Acc>> {
-        self.windows.iter_mut().take_while(move |w| w.window.max_timestamp() <= time).filter(|w| !w.fired)
     }
 }

@@ -1,258 +1,128 @@
-//! The session window operator: per key, sessions that grow with each record and merge
-//! when they come to overlap (Flink's merging windows), fired when time passes their end.
+//! The session window handler: per key, sessions that grow with each record and merge when
+//! they come to overlap (Flink's merging windows), fired when time passes their end.
+//!
+//! A key's sessions are one value in keyed state, and each session has a timer in the
+//! store's timer service: at its end (its max timestamp) it fires; with allowed lateness it
+//! stays until a second timer, at its end plus the lateness, so a late record can still
+//! merge into it, and it fires again. A merge deletes the timers of the sessions it absorbs.
 
-use std::collections::BTreeMap;
+use eddy_core::{Error, Record, Result, Timestamp};
+use eddy_state::{FiredTimer, KeyedEntries, NamespacedState, NamespacedStateDescriptor, StateError, TimeDomain};
 
-use eddy_core::key::{key_group, KeyHasher};
-use eddy_core::time::{now_ms, MIN_WATERMARK};
-use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
-use eddy_runtime::checkpoint::StateContext;
-use eddy_runtime::graph::BuildContext;
-use eddy_runtime::metrics::{names, Counter};
-
+use crate::keyed_operator::{Intake, KeyedHandler, Shell};
 use crate::keyed_stream::Key;
-use crate::keyed_table::KeyedTable;
-use crate::side_output::{SideOutputs, WithSide};
-use crate::state_codec::{decode, encode};
+use crate::state_codec::decode;
 use crate::window::aggregate::AggregateFunction;
-use crate::window::intake::{add_records, TakesRecords};
-use crate::window::operator::Lateness;
+use crate::window::record_time::record_time;
 use crate::window::TimeWindow;
 use crate::Data;
 
-/// One key's open session, its accumulator, and whether it has fired (then it is kept only
-/// for allowed lateness).
-struct Session<Acc> {
-    window: TimeWindow,
-    acc: Acc,
-    fired: bool,
+/// One session: start, end, whether it has fired, and its accumulator (the tuple the
+/// operator checkpointed before the shell, so its entries convert as they are).
+type Session<Acc> = (Timestamp, Timestamp, bool, Acc);
+
+/// Each key's sessions.
+fn sessions<K, Acc>() -> NamespacedStateDescriptor<(), K, Vec<Session<Acc>>> {
+    NamespacedStateDescriptor::new("session-windows")
 }
 
-/// Sessions fire when time passes their end and stay for the allowed lateness, so a late
-/// record can still merge into one, which then fires again.
-pub(crate) struct SessionOperator<T, K, F, G: AggregateFunction<T>, W, O> {
+/// The name eddy checkpointed sessions under before the keyed-operator shell.
+pub(crate) const LEGACY_SESSIONS: &str = "sessions";
+
+/// A session's timer: at its end it fires, at its end plus the allowed lateness it goes.
+const FIRE: u8 = 0;
+const CLEANUP: u8 = 1;
+
+fn window(session: &Session<impl Sized>) -> TimeWindow {
+    TimeWindow::new(session.0, session.1)
+}
+
+/// The session window stage.
+pub(crate) struct SessionHandler<K, F, G, W, Acc> {
     key_of: F,
     aggregate: G,
     window_fn: W,
     gap: i64,
     event_time: bool,
-    lateness: Lateness<T>,
-    hasher: KeyHasher,
-    sessions: KeyedTable<K, Vec<Session<G::Acc>>>,
-    /// Session ends (max timestamps) to fire, with their keys; entries of sessions that
-    /// have since merged into longer ones are skipped when they come up.
-    due: BTreeMap<Timestamp, Vec<(u64, K)>>,
-    /// Fired sessions' cleanup times (max timestamp + allowed lateness), with their keys.
-    cleanup: BTreeMap<Timestamp, Vec<(u64, K)>>,
-    watermark: Timestamp,
-    out: WithSide<O>,
-    buffer: Vec<Record<O>>,
-    late_dropped: Counter,
-    info: OperatorInfo,
-    state: Option<StateContext>,
+    /// The allowed lateness in effect (none in processing time).
+    lateness: i64,
+    sessions: NamespacedState<(), K, Vec<Session<Acc>>>,
 }
 
-/// The checkpointed state of a session window operator: each key's sessions.
-const SESSIONS: &str = "sessions";
-
-impl<T, K, F, G, W, O> SessionOperator<T, K, F, G, W, O>
+impl<K, F, G, W, Acc> SessionHandler<K, F, G, W, Acc>
 where
-    T: Data,
     K: Key,
-    F: Fn(&T) -> K,
-    G: AggregateFunction<T>,
-    W: Fn(&K, TimeWindow, G::Out) -> O,
-    O: Send,
+    Acc: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
-    pub(crate) fn new(
-        ctx: &BuildContext,
-        (gap, event_time): (i64, bool),
+    /// Opens the sessions, converting `legacy` entries (see [`LEGACY_SESSIONS`]) and
+    /// scheduling their timers.
+    pub(crate) fn open<O: Send>(
         (key_of, aggregate, window_fn): (F, G, W),
-        lateness: Lateness<T>,
-        out: Box<dyn Output<O>>,
+        (gap, event_time, allowed_lateness): (i64, bool, i64),
+        shell: &mut Shell<O>,
+        legacy: Vec<KeyedEntries>,
     ) -> Result<Self> {
         if gap <= 0 {
-            return Err(Error::InvalidJob(format!("operator '{}': session gap must be positive", ctx.info.name)));
+            return Err(Error::InvalidJob(format!("operator '{}': session gap must be positive", shell.info.name)));
         }
-        SessionOperator {
+        let sessions = shell.store.namespaced_state(&sessions()).map_err(|e| shell.state_error(e))?;
+        let handler = SessionHandler {
             key_of,
             aggregate,
             window_fn,
             gap,
             event_time,
-            lateness,
-            hasher: KeyHasher::default(),
-            sessions: KeyedTable::default(),
-            due: BTreeMap::new(),
-            cleanup: BTreeMap::new(),
-            watermark: MIN_WATERMARK,
-            out: WithSide::new(ctx, out),
-            buffer: Vec::new(),
-            late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
-            info: ctx.info.clone(),
-            state: ctx.state(),
-        }
-        .restored()
-    }
-
-    /// Refills the sessions from the restored snapshot, and schedules their firing and
-    /// clean-up again (both follow from a session's end and whether it has fired).
-    fn restored(mut self) -> Result<Self> {
-        let Some(state) = self.state.clone() else { return Ok(self) };
-        let lateness = self.lateness();
-        for (_, key, value) in state.restored_entries(SESSIONS)? {
-            let key: K = decode(&key)?;
-            let hash = self.hasher.hash(&key)?;
-            let stored: Vec<(i64, i64, bool, G::Acc)> = decode(&value)?;
-            for (start, end, fired, acc) in stored {
-                let window = TimeWindow::new(start, end);
-                let schedule = if fired { &mut self.cleanup } else { &mut self.due };
-                let at = window.max_timestamp().saturating_add(if fired { lateness } else { 0 });
-                schedule.entry(at).or_default().push((hash, key.clone()));
-                self.sessions.get_or_insert_with(hash, &key, Vec::new).push(Session { window, acc, fired });
+            lateness: if event_time { allowed_lateness } else { 0 },
+            sessions,
+        };
+        // Before the shell: `(key group, bincode(key), bincode(Vec<(start, end, fired, acc)>))`;
+        // the timers followed from the sessions.
+        for (_, key, value) in legacy.into_iter().flat_map(|state| state.entries) {
+            let (key, stored): (K, Vec<Session<Acc>>) = (decode(&key)?, decode(&value)?);
+            shell.store.set_current_key(&key).map_err(|e| shell.state_error(e))?;
+            for session in &stored {
+                let (kind, at) = handler.next_timer(session);
+                handler.timer(shell, kind, at, true)?;
             }
+            handler.sessions.put(&shell.store, &(), &key, stored).map_err(|e| shell.state_error(e))?;
         }
-        Ok(self)
+        Ok(handler)
     }
 
-    /// Puts every key's sessions into the checkpoint being taken.
-    fn snapshot(&self) -> Result<()> {
-        let Some(state) = &self.state else { return Ok(()) };
-        let max = state.max_parallelism();
-        let mut entries = Vec::new();
-        for (hash, key, sessions) in self.sessions.iter_hashed() {
-            let stored: Vec<_> = sessions.iter().map(|s| (s.window.start, s.window.end, s.fired, &s.acc)).collect();
-            entries.push((key_group(hash, max) as u16, encode(&self.info, key)?, encode(&self.info, &stored)?));
-        }
-        state.snapshot_keyed(SESSIONS, entries);
-        Ok(())
-    }
-
-    fn lateness(&self) -> i64 {
+    fn domain(&self) -> TimeDomain {
         if self.event_time {
-            self.lateness.allowed
+            TimeDomain::EventTime
         } else {
-            0
+            TimeDomain::ProcessingTime
         }
     }
 
-    /// Adds one record to its key's sessions, merging those it bridges; `false` if late.
-    fn add_record(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
-        let lateness = self.lateness();
-        let key = (self.key_of)(&value);
-        let hash = self.hasher.hash(&key)?;
-        let sessions = self.sessions.get_or_insert_with(hash, &key, Vec::new);
-        let mut window = TimeWindow::new(timestamp, timestamp.saturating_add(self.gap));
-        let mut acc = self.aggregate.create_accumulator();
-        // Take every session that overlaps (or touches) the new one, and merge them in.
-        let mut i = 0;
-        while i < sessions.len() {
-            let s = &sessions[i].window;
-            if s.start <= window.end && window.start <= s.end {
-                let merged = sessions.swap_remove(i);
-                window = TimeWindow::new(window.start.min(merged.window.start), window.end.max(merged.window.end));
-                self.aggregate.merge(&mut acc, merged.acc);
-            } else {
-                i += 1;
-            }
-        }
-        if self.event_time && window.max_timestamp().saturating_add(lateness) <= self.watermark {
-            // Late, as Flink decides it for merging windows: on the merged session. Nothing
-            // can have merged then: any part would have been cleaned up already.
-            self.forget_if_empty(hash, &key);
-            return Ok(false);
-        }
-        self.aggregate.add(&mut acc, value);
-        let due_now = self.event_time && window.max_timestamp() <= self.watermark;
-        if due_now {
-            // Within the allowed lateness of a session that is due: it fires at once.
-            let result = (self.window_fn)(&key, window, self.aggregate.get_result(acc.clone()));
-            self.buffer.push(Record::new(result, window.max_timestamp()));
-            let cleanup_at = window.max_timestamp().saturating_add(lateness);
-            self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone()));
+    /// The timer a session waits for: its firing, or once fired its cleanup.
+    fn next_timer(&self, session: &Session<Acc>) -> (u8, Timestamp) {
+        let end = window(session).max_timestamp();
+        if session.2 {
+            (CLEANUP, end.saturating_add(self.lateness))
         } else {
-            self.due.entry(window.max_timestamp()).or_default().push((hash, key.clone()));
+            (FIRE, end)
         }
-        let sessions = self.sessions.get_or_insert_with(hash, &key, Vec::new);
-        sessions.push(Session { window, acc, fired: due_now });
-        Ok(true)
     }
 
-    /// Emits every session whose max timestamp is at most `time`, and removes those whose
-    /// cleanup time (max timestamp + allowed lateness) has come.
-    fn fire_until(&mut self, time: Timestamp) -> Result<()> {
-        let lateness = self.lateness();
-        while let Some(entry) = self.due.first_entry().filter(|e| *e.key() <= time) {
-            let (max_timestamp, keys) = entry.remove_entry();
-            for (hash, key) in keys {
-                let Some(sessions) = self.sessions.get_mut(hash, &key) else { continue };
-                let Some(at) = sessions.iter().position(|s| s.window.max_timestamp() == max_timestamp && !s.fired)
-                else {
-                    continue; // merged into a longer session since
-                };
-                let (window, acc) = if lateness == 0 {
-                    let session = sessions.swap_remove(at);
-                    (session.window, session.acc)
-                } else {
-                    let session = &mut sessions[at];
-                    session.fired = true;
-                    (session.window, session.acc.clone())
-                };
-                if lateness == 0 {
-                    self.forget_if_empty(hash, &key);
-                } else {
-                    self.cleanup.entry(max_timestamp.saturating_add(lateness)).or_default().push((hash, key.clone()));
-                }
-                let (aggregate, window_fn) = (&self.aggregate, &self.window_fn);
-                let result = self.info.guard(|| window_fn(&key, window, aggregate.get_result(acc)))?;
-                self.buffer.push(Record::new(result, max_timestamp));
-            }
-            // Sent per end time, so the end of input does not hold every result at once.
-            self.out.records(&mut self.buffer)?;
-        }
-        while let Some(entry) = self.cleanup.first_entry().filter(|e| *e.key() <= time) {
-            let (cleanup_at, keys) = entry.remove_entry();
-            for (hash, key) in keys {
-                if let Some(sessions) = self.sessions.get_mut(hash, &key) {
-                    sessions.retain(|s| !(s.fired && s.window.max_timestamp().saturating_add(lateness) == cleanup_at));
-                }
-                self.forget_if_empty(hash, &key);
-            }
-        }
-        Ok(())
+    /// Registers (or deletes) a timer of the current key.
+    fn timer<O: Send>(&self, shell: &Shell<O>, kind: u8, at: Timestamp, register: bool) -> Result<()> {
+        let done = if register {
+            shell.store.register_timer(self.domain(), at, &kind)
+        } else {
+            shell.store.delete_timer(self.domain(), at, &kind)
+        };
+        done.map(drop).map_err(|e| shell.state_error(e))
     }
 
-    /// Drops a key's entry once it has no session left.
-    fn forget_if_empty(&mut self, hash: u64, key: &K) {
-        if self.sessions.get_mut(hash, key).is_some_and(|s| s.is_empty()) {
-            self.sessions.remove(hash, key);
-        }
+    fn state<R, O: Send>(shell: &Shell<O>, result: std::result::Result<R, StateError>) -> Result<R> {
+        result.map_err(|e| shell.state_error(e))
     }
 }
 
-impl<T, K, F, G, W, O> TakesRecords<T> for SessionOperator<T, K, F, G, W, O>
-where
-    T: Data,
-    K: Key,
-    F: Fn(&T) -> K,
-    G: AggregateFunction<T>,
-    W: Fn(&K, TimeWindow, G::Out) -> O,
-    O: Send,
-{
-    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
-        self.add_record(value, timestamp)
-    }
-
-    fn event_time(&self) -> bool {
-        self.event_time
-    }
-
-    fn intake_parts(&mut self) -> (&Lateness<T>, &mut SideOutputs, &OperatorInfo) {
-        (&self.lateness, &mut self.out.side, &self.info)
-    }
-}
-
-impl<T, K, F, G, W, O> Output<T> for SessionOperator<T, K, F, G, W, O>
+impl<T, K, F, G, W, O> KeyedHandler<T, O> for SessionHandler<K, F, G, W, G::Acc>
 where
     T: Data,
     K: Key,
@@ -261,41 +131,90 @@ where
     W: Fn(&K, TimeWindow, G::Out) -> O + Send,
     O: Send,
 {
-    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let info = self.info.clone();
-        let dropped = info.guard(|| add_records(self, batch, now_ms()))??;
-        if dropped > 0 {
-            self.late_dropped.add(dropped);
+    /// Adds the record to its key's sessions, merging those it bridges.
+    fn on_record(&mut self, record: Record<T>, shell: &mut Shell<O>) -> Result<Intake<T>> {
+        let timestamp = record_time(self.event_time, record.timestamp, shell.now, &shell.info)?;
+        let key = (self.key_of)(&record.value);
+        let mut sessions = Self::state(shell, self.sessions.take(&shell.store, &(), &key))?.unwrap_or_default();
+        let mut merged_window = TimeWindow::new(timestamp, timestamp.saturating_add(self.gap));
+        let mut acc = self.aggregate.create_accumulator();
+        // Take every session that overlaps (or touches) the new one, and merge them in.
+        let mut absorbed = Vec::new();
+        let mut i = 0;
+        while i < sessions.len() {
+            let s = window(&sessions[i]);
+            if s.start <= merged_window.end && merged_window.start <= s.end {
+                let merged = sessions.swap_remove(i);
+                merged_window = TimeWindow::new(merged_window.start.min(s.start), merged_window.end.max(s.end));
+                absorbed.push(self.next_timer(&merged));
+                self.aggregate.merge(&mut acc, merged.3);
+            } else {
+                i += 1;
+            }
         }
-        self.out.records(&mut self.buffer)
-    }
-
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        if self.event_time {
-            self.watermark = watermark;
-            self.fire_until(watermark)?;
+        let end = merged_window.max_timestamp();
+        if self.event_time && end.saturating_add(self.lateness) <= shell.watermark {
+            // Late, as Flink decides it for merging windows: on the merged session. Nothing
+            // can have merged then: any part would have been cleaned up already.
+            if !sessions.is_empty() {
+                Self::state(shell, self.sessions.put(&shell.store, &(), &key, sessions))?;
+            }
+            return Ok(Intake::Late { records: 1, value: Some(record.value) });
         }
-        self.out.watermark(watermark)
-    }
-
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.out.idle(idle)
-    }
-
-    fn tick(&mut self, now: Timestamp) -> Result<()> {
-        if !self.event_time {
-            self.fire_until(now)?;
+        self.aggregate.add(&mut acc, record.value);
+        Self::state(shell, shell.store.set_current_key(&key))?;
+        for (kind, at) in absorbed {
+            self.timer(shell, kind, at, false)?;
         }
-        self.out.tick(now)
+        // Within the allowed lateness of a session that is due: it fires at once.
+        let due_now = self.event_time && end <= shell.watermark;
+        let session = (merged_window.start, merged_window.end, due_now, acc);
+        if due_now {
+            let result = (self.window_fn)(&key, merged_window, self.aggregate.get_result(session.3.clone()));
+            shell.output.emit(result, end);
+        }
+        let (kind, at) = self.next_timer(&session);
+        self.timer(shell, kind, at, true)?;
+        sessions.push(session);
+        Self::state(shell, self.sessions.put(&shell.store, &(), &key, sessions))?;
+        Ok(Intake::Taken)
     }
 
-    fn barrier(&mut self, barrier: eddy_core::Barrier) -> Result<()> {
-        self.snapshot()?;
-        self.out.barrier(barrier)
+    fn on_timer(&mut self, timer: FiredTimer, shell: &mut Shell<O>) -> Result<()> {
+        let key: K = Self::state(shell, timer.key())?;
+        let kind: u8 = Self::state(shell, timer.namespace())?;
+        let at = timer.timer.timestamp;
+        let mut sessions = Self::state(shell, self.sessions.take(&shell.store, &(), &key))?.unwrap_or_default();
+        if kind == FIRE {
+            if let Some(i) = sessions.iter().position(|s| !s.2 && window(s).max_timestamp() == at) {
+                let session = if self.lateness == 0 {
+                    sessions.swap_remove(i)
+                } else {
+                    let session = &mut sessions[i];
+                    session.2 = true;
+                    // The store's current key is the timer's.
+                    self.timer(shell, CLEANUP, at.saturating_add(self.lateness), true)?;
+                    session.clone()
+                };
+                let result = (self.window_fn)(&key, window(&session), self.aggregate.get_result(session.3));
+                shell.output.emit(result, at);
+            }
+        } else {
+            sessions.retain(|s| !(s.2 && window(s).max_timestamp().saturating_add(self.lateness) == at));
+        }
+        if !sessions.is_empty() {
+            Self::state(shell, self.sessions.put(&shell.store, &(), &key, sessions))?;
+        }
+        shell.output.flush_if_full()
     }
 
-    fn finish(&mut self) -> Result<()> {
-        self.fire_until(Timestamp::MAX)?;
-        self.out.finish()
+    fn on_finish(&mut self, shell: &mut Shell<O>) -> Result<()> {
+        // A bounded input has ended: every session fires (the final watermark has fired the
+        // event-time ones; this fires processing-time sessions too).
+        let domain = self.domain();
+        while let Some(timer) = Self::state(shell, shell.store.pop_due_timer(domain, Timestamp::MAX))? {
+            self.on_timer(timer, shell)?;
+        }
+        Ok(())
     }
 }

@@ -1,276 +1,159 @@
-//! The window operator for windows with a custom trigger: per key and window, an
-//! accumulator and the trigger's state; the trigger decides when to fire and purge.
-//! One keyed stage (a trigger sees every record, so there is no pre-aggregation).
+//! The handler for windows with a custom trigger: per key and window, an accumulator and
+//! the trigger's state; the trigger decides when to fire and purge. One keyed stage (a
+//! trigger sees every record, so there is no pre-aggregation).
+//!
+//! A key's windows are one namespaced state (the window is the namespace). The timers a
+//! trigger registers go to the store's timer service with the window they are for, next to
+//! one cleanup timer per key and window at its end plus the allowed lateness, in the
+//! assigner's time; the service keeps one timer per key, window and time, as Flink's does.
 
-use std::collections::BTreeMap;
+use eddy_core::{Error, Record, Result, Timestamp};
+use eddy_state::{FiredTimer, KeyedEntries, NamespacedState, NamespacedStateDescriptor, StateError, TimeDomain};
 
-use eddy_core::key::{key_group, KeyHasher};
-use eddy_core::time::{now_ms, MIN_WATERMARK};
-use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
-use eddy_runtime::checkpoint::StateContext;
-use eddy_runtime::graph::BuildContext;
-use eddy_runtime::metrics::{names, Counter};
-
+use crate::keyed_operator::{Intake, KeyedHandler, Shell};
 use crate::keyed_stream::Key;
-use crate::keyed_table::KeyedTable;
-use crate::side_output::{SideOutputs, WithSide};
-use crate::state_codec::{decode, encode};
+use crate::state_codec::decode;
 use crate::window::aggregate::AggregateFunction;
 use crate::window::assigner::WindowAssigner;
-use crate::window::intake::{add_records, TakesRecords};
-use crate::window::operator::Lateness;
-use crate::window::trigger::{Trigger, TriggerContext, TriggerResult};
+use crate::window::record_time::record_time;
+use crate::window::trigger::{Trigger, TriggerContext};
 use crate::window::TimeWindow;
 use crate::Data;
 
-/// A key's window: its accumulator, its trigger's state, and the timers registered for it
-/// (a timer is registered once per time, as Flink's timer service de-duplicates).
-struct Slot<Acc, S> {
-    acc: Acc,
-    state: S,
-    timers: Vec<(bool, Timestamp)>,
+/// Per window and key: the accumulator and the trigger's state.
+fn windows<K, Acc, S>() -> NamespacedStateDescriptor<TimeWindow, K, (Acc, S)> {
+    NamespacedStateDescriptor::new("trigger-windows")
 }
 
-/// Timers by time: (slot hash, key, window), checked against the slot when they come.
-type Timers<K> = BTreeMap<Timestamp, Vec<(u64, K, TimeWindow)>>;
+/// The name eddy checkpointed these windows under before the keyed-operator shell.
+pub(crate) const LEGACY_WINDOWS: &str = "windows";
 
-pub(crate) struct TriggeredOperator<T, K, F, A, G: AggregateFunction<T>, Tr: Trigger<T>, W, O> {
+/// A timer's namespace: whose it is (the trigger's, or the window's cleanup), and the window.
+type TimerOf = (u8, TimeWindow);
+const TRIGGER: u8 = 0;
+const CLEANUP: u8 = 1;
+
+fn domain(event_time: bool) -> TimeDomain {
+    if event_time {
+        TimeDomain::EventTime
+    } else {
+        TimeDomain::ProcessingTime
+    }
+}
+
+/// The triggered window stage.
+pub(crate) struct TriggeredHandler<K, F, A, G, Tr, W, Acc, S> {
     key_of: F,
     assigner: A,
     aggregate: G,
     trigger: Tr,
     window_fn: W,
-    lateness: Lateness<T>,
-    hasher: KeyHasher,
-    slots: KeyedTable<(K, TimeWindow), Slot<G::Acc, Tr::State>>,
-    event_timers: Timers<K>,
-    processing_timers: Timers<K>,
-    /// When each window's contents go: its max timestamp plus allowed lateness.
-    cleanup: Timers<K>,
+    /// The allowed lateness in effect (none in processing time).
+    lateness: i64,
+    windows: NamespacedState<TimeWindow, K, (Acc, S)>,
     /// The current record's windows (a buffer kept to avoid an allocation per record).
     assigned: Vec<TimeWindow>,
-    watermark: Timestamp,
-    out: WithSide<O>,
-    buffer: Vec<Record<O>>,
-    late_dropped: Counter,
-    info: OperatorInfo,
-    state: Option<StateContext>,
 }
 
-/// The checkpointed state: per key and window, the accumulator, trigger state and timers.
-const WINDOWS: &str = "windows";
-
-fn slot_hash(key_hash: u64, window: TimeWindow) -> u64 {
-    key_hash ^ (window.start as u64).rotate_left(21) ^ (window.end as u64).rotate_left(43)
-}
-
-impl<T, K, F, A, G, Tr, W, O> TriggeredOperator<T, K, F, A, G, Tr, W, O>
+impl<K, F, A, G, Tr, W, Acc, S> TriggeredHandler<K, F, A, G, Tr, W, Acc, S>
 where
-    T: Data,
     K: Key,
-    F: Fn(&T) -> K,
     A: WindowAssigner,
-    G: AggregateFunction<T>,
-    Tr: Trigger<T>,
-    W: Fn(&K, TimeWindow, G::Out) -> O,
-    O: Send,
+    Acc: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    S: Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
-    pub(crate) fn new(
-        ctx: &BuildContext,
+    /// Opens the windows, converting `legacy` entries (see [`LEGACY_WINDOWS`]) with their
+    /// timers.
+    pub(crate) fn open<O: Send>(
         (key_of, assigner, aggregate, trigger, window_fn): (F, A, G, Tr, W),
-        lateness: Lateness<T>,
-        out: Box<dyn Output<O>>,
+        allowed_lateness: i64,
+        shell: &mut Shell<O>,
+        legacy: Vec<KeyedEntries>,
     ) -> Result<Self> {
-        assigner.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", ctx.info.name)))?;
-        TriggeredOperator {
+        assigner.validate().map_err(|e| Error::InvalidJob(format!("operator '{}': {e}", shell.info.name)))?;
+        let windows = shell.store.namespaced_state(&windows()).map_err(|e| shell.state_error(e))?;
+        let lateness = if assigner.is_event_time() { allowed_lateness } else { 0 };
+        let handler = TriggeredHandler {
             key_of,
             assigner,
             aggregate,
             trigger,
             window_fn,
             lateness,
-            hasher: KeyHasher::default(),
-            slots: KeyedTable::default(),
-            event_timers: BTreeMap::new(),
-            processing_timers: BTreeMap::new(),
-            cleanup: BTreeMap::new(),
+            windows,
             assigned: Vec::new(),
-            watermark: MIN_WATERMARK,
-            out: WithSide::new(ctx, out),
-            buffer: Vec::new(),
-            late_dropped: ctx.counter(names::LATE_RECORDS_DROPPED),
-            info: ctx.info.clone(),
-            state: ctx.state(),
-        }
-        .restored()
-    }
-
-    /// When a window's contents are dropped: the end of its allowed lateness.
-    fn cleanup_time(&self, window: TimeWindow) -> Timestamp {
-        let lateness = if self.assigner.is_event_time() { self.lateness.allowed } else { 0 };
-        window.max_timestamp().saturating_add(lateness)
-    }
-
-    /// Refills every key's windows (accumulator, trigger state, timers) from the restored
-    /// snapshot and schedules their timers and clean-up again.
-    fn restored(mut self) -> Result<Self> {
-        let Some(state) = self.state.clone() else { return Ok(self) };
-        for (_, slot_key, value) in state.restored_entries(WINDOWS)? {
-            let (key, start, end): (K, i64, i64) = decode(&slot_key)?;
-            let (acc, trigger_state, timers): (G::Acc, Tr::State, Vec<(bool, Timestamp)>) = decode(&value)?;
+        };
+        // Before the shell: `(key group, bincode((key, start, end)), bincode((acc, trigger
+        // state, [(event time?, timer)])))`; the cleanup timer followed from the window.
+        for (_, key, value) in legacy.into_iter().flat_map(|state| state.entries) {
+            let (key, start, end): (K, i64, i64) = decode(&key)?;
+            let (acc, state, timers): (Acc, S, Vec<(bool, Timestamp)>) = decode(&value)?;
             let window = TimeWindow::new(start, end);
-            let hash = slot_hash(self.hasher.hash(&key)?, window);
-            for &(event_time, at) in &timers {
-                let schedule = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
-                schedule.entry(at).or_default().push((hash, key.clone(), window));
+            handler.state(shell, shell.store.set_current_key(&key))?;
+            for (event_time, at) in timers {
+                handler.register(shell, domain(event_time), at, (TRIGGER, window))?;
             }
-            if window.end != Timestamp::MAX {
-                let cleanup_at = self.cleanup_time(window);
-                self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone(), window));
-            }
-            let slot = Slot { acc, state: trigger_state, timers };
-            self.slots.get_or_insert_with(hash, &(key, window), || slot);
+            handler.register_cleanup(shell, window)?;
+            handler.state(shell, handler.windows.put(&shell.store, &window, &key, (acc, state)))?;
         }
-        Ok(self)
+        Ok(handler)
     }
 
-    /// Puts every key's windows into the checkpoint being taken, filed by the key's group.
-    fn snapshot(&mut self) -> Result<()> {
-        let Some(state) = &self.state else { return Ok(()) };
-        let max = state.max_parallelism();
-        let mut entries = Vec::new();
-        for ((key, window), slot) in self.slots.iter() {
-            let key_group = key_group(self.hasher.hash(key)?, max) as u16;
-            let value = (&slot.acc, &slot.state, &slot.timers);
-            entries.push((
-                key_group,
-                encode(&self.info, &(key, window.start, window.end))?,
-                encode(&self.info, &value)?,
-            ));
-        }
-        state.snapshot_keyed(WINDOWS, entries);
-        Ok(())
+    /// When a window's contents go: the end of its allowed lateness.
+    fn cleanup_time(&self, window: TimeWindow) -> Timestamp {
+        window.max_timestamp().saturating_add(self.lateness)
     }
 
-    fn context(&self) -> TriggerContext {
-        TriggerContext { watermark: self.watermark, ..TriggerContext::default() }
+    /// Registers a timer of the current key.
+    fn register<O: Send>(&self, shell: &Shell<O>, domain: TimeDomain, at: Timestamp, of: TimerOf) -> Result<()> {
+        self.state(shell, shell.store.register_timer(domain, at, &of)).map(drop)
     }
 
-    /// Files the timers a trigger call registered (once per window and time), and acts on
-    /// its result.
-    fn apply(&mut self, hash: u64, key: &K, window: TimeWindow, ctx: TriggerContext, result: TriggerResult) {
-        let slot_key = (key.clone(), window);
-        if let Some(slot) = self.slots.get_mut(hash, &slot_key) {
-            let registered = ctx.event_timers.into_iter().map(|t| (true, t));
-            for (event_time, time) in registered.chain(ctx.processing_timers.into_iter().map(|t| (false, t))) {
-                if slot.timers.contains(&(event_time, time)) {
-                    continue;
-                }
-                slot.timers.push((event_time, time));
-                let timers = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
-                timers.entry(time).or_default().push((hash, key.clone(), window));
-            }
+    /// Registers the current key's cleanup of `window` (a global window is never cleaned up).
+    fn register_cleanup<O: Send>(&self, shell: &Shell<O>, window: TimeWindow) -> Result<()> {
+        if window.end == Timestamp::MAX {
+            return Ok(());
         }
-        if result.fires() {
-            if let Some(slot) = self.slots.get_mut(hash, &slot_key) {
-                let result = (self.window_fn)(key, window, self.aggregate.get_result(slot.acc.clone()));
-                self.buffer.push(Record::new(result, window.max_timestamp()));
-            }
-        }
-        if result.purges() {
-            self.slots.remove(hash, &slot_key);
-        }
+        self.register(shell, domain(self.assigner.is_event_time()), self.cleanup_time(window), (CLEANUP, window))
     }
 
-    fn add_record(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
-        let key = (self.key_of)(&value);
-        let key_hash = self.hasher.hash(&key)?;
-        let event_time = self.assigner.is_event_time();
-        let mut windows = std::mem::take(&mut self.assigned);
-        windows.clear();
-        windows.extend(self.assigner.assign_windows(timestamp));
-        let mut kept = false;
-        for &window in &windows {
-            let cleanup_at = self.cleanup_time(window);
-            if event_time && cleanup_at <= self.watermark {
-                continue;
-            }
-            kept = true;
-            let hash = slot_hash(key_hash, window);
-            let slot_key = (key.clone(), window);
-            let mut ctx = self.context();
-            let mut fresh = false;
-            let slot = self.slots.get_or_insert_with(hash, &slot_key, || {
-                fresh = true;
-                Slot { acc: self.aggregate.create_accumulator(), state: Tr::State::default(), timers: Vec::new() }
-            });
-            self.aggregate.add(&mut slot.acc, value.clone());
-            let result = self.trigger.on_element(&value, timestamp, window, &mut slot.state, &mut ctx);
-            if fresh && window.end != Timestamp::MAX {
-                self.cleanup.entry(cleanup_at).or_default().push((hash, key.clone(), window));
-            }
-            self.apply(hash, &key, window, ctx, result);
-        }
-        self.assigned = windows;
-        Ok(kept)
+    fn state<R, O: Send>(&self, shell: &Shell<O>, result: std::result::Result<R, StateError>) -> Result<R> {
+        result.map_err(|e| shell.state_error(e))
     }
+}
 
-    /// Calls the trigger for every timer of one domain due at `time`, then drops windows
-    /// whose cleanup time has come.
-    fn advance(&mut self, time: Timestamp, event_time: bool) -> Result<()> {
-        loop {
-            let timers = if event_time { &mut self.event_timers } else { &mut self.processing_timers };
-            let Some(entry) = timers.first_entry().filter(|e| *e.key() <= time) else { break };
-            let (at, due) = entry.remove_entry();
-            for (hash, key, window) in due {
-                let mut ctx = self.context();
-                let Some(slot) = self.slots.get_mut(hash, &(key.clone(), window)) else { continue };
-                slot.timers.retain(|&timer| timer != (event_time, at));
-                let result = if event_time {
-                    self.trigger.on_event_time(at, window, &mut slot.state, &mut ctx)
-                } else {
-                    self.trigger.on_processing_time(at, window, &mut slot.state, &mut ctx)
-                };
-                self.apply(hash, &key, window, ctx, result);
-            }
-            self.out.records(&mut self.buffer)?;
+impl<K, F, A, G, Tr, W, Acc, S> TriggeredHandler<K, F, A, G, Tr, W, Acc, S> {
+    /// Files the timers a trigger call registered for the current key's `window`, and emits
+    /// the window's result if the trigger fired it (`fired` holds the accumulator then).
+    fn apply<T, O>(
+        &self,
+        shell: &mut Shell<O>,
+        (key, window): (&K, TimeWindow),
+        ctx: TriggerContext,
+        fired: Option<Acc>,
+    ) -> Result<()>
+    where
+        K: Key,
+        A: WindowAssigner,
+        G: AggregateFunction<T, Acc = Acc>,
+        W: Fn(&K, TimeWindow, G::Out) -> O,
+        Acc: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+        S: Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+        O: Send,
+    {
+        let registered = ctx.event_timers.into_iter().map(|t| (TimeDomain::EventTime, t));
+        for (domain, at) in registered.chain(ctx.processing_timers.into_iter().map(|t| (TimeDomain::ProcessingTime, t)))
+        {
+            self.register(shell, domain, at, (TRIGGER, window))?;
         }
-        if event_time == self.assigner.is_event_time() {
-            while let Some(entry) = self.cleanup.first_entry().filter(|e| *e.key() <= time) {
-                for (hash, key, window) in entry.remove() {
-                    self.slots.remove(hash, &(key, window));
-                }
-            }
+        if let Some(acc) = fired {
+            shell.output.emit((self.window_fn)(key, window, self.aggregate.get_result(acc)), window.max_timestamp());
         }
         Ok(())
     }
 }
 
-impl<T, K, F, A, G, Tr, W, O> TakesRecords<T> for TriggeredOperator<T, K, F, A, G, Tr, W, O>
-where
-    T: Data,
-    K: Key,
-    F: Fn(&T) -> K,
-    A: WindowAssigner,
-    G: AggregateFunction<T>,
-    Tr: Trigger<T>,
-    W: Fn(&K, TimeWindow, G::Out) -> O,
-    O: Send,
-{
-    fn add(&mut self, value: T, timestamp: Timestamp) -> Result<bool> {
-        self.add_record(value, timestamp)
-    }
-
-    fn event_time(&self) -> bool {
-        self.assigner.is_event_time()
-    }
-
-    fn intake_parts(&mut self) -> (&Lateness<T>, &mut SideOutputs, &OperatorInfo) {
-        (&self.lateness, &mut self.out.side, &self.info)
-    }
-}
-
-impl<T, K, F, A, G, Tr, W, O> Output<T> for TriggeredOperator<T, K, F, A, G, Tr, W, O>
+impl<T, K, F, A, G, Tr, W, O> KeyedHandler<T, O> for TriggeredHandler<K, F, A, G, Tr, W, G::Acc, Tr::State>
 where
     T: Data,
     K: Key,
@@ -281,38 +164,69 @@ where
     W: Fn(&K, TimeWindow, G::Out) -> O + Send,
     O: Send,
 {
-    fn records(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
-        let info = self.info.clone();
-        let dropped = info.guard(|| add_records(self, batch, now_ms()))??;
-        if dropped > 0 {
-            self.late_dropped.add(dropped);
+    fn on_record(&mut self, record: Record<T>, shell: &mut Shell<O>) -> Result<Intake<T>> {
+        let event_time = self.assigner.is_event_time();
+        let timestamp = record_time(event_time, record.timestamp, shell.now, &shell.info)?;
+        let key = (self.key_of)(&record.value);
+        self.assigned.clear();
+        self.assigned.extend(self.assigner.assign_windows(timestamp));
+        let mut kept = false;
+        for i in 0..self.assigned.len() {
+            let window = self.assigned[i];
+            if event_time && self.cleanup_time(window) <= shell.watermark {
+                continue;
+            }
+            kept = true;
+            let mut ctx = TriggerContext { watermark: shell.watermark, ..TriggerContext::default() };
+            let (aggregate, trigger, value) = (&self.aggregate, &self.trigger, &record.value);
+            let init = || (aggregate.create_accumulator(), Tr::State::default());
+            let decided = self.windows.update(&shell.store, &window, &key, init, |(acc, state), fresh| {
+                aggregate.add(acc, value.clone());
+                let result = trigger.on_element(value, timestamp, window, state, &mut ctx);
+                (result, result.fires().then(|| acc.clone()), fresh)
+            });
+            let (result, fired, fresh) = self.state(shell, decided)?;
+            self.state(shell, shell.store.set_current_key(&key))?;
+            if fresh {
+                self.register_cleanup(shell, window)?;
+            }
+            self.apply(shell, (&key, window), ctx, fired)?;
+            if result.purges() {
+                self.state(shell, self.windows.take(&shell.store, &window, &key))?;
+            }
         }
-        self.out.records(&mut self.buffer)
+        if kept {
+            Ok(Intake::Taken)
+        } else {
+            Ok(Intake::Late { records: 1, value: Some(record.value) })
+        }
     }
 
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.watermark = watermark;
-        self.advance(watermark, true)?;
-        self.out.watermark(watermark)
+    fn on_timer(&mut self, timer: FiredTimer, shell: &mut Shell<O>) -> Result<()> {
+        let key: K = self.state(shell, timer.key())?;
+        let (kind, window): TimerOf = self.state(shell, timer.namespace())?;
+        if kind == CLEANUP {
+            self.state(shell, self.windows.take(&shell.store, &window, &key))?;
+            return Ok(());
+        }
+        // The window may have been purged since the timer was set: then it has nothing to do.
+        let Some((acc, mut state)) = self.state(shell, self.windows.take(&shell.store, &window, &key))? else {
+            return Ok(());
+        };
+        let at = timer.timer.timestamp;
+        let mut ctx = TriggerContext { watermark: shell.watermark, ..TriggerContext::default() };
+        let result = match timer.domain {
+            TimeDomain::EventTime => self.trigger.on_event_time(at, window, &mut state, &mut ctx),
+            TimeDomain::ProcessingTime => self.trigger.on_processing_time(at, window, &mut state, &mut ctx),
+        };
+        let fired = result.fires().then(|| acc.clone());
+        if !result.purges() {
+            self.state(shell, self.windows.put(&shell.store, &window, &key, (acc, state)))?;
+        }
+        self.apply(shell, (&key, window), ctx, fired)?;
+        shell.output.flush_if_full()
     }
 
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.out.idle(idle)
-    }
-
-    fn tick(&mut self, now: Timestamp) -> Result<()> {
-        self.advance(now, false)?;
-        self.out.tick(now)
-    }
-
-    fn barrier(&mut self, barrier: eddy_core::Barrier) -> Result<()> {
-        self.snapshot()?;
-        self.out.barrier(barrier)
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        // The final watermark has fired the event-time timers; what a trigger has not fired
-        // by the end of the input is dropped, as in Flink (a count window short of its count).
-        self.out.finish()
-    }
+    // The final watermark has fired the event-time timers; what a trigger has not fired by
+    // the end of the input is dropped, as in Flink (a count window short of its count).
 }

@@ -7,16 +7,19 @@ use std::marker::PhantomData;
 use std::ops::AddAssign;
 use std::time::Duration;
 
+use crate::keyed_operator::{KeyedOperator, Setup};
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::ops::rolling::sum_field;
 use crate::side_output::OutputTag;
 use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
 use crate::window::assigner::WindowAssigner;
 use crate::window::fold::{Aggregate, MergePartials, PreAggregate};
-use crate::window::operator::{Late, Lateness, WindowOperator};
-use crate::window::session::SessionOperator;
+use crate::window::lateness::Lateness;
+use crate::window::operator::{WindowHandler, LEGACY_WINDOWS};
+use crate::window::pre_aggregate::PreAggregateOperator;
+use crate::window::session::{SessionHandler, LEGACY_SESSIONS};
 use crate::window::trigger::{DefaultTrigger, Trigger};
-use crate::window::triggered::TriggeredOperator;
+use crate::window::triggered::{self, TriggeredHandler};
 use crate::window::{Partial, TimeWindow};
 use crate::{Data, DataStream};
 
@@ -114,37 +117,58 @@ where
         O: Data,
     {
         let key_of = self.keyed.key_of.clone();
+        let lateness = self.lateness.clone();
         if !self.trigger.is_default() {
-            let (assigner, trigger, lateness) = (self.assigner.clone(), self.trigger.clone(), self.lateness.clone());
+            let (assigner, trigger) = (self.assigner.clone(), self.trigger.clone());
             return self.keyed.transform_keyed("Window", move |ctx, out| {
                 let parts = (key_of.clone(), assigner.clone(), aggregate.clone(), trigger.clone(), window_fn.clone());
-                Ok(Box::new(TriggeredOperator::new(ctx, parts, lateness.clone(), out)?))
+                let setup = Setup { late: lateness.side_output.clone(), legacy: &[triggered::LEGACY_WINDOWS] };
+                let allowed = lateness.allowed;
+                let operator = KeyedOperator::open(ctx, out, setup, |shell, legacy| {
+                    TriggeredHandler::open(parts, allowed, shell, legacy)
+                })?;
+                Ok(Box::new(operator))
             });
         }
         if let Some(gap) = self.assigner.session_gap() {
-            let (event_time, lateness) = (self.assigner.is_event_time(), self.lateness.clone());
+            let event_time = self.assigner.is_event_time();
             return self.keyed.transform_keyed("SessionWindow", move |ctx, out| {
                 let parts = (key_of.clone(), aggregate.clone(), window_fn.clone());
-                Ok(Box::new(SessionOperator::new(ctx, (gap, event_time), parts, lateness.clone(), out)?))
+                let setup = Setup { late: lateness.side_output.clone(), legacy: &[LEGACY_SESSIONS] };
+                let timing = (gap, event_time, lateness.allowed);
+                let operator = KeyedOperator::open(ctx, out, setup, |shell, legacy| {
+                    SessionHandler::open(parts, timing, shell, legacy)
+                })?;
+                Ok(Box::new(operator))
             });
         }
         if !self.assigner.is_event_time() || self.lateness.side_output.is_some() {
-            let single = (Aggregate { assigner: self.assigner.clone(), aggregate }, Late::Drop, self.lateness.clone());
+            let fold = Aggregate { assigner: self.assigner.clone(), aggregate };
             return self.keyed.transform_keyed("Window", move |ctx, out| {
-                Ok(Box::new(WindowOperator::new(ctx, single.clone(), key_of.clone(), window_fn.clone(), out)?))
+                let parts = (key_of.clone(), fold.clone(), window_fn.clone());
+                let setup = Setup { late: lateness.side_output.clone(), legacy: &[LEGACY_WINDOWS] };
+                let operator = KeyedOperator::open(ctx, out, setup, |shell, legacy| {
+                    WindowHandler::open(parts, lateness.allowed, shell, legacy)
+                })?;
+                Ok(Box::new(operator))
             });
         }
-        let pre = (PreAggregate::new(self.assigner.clone(), aggregate.clone()), Late::EmitAlone, Lateness::default());
+        let pre = PreAggregate::new(self.assigner.clone(), aggregate.clone());
         let to_partial = |key: &K, window, (acc, records)| Partial { key: key.clone(), window, acc, records };
         let partials = self.keyed.stream.pre_stage("Window", move |ctx, out| {
-            Ok(Box::new(WindowOperator::new(ctx, pre.clone(), key_of.clone(), to_partial, out)?))
+            Ok(Box::new(PreAggregateOperator::new(ctx, pre.clone(), key_of.clone(), to_partial, out)?))
         });
         let merge = MergePartials { assigner: self.assigner.clone(), aggregate, _input: PhantomData };
-        let keyed_stage = (merge, Late::Drop, Lateness { allowed: self.lateness.allowed, side_output: None });
+        let allowed = self.lateness.allowed;
         let merged =
             partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
                 let key_of = |p: &Partial<K, G::Acc>| p.key.clone();
-                Ok(Box::new(WindowOperator::new(ctx, keyed_stage.clone(), key_of, window_fn.clone(), out)?))
+                let parts = (key_of, merge.clone(), window_fn.clone());
+                let setup = Setup { late: None, legacy: &[LEGACY_WINDOWS] };
+                let operator = KeyedOperator::open(ctx, out, setup, |shell, legacy| {
+                    WindowHandler::open(parts, allowed, shell, legacy)
+                })?;
+                Ok(Box::new(operator))
             });
         partials.stage_of(&merged);
         merged
