@@ -1,5 +1,6 @@
-//! The typed metrics of known jobs: counts that match the records exactly, backpressure on
-//! the upstream of a sink that sleeps, idle time on a source that has nothing to read.
+//! The typed metrics of known jobs: counts that match the records exactly (a window on the
+//! keyed-operator shell too, with its late records), backpressure on the upstream of a sink
+//! that sleeps, idle time on a source that has nothing to read.
 
 use std::time::Duration;
 
@@ -106,6 +107,39 @@ fn metrics_off_counts_nothing_per_operator_but_keeps_named_counters() {
     let result = env.execute("off").unwrap().wait().unwrap();
     assert_eq!(operator(&result.metrics, "plus one").records_in(), 0);
     assert_eq!(result.metrics.counter("Source: Collection", "records_in"), Ok(100));
+}
+
+#[test]
+fn a_window_on_the_keyed_shell_counts_what_it_read_fired_and_dropped_as_late() {
+    let env = StreamEnvironment::new();
+    // One subtask, a record per batch and a watermark after each: which records are late is exact.
+    env.set_parallelism(1).set_batch_size(1);
+    let strategy = WatermarkStrategy::monotonous().with_interval(Duration::ZERO);
+    // (key, event time). Hand-checked against 10 ms tumbling windows: 12 fires [0, 10), so
+    // the 3 after it is late; 25 fires [10, 20), so the 15 after it is late. Fired:
+    // (1, [0, 10), 2), (2, [10, 20), 1), (2, [20, 30), 1).
+    let events: Vec<(u8, i64)> = vec![(1, 0), (1, 5), (2, 12), (1, 3), (2, 25), (1, 15)];
+    let fired = env
+        .from_iter(events)
+        .assign_timestamps_and_watermarks(strategy, |e: &(u8, i64)| e.1)
+        .key_by(|e: &(u8, i64)| e.0)
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(10)))
+        .aggregate_with(Count, |key, w, n| (*key, w.start, n))
+        .name("counts")
+        .collect();
+    let result = env.execute("late").unwrap().wait().unwrap();
+    let mut got = fired.take();
+    got.sort_unstable();
+    assert_eq!(got, vec![(1, 0, 2), (2, 10, 1), (2, 20, 1)]);
+    let metrics = &result.metrics;
+    // The pre-aggregation reads every record and sends partials on; the window, a handler on
+    // the keyed-operator shell, reads those, drops the late ones and emits what fired.
+    let (partials, window) = (operator(metrics, "counts (pre-aggregate)"), operator(metrics, "counts"));
+    assert_eq!(partials.records_in(), 6);
+    assert_eq!(window.records_in(), partials.records_out());
+    assert_eq!((window.records_out(), window.late_records_dropped()), (3, 2));
+    assert_eq!(metrics.total_all("late_records_dropped"), 2, "the typed field reads the named counter");
+    assert_eq!(operator(metrics, "Sink: Collect").records_in(), 3);
 }
 
 /// Waits for a job that was cancelled, failing the test if it hangs.
