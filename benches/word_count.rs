@@ -10,9 +10,13 @@
 //! WC_MAX_DRIFT_MS=none cargo bench --bench word_count     # without watermark alignment
 //! ```
 //!
-//! Each parallelism runs twice: without checkpoints, and with a checkpoint every second
-//! (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost. With
-//! `WC_SLED` set, a third time with the sled state backend (`+sled`, under WC_DIR).
+//! Each parallelism runs four times: without checkpoints, with the per-operator metrics
+//! turned off (`-nometrics`: their cost is the throughput they lose), and with a checkpoint
+//! every second (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
+//! `+http` also serves the metrics endpoint and scrapes `/metrics` every 100 ms while the job
+//! runs (a hundred times Prometheus' default rate), so its cost shows too. With `WC_SLED`
+//! set, a fifth time with the sled state backend (`+sled`, under WC_DIR).
+//! `WC_REPEAT=n` runs the whole list n times (the machine's noise next to the differences).
 //!
 //! Each configuration runs in a child process so its peak memory (VmHWM) is its own; every
 //! output is checked against the loop's (sorted lines must be identical).
@@ -63,13 +67,17 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
+    let repeat: usize = std::env::var("WC_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let sled = std::env::var_os("WC_SLED").is_some();
     let configs = std::iter::once("loop".to_string()).chain(parallelism.split(',').flat_map(|p| {
         let p = p.trim();
         let with_sled = sled.then(|| format!("eddy-p{p}+sled"));
-        [format!("eddy-p{p}"), format!("eddy-p{p}+ckpt")].into_iter().chain(with_sled)
+        [format!("eddy-p{p}"), format!("eddy-p{p}-nometrics"), format!("eddy-p{p}+http"), format!("eddy-p{p}+ckpt")]
+            .into_iter()
+            .chain(with_sled)
     }));
-    for config in configs {
+    let configs: Vec<String> = configs.collect();
+    for config in std::iter::repeat_n(configs, repeat).flatten() {
         let config = config.as_str();
         let output = dir.join(format!("out-{config}.csv"));
         let exe = std::env::current_exe().expect("own path");
@@ -110,13 +118,56 @@ fn child(config: &str, input: &Path, output: &Path) {
                 Some(p) => (p, Some(output.with_extension("state"))),
                 None => (p, None),
             };
+            let (p, metrics) = match (p.strip_suffix("+http"), p.strip_suffix("-nometrics")) {
+                (Some(p), _) => (p, Metrics::Scraped),
+                (None, Some(p)) => (p, Metrics::Off),
+                (None, None) => (p, Metrics::On),
+            };
             for dir in checkpoints.iter().chain(&state) {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            eddy(input, output, p.parse().expect("parallelism"), checkpoints.as_deref(), state.as_deref())
+            eddy(input, output, p.parse().expect("parallelism"), checkpoints.as_deref(), state.as_deref(), metrics)
         }
     };
     println!("{words} {:.3} {} {checkpoints} {paused}", start.elapsed().as_secs_f64(), peak_rss_kb());
+}
+
+/// Whether the per-operator metrics are counted, and scraped over HTTP.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Metrics {
+    Off,
+    On,
+    Scraped,
+}
+
+/// The metrics endpoint of an environment, scraped every 100 ms until dropped.
+struct Scraper {
+    _server: eddy_metrics_http::MetricsServer,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Scraper {
+    fn start(env: &StreamEnvironment) -> Self {
+        use eddy_metrics_http::ServeMetrics;
+        let server = env.serve_metrics("127.0.0.1:0").expect("a free port");
+        let url = format!("http://{}/metrics", server.local_addr());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = eddy::runtime::io_runtime::block_on(async { reqwest::get(&url).await?.text().await });
+                assert!(text.expect("the runtime").expect("a scrape").contains("eddy_operator_records_in_total"));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        Scraper { _server: server, stop }
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The hand-written reference: one thread, no engine.
@@ -175,21 +226,24 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 }
 
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
-/// `checkpoints` if given, its keyed state in sled under `state` if given; returns the number
-/// of words, `count/(last_ms,/last_MB)` of the checkpoints (`-` without), and the seconds its
-/// source subtasks spent paused by watermark alignment, summed.
+/// `checkpoints` if given, its keyed state in sled under `state` if given, with the
+/// per-operator `metrics` off, on, or on and scraped; returns the number of words,
+/// `count/(last_ms,/last_MB)` of the checkpoints (`-` without), and the seconds its source
+/// subtasks spent paused by watermark alignment, summed.
 fn eddy(
     input: &Path,
     output: &Path,
     parallelism: usize,
     checkpoints: Option<&Path>,
     state: Option<&Path>,
+    metrics: Metrics,
 ) -> (u64, String, String) {
     let env = StreamEnvironment::new();
-    env.set_parallelism(parallelism);
+    env.set_parallelism(parallelism).set_operator_metrics(metrics != Metrics::Off);
     if let Some(dir) = state {
         env.set_state_dir(dir);
     }
+    let _scraper = (metrics == Metrics::Scraped).then(|| Scraper::start(&env));
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
     }

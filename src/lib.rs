@@ -90,6 +90,7 @@
 //! | `kinesis` | no | `eddy::kinesis`: a Kinesis Data Streams source (shards as splits, sequence numbers in checkpoints; compiles the AWS SDK, Rust 1.94.1 or newer) |
 //! | `elasticsearch` | no | `eddy::elasticsearch`: a `_bulk` sink (compiles reqwest with rustls) |
 //! | `files` | no | `eddy::files`: the partitioned file sink, exactly-once part files in S3 or a local directory as JSON lines or CSV (compiles object_store; Rust 1.88 or newer) |
+//! | `metrics-http` | no | `eddy::metrics_http` and `env.serve_metrics(addr)`: Prometheus text at `/metrics` and a JSON REST API of jobs, vertices and checkpoints (compiles axum) |
 //! | `parquet` | no | Parquet output for the file sink; turns on `files` (compiles arrow and parquet, the slowest to build) |
 //!
 //! Without default features (`default-features = false`) neither tokio nor futures is
@@ -116,6 +117,9 @@ pub use eddy_kafka as kafka;
 /// The Kinesis Data Streams source (feature `kinesis`).
 #[cfg(feature = "kinesis")]
 pub use eddy_kinesis as kinesis;
+/// The metrics endpoint: Prometheus text and a JSON REST API (feature `metrics-http`).
+#[cfg(feature = "metrics-http")]
+pub use eddy_metrics_http as metrics_http;
 pub use eddy_runtime as runtime;
 pub use eddy_stream as stream;
 
@@ -124,6 +128,8 @@ pub use eddy_stream::*;
 
 /// Everything a job definition needs: `use eddy::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "metrics-http")]
+    pub use eddy_metrics_http::ServeMetrics;
     pub use eddy_stream::prelude::*;
 }
 
@@ -133,6 +139,10 @@ pub mod prelude {
 pub struct EmbeddingGuideDoctests;
 
 /// The README's example compiles (it reads a file, so it is not run).
+#[doc = include_str!("../docs/observability.md")]
+#[cfg(doctest)]
+pub struct ObservabilityGuideDoctests;
+
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;

@@ -173,3 +173,24 @@ fn gen_words_help_prints_usage_and_creates_no_file() {
     assert!(ok.status.success());
     assert!(std::fs::metadata(dir.path().join("words.tsv")).unwrap().len() >= 1000);
 }
+
+#[test]
+fn metrics_addresses_are_checked_before_the_job_runs() {
+    for name in ["word_count", "taxi_analytics"] {
+        refused(name, &["--metrics-addr", "localhost"], "give HOST:PORT, e.g. 127.0.0.1:9249");
+        refused(name, &["--metrics-addr", "127.0.0.1:99999"], "give HOST:PORT");
+    }
+    // A taken port fails before any work, and says what to do.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run("word_count", &["--metrics-addr", &addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("pick another port"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no counts before the endpoint is up");
+    // A free one is served while the job runs, and says where.
+    let out = run("word_count", &["--metrics-addr", "127.0.0.1:0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("word count: metrics at http://127.0.0.1:"), "{stderr}");
+}

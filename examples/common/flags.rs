@@ -16,6 +16,24 @@ pub fn parallelism(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A `HOST:PORT` to serve metrics on (`--metrics-addr`), checked before anything starts.
+pub fn metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    eddy_metrics_http::parse_addr(text).map_err(|e| e.to_string())
+}
+
+/// Serves the metrics endpoint of `env`'s jobs on `addr`, if given, and says where.
+pub fn serve_metrics(
+    env: &eddy::StreamEnvironment,
+    addr: Option<std::net::SocketAddr>,
+    program: &str,
+) -> anyhow::Result<Option<eddy_metrics_http::MetricsServer>> {
+    use eddy_metrics_http::ServeMetrics;
+    let Some(addr) = addr else { return Ok(None) };
+    let server = env.serve_metrics(&addr.to_string())?;
+    eprintln!("{program}: metrics at http://{0}/metrics, jobs at http://{0}/jobs", server.local_addr());
+    Ok(Some(server))
+}
+
 /// Checks that a file the run writes only at its end can be written (opening it for
 /// writing without changing it, or creating it and removing it again), so a bad path fails
 /// before the work rather than after; the error names the file and the flag that chose it.

@@ -86,6 +86,9 @@ struct Args {
     /// Parallelism, 1 to 128 (the max parallelism; default: number of cores).
     #[arg(long, value_parser = flags::parallelism)]
     parallelism: Option<usize>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
+    #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Directory for pickup_count.jsonl and trip_duration.jsonl (default: target/taxi).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -164,6 +167,7 @@ fn main() -> anyhow::Result<()> {
         max_drift_ms: Some(args.max_drift_ms),
     };
     let env = StreamEnvironment::new();
+    let _metrics = flags::serve_metrics(&env, args.metrics_addr, "taxi analytics")?;
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }

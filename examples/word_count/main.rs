@@ -106,6 +106,13 @@ struct Args {
     /// On SIGTERM or Ctrl-C, stop with a savepoint in a new directory here and print its path.
     #[arg(long)]
     savepoint_dir: Option<PathBuf>,
+    /// Print the job's plan (chains, parallelism, ship strategies) instead of running it:
+    /// `text` (the default), `dot` (Graphviz) or `mermaid`.
+    #[arg(long, value_enum, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text")]
+    explain: Option<Explain>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
+    #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Where the windows' state lives: in memory, or in sled databases under `--state-dir`.
     #[arg(long, value_enum, default_value_t = Backend::Heap)]
     state_backend: Backend,
@@ -117,6 +124,14 @@ struct Args {
     state_cache_mb: u64,
     #[command(flatten)]
     kafka: kafka::KafkaArgs,
+}
+
+/// How `--explain` prints the plan.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Explain {
+    Text,
+    Dot,
+    Mermaid,
 }
 
 /// A state backend.
@@ -143,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         })?;
         env.set_state_dir(dir).set_state_cache_size(args.state_cache_mb << 20);
     }
+    let _metrics = flags::serve_metrics(&env, args.metrics_addr, "word count")?;
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
@@ -194,6 +210,15 @@ fn main() -> anyhow::Result<()> {
         (None, None, None) => counts.print(),
     };
     sink.set_parallelism(1).uid("output");
+    if let Some(format) = args.explain {
+        let plan = env.explain()?;
+        match format {
+            Explain::Text => print!("{plan}"),
+            Explain::Dot => print!("{}", plan.to_dot()),
+            Explain::Mermaid => print!("{}", plan.to_mermaid()),
+        }
+        return Ok(());
+    }
 
     // Installed before the job starts, so that an early signal still ends in a savepoint
     // rather than killing the process.

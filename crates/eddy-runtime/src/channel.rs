@@ -24,11 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{SendTimeoutError, Sender};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use eddy_core::{Barrier, Error, OperatorInfo, Output, Record, Result, Timestamp};
 
 use crate::metrics::Counter;
 use crate::partitioner::Partitioner;
+use crate::task_time;
 
 /// What travels on a channel. Order is kept per sender, so a watermark follows the records
 /// it covers.
@@ -57,9 +58,15 @@ const SEND_POLL: Duration = Duration::from_millis(50);
 
 /// Sends, waiting while the channel is full (backpressure) but giving up when the job is
 /// cancelled or the receiver has stopped.
-pub fn send<T>(sender: &ChannelSender<T>, mut envelope: Envelope<T>, cancel: &AtomicBool) -> Result<()> {
+/// Time spent blocked counts as the subtask's backpressured time.
+pub fn send<T>(sender: &ChannelSender<T>, envelope: Envelope<T>, cancel: &AtomicBool) -> Result<()> {
+    let mut envelope = match sender.try_send(envelope) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Full(back)) => back,
+        Err(TrySendError::Disconnected(_)) => return Err(Error::Disconnected),
+    };
     loop {
-        match sender.send_timeout(envelope, SEND_POLL) {
+        match task_time::backpressured(|| sender.send_timeout(envelope, SEND_POLL)) {
             Ok(()) => return Ok(()),
             Err(SendTimeoutError::Timeout(back)) if !cancel.load(Ordering::Relaxed) => envelope = back,
             Err(SendTimeoutError::Timeout(_)) => return Err(Error::Cancelled),

@@ -43,6 +43,10 @@ pub struct JobConfig {
     /// The longest line, in bytes, a text source passes on; longer ones are skipped
     /// without being held in memory and go to its dead-letter output.
     pub max_line_length: usize,
+    /// Count each operator's records in and out, watermarks, and busy / idle / backpressured
+    /// time (see [`operator_metrics`](crate::operator_metrics)); on by default. Named
+    /// counters (a sink's records written, dead letters) are kept either way.
+    pub operator_metrics: bool,
 }
 
 impl JobConfig {
@@ -72,6 +76,7 @@ impl Default for JobConfig {
             allow_non_restored_state: false,
             allow_duplicate_output: false,
             max_line_length: DEFAULT_MAX_LINE_LENGTH,
+            operator_metrics: true,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::channel::{BroadcastWriter, ChannelSender, ChannelWriter, Envelope, Wr
 use crate::gate::InputGate;
 use crate::graph::{erase, unerase, AnyEnd, AnyOutput, BuildContext, EdgeFactory, ShipStrategy, Task};
 use crate::metrics::names;
+use crate::observed::{Observed, Observers};
 use crate::partitioner::{Forward, KeyGroups, Partitioner, Rebalance, Shuffle};
 use crate::side_channel::{SideChannel, TypedSideChannel};
 
@@ -72,6 +73,10 @@ fn side_channel<T: Send + 'static>(consumer: AnyOutput) -> Result<Box<dyn SideCh
     Ok(Box::new(TypedSideChannel::new(unerase::<T>(consumer)?)))
 }
 
+fn observe<T: Send + 'static>(output: AnyOutput, observers: Observers) -> Result<AnyOutput> {
+    Ok(erase::<T>(Box::new(Observed::new(unerase::<T>(output)?, observers))))
+}
+
 fn gate<T: Send + 'static>(
     ctx: &BuildContext,
     receiver: AnyEnd,
@@ -114,6 +119,10 @@ impl<T: Clone + Send + 'static> EdgeFactory for PlainEdge<T> {
         side_channel::<T>(consumer)
     }
 
+    fn observe(&self, output: AnyOutput, observers: Observers) -> Result<AnyOutput> {
+        observe::<T>(output, observers)
+    }
+
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
         gate::<T>(ctx, receiver, inputs, head)
     }
@@ -142,6 +151,10 @@ where
 
     fn side_channel(&self, consumer: AnyOutput) -> Result<Box<dyn SideChannel>> {
         side_channel::<T>(consumer)
+    }
+
+    fn observe(&self, output: AnyOutput, observers: Observers) -> Result<AnyOutput> {
+        observe::<T>(output, observers)
     }
 
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {

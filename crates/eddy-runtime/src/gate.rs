@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use eddy_core::time::now_ms;
 use eddy_core::{Barrier, Error, Output, Result, ValveUpdate, WatermarkValve};
 
@@ -35,6 +35,7 @@ use crate::checkpoint::alignment::Alignment;
 use crate::checkpoint::{CheckpointingMode, TaskCheckpointing};
 use crate::graph::{Task, TaskRun};
 use crate::metrics::Counter;
+use crate::task_time;
 
 /// Reads one subtask's channel (all upstream subtasks send into it) and drives its chain.
 pub struct InputGate<T> {
@@ -124,7 +125,13 @@ impl<T> InputGate<T> {
         if let Some(envelope) = self.released.pop_front() {
             return Ok(Some(envelope));
         }
-        match self.receiver.recv_timeout(run.tick_interval) {
+        match self.receiver.try_recv() {
+            Ok(envelope) => return Ok(Some(envelope)),
+            Err(TryRecvError::Disconnected) => return Err(Error::Disconnected),
+            Err(TryRecvError::Empty) => {}
+        }
+        // Waiting for input is the subtask's idle time.
+        match task_time::idle(|| self.receiver.recv_timeout(run.tick_interval)) {
             Ok(envelope) => Ok(Some(envelope)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(Error::Disconnected),

@@ -19,6 +19,7 @@ use crate::checkpoint::snapshot_port::StateContext;
 use crate::checkpoint::task::{CheckpointHooks, Command, TaskCheckpointing};
 use crate::config::JobConfig;
 use crate::metrics::{Counter, MetricRegistry};
+use crate::observed::Observers;
 use crate::side_channel::SideChannel;
 use crate::source_task::SourceControl;
 
@@ -194,6 +195,8 @@ pub trait EdgeFactory: Send + Sync {
     ) -> Result<AnyOutput>;
     /// Wraps a consumer of a side output carrying this edge's records.
     fn side_channel(&self, consumer: AnyOutput) -> Result<Box<dyn SideChannel>>;
+    /// Wraps `output` (of this edge's record type) so what passes counts into `observers`.
+    fn observe(&self, output: AnyOutput, observers: Observers) -> Result<AnyOutput>;
     /// The downstream head's loop: reads `receiver` (fed by `inputs` senders), drives `head`.
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>>;
 }

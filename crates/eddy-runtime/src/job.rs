@@ -26,8 +26,10 @@ use crate::config::JobConfig;
 use crate::graph::{AnyEnd, BuildContext, JobGraph, NodeInstance, ShipStrategy, Task, TaskRun};
 use crate::master::{Attempt, Master};
 use crate::metrics::{names, JobMetrics, MetricRegistry};
+use crate::observed::Observers;
 use crate::planner::{plan, Plan};
 use crate::status::{JobStatus, StatusCell};
+use crate::task_time::TaskTime;
 use crate::warnings::Warnings;
 
 /// A running job: await or wait for its outcome, read its status, metrics and warnings, and
@@ -211,6 +213,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         check_uids(&graph)?;
     }
     let (metrics, warnings) = (MetricRegistry::default(), Warnings::default());
+    metrics.describe(&graph, &plan, &chain_heads(&graph, &plan));
     let mut skipped_newer = false;
     let restored = match &config.restore_from {
         Some(path) => {
@@ -253,7 +256,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     let attempt = build_attempt(&master, restored, 0)?;
     let (cancel, drain) = (master.cancel.clone(), master.drain.clone());
     let completion = Arc::new(Completion::default());
-    let (ended, final_status) = (completion.clone(), status.clone());
+    let (ended, final_status, uptime) = (completion.clone(), status.clone(), metrics.clone());
     std::thread::Builder::new()
         .name(format!("{name}#master"))
         .spawn(move || {
@@ -261,6 +264,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
                 Err(Error::InvalidJob(format!("internal error: {}", panic_message(&payload))))
             });
             // The status is final before anyone waiting hears of the end.
+            uptime.ended();
             final_status.set(JobStatus::of(&outcome));
             ended.complete(outcome);
         })
@@ -353,10 +357,12 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
     let tick_interval = master.config.buffer_timeout;
     let run = Arc::new(TaskRun { cancel: cancel.clone(), drain: drain.clone(), tick_interval });
     let mut threads = Vec::with_capacity(built.tasks.len());
-    for (thread_name, task) in built.tasks {
+    for (thread_name, task, time) in built.tasks {
         let (run, events) = (run.clone(), events.clone());
         let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
+            let entered = time.as_ref().map(|time| time.enter());
             let result = run_task(task, &run);
+            drop(entered);
             let _ = events.send(Event::Ended { result });
         });
         match spawned {
@@ -389,9 +395,12 @@ struct Wiring {
     completed: Arc<AtomicU64>,
 }
 
+/// A task with its thread's name and where its waits are counted (`None`: metrics off).
+type NamedTask = (String, Box<dyn Task>, Option<Arc<TaskTime>>);
+
 /// The tasks of an attempt, and the command channels of its source tasks.
 struct Built {
-    tasks: Vec<(String, Box<dyn Task>)>,
+    tasks: Vec<NamedTask>,
     sources: Vec<Sender<Command>>,
 }
 
@@ -465,10 +474,12 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
         }
     }
     let mut instances: Vec<Vec<Option<NodeInstance>>> = (0..nodes).map(|_| Vec::new()).collect();
+    let cells = |node: usize, subtask: usize| metrics.cells(node, subtask).filter(|_| config.operator_metrics);
     for node in (0..nodes).rev() {
         for subtask in 0..plan.parallelism[node] {
             let ctx = context(node, subtask);
             let mut outputs = Vec::new();
+            let mut first_main = true;
             for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == node) {
                 let consumer = if plan.chained[e] {
                     match instances[edge.to][subtask].take() {
@@ -485,6 +496,11 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
                     let index = input_base[e] + offset;
                     edge.factory.writer(&ctx, &targets, index, plan.strategies[e])?
                 };
+                // The producer's records out are counted once, on its first main output.
+                let from = (edge.tag.is_none() && std::mem::take(&mut first_main)).then(|| cells(node, subtask));
+                let into = plan.chained[e].then(|| cells(edge.to, subtask));
+                let observers = Observers { from: from.flatten(), into: into.flatten() };
+                let consumer = if observers.any() { edge.factory.observe(consumer, observers)? } else { consumer };
                 match &edge.tag {
                     None => outputs.push(consumer),
                     Some(tag) => {
@@ -513,11 +529,16 @@ fn build_tasks(job: &Job<'_>, cancel: &Arc<AtomicBool>, wiring: Option<&Wiring>)
                         Error::InvalidJob(format!("operator '{}' has no input", graph.nodes[node].name))
                     })?;
                     let receiver = receivers[node][subtask].take().expect("one receiver per subtask");
+                    let head = match cells(node, subtask) {
+                        Some(into) => first.factory.observe(head, Observers { from: None, into: Some(into) })?,
+                        None => head,
+                    };
                     first.factory.gate(&context(node, subtask), receiver, inputs, head)?
                 }
                 None => return Err(Error::InvalidJob("internal: subtask built twice".into())),
             };
-            tasks.push((thread_name, task));
+            let time = cells(node, subtask).map(|cells| cells.time.clone());
+            tasks.push((thread_name, task, time));
         }
     }
     Ok(Built { tasks, sources })

@@ -14,6 +14,11 @@
 //!   that completes checkpoints and commits transactional sinks, restarts from the newest one.
 //! - Watermark alignment: a source subtask pauses while its watermark runs too far ahead of
 //!   its group's ([`eddy_core::watermark_alignment`]); see [`graph::BuildContext::join_alignment`].
+//! - Metrics: the planner wraps every operator's input and first output in an
+//!   [`observed::Observed`] (records in and out, watermarks), gates, blocked sends and source
+//!   polls add their waits to the thread's [`task_time`], and [`operator_metrics`] reads it all
+//!   per operator and job on demand; [`jobs`] lists an environment's jobs for an endpoint, and
+//!   [`explain`] shows a plan without running it.
 //!
 //! What an operator or connector builds on is public: the [`graph`] (nodes, edges,
 //! [`BuildContext`](graph::BuildContext)), [`edge`] factories, [`source_task`], [`metrics`]
@@ -29,20 +34,25 @@ pub mod checkpoint;
 mod completion;
 pub mod config;
 pub mod edge;
+pub mod explain;
 pub mod fan_out;
 mod gate;
 pub mod graph;
 #[cfg(feature = "tokio")]
 pub mod io_runtime;
 pub mod job;
+pub mod jobs;
 mod master;
 pub mod metrics;
+pub mod observed;
+pub mod operator_metrics;
 mod partitioner;
 mod planner;
 pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;
 pub mod status;
+pub mod task_time;
 pub mod warnings;
 
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};
@@ -50,6 +60,9 @@ pub use completion::JobCompletion;
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
 pub use job::{execute, JobHandle, JobResult};
+pub use jobs::Jobs;
 pub use metrics::{Counter, JobMetrics, UnknownMetric};
+pub use operator_metrics::{CheckpointStats, JobStats, OperatorMetrics, SubtaskMetrics};
 pub use status::JobStatus;
+pub use task_time::TimeRates;
 pub use warnings::Warnings;

@@ -204,6 +204,7 @@ impl Master {
             let cause = failures.last.as_ref().or(failures.first.as_ref()).map(Error::to_string).unwrap_or_default();
             self.warnings.warn(format!("job '{}' failed, restart {}: {cause}", self.name, failures.restarts));
             self.status.set(JobStatus::Restarting(failures.restarts));
+            self.metrics.restarted();
             match self.restart(failures.restarts) {
                 Ok(attempt) => {
                     self.status.set(JobStatus::Running);

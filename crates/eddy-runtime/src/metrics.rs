@@ -1,8 +1,16 @@
-//! Per-subtask counters, readable while a job runs and after it ends.
+//! A job's metrics, readable while it runs and after it ends: the typed built-in ones per
+//! operator, subtask and job ([`JobMetrics::operators`], [`JobMetrics::job`]; see
+//! [`operator_metrics`](crate::operator_metrics)) and the named counters that operators and
+//! connectors register ([`JobMetrics::subtasks`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::graph::JobGraph;
+use crate::observed::SubtaskCells;
+use crate::operator_metrics::{JobStats, Layout, OperatorMetrics};
+use crate::planner::Plan;
 
 /// A counter an operator bumps once per batch; cheap to clone and share.
 #[derive(Debug, Clone, Default)]
@@ -29,10 +37,12 @@ impl Counter {
 /// One registered counter: (operator, subtask, counter name, counter).
 type Registered = (String, usize, String, Counter);
 
-/// The counters of every subtask of a job, by operator name, subtask and counter name.
+/// The counters of every subtask of a job, by operator name, subtask and counter name, and
+/// the cells of its typed built-in metrics.
 #[derive(Debug, Clone, Default)]
 pub struct MetricRegistry {
     counters: Arc<Mutex<Vec<Registered>>>,
+    layout: Arc<Mutex<Layout>>,
 }
 
 impl MetricRegistry {
@@ -47,21 +57,53 @@ impl MetricRegistry {
         counter
     }
 
-    /// A snapshot of every counter.
+    /// Sets up the typed metrics of every operator subtask of `graph` as `plan` runs it
+    /// (`heads[n]`: the first node of node `n`'s chain).
+    pub(crate) fn describe(&self, graph: &JobGraph, plan: &Plan, heads: &[usize]) {
+        let counter = |operator: &str, subtask: usize| self.counter(operator, subtask, names::RECORDS_IN);
+        self.layout().describe(graph, plan, heads, counter);
+    }
+
+    /// The typed cells of node `node`'s subtask `subtask`.
+    pub(crate) fn cells(&self, node: usize, subtask: usize) -> Option<Arc<SubtaskCells>> {
+        self.layout().cells(node, subtask)
+    }
+
+    /// Counts a restart of the job.
+    pub(crate) fn restarted(&self) {
+        self.layout().restarts.add(1);
+    }
+
+    /// Stops the job's uptime clock.
+    pub(crate) fn ended(&self) {
+        self.layout().ended.get_or_insert_with(std::time::Instant::now);
+    }
+
+    fn layout(&self) -> std::sync::MutexGuard<'_, Layout> {
+        self.layout.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A snapshot of every metric.
     pub fn snapshot(&self) -> JobMetrics {
-        let all = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        let mut operators: BTreeMap<(String, usize), BTreeMap<String, u64>> = BTreeMap::new();
-        for (op, subtask, name, c) in all.iter() {
-            operators.entry((op.clone(), *subtask)).or_default().insert(name.clone(), c.get());
+        let mut subtasks: BTreeMap<(String, usize), BTreeMap<String, u64>> = BTreeMap::new();
+        for (op, subtask, name, c) in self.counters.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            subtasks.entry((op.clone(), *subtask)).or_default().insert(name.clone(), c.get());
         }
-        JobMetrics { subtasks: operators }
+        let (operators, job) = self.layout().read(&subtasks);
+        JobMetrics { subtasks, operators, job }
     }
 }
 
-/// Counter values of a job: `(operator, subtask) -> counter name -> value`.
+/// A job's metrics at one moment: the typed built-in ones per operator and per job, and the
+/// named counters of every subtask.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobMetrics {
-    /// Every subtask's counters.
+    /// Every operator's built-in metrics, in job-graph order (sources first).
+    pub operators: Vec<OperatorMetrics>,
+    /// Job-wide metrics: uptime, restarts, checkpoints.
+    pub job: JobStats,
+    /// Every subtask's named counters: `(operator, subtask) -> counter name -> value` (the
+    /// built-in ones that operators and connectors keep, and users' own).
     pub subtasks: BTreeMap<(String, usize), BTreeMap<String, u64>>,
 }
 
@@ -79,6 +121,17 @@ pub struct UnknownMetric {
 }
 
 impl JobMetrics {
+    /// The built-in metrics of the operator named `name` (the first, if several share the
+    /// name); `None` when the job has no such operator.
+    ///
+    /// ```
+    /// # let metrics = eddy_runtime::JobMetrics::default();
+    /// assert!(metrics.operator("Sink: results").is_none()); // no such operator: not 0
+    /// ```
+    pub fn operator(&self, name: &str) -> Option<&OperatorMetrics> {
+        self.operators.iter().find(|op| op.name == name)
+    }
+
     /// The sum of counter `name` over all subtasks of `operator`, or an error that names the
     /// counters (or operators) there are when nothing by those names exists.
     ///

@@ -25,6 +25,7 @@ use crate::checkpoint::task::{Command, TaskCheckpointing};
 use crate::graph::{Task, TaskRun};
 use crate::metrics::{names, Counter, MetricRegistry};
 use crate::source_dead_letters::WithDeadLetters;
+use crate::task_time;
 
 /// The operator-state list that holds a source's splits.
 pub const SPLITS: &str = "splits";
@@ -411,11 +412,22 @@ impl<T: Send, S: SourceReader<T>> Task for SourceTask<T, S> {
             if !self.paused() {
                 let (info, source, out) = (&self.info, &mut self.source, &mut self.out);
                 let max = self.batch_size;
+                let polling = Instant::now();
                 poll = info.guard(|| source.poll(out, max))?.map_err(|e| info.error(e.to_string()))?;
                 out.after_poll();
+                if poll == SourcePoll::Pending {
+                    // A poll that found nothing waited for input: the source's idle time.
+                    task_time::add_idle(polling.elapsed());
+                }
                 self.drain()?;
-            } else if let Next::Finish = self.wait_for_alignment(run)? {
-                break;
+            } else {
+                // Paused by alignment, the source waits for the others: idle time too.
+                let waiting = Instant::now();
+                let next = self.wait_for_alignment(run)?;
+                task_time::add_idle(waiting.elapsed());
+                if let Next::Finish = next {
+                    break;
+                }
             }
             if poll == SourcePoll::Done {
                 if let Some(alignment) = &self.alignment {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use eddy_core::{BoxError, Error, Result, Source, SplitSource};
 use eddy_runtime::graph::{JobGraph, Node};
-use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, RestartStrategy};
+use eddy_runtime::{CheckpointConfig, JobConfig, JobHandle, Jobs, RestartStrategy};
 
 use crate::data_stream::DataStream;
 use crate::node::{FnSource, Restore, SourceNode};
@@ -41,6 +41,8 @@ struct EnvInner {
     /// Where async functions run.
     #[cfg(feature = "tokio")]
     async_runtime: crate::async_runtime::AsyncRuntime,
+    /// The jobs started so far, for observers (the metrics endpoint).
+    jobs: Jobs,
 }
 
 impl StreamEnvironment {
@@ -88,6 +90,14 @@ impl StreamEnvironment {
     /// Sets how many batches a channel holds before the sender waits (backpressure).
     pub fn set_channel_capacity(&self, batches: usize) -> &Self {
         self.inner().config.channel_capacity = batches.max(1);
+        self
+    }
+
+    /// Turns the per-operator metrics (records in and out, watermarks, busy / idle /
+    /// backpressured time; `JobHandle::metrics`) on or off; on by default. They cost one
+    /// atomic add per batch and operator; off is for measuring that.
+    pub fn set_operator_metrics(&self, on: bool) -> &Self {
+        self.inner().config.operator_metrics = on;
         self
     }
 
@@ -191,7 +201,33 @@ impl StreamEnvironment {
         if graph.nodes.is_empty() {
             return Err(Error::InvalidJob("the job has no operators; add a source and a sink".into()));
         }
-        eddy_runtime::execute(name, graph, config)
+        let job = eddy_runtime::execute(name, graph, config)?;
+        self.inner().jobs.add(job.clone());
+        Ok(job)
+    }
+
+    /// The plan of the job built so far, as `execute` would run it: its chains, their
+    /// parallelism, and how records cross between them (Flink's `explain`). Print it as text
+    /// (`{}`), or take `to_dot()` / `to_mermaid()` for a picture. Builds nothing and starts
+    /// nothing; the job can still be executed.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(2);
+    /// env.from_collection(vec![1u64, 2, 3]).map(|x| x * 2).key_by(|x| *x % 2).reduce(|a, b| a + b).print();
+    /// let plan = env.explain().unwrap();
+    /// assert!(plan.to_string().contains("--HASH-->"), "{plan}");
+    /// ```
+    pub fn explain(&self) -> Result<eddy_runtime::explain::Explained> {
+        let inner = self.inner();
+        eddy_runtime::explain::Explained::of(&inner.graph, &inner.config)
+    }
+
+    /// The jobs this environment has started, oldest first (also those started later: the
+    /// list is shared), for observers such as the metrics endpoint.
+    pub fn jobs(&self) -> Jobs {
+        self.inner().jobs.clone()
     }
 
     /// Whether `other` is this same environment.
