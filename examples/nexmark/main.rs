@@ -63,7 +63,7 @@ struct Args {
     /// How many Nexmark events to generate (persons, auctions and bids together), at least 1.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
-    /// Subtasks per operator.
+    /// Subtasks per operator (the generator always runs on one thread).
     #[arg(long, default_value_t = 1, value_parser = flags::parallelism)]
     parallelism: usize,
     /// Also write the results to this file as JSON lines.
@@ -90,12 +90,13 @@ fn main() -> anyhow::Result<()> {
         query => run(query, &args)?,
     };
     let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
+    let parallelism = if args.query == Query::Generator { 1 } else { args.parallelism };
     println!(
         "nexmark {:?}: {} events at parallelism {} in {wall:.3} s wall, {cpu:.2} s CPU: {:.0} events/s; \
          {} results, checksum {:016x}",
         args.query,
         args.events,
-        args.parallelism,
+        parallelism,
         args.events as f64 / wall,
         tally.results.load(Ordering::Relaxed),
         tally.checksum.load(Ordering::Relaxed),
