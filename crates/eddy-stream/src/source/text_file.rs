@@ -48,7 +48,7 @@ pub struct TextFileSource {
 
 impl TextFileSource {
     /// The lines of the file at `path` (opened when the job starts), in splits of at most
-    /// [`DEFAULT_SPLIT_SIZE`].
+    /// 4 MiB (see [`TextFileSource::with_split_size`]).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         TextFileSource { path: path.into(), split_size: DEFAULT_SPLIT_SIZE }
     }
