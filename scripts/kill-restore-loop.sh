@@ -5,18 +5,19 @@
 # The long version of `repeated_sigkills_…` in tests/word_count_recovery.rs; see
 # docs/fault-tolerance.md.
 #
-#   scripts/kill-restore-loop.sh                       # 200 MB input, 25 kills
-#   BYTES=1e9 KILLS=100 SEED=7 scripts/kill-restore-loop.sh
+#   scripts/kill-restore-loop.sh                       # 1 GB input, 25 kills
+#   BYTES=4e9 KILLS=100 SEED=7 scripts/kill-restore-loop.sh
 #
-# Settings (environment): BYTES input size (default 2e8), KILLS (25), SEED (random; printed,
-# set it to replay a run), MAX_WAIT_MS longest time a run lives before its kill (3000),
+# Settings (environment): BYTES input size (default 1e9), KILLS (25), SEED (random; printed,
+# set it to replay a run), MAX_WAIT_MS longest time a run lives before its kill (1200;
+# longer waits let a fast machine finish the input before the kills are used up),
 # INTERVAL_MS checkpoint interval (300), WORKDIR (a new temporary directory, kept on failure).
 set -euo pipefail
 
-BYTES=${BYTES:-2e8}
+BYTES=${BYTES:-1e9}
 KILLS=${KILLS:-25}
 SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
-MAX_WAIT_MS=${MAX_WAIT_MS:-3000}
+MAX_WAIT_MS=${MAX_WAIT_MS:-1200}
 INTERVAL_MS=${INTERVAL_MS:-300}
 WORKDIR=${WORKDIR:-$(mktemp -d -t eddy-kill-loop.XXXXXX)}
 mkdir -p "$WORKDIR"
