@@ -14,6 +14,7 @@ mod q7;
 mod source;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use eddy::prelude::*;
 use nexmark::config::NexmarkConfig;
@@ -112,8 +113,8 @@ fn q2_selects_the_bids_on_every_123rd_auction() {
     check(q2::q2, model);
 }
 
-#[test]
-fn q7_finds_the_highest_bids_of_each_10_second_window() {
+/// q7 as plain loops: each 10 s window's highest price, and every bid at it.
+fn q7_model() -> Vec<q7::HighestBid> {
     let bids = bids();
     let window_of = |b: &Bid| {
         let start = b.date_time - b.date_time % 10_000;
@@ -124,6 +125,7 @@ fn q7_finds_the_highest_bids_of_each_10_second_window() {
         let max = highest.entry(window_of(b)).or_insert(b.price);
         *max = (*max).max(b.price);
     }
+    assert_eq!(highest.len(), 11, "100 s of event time from an offset start");
     let mut model = Vec::new();
     for b in bids {
         let (window_start, window_end) = window_of(&b);
@@ -139,7 +141,12 @@ fn q7_finds_the_highest_bids_of_each_10_second_window() {
             });
         }
     }
-    assert_eq!(highest.len(), 11, "100 s of event time from an offset start");
+    model
+}
+
+#[test]
+fn q7_finds_the_highest_bids_of_each_10_second_window() {
+    let model = q7_model();
     let columns: Vec<String> = match serde_json::to_value(&model[0]).unwrap() {
         serde_json::Value::Object(row) => row.keys().cloned().collect(),
         other => panic!("a row is a JSON object, not {other}"),
@@ -147,4 +154,51 @@ fn q7_finds_the_highest_bids_of_each_10_second_window() {
     let sql = ["auction", "bidder", "dateTime", "extra", "price", "window_end", "window_start"];
     assert_eq!(columns, sql, "the columns of the Nexmark SQL, plus the window");
     check(q7::q7, model);
+}
+
+/// The source's strides go through savepoints: q7 stopped at parallelism 2, restored at 3,
+/// stopped again and restored at 1 gives the results of one run. A bid in fifty waits a
+/// millisecond, so the stops land while events are still being generated.
+#[test]
+#[ignore = "fails: 3 of 11 windows open at a stop report a lower highest bid (a bid lost or dropped \
+            as late around stop-with-savepoint + rescale); the same stops with q0 give every bid once, \
+            so the source's restore is right and the loss is in the windowed aggregate"]
+fn q7_through_stops_at_2_3_and_1_gives_the_results_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut all, mut restore, mut stops) = (Vec::new(), None, 0);
+    for (run, parallelism) in [2, 3, 1].into_iter().enumerate() {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        env.enable_checkpointing(CheckpointConfig::on_request());
+        if let Some(path) = &restore {
+            env.restore_from(path);
+        }
+        let events = source::NexmarkSource::new(config(), EVENTS).stream(&env).map(|event: Event| {
+            if matches!(&event, Event::Bid(bid) if bid.date_time % 50 == 0) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            event
+        });
+        let results = q7::q7(&events).collect();
+        let handle = env.execute("nexmark q7 rescaled").unwrap();
+        if run < 2 {
+            std::thread::sleep(Duration::from_millis(300));
+            let savepoint = handle.stop_with_savepoint(dir.path().join(format!("savepoint-{run}")), false);
+            restore = Some(savepoint.expect("stopped while events were still being generated"));
+            stops += 1;
+        }
+        handle.wait().unwrap();
+        all.extend(results.take());
+    }
+    assert_eq!(stops, 2);
+    let mut model = q7_model();
+    model.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(all.len(), model.len(), "results through stops at 2, 3 and 1");
+    let missing: Vec<_> = model.iter().filter(|r| !all.contains(r)).take(5).collect();
+    let extra: Vec<_> = all.iter().filter(|r| !model.contains(r)).take(5).collect();
+    assert!(
+        all == model,
+        "results through stops at 2, 3 and 1 differ from one run's: missing {missing:?}, extra {extra:?}"
+    );
 }
