@@ -5,6 +5,9 @@
 //! cannot roll back makes such a restore refuse to start unless duplicates are allowed; a
 //! sink whose disk is full for a moment recovers once it has room again.
 
+#[path = "common/tiny_disk.rs"]
+mod tiny_disk;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +19,7 @@ use eddy::prelude::*;
 use eddy::runtime::metrics::names;
 use eddy::sink::{Committer, NewerCommits, TwoPhaseCommitSink, ROLLED_BACK_DIR};
 use serde::{Deserialize, Serialize};
+use tiny_disk::TinyDisk;
 
 /// Keys of the test events.
 const KEYS: u64 = 7;
@@ -574,39 +578,6 @@ fn a_sink_that_cannot_roll_back_refuses_the_restore_unless_duplicates_are_allowe
 // ---------------------------------------------------------------------------------------
 // A disk that is full for a moment
 // ---------------------------------------------------------------------------------------
-
-/// A tmpfs of a few MiB mounted for one test, unmounted when dropped.
-struct TinyDisk {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TinyDisk {
-    /// Mounts one, or `None` where this process may not mount (it needs root).
-    fn mount(size: &str) -> Option<TinyDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let options = format!("size={size}");
-        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(&path).output();
-        mounted.ok().filter(|o| o.status.success()).map(|_| TinyDisk { path, _dir: dir })
-    }
-
-    /// Fills the disk but for about `free` bytes with the file `balloon`.
-    fn fill_leaving(&self, free: u64) -> PathBuf {
-        let balloon = self.path.join("balloon");
-        let stat = Command::new("df").args(["-B1", "--output=avail"]).arg(&self.path).output().unwrap();
-        let available: u64 = String::from_utf8(stat.stdout).unwrap().lines().last().unwrap().trim().parse().unwrap();
-        std::fs::write(&balloon, vec![0u8; available.saturating_sub(free) as usize]).unwrap();
-        balloon
-    }
-}
-
-impl Drop for TinyDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
 
 #[test]
 fn a_sink_whose_disk_is_full_for_a_moment_restarts_with_exact_output() {

@@ -4,14 +4,15 @@
 //! cannot be written) are refused at once with exit code 2 (1 for a path), never clamped,
 //! wrapped or found out after the job ran.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// An example binary, which a plain `cargo test` builds next to the tests.
 fn example(name: &str) -> Command {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join(name);
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
+    let binary = example_binary::path(name);
     Command::new(binary)
 }
 

@@ -5,6 +5,9 @@
 //! late-trips file, counted), and `NaN` coordinates (the same reason from CSV and JSON).
 //! Expected results are worked out by hand for each small input.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "common/peak_rss.rs"]
 mod peak_rss;
 
@@ -15,9 +18,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 fn example(name: &str) -> Command {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join(name);
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
+    let binary = example_binary::path(name);
     Command::new(binary)
 }
 

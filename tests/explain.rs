@@ -1,5 +1,8 @@
 //! `env.explain()`: the plan as text, DOT and Mermaid, checked against hand-drawn plans.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 use eddy::prelude::*;
 
 fn job() -> StreamEnvironment {
@@ -56,9 +59,7 @@ fn explaining_leaves_the_job_to_run_and_refuses_what_execute_would() {
 
 #[test]
 fn word_count_explains_its_plan_instead_of_running() {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("word_count");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
+    let binary = example_binary::path("word_count");
     let out = std::process::Command::new(&binary).args(["--explain", "--parallelism", "2"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

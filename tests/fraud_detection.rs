@@ -2,6 +2,9 @@
 //! sequential model of the rule: per account, a small transaction followed, as the very
 //! next transaction of that account and within a minute, by a large one.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[allow(dead_code)] // The test uses the generator and the thresholds, not the job itself.
 #[path = "../examples/fraud_detection/job.rs"]
 mod job;
@@ -11,10 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn binary() -> PathBuf {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("fraud_detection");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
-    binary
+    example_binary::path("fraud_detection")
 }
 
 /// Alerts as `account,small_at,large_at,amount` lines, sorted.

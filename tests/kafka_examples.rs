@@ -3,6 +3,9 @@
 //! a replayed, 4-partition topic to two result topics, killed with SIGKILL twice and
 //! restored, against the same job over files.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "../crates/eddy-kafka/tests/common/mod.rs"]
 mod common;
 
@@ -17,10 +20,7 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/corpus.
 
 /// An example binary, which a plain `cargo test` builds next to the tests.
 fn binary(name: &str) -> PathBuf {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join(name);
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
-    binary
+    example_binary::path(name)
 }
 
 /// Runs an example to the end and returns its stderr; panics with it if the run fails.

@@ -17,6 +17,9 @@
 //! MEMORY_TEST_BYTES=1e9 scripts/memory-check.sh
 //! ```
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "../examples/word_count/generate.rs"]
 mod generate;
 #[path = "common/peak_rss.rs"]
@@ -52,8 +55,7 @@ fn peak_rss_of_word_count(parallelism: &str) -> u64 {
     let spec = generate::Spec { target_bytes: bytes as u64, seed: 3, disorder_ms: 0, start_ms: 1_700_000_000_000 };
     generate::generate(&input, spec).unwrap();
     let output = dir.path().join("counts.csv");
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let mut command = Command::new(examples.join("word_count"));
+    let mut command = Command::new(example_binary::path("word_count"));
     command.args(["--input", input.to_str().unwrap(), "--timestamped", "--parallelism", parallelism]);
     command.args(["--checkpoint-interval-ms", "300", "--checkpoint-dir"]).arg(dir.path().join("checkpoints"));
     command.arg("--output").arg(&output);

@@ -4,6 +4,9 @@
 //! file must be exactly those computed plainly from the events, the last window included,
 //! and the process must exit 0.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -17,10 +20,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// The example binary, which a plain `cargo test` builds next to the tests.
 fn service_binary() -> PathBuf {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("service");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
-    binary
+    example_binary::path("service")
 }
 
 /// The running service; killed if the test fails before stopping it.

@@ -1,6 +1,9 @@
 //! The taxi example, run as a user would (its binary and flags), against a straightforward
 //! computation written separately from the pipeline: plain loops over the parsed input.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "../examples/taxi_analytics/generate.rs"]
 mod generate;
 #[path = "../examples/taxi_analytics/tlc.rs"]
@@ -20,10 +23,7 @@ const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-ta
 
 /// The example binary, which a plain `cargo test` builds next to the tests.
 fn taxi_binary() -> PathBuf {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("taxi_analytics");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
-    binary
+    example_binary::path("taxi_analytics")
 }
 
 /// Runs the example and returns (hot spots, durations, dead letters) as it wrote them.

@@ -2,6 +2,9 @@
 //! the calibrated generator's promises (determinism, order, watermarks, malformed share,
 //! airport share, demand curve), and the replayer binary.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "../examples/taxi_analytics/generate.rs"]
 mod generate;
 #[path = "../examples/taxi_analytics/tlc.rs"]
@@ -371,9 +374,7 @@ fn trips_follow_the_hourly_demand_at_the_average_rate() {
 
 /// The replayer, which a plain `cargo test` builds next to the tests.
 fn replayer() -> Command {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("taxi_replay");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
+    let binary = example_binary::path("taxi_replay");
     Command::new(binary)
 }
 

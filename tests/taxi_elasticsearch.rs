@@ -3,6 +3,9 @@
 //! the plain-loop computation; a second run into the same indices changes nothing, and the
 //! index flags move the documents elsewhere.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "../examples/taxi_analytics/generate.rs"]
 mod generate;
 #[path = "../crates/eddy-elasticsearch/tests/support/http.rs"]
@@ -24,10 +27,7 @@ use taxi_model::{model_of_json, Durations, HotSpots};
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-taxi");
 
 fn taxi_binary() -> PathBuf {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("taxi_analytics");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
-    binary
+    example_binary::path("taxi_analytics")
 }
 
 /// Runs the example; panics with its stderr if it fails.

@@ -1,6 +1,9 @@
 //! The word_count example, run as a user would (its binary and flags), against an
 //! independent computation of the expected counts.
 
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "../examples/word_count/generate.rs"]
 mod generate;
 
@@ -12,10 +15,7 @@ use std::process::{Command, Stdio};
 /// The example binary, which a plain `cargo test` builds next to the tests (a target filter
 /// such as `--test word_count` or `--all-targets` does not build it as a plain binary).
 fn word_count_binary() -> PathBuf {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("word_count");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
-    binary
+    example_binary::path("word_count")
 }
 
 /// Counts per (window start, word), computed plainly: split on anything that is not an

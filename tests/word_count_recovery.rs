@@ -6,6 +6,12 @@
 //! under its checkpoints or its output ends a run in bounded time with the cause named, and
 //! the `eddy` CLI still answers about that checkpoint directory.
 
+#[path = "common/tiny_disk.rs"]
+mod tiny_disk;
+
+#[path = "common/example_binary.rs"]
+mod example_binary;
+
 #[path = "../examples/word_count/generate.rs"]
 mod generate;
 
@@ -15,6 +21,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use tiny_disk::TinyDisk;
 
 /// Window length the job runs with (its default).
 const WINDOW_MS: i64 = 5000;
@@ -24,10 +31,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 /// The example binary, which a plain `cargo test` builds next to the tests (a target filter
 /// such as `--test word_count_recovery` does not build it as a plain binary).
 fn word_count_binary() -> PathBuf {
-    let examples = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples");
-    let binary = examples.join("word_count");
-    assert!(binary.exists(), "{} is missing: run plain `cargo test`, which builds the examples", binary.display());
-    binary
+    example_binary::path("word_count")
 }
 
 /// Counts per (window start, word) in the file at `input`, computed plainly: split on
@@ -127,18 +131,7 @@ impl Run {
 
     /// Waits for the process to exit; kills it and fails after `RUN_TIMEOUT`.
     fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + RUN_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("word_count ran longer than {RUN_TIMEOUT:?}; stderr:\n{}", self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_at_most(RUN_TIMEOUT)
     }
 
     /// Waits for the process to exit within `limit`; fails (a hang) if it does not.
@@ -414,39 +407,6 @@ fn a_restore_past_a_damaged_newest_checkpoint_says_so_on_stderr_and_counts_every
     let rolled_back = stderr.contains("rolled back output committed after checkpoint");
     assert!(rolled_back && output.join("_rolled_back").join(&name).exists(), "{name}: {stderr}");
     assert_same_counts(&read_output(&output), &want);
-}
-
-/// A tmpfs of a few MiB mounted for one test, unmounted when dropped.
-struct TinyDisk {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TinyDisk {
-    /// Mounts one, or `None` where this process may not mount (it needs root).
-    fn mount(size: &str) -> Option<TinyDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let options = format!("size={size}");
-        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(&path).output();
-        mounted.ok().filter(|o| o.status.success()).map(|_| TinyDisk { path, _dir: dir })
-    }
-
-    /// Fills the disk but for about `free` bytes; removing the returned file frees it.
-    fn fill_leaving(&self, free: u64) -> PathBuf {
-        let balloon = self.path.join("balloon");
-        let stat = Command::new("df").args(["-B1", "--output=avail"]).arg(&self.path).output().unwrap();
-        let available: u64 = String::from_utf8(stat.stdout).unwrap().lines().last().unwrap().trim().parse().unwrap();
-        std::fs::write(&balloon, vec![0u8; available.saturating_sub(free) as usize]).unwrap();
-        balloon
-    }
-}
-
-impl Drop for TinyDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
 }
 
 /// How long a run on a full disk may take to fail (or finish): a debug build reads the
