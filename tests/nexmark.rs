@@ -160,7 +160,6 @@ fn q7_finds_the_highest_bids_of_each_10_second_window() {
 /// stopped again and restored at 1 gives the results of one run. A bid in fifty waits a
 /// millisecond, so the stops land while events are still being generated.
 #[test]
-#[ignore = "fails: windows open at the second stop report a lower highest bid; see docs/nexmark.md, Known problem"]
 fn q7_through_stops_at_2_3_and_1_gives_the_results_of_one_run() {
     let dir = tempfile::tempdir().unwrap();
     let (mut all, mut restore, mut stops) = (Vec::new(), None, 0);

@@ -9,7 +9,11 @@
 //! partition still holds. With an idleness timeout, a split that produced no record for that
 //! long stops holding the watermark back until it produces again; a subtask without any
 //! split is idle once its reader was polled (before that it has not registered the splits
-//! it owns, and downstream must wait for it). A finished split counts as done (the end of event time for it).
+//! it owns, and downstream must wait for it). A finished split no longer holds the
+//! watermark back; a subtask whose splits have all finished is idle at its watermark, not at
+//! the end of event time, which comes when the reader says its input is over
+//! ([`crate::SourcePoll::Done`]): a reader restored with a finished split and an unfinished
+//! one must not let the first push event time past the second's records.
 //!
 //! **Watermark alignment** (see [`crate::watermark_alignment`]): with
 //! [`SourceWatermarks::alignment`] set, the runtime publishes the subtask's watermark to its
@@ -188,7 +192,7 @@ impl<T> SourceOutput<T> {
             dead: Vec::new(),
             splits: Vec::new(),
             watermarks,
-            valve: WatermarkValve::new(0),
+            valve: WatermarkValve::open_ended(),
             valve_idle: false,
             idle_sent: false,
             polled: false,
@@ -260,9 +264,11 @@ impl<T> SourceOutput<T> {
     }
 
     /// A split has ended (a bounded partition reached its end offset): it no longer holds
-    /// back the watermark, and when every split has ended, neither does the subtask. Register
-    /// a split's successors before finishing it, or the watermark may jump past their
-    /// records; when they may be read by another subtask, use [`SourceOutput::release_split`].
+    /// back the watermark. When every split has ended the subtask is idle, keeping its
+    /// watermark, until another split is registered or the reader reports
+    /// [`crate::SourcePoll::Done`] (the end of event time). Register a split's successors
+    /// before finishing it, or the watermark may move past their records; when they may be
+    /// read by another subtask, use [`SourceOutput::release_split`].
     pub fn finish_split(&mut self, split: SplitId) {
         let s = &mut self.splits[split.0];
         if !s.finished {
@@ -467,7 +473,15 @@ impl<T> SourceOutput<T> {
         let idle = (self.polled && self.splits.is_empty()) || self.valve_idle;
         if idle != self.idle_sent {
             self.idle_sent = idle;
-            self.marks.push((self.records.len(), Mark::Idle(idle)));
+            let at = self.records.len();
+            // Idle and back with no record between (the last split finished, the next one
+            // registered at once) is no change: downstream must not see a moment in which
+            // this subtask holds nothing back.
+            if self.marks.last() == Some(&(at, Mark::Idle(!idle))) {
+                self.marks.pop();
+            } else {
+                self.marks.push((at, Mark::Idle(idle)));
+            }
         }
     }
 
@@ -600,7 +614,25 @@ mod tests {
         out.finish_split(b);
         assert_eq!(out.watermark(), 9_999, "a finished split no longer holds it back");
         out.finish_split(a);
-        assert_eq!(out.watermark(), MAX_WATERMARK);
+        assert_eq!(out.watermark(), 9_999, "the end of event time is the reader's to declare");
+        assert!(out.is_idle(), "with every split finished nothing is held back");
+    }
+
+    /// A reader restored with a finished split and an unfinished one, registering and
+    /// finishing them in turn in its first poll (the Nexmark source did): downstream sees the
+    /// second split's records and no watermark or idle moment before them.
+    #[test]
+    fn a_finished_split_registered_before_an_open_one_does_not_end_event_time() {
+        let mut out = output(None);
+        let done = out.add_split("restored-at-its-end");
+        out.finish_split(done);
+        let open = out.add_split("restored-behind");
+        out.collect_in(open, 1, 22_000);
+        out.after_poll();
+        out.on_periodic(Instant::now());
+        let mut seen = Recorder::default();
+        out.drain_to(&mut seen).unwrap();
+        assert_eq!(seen.0, vec![Seen::Records(vec![(1, 22_000)]), Seen::Watermark(21_999)]);
     }
 
     #[test]

@@ -4,6 +4,16 @@
 //! ended input counts as having reached [`MAX_WATERMARK`]. When every input that has not
 //! ended is idle, the operator becomes idle too and, as in Flink's `StatusWatermarkValve`,
 //! advances to the highest watermark among them. The combined watermark never goes back.
+//!
+//! A valve over a fixed set of inputs (an operator's input channels) reaches
+//! [`MAX_WATERMARK`] when every input has ended: nothing more can come. A source subtask's
+//! splits are not a fixed set: a reader restored with several splits registers them one by
+//! one, a Kafka partition appears later. So an [`WatermarkValve::open_ended`] valve whose
+//! inputs have all ended only turns idle, keeping its watermark, as Flink's source output
+//! does when its last split is released: the end of event time is declared by whoever knows
+//! that the whole input is over (the source task, once its reader says so), never inferred
+//! from the splits registered so far, which would let a split registered a moment later
+//! find its records behind the watermark.
 
 use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 
@@ -29,13 +39,22 @@ pub struct WatermarkValve {
     inputs: Vec<InputStatus>,
     emitted: Timestamp,
     idle: bool,
+    /// Whether inputs may still be added, so all of them having ended is not the end.
+    open_ended: bool,
 }
 
 impl WatermarkValve {
     /// A valve over `inputs` inputs, all active at the minimum watermark.
     pub fn new(inputs: usize) -> Self {
         let start = InputStatus { watermark: MIN_WATERMARK, idle: false, ended: false };
-        WatermarkValve { inputs: vec![start; inputs], emitted: MIN_WATERMARK, idle: false }
+        WatermarkValve { inputs: vec![start; inputs], emitted: MIN_WATERMARK, idle: false, open_ended: false }
+    }
+
+    /// A valve without inputs yet, to which inputs are added as they appear (a source's
+    /// splits): when every input it has has ended, it is idle at its watermark instead of at
+    /// the end of event time (see the [module docs](self)).
+    pub fn open_ended() -> Self {
+        WatermarkValve { open_ended: true, ..WatermarkValve::new(0) }
     }
 
     /// Adds an input, active at the minimum watermark (a source's newly found split); returns
@@ -80,6 +99,7 @@ impl WatermarkValve {
         let active_min = open.clone().filter(|s| !s.idle).map(|s| s.watermark).min();
         let (candidate, idle) = match active_min {
             Some(min) => (min, false),
+            None if self.open_ended && open.clone().next().is_none() => (self.emitted, true),
             None if open.clone().next().is_none() => (MAX_WATERMARK, false),
             None => (open.map(|s| s.watermark).max().unwrap_or(MIN_WATERMARK), true),
         };
@@ -130,5 +150,17 @@ mod tests {
         assert!(!v.all_ended());
         assert_eq!(v.end(0).watermark, Some(MAX_WATERMARK));
         assert!(v.all_ended());
+    }
+
+    #[test]
+    fn an_open_ended_valve_whose_inputs_all_ended_is_idle_not_at_the_end_of_time() {
+        let mut v = WatermarkValve::open_ended();
+        let (a, _) = v.add_input();
+        v.watermark(a, 100);
+        assert_eq!(v.end(a), ValveUpdate { watermark: None, idle: Some(true) });
+        assert!(v.all_ended());
+        let (b, update) = v.add_input();
+        assert_eq!(update, ValveUpdate { watermark: None, idle: Some(false) }, "a new input holds it back");
+        assert_eq!(v.watermark(b, 150).watermark, Some(150));
     }
 }
