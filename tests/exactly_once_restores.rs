@@ -19,7 +19,7 @@ use eddy::prelude::*;
 use eddy::runtime::metrics::names;
 use eddy::sink::{Committer, NewerCommits, TwoPhaseCommitSink, ROLLED_BACK_DIR};
 use serde::{Deserialize, Serialize};
-use tiny_disk::TinyDisk;
+use tiny_disk::{TinyDisk, TinyDiskRun};
 
 /// Keys of the test events.
 const KEYS: u64 = 7;
@@ -581,13 +581,9 @@ fn a_sink_that_cannot_roll_back_refuses_the_restore_unless_duplicates_are_allowe
 
 #[test]
 fn a_sink_whose_disk_is_full_for_a_moment_restarts_with_exact_output() {
-    let Some(disk) = TinyDisk::mount("4m") else {
-        eprintln!(
-            "SKIPPED a_sink_whose_disk_is_full_for_a_moment_restarts_with_exact_output: cannot mount a tmpfs \
-             (needs root); a_failure_after_the_sink_opened_its_files_restarts_in_process_with_exact_output covers \
-             the restart path, and tests/word_count_recovery.rs fills a disk with a file size limit"
-        );
-        return;
+    let disk = match TinyDisk::for_test("a_sink_whose_disk_is_full_for_a_moment_restarts_with_exact_output", "4m") {
+        TinyDiskRun::Here(disk) => disk,
+        TinyDiskRun::RanInNamespace | TinyDiskRun::Unavailable => return,
     };
     let count = 30_000;
     let out = disk.path.join("out");
