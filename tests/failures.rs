@@ -163,6 +163,16 @@ fn parallelism_above_max_parallelism_is_rejected() {
 }
 
 #[test]
+fn a_default_parallelism_above_max_parallelism_is_rejected_not_lowered() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(8).set_max_parallelism(4);
+    env.generate(Some(10), |i| i).map(|i: u64| i + 1).collect();
+    let message = invalid_job(env.execute("too wide"));
+    assert!(message.contains("parallelism 8") && message.contains("max_parallelism 4"), "message: {message}");
+    assert!(message.contains("set_max_parallelism"), "the message should say what to change: {message}");
+}
+
+#[test]
 fn an_event_time_window_without_timestamps_says_to_assign_them() {
     let result = finishes(|| {
         let env = StreamEnvironment::new();

@@ -48,13 +48,22 @@ pub fn plan(graph: &JobGraph, config: &JobConfig) -> Result<Plan> {
     if config.parallelism == 0 || config.max_parallelism == 0 {
         return Err(Error::InvalidJob("parallelism and max_parallelism must be at least 1".into()));
     }
+    // As Flink: a default parallelism above the key groups is a mistake to name, not to
+    // lower silently (the job would run narrower than asked).
+    if config.parallelism > config.max_parallelism {
+        return Err(Error::InvalidJob(format!(
+            "parallelism {} is above max_parallelism {} (the number of key groups); \
+             lower set_parallelism or raise set_max_parallelism",
+            config.parallelism, config.max_parallelism
+        )));
+    }
     let mut parallelism: Vec<usize> = Vec::with_capacity(graph.nodes.len());
     for (id, node) in graph.nodes.iter().enumerate() {
         let input = graph.edges.iter().find(|e| e.to == id).map(|e| parallelism[e.from]);
         let default = match input {
             Some(p) if node.follows_input => p,
             _ if node.non_parallel => 1,
-            _ => config.parallelism.min(config.max_parallelism),
+            _ => config.parallelism,
         };
         let p = resolve_parallelism(node, default, config)?;
         parallelism.push(p);
