@@ -102,6 +102,7 @@ mod error;
 mod parent_first;
 mod reader;
 mod record;
+mod settings;
 mod shard;
 mod source;
 mod split_state;

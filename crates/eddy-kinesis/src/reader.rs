@@ -31,8 +31,8 @@ use crate::calls::{self, CallError, Failure, Fetched, Start};
 use crate::error::KinesisError;
 use crate::parent_first::FinishedShards;
 use crate::record::KinesisRecord;
+use crate::settings::Settings;
 use crate::shard::{compare_sequence, ShardInfo};
-use crate::source::Settings;
 use crate::split_state::{Position, ShardSplit};
 use crate::starting_position::StartingPosition;
 

@@ -15,24 +15,8 @@ use crate::error::KinesisError;
 use crate::parent_first::RunSlot;
 use crate::reader::KinesisReader;
 use crate::record::KinesisRecord;
+use crate::settings::Settings;
 use crate::starting_position::StartingPosition;
-
-/// A user's event-time extractor.
-pub(crate) type TimestampFn<T> = Box<dyn Fn(&T, &KinesisRecord<'_>) -> Timestamp + Send + Sync>;
-
-/// Everything a reader needs, shared by the readers of all subtasks.
-pub(crate) struct Settings<T> {
-    pub stream: String,
-    pub connection: Connection,
-    pub starting_position: StartingPosition,
-    pub deserializer: Box<dyn Deserializer<T>>,
-    pub timestamps: Option<TimestampFn<T>>,
-    pub bounded: bool,
-    pub get_records_interval: Duration,
-    pub get_records_limit: i32,
-    pub discovery_interval: Duration,
-    pub backoff: Backoff,
-}
 
 /// A Kinesis Data Streams source: give it to `env.from_source(source, strategy, name)`.
 /// Build one with [`KinesisSource::builder`]; see the [crate docs](crate) for what it
