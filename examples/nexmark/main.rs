@@ -11,19 +11,31 @@
 //! and a checksum of the results that does not depend on their order or the parallelism,
 //! so runs at p=1 and p=2 can be compared. `--output PATH` also writes the results as JSON
 //! lines, with the columns named as in the Nexmark SQL (plus `window_start`/`window_end` in
-//! epoch ms for windowed queries). `--query generator` times the event generator alone, in a
+//! epoch ms for windowed queries), and `--dump-events PATH` the events themselves
+//! (`{"type": "person"|"auction"|"bid", …}`). `--query generator` times the event generator alone, in a
 //! plain loop on one thread: the limit for q0. The events start at 2015-07-15 00:00:00 UTC
 //! of event time, 10,000 per second. See `docs/nexmark.md`.
 
+mod closed;
 #[path = "../common/flags.rs"]
 mod flags;
 mod q0;
 mod q1;
+mod q11;
+mod q12;
 mod q2;
+mod q3;
+mod q4;
+mod q5;
+mod q6;
 mod q7;
+mod q8;
+mod q9;
+mod rows;
 mod source;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,6 +47,7 @@ use eddy::prelude::*;
 use nexmark::EventGenerator;
 use serde::Serialize;
 
+use crate::rows::EventRow;
 use crate::source::{default_config, NexmarkSource};
 
 #[global_allocator]
@@ -48,8 +61,24 @@ enum Query {
     Q1,
     /// Selection: the bids on every 123rd auction.
     Q2,
+    /// Local item suggestion: category-10 auctions of sellers in OR, ID or CA (a join).
+    Q3,
+    /// Average winning price per category.
+    Q4,
+    /// Hot items: the most bid-on auctions of each 10 s sliding window (every 2 s).
+    Q5,
+    /// Average winning price of each seller's last 10 auctions.
+    Q6,
     /// Highest bid per 10 s tumbling window.
     Q7,
+    /// New users: persons who opened an auction in the 10 s window they registered in.
+    Q8,
+    /// Winning bids: each auction's highest bid while it was open.
+    Q9,
+    /// User sessions: each bidder's bids per session (10 s gap).
+    Q11,
+    /// Each bidder's bids per 10 s of processing time.
+    Q12,
     /// The event generator alone, in a plain loop on one thread.
     Generator,
 }
@@ -69,6 +98,9 @@ struct Args {
     /// Also write the results to this file as JSON lines.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Also write the generated events to this file as JSON lines (after the timed run).
+    #[arg(long)]
+    dump_events: Option<PathBuf>,
 }
 
 /// What a run produced: how many results and their checksum.
@@ -83,6 +115,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.output {
         anyhow::ensure!(args.query != Query::Generator, "--output needs a query; the generator has no results");
         flags::writable(path, "--output")?;
+    }
+    if let Some(path) = &args.dump_events {
+        flags::writable(path, "--dump-events")?;
     }
     let (cpu, wall) = (cpu_seconds(), Instant::now());
     let tally = match args.query {
@@ -101,7 +136,23 @@ fn main() -> anyhow::Result<()> {
         tally.results.load(Ordering::Relaxed),
         tally.checksum.load(Ordering::Relaxed),
     );
+    if let Some(path) = &args.dump_events {
+        dump_events(args.events, path)?;
+    }
     Ok(())
+}
+
+/// Writes the first `events` events to `path`, one JSON object a line, in the order of the
+/// sequence (the same events the run generated: an event is a function of its position).
+fn dump_events(events: u64, path: &PathBuf) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("--dump-events: cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for event in EventGenerator::new(default_config()).take(events as usize) {
+        serde_json::to_writer(&mut out, &EventRow::from(event))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().with_context(|| format!("--dump-events: cannot write {}", path.display()))
 }
 
 /// Runs `query` over `args.events` events and tallies its results.
@@ -115,7 +166,15 @@ fn run(query: Query, args: &Args) -> anyhow::Result<Arc<Tally>> {
         Query::Q0 => finish(q0::q0(&events), output, &tally),
         Query::Q1 => finish(q1::q1(&events), output, &tally),
         Query::Q2 => finish(q2::q2(&events), output, &tally),
+        Query::Q3 => finish(q3::q3(&events), output, &tally),
+        Query::Q4 => finish(q4::q4(&events), output, &tally),
+        Query::Q5 => finish(q5::q5(&events), output, &tally),
+        Query::Q6 => finish(q6::q6(&events), output, &tally),
         Query::Q7 => finish(q7::q7(&events), output, &tally),
+        Query::Q8 => finish(q8::q8(&events), output, &tally),
+        Query::Q9 => finish(q9::q9(&events), output, &tally),
+        Query::Q11 => finish(q11::q11(&events), output, &tally),
+        Query::Q12 => finish(q12::q12(&events), output, &tally),
         Query::Generator => unreachable!("the generator runs without a job"),
     }
     env.execute("nexmark")?.wait().with_context(|| format!("{query:?} failed"))?;
