@@ -4,6 +4,8 @@
 
 #[path = "../examples/nexmark/closed.rs"]
 mod closed;
+#[path = "common/example_binary.rs"]
+mod example_binary;
 #[path = "../examples/nexmark/q0.rs"]
 mod q0;
 #[path = "../examples/nexmark/q1.rs"]
@@ -484,4 +486,72 @@ fn dumped_events_carry_their_type_and_the_nexmark_columns() {
     let first = serde_json::to_value(rows::EventRow::from(events().remove(0))).unwrap();
     assert_eq!(first["type"], "person", "the sequence starts with a person");
     assert_eq!(first["dateTime"], source::BASE_TIME_MS + 3_217, "epoch milliseconds");
+}
+
+/// The runner's `--dump-events` and `--output` let anyone check a run: q5's rows, computed
+/// again from the dumped events alone, are the rows the run wrote.
+#[test]
+fn the_runner_dumps_its_events_and_writes_rows_that_check_against_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, dump) = (dir.path().join("q5.jsonl"), dir.path().join("events.jsonl"));
+    let run = std::process::Command::new(example_binary::path("nexmark"))
+        .args(["--query", "q5", "--events", "40000", "--parallelism", "2", "--output"])
+        .arg(&output)
+        .arg("--dump-events")
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout} {}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("40000 events at parallelism 2"), "{stdout}");
+    let lines = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    };
+    let events = lines(&dump);
+    assert_eq!(events.len(), 40_000, "every event, one a line");
+    let mut counts: BTreeMap<(i64, u64), u64> = BTreeMap::new();
+    for bid in events.iter().filter(|e| e["type"] == "bid") {
+        let (time, auction) = (bid["dateTime"].as_u64().unwrap(), bid["auction"].as_u64().unwrap());
+        for k in 0..5 {
+            *counts.entry((window_start(time, 2_000) - k * 2_000, auction)).or_default() += 1;
+        }
+    }
+    let mut max: BTreeMap<i64, u64> = BTreeMap::new();
+    for (&(start, _), &n) in &counts {
+        let m = max.entry(start).or_default();
+        *m = (*m).max(n);
+    }
+    let mut model: Vec<(u64, u64, i64, i64)> = counts
+        .into_iter()
+        .filter(|((start, _), num)| *num == max[start])
+        .map(|((start, auction), num)| (auction, num, start, start + 10_000))
+        .collect();
+    let mut rows: Vec<(u64, u64, i64, i64)> = lines(&output)
+        .iter()
+        .map(|r| {
+            let n = |c: &str| r[c].as_i64().unwrap_or_else(|| panic!("column {c} in {r}"));
+            (n("auction") as u64, n("num") as u64, n("window_start"), n("window_end"))
+        })
+        .collect();
+    model.sort();
+    rows.sort();
+    assert!(!rows.is_empty());
+    assert_eq!(rows, model, "the rows the run wrote, against the dumped events");
+    assert!(stdout.contains(&format!("{} results", model.len())), "{stdout}");
+}
+
+#[test]
+fn an_unwritable_dump_path_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no such dir").join("events.jsonl");
+    let run = std::process::Command::new(example_binary::path("nexmark"))
+        .args(["--query", "q0", "--events", "1000", "--dump-events"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("--dump-events"), "{stderr}");
+    assert!(run.stdout.is_empty(), "the run went ahead: {}", String::from_utf8_lossy(&run.stdout));
 }
