@@ -279,3 +279,35 @@ proptest! {
         check(raw, (before, after), cut, fail, true)?;
     }
 }
+
+/// An interval join's bounds are checked when the job starts, with a message that says which.
+#[test]
+fn an_interval_join_whose_lower_bound_exceeds_its_upper_is_refused() {
+    let env = StreamEnvironment::new();
+    let time = WatermarkStrategy::monotonous();
+    let a = env.from_iter(vec![(1i64, 1u8)]).assign_timestamps_and_watermarks(time.clone(), |e| e.0);
+    let b = env.from_iter(vec![(1i64, 1u8)]).assign_timestamps_and_watermarks(time, |e| e.0);
+    let _ = a.key_by(|e| e.1).interval_join(&b.key_by(|e| e.1)).between(5, -5).process(|x, y| (x.0, y.0)).collect();
+    let error = env.execute("bad bounds").and_then(|job| job.wait()).unwrap_err().to_string();
+    assert!(error.contains("lower bound (5 ms) exceeds its upper bound (-5 ms)"), "{error}");
+}
+
+/// Records without event time cannot be placed in an interval: they go to the dead-letter
+/// output, the others join as usual.
+#[test]
+fn interval_join_records_without_event_time_are_dead_letters() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(1);
+    let a =
+        env.from_iter(vec![(10i64, 1u8)]).assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |e| e.0);
+    let untimed = env.from_iter(vec![(12i64, 1u8)]);
+    let joined =
+        a.key_by(|e| e.1).interval_join(&untimed.key_by(|e| e.1)).between(0, 5).process(|x, y| (x.0, y.0)).uid("join");
+    let (pairs, dead) = (joined.collect(), joined.dead_letters::<Either<(i64, u8), (i64, u8)>>().collect());
+    env.execute("untimed").unwrap().wait().unwrap();
+    assert_eq!(pairs.take(), vec![]);
+    let dead = dead.take();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].input, Either::Second((12, 1)));
+    assert!(dead[0].error.contains("needs event time"), "{}", dead[0].error);
+}

@@ -13,4 +13,4 @@ pub mod interval_join;
 pub mod window_join;
 
 pub use interval_join::{IntervalJoin, IntervalJoinBetween};
-pub use window_join::{JoinedStreams, WindowedJoin};
+pub use window_join::{CoGroup, JoinEqualTo, JoinWhere, JoinedStreams, WindowedJoin};
