@@ -11,48 +11,45 @@
 //! and a checksum of the results that does not depend on their order or the parallelism,
 //! so runs at p=1 and p=2 can be compared. `--output PATH` also writes the results as JSON
 //! lines, with the columns named as in the Nexmark SQL (plus `window_start`/`window_end` in
-//! epoch ms for windowed queries). `--query generator` times the event generator alone, in a
+//! epoch ms for windowed queries), and `--dump-events PATH` the events themselves
+//! (`{"type": "person"|"auction"|"bid", …}`). `--query generator` times the event generator alone, in a
 //! plain loop on one thread: the limit for q0. The events start at 2015-07-15 00:00:00 UTC
 //! of event time, 10,000 per second. See `docs/nexmark.md`.
 
+mod closed;
 #[path = "../common/flags.rs"]
 mod flags;
 mod q0;
 mod q1;
+mod q11;
+mod q12;
 mod q2;
+mod q3;
+mod q4;
+mod q5;
+mod q6;
 mod q7;
+mod q8;
+mod q9;
+mod rows;
+mod runner;
 mod source;
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
-use eddy::prelude::*;
+use clap::Parser;
 use nexmark::EventGenerator;
-use serde::Serialize;
 
-use crate::source::{default_config, NexmarkSource};
+use crate::rows::EventRow;
+use crate::runner::{cpu_seconds, generator_alone, run, Query};
+use crate::source::default_config;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Query {
-    /// Pass-through: every bid.
-    Q0,
-    /// Currency conversion: every bid, its price in euros.
-    Q1,
-    /// Selection: the bids on every 123rd auction.
-    Q2,
-    /// Highest bid per 10 s tumbling window.
-    Q7,
-    /// The event generator alone, in a plain loop on one thread.
-    Generator,
-}
 
 #[derive(Parser, Debug)]
 #[command(about = "Nexmark queries on eddy: events/s, wall and CPU seconds, and a checksum of the results")]
@@ -69,13 +66,9 @@ struct Args {
     /// Also write the results to this file as JSON lines.
     #[arg(long)]
     output: Option<PathBuf>,
-}
-
-/// What a run produced: how many results and their checksum.
-#[derive(Debug, Default)]
-struct Tally {
-    results: AtomicU64,
-    checksum: AtomicU64,
+    /// Also write the generated events to this file as JSON lines (after the timed run).
+    #[arg(long)]
+    dump_events: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,10 +77,13 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(args.query != Query::Generator, "--output needs a query; the generator has no results");
         flags::writable(path, "--output")?;
     }
+    if let Some(path) = &args.dump_events {
+        flags::writable(path, "--dump-events")?;
+    }
     let (cpu, wall) = (cpu_seconds(), Instant::now());
     let tally = match args.query {
         Query::Generator => generator_alone(args.events),
-        query => run(query, &args)?,
+        query => run(query, args.events, args.parallelism, args.output.as_ref())?,
     };
     let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
     let parallelism = if args.query == Query::Generator { 1 } else { args.parallelism };
@@ -101,73 +97,21 @@ fn main() -> anyhow::Result<()> {
         tally.results.load(Ordering::Relaxed),
         tally.checksum.load(Ordering::Relaxed),
     );
+    if let Some(path) = &args.dump_events {
+        dump_events(args.events, path)?;
+    }
     Ok(())
 }
 
-/// Runs `query` over `args.events` events and tallies its results.
-fn run(query: Query, args: &Args) -> anyhow::Result<Arc<Tally>> {
-    let env = StreamEnvironment::new();
-    env.set_parallelism(args.parallelism);
-    let events = NexmarkSource::new(default_config(), args.events).stream(&env);
-    let tally = Arc::new(Tally::default());
-    let output = args.output.as_ref();
-    match query {
-        Query::Q0 => finish(q0::q0(&events), output, &tally),
-        Query::Q1 => finish(q1::q1(&events), output, &tally),
-        Query::Q2 => finish(q2::q2(&events), output, &tally),
-        Query::Q7 => finish(q7::q7(&events), output, &tally),
-        Query::Generator => unreachable!("the generator runs without a job"),
-    }
-    env.execute("nexmark")?.wait().with_context(|| format!("{query:?} failed"))?;
-    Ok(tally)
-}
-
-/// Sends `rows` into the checksum and, if asked, into `output` as JSON lines.
-fn finish<R: Data + Hash + Serialize>(rows: DataStream<R>, output: Option<&PathBuf>, tally: &Arc<Tally>) {
-    let tally = tally.clone();
-    rows.add_sink("Checksum", move |_, _| Ok(ChecksumSink { tally: tally.clone(), results: 0, checksum: 0 }));
-    if let Some(path) = output {
-        let json = rows.map(|row| serde_json::to_string(&row).expect("rows are plain data"));
-        json.write_text(path.clone()).set_parallelism(1);
-    }
-}
-
-/// Sums the rows' hashes: the same for the same results in any order and at any parallelism.
-struct ChecksumSink {
-    tally: Arc<Tally>,
-    results: u64,
-    checksum: u64,
-}
-
-impl<R: Hash> Sink<R> for ChecksumSink {
-    fn write(&mut self, row: R, _: Timestamp) -> Result<(), BoxError> {
-        let mut hasher = DefaultHasher::new();
-        row.hash(&mut hasher);
-        self.checksum = self.checksum.wrapping_add(hasher.finish());
-        self.results += 1;
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), BoxError> {
-        self.tally.checksum.fetch_add(std::mem::take(&mut self.checksum), Ordering::Relaxed);
-        self.tally.results.fetch_add(std::mem::take(&mut self.results), Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// Generates `events` events on this thread and counts the bids (so nothing is optimised away).
-fn generator_alone(events: u64) -> Arc<Tally> {
-    let mut bids = 0;
+/// Writes the first `events` events to `path`, one JSON object a line, in the order of the
+/// sequence (the same events the run generated: an event is a function of its position).
+fn dump_events(events: u64, path: &PathBuf) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("--dump-events: cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
     for event in EventGenerator::new(default_config()).take(events as usize) {
-        bids += matches!(std::hint::black_box(event), nexmark::event::Event::Bid(_)) as u64;
+        serde_json::to_writer(&mut out, &EventRow::from(event))?;
+        out.write_all(b"\n")?;
     }
-    Arc::new(Tally { results: AtomicU64::new(bids), checksum: AtomicU64::new(0) })
-}
-
-/// CPU seconds (user + system) this process has used so far, or 0 where `/proc` is missing.
-fn cpu_seconds() -> f64 {
-    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = text.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0 // utime, stime (fields 14, 15) in clock ticks of 1/100 s
+    out.flush().with_context(|| format!("--dump-events: cannot write {}", path.display()))
 }

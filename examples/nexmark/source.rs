@@ -29,6 +29,8 @@ use nexmark::config::NexmarkConfig;
 use nexmark::event::{Bid, Event};
 use nexmark::EventGenerator;
 
+use crate::rows::{AuctionRow, PersonRow};
+
 /// How far out of order Nexmark's event time may be: the watermark trails the highest
 /// `date_time` seen by this much.
 pub const OUT_OF_ORDERNESS: Duration = Duration::from_secs(4);
@@ -147,10 +149,26 @@ impl SourceReader<Event> for NexmarkReader {
     }
 }
 
-/// The bids among `events` (q0, q1, q2 and q7 read bids only).
+/// The bids among `events`.
 pub fn bids(events: &DataStream<Event>) -> DataStream<Bid> {
     events.flat_map(|event| match event {
         Event::Bid(bid) => Some(bid),
+        _ => None,
+    })
+}
+
+/// The persons among `events`, as rows.
+pub fn persons(events: &DataStream<Event>) -> DataStream<PersonRow> {
+    events.flat_map(|event| match event {
+        Event::Person(person) => Some(PersonRow::from(person)),
+        _ => None,
+    })
+}
+
+/// The auctions among `events`, as rows.
+pub fn auctions(events: &DataStream<Event>) -> DataStream<AuctionRow> {
+    events.flat_map(|event| match event {
+        Event::Auction(auction) => Some(AuctionRow::from(auction)),
         _ => None,
     })
 }

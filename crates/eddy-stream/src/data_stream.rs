@@ -20,6 +20,9 @@ pub struct DataStream<T> {
     pub(crate) strategy: ShipStrategy,
     /// A side output of `node` rather than its main output.
     pub(crate) tag: Option<String>,
+    /// The stateful operator whose results this one only flattens (a window join's pairs):
+    /// `uid` names that operator, which holds the state.
+    pub(crate) flattens: Option<NodeId>,
     _records: PhantomData<fn() -> T>,
 }
 
@@ -30,6 +33,7 @@ impl<T> Clone for DataStream<T> {
             node: self.node,
             strategy: self.strategy,
             tag: self.tag.clone(),
+            flattens: self.flattens,
             _records: PhantomData,
         }
     }
@@ -37,12 +41,12 @@ impl<T> Clone for DataStream<T> {
 
 impl<T: Data> DataStream<T> {
     pub(crate) fn new(env: StreamEnvironment, node: NodeId) -> Self {
-        DataStream { env, node, strategy: ShipStrategy::Default, tag: None, _records: PhantomData }
+        DataStream { env, node, strategy: ShipStrategy::Default, tag: None, flattens: None, _records: PhantomData }
     }
 
     /// The side output `tag` of `node`.
     pub(crate) fn tagged(env: StreamEnvironment, node: NodeId, tag: String) -> Self {
-        DataStream { env, node, strategy: ShipStrategy::Default, tag: Some(tag), _records: PhantomData }
+        DataStream { env, node, strategy: ShipStrategy::Default, tag: Some(tag), flattens: None, _records: PhantomData }
     }
 
     /// The environment this stream belongs to.
@@ -174,9 +178,19 @@ impl<T: Data> DataStream<T> {
         })
     }
 
-    /// Sets this operator's stable id, by which savepoints find its state.
+    /// Sets this operator's stable id, by which savepoints find its state (for a window
+    /// join, the id of the window that holds its state).
     pub fn uid(self, uid: &str) -> Self {
+        if let Some(owner) = self.flattens {
+            self.env.with_graph(|g| g.nodes[owner].uid = Some(uid.to_string()));
+            return self;
+        }
         self.update_node(|n| n.uid = Some(uid.to_string()))
+    }
+
+    /// Marks this operator as only flattening the results of `owner`, so `uid` names `owner`.
+    pub(crate) fn flattening<U>(self, owner: &DataStream<U>) -> Self {
+        DataStream { flattens: Some(owner.node), ..self }
     }
 
     /// Merges streams of the same type into one; watermarks are the minimum over the inputs.

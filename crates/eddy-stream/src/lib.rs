@@ -35,6 +35,7 @@ pub mod connected;
 pub mod data_stream;
 pub mod dead_letter;
 pub mod environment;
+pub mod join;
 mod keyed_operator;
 pub mod keyed_stream;
 mod keyed_table;
@@ -55,6 +56,7 @@ pub use connected::{CoProcessFunction, ConnectedStreams, Either, KeyedCoProcessF
 pub use data_stream::DataStream;
 pub use dead_letter::DeadLetter;
 pub use environment::StreamEnvironment;
+pub use join::{IntervalJoin, JoinedStreams};
 pub use keyed_stream::{Key, KeyedStream};
 #[cfg(feature = "tokio")]
 pub use ops::async_queue::ResultOrder;
@@ -79,6 +81,7 @@ pub mod prelude {
         SlidingProcessingTimeWindows, TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows,
         TumblingProcessingTimeWindows, WindowAssigner,
     };
+    pub use crate::window::{Elements, TopN};
     #[cfg(feature = "tokio")]
     pub use crate::ResultOrder;
     pub use crate::{

@@ -17,9 +17,11 @@ mod open_windows;
 mod operator;
 pub mod partial;
 mod pre_aggregate;
+pub mod process_window;
 mod record_time;
 mod session;
 pub mod time_window;
+mod top_n;
 pub mod trigger;
 mod triggered;
 pub mod windowed_stream;
@@ -30,7 +32,9 @@ pub use assigner::{
     SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
 };
 pub use partial::Partial;
+pub use process_window::Elements;
 pub use time_window::TimeWindow;
+pub use top_n::TopN;
 pub use trigger::{
     ContinuousEventTimeTrigger, CountTrigger, DefaultTrigger, EventTimeTrigger, ProcessingTimeTrigger, PurgingTrigger,
     Trigger, TriggerContext, TriggerResult,
