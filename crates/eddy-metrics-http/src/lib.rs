@@ -10,7 +10,8 @@
 //! | `/jobs` | every job: id, name, status (Flink's `/jobs/overview`) |
 //! | `/jobs/{id}` | one job: status, uptime, restarts, checkpoints, its vertices |
 //! | `/jobs/{id}/vertices` | the job's chains (Flink's job vertices) with their operators, parallelism, records, watermark, busy / idle / backpressured time |
-//! | `/jobs/{id}/checkpoints` | checkpoint counts and the newest one's duration and size |
+//! | `/jobs/{id}/checkpoints` | checkpoint counts, the newest one's duration, size and alignment, and the history of the newest ones |
+//! | `/jobs/{id}/plan` | the job's operators, chains and the edges between them with their ship strategies |
 //!
 //! A job's id is its position among the jobs the environment started (`0` first). The
 //! JSON follows Flink's REST API in spirit, not in every field (see [`rest`]).
@@ -120,6 +121,7 @@ pub fn serve(addr: &str, jobs: Jobs) -> Result<MetricsServer, ServeError> {
         .route("/jobs/{id}", get(rest::job))
         .route("/jobs/{id}/vertices", get(rest::vertices))
         .route("/jobs/{id}/checkpoints", get(rest::checkpoints))
+        .route("/jobs/{id}/plan", get(rest::plan))
         .with_state(jobs);
     let (stop, stopped) = oneshot::channel::<()>();
     let listener = {

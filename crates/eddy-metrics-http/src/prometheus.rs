@@ -21,12 +21,14 @@
 //! | `eddy_operator_backpressured_ms_total` | counter | time blocked on output since the start |
 //! | `eddy_source_lag_records` | gauge | records behind the newest available (sources that report it) |
 //! | `eddy_source_lag_ms` | gauge | milliseconds behind the newest available |
+//! | `eddy_operator_state_size_bytes` | gauge | bytes of state the subtask put into the newest completed checkpoint |
 //! | `eddy_job_uptime_ms` | gauge | since the job started |
 //! | `eddy_job_restarts_total` | counter | restarts after failures |
 //! | `eddy_job_checkpoints_completed_total` | counter | checkpoints and savepoints completed |
 //! | `eddy_job_checkpoints_failed_total` | counter | abandoned ones |
 //! | `eddy_job_last_checkpoint_duration_ms` | gauge | trigger to complete, newest completed |
 //! | `eddy_job_last_checkpoint_size_bytes` | gauge | state bytes in it |
+//! | `eddy_job_last_checkpoint_alignment_ms` | gauge | the longest barrier alignment of any subtask in it |
 
 use std::fmt::Write;
 
@@ -71,6 +73,9 @@ const OPERATOR: &[(&str, &str, &str, OperatorValue)] = &[
     }),
     ("eddy_source_lag_records", "gauge", "Records the source is behind the newest available.", |s| s.lag_records),
     ("eddy_source_lag_ms", "gauge", "Milliseconds the source is behind the newest available.", |s| s.lag_ms),
+    ("eddy_operator_state_size_bytes", "gauge", "Bytes of state in the newest completed checkpoint.", |s| {
+        s.state_size_bytes
+    }),
 ];
 
 type WatermarkValue = fn(&SubtaskMetrics) -> Option<i64>;
@@ -99,6 +104,9 @@ const JOB: &[(&str, &str, &str, JobValue)] = &[
     }),
     ("eddy_job_last_checkpoint_size_bytes", "gauge", "Bytes of state in the newest checkpoint.", |m| {
         m.job.checkpoints.last_size_bytes
+    }),
+    ("eddy_job_last_checkpoint_alignment_ms", "gauge", "Longest barrier alignment in the newest checkpoint.", |m| {
+        m.job.checkpoints.last_alignment_ms
     }),
 ];
 

@@ -124,7 +124,16 @@ async fn prometheus_text_and_rest_json_describe_a_running_job() {
     assert_eq!(vertices[1]["operators"].as_array().unwrap().len(), 2);
     assert!(vertices[0]["idle_ms_per_s"].as_u64().is_some(), "{}", vertices[0]);
     let checkpoints = json(&format!("{base}/jobs/0/checkpoints")).await;
-    assert_eq!(checkpoints, serde_json::json!({ "counts": { "completed": 0, "failed": 0 }, "latest": null }));
+    assert_eq!(
+        checkpoints,
+        serde_json::json!({ "counts": { "completed": 0, "failed": 0 }, "latest": null, "history": [] })
+    );
+    let plan = json(&format!("{base}/jobs/0/plan")).await;
+    let chains: Vec<u64> =
+        plan["operators"].as_array().unwrap().iter().map(|op| op["chain"].as_u64().unwrap()).collect();
+    assert_eq!(chains, [0, 1, 1], "the map and the sink share a chain");
+    assert_eq!(plan["edges"][0]["ship_strategy"], "REBALANCE");
+    assert_eq!(plan["edges"][1]["chained"], true);
     let (status, body) = get(&format!("{base}/jobs/7")).await;
     assert_eq!(status, 404);
     let body: Value = serde_json::from_str(&body).unwrap();

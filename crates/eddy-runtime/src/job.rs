@@ -23,6 +23,7 @@ use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::task::{CheckpointHooks, Command, Event, TaskCheckpointing};
 use crate::completion::{Completion, JobCompletion};
 use crate::config::JobConfig;
+use crate::explain::Explained;
 use crate::graph::{AnyEnd, BuildContext, JobGraph, NodeInstance, ShipStrategy, Task, TaskRun};
 use crate::master::{Attempt, Master};
 use crate::metrics::{names, JobMetrics, MetricRegistry};
@@ -58,6 +59,7 @@ pub struct JobHandle {
     metrics: MetricRegistry,
     warnings: Warnings,
     queries: QueryRegistry,
+    plan: Arc<Explained>,
 }
 
 /// What a finished job reports.
@@ -121,6 +123,12 @@ impl JobHandle {
     /// The counters as they are now.
     pub fn metrics(&self) -> JobMetrics {
         self.metrics.snapshot()
+    }
+
+    /// The plan the job runs: its chains, their parallelism and how records cross between
+    /// them (what [`Explained`] shows before a job starts).
+    pub fn plan(&self) -> &Explained {
+        &self.plan
     }
 
     /// What the job met so far that did not stop it but that its operator must hear about,
@@ -214,6 +222,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     }
     let (metrics, warnings) = (MetricRegistry::default(), Warnings::default());
     metrics.describe(&graph, &plan, &chain_heads(&graph, &plan));
+    let explained = Arc::new(Explained::new(&graph, &plan));
     let mut skipped_newer = false;
     let restored = match &config.restore_from {
         Some(path) => {
@@ -269,7 +278,18 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
             ended.complete(outcome);
         })
         .map_err(|e| Error::InvalidJob(format!("cannot start the job master thread: {e}")))?;
-    Ok(JobHandle { name: name.to_string(), completion, status, cancel, drain, requests, metrics, warnings, queries })
+    Ok(JobHandle {
+        name: name.to_string(),
+        completion,
+        status,
+        cancel,
+        drain,
+        requests,
+        metrics,
+        warnings,
+        queries,
+        plan: explained,
+    })
 }
 
 /// A checkpointed job matches state to operators by uid: every stateful operator needs one,

@@ -318,9 +318,9 @@ impl Master {
 
     fn on_event(&mut self, event: Event, attempt: &Attempt, progress: &mut Progress) {
         match event {
-            Event::Ack { checkpoint, task, parts } => {
+            Event::Ack { checkpoint, task, parts, alignment_ms } => {
                 let Some(coordinator) = &mut self.coordinator else { return };
-                if !coordinator.ack(checkpoint, task, parts) {
+                if !coordinator.ack(checkpoint, task, parts, alignment_ms) {
                     return;
                 }
                 match coordinator.complete() {

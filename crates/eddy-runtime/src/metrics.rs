@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::checkpoint::CheckpointHistory;
 use crate::graph::JobGraph;
 use crate::observed::SubtaskCells;
 use crate::operator_metrics::{JobStats, Layout, OperatorMetrics};
@@ -43,6 +44,7 @@ type Registered = (String, usize, String, Counter);
 pub struct MetricRegistry {
     counters: Arc<Mutex<Vec<Registered>>>,
     layout: Arc<Mutex<Layout>>,
+    checkpoints: CheckpointHistory,
 }
 
 impl MetricRegistry {
@@ -79,6 +81,11 @@ impl MetricRegistry {
         self.layout().ended.get_or_insert_with(std::time::Instant::now);
     }
 
+    /// The job's checkpoint history, which the coordinator adds to.
+    pub(crate) fn checkpoint_history(&self) -> CheckpointHistory {
+        self.checkpoints.clone()
+    }
+
     fn layout(&self) -> std::sync::MutexGuard<'_, Layout> {
         self.layout.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -89,7 +96,10 @@ impl MetricRegistry {
         for (op, subtask, name, c) in self.counters.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             subtasks.entry((op.clone(), *subtask)).or_default().insert(name.clone(), c.get());
         }
-        let (operators, job) = self.layout().read(&subtasks);
+        let (operators, mut job) = self.layout().read(&subtasks);
+        job.checkpoints.history = self.checkpoints.records();
+        job.checkpoints.last_alignment_ms =
+            job.checkpoints.history.iter().rev().find(|c| c.status == "COMPLETED").map(|c| c.alignment_ms);
         JobMetrics { subtasks, operators, job }
     }
 }
@@ -202,6 +212,9 @@ pub mod names {
     pub const LAST_CHECKPOINT_MS: &str = "last_duration_ms";
     /// Bytes of state (keys and values) in the last completed one.
     pub const LAST_CHECKPOINT_BYTES: &str = "last_state_bytes";
+    /// Bytes of state (keys and values) an operator subtask put into the newest completed
+    /// checkpoint.
+    pub const STATE_BYTES: &str = "checkpointed_state_bytes";
     /// Newer checkpoints or savepoints a restore skipped (damaged, incomplete, gone).
     pub const RESTORE_SKIPPED: &str = "restore_skipped_snapshots";
     /// Commits of newer checkpoints that transactional sinks rolled back on a restore.

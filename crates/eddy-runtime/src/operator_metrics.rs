@@ -27,6 +27,7 @@ use eddy_core::time::{now_ms, MAX_WATERMARK};
 use eddy_core::Timestamp;
 use serde::Serialize;
 
+use crate::checkpoint::CheckpointRecord;
 use crate::graph::JobGraph;
 use crate::metrics::{names, Counter};
 use crate::observed::SubtaskCells;
@@ -86,6 +87,9 @@ pub struct SubtaskMetrics {
     pub lag_records: Option<u64>,
     /// A source: milliseconds behind the newest available record, the most of its splits.
     pub lag_ms: Option<u64>,
+    /// Bytes of state (keys and values) it put into the newest completed checkpoint; `None`
+    /// before the first, or when it keeps no state.
+    pub state_size_bytes: Option<u64>,
 }
 
 /// Job-wide metrics.
@@ -110,6 +114,12 @@ pub struct CheckpointStats {
     pub last_duration_ms: Option<u64>,
     /// Bytes of state (keys and values) in the newest completed one.
     pub last_size_bytes: Option<u64>,
+    /// The longest barrier alignment of any subtask in the newest completed one, in
+    /// milliseconds.
+    pub last_alignment_ms: Option<u64>,
+    /// The newest checkpoints, completed and failed, oldest first (see
+    /// [`checkpoint::history`](crate::checkpoint::history)).
+    pub history: Vec<CheckpointRecord>,
 }
 
 impl OperatorMetrics {
@@ -141,6 +151,12 @@ impl OperatorMetrics {
     /// The most any subtask was backpressured, in milliseconds per second.
     pub fn backpressured_ms_per_s(&self) -> Option<u64> {
         self.subtasks.iter().filter_map(|s| s.time).map(|t| t.backpressured_ms_per_s).max()
+    }
+
+    /// Bytes of state over every subtask in the newest completed checkpoint (`None` before
+    /// the first, or when it keeps no state).
+    pub fn state_size_bytes(&self) -> Option<u64> {
+        self.subtasks.iter().filter_map(|s| s.state_size_bytes).reduce(|a, b| a + b)
     }
 
     /// The most any subtask was idle, in milliseconds per second.
@@ -253,6 +269,7 @@ impl Layout {
                 failed: checkpoint(names::CHECKPOINTS_ABANDONED),
                 last_duration_ms: (completed > 0).then(|| checkpoint(names::LAST_CHECKPOINT_MS)),
                 last_size_bytes: (completed > 0).then(|| checkpoint(names::LAST_CHECKPOINT_BYTES)),
+                ..CheckpointStats::default()
             },
         };
         (operators, stats)
@@ -289,5 +306,6 @@ fn read_subtask(
         backpressured_ms_total: cells.time.backpressured_ms(),
         lag_records,
         lag_ms,
+        state_size_bytes: named.and_then(|c| c.get(names::STATE_BYTES)).copied(),
     }
 }

@@ -308,7 +308,7 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
         self.snapshot_splits(barrier.checkpoint)?;
         self.output.barrier(barrier)?;
         if let Some(control) = &self.control {
-            control.task.ack(barrier);
+            control.task.ack(barrier, Duration::ZERO);
         }
         Ok(())
     }
