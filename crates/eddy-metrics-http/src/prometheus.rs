@@ -10,6 +10,10 @@
 //! |---|---|---|
 //! | `eddy_operator_records_in_total` | counter | records that entered the operator |
 //! | `eddy_operator_records_out_total` | counter | records it emitted on its main output |
+//! | `eddy_operator_records_in_per_second` | gauge | records in per second, over the time since the previous read (at least a second) |
+//! | `eddy_operator_records_out_per_second` | gauge | records out per second |
+//! | `eddy_source_bytes_in_total` | counter | bytes a source read (sources that count them) |
+//! | `eddy_source_bytes_in_per_second` | gauge | … per second |
 //! | `eddy_operator_late_records_dropped_total` | counter | records dropped because their window had fired |
 //! | `eddy_operator_dead_letters_total` | counter | records sent to the dead-letter output |
 //! | `eddy_operator_watermark_ms` | gauge | the newest watermark it received (a source: emitted) |
@@ -51,6 +55,16 @@ const OPERATOR: &[(&str, &str, &str, OperatorValue)] = &[
     ("eddy_operator_records_in_total", "counter", "Records that entered the operator.", |s| Some(s.records_in)),
     ("eddy_operator_records_out_total", "counter", "Records the operator emitted on its main output.", |s| {
         Some(s.records_out)
+    }),
+    ("eddy_operator_records_in_per_second", "gauge", "Records into the operator per second.", |s| {
+        s.rates.map(|r| r.records_in_per_s)
+    }),
+    ("eddy_operator_records_out_per_second", "gauge", "Records out of the operator per second.", |s| {
+        s.rates.map(|r| r.records_out_per_s)
+    }),
+    ("eddy_source_bytes_in_total", "counter", "Bytes the source read.", |s| s.bytes_in),
+    ("eddy_source_bytes_in_per_second", "gauge", "Bytes the source read per second.", |s| {
+        s.bytes_in.and(s.rates.map(|r| r.bytes_in_per_s))
     }),
     ("eddy_operator_late_records_dropped_total", "counter", "Records dropped because their window had fired.", |s| {
         Some(s.late_records_dropped)

@@ -58,6 +58,11 @@ pub struct Vertex {
     pub records_in: u64,
     /// Records out of its last operator.
     pub records_out: u64,
+    /// Records into its first operator per second (over the time since the previous read,
+    /// at least a second).
+    pub records_in_per_s: Option<u64>,
+    /// Records out of its last operator per second.
+    pub records_out_per_s: Option<u64>,
     /// The lowest watermark of its first operator's subtasks.
     pub watermark: Option<i64>,
     /// The most busy time any subtask shows, in ms per second.
@@ -127,6 +132,8 @@ pub fn vertices_of(metrics: &JobMetrics) -> Vec<Vertex> {
                 parallelism: operator.parallelism,
                 records_in: 0,
                 records_out: 0,
+                records_in_per_s: None,
+                records_out_per_s: None,
                 watermark: None,
                 busy_ms_per_s: None,
                 idle_ms_per_s: None,
@@ -139,6 +146,8 @@ pub fn vertices_of(metrics: &JobMetrics) -> Vec<Vertex> {
         vertex.name = vertex.operators.iter().map(|op| op.name.as_str()).collect::<Vec<_>>().join(" -> ");
         vertex.records_in = first.records_in();
         vertex.records_out = last.records_out();
+        vertex.records_in_per_s = first.records_in_per_s();
+        vertex.records_out_per_s = last.records_out_per_s();
         vertex.watermark = first.watermark();
         let most =
             |f: fn(&eddy_runtime::TimeRates) -> u64| first.subtasks.iter().filter_map(|s| s.time).map(|t| f(&t)).max();

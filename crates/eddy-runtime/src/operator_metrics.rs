@@ -32,6 +32,7 @@ use crate::graph::JobGraph;
 use crate::metrics::{names, Counter};
 use crate::observed::SubtaskCells;
 use crate::planner::Plan;
+use crate::record_rates::RecordRates;
 use crate::task_time::{TaskTime, TimeRates};
 
 /// One operator's metrics, its subtasks' values and their sums.
@@ -63,6 +64,12 @@ pub struct SubtaskMetrics {
     pub records_in: u64,
     /// Records it emitted on its main output, once each however many operators consume it.
     pub records_out: u64,
+    /// A source: bytes it read, summed over its splits (`None` when the source does not
+    /// count them; other operators pass records in memory, so they have none).
+    pub bytes_in: Option<u64>,
+    /// Records in and out (and a source's bytes in) per second, over the time since the
+    /// previous read (at least a second), `None` before it started.
+    pub rates: Option<RecordRates>,
     /// The newest watermark it received (a source: the newest it emitted); `None` before the
     /// first. After the end of input it is the end of time (`i64::MAX`).
     pub watermark: Option<Timestamp>,
@@ -131,6 +138,16 @@ impl OperatorMetrics {
     /// Records out, over every subtask.
     pub fn records_out(&self) -> u64 {
         self.subtasks.iter().map(|s| s.records_out).sum()
+    }
+
+    /// Records in per second, over every subtask (`None` before any started).
+    pub fn records_in_per_s(&self) -> Option<u64> {
+        self.subtasks.iter().filter_map(|s| s.rates).map(|r| r.records_in_per_s).reduce(|a, b| a + b)
+    }
+
+    /// Records out per second, over every subtask.
+    pub fn records_out_per_s(&self) -> Option<u64> {
+        self.subtasks.iter().filter_map(|s| s.rates).map(|r| r.records_out_per_s).reduce(|a, b| a + b)
     }
 
     /// Late records dropped, over every subtask.
@@ -290,12 +307,18 @@ fn read_subtask(
     };
     let lag_records = splits(&format!(".{}", names::LAG_RECORDS)).filter(|v| !v.is_empty()).map(|v| v.iter().sum());
     let lag_ms = splits(&format!(".{}", names::LAG_MS)).and_then(|v| v.into_iter().max());
+    let bytes_in = splits(&format!(".{}", names::BYTES_IN)).filter(|v| !v.is_empty()).map(|v| v.iter().sum());
+    let (records_in, records_out) = (cells.records_in.get(), cells.records_out.get());
+    let (started, until) = cells.time.span();
+    let rates = cells.rates.per_second([records_in, records_out, bytes_in.unwrap_or(0)], started, until);
     let output_watermark = cells.output_watermark.get();
     let watermark = if source { output_watermark } else { cells.input_watermark.get() };
     SubtaskMetrics {
         subtask,
-        records_in: cells.records_in.get(),
-        records_out: cells.records_out.get(),
+        records_in,
+        records_out,
+        bytes_in,
+        rates,
         watermark,
         output_watermark,
         watermark_lag_ms: watermark.filter(|&w| w != MAX_WATERMARK).map(|w| now.saturating_sub(w)),
