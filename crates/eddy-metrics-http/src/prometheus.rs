@@ -33,12 +33,20 @@
 //! | `eddy_job_last_checkpoint_duration_ms` | gauge | trigger to complete, newest completed |
 //! | `eddy_job_last_checkpoint_size_bytes` | gauge | state bytes in it |
 //! | `eddy_job_last_checkpoint_alignment_ms` | gauge | the longest barrier alignment of any subtask in it |
+//!
+//! Metrics that functions register ([`eddy_runtime::user_metrics`]) follow, with the same
+//! operator labels: a counter `name` as `eddy_user_<name>_total`, a gauge as
+//! `eddy_user_<name>`, a histogram as `eddy_user_<name>_bucket{le=…}`, `_sum` and `_count`.
+//! Characters a Prometheus name cannot hold become `_` (as Flink's Prometheus reporter does);
+//! where subtasks registered one name as different kinds, the first kind found is exported.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use eddy_runtime::user_metrics::UserValue;
 use eddy_runtime::{JobMetrics, Jobs, SubtaskMetrics};
 
 /// `GET /metrics`.
@@ -143,7 +151,72 @@ pub fn render(jobs: &[(usize, String, JobMetrics)]) -> String {
         family(&mut out, name, "gauge", help);
         each_subtask(&mut out, jobs, name, |s| value(s).map(|v| v.to_string()));
     }
+    user_metrics(&mut out, jobs);
     out
+}
+
+/// The metrics functions registered, one family per name.
+fn user_metrics(out: &mut String, jobs: &[(usize, String, JobMetrics)]) {
+    // name -> (labels, value) of every subtask that has it, in job, operator, subtask order.
+    let mut families: BTreeMap<String, Vec<(String, &UserValue)>> = BTreeMap::new();
+    for (id, job, metrics) in jobs {
+        for operator in &metrics.operators {
+            for subtask in &operator.subtasks {
+                for (name, value) in &subtask.user {
+                    let labels = format!(
+                        "job=\"{}\",job_id=\"{id}\",operator=\"{}\",subtask=\"{}\"",
+                        escape(job),
+                        escape(&operator.name),
+                        subtask.subtask
+                    );
+                    families.entry(sanitize(name)).or_default().push((labels, value));
+                }
+            }
+        }
+    }
+    for (name, samples) in families {
+        let kind = std::mem::discriminant(samples[0].1);
+        let samples = samples.iter().filter(|(_, v)| std::mem::discriminant(*v) == kind);
+        match samples.clone().next().map(|(_, v)| *v) {
+            Some(UserValue::Counter(_)) => {
+                let name = format!("eddy_user_{name}_total");
+                family(out, &name, "counter", "A counter a function registered.");
+                for (labels, value) in samples {
+                    if let UserValue::Counter(n) = value {
+                        let _ = writeln!(out, "{name}{{{labels}}} {n}");
+                    }
+                }
+            }
+            Some(UserValue::Gauge(_)) => {
+                let name = format!("eddy_user_{name}");
+                family(out, &name, "gauge", "A gauge a function registered.");
+                for (labels, value) in samples {
+                    if let UserValue::Gauge(v) = value {
+                        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                    }
+                }
+            }
+            Some(UserValue::Histogram(_)) => {
+                let name = format!("eddy_user_{name}");
+                family(out, &name, "histogram", "A histogram a function registered.");
+                for (labels, value) in samples {
+                    if let UserValue::Histogram(h) = value {
+                        for (le, count) in &h.buckets {
+                            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {count}");
+                        }
+                        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                        let _ = writeln!(out, "{name}_sum{{{labels}}} {}\n{name}_count{{{labels}}} {}", h.sum, h.count);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// A user's metric name as a Prometheus name can hold it: `[a-zA-Z0-9_]`, the rest `_`.
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

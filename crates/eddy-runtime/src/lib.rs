@@ -54,6 +54,7 @@ pub mod source_dead_letters;
 pub mod source_task;
 pub mod status;
 pub mod task_time;
+pub mod user_metrics;
 pub mod warnings;
 
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};

@@ -12,6 +12,7 @@ use crate::graph::JobGraph;
 use crate::observed::SubtaskCells;
 use crate::operator_metrics::{JobStats, Layout, OperatorMetrics};
 use crate::planner::Plan;
+use crate::user_metrics::{MetricGroup, UserMetrics};
 
 /// A counter an operator bumps once per batch; cheap to clone and share.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +46,7 @@ pub struct MetricRegistry {
     counters: Arc<Mutex<Vec<Registered>>>,
     layout: Arc<Mutex<Layout>>,
     checkpoints: CheckpointHistory,
+    user: UserMetrics,
 }
 
 impl MetricRegistry {
@@ -57,6 +59,12 @@ impl MetricRegistry {
         let counter = Counter::default();
         all.push((operator.to_string(), subtask, name.to_string(), counter.clone()));
         counter
+    }
+
+    /// The user metrics of `operator`'s subtask `subtask` (what a function's context hands
+    /// out; see [`user_metrics`](crate::user_metrics)).
+    pub fn user_metrics(&self, operator: &str, subtask: usize) -> MetricGroup {
+        self.user.group(operator, subtask)
     }
 
     /// Sets up the typed metrics of every operator subtask of `graph` as `plan` runs it
@@ -96,7 +104,7 @@ impl MetricRegistry {
         for (op, subtask, name, c) in self.counters.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             subtasks.entry((op.clone(), *subtask)).or_default().insert(name.clone(), c.get());
         }
-        let (operators, mut job) = self.layout().read(&subtasks);
+        let (operators, mut job) = self.layout().read(&subtasks, &self.user.snapshot());
         job.checkpoints.history = self.checkpoints.records();
         job.checkpoints.last_alignment_ms =
             job.checkpoints.history.iter().rev().find(|c| c.status == "COMPLETED").map(|c| c.alignment_ms);

@@ -34,6 +34,7 @@ use crate::observed::SubtaskCells;
 use crate::planner::Plan;
 use crate::record_rates::RecordRates;
 use crate::task_time::{TaskTime, TimeRates};
+use crate::user_metrics::UserValue;
 
 /// One operator's metrics, its subtasks' values and their sums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,6 +98,9 @@ pub struct SubtaskMetrics {
     /// Bytes of state (keys and values) it put into the newest completed checkpoint; `None`
     /// before the first, or when it keeps no state.
     pub state_size_bytes: Option<u64>,
+    /// The metrics its functions registered (see [`user_metrics`](crate::user_metrics)), by
+    /// name.
+    pub user: BTreeMap<String, UserValue>,
 }
 
 /// Job-wide metrics.
@@ -148,6 +152,16 @@ impl OperatorMetrics {
     /// Records out per second, over every subtask.
     pub fn records_out_per_s(&self) -> Option<u64> {
         self.subtasks.iter().filter_map(|s| s.rates).map(|r| r.records_out_per_s).reduce(|a, b| a + b)
+    }
+
+    /// The user counter `name`, summed over every subtask (`None` when no subtask has a
+    /// counter by that name).
+    pub fn user_counter(&self, name: &str) -> Option<u64> {
+        let counts = self.subtasks.iter().filter_map(|s| match s.user.get(name) {
+            Some(UserValue::Counter(n)) => Some(*n),
+            _ => None,
+        });
+        counts.reduce(|a, b| a + b)
     }
 
     /// Late records dropped, over every subtask.
@@ -251,6 +265,7 @@ impl Layout {
     pub(crate) fn read(
         &self,
         counters: &BTreeMap<(String, usize), BTreeMap<String, u64>>,
+        user: &BTreeMap<(String, usize), BTreeMap<String, UserValue>>,
     ) -> (Vec<OperatorMetrics>, JobStats) {
         let now = now_ms();
         let operators = self
@@ -268,8 +283,10 @@ impl Layout {
                     .iter()
                     .enumerate()
                     .map(|(subtask, cells)| {
-                        let named = counters.get(&(op.name.clone(), subtask));
-                        read_subtask(subtask, cells, op.source, named, now)
+                        let key = (op.name.clone(), subtask);
+                        let mut metrics = read_subtask(subtask, cells, op.source, counters.get(&key), now);
+                        metrics.user = user.get(&key).cloned().unwrap_or_default();
+                        metrics
                     })
                     .collect(),
             })
@@ -330,5 +347,6 @@ fn read_subtask(
         lag_records,
         lag_ms,
         state_size_bytes: named.and_then(|c| c.get(names::STATE_BYTES)).copied(),
+        user: BTreeMap::new(),
     }
 }
