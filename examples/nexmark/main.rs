@@ -17,6 +17,8 @@
 
 #[path = "../common/flags.rs"]
 mod flags;
+#[path = "../common/logs.rs"]
+mod logs;
 mod q0;
 mod q1;
 mod q2;
@@ -80,6 +82,7 @@ struct Tally {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("nexmark");
     if let Some(path) = &args.output {
         anyhow::ensure!(args.query != Query::Generator, "--output needs a query; the generator has no results");
         flags::writable(path, "--output")?;

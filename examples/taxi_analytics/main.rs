@@ -22,6 +22,8 @@ mod flags;
 mod generate;
 mod job;
 mod kafka;
+#[path = "../common/logs.rs"]
+mod logs;
 mod report;
 mod s3;
 mod sink;
@@ -131,6 +133,7 @@ const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("taxi analytics");
     args.kafka.validate(args.input.as_deref(), args.format == InputFormat::TlcCsv, args.report.is_some())?;
     let from_kafka = args.kafka.source == kafka::Endpoint::Kafka;
     if args.input.as_deref() == Some("-") && (args.checkpoint_dir.is_some() || args.restore.is_some()) {

@@ -44,6 +44,8 @@
 mod flags;
 mod job;
 mod kafka;
+#[path = "../common/logs.rs"]
+mod logs;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,6 +147,7 @@ enum Backend {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("word count");
     args.kafka.validate()?;
     if args.state_dir.is_some() && args.state_backend == Backend::Heap {
         let message =

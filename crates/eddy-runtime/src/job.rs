@@ -261,6 +261,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         coordinator,
         restored: restored.clone(),
         started: Instant::now(),
+        span: tracing::info_span!("job", job = %name),
     };
     let attempt = build_attempt(&master, restored, 0)?;
     let (cancel, drain) = (master.cancel.clone(), master.drain.clone());
@@ -269,9 +270,16 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     std::thread::Builder::new()
         .name(format!("{name}#master"))
         .spawn(move || {
+            let span = master.span.clone();
+            let _job = span.enter();
             let outcome = catch_unwind(AssertUnwindSafe(|| master.run(attempt))).unwrap_or_else(|payload| {
                 Err(Error::InvalidJob(format!("internal error: {}", panic_message(&payload))))
             });
+            match &outcome {
+                Ok(result) => tracing::info!(duration_ms = result.duration.as_millis() as u64, "job finished"),
+                Err(Error::Cancelled) => tracing::info!("job cancelled"),
+                Err(error) => tracing::error!(%error, "job failed"),
+            }
             // The status is final before anyone waiting hears of the end.
             uptime.ended();
             final_status.set(JobStatus::of(&outcome));
@@ -351,6 +359,8 @@ fn open_restore(path: &Path, graph: &JobGraph, config: &JobConfig) -> Result<(Re
 /// restoring from `restored`.
 pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>>, attempt: usize) -> Result<Attempt> {
     let cancel = Arc::new(AtomicBool::new(false));
+    let span = tracing::info_span!(parent: &master.span, "attempt", attempt);
+    tracing::info!(parent: &span, restored = restored.is_some(), "attempt starting");
     let (events, events_in) = unbounded();
     let completed = master.coordinator.as_ref().map(Coordinator::completed_id);
     let wiring = master.config.checkpoint.as_ref().map(|checkpointing| Wiring {
@@ -379,7 +389,9 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
     let mut threads = Vec::with_capacity(built.tasks.len());
     for (thread_name, task, time) in built.tasks {
         let (run, events) = (run.clone(), events.clone());
+        let task_span = tracing::info_span!(parent: &span, "task", task = %thread_name);
         let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
+            let _task = task_span.enter();
             let entered = time.as_ref().map(|time| time.enter());
             let result = run_task(task, &run);
             drop(entered);
@@ -394,7 +406,7 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
             }
         }
     }
-    Ok(Attempt { cancel, drain, events: events_in, threads, sources: built.sources })
+    Ok(Attempt { cancel, drain, events: events_in, threads, sources: built.sources, span })
 }
 
 fn run_task(task: Box<dyn Task>, run: &TaskRun) -> Result<()> {

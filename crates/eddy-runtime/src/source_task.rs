@@ -205,6 +205,7 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
             let letters = self.out.take_dead_letters();
             if let Some(metrics) = &self.metrics {
                 metrics.dead_letters.add(letters.len() as u64);
+                tracing::debug!(records = letters.len(), "source records sent to the dead-letter output");
             }
             self.output.dead_letters(letters)?;
         }

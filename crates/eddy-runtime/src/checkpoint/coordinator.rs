@@ -51,6 +51,8 @@ struct Pending {
     savepoint: Option<SavepointRequest>,
     /// The longest barrier alignment a task reported.
     alignment_ms: u64,
+    /// The `checkpoint` span its events are logged in (inside the attempt's).
+    span: tracing::Span,
 }
 
 /// What a completed snapshot was.
@@ -119,13 +121,15 @@ impl Counters {
                 }),
             }
         }
-        tracing::info!(checkpoint = ended.id, duration_ms, size_bytes = bytes, "checkpoint completed");
+        let alignment_ms = ended.alignment_ms;
+        tracing::info!(parent: &ended.span, duration_ms, size_bytes = bytes, alignment_ms, "checkpoint completed");
         self.history.add(ended.record("COMPLETED", duration_ms, Some(bytes), operators, None));
     }
 
     /// Adds an abandoned or unwritten checkpoint to the history.
     fn failed(&self, ended: Ended, reason: &str) {
         let duration_ms = ended.started.elapsed().as_millis() as u64;
+        tracing::warn!(parent: &ended.span, duration_ms, reason, "checkpoint failed");
         self.history.add(ended.record("FAILED", duration_ms, None, Vec::new(), Some(reason.to_string())));
     }
 }
@@ -137,6 +141,7 @@ struct Ended {
     started: Instant,
     created_ms: i64,
     alignment_ms: u64,
+    span: tracing::Span,
 }
 
 impl Ended {
@@ -147,6 +152,7 @@ impl Ended {
             started: pending.started,
             created_ms: pending.created_ms,
             alignment_ms: pending.alignment_ms,
+            span: pending.span.clone(),
         }
     }
 
@@ -300,6 +306,8 @@ impl Coordinator {
         let barrier = Barrier { checkpoint: self.next_id, kind };
         self.next_id += 1;
         self.last_start = Instant::now();
+        let span = tracing::info_span!("checkpoint", id = barrier.checkpoint, kind = ?kind);
+        tracing::debug!(parent: &span, tasks, "checkpoint triggered");
         self.pending = Some(Pending {
             barrier,
             started: Instant::now(),
@@ -308,6 +316,7 @@ impl Coordinator {
             parts: Vec::new(),
             savepoint,
             alignment_ms: 0,
+            span,
         });
         barrier
     }
@@ -330,7 +339,6 @@ impl Coordinator {
         if let Some(pending) = self.pending.take() {
             self.counters.abandoned.add(1);
             self.counters.failed(Ended::of(&pending), reason);
-            tracing::warn!(checkpoint = pending.barrier.checkpoint, "checkpoint abandoned: {reason}");
             if let Some(request) = pending.savepoint {
                 let _ = request.reply.send(Err(Error::Checkpoint(format!(
                     "savepoint {} was not completed: {reason}",
@@ -377,7 +385,6 @@ impl Coordinator {
                 let path = outcome.as_ref().ok().cloned();
                 let _ = request.reply.send(outcome);
                 if let Some(problem) = failed {
-                    tracing::warn!("savepoint {id} failed: {problem}");
                     self.counters.failed(ended, &problem);
                     return Ok(Completed { path: None, stop: false });
                 }
