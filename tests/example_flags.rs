@@ -195,3 +195,30 @@ fn metrics_addresses_are_checked_before_the_job_runs() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("word count: metrics at http://127.0.0.1:"), "{stderr}");
 }
+
+#[test]
+fn logs_follow_rust_log_and_the_progress_line_stays_off_a_pipe() {
+    let stderr = |args: &[&str], rust_log: Option<&str>| {
+        let mut command = example("word_count");
+        command.args(args).env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    // Warnings only by default; RUST_LOG=info adds the job's own lines.
+    let quiet = stderr(&["--quiet"], None);
+    assert!(!quiet.contains("job finished"), "{quiet}");
+    let info = stderr(&[], Some("info"));
+    assert!(info.contains("job finished") && info.contains("job=word count"), "{info}");
+    // A filter that does not parse is reported, and the run goes on.
+    let bad = stderr(&[], Some("eddy=["));
+    assert!(bad.contains("word count: ignoring RUST_LOG=\"eddy=[\""), "{bad}");
+    // stderr is a pipe here: no progress line, with or without --quiet.
+    for text in [&quiet, &info, &bad] {
+        assert!(!text.contains("records/s") && !text.contains('\r'), "{text}");
+    }
+}

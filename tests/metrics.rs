@@ -75,6 +75,9 @@ fn a_sleeping_sink_backpressures_its_upstream() {
     assert!(source.subtasks[0].backpressured_ms_total > 700);
     // The sink took about one record a millisecond.
     assert!((300..2_000).contains(&sink.records_in()), "{}", sink.records_in());
+    // Its rate, over the 1.5 s since it started: at most one a millisecond.
+    let rate = sink.records_in_per_s().expect("a rate once started");
+    assert!((200..=1_000).contains(&rate), "{rate} records/s");
     assert!(matches!(wait_at_most_a_while(job), Err(Error::Cancelled)));
 }
 

@@ -1,16 +1,17 @@
 //! The taxi example's HTML report: what it embeds, that it stays self-contained and escaped,
 //! and, where Chromium is installed (CI installs it), that its script draws the page.
 
+#[path = "common/chromium.rs"]
+mod chromium;
+
 #[path = "../examples/taxi_analytics/trip.rs"]
 mod trip;
 
 #[path = "../examples/taxi_analytics/report.rs"]
 mod report;
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -265,98 +266,19 @@ fn embedded_text_is_escaped() {
 // ---------------------------------------------------------------------------------------------
 // Rendering in a headless browser.
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-/// A cold headless start takes a second or two; this only bounds a hung browser.
-const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The browser, or `None` (after a note) where it is not installed. CI must check rendering,
-/// so there a missing browser fails the test.
-fn chromium() -> Option<&'static Path> {
-    let path = Path::new(CHROMIUM);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{CHROMIUM} is missing; CI must install it (scripts/install-chromium.sh) to check the taxi report");
-    }
-    eprintln!("note: {CHROMIUM} not found, skipping the taxi report's rendering check (scripts/install-chromium.sh)");
-    None
-}
-
-/// Runs headless Chromium on the `page` URL with `action` (`--dump-dom`, `--screenshot=…`) in a fresh
-/// profile under `work`, returning its stdout. Panics, with its stderr, on failure or timeout.
-fn run_chromium(browser: &Path, work: &Path, page: &str, action: &str) -> String {
-    let profile = tempfile::tempdir_in(work).expect("profile dir");
-    let (stdout_path, stderr_path) = (profile.path().join("stdout"), profile.path().join("stderr"));
-    // Output goes to files rather than pipes so a chatty browser cannot block on a full pipe
-    // while we wait for it.
-    let mut child = Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        .arg(format!("--user-data-dir={}", profile.path().join("profile").display()))
-        .args(["--window-size=1200,1600", action])
-        .arg(page)
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout_path).expect("stdout file"))
-        .stderr(File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("chromium starts");
-    let deadline = Instant::now() + CHROMIUM_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("chromium waitable") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium {action} took over {CHROMIUM_TIMEOUT:?}: {}", tail(&stderr_path));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "chromium {action} failed ({status}): {}", tail(&stderr_path));
-    std::fs::read_to_string(&stdout_path).expect("chromium output")
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text[text.len().saturating_sub(2000)..].to_string()
-}
-
-/// Width, height and compressed pixel bytes of a PNG, read from its chunks.
-fn png_summary(png: &[u8]) -> (u32, u32, usize) {
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    let be32 = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
-    let (mut at, mut idat) = (8, 0);
-    let (mut width, mut height) = (0, 0);
-    while at + 8 <= png.len() {
-        let len = be32(at) as usize;
-        match &png[at + 4..at + 8] {
-            b"IHDR" => (width, height) = (be32(at + 8), be32(at + 12)),
-            b"IDAT" => idat += len,
-            _ => {}
-        }
-        at += 12 + len; // length, type, data, CRC
-    }
-    (width, height, idat)
-}
-
-fn screenshot(browser: &Path, work: &Path, page: &str, name: &str) -> (u32, u32, usize) {
-    let png = work.join(name);
-    run_chromium(browser, work, page, &format!("--screenshot={}", png.display()));
-    let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", png.display()));
-    png_summary(&bytes)
-}
+/// The window the report is drawn in.
+const WINDOW: &str = "--window-size=1200,1600";
 
 #[test]
 fn report_renders_in_chromium() {
-    let Some(browser) = chromium() else { return };
+    let Some(browser) = chromium::find("the taxi report's rendering") else { return };
     let started = Instant::now();
     let (pickups, durations) = rich_fixture();
     let (dir, page) = write(&pickups, &durations);
     let cells = embedded_data(&std::fs::read_to_string(&page).unwrap())["map"]["cells"].as_array().unwrap().len();
 
     let url = format!("file://{}", page.display());
-    let dom = run_chromium(browser, dir.path(), &url, "--dump-dom");
+    let dom = chromium::run(browser, dir.path(), &url, &[WINDOW, "--dump-dom"]);
     assert!(dom.contains("<title>taxi report ready</title>"), "the page's script did not finish: {}", error_of(&dom));
     assert_eq!(dom.matches("class=\"cell\"").count(), cells, "one rectangle per cell");
     assert_eq!(dom.matches("class=\"series-line\"").count(), 2, "a line per airport");
@@ -377,27 +299,21 @@ fn report_renders_in_chromium() {
     assert_eq!(unpainted_cells(&dom), 0, "summed, every cell has pickups");
 
     // The first hour is quiet: some cells have no pickups, and are left unpainted.
-    let first_hour = run_chromium(browser, dir.path(), &format!("{url}#window=0"), "--dump-dom");
+    let first_hour = chromium::run(browser, dir.path(), &format!("{url}#window=0"), &[WINDOW, "--dump-dom"]);
     assert!(first_hour.contains("data-window=\"0\""), "the linked window is shown");
     let unpainted = unpainted_cells(&first_hour);
     assert!(unpainted > 10 && unpainted < cells, "quiet cells are left unpainted: {unpainted} of {cells}");
 
     // A page of one flat colour compresses to almost nothing; the drawn report does not.
-    let blank_url = format!("file://{}", blank_page(dir.path()).display());
-    let (width, height, blank) = screenshot(browser, dir.path(), &blank_url, "blank.png");
-    let (report_width, report_height, drawn) = screenshot(browser, dir.path(), &url, "report.png");
+    let blank_url = format!("file://{}", chromium::blank_page(dir.path()).display());
+    let (width, height, blank) = chromium::screenshot(browser, dir.path(), &blank_url, "blank.png", &[WINDOW]);
+    let (report_width, report_height, drawn) = chromium::screenshot(browser, dir.path(), &url, "report.png", &[WINDOW]);
     assert_eq!((report_width, report_height), (width, height), "both screenshots are of the window");
     assert!(drawn > 20_000 && drawn > 5 * blank, "the screenshot looks empty: {drawn} bytes vs {blank} blank");
     eprintln!("chromium checks took {:?} (report image data {drawn} bytes, blank {blank})", started.elapsed());
     if let Some(keep) = std::env::var_os("TAXI_REPORT_SCREENSHOT") {
         std::fs::copy(dir.path().join("report.png"), keep).expect("screenshot copied");
     }
-}
-
-fn blank_page(dir: &Path) -> PathBuf {
-    let path = dir.join("blank.html");
-    std::fs::write(&path, "<!DOCTYPE html><html><body></body></html>").expect("blank page written");
-    path
 }
 
 /// How many drawn cells have no fill (no pickups in the shown window).

@@ -14,6 +14,8 @@
 #[path = "../common/flags.rs"]
 mod flags;
 mod job;
+#[path = "../common/logs.rs"]
+mod logs;
 mod serve;
 
 use std::net::SocketAddr;
@@ -53,6 +55,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("fraud detection");
     let env = StreamEnvironment::new();
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);

@@ -19,6 +19,8 @@
 mod closed;
 #[path = "../common/flags.rs"]
 mod flags;
+#[path = "../common/logs.rs"]
+mod logs;
 mod q0;
 mod q1;
 mod q11;
@@ -73,6 +75,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("nexmark");
     if let Some(path) = &args.output {
         anyhow::ensure!(args.query != Query::Generator, "--output needs a query; the generator has no results");
         flags::writable(path, "--output")?;

@@ -16,6 +16,8 @@
 mod flags;
 mod http;
 mod job;
+#[path = "../common/logs.rs"]
+mod logs;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -52,6 +54,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("service");
     flags::writable(&args.results, "--results")?;
     // Listening for signals from the start: one that comes while the job starts is not the
     // default (exit at once) but a shutdown like any other.

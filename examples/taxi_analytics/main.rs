@@ -22,6 +22,10 @@ mod flags;
 mod generate;
 mod job;
 mod kafka;
+#[path = "../common/logs.rs"]
+mod logs;
+#[path = "../common/progress.rs"]
+mod progress;
 mod report;
 mod s3;
 mod sink;
@@ -89,6 +93,9 @@ struct Args {
     /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
     #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// No progress line on stderr (there is none anyway when stderr is not a terminal).
+    #[arg(long)]
+    quiet: bool,
     /// Directory for pickup_count.jsonl and trip_duration.jsonl (default: target/taxi).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -131,6 +138,7 @@ const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("taxi analytics");
     args.kafka.validate(args.input.as_deref(), args.format == InputFormat::TlcCsv, args.report.is_some())?;
     let from_kafka = args.kafka.source == kafka::Endpoint::Kafka;
     if args.input.as_deref() == Some("-") && (args.checkpoint_dir.is_some() || args.restore.is_some()) {
@@ -204,7 +212,11 @@ fn main() -> anyhow::Result<()> {
         let target = s3::S3Output { url: url.clone(), endpoint: args.s3_endpoint.clone(), format: args.s3_format };
         s3::add_sinks(&outputs, &target).with_context(|| format!("cannot write to {url}"))?;
     }
-    let result = env.execute("taxi analytics")?.wait().context("taxi analytics failed")?;
+    let job = env.execute("taxi analytics")?;
+    let progress = progress::Progress::show(&job, args.quiet);
+    let result = job.wait().context("taxi analytics failed");
+    drop(progress);
+    let result = result?;
 
     let written = |name: &str| result.metrics.total(&format!("Sink: {name}"), "records_written");
     // A result's count: from its file's sink, or from its topic's.

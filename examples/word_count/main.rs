@@ -44,6 +44,10 @@
 mod flags;
 mod job;
 mod kafka;
+#[path = "../common/logs.rs"]
+mod logs;
+#[path = "../common/progress.rs"]
+mod progress;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,6 +117,9 @@ struct Args {
     /// Serve Prometheus metrics at http://HOST:PORT/metrics and the job's JSON at /jobs while it runs.
     #[arg(long, value_name = "HOST:PORT", value_parser = flags::metrics_addr)]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// No progress line on stderr (there is none anyway when stderr is not a terminal).
+    #[arg(long)]
+    quiet: bool,
     /// Where the windows' state lives: in memory, or in sled databases under `--state-dir`.
     #[arg(long, value_enum, default_value_t = Backend::Heap)]
     state_backend: Backend,
@@ -145,6 +152,7 @@ enum Backend {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    logs::init("word count");
     args.kafka.validate()?;
     if args.state_dir.is_some() && args.state_backend == Backend::Heap {
         let message =
@@ -241,7 +249,10 @@ fn main() -> anyhow::Result<()> {
     if let (Some(signals), Some(dir)) = (&signals, &args.savepoint_dir) {
         stop_with_savepoint_on_signal(&handle, signals, dir);
     }
-    let result = handle.wait().context("word count failed")?;
+    let progress = progress::Progress::show(&handle, args.quiet);
+    let result = handle.wait().context("word count failed");
+    drop(progress);
+    let result = result?;
     result.warnings[restore_warnings.len()..].iter().for_each(|warning| eprintln!("word count: warning: {warning}"));
     if let Some(savepoint) = &result.savepoint {
         // Printed after the job ended, so it is never interleaved with CSV lines on stdout.

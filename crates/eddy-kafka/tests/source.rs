@@ -459,12 +459,26 @@ fn lag_per_partition_is_reported_and_drops_to_zero_when_caught_up() {
             .and_then(|c| c.get(&format!("lagging-{partition}.{name}")).copied())
     };
     let mut most_behind = 0;
+    let mut typed_behind = Vec::new();
     while job.metrics().total("Source: lagging", "records_in") < 4_000 {
         let metrics = job.metrics();
         most_behind = most_behind.max((0..2).filter_map(|p| lag(&metrics, p, "lag_records")).max().unwrap_or(0));
+        // The typed view of the same: records behind summed over the partitions, next to
+        // what the source has read.
+        let source = &metrics.operator("Source: lagging").expect("the source").subtasks[0];
+        if let Some(behind) = source.lag_records {
+            typed_behind.push((behind, source.records_in));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(most_behind > 0, "the reader was behind while it read, and said so");
+    // Lag is reported about once a second, so it is at least what is left unread now and at
+    // most that plus a second of reading (1 ms a record, with room for a slow machine).
+    assert!(typed_behind.iter().any(|&(behind, _)| behind > 0), "{typed_behind:?}");
+    for &(behind, read) in &typed_behind {
+        let unread = 4_000 - read;
+        assert!(behind >= unread && behind <= unread + 2_500, "{behind} behind with {read} read: {typed_behind:?}");
+    }
     // librdkafka's statistics come every second, the reader reports lag every second.
     std::thread::sleep(Duration::from_millis(2_500));
     let metrics = job.metrics();
@@ -477,4 +491,6 @@ fn lag_per_partition_is_reported_and_drops_to_zero_when_caught_up() {
         assert_eq!(lag(&metrics, partition, "lag_records"), Some(0), "caught up");
         assert_eq!(lag(&metrics, partition, "lag_ms"), Some(0), "caught up");
     }
+    let source = &metrics.operator("Source: lagging").unwrap().subtasks[0];
+    assert_eq!((source.lag_records, source.lag_ms), (Some(0), Some(0)), "the typed view caught up too");
 }

@@ -6,11 +6,22 @@
 //!
 //! | path | what |
 //! |---|---|
+//! | `/` | a web page: the job graph with live numbers, a watermark lag chart, the checkpoints (see [the web view](#the-web-view)) |
 //! | `/metrics` | Prometheus text exposition: `eddy_operator_records_in_total{job,operator,subtask}` and the rest (see [`prometheus`]) |
 //! | `/jobs` | every job: id, name, status (Flink's `/jobs/overview`) |
 //! | `/jobs/{id}` | one job: status, uptime, restarts, checkpoints, its vertices |
 //! | `/jobs/{id}/vertices` | the job's chains (Flink's job vertices) with their operators, parallelism, records, watermark, busy / idle / backpressured time |
-//! | `/jobs/{id}/checkpoints` | checkpoint counts and the newest one's duration and size |
+//! | `/jobs/{id}/checkpoints` | checkpoint counts, the newest one's duration, size and alignment, and the history of the newest ones |
+//! | `/jobs/{id}/plan` | the job's operators, chains and the edges between them with their ship strategies |
+//!
+//! ## The web view
+//!
+//! `/` serves one self-contained page (no CDN: its HTML, CSS and script are compiled in) with
+//! the job graph, one box per chain with its parallelism, records per second in and out,
+//! watermark and a backpressure colour (Flink's levels: OK under 10% of the time blocked on
+//! output, high over 50%); a chart of each chain's watermark lag; and a checkpoints tab
+//! with the newest checkpoints' duration, alignment and size. It polls the JSON API every
+//! second.
 //!
 //! A job's id is its position among the jobs the environment started (`0` first). The
 //! JSON follows Flink's REST API in spirit, not in every field (see [`rest`]).
@@ -27,6 +38,7 @@
 //! // Dropping `server` stops it.
 //! ```
 
+mod page;
 pub mod prometheus;
 pub mod rest;
 
@@ -115,11 +127,13 @@ pub fn serve(addr: &str, jobs: Jobs) -> Result<MetricsServer, ServeError> {
     let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
     listener.set_nonblocking(true).map_err(|source| ServeError::Bind { addr, source })?;
     let app = Router::new()
+        .route("/", get(page::handler))
         .route("/metrics", get(prometheus::handler))
         .route("/jobs", get(rest::jobs))
         .route("/jobs/{id}", get(rest::job))
         .route("/jobs/{id}/vertices", get(rest::vertices))
         .route("/jobs/{id}/checkpoints", get(rest::checkpoints))
+        .route("/jobs/{id}/plan", get(rest::plan))
         .with_state(jobs);
     let (stop, stopped) = oneshot::channel::<()>();
     let listener = {

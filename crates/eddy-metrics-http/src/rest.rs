@@ -1,5 +1,5 @@
 //! The JSON REST API, after Flink's: `/jobs`, `/jobs/{id}`, `/jobs/{id}/vertices`,
-//! `/jobs/{id}/checkpoints`. Errors are `{"errors": ["..."]}` with status 404, as Flink's.
+//! `/jobs/{id}/checkpoints`, `/jobs/{id}/plan`. Errors are `{"errors": ["..."]}` with status 404, as Flink's.
 //!
 //! A vertex is a chain: the operators that run on one thread per subtask (Flink's job
 //! vertex). Its records in are its first operator's, its records out its last operator's; its
@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use eddy_runtime::checkpoint::CheckpointRecord;
 use eddy_runtime::{CheckpointStats, JobHandle, JobMetrics, JobStatus, Jobs, OperatorMetrics};
 use serde::Serialize;
 
@@ -57,6 +58,11 @@ pub struct Vertex {
     pub records_in: u64,
     /// Records out of its last operator.
     pub records_out: u64,
+    /// Records into its first operator per second (over the time since the previous read,
+    /// at least a second).
+    pub records_in_per_s: Option<u64>,
+    /// Records out of its last operator per second.
+    pub records_out_per_s: Option<u64>,
     /// The lowest watermark of its first operator's subtasks.
     pub watermark: Option<i64>,
     /// The most busy time any subtask shows, in ms per second.
@@ -74,6 +80,8 @@ pub struct Checkpoints {
     pub counts: CheckpointCounts,
     /// The newest completed one; `null` before the first.
     pub latest: Option<LatestCheckpoint>,
+    /// The newest checkpoints, completed and failed, newest first (Flink's `history`).
+    pub history: Vec<CheckpointRecord>,
 }
 
 /// Checkpoint counts.
@@ -92,6 +100,8 @@ pub struct LatestCheckpoint {
     pub duration_ms: u64,
     /// Bytes of state (keys and values).
     pub size_bytes: u64,
+    /// The longest barrier alignment of any subtask, in milliseconds.
+    pub alignment_ms: u64,
 }
 
 /// Flink's name of `status`.
@@ -122,6 +132,8 @@ pub fn vertices_of(metrics: &JobMetrics) -> Vec<Vertex> {
                 parallelism: operator.parallelism,
                 records_in: 0,
                 records_out: 0,
+                records_in_per_s: None,
+                records_out_per_s: None,
                 watermark: None,
                 busy_ms_per_s: None,
                 idle_ms_per_s: None,
@@ -134,6 +146,8 @@ pub fn vertices_of(metrics: &JobMetrics) -> Vec<Vertex> {
         vertex.name = vertex.operators.iter().map(|op| op.name.as_str()).collect::<Vec<_>>().join(" -> ");
         vertex.records_in = first.records_in();
         vertex.records_out = last.records_out();
+        vertex.records_in_per_s = first.records_in_per_s();
+        vertex.records_out_per_s = last.records_out_per_s();
         vertex.watermark = first.watermark();
         let most =
             |f: fn(&eddy_runtime::TimeRates) -> u64| first.subtasks.iter().filter_map(|s| s.time).map(|t| f(&t)).max();
@@ -191,10 +205,21 @@ pub(crate) async fn vertices(State(jobs): State<Jobs>, Path(id): Path<String>) -
 pub(crate) async fn checkpoints(State(jobs): State<Jobs>, Path(id): Path<String>) -> Response {
     let Some((_, job)) = find(&id, &jobs) else { return not_found(&id, &jobs) };
     let stats = job.metrics().job.checkpoints;
-    let latest = stats
-        .last_duration_ms
-        .zip(stats.last_size_bytes)
-        .map(|(duration_ms, size_bytes)| LatestCheckpoint { duration_ms, size_bytes });
+    let latest = stats.last_duration_ms.zip(stats.last_size_bytes).map(|(duration_ms, size_bytes)| LatestCheckpoint {
+        duration_ms,
+        size_bytes,
+        alignment_ms: stats.last_alignment_ms.unwrap_or(0),
+    });
     let counts = CheckpointCounts { completed: stats.completed, failed: stats.failed };
-    Json(Checkpoints { counts, latest }).into_response()
+    let history = stats.history.into_iter().rev().collect();
+    Json(Checkpoints { counts, latest, history }).into_response()
+}
+
+/// `GET /jobs/{id}/plan`: the job's operators (each with its chain and parallelism) and the
+/// edges between them with their ship strategies (Flink's `/jobs/:id/plan`).
+pub(crate) async fn plan(State(jobs): State<Jobs>, Path(id): Path<String>) -> Response {
+    match find(&id, &jobs) {
+        Some((_, job)) => Json(job.plan().clone()).into_response(),
+        None => not_found(&id, &jobs),
+    }
 }

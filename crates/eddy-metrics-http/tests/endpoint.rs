@@ -124,7 +124,16 @@ async fn prometheus_text_and_rest_json_describe_a_running_job() {
     assert_eq!(vertices[1]["operators"].as_array().unwrap().len(), 2);
     assert!(vertices[0]["idle_ms_per_s"].as_u64().is_some(), "{}", vertices[0]);
     let checkpoints = json(&format!("{base}/jobs/0/checkpoints")).await;
-    assert_eq!(checkpoints, serde_json::json!({ "counts": { "completed": 0, "failed": 0 }, "latest": null }));
+    assert_eq!(
+        checkpoints,
+        serde_json::json!({ "counts": { "completed": 0, "failed": 0 }, "latest": null, "history": [] })
+    );
+    let plan = json(&format!("{base}/jobs/0/plan")).await;
+    let chains: Vec<u64> =
+        plan["operators"].as_array().unwrap().iter().map(|op| op["chain"].as_u64().unwrap()).collect();
+    assert_eq!(chains, [0, 1, 1], "the map and the sink share a chain");
+    assert_eq!(plan["edges"][0]["ship_strategy"], "REBALANCE");
+    assert_eq!(plan["edges"][1]["chained"], true);
     let (status, body) = get(&format!("{base}/jobs/7")).await;
     assert_eq!(status, 404);
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -147,4 +156,90 @@ fn bad_addresses_and_taken_ports_are_errors_that_say_what_to_do() {
     let taken = env.serve_metrics(&first.local_addr().to_string()).err().expect("the port is taken");
     assert!(matches!(taken, ServeError::Bind { .. }), "{taken}");
     assert!(taken.to_string().contains("pick another port"), "{taken}");
+}
+
+/// Counts records of 900 and more, keeps how many it saw in a gauge and their values in a
+/// histogram.
+#[derive(Clone, Default)]
+struct Measured {
+    big: eddy_runtime::Counter,
+    seen: eddy_runtime::user_metrics::Gauge,
+    values: Option<eddy_runtime::user_metrics::Histogram>,
+}
+
+impl ProcessFunction<u64, u64> for Measured {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+        let metrics = ctx.metrics();
+        self.big = metrics.counter("big values");
+        self.seen = metrics.gauge("seen");
+        self.values = Some(metrics.histogram("value"));
+        Ok(())
+    }
+
+    fn process_element(&mut self, x: u64, ctx: &mut ProcessContext<'_, u64>) {
+        if x >= 900 {
+            self.big.add(1);
+        }
+        self.seen.add(1);
+        self.values.as_ref().expect("opened").record(x);
+        ctx.collect(x);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_metrics_are_exported_with_the_operator_labels() {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2).set_buffer_timeout(Duration::from_millis(5));
+    let server = env.serve_metrics("127.0.0.1:0").unwrap();
+    let (sender, receiver) = crossbeam_channel::bounded::<u64>(1024);
+    env.from_channel(receiver).rebalance().process(Measured::default()).name("measured").for_each(|_| {});
+    let job = env.execute("user metrics").unwrap();
+    for x in 0..1000 {
+        sender.send(x).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while job.metrics().operator("measured").unwrap().records_in() < 1000 {
+        assert!(Instant::now() < deadline, "the records never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The typed view: per subtask, next to the built-in metrics.
+    let metrics = job.metrics();
+    let measured = metrics.operator("measured").unwrap();
+    assert_eq!(measured.user_counter("big values"), Some(100), "900..1000");
+    assert_eq!(measured.user_counter("seen"), None, "a gauge is not a counter");
+    for subtask in &measured.subtasks {
+        let seen = eddy_runtime::user_metrics::UserValue::Gauge(subtask.records_in as i64);
+        assert_eq!(subtask.user["seen"], seen, "each subtask saw what it read");
+    }
+
+    // Prometheus: summed over the subtasks, as a scraper would.
+    let (_, text) = get(&format!("http://{}/metrics", server.local_addr())).await;
+    let samples = parse(&text);
+    let sum = |name: &str, le: Option<&str>| -> f64 {
+        let matching = samples.iter().filter(|(n, labels, _)| {
+            n == name && labels.get("le").map(String::as_str) == le && labels["operator"] == "measured"
+        });
+        matching
+            .map(|(_, labels, v)| {
+                assert_eq!(labels["job"], "user metrics");
+                assert!(labels.contains_key("subtask") && labels.contains_key("job_id"), "{labels:?}");
+                v
+            })
+            .sum()
+    };
+    assert_eq!(sum("eddy_user_big_values_total", None), 100.0, "the space became _");
+    assert_eq!(sum("eddy_user_seen", None), 1000.0);
+    assert_eq!(sum("eddy_user_value_count", None), 1000.0);
+    assert_eq!(sum("eddy_user_value_sum", None), (0..1000).sum::<u64>() as f64);
+    assert_eq!(sum("eddy_user_value_bucket", Some("100")), 101.0, "0..=100");
+    assert_eq!(sum("eddy_user_value_bucket", Some("1000")), 1000.0);
+    assert_eq!(sum("eddy_user_value_bucket", Some("+Inf")), 1000.0);
+    for (kind, name) in
+        [("counter", "eddy_user_big_values_total"), ("gauge", "eddy_user_seen"), ("histogram", "eddy_user_value")]
+    {
+        assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name} is a {kind}");
+    }
+    drop(sender);
+    job.join().await.unwrap();
 }

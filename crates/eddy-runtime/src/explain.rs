@@ -76,7 +76,7 @@ impl Explained {
     }
 
     /// `graph` as `plan` runs it.
-    fn new(graph: &JobGraph, plan: &Plan) -> Self {
+    pub(crate) fn new(graph: &JobGraph, plan: &Plan) -> Self {
         let mut operators: Vec<PlannedOperator> = Vec::with_capacity(graph.nodes.len());
         for (id, node) in graph.nodes.iter().enumerate() {
             let chained_from = graph.edges.iter().zip(&plan.chained).find(|(e, &c)| c && e.to == id);

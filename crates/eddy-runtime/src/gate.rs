@@ -24,7 +24,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use eddy_core::time::now_ms;
@@ -113,10 +113,12 @@ impl<T> InputGate<T> {
 
     /// Once the barrier being aligned has come on every input: snapshot, pass it on, ack.
     fn complete_alignment_if_done(&mut self) -> Result<()> {
+        let began = self.alignment.began();
         let Some(barrier) = self.alignment.complete(&self.ended, &mut self.released) else { return Ok(()) };
+        let aligned = began.map_or(Duration::ZERO, |began| began.elapsed());
         self.head.barrier(barrier)?;
         if let Some(checkpointing) = &self.checkpointing {
-            checkpointing.ack(barrier);
+            checkpointing.ack(barrier, aligned);
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::task::{CheckpointHooks, Command, Event, TaskCheckpointing};
 use crate::completion::{Completion, JobCompletion};
 use crate::config::JobConfig;
+use crate::explain::Explained;
 use crate::graph::{AnyEnd, BuildContext, JobGraph, NodeInstance, ShipStrategy, Task, TaskRun};
 use crate::master::{Attempt, Master};
 use crate::metrics::{names, JobMetrics, MetricRegistry};
@@ -58,6 +59,7 @@ pub struct JobHandle {
     metrics: MetricRegistry,
     warnings: Warnings,
     queries: QueryRegistry,
+    plan: Arc<Explained>,
 }
 
 /// What a finished job reports.
@@ -121,6 +123,12 @@ impl JobHandle {
     /// The counters as they are now.
     pub fn metrics(&self) -> JobMetrics {
         self.metrics.snapshot()
+    }
+
+    /// The plan the job runs: its chains, their parallelism and how records cross between
+    /// them (what [`Explained`] shows before a job starts).
+    pub fn plan(&self) -> &Explained {
+        &self.plan
     }
 
     /// What the job met so far that did not stop it but that its operator must hear about,
@@ -214,6 +222,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     }
     let (metrics, warnings) = (MetricRegistry::default(), Warnings::default());
     metrics.describe(&graph, &plan, &chain_heads(&graph, &plan));
+    let explained = Arc::new(Explained::new(&graph, &plan));
     let mut skipped_newer = false;
     let restored = match &config.restore_from {
         Some(path) => {
@@ -252,6 +261,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         coordinator,
         restored: restored.clone(),
         started: Instant::now(),
+        span: tracing::info_span!("job", job = %name),
     };
     let attempt = build_attempt(&master, restored, 0)?;
     let (cancel, drain) = (master.cancel.clone(), master.drain.clone());
@@ -260,16 +270,34 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
     std::thread::Builder::new()
         .name(format!("{name}#master"))
         .spawn(move || {
+            let span = master.span.clone();
+            let _job = span.enter();
             let outcome = catch_unwind(AssertUnwindSafe(|| master.run(attempt))).unwrap_or_else(|payload| {
                 Err(Error::InvalidJob(format!("internal error: {}", panic_message(&payload))))
             });
+            match &outcome {
+                Ok(result) => tracing::info!(duration_ms = result.duration.as_millis() as u64, "job finished"),
+                Err(Error::Cancelled) => tracing::info!("job cancelled"),
+                Err(error) => tracing::error!(%error, "job failed"),
+            }
             // The status is final before anyone waiting hears of the end.
             uptime.ended();
             final_status.set(JobStatus::of(&outcome));
             ended.complete(outcome);
         })
         .map_err(|e| Error::InvalidJob(format!("cannot start the job master thread: {e}")))?;
-    Ok(JobHandle { name: name.to_string(), completion, status, cancel, drain, requests, metrics, warnings, queries })
+    Ok(JobHandle {
+        name: name.to_string(),
+        completion,
+        status,
+        cancel,
+        drain,
+        requests,
+        metrics,
+        warnings,
+        queries,
+        plan: explained,
+    })
 }
 
 /// A checkpointed job matches state to operators by uid: every stateful operator needs one,
@@ -331,6 +359,8 @@ fn open_restore(path: &Path, graph: &JobGraph, config: &JobConfig) -> Result<(Re
 /// restoring from `restored`.
 pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>>, attempt: usize) -> Result<Attempt> {
     let cancel = Arc::new(AtomicBool::new(false));
+    let span = tracing::info_span!(parent: &master.span, "attempt", attempt);
+    tracing::info!(parent: &span, restored = restored.is_some(), "attempt starting");
     let (events, events_in) = unbounded();
     let completed = master.coordinator.as_ref().map(Coordinator::completed_id);
     let wiring = master.config.checkpoint.as_ref().map(|checkpointing| Wiring {
@@ -359,7 +389,9 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
     let mut threads = Vec::with_capacity(built.tasks.len());
     for (thread_name, task, time) in built.tasks {
         let (run, events) = (run.clone(), events.clone());
+        let task_span = tracing::info_span!(parent: &span, "task", task = %thread_name);
         let spawned = std::thread::Builder::new().name(thread_name.clone()).spawn(move || {
+            let _task = task_span.enter();
             let entered = time.as_ref().map(|time| time.enter());
             let result = run_task(task, &run);
             drop(entered);
@@ -374,7 +406,7 @@ pub(crate) fn build_attempt(master: &Master, restored: Option<Arc<RestoredState>
             }
         }
     }
-    Ok(Attempt { cancel, drain, events: events_in, threads, sources: built.sources })
+    Ok(Attempt { cancel, drain, events: events_in, threads, sources: built.sources, span })
 }
 
 fn run_task(task: Box<dyn Task>, run: &TaskRun) -> Result<()> {

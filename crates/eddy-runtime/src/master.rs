@@ -74,6 +74,8 @@ pub(crate) struct Master {
     pub(crate) coordinator: Option<Coordinator>,
     pub(crate) restored: Option<Arc<RestoredState>>,
     pub(crate) started: Instant,
+    /// The `job` span: the master's thread runs in it, each attempt's span is its child.
+    pub(crate) span: tracing::Span,
 }
 
 /// How one attempt ended.
@@ -92,6 +94,8 @@ pub(crate) struct Attempt {
     pub(crate) events: Receiver<Event>,
     pub(crate) threads: Vec<JoinHandle<()>>,
     pub(crate) sources: Vec<Sender<Command>>,
+    /// The `attempt` span, the parent of its tasks' spans and its checkpoints'.
+    pub(crate) span: tracing::Span,
 }
 
 impl Attempt {
@@ -176,7 +180,8 @@ impl Master {
         let mut attempt = first;
         let mut failures = Failures::default();
         loop {
-            let outcome = self.run_attempt(&mut attempt);
+            let span = attempt.span.clone();
+            let outcome = span.in_scope(|| self.run_attempt(&mut attempt));
             attempt.stop_threads();
             // The final checkpoint failing (a full disk, say) is a failure like any other.
             let error = match outcome.and_then(|outcome| self.finish(outcome, failures.restarts)) {
@@ -202,7 +207,8 @@ impl Master {
             }
             failures.restarts += 1;
             let cause = failures.last.as_ref().or(failures.first.as_ref()).map(Error::to_string).unwrap_or_default();
-            self.warnings.warn(format!("job '{}' failed, restart {}: {cause}", self.name, failures.restarts));
+            tracing::warn!(restart = failures.restarts, cause = %cause, "job failed; restarting from the newest checkpoint");
+            self.warnings.keep(format!("job '{}' failed, restart {}: {cause}", self.name, failures.restarts));
             self.status.set(JobStatus::Restarting(failures.restarts));
             self.metrics.restarted();
             match self.restart(failures.restarts) {
@@ -318,9 +324,9 @@ impl Master {
 
     fn on_event(&mut self, event: Event, attempt: &Attempt, progress: &mut Progress) {
         match event {
-            Event::Ack { checkpoint, task, parts } => {
+            Event::Ack { checkpoint, task, parts, alignment_ms } => {
                 let Some(coordinator) = &mut self.coordinator else { return };
-                if !coordinator.ack(checkpoint, task, parts) {
+                if !coordinator.ack(checkpoint, task, parts, alignment_ms) {
                     return;
                 }
                 match coordinator.complete() {

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::checkpoint::CheckpointHistory;
 use crate::graph::JobGraph;
 use crate::observed::SubtaskCells;
 use crate::operator_metrics::{JobStats, Layout, OperatorMetrics};
 use crate::planner::Plan;
+use crate::user_metrics::{MetricGroup, UserMetrics};
 
 /// A counter an operator bumps once per batch; cheap to clone and share.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +45,8 @@ type Registered = (String, usize, String, Counter);
 pub struct MetricRegistry {
     counters: Arc<Mutex<Vec<Registered>>>,
     layout: Arc<Mutex<Layout>>,
+    checkpoints: CheckpointHistory,
+    user: UserMetrics,
 }
 
 impl MetricRegistry {
@@ -55,6 +59,12 @@ impl MetricRegistry {
         let counter = Counter::default();
         all.push((operator.to_string(), subtask, name.to_string(), counter.clone()));
         counter
+    }
+
+    /// The user metrics of `operator`'s subtask `subtask` (what a function's context hands
+    /// out; see [`user_metrics`](crate::user_metrics)).
+    pub fn user_metrics(&self, operator: &str, subtask: usize) -> MetricGroup {
+        self.user.group(operator, subtask)
     }
 
     /// Sets up the typed metrics of every operator subtask of `graph` as `plan` runs it
@@ -79,6 +89,11 @@ impl MetricRegistry {
         self.layout().ended.get_or_insert_with(std::time::Instant::now);
     }
 
+    /// The job's checkpoint history, which the coordinator adds to.
+    pub(crate) fn checkpoint_history(&self) -> CheckpointHistory {
+        self.checkpoints.clone()
+    }
+
     fn layout(&self) -> std::sync::MutexGuard<'_, Layout> {
         self.layout.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -89,7 +104,10 @@ impl MetricRegistry {
         for (op, subtask, name, c) in self.counters.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             subtasks.entry((op.clone(), *subtask)).or_default().insert(name.clone(), c.get());
         }
-        let (operators, job) = self.layout().read(&subtasks);
+        let (operators, mut job) = self.layout().read(&subtasks, &self.user.snapshot());
+        job.checkpoints.history = self.checkpoints.records();
+        job.checkpoints.last_alignment_ms =
+            job.checkpoints.history.iter().rev().find(|c| c.status == "COMPLETED").map(|c| c.alignment_ms);
         JobMetrics { subtasks, operators, job }
     }
 }
@@ -202,6 +220,9 @@ pub mod names {
     pub const LAST_CHECKPOINT_MS: &str = "last_duration_ms";
     /// Bytes of state (keys and values) in the last completed one.
     pub const LAST_CHECKPOINT_BYTES: &str = "last_state_bytes";
+    /// Bytes of state (keys and values) an operator subtask put into the newest completed
+    /// checkpoint.
+    pub const STATE_BYTES: &str = "checkpointed_state_bytes";
     /// Newer checkpoints or savepoints a restore skipped (damaged, incomplete, gone).
     pub const RESTORE_SKIPPED: &str = "restore_skipped_snapshots";
     /// Commits of newer checkpoints that transactional sinks rolled back on a restore.

@@ -15,6 +15,7 @@ use eddy_core::time::MIN_WATERMARK;
 use eddy_core::{Barrier, Output, Record, Result, Timestamp};
 
 use crate::metrics::Counter;
+use crate::record_rates::RateMeter;
 use crate::task_time::TaskTime;
 
 /// A watermark readable from other threads; [`MIN_WATERMARK`] until the first one.
@@ -51,6 +52,8 @@ pub struct SubtaskCells {
     pub output_watermark: WatermarkCell,
     /// Where the thread of the operator's chain spent its time (shared by the whole chain).
     pub time: Arc<TaskTime>,
+    /// Works out its records (and a source's bytes) per second on read.
+    pub rates: RateMeter,
 }
 
 /// Which cells a batch crossing an edge counts into.

@@ -27,11 +27,14 @@ use eddy_core::time::{now_ms, MAX_WATERMARK};
 use eddy_core::Timestamp;
 use serde::Serialize;
 
+use crate::checkpoint::CheckpointRecord;
 use crate::graph::JobGraph;
 use crate::metrics::{names, Counter};
 use crate::observed::SubtaskCells;
 use crate::planner::Plan;
+use crate::record_rates::RecordRates;
 use crate::task_time::{TaskTime, TimeRates};
+use crate::user_metrics::UserValue;
 
 /// One operator's metrics, its subtasks' values and their sums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,6 +65,12 @@ pub struct SubtaskMetrics {
     pub records_in: u64,
     /// Records it emitted on its main output, once each however many operators consume it.
     pub records_out: u64,
+    /// A source: bytes it read, summed over its splits (`None` when the source does not
+    /// count them; other operators pass records in memory, so they have none).
+    pub bytes_in: Option<u64>,
+    /// Records in and out (and a source's bytes in) per second, over the time since the
+    /// previous read (at least a second), `None` before it started.
+    pub rates: Option<RecordRates>,
     /// The newest watermark it received (a source: the newest it emitted); `None` before the
     /// first. After the end of input it is the end of time (`i64::MAX`).
     pub watermark: Option<Timestamp>,
@@ -86,6 +95,12 @@ pub struct SubtaskMetrics {
     pub lag_records: Option<u64>,
     /// A source: milliseconds behind the newest available record, the most of its splits.
     pub lag_ms: Option<u64>,
+    /// Bytes of state (keys and values) it put into the newest completed checkpoint; `None`
+    /// before the first, or when it keeps no state.
+    pub state_size_bytes: Option<u64>,
+    /// The metrics its functions registered (see [`user_metrics`](crate::user_metrics)), by
+    /// name.
+    pub user: BTreeMap<String, UserValue>,
 }
 
 /// Job-wide metrics.
@@ -110,6 +125,12 @@ pub struct CheckpointStats {
     pub last_duration_ms: Option<u64>,
     /// Bytes of state (keys and values) in the newest completed one.
     pub last_size_bytes: Option<u64>,
+    /// The longest barrier alignment of any subtask in the newest completed one, in
+    /// milliseconds.
+    pub last_alignment_ms: Option<u64>,
+    /// The newest checkpoints, completed and failed, oldest first (see
+    /// [`checkpoint::history`](crate::checkpoint::history)).
+    pub history: Vec<CheckpointRecord>,
 }
 
 impl OperatorMetrics {
@@ -121,6 +142,26 @@ impl OperatorMetrics {
     /// Records out, over every subtask.
     pub fn records_out(&self) -> u64 {
         self.subtasks.iter().map(|s| s.records_out).sum()
+    }
+
+    /// Records in per second, over every subtask (`None` before any started).
+    pub fn records_in_per_s(&self) -> Option<u64> {
+        self.subtasks.iter().filter_map(|s| s.rates).map(|r| r.records_in_per_s).reduce(|a, b| a + b)
+    }
+
+    /// Records out per second, over every subtask.
+    pub fn records_out_per_s(&self) -> Option<u64> {
+        self.subtasks.iter().filter_map(|s| s.rates).map(|r| r.records_out_per_s).reduce(|a, b| a + b)
+    }
+
+    /// The user counter `name`, summed over every subtask (`None` when no subtask has a
+    /// counter by that name).
+    pub fn user_counter(&self, name: &str) -> Option<u64> {
+        let counts = self.subtasks.iter().filter_map(|s| match s.user.get(name) {
+            Some(UserValue::Counter(n)) => Some(*n),
+            _ => None,
+        });
+        counts.reduce(|a, b| a + b)
     }
 
     /// Late records dropped, over every subtask.
@@ -141,6 +182,12 @@ impl OperatorMetrics {
     /// The most any subtask was backpressured, in milliseconds per second.
     pub fn backpressured_ms_per_s(&self) -> Option<u64> {
         self.subtasks.iter().filter_map(|s| s.time).map(|t| t.backpressured_ms_per_s).max()
+    }
+
+    /// Bytes of state over every subtask in the newest completed checkpoint (`None` before
+    /// the first, or when it keeps no state).
+    pub fn state_size_bytes(&self) -> Option<u64> {
+        self.subtasks.iter().filter_map(|s| s.state_size_bytes).reduce(|a, b| a + b)
     }
 
     /// The most any subtask was idle, in milliseconds per second.
@@ -218,6 +265,7 @@ impl Layout {
     pub(crate) fn read(
         &self,
         counters: &BTreeMap<(String, usize), BTreeMap<String, u64>>,
+        user: &BTreeMap<(String, usize), BTreeMap<String, UserValue>>,
     ) -> (Vec<OperatorMetrics>, JobStats) {
         let now = now_ms();
         let operators = self
@@ -235,8 +283,10 @@ impl Layout {
                     .iter()
                     .enumerate()
                     .map(|(subtask, cells)| {
-                        let named = counters.get(&(op.name.clone(), subtask));
-                        read_subtask(subtask, cells, op.source, named, now)
+                        let key = (op.name.clone(), subtask);
+                        let mut metrics = read_subtask(subtask, cells, op.source, counters.get(&key), now);
+                        metrics.user = user.get(&key).cloned().unwrap_or_default();
+                        metrics
                     })
                     .collect(),
             })
@@ -253,6 +303,7 @@ impl Layout {
                 failed: checkpoint(names::CHECKPOINTS_ABANDONED),
                 last_duration_ms: (completed > 0).then(|| checkpoint(names::LAST_CHECKPOINT_MS)),
                 last_size_bytes: (completed > 0).then(|| checkpoint(names::LAST_CHECKPOINT_BYTES)),
+                ..CheckpointStats::default()
             },
         };
         (operators, stats)
@@ -273,12 +324,18 @@ fn read_subtask(
     };
     let lag_records = splits(&format!(".{}", names::LAG_RECORDS)).filter(|v| !v.is_empty()).map(|v| v.iter().sum());
     let lag_ms = splits(&format!(".{}", names::LAG_MS)).and_then(|v| v.into_iter().max());
+    let bytes_in = splits(&format!(".{}", names::BYTES_IN)).filter(|v| !v.is_empty()).map(|v| v.iter().sum());
+    let (records_in, records_out) = (cells.records_in.get(), cells.records_out.get());
+    let (started, until) = cells.time.span();
+    let rates = cells.rates.per_second([records_in, records_out, bytes_in.unwrap_or(0)], started, until);
     let output_watermark = cells.output_watermark.get();
     let watermark = if source { output_watermark } else { cells.input_watermark.get() };
     SubtaskMetrics {
         subtask,
-        records_in: cells.records_in.get(),
-        records_out: cells.records_out.get(),
+        records_in,
+        records_out,
+        bytes_in,
+        rates,
         watermark,
         output_watermark,
         watermark_lag_ms: watermark.filter(|&w| w != MAX_WATERMARK).map(|w| now.saturating_sub(w)),
@@ -289,5 +346,7 @@ fn read_subtask(
         backpressured_ms_total: cells.time.backpressured_ms(),
         lag_records,
         lag_ms,
+        state_size_bytes: named.and_then(|c| c.get(names::STATE_BYTES)).copied(),
+        user: BTreeMap::new(),
     }
 }

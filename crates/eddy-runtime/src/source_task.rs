@@ -74,10 +74,12 @@ struct Alignment {
 }
 
 /// Where a source's per-split metrics are published: `<split>.records_in`, `.bytes_in`,
-/// `.lag_records`, `.lag_ms` of the source's subtask, and its dead letters.
+/// `.lag_records`, `.lag_ms` of the source's subtask, and its dead letters. The lag counters
+/// exist only once the source reported a lag, so one that never does reads as `None`, not as
+/// caught up.
 pub struct SplitCounters {
     registry: MetricRegistry,
-    splits: Vec<[Counter; 4]>,
+    splits: Vec<SplitCells>,
     dead_letters: Counter,
 }
 
@@ -87,6 +89,15 @@ impl SplitCounters {
         let dead_letters = registry.counter(&info.name, info.subtask, names::DEAD_LETTERS);
         SplitCounters { registry, splits: Vec::new(), dead_letters }
     }
+}
+
+/// One split's counters: records in, bytes in, and its lag in records and ms once reported.
+struct SplitCells {
+    name: String,
+    records: Counter,
+    bytes: Counter,
+    lag_records: Option<Counter>,
+    lag_ms: Option<Counter>,
 }
 
 /// What the master asked a source to do next.
@@ -194,6 +205,7 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
             let letters = self.out.take_dead_letters();
             if let Some(metrics) = &self.metrics {
                 metrics.dead_letters.add(letters.len() as u64);
+                tracing::debug!(records = letters.len(), "source records sent to the dead-letter output");
             }
             self.output.dead_letters(letters)?;
         }
@@ -283,19 +295,25 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
         let info = &self.info;
         self.out.take_split_metrics(|split, name, m| {
             // Splits come in registration order, so a new one is the next index.
+            let registry = &metrics.registry;
+            let counter = |split: &str, n: &str| registry.counter(&info.name, info.subtask, &format!("{split}.{n}"));
             if metrics.splits.len() <= split.index() {
-                let counter = |n: &str| metrics.registry.counter(&info.name, info.subtask, &format!("{name}.{n}"));
-                let names = [names::RECORDS_IN, names::BYTES_IN, names::LAG_RECORDS, names::LAG_MS];
-                metrics.splits.push(names.map(counter));
+                metrics.splits.push(SplitCells {
+                    name: name.to_string(),
+                    records: counter(name, names::RECORDS_IN),
+                    bytes: counter(name, names::BYTES_IN),
+                    lag_records: None,
+                    lag_ms: None,
+                });
             }
-            let [records, bytes, lag_records, lag_ms] = &metrics.splits[split.index()];
-            records.add(m.records);
-            bytes.add(m.bytes);
+            let cells = &mut metrics.splits[split.index()];
+            cells.records.add(m.records);
+            cells.bytes.add(m.bytes);
             if let Some(lag) = m.lag_records {
-                lag_records.set(lag);
+                cells.lag_records.get_or_insert_with(|| counter(&cells.name, names::LAG_RECORDS)).set(lag);
             }
             if let Some(lag) = m.lag_ms {
-                lag_ms.set(lag);
+                cells.lag_ms.get_or_insert_with(|| counter(&cells.name, names::LAG_MS)).set(lag);
             }
         });
     }
@@ -308,7 +326,7 @@ impl<T: Send, S: SourceReader<T>> SourceTask<T, S> {
         self.snapshot_splits(barrier.checkpoint)?;
         self.output.barrier(barrier)?;
         if let Some(control) = &self.control {
-            control.task.ack(barrier);
+            control.task.ack(barrier, Duration::ZERO);
         }
         Ok(())
     }

@@ -98,6 +98,13 @@ impl TaskTime {
         Entered { time: self.clone() }
     }
 
+    /// When the subtask's thread first started (`None`: not yet), and when it ended, if it has
+    /// (else now): the span its rates are worked out over.
+    pub fn span(&self) -> (Option<Instant>, Instant) {
+        let span = *lock(&self.span);
+        (span.started, span.ended.unwrap_or_else(Instant::now))
+    }
+
     /// Milliseconds spent waiting for input so far.
     pub fn idle_ms(&self) -> u64 {
         self.idle_ns.load(Ordering::Relaxed) / 1_000_000

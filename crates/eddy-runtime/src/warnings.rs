@@ -28,7 +28,8 @@ impl Warnings {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn keep(&self, warning: String) {
+    /// Keeps `warning` without logging it (its caller logged it with structured fields).
+    pub(crate) fn keep(&self, warning: String) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
     }
 }

@@ -45,6 +45,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use eddy_core::{BoxError, OperatorInfo, Result};
 use eddy_runtime::graph::BuildContext;
 use eddy_runtime::metrics::{Counter, MetricRegistry};
+use eddy_runtime::user_metrics::MetricGroup;
 
 /// Where a user function runs, as its `open` sees it (Flink's `RuntimeContext`).
 pub struct RuntimeContext {
@@ -76,6 +77,43 @@ impl RuntimeContext {
     /// Which attempt of the job this is: 0 first, then one more per restart.
     pub fn attempt_number(&self) -> usize {
         self.attempt
+    }
+
+    /// This subtask's user metrics (Flink's `getMetricGroup()`): counters, gauges and
+    /// histograms that `JobHandle::metrics` reads (in `SubtaskMetrics::user`) and the
+    /// metrics endpoint exports as `eddy_user_<name>…` with the operator's labels. Take the
+    /// handles in `open` and keep them; see [`eddy_runtime::user_metrics`].
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// use eddy_runtime::metrics::Counter;
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Alerts {
+    ///     alerts: Counter,
+    /// }
+    ///
+    /// impl ProcessFunction<u32, u32> for Alerts {
+    ///     fn open(&mut self, ctx: &RuntimeContext) -> Result<(), BoxError> {
+    ///         self.alerts = ctx.metrics().counter("fraud_alerts");
+    ///         Ok(())
+    ///     }
+    ///     fn process_element(&mut self, amount: u32, ctx: &mut ProcessContext<'_, u32>) {
+    ///         if amount > 100 {
+    ///             self.alerts.add(1);
+    ///             ctx.collect(amount);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let env = StreamEnvironment::new();
+    /// env.set_parallelism(1);
+    /// env.from_iter([5u32, 500, 50, 700]).process(Alerts::default()).name("alerts").collect();
+    /// let result = env.execute("alerts").unwrap().wait().unwrap();
+    /// assert_eq!(result.metrics.operator("alerts").unwrap().user_counter("fraud_alerts"), Some(2));
+    /// ```
+    pub fn metrics(&self) -> MetricGroup {
+        self.metrics.user_metrics(&self.info.name, self.info.subtask)
     }
 
     /// The counter `name` of this subtask, readable through `JobHandle::metrics` under the

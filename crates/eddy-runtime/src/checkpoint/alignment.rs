@@ -20,6 +20,7 @@
 //! older one that comes late is ignored.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use eddy_core::Barrier;
 
@@ -29,6 +30,8 @@ pub(crate) struct Alignment<M> {
     exactly_once: bool,
     /// The checkpoint being aligned, and which inputs its barrier has arrived on.
     pending: Option<(Barrier, Vec<bool>)>,
+    /// When the pending checkpoint's first barrier arrived.
+    began: Option<Instant>,
     /// Messages of blocked inputs, in arrival order, with their input.
     held: VecDeque<(usize, M)>,
 }
@@ -36,7 +39,7 @@ pub(crate) struct Alignment<M> {
 impl<M> Alignment<M> {
     /// No alignment under way; `exactly_once` blocks inputs whose barrier came first.
     pub(crate) fn new(exactly_once: bool) -> Self {
-        Alignment { exactly_once, pending: None, held: VecDeque::new() }
+        Alignment { exactly_once, pending: None, began: None, held: VecDeque::new() }
     }
 
     /// A message from `input`: back to the caller to handle now, or `None` when it is held
@@ -64,6 +67,9 @@ impl<M> Alignment<M> {
             Some((current, _)) if barrier.checkpoint > current.checkpoint => self.release(released),
             _ => {}
         }
+        if self.pending.is_none() {
+            self.began = Some(Instant::now());
+        }
         let (_, arrived) = self.pending.get_or_insert_with(|| (barrier, vec![false; inputs]));
         arrived[input] = true;
     }
@@ -79,6 +85,12 @@ impl<M> Alignment<M> {
         let barrier = *barrier;
         self.release(released);
         Some(barrier)
+    }
+
+    /// When the barrier being aligned first arrived (`None`: no alignment under way); its
+    /// alignment lasts until [`Alignment::complete`] returns it (Flink's alignment duration).
+    pub(crate) fn began(&self) -> Option<Instant> {
+        self.pending.as_ref().and(self.began)
     }
 
     /// Ends the alignment; what was held goes to the front of `released`, in arrival order.

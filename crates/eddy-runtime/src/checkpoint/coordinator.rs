@@ -21,6 +21,7 @@ use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, Sn
 
 use crate::checkpoint::committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
 use crate::checkpoint::config::CheckpointConfig;
+use crate::checkpoint::history::{CheckpointHistory, CheckpointRecord, OperatorStateSize};
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::snapshot_port::SubtaskSnapshot;
 use crate::config::JobConfig;
@@ -48,6 +49,10 @@ struct Pending {
     waiting: BTreeSet<usize>,
     parts: Vec<SubtaskSnapshot>,
     savepoint: Option<SavepointRequest>,
+    /// The longest barrier alignment a task reported.
+    alignment_ms: u64,
+    /// The `checkpoint` span its events are logged in (inside the attempt's).
+    span: tracing::Span,
 }
 
 /// What a completed snapshot was.
@@ -74,6 +79,10 @@ struct Counters {
     skipped: Counter,
     rolled_back: Counter,
     duplicates: Counter,
+    /// The newest checkpoints, for the metrics endpoint's history.
+    history: CheckpointHistory,
+    /// Where each operator subtask's checkpointed state size is filed.
+    registry: MetricRegistry,
 }
 
 impl Counters {
@@ -87,13 +96,102 @@ impl Counters {
             skipped: counter(names::RESTORE_SKIPPED),
             rolled_back: counter(names::ROLLED_BACK_COMMITS),
             duplicates: counter(names::DUPLICATE_COMMITS),
+            history: metrics.checkpoint_history(),
+            registry: metrics.clone(),
         }
     }
 
-    fn completed(&self, started: Instant, bytes: u64) {
+    /// Counts a completed checkpoint, files each operator subtask's state size
+    /// ([`names::STATE_BYTES`]) and adds it to the history.
+    fn completed(&self, ended: Ended, sizes: &[SubtaskSize]) {
+        let duration_ms = ended.started.elapsed().as_millis() as u64;
+        let bytes = sizes.iter().map(|s| s.bytes).sum();
         self.completed.add(1);
-        self.last_ms.set(started.elapsed().as_millis() as u64);
+        self.last_ms.set(duration_ms);
         self.last_bytes.set(bytes);
+        let mut operators: Vec<OperatorStateSize> = Vec::new();
+        for size in sizes {
+            self.registry.counter(&size.name, size.subtask, names::STATE_BYTES).set(size.bytes);
+            match operators.iter_mut().find(|o| o.uid == size.uid) {
+                Some(operator) => operator.size_bytes += size.bytes,
+                None => operators.push(OperatorStateSize {
+                    operator: size.name.clone(),
+                    uid: size.uid.clone(),
+                    size_bytes: size.bytes,
+                }),
+            }
+        }
+        let alignment_ms = ended.alignment_ms;
+        tracing::info!(parent: &ended.span, duration_ms, size_bytes = bytes, alignment_ms, "checkpoint completed");
+        self.history.add(ended.record("COMPLETED", duration_ms, Some(bytes), operators, None));
+    }
+
+    /// Adds an abandoned or unwritten checkpoint to the history.
+    fn failed(&self, ended: Ended, reason: &str) {
+        let duration_ms = ended.started.elapsed().as_millis() as u64;
+        tracing::warn!(parent: &ended.span, duration_ms, reason, "checkpoint failed");
+        self.history.add(ended.record("FAILED", duration_ms, None, Vec::new(), Some(reason.to_string())));
+    }
+}
+
+/// What the history needs of a checkpoint that ended.
+struct Ended {
+    id: u64,
+    savepoint: bool,
+    started: Instant,
+    created_ms: i64,
+    alignment_ms: u64,
+    span: tracing::Span,
+}
+
+impl Ended {
+    fn of(pending: &Pending) -> Self {
+        Ended {
+            id: pending.barrier.checkpoint,
+            savepoint: pending.savepoint.is_some(),
+            started: pending.started,
+            created_ms: pending.created_ms,
+            alignment_ms: pending.alignment_ms,
+            span: pending.span.clone(),
+        }
+    }
+
+    fn record(
+        self,
+        status: &'static str,
+        duration_ms: u64,
+        size_bytes: Option<u64>,
+        operators: Vec<OperatorStateSize>,
+        failure: Option<String>,
+    ) -> CheckpointRecord {
+        CheckpointRecord {
+            id: self.id,
+            kind: if self.savepoint { "SAVEPOINT" } else { "CHECKPOINT" },
+            status,
+            trigger_ms: self.created_ms,
+            duration_ms,
+            alignment_ms: self.alignment_ms,
+            size_bytes,
+            operators,
+            failure,
+        }
+    }
+}
+
+/// The state one operator subtask put into a checkpoint.
+struct SubtaskSize {
+    uid: String,
+    name: String,
+    subtask: usize,
+    bytes: u64,
+}
+
+impl SubtaskSize {
+    fn of(part: &SubtaskSnapshot) -> Self {
+        let keyed = part.keyed.iter().flat_map(|k| &k.entries).map(|(_, k, v)| (k.len() + v.len()) as u64);
+        let lists = part.lists.iter().flat_map(|l| &l.items).map(|i| i.len() as u64);
+        let bytes = keyed.sum::<u64>() + lists.sum::<u64>();
+        SubtaskSize { uid: part.uid.clone(), name: part.name.clone(), subtask: part.subtask, bytes }
     }
 }
 
@@ -104,13 +202,6 @@ pub(crate) fn report_skipped(skipped: Vec<String>, warnings: &Warnings, counter:
         counter.add(1);
         warnings.error(format!("restore: {warning}"));
     }
-}
-
-/// Bytes of keys and values an operator put into a snapshot.
-fn state_bytes(operator: &OperatorSnapshot) -> u64 {
-    let keyed = operator.keyed.iter().flat_map(|k| &k.entries).map(|(_, k, v)| (k.len() + v.len()) as u64);
-    let lists = operator.lists.iter().flat_map(|l| l.items.iter().flatten()).map(|i| i.len() as u64);
-    keyed.sum::<u64>() + lists.sum::<u64>()
 }
 
 /// Starts, tracks and completes checkpoints and savepoints of one job, across its attempts.
@@ -215,6 +306,8 @@ impl Coordinator {
         let barrier = Barrier { checkpoint: self.next_id, kind };
         self.next_id += 1;
         self.last_start = Instant::now();
+        let span = tracing::info_span!("checkpoint", id = barrier.checkpoint, kind = ?kind);
+        tracing::debug!(parent: &span, tasks, "checkpoint triggered");
         self.pending = Some(Pending {
             barrier,
             started: Instant::now(),
@@ -222,17 +315,21 @@ impl Coordinator {
             waiting: (0..tasks).collect(),
             parts: Vec::new(),
             savepoint,
+            alignment_ms: 0,
+            span,
         });
         barrier
     }
 
-    /// A task acked `checkpoint`; true when every task has.
-    pub fn ack(&mut self, checkpoint: u64, task: usize, parts: Vec<SubtaskSnapshot>) -> bool {
+    /// A task acked `checkpoint` after aligning its inputs' barriers for `alignment_ms`;
+    /// true when every task has.
+    pub fn ack(&mut self, checkpoint: u64, task: usize, parts: Vec<SubtaskSnapshot>, alignment_ms: u64) -> bool {
         let Some(pending) = self.pending.as_mut().filter(|p| p.barrier.checkpoint == checkpoint) else {
             return false; // an abandoned checkpoint's late ack
         };
         if pending.waiting.remove(&task) {
             pending.parts.extend(parts);
+            pending.alignment_ms = pending.alignment_ms.max(alignment_ms);
         }
         pending.waiting.is_empty()
     }
@@ -241,7 +338,7 @@ impl Coordinator {
     pub fn abort(&mut self, reason: &str) {
         if let Some(pending) = self.pending.take() {
             self.counters.abandoned.add(1);
-            tracing::warn!(checkpoint = pending.barrier.checkpoint, "checkpoint abandoned: {reason}");
+            self.counters.failed(Ended::of(&pending), reason);
             if let Some(request) = pending.savepoint {
                 let _ = request.reply.send(Err(Error::Checkpoint(format!(
                     "savepoint {} was not completed: {reason}",
@@ -270,8 +367,9 @@ impl Coordinator {
         let id = pending.barrier.checkpoint;
         let kind = if pending.savepoint.is_some() { SnapshotKind::Savepoint } else { SnapshotKind::Checkpoint };
         let header = self.header(id, kind, pending.created_ms, false);
+        let ended = Ended::of(&pending);
+        let sizes: Vec<SubtaskSize> = pending.parts.iter().map(SubtaskSize::of).collect();
         let operators = merge(pending.parts);
-        let started = pending.started;
         match pending.savepoint {
             Some(request) => {
                 let stop = request.stop.is_some();
@@ -287,18 +385,17 @@ impl Coordinator {
                 let path = outcome.as_ref().ok().cloned();
                 let _ = request.reply.send(outcome);
                 if let Some(problem) = failed {
-                    tracing::warn!("savepoint {id} failed: {problem}");
+                    self.counters.failed(ended, &problem);
                     return Ok(Completed { path: None, stop: false });
                 }
                 self.completed_count += 1;
-                self.counters.completed(started, operators.iter().map(state_bytes).sum());
+                self.counters.completed(ended, &sizes);
                 Ok(Completed { path, stop })
             }
             None => {
                 let transactions = self.transactions(&operators);
-                let bytes = operators.iter().map(state_bytes).sum();
                 let path = self.store(header, operators)?;
-                self.counters.completed(started, bytes);
+                self.counters.completed(ended, &sizes);
                 self.commit(id, transactions)?;
                 self.completed_count += 1;
                 Ok(Completed { path, stop: false })

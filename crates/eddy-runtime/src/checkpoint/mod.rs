@@ -16,11 +16,13 @@ pub(crate) mod alignment;
 pub(crate) mod committer;
 pub(crate) mod config;
 pub(crate) mod coordinator;
+pub mod history;
 pub(crate) mod restored;
 pub(crate) mod snapshot_port;
 pub(crate) mod task;
 
 pub use committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
+pub use history::{CheckpointHistory, CheckpointRecord, OperatorStateSize};
 pub use snapshot_port::{StateContext, SubtaskList};
 pub(crate) use task::TaskCheckpointing;

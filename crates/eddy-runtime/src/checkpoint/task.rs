@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use eddy_core::{Barrier, Result};
@@ -21,6 +22,8 @@ pub(crate) enum Event {
         task: usize,
         /// What its operators snapshotted.
         parts: Vec<SubtaskSnapshot>,
+        /// How long it aligned its inputs' barriers (0 with one input).
+        alignment_ms: u64,
     },
     /// A source task's input is exhausted; it keeps answering barriers until told to finish.
     SourceDone,
@@ -62,11 +65,13 @@ pub struct TaskCheckpointing {
 }
 
 impl TaskCheckpointing {
-    /// Reports that the barrier passed through the chain, with what the operators snapshotted.
-    pub fn ack(&self, barrier: Barrier) {
+    /// Reports that the barrier passed through the chain, with what the operators snapshotted
+    /// and how long the task spent aligning barriers (from the first to the last input's).
+    pub fn ack(&self, barrier: Barrier, alignment: Duration) {
         let parts = self.parts.take();
+        let alignment_ms = alignment.as_millis() as u64;
         // A closed channel means the master is gone; the task will be cancelled anyway.
-        let _ = self.events.send(Event::Ack { checkpoint: barrier.checkpoint, task: self.task, parts });
+        let _ = self.events.send(Event::Ack { checkpoint: barrier.checkpoint, task: self.task, parts, alignment_ms });
     }
 
     /// Reports that a source's input is exhausted.

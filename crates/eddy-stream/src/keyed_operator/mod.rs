@@ -205,9 +205,11 @@ impl<T: Data, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<T, O, 
         })??;
         if dropped > 0 {
             self.late_dropped.add(dropped);
+            tracing::debug!(records = dropped, "late records dropped: their windows had fired");
         }
         if rejected > 0 {
             self.dead_letters.add(rejected);
+            tracing::debug!(records = rejected, "records sent to the dead-letter output");
         }
         self.shell.flush()
     }

@@ -149,6 +149,7 @@ impl<F, G: WatermarkGenerator<T>, T: Data> AssignTimestamps<F, G, T> {
                     let letter = DeadLetter { input: record.value, error: reason.to_string() };
                     self.out.side.emit(&self.dead_letter, letter, NO_TIMESTAMP);
                     self.dead_letters.add(1);
+                    tracing::debug!(reason, "record sent to the dead-letter output");
                 }
                 None => kept.push(record),
             }

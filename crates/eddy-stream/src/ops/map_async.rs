@@ -229,6 +229,7 @@ where
         }
         if rejected > 0 {
             self.dead_letters.add(rejected);
+            tracing::debug!(records = rejected, "records sent to the dead-letter output");
         }
         self.out.records(&mut self.buffer)
     }

@@ -139,6 +139,7 @@ impl<T, O: Send, P: ProcessFunction<T, O>> Output<T> for ProcessOperator<P, O> {
         })?;
         if rejected > 0 {
             self.dead_letters.add(rejected);
+            tracing::debug!(records = rejected, "records sent to the dead-letter output");
         }
         self.out.records(&mut self.buffer)
     }
