@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Auctions and bids are keyed by auction into one keyed co-process function that keeps the
-//! auction and its best bid so far, and answers when the auction closes: an event-time timer
+//! auction and its best bid so far (a bid reads only when the auction is open and the best
+//! bid, not the auction's row), and answers when the auction closes: an event-time timer
 //! at `expires` (once the watermark passes it no bid of the auction's time can still come)
 //! emits the winner, at `expires`, and clears the key. A bid that comes before its auction
 //! (another subtask's stride may be behind) waits in a list until the auction comes or the
@@ -59,10 +60,9 @@ pub fn winning_bids(events: &DataStream<Event>, uid: &str) -> DataStream<Winning
     auctions(events).connect(&bids).key_by(|a| a.id, |b| b.auction).process(Winner).uid(uid)
 }
 
-/// Whether `bid` was made while `auction` was open.
-pub fn in_time(auction: &AuctionRow, bid: &BidRow) -> bool {
-    (auction.date_time..=auction.expires).contains(&bid.date_time)
-}
+/// When an auction is open: its `dateTime` and `expires`, all a bid is checked against (kept
+/// apart from the auction's row, which only its close reads).
+type Open = (u64, u64);
 
 /// The order of bids: the higher price wins, then the earlier, then the lower bidder, then
 /// the lesser `extra`.
@@ -78,6 +78,10 @@ fn open_auction() -> ValueStateDescriptor<AuctionRow> {
     ValueStateDescriptor::new("auction")
 }
 
+fn open_between() -> ValueStateDescriptor<Open> {
+    ValueStateDescriptor::new("open-between")
+}
+
 fn best_bid() -> ValueStateDescriptor<BidRow> {
     ValueStateDescriptor::new("best-bid")
 }
@@ -86,13 +90,9 @@ fn early_bids() -> ListStateDescriptor<BidRow> {
     ListStateDescriptor::new("bids-before-their-auction")
 }
 
-/// `bid` if it is in time for `auction` and better than `best`, else `best`.
-fn better(auction: &AuctionRow, best: Option<BidRow>, bid: BidRow) -> Option<BidRow> {
-    match best {
-        Some(best) if !in_time(auction, &bid) || rank(&bid) <= rank(&best) => Some(best),
-        _ if in_time(auction, &bid) => Some(bid),
-        best => best,
-    }
+/// Whether `bid` was made while the auction was `open` and ranks above `best`.
+fn wins((opened, expires): Open, best: Option<&BidRow>, bid: &BidRow) -> bool {
+    (opened..=expires).contains(&bid.date_time) && best.is_none_or(|best| rank(bid) > rank(best))
 }
 
 impl KeyedCoProcessFunction<u64, AuctionRow, BidRow, WinningBid> for Winner {
@@ -101,23 +101,28 @@ impl KeyedCoProcessFunction<u64, AuctionRow, BidRow, WinningBid> for Winner {
         auction: &AuctionRow,
         ctx: &mut KeyedContext<'_, u64, WinningBid>,
     ) -> Result<(), BoxError> {
+        let open = (auction.date_time, auction.expires);
         let early = ctx.state().list_state(&early_bids())?;
-        let best = early.get()?.into_iter().fold(None, |best, bid| better(auction, best, bid));
+        let best = early
+            .get()?
+            .into_iter()
+            .fold(None, |best, bid| if wins(open, best.as_ref(), &bid) { Some(bid) } else { best });
         early.clear()?;
         if let Some(best) = best {
             ctx.state().value_state(&best_bid())?.update(best)?;
         }
+        ctx.state().value_state(&open_between())?.update(open)?;
         ctx.state().value_state(&open_auction())?.update(auction)?;
         ctx.register_event_time_timer(auction.expires as i64)?;
         Ok(())
     }
 
     fn process_element2(&mut self, bid: &BidRow, ctx: &mut KeyedContext<'_, u64, WinningBid>) -> Result<(), BoxError> {
-        match ctx.state().value_state(&open_auction())?.value()? {
-            Some(auction) => {
+        match ctx.state().value_state(&open_between())?.value()? {
+            Some(open) => {
                 let best = ctx.state().value_state(&best_bid())?;
-                if let Some(winner) = better(&auction, best.value()?, bid.clone()) {
-                    best.update(winner)?;
+                if wins(open, best.value()?.as_ref(), bid) {
+                    best.update(bid)?;
                 }
             }
             None => {
@@ -129,9 +134,11 @@ impl KeyedCoProcessFunction<u64, AuctionRow, BidRow, WinningBid> for Winner {
     }
 
     fn on_timer(&mut self, at: Timestamp, ctx: &mut KeyedContext<'_, u64, WinningBid>) -> Result<(), BoxError> {
-        let auction = ctx.state().value_state(&open_auction())?;
-        match auction.value()? {
-            Some(open) if at >= open.expires as i64 => {
+        let between = ctx.state().value_state(&open_between())?;
+        match between.value()? {
+            Some((_, expires)) if at >= expires as i64 => {
+                let auction = ctx.state().value_state(&open_auction())?;
+                let open = auction.value()?.ok_or("an open auction's row is missing")?;
                 let best = ctx.state().value_state(&best_bid())?;
                 if let Some(bid) = best.value()? {
                     ctx.collect(WinningBid {
@@ -145,6 +152,7 @@ impl KeyedCoProcessFunction<u64, AuctionRow, BidRow, WinningBid> for Winner {
                 }
                 best.clear()?;
                 auction.clear()?;
+                between.clear()?;
             }
             Some(_) => {}
             // No auction came for the bids up to `at`: none can come now.
