@@ -61,19 +61,93 @@ fn setup(lines: usize) -> Option<(Service, BTreeSet<String>)> {
     create_topic(&brokers, "lines", PARTITIONS);
     create_topic(&brokers, "counts", 3);
     let input = input(lines);
-    for (p, lines) in input.iter().enumerate() {
-        let values: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
-        produce_to(&brokers, "lines", p as i32, &values);
-    }
+    append(&brokers, &input);
     Some((kafka, model(&input)))
 }
 
-/// Starts one process of the distributed word count.
+/// Appends `input[p]` to partition `p` of `lines`.
+fn append(brokers: &str, input: &[Vec<String>]) {
+    for (p, lines) in input.iter().enumerate() {
+        let values: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
+        produce_to(brokers, "lines", p as i32, &values);
+    }
+}
+
+/// A run that is still going when something happens to its processes: the input comes in
+/// two halves, the second after the event, so no process can have finished the work before.
+struct TwoHalves {
+    kafka: Service,
+    dir: tempfile::TempDir,
+    second: Vec<Vec<String>>,
+    expected: BTreeSet<String>,
+}
+
+impl TwoHalves {
+    /// A broker holding the first half of the input.
+    fn new(lines: usize) -> Option<Self> {
+        let kafka = Service::kafka()?;
+        let brokers = kafka.address();
+        create_topic(&brokers, "lines", PARTITIONS);
+        create_topic(&brokers, "counts", 3);
+        let input = input(lines);
+        let expected = model(&input);
+        let (first, mut second): (Vec<_>, Vec<_>) = input
+            .iter()
+            .map(|lines| {
+                let (a, b) = lines.split_at(lines.len() / 2);
+                (a.to_vec(), b.to_vec())
+            })
+            .unzip();
+        // Last in every partition, a line far ahead in event time: its watermark fires every
+        // window of the real lines (its own window never fires, so it is not in the model).
+        let newest: i64 =
+            input.iter().flatten().map(|l| l.split_once('\t').unwrap().0.parse::<i64>().unwrap()).max().unwrap();
+        for lines in &mut second {
+            lines.push(format!("{}\tsentinel", newest + 10 * WINDOW_MS));
+        }
+        append(&brokers, &first);
+        Some(TwoHalves { kafka, dir: tempfile::tempdir().unwrap(), second, expected })
+    }
+
+    fn brokers(&self) -> String {
+        self.kafka.address()
+    }
+
+    /// Starts one unbounded process (SIGTERM stops it).
+    fn start(&self) -> Child {
+        self.start_with(&[])
+    }
+
+    /// Starts one unbounded process with more flags.
+    fn start_with(&self, extra: &[&str]) -> Child {
+        // noida-db drops a member that stopped heartbeating only after the rebalance timeout
+        // (max.poll.interval.ms), not the session timeout: keep it short.
+        let mut args = vec!["--max-poll-interval-ms", "8000"];
+        args.extend(extra);
+        start_process(&self.brokers(), &self.dir.path().join("store"), &args)
+    }
+
+    /// Appends the second half, waits for every row and checks them.
+    fn finish_input_and_check(&self) {
+        append(&self.brokers(), &self.second);
+        wait_for_rows(&self.brokers(), self.expected.len());
+        assert_same(&committed_rows(&self.brokers(), self.expected.len()), &self.expected);
+    }
+}
+
+/// Starts one process of the distributed word count, bounded.
 fn start(brokers: &str, store: &Path, extra: &[&str]) -> Child {
+    let mut args = vec!["--bounded"];
+    args.extend(extra);
+    start_process(brokers, store, &args)
+}
+
+/// Starts one process of the distributed word count.
+fn start_process(brokers: &str, store: &Path, extra: &[&str]) -> Child {
     let url = format!("file://{}", store.display());
     Command::new(example_binary::path("word_count"))
         .args(["--kafka-brokers", brokers, "--input-topic", "lines", "--output-topic", "counts"])
-        .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped", "--bounded"])
+        .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped"])
         .args(["--checkpoint-interval-ms", "300"])
         .args(extra)
         .stdin(Stdio::null())
@@ -83,8 +157,8 @@ fn start(brokers: &str, store: &Path, extra: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Waits for a process to exit (at most `limit`) and checks it exited 0.
-fn finish(child: Child, limit: Duration) {
+/// Waits for a process to exit (at most `limit`), checks it exited 0 and returns its stderr.
+fn finish(child: Child, limit: Duration) -> String {
     let pid = child.id();
     let deadline = Instant::now() + limit;
     let mut child = child;
@@ -93,7 +167,7 @@ fn finish(child: Child, limit: Duration) {
             let output = child.wait_with_output().unwrap();
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(status.success(), "process {pid} failed ({status}): {stderr}");
-            return;
+            return stderr.into_owned();
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -111,6 +185,30 @@ fn committed_rows(brokers: &str, expected: usize) -> BTreeSet<String> {
         assert!(rows.insert(row.clone()), "{row} committed twice");
     }
     rows
+}
+
+/// Waits until at least `rows` rows are committed; returns how many there are.
+fn wait_for_rows(brokers: &str, rows: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let committed = read_committed(brokers, "counts", rows, Duration::from_millis(500)).len();
+        if committed >= rows {
+            return committed;
+        }
+        assert!(Instant::now() < deadline, "only {committed} rows committed after 2 minutes");
+    }
+}
+
+/// Sends SIGTERM, as `kill` or Kubernetes would.
+fn terminate(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// The number of tasks a process reports it started.
+fn tasks_started(stderr: &str) -> u64 {
+    let (_, after) = stderr.split_once("s; ").unwrap_or_else(|| panic!("no summary in {stderr}"));
+    after.split(' ').next().unwrap().parse().unwrap()
 }
 
 fn assert_same(actual: &BTreeSet<String>, expected: &BTreeSet<String>) {
@@ -134,9 +232,7 @@ fn three_processes_equal_the_model_and_the_one_process_run() {
     for process in processes {
         finish(process, Duration::from_secs(120));
     }
-    let rows = committed_rows(&brokers, expected.len());
-    eprintln!("{} rows", rows.len());
-    assert_same(&rows, &expected);
+    assert_same(&committed_rows(&brokers, expected.len()), &expected);
 
     // The one-process run (eddy's own runtime, exactly-once into its own topic) agrees.
     create_topic(&brokers, "single", 1);
@@ -150,4 +246,60 @@ fn three_processes_equal_the_model_and_the_one_process_run() {
     let single: BTreeSet<String> =
         read_committed(&brokers, "single", expected.len() + 1, Duration::from_secs(3)).into_iter().collect();
     assert_same(&single, &expected);
+}
+
+/// Lines per partition of the runs that something happens to mid-way.
+const LINES: usize = 2000;
+
+/// Stops a process with SIGTERM; returns the number of tasks it started.
+fn stop(process: Child) -> u64 {
+    terminate(&process);
+    let stderr = finish(process, Duration::from_secs(30));
+    assert!(stderr.contains("stopped; tasks handed back"), "{stderr}");
+    tasks_started(&stderr)
+}
+
+/// SIGKILL, then a replacement comes (as a StatefulSet restarts a pod). noida-db drops the dead
+/// member when the group rebalances for the newcomer; the dead process's open transactions are
+/// aborted by the fencing of whoever starts its tasks, and its state comes from the store.
+#[test]
+fn a_process_killed_mid_run_is_replaced_and_the_results_stay_exact() {
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let names = ["wc-0", "wc-1", "wc-2"];
+    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let mut victim = processes.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    processes.push(run.start_with(&["--instance-id", names[0]]));
+    run.finish_input_and_check();
+    let started: Vec<u64> = processes.into_iter().map(stop).collect();
+    // The survivors started 16 tasks between them at first; the dead one's 8 moved.
+    assert!(started.iter().sum::<u64>() > 16, "the survivors and the replacement started only {started:?} tasks");
+}
+
+#[test]
+fn a_fourth_process_takes_over_tasks_mid_run() {
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let mut processes: Vec<Child> = (0..3).map(|_| run.start()).collect();
+    wait_for_rows(&run.brokers(), 1);
+    processes.push(run.start());
+    run.finish_input_and_check();
+    let started: Vec<u64> = processes.into_iter().map(stop).collect();
+    assert!(started[3] > 0, "no task moved to the 4th process: {started:?}");
+}
+
+#[test]
+fn three_processes_scale_down_to_one() {
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let mut processes: Vec<Child> = (0..3).map(|_| run.start()).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let last = processes.pop().unwrap();
+    // Each stopped process commits, hands its tasks back and exits 0.
+    for process in processes {
+        stop(process);
+    }
+    run.finish_input_and_check();
+    let started = stop(last);
+    assert!(started > 8, "the last process started only {started} tasks: it took over none");
 }

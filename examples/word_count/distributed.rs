@@ -40,6 +40,20 @@ pub struct ClusterArgs {
     /// The S3 endpoint (`http://host:port`) of an S3-compatible --checkpoint-store.
     #[arg(long, value_name = "URL", requires = "checkpoint_store")]
     pub s3_endpoint: Option<String>,
+    /// The consumer group's session timeout: how long a dead process's tasks wait to move.
+    #[arg(long, default_value_t = 6000, requires = "application_id",
+          value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
+    pub session_timeout_ms: u64,
+    /// The longest a member may go between polls (`max.poll.interval.ms`); brokers that
+    /// drop dead members by it rather than by the session timeout (noida-db) need it short.
+    #[arg(long, default_value_t = 300_000, requires = "application_id",
+          value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
+    pub max_poll_interval_ms: u64,
+    /// A stable name for this process (Kafka's static membership): started again under the
+    /// same name after a crash, it takes its old place and tasks at once. Use the pod name in a
+    /// Kubernetes StatefulSet.
+    #[arg(long, value_name = "NAME", requires = "application_id")]
+    pub instance_id: Option<String>,
 }
 
 /// The word count as two sub-topologies: lines → words (keyed by word), then windows.
@@ -115,6 +129,9 @@ pub fn run(settings: Settings<'_>) -> anyhow::Result<()> {
     config.s3_endpoint = cluster.s3_endpoint.clone();
     config.threads = settings.parallelism.unwrap_or(1);
     config.bounded = kafka.bounded;
+    config.session_timeout = std::time::Duration::from_millis(cluster.session_timeout_ms);
+    config.max_poll_interval = std::time::Duration::from_millis(cluster.max_poll_interval_ms);
+    config.instance_id = cluster.instance_id.clone();
     config.commit_interval = std::time::Duration::from_millis(settings.checkpoint_interval_ms);
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
@@ -126,9 +143,14 @@ pub fn run(settings: Settings<'_>) -> anyhow::Result<()> {
         out_of_orderness_ms: settings.out_of_orderness_ms as i64,
     };
     let started = std::time::Instant::now();
-    eddy_cluster::run(job, &config, stop.clone()).context("word count (distributed) failed")?;
+    let summary = eddy_cluster::run(job, &config, stop.clone()).context("word count (distributed) failed")?;
     let why =
         if stop.load(Ordering::Relaxed) { "stopped; tasks handed back" } else { "input ended; all windows committed" };
-    eprintln!("word count: {why} after {:.2} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "word count: {why} after {:.2} s; {} tasks started here, {} records processed",
+        started.elapsed().as_secs_f64(),
+        summary.tasks_started,
+        summary.records
+    );
     Ok(())
 }

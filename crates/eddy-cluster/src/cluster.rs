@@ -13,6 +13,7 @@ use rdkafka::ClientConfig;
 use crate::config::ClusterConfig;
 use crate::error::{ClusterError, Result};
 use crate::job::WindowedJob;
+use crate::member::Summary;
 use crate::store::CheckpointStore;
 
 /// How long a metadata or admin call may take.
@@ -23,8 +24,9 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// or, with `config.bounded`, until every window has fired and is committed.
 ///
 /// Creates the repartition topic if it is missing (as many partitions as the input topic).
-/// Returns the first error of any member; the others then stop too.
-pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<()> {
+/// Returns what the members did, or the first error of any member (the others then stop
+/// too).
+pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
     config.validate()?;
     let partitions = input_partitions(config)?;
     if partitions > config.max_parallelism {
@@ -48,7 +50,7 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
             std::thread::Builder::new()
                 .name(format!("member#{i}"))
                 .spawn(move || {
-                    let outcome = crate::member::run(job, &config, partitions, ends, &stop);
+                    let outcome = crate::member::run(job, i, &config, partitions, ends, &stop);
                     if outcome.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -57,14 +59,18 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
                 .map_err(|e| ClusterError::Config(format!("cannot start a member thread: {e}")))
         })
         .collect::<Result<_>>()?;
-    let mut first = Ok(());
+    let mut total = Ok(Summary::default());
     for member in members {
         let outcome = member.join().unwrap_or_else(|_| Err(ClusterError::Config("a member thread panicked".into())));
-        if first.is_ok() {
-            first = outcome;
-        }
+        total = match (total, outcome) {
+            (Ok(total), Ok(summary)) => Ok(Summary {
+                tasks_started: total.tasks_started + summary.tasks_started,
+                records: total.records + summary.records,
+            }),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
     }
-    first
+    total
 }
 
 fn metadata_consumer(config: &ClusterConfig) -> Result<BaseConsumer> {

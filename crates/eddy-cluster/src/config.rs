@@ -31,13 +31,23 @@ pub struct ClusterConfig {
     /// The consumer group's session timeout: how long a dead process's tasks wait before
     /// they move.
     pub session_timeout: Duration,
+    /// The longest a member may take between two polls (`max.poll.interval.ms`, also the
+    /// group's rebalance timeout). Some brokers (noida-db) use it, not the session timeout, to
+    /// drop a member that stopped heartbeating: there it bounds how long a dead process's
+    /// tasks wait.
+    pub max_poll_interval: Duration,
+    /// A stable name for this process (Kafka's static membership, `group.instance.id`; each
+    /// member thread appends `-<n>`): a process restarted under the same name takes its
+    /// place in the group at once, with its tasks, without waiting for the session timeout.
+    /// A StatefulSet's pod name is the natural choice. `None`: a new member each start.
+    pub instance_id: Option<String>,
     /// The number of key groups (fixed for the life of the job, as in one process).
     pub max_parallelism: usize,
 }
 
 impl ClusterConfig {
     /// A configuration with the defaults: one thread, unbounded, commits every second, a
-    /// 6 s session timeout, 128 key groups.
+    /// 6 s session timeout, a 300 s poll interval (Kafka's), 128 key groups.
     pub fn new(
         brokers: impl Into<String>,
         application_id: impl Into<String>,
@@ -56,6 +66,8 @@ impl ClusterConfig {
             bounded: false,
             commit_interval: Duration::from_secs(1),
             session_timeout: Duration::from_secs(6),
+            max_poll_interval: Duration::from_secs(300),
+            instance_id: None,
             max_parallelism: eddy_core::key::DEFAULT_MAX_PARALLELISM,
         }
     }

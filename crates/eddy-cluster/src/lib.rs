@@ -76,3 +76,4 @@ pub use cluster::run;
 pub use config::ClusterConfig;
 pub use error::{ClusterError, Result};
 pub use job::{InputRecord, Keyed, WindowedJob};
+pub use member::Summary;

@@ -35,6 +35,8 @@ struct Tasks<J: WindowedJob> {
     tasks: BTreeMap<(Role, i32), Task<J>>,
     /// The first error met in a rebalance callback, reported by the loop.
     error: Option<ClusterError>,
+    /// What the member did, for its summary.
+    summary: Summary,
 }
 
 impl<J: WindowedJob> Tasks<J> {
@@ -61,6 +63,7 @@ impl<J: WindowedJob> Tasks<J> {
             from.add_partition_offset(topic, partition, task.start_offset())
                 .map_err(ClusterError::kafka("setting a start offset"))?;
             tracing::info!(topic, partition, "task started");
+            self.summary.tasks_started += 1;
             self.tasks.insert((role, partition), task);
         }
         Ok(from)
@@ -160,11 +163,12 @@ impl<J: WindowedJob> ConsumerContext for Rebalancing<J> {
 /// until every window task has fired its last window.
 pub(crate) fn run<J: WindowedJob>(
     job: Arc<J>,
+    thread: usize,
     config: &ClusterConfig,
     partitions: usize,
     ends: Option<Vec<i64>>,
     stop: &AtomicBool,
-) -> Result<()> {
+) -> Result<Summary> {
     let store = crate::store::CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
     let repartition_topic = crate::repartition::topic_name(&config.application_id);
     let cx = Context {
@@ -183,8 +187,13 @@ pub(crate) fn run<J: WindowedJob>(
         input_topic: config.input_topic.clone(),
         tasks: BTreeMap::new(),
         error: None,
+        summary: Summary::default(),
     }));
-    let consumer: BaseConsumer<Rebalancing<J>> = ClientConfig::new()
+    let mut settings = ClientConfig::new();
+    if let Some(instance) = &config.instance_id {
+        settings.set("group.instance.id", format!("{instance}-{thread}"));
+    }
+    let consumer: BaseConsumer<Rebalancing<J>> = settings
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", &config.application_id)
         .set("partition.assignment.strategy", "cooperative-sticky")
@@ -192,6 +201,7 @@ pub(crate) fn run<J: WindowedJob>(
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
+        .set("max.poll.interval.ms", config.max_poll_interval.as_millis().to_string())
         .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 6).max(100).to_string())
         .create_with_context(Rebalancing { tasks: tasks.clone() })
         .map_err(ClusterError::kafka("creating the consumer"))?;
@@ -204,44 +214,96 @@ pub(crate) fn run<J: WindowedJob>(
         if stop.load(Ordering::Relaxed) {
             break lock().commit_all(&consumer);
         }
-        let message = consumer.poll(Duration::from_millis(50));
-        let mut guard = lock();
-        let tasks = &mut *guard;
-        if let Some(e) = tasks.error.take() {
-            break Err(e);
-        }
-        match message {
-            Some(Ok(message)) => {
-                let role = tasks.role_of(message.topic());
-                if let Some(task) = tasks.tasks.get_mut(&(role, message.partition())) {
-                    let record = InputRecord {
-                        payload: message.payload().unwrap_or_default(),
-                        timestamp: message.timestamp().to_millis(),
-                    };
-                    if let Err(e) = task.process(&mut tasks.cx, message.offset(), record) {
-                        break Err(e);
-                    }
+        match step(&consumer, &tasks, config, partitions, &mut last_commit) {
+            Ok(Flow::Running) => {}
+            Ok(Flow::Finished) => break Ok(()),
+            // Kafka Streams' answer to a task that migrated behind this member's back: drop
+            // every task (their open transactions are aborted by the new owners' fencing or
+            // time out), rejoin the group and start again from the committed checkpoints.
+            Err(ClusterError::Fenced(why)) => {
+                tracing::warn!(%why, "fenced: rejoining the group");
+                let dropped = std::mem::take(&mut lock().tasks);
+                dropped.into_values().for_each(Task::abandon);
+                if let Err(e) = rejoin(&consumer, &[&config.input_topic, &repartition_topic]) {
+                    break Err(e);
                 }
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-            None => {}
-        }
-        if last_commit.elapsed() >= config.commit_interval {
-            last_commit = Instant::now();
-            if let Err(e) = tasks.commit_all(&consumer) {
-                break Err(e);
-            }
-            if tasks.cx.ends.is_some() {
-                match tasks.cx.store.done_count() {
-                    Ok(done) if done >= partitions => break Ok(()),
-                    Ok(_) => {}
-                    Err(e) => break Err(e),
-                }
-            }
+            Err(e) => break Err(e),
         }
     };
     // Hand the tasks back: the revocation on close finds nothing left to commit.
-    lock().tasks.clear();
+    let summary = {
+        let mut tasks = lock();
+        tasks.tasks.clear();
+        tasks.summary
+    };
     drop(consumer);
-    outcome
+    outcome.map(|()| summary)
+}
+
+/// Whether a member goes on.
+enum Flow {
+    Running,
+    /// A bounded run's every window fired and is committed.
+    Finished,
+}
+
+/// Polls one record and processes it; commits every task when the commit interval is up.
+fn step<J: WindowedJob>(
+    consumer: &BaseConsumer<Rebalancing<J>>,
+    tasks: &Mutex<Tasks<J>>,
+    config: &ClusterConfig,
+    partitions: usize,
+    last_commit: &mut Instant,
+) -> Result<Flow> {
+    // Polled without the lock: the rebalance callbacks, run inside `poll`, take it.
+    let message = consumer.poll(Duration::from_millis(50));
+    let mut guard = tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let tasks = &mut *guard;
+    if let Some(e) = tasks.error.take() {
+        return Err(e);
+    }
+    match message {
+        Some(Ok(message)) => {
+            let role = tasks.role_of(message.topic());
+            // A record of a partition revoked since it was fetched has no task: skipped.
+            if let Some(task) = tasks.tasks.get_mut(&(role, message.partition())) {
+                let record = InputRecord {
+                    payload: message.payload().unwrap_or_default(),
+                    timestamp: message.timestamp().to_millis(),
+                };
+                task.process(&mut tasks.cx, message.offset(), record)?;
+                tasks.summary.records += 1;
+            }
+        }
+        // librdkafka retries by itself (a broker restarting, say); what it cannot fix
+        // surfaces as a failed commit.
+        Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+        None => {}
+    }
+    if last_commit.elapsed() < config.commit_interval {
+        return Ok(Flow::Running);
+    }
+    *last_commit = Instant::now();
+    tasks.commit_all(consumer)?;
+    match tasks.cx.ends.is_some() && tasks.cx.store.done_count()? >= partitions {
+        true => Ok(Flow::Finished),
+        false => Ok(Flow::Running),
+    }
+}
+
+/// Leaves the group and joins it again, as a fresh member.
+fn rejoin<C: ConsumerContext>(consumer: &BaseConsumer<C>, topics: &[&str]) -> Result<()> {
+    consumer.unsubscribe();
+    consumer.subscribe(topics).map_err(ClusterError::kafka("subscribing again after being fenced"))
+}
+
+/// What a member (or a process: the sum of its members) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Tasks started here: assigned at start, or moved here from another process.
+    pub tasks_started: u64,
+    /// Input and repartition records processed (a record read again after a task moved
+    /// counts again).
+    pub records: u64,
 }

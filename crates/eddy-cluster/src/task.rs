@@ -29,6 +29,11 @@ use crate::window_state::WindowState;
 /// How long a transactional call may take before the task gives up.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the broker keeps a transaction open before aborting it (Kafka Streams' setting
+/// under exactly-once): bounds how long a crashed owner's open transaction can hold back
+/// read_committed readers when nobody takes its task over.
+const TRANSACTION_ABORT_AFTER: &str = "10000";
+
 /// Which sub-topology a task belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -105,6 +110,7 @@ impl<J: WindowedJob> Task<J> {
         let producer: BaseProducer = ClientConfig::new()
             .set("bootstrap.servers", &cx.brokers)
             .set("transactional.id", &transactional_id)
+            .set("transaction.timeout.ms", TRANSACTION_ABORT_AFTER)
             .set("linger.ms", "5")
             .create()
             .map_err(ClusterError::kafka(format!("creating the producer {transactional_id}")))?;
@@ -226,7 +232,7 @@ impl<J: WindowedJob> Task<J> {
         }
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
-            self.producer.begin_transaction().map_err(ClusterError::kafka(what()))?;
+            self.producer.begin_transaction().map_err(|e| transaction_error(&self.producer, what(), e))?;
             self.in_transaction = true;
         }
         let mut offsets = TopicPartitionList::new();
@@ -238,15 +244,7 @@ impl<J: WindowedJob> Task<J> {
             .send_offsets_to_transaction(&offsets, group, TRANSACTION_TIMEOUT)
             .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
         self.in_transaction = false;
-        if let Err(e) = committed {
-            return Err(match e.rdkafka_error_code() {
-                Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced) => ClusterError::Fenced(format!(
-                    "another process owns {} partition {} now",
-                    self.topic, self.partition
-                )),
-                _ => ClusterError::kafka(what())(e),
-            });
-        }
+        committed.map_err(|e| transaction_error(&self.producer, what(), e))?;
         if self.role == Role::Window {
             if let Some(previous) = self.committed.filter(|&previous| previous != self.next_offset) {
                 cx.store.delete_state(self.partition, previous)?;
@@ -255,6 +253,15 @@ impl<J: WindowedJob> Task<J> {
         self.committed = Some(self.next_offset);
         self.dirty = false;
         self.mark_done_if_finished(cx)
+    }
+
+    /// Drops the task without committing (it runs elsewhere now, or will): its open
+    /// transaction is aborted, so readers need not wait for it to time out.
+    pub fn abandon(self) {
+        if self.in_transaction {
+            // Fails at once when this producer is fenced: the new owner aborted it already.
+            let _ = self.producer.abort_transaction(Duration::from_secs(5));
+        }
     }
 
     /// Whether the task is the source task of an input partition.
@@ -283,7 +290,9 @@ fn send(
     payload: &[u8],
 ) -> Result<()> {
     if !*in_transaction {
-        producer.begin_transaction().map_err(ClusterError::kafka(format!("beginning a transaction on {topic}")))?;
+        producer
+            .begin_transaction()
+            .map_err(|e| transaction_error(producer, format!("beginning a transaction on {topic}"), e))?;
         *in_transaction = true;
     }
     let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
@@ -297,7 +306,24 @@ fn send(
                 producer.poll(Duration::from_millis(10));
                 record = returned;
             }
-            Err((e, _)) => return Err(ClusterError::kafka(format!("writing to {topic}"))(e)),
+            Err((e, _)) => return Err(transaction_error(producer, format!("writing to {topic}"), e)),
         }
+    }
+}
+
+/// [`ClusterError::Fenced`] when a newer producer with the task's transactional id fenced
+/// this one (the task runs elsewhere now), else the Kafka error.
+fn transaction_error(producer: &BaseProducer, what: String, error: KafkaError) -> ClusterError {
+    let fenced = |code| {
+        matches!(
+            code,
+            RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    };
+    let code = error.rdkafka_error_code();
+    let fatal = producer.client().fatal_error().map(|(code, _)| code);
+    match code.into_iter().chain(fatal).any(fenced) {
+        true => ClusterError::Fenced(format!("{what}: {error}: another process runs the task now")),
+        false => ClusterError::kafka(what)(error),
     }
 }
