@@ -303,3 +303,39 @@ fn three_processes_scale_down_to_one() {
     let started = stop(last);
     assert!(started > 8, "the last process started only {started} tasks: it took over none");
 }
+
+#[test]
+fn two_processes_of_two_members_each_equal_the_model() {
+    let Some((kafka, expected)) = setup(300) else { return };
+    let brokers = kafka.address();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let processes: Vec<Child> = (0..2).map(|_| start(&brokers, &store, &["--parallelism", "2"])).collect();
+    let started: u64 = processes.into_iter().map(|p| tasks_started(&finish(p, Duration::from_secs(120)))).sum();
+    assert!(started >= 24, "{started} tasks started");
+    assert_same(&committed_rows(&brokers, expected.len()), &expected);
+}
+
+#[test]
+fn distributed_flags_are_checked_before_anything_runs() {
+    let refused = |args: &[&str], says: &str| {
+        let out = Command::new(example_binary::path("word_count"))
+            .args(["--kafka-brokers", "127.0.0.1:9", "--input-topic", "lines", "--output-topic", "counts"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(&["--application-id", "wc"], "--checkpoint-store");
+    refused(
+        &["--application-id", "wc", "--checkpoint-store", "ftp://x/y"],
+        "give file:///shared/dir or s3://bucket/prefix",
+    );
+    refused(&["--application-id", "w c", "--checkpoint-store", "file:///tmp/unused"], "only letters, digits");
+    refused(
+        &["--application-id", "wc", "--checkpoint-store", "file:///tmp/unused", "--checkpoint-dir", "/tmp/x"],
+        "cannot be used with",
+    );
+    refused(&["--checkpoint-store", "file:///tmp/unused"], "--application-id");
+}

@@ -28,6 +28,8 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// too).
 pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
     config.validate()?;
+    // Opened first, so a wrong URL is refused before any connection is tried.
+    let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
     let partitions = input_partitions(config)?;
     if partitions > config.max_parallelism {
         return Err(ClusterError::Config(format!(
@@ -37,10 +39,7 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
     }
     create_repartition_topic(config, partitions)?;
     let ends = match config.bounded {
-        true => {
-            let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
-            Some(store.end_offsets(end_offsets(config, partitions)?)?)
-        }
+        true => Some(store.end_offsets(end_offsets(config, partitions)?)?),
         false => None,
     };
     let job = Arc::new(job);
