@@ -27,7 +27,7 @@
 //!
 //! Exactly-once: each task commits, every commit interval, one Kafka transaction holding what
 //! it wrote and the input offset it read up to; a window task files its state in the
-//! checkpoint store under that offset first ([`store`], [`task`]). A task that moves restores
+//! checkpoint store under that offset first ([`store`]). A task that moves restores
 //! that state and reads on from that offset; its new transactional producer fences the old
 //! owner.
 //!
@@ -69,7 +69,7 @@ pub mod job;
 mod member;
 pub mod repartition;
 pub mod store;
-pub mod task;
+mod task;
 pub mod window_state;
 
 pub use cluster::run;

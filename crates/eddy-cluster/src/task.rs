@@ -264,11 +264,6 @@ impl<J: WindowedJob> Task<J> {
         }
     }
 
-    /// Whether the task is the source task of an input partition.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
     fn mark_done_if_finished(&mut self, cx: &Context<J>) -> Result<()> {
         if let Body::Window { state, marked_done } = &mut self.body {
             if state.finished() && !*marked_done && !self.dirty {
