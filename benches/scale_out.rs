@@ -75,13 +75,15 @@ fn start(brokers: &str, input: &str, app: &str, store: &Path, extra: &[&str]) ->
         .unwrap()
 }
 
-/// Seconds for `processes` processes to run the whole bounded input.
-fn throughput(brokers: &str, processes: usize, dir: &Path) -> f64 {
-    let app = format!("bench{processes}");
+/// Seconds for `processes` processes of `members` group members each to run the whole
+/// bounded input.
+fn throughput(brokers: &str, processes: usize, members: usize, dir: &Path) -> f64 {
+    let app = format!("bench{processes}x{members}");
     create_topic(brokers, &format!("{app}-out"), 3);
     let started = Instant::now();
-    let children: Vec<Child> =
-        (0..processes).map(|_| start(brokers, "lines", &app, &dir.join(&app), &["--bounded"])).collect();
+    let members = members.to_string();
+    let args = ["--bounded", "--parallelism", members.as_str()];
+    let children: Vec<Child> = (0..processes).map(|_| start(brokers, "lines", &app, &dir.join(&app), &args)).collect();
     for mut child in children {
         assert!(child.wait().unwrap().success(), "a process failed");
     }
@@ -162,11 +164,14 @@ fn main() {
     produce(&brokers, "lines", 0, lines);
     let total = (lines * PARTITIONS as usize) as f64;
     let mut base = None;
-    for processes in 1..=3 {
-        let seconds = throughput(&brokers, processes, dir.path());
+    for (processes, members) in [(1, 1), (2, 1), (3, 1), (1, 3)] {
+        let seconds = throughput(&brokers, processes, members, dir.path());
         let rate = total / seconds;
         let ratio = rate / *base.get_or_insert(rate);
-        println!("{processes} process(es): {seconds:.2} s, {rate:.0} lines/s ({:.0} words/s), {ratio:.2}x", rate * 5.0);
+        println!(
+            "{processes} process(es) x {members} member(s): {seconds:.2} s, {rate:.0} lines/s ({:.0} words/s), {ratio:.2}x",
+            rate * 5.0
+        );
     }
     for replace in [true, false] {
         let what =
