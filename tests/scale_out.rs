@@ -339,3 +339,60 @@ fn distributed_flags_are_checked_before_anything_runs() {
     );
     refused(&["--checkpoint-store", "file:///tmp/unused"], "--application-id");
 }
+
+/// Without `--timestamped` a record's event time is its Kafka timestamp (Kafka Streams'
+/// default): the same model over the timestamps the records were produced with.
+#[test]
+fn kafka_record_timestamps_are_the_event_time_without_timestamped() {
+    use eddy_kafka::rdkafka::config::ClientConfig;
+    use eddy_kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let Some(kafka) = Service::kafka() else { return };
+    let brokers = kafka.address();
+    create_topic(&brokers, "lines", PARTITIONS);
+    create_topic(&brokers, "counts", 3);
+    // Shifted to the last hour (by whole windows): the broker would expire records stamped
+    // months ago at once.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let shift = (now - 3_600_000 - 1_767_225_600_000) / WINDOW_MS * WINDOW_MS;
+    let input: Vec<Vec<String>> = input(200)
+        .into_iter()
+        .map(|lines| {
+            let shifted = |line: String| {
+                let (time, text) = line.split_once('\t').unwrap();
+                format!("{}\t{text}", time.parse::<i64>().unwrap() + shift)
+            };
+            lines.into_iter().map(shifted).collect()
+        })
+        .collect();
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    for (p, lines) in input.iter().enumerate() {
+        for line in lines {
+            // The time goes in the record's timestamp; the value is the text alone.
+            let (time, text) = line.split_once('\t').unwrap();
+            let record = BaseRecord::<(), str>::to("lines").payload(text).partition(p as i32);
+            producer.send(record.timestamp(time.parse().unwrap())).unwrap();
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let expected = model(&input);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("store").display());
+    let processes: Vec<Child> = (0..2)
+        .map(|_| {
+            Command::new(example_binary::path("word_count"))
+                .args(["--kafka-brokers", &brokers, "--input-topic", "lines", "--output-topic", "counts"])
+                .args(["--application-id", "wc", "--checkpoint-store", &url, "--bounded"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for process in processes {
+        finish(process, Duration::from_secs(120));
+    }
+    assert_same(&committed_rows(&brokers, expected.len()), &expected);
+}
