@@ -218,8 +218,9 @@ pub(crate) fn run<J: WindowedJob>(
             Ok(Flow::Running) => {}
             Ok(Flow::Finished) => break Ok(()),
             // Kafka Streams' answer to a task that migrated behind this member's back: drop
-            // every task (their open transactions are aborted by the new owners' fencing or
-            // time out), rejoin the group and start again from the committed checkpoints.
+            // every task, aborting their open transactions (what they did since their last
+            // commit is redone by whoever runs them next), rejoin the group and start again
+            // from the committed checkpoints.
             Err(ClusterError::Fenced(why)) => {
                 tracing::warn!(%why, "fenced: rejoining the group");
                 let dropped = std::mem::take(&mut lock().tasks);
