@@ -19,6 +19,13 @@ use common::{create_topic, produce_to, read_committed, Service};
 
 /// Input partitions.
 const PARTITIONS: i32 = 12;
+
+/// Each test runs a broker and three or four processes: on a small machine two at once starve
+/// each other past the tests' time limits, so they take turns.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 /// Window length of the runs (the example's default).
 const WINDOW_MS: i64 = 5000;
 
@@ -224,6 +231,7 @@ fn assert_same(actual: &BTreeSet<String>, expected: &BTreeSet<String>) {
 
 #[test]
 fn three_processes_equal_the_model_and_the_one_process_run() {
+    let _turn = one_at_a_time();
     let Some((kafka, expected)) = setup(300) else { return };
     let brokers = kafka.address();
     let dir = tempfile::tempdir().unwrap();
@@ -254,7 +262,7 @@ const LINES: usize = 2000;
 /// Stops a process with SIGTERM; returns the number of tasks it started.
 fn stop(process: Child) -> u64 {
     terminate(&process);
-    let stderr = finish(process, Duration::from_secs(30));
+    let stderr = finish(process, Duration::from_secs(60));
     assert!(stderr.contains("stopped; tasks handed back"), "{stderr}");
     tasks_started(&stderr)
 }
@@ -264,6 +272,7 @@ fn stop(process: Child) -> u64 {
 /// aborted by the fencing of whoever starts its tasks, and its state comes from the store.
 #[test]
 fn a_process_killed_mid_run_is_replaced_and_the_results_stay_exact() {
+    let _turn = one_at_a_time();
     let Some(run) = TwoHalves::new(LINES) else { return };
     let names = ["wc-0", "wc-1", "wc-2"];
     let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
@@ -280,6 +289,7 @@ fn a_process_killed_mid_run_is_replaced_and_the_results_stay_exact() {
 
 #[test]
 fn a_fourth_process_takes_over_tasks_mid_run() {
+    let _turn = one_at_a_time();
     let Some(run) = TwoHalves::new(LINES) else { return };
     let mut processes: Vec<Child> = (0..3).map(|_| run.start()).collect();
     wait_for_rows(&run.brokers(), 1);
@@ -291,6 +301,7 @@ fn a_fourth_process_takes_over_tasks_mid_run() {
 
 #[test]
 fn three_processes_scale_down_to_one() {
+    let _turn = one_at_a_time();
     let Some(run) = TwoHalves::new(LINES) else { return };
     let mut processes: Vec<Child> = (0..3).map(|_| run.start()).collect();
     wait_for_rows(&run.brokers(), 1);
@@ -306,6 +317,7 @@ fn three_processes_scale_down_to_one() {
 
 #[test]
 fn two_processes_of_two_members_each_equal_the_model() {
+    let _turn = one_at_a_time();
     let Some((kafka, expected)) = setup(300) else { return };
     let brokers = kafka.address();
     let dir = tempfile::tempdir().unwrap();
@@ -347,6 +359,7 @@ fn kafka_record_timestamps_are_the_event_time_without_timestamped() {
     use eddy_kafka::rdkafka::config::ClientConfig;
     use eddy_kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
+    let _turn = one_at_a_time();
     let Some(kafka) = Service::kafka() else { return };
     let brokers = kafka.address();
     create_topic(&brokers, "lines", PARTITIONS);
