@@ -202,8 +202,40 @@ fn wait_for_rows(brokers: &str, rows: usize) -> usize {
         if committed >= rows {
             return committed;
         }
-        assert!(Instant::now() < deadline, "only {committed} rows committed after 2 minutes");
+        assert!(Instant::now() < deadline, "only {committed} rows committed after 2 minutes\n{}", progress(brokers));
     }
+}
+
+/// Where the job stands, for a failure message: per partition of the input and the
+/// repartition topic, the group's committed offset and the end of the log.
+fn progress(brokers: &str) -> String {
+    use eddy_kafka::rdkafka::config::ClientConfig;
+    use eddy_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    use eddy_kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+    let group: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "wc").create().unwrap();
+    let mut report = String::new();
+    let visible = read_committed(brokers, "counts", usize::MAX, Duration::from_millis(500)).len();
+    let ends: Vec<_> =
+        (0..3).map(|p| group.fetch_watermarks("counts", p, Duration::from_secs(5)).map(|(_, h)| h)).collect();
+    report += &format!("counts: {visible} rows visible read_committed; log ends {ends:?}\n");
+    for topic in ["lines", "wc-window-repartition"] {
+        let mut list = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            list.add_partition(topic, p);
+        }
+        let committed = group.committed_offsets(list, Duration::from_secs(10)).unwrap();
+        for element in committed.elements() {
+            let end = group.fetch_watermarks(topic, element.partition(), Duration::from_secs(5)).map(|(_, high)| high);
+            let at = match element.offset() {
+                Offset::Offset(o) => o.to_string(),
+                other => format!("{other:?}"),
+            };
+            report += &format!("{topic}/{}: committed {at} of {end:?}\n", element.partition());
+        }
+    }
+    report
 }
 
 /// Sends SIGTERM, as `kill` or Kubernetes would.

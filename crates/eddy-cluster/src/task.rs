@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::error::{ClusterError, Result};
@@ -259,7 +259,11 @@ impl<J: WindowedJob> Task<J> {
     /// transaction is aborted, so readers need not wait for it to time out.
     pub fn abandon(self) {
         if self.in_transaction {
-            // Fails at once when this producer is fenced: the new owner aborted it already.
+            // What is still queued is dropped (the abort would wait for its delivery reports,
+            // which nothing polls any more); the abort fails at once when this producer is
+            // fenced: the new owner aborted it already.
+            self.producer.purge(PurgeConfig::default().queue().inflight());
+            self.producer.poll(Duration::ZERO);
             let _ = self.producer.abort_transaction(Duration::from_secs(5));
         }
     }
