@@ -86,6 +86,8 @@ pub struct Task<J: WindowedJob> {
     committed: Option<i64>,
     /// Whether anything happened since the last commit.
     dirty: bool,
+    /// Whether the task has processed a record since it started.
+    read_any: bool,
     body: Body<J::Key, J::Accumulator>,
     keyed: Vec<crate::job::Keyed<J::Key, J::Value>>,
     rows: Vec<Vec<u8>>,
@@ -146,6 +148,7 @@ impl<J: WindowedJob> Task<J> {
             next_offset: committed.unwrap_or(0),
             committed,
             dirty: false,
+            read_any: false,
             body,
             keyed: Vec::new(),
             rows: Vec::new(),
@@ -166,6 +169,7 @@ impl<J: WindowedJob> Task<J> {
         }
         self.next_offset = offset + 1;
         self.dirty = true;
+        self.read_any = true;
         match &mut self.body {
             Body::Source { newest, .. } => {
                 cx.job.extract(&record, &mut self.keyed);
@@ -196,9 +200,12 @@ impl<J: WindowedJob> Task<J> {
         Ok(())
     }
 
-    /// Moves the read position past what the consumer skipped (transaction markers).
+    /// Moves the read position past what the consumer skipped (transaction markers), once
+    /// the task has read a record itself: until then the consumer's position may still be
+    /// the one a previous owner of the partition in this process reached, and taking it
+    /// would commit input this task never processed.
     pub fn skip_to(&mut self, position: i64) {
-        if position > self.next_offset {
+        if self.read_any && position > self.next_offset {
             self.next_offset = position;
             self.dirty = true;
         }
