@@ -33,6 +33,10 @@
 //! value as one line; `--output-topic O` writes each row as one record value, exactly-once
 //! with `--checkpoint-dir` (read it with `isolation.level=read_committed`).
 //!
+//! Distributed (see `distributed.rs` and docs/scale-out.md): `--application-id A
+//! --checkpoint-store URL` with `--kafka-brokers`, `--input-topic` and `--output-topic` runs
+//! this process's share of a job spread over every process started with the same `A`.
+//!
 //! ```text
 //! cargo run --release --example word_count -- --input words.tsv --timestamped \
 //!     --checkpoint-dir /tmp/chk --exactly-once-output /tmp/out      # kill it mid-way, then:
@@ -40,6 +44,7 @@
 //!     --checkpoint-dir /tmp/chk --exactly-once-output /tmp/out --restore /tmp/chk
 //! ```
 
+mod distributed;
 #[path = "../common/flags.rs"]
 mod flags;
 mod job;
@@ -131,6 +136,8 @@ struct Args {
     state_cache_mb: u64,
     #[command(flatten)]
     kafka: kafka::KafkaArgs,
+    #[command(flatten)]
+    cluster: distributed::ClusterArgs,
 }
 
 /// How `--explain` prints the plan.
@@ -154,6 +161,17 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     logs::init("word count");
     args.kafka.validate()?;
+    if args.cluster.application_id.is_some() {
+        return distributed::run(distributed::Settings {
+            cluster: &args.cluster,
+            kafka: &args.kafka,
+            timestamped: args.timestamped,
+            window_ms: args.window_ms,
+            out_of_orderness_ms: args.out_of_orderness_ms,
+            parallelism: args.parallelism,
+            checkpoint_interval_ms: args.checkpoint_interval_ms,
+        });
+    }
     if args.state_dir.is_some() && args.state_backend == Backend::Heap {
         let message =
             "--state-dir is where the sled backend keeps state: add --state-backend sled, or drop --state-dir";

@@ -1,0 +1,132 @@
+//! Running this process's share of a distributed job: [`run`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+use crate::config::ClusterConfig;
+use crate::error::{ClusterError, Result};
+use crate::job::WindowedJob;
+use crate::member::Summary;
+use crate::store::CheckpointStore;
+
+/// How long a metadata or admin call may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs this process's share of `job`: `config.threads` members of the job's consumer
+/// group, until `stop` is set (each member commits and hands its tasks back to the group)
+/// or, with `config.bounded`, until every window has fired and is committed.
+///
+/// Creates the repartition topic if it is missing (as many partitions as the input topic).
+/// Returns what the members did, or the first error of any member (the others then stop
+/// too).
+pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
+    config.validate()?;
+    // Opened first, so a wrong URL is refused before any connection is tried.
+    let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
+    let partitions = input_partitions(config)?;
+    if partitions > config.max_parallelism {
+        return Err(ClusterError::Config(format!(
+            "the input topic {} has {partitions} partitions, more than the {} key groups: use fewer partitions",
+            config.input_topic, config.max_parallelism
+        )));
+    }
+    create_repartition_topic(config, partitions)?;
+    let ends = match config.bounded {
+        true => Some(store.end_offsets(end_offsets(config, partitions)?)?),
+        false => None,
+    };
+    let job = Arc::new(job);
+    let members: Vec<_> = (0..config.threads)
+        .map(|i| {
+            let (job, config, ends, stop) = (job.clone(), config.clone(), ends.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("member#{i}"))
+                .spawn(move || {
+                    let outcome = crate::member::run(job, i, &config, partitions, ends, &stop);
+                    if outcome.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    outcome
+                })
+                .map_err(|e| ClusterError::Config(format!("cannot start a member thread: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let mut total = Ok(Summary::default());
+    for member in members {
+        let outcome = member.join().unwrap_or_else(|_| Err(ClusterError::Config("a member thread panicked".into())));
+        total = match (total, outcome) {
+            (Ok(total), Ok(summary)) => Ok(Summary {
+                tasks_started: total.tasks_started + summary.tasks_started,
+                records: total.records + summary.records,
+            }),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+    }
+    total
+}
+
+fn metadata_consumer(config: &ClusterConfig) -> Result<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create()
+        .map_err(ClusterError::kafka("creating a metadata client"))
+}
+
+/// The number of partitions of the input topic.
+fn input_partitions(config: &ClusterConfig) -> Result<usize> {
+    let consumer = metadata_consumer(config)?;
+    let what = format!("reading the metadata of {}", config.input_topic);
+    let metadata =
+        consumer.fetch_metadata(Some(&config.input_topic), METADATA_TIMEOUT).map_err(ClusterError::kafka(what))?;
+    match metadata.topics().first().map(|t| (t.error(), t.partitions().len())) {
+        Some((None, n)) if n > 0 => Ok(n),
+        _ => Err(ClusterError::Config(format!(
+            "the input topic {} does not exist (or has no partitions): create it first",
+            config.input_topic
+        ))),
+    }
+}
+
+/// The input's high watermarks now.
+fn end_offsets(config: &ClusterConfig, partitions: usize) -> Result<Vec<i64>> {
+    let consumer = metadata_consumer(config)?;
+    (0..partitions as i32)
+        .map(|p| {
+            let what = format!("reading the end offset of {} partition {p}", config.input_topic);
+            consumer
+                .fetch_watermarks(&config.input_topic, p, METADATA_TIMEOUT)
+                .map(|(_, high)| high)
+                .map_err(ClusterError::kafka(what))
+        })
+        .collect()
+}
+
+/// Creates the repartition topic unless it exists.
+fn create_repartition_topic(config: &ClusterConfig, partitions: usize) -> Result<()> {
+    let topic = crate::repartition::topic_name(&config.application_id);
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create()
+        .map_err(ClusterError::kafka("creating an admin client"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClusterError::Config(format!("cannot start an I/O runtime: {e}")))?;
+    let new = NewTopic::new(&topic, partitions as i32, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+    let what = || format!("creating the repartition topic {topic}");
+    let results = runtime.block_on(admin.create_topics([&new], &options)).map_err(ClusterError::kafka(what()))?;
+    match results.into_iter().next() {
+        Some(Ok(_)) | Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(()),
+        Some(Err((_, code))) => {
+            Err(ClusterError::Kafka { what: what(), source: rdkafka::error::KafkaError::AdminOp(code) })
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Scale an eddy job out over several processes, as Kafka Streams does: every process is a
+//! member of one consumer group, the group decides which process runs which partitions, data
+//! crosses processes only through Kafka topics, and state is checkpointed to a shared object
+//! store. Adding a process rescales; a process that dies has its tasks moved to the others.
+//!
+//! # The model
+//!
+//! A job is cut at its `key_by` into two **sub-topologies** joined by a **repartition
+//! topic** (`<application.id>-window-repartition`, as many partitions as the input topic):
+//!
+//! ```text
+//!  input topic (N partitions)        repartition topic (N partitions)          output topic
+//! ┌──────────────┐  sub-topology 0  ┌──────────────┐  sub-topology 1
+//! │ partition 0  │─► source task 0 ─┤ partition 0  │─► window task 0 ─┐
+//! │ partition 1  │─► source task 1 ─┤ partition 1  │─► window task 1 ─┼──► rows
+//! │ …            │   extract, key   │ …            │   windows of its  │
+//! └──────────────┘   → key group    └──────────────┘   key groups      ┘
+//!                    → partition      + watermarks
+//! ```
+//!
+//! A **task** is one partition of one sub-topology. Each process runs the tasks of the
+//! partitions the consumer group assigned to it (cooperative-sticky: a rebalance moves only
+//! what must move). A key's repartition partition is derived from its key group
+//! ([`repartition`]), so key groups remain the unit of state. Source tasks write their
+//! watermarks into every repartition partition; a window task fires a window when the
+//! minimum over all source tasks has passed it ([`window_state`]).
+//!
+//! Exactly-once: each task commits, every commit interval, one Kafka transaction holding what
+//! it wrote and the input offset it read up to; a window task files its state in the
+//! checkpoint store under that offset first ([`store`]). A task that moves restores
+//! that state and reads on from that offset; its new transactional producer fences the old
+//! owner.
+//!
+//! # Running a job
+//!
+//! ```no_run
+//! use std::sync::{atomic::AtomicBool, Arc};
+//! use eddy_cluster::{ClusterConfig, InputRecord, Keyed, WindowedJob};
+//!
+//! /// Counts the words of each record value per 5 s of Kafka record time.
+//! struct WordCount;
+//!
+//! impl WindowedJob for WordCount {
+//!     type Key = String;
+//!     type Value = u64;
+//!     type Accumulator = u64;
+//!     fn window_ms(&self) -> i64 { 5_000 }
+//!     fn extract(&self, record: &InputRecord<'_>, out: &mut Vec<Keyed<String, u64>>) {
+//!         let (Ok(text), Some(timestamp)) = (std::str::from_utf8(record.payload), record.timestamp) else { return };
+//!         out.extend(text.split_whitespace().map(|w| Keyed { key: w.to_lowercase(), value: 1, timestamp }));
+//!     }
+//!     fn add(&self, count: &mut u64, value: u64) { *count += value }
+//!     fn format(&self, word: &String, start: i64, end: i64, count: &u64) -> Vec<u8> {
+//!         format!("{start},{end},{word},{count}").into_bytes()
+//!     }
+//! }
+//!
+//! let config = ClusterConfig::new("127.0.0.1:9092", "word-count", "lines", "counts", "file:///shared/wc");
+//! // Start the same program in as many processes as needed; set `stop` on SIGTERM.
+//! eddy_cluster::run(WordCount, &config, Arc::new(AtomicBool::new(false))).unwrap();
+//! ```
+//!
+//! See `docs/scale-out.md` for how this maps to Kafka Streams and Flink.
+
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod job;
+mod member;
+pub mod repartition;
+pub mod store;
+mod task;
+pub mod window_state;
+
+pub use cluster::run;
+pub use config::ClusterConfig;
+pub use error::{ClusterError, Result};
+pub use job::{InputRecord, Keyed, WindowedJob};
+pub use member::Summary;

@@ -1,0 +1,310 @@
+//! A member of the job's consumer group: one consumer, the tasks of the partitions the group
+//! assigned to it, and the loop that feeds them.
+//!
+//! The member subscribes to the input topic and the repartition topic with the
+//! cooperative-sticky assignor, so a rebalance moves only the partitions that must move: the
+//! others keep running. The rebalance callback does the moving: on a revocation it commits
+//! the revoked tasks (their last transaction and checkpoint) and drops them; on an
+//! assignment it starts the new tasks (fencing the previous owner, restoring state from the
+//! checkpoint the committed offset names) and tells the consumer to read each partition from
+//! that committed offset.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+
+use crate::config::ClusterConfig;
+use crate::error::{ClusterError, Result};
+use crate::job::{InputRecord, WindowedJob};
+use crate::task::{Context, Role, Task};
+
+/// How long a call to the group coordinator may take.
+const GROUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A member's tasks and what they share.
+struct Tasks<J: WindowedJob> {
+    cx: Context<J>,
+    input_topic: String,
+    tasks: BTreeMap<(Role, i32), Task<J>>,
+    /// The first error met in a rebalance callback, reported by the loop.
+    error: Option<ClusterError>,
+    /// What the member did, for its summary.
+    summary: Summary,
+}
+
+impl<J: WindowedJob> Tasks<J> {
+    fn role_of(&self, topic: &str) -> Role {
+        if topic == self.input_topic {
+            Role::Source
+        } else {
+            Role::Window
+        }
+    }
+
+    /// Starts the tasks of newly assigned partitions; returns where to read each.
+    fn assign(
+        &mut self,
+        consumer: &BaseConsumer<Rebalancing<J>>,
+        assigned: &TopicPartitionList,
+    ) -> Result<TopicPartitionList> {
+        let mut from = TopicPartitionList::new();
+        for element in assigned.elements() {
+            let (topic, partition) = (element.topic(), element.partition());
+            let role = self.role_of(topic);
+            let committed = || committed_offset(consumer, topic, partition);
+            let task = Task::start(&self.cx, role, topic, partition, committed)?;
+            from.add_partition_offset(topic, partition, task.start_offset())
+                .map_err(ClusterError::kafka("setting a start offset"))?;
+            tracing::info!(topic, partition, "task started");
+            self.summary.tasks_started += 1;
+            self.tasks.insert((role, partition), task);
+        }
+        Ok(from)
+    }
+
+    /// Commits and drops the tasks of revoked partitions.
+    fn revoke(&mut self, consumer: &BaseConsumer<Rebalancing<J>>, revoked: &TopicPartitionList) -> Result<()> {
+        let group = consumer.group_metadata();
+        for element in revoked.elements() {
+            let role = self.role_of(element.topic());
+            if let Some(mut task) = self.tasks.remove(&(role, element.partition())) {
+                if let Some(group) = &group {
+                    task.commit(&mut self.cx, group)?;
+                }
+                tracing::info!(topic = element.topic(), partition = element.partition(), "task handed back");
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits every task.
+    fn commit_all(&mut self, consumer: &BaseConsumer<Rebalancing<J>>) -> Result<()> {
+        let Some(group) = consumer.group_metadata() else { return Ok(()) };
+        let positions = consumer.position().unwrap_or_default();
+        for ((role, partition), task) in &mut self.tasks {
+            if *role == Role::Source {
+                if let Some(Offset::Offset(position)) =
+                    positions.find_partition(&self.input_topic, *partition).map(|e| e.offset())
+                {
+                    task.skip_to(position);
+                }
+            }
+            task.commit(&mut self.cx, &group)?;
+        }
+        Ok(())
+    }
+}
+
+/// The committed offset of one partition of the group.
+fn committed_offset<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<i64>> {
+    let mut one = TopicPartitionList::new();
+    one.add_partition(topic, partition);
+    let what = || format!("reading the committed offset of {topic} partition {partition}");
+    let committed = consumer.committed_offsets(one, GROUP_TIMEOUT).map_err(ClusterError::kafka(what()))?;
+    Ok(match committed.find_partition(topic, partition).map(|e| e.offset()) {
+        Some(Offset::Offset(offset)) => Some(offset),
+        _ => None,
+    })
+}
+
+/// The consumer's context: runs the rebalance callbacks on the member's tasks.
+struct Rebalancing<J: WindowedJob> {
+    tasks: Arc<Mutex<Tasks<J>>>,
+}
+
+impl<J: WindowedJob> Rebalancing<J> {
+    fn lock(&self) -> MutexGuard<'_, Tasks<J>> {
+        self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<J: WindowedJob> ClientContext for Rebalancing<J> {}
+
+impl<J: WindowedJob> ConsumerContext for Rebalancing<J> {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
+        let mut tasks = self.lock();
+        let outcome: KafkaResult<()> = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => match tasks.assign(consumer, partitions) {
+                Ok(from) => consumer.incremental_assign(&from),
+                Err(e) => {
+                    tasks.error.get_or_insert(e);
+                    consumer.incremental_assign(partitions)
+                }
+            },
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if let Err(e) = tasks.revoke(consumer, partitions) {
+                    tasks.error.get_or_insert(e);
+                }
+                consumer.incremental_unassign(partitions)
+            }
+            other => {
+                tracing::warn!(?other, "rebalance error");
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            tasks.error.get_or_insert(ClusterError::Kafka { what: "applying a rebalance".into(), source: e });
+        }
+    }
+}
+
+/// Runs one member until `stop` is set (then hands its tasks back) or, in a bounded run,
+/// until every window task has fired its last window.
+pub(crate) fn run<J: WindowedJob>(
+    job: Arc<J>,
+    thread: usize,
+    config: &ClusterConfig,
+    partitions: usize,
+    ends: Option<Vec<i64>>,
+    stop: &AtomicBool,
+) -> Result<Summary> {
+    let store = crate::store::CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
+    let repartition_topic = crate::repartition::topic_name(&config.application_id);
+    let cx = Context {
+        job,
+        application_id: config.application_id.clone(),
+        brokers: config.brokers.clone(),
+        repartition_topic: repartition_topic.clone(),
+        output_topic: config.output_topic.clone(),
+        partitions,
+        partitioner: crate::repartition::Partitioner::new(config.max_parallelism, partitions),
+        store,
+        ends,
+    };
+    let tasks = Arc::new(Mutex::new(Tasks {
+        cx,
+        input_topic: config.input_topic.clone(),
+        tasks: BTreeMap::new(),
+        error: None,
+        summary: Summary::default(),
+    }));
+    let mut settings = ClientConfig::new();
+    if let Some(instance) = &config.instance_id {
+        settings.set("group.instance.id", format!("{instance}-{thread}"));
+    }
+    let consumer: BaseConsumer<Rebalancing<J>> = settings
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.application_id)
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
+        .set("max.poll.interval.ms", config.max_poll_interval.as_millis().to_string())
+        .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 6).max(100).to_string())
+        .create_with_context(Rebalancing { tasks: tasks.clone() })
+        .map_err(ClusterError::kafka("creating the consumer"))?;
+    consumer
+        .subscribe(&[&config.input_topic, &repartition_topic])
+        .map_err(ClusterError::kafka("subscribing to the input and repartition topics"))?;
+    let lock = || tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut last_commit = Instant::now();
+    let outcome = loop {
+        if stop.load(Ordering::Relaxed) {
+            break lock().commit_all(&consumer);
+        }
+        match step(&consumer, &tasks, config, partitions, &mut last_commit) {
+            Ok(Flow::Running) => {}
+            Ok(Flow::Finished) => break Ok(()),
+            // Kafka Streams' answer to a task that migrated behind this member's back: drop
+            // every task, aborting their open transactions (what they did since their last
+            // commit is redone by whoever runs them next), rejoin the group and start again
+            // from the committed checkpoints.
+            Err(ClusterError::Fenced(why)) => {
+                tracing::warn!(%why, "fenced: rejoining the group");
+                let dropped = std::mem::take(&mut lock().tasks);
+                dropped.into_values().for_each(Task::abandon);
+                if let Err(e) = rejoin(&consumer, &[&config.input_topic, &repartition_topic]) {
+                    break Err(e);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    // Hand the tasks back: the revocation on close finds nothing left to commit.
+    let summary = {
+        let mut tasks = lock();
+        tasks.tasks.clear();
+        tasks.summary
+    };
+    drop(consumer);
+    outcome.map(|()| summary)
+}
+
+/// Whether a member goes on.
+enum Flow {
+    Running,
+    /// A bounded run's every window fired and is committed.
+    Finished,
+}
+
+/// Polls one record and processes it; commits every task when the commit interval is up.
+fn step<J: WindowedJob>(
+    consumer: &BaseConsumer<Rebalancing<J>>,
+    tasks: &Mutex<Tasks<J>>,
+    config: &ClusterConfig,
+    partitions: usize,
+    last_commit: &mut Instant,
+) -> Result<Flow> {
+    // Polled without the lock: the rebalance callbacks, run inside `poll`, take it.
+    let message = consumer.poll(Duration::from_millis(50));
+    let mut guard = tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let tasks = &mut *guard;
+    if let Some(e) = tasks.error.take() {
+        return Err(e);
+    }
+    match message {
+        Some(Ok(message)) => {
+            let role = tasks.role_of(message.topic());
+            // A record of a partition revoked since it was fetched has no task: skipped.
+            if let Some(task) = tasks.tasks.get_mut(&(role, message.partition())) {
+                let record = InputRecord {
+                    payload: message.payload().unwrap_or_default(),
+                    timestamp: message.timestamp().to_millis(),
+                };
+                task.process(&mut tasks.cx, message.offset(), record)?;
+                tasks.summary.records += 1;
+            }
+        }
+        // librdkafka retries by itself (a broker restarting, say); what it cannot fix
+        // surfaces as a failed commit.
+        Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+        None => {}
+    }
+    if last_commit.elapsed() < config.commit_interval {
+        return Ok(Flow::Running);
+    }
+    *last_commit = Instant::now();
+    tasks.commit_all(consumer)?;
+    match tasks.cx.ends.is_some() && tasks.cx.store.done_count()? >= partitions {
+        true => Ok(Flow::Finished),
+        false => Ok(Flow::Running),
+    }
+}
+
+/// Leaves the group and joins it again, as a fresh member.
+fn rejoin<C: ConsumerContext>(consumer: &BaseConsumer<C>, topics: &[&str]) -> Result<()> {
+    consumer.unsubscribe();
+    consumer.subscribe(topics).map_err(ClusterError::kafka("subscribing again after being fenced"))
+}
+
+/// What a member (or a process: the sum of its members) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Tasks started here: assigned at start, or moved here from another process.
+    pub tasks_started: u64,
+    /// Input and repartition records processed (a record read again after a task moved
+    /// counts again).
+    pub records: u64,
+}

@@ -1,0 +1,185 @@
+//! The shared checkpoint store: where window tasks file their state, so that a task that
+//! moves to another process restores it there.
+//!
+//! Any [`object_store`] works; two are wired to URLs: `file:///shared/dir` (a directory every
+//! process sees: one machine, or a network file system) and `s3://bucket/prefix` (S3 or an
+//! S3-compatible server at `--s3-endpoint`, credentials from the usual `AWS_*` variables).
+//!
+//! Layout under the URL:
+//!
+//! ```text
+//! state/<partition>/<offset>.bin   a window task's state when its committed offset was <offset>
+//! done/<partition>                 (bounded runs) the window task has fired its last window
+//! bounded-end-offsets.json         (bounded runs) the input's end offsets, seen once at start
+//! ```
+//!
+//! A state object is named after the repartition offset it was taken at, and it is written
+//! *before* the Kafka transaction that commits that offset. So the committed offset always
+//! names a complete checkpoint: the transaction is the checkpoint's commit, and a checkpoint
+//! whose transaction aborted is never read (it is deleted, or overwritten by the same state).
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::runtime::Runtime;
+
+use crate::error::{ClusterError, Result};
+
+/// A connection to the checkpoint store; each member thread opens its own.
+#[derive(Debug)]
+pub struct CheckpointStore {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    runtime: Runtime,
+}
+
+impl CheckpointStore {
+    /// Opens `url`: `file:///dir` or `s3://bucket[/prefix]` (then `s3_endpoint`, if given,
+    /// is the server's `http(s)://host:port`).
+    pub fn open(url: &str, s3_endpoint: Option<&str>) -> Result<Self> {
+        let bad = |why: &str| {
+            ClusterError::Config(format!(
+                "--checkpoint-store {url}: {why}; give file:///shared/dir or s3://bucket/prefix"
+            ))
+        };
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+            "file" => {
+                let dir = parsed.to_file_path().map_err(|()| bad("not an absolute local path"))?;
+                std::fs::create_dir_all(&dir).map_err(|e| bad(&format!("cannot create {}: {e}", dir.display())))?;
+                Arc::new(LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(&e.to_string()))?)
+            }
+            "s3" => {
+                let bucket = parsed.host_str().ok_or_else(|| bad("no bucket"))?;
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(endpoint) = s3_endpoint {
+                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+                }
+                let s3 = builder.build().map_err(|e| bad(&e.to_string()))?;
+                let prefix = parsed.path().trim_matches('/');
+                match prefix.is_empty() {
+                    true => Arc::new(s3),
+                    false => Arc::new(PrefixStore::new(s3, prefix)),
+                }
+            }
+            other => return Err(bad(&format!("unknown scheme `{other}`"))),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClusterError::Config(format!("cannot start the checkpoint store's I/O runtime: {e}")))?;
+        Ok(CheckpointStore { url: url.to_string(), store, runtime })
+    }
+
+    fn error(&self, what: String) -> impl FnOnce(object_store::Error) -> ClusterError + '_ {
+        move |source| ClusterError::Store { url: self.url.clone(), what, source }
+    }
+
+    fn state_path(partition: i32, offset: i64) -> Path {
+        Path::from(format!("state/{partition}/{offset:020}.bin"))
+    }
+
+    /// Files a window task's state taken at repartition offset `offset`.
+    pub fn put_state(&self, partition: i32, offset: i64, bytes: Vec<u8>) -> Result<()> {
+        let path = Self::state_path(partition, offset);
+        let put = self.store.put(&path, PutPayload::from(bytes));
+        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
+    }
+
+    /// The state a window task filed at `offset`, if any.
+    pub fn get_state(&self, partition: i32, offset: i64) -> Result<Option<Vec<u8>>> {
+        self.get(&Self::state_path(partition, offset))
+    }
+
+    /// Deletes the state filed at `offset` (superseded by a newer committed one).
+    pub fn delete_state(&self, partition: i32, offset: i64) -> Result<()> {
+        let path = Self::state_path(partition, offset);
+        match self.runtime.block_on(self.store.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(format!("deleting {path}"))(e)),
+        }
+    }
+
+    /// Records that window task `partition` fired its last window (bounded runs).
+    pub fn mark_done(&self, partition: i32) -> Result<()> {
+        let path = Path::from(format!("done/{partition}"));
+        let put = self.store.put(&path, PutPayload::from_static(b"done"));
+        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
+    }
+
+    /// How many window tasks have fired their last window.
+    pub fn done_count(&self) -> Result<usize> {
+        let prefix = Path::from("done");
+        let list = self.runtime.block_on(self.store.list_with_delimiter(Some(&prefix)));
+        list.map(|l| l.objects.len()).map_err(self.error("listing done/".into()))
+    }
+
+    /// The end offsets of a bounded run: the ones already recorded by any process, else
+    /// `seen` (recorded now), so every process stops at the same offsets.
+    pub fn end_offsets(&self, seen: Vec<i64>) -> Result<Vec<i64>> {
+        let path = Path::from("bounded-end-offsets.json");
+        let bytes = serde_json::to_vec(&seen).expect("offsets serialize");
+        let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.runtime.block_on(self.store.put_opts(&path, PutPayload::from(bytes), create)) {
+            Ok(_) => return Ok(seen),
+            Err(object_store::Error::AlreadyExists { .. }) => {}
+            // A store without conditional writes: first come, first served, short of a race.
+            Err(object_store::Error::NotImplemented { .. }) if self.get(&path)?.is_none() => {
+                let bytes = serde_json::to_vec(&seen).expect("offsets serialize");
+                let put = self.store.put(&path, PutPayload::from(bytes));
+                self.runtime.block_on(put).map_err(self.error(format!("writing {path}")))?;
+                return Ok(seen);
+            }
+            Err(object_store::Error::NotImplemented { .. }) => {}
+            Err(e) => return Err(self.error(format!("writing {path}"))(e)),
+        }
+        let recorded = self.get(&path)?.unwrap_or_default();
+        serde_json::from_slice(&recorded).map_err(|e| ClusterError::Checkpoint(format!("{path} is damaged: {e}")))
+    }
+
+    fn get(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        let read = async {
+            match self.store.get(path).await {
+                Ok(result) => result.bytes().await.map(|b| Some(b.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        self.runtime.block_on(read).map_err(self.error(format!("reading {path}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_the_first_end_offsets_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().join("store").display());
+        let store = CheckpointStore::open(&url, None).unwrap();
+        assert_eq!(store.get_state(3, 7).unwrap(), None);
+        store.put_state(3, 7, vec![1, 2]).unwrap();
+        assert_eq!(store.get_state(3, 7).unwrap(), Some(vec![1, 2]));
+        store.delete_state(3, 7).unwrap();
+        store.delete_state(3, 7).unwrap();
+        assert_eq!(store.get_state(3, 7).unwrap(), None);
+        assert_eq!(store.end_offsets(vec![5, 6]).unwrap(), vec![5, 6]);
+        let other = CheckpointStore::open(&url, None).unwrap();
+        assert_eq!(other.end_offsets(vec![9, 9]).unwrap(), vec![5, 6]);
+        assert_eq!(store.done_count().unwrap(), 0);
+        store.mark_done(0).unwrap();
+        store.mark_done(1).unwrap();
+        assert_eq!(other.done_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn unknown_urls_say_what_to_give() {
+        let e = CheckpointStore::open("ftp://x/y", None).unwrap_err().to_string();
+        assert!(e.contains("file:///shared/dir or s3://bucket/prefix"), "{e}");
+    }
+}

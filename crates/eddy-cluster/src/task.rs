@@ -1,0 +1,335 @@
+//! A task: one partition of one sub-topology, with its own transactional producer.
+//!
+//! A source task owns an input partition: it runs [`WindowedJob::extract`] on each record and
+//! writes the keyed values to the repartition partitions of their key groups. A window task
+//! owns a repartition partition, the key groups in it and their windows; it writes the rows
+//! of fired windows to the output topic.
+//!
+//! Each task commits on its own, every commit interval: in one Kafka transaction of its own
+//! producer (`transactional.id = <application.id>-<source|window>-<partition>`) go the
+//! records it wrote and the offset it read up to (`send_offsets_to_transaction` with the
+//! consumer group's metadata), so the input consumed and the output produced commit together
+//! or not at all. A window task first files its state in the checkpoint store under that
+//! offset. When a task starts elsewhere, its new producer's `init_transactions` aborts what
+//! the old owner left open and fences it: a zombie can no longer commit.
+
+use std::time::Duration;
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::error::{ClusterError, Result};
+use crate::job::{InputRecord, WindowedJob};
+use crate::repartition::{Envelope, Partitioner};
+use crate::store::CheckpointStore;
+use crate::window_state::WindowState;
+
+/// How long a transactional call may take before the task gives up.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the broker keeps a transaction open before aborting it (Kafka Streams' setting
+/// under exactly-once): bounds how long a crashed owner's open transaction can hold back
+/// read_committed readers when nobody takes its task over.
+const TRANSACTION_ABORT_AFTER: &str = "10000";
+
+/// Which sub-topology a task belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Sub-topology 0: input partition → repartition topic.
+    Source,
+    /// Sub-topology 1: repartition partition → windows → output topic.
+    Window,
+}
+
+/// What a member's tasks share: the job, the topics, where state goes.
+pub struct Context<J> {
+    pub(crate) job: std::sync::Arc<J>,
+    pub(crate) application_id: String,
+    pub(crate) brokers: String,
+    pub(crate) repartition_topic: String,
+    pub(crate) output_topic: String,
+    /// Partitions of the input topic (= of the repartition topic, = source tasks).
+    pub(crate) partitions: usize,
+    pub(crate) partitioner: Partitioner,
+    pub(crate) store: CheckpointStore,
+    /// The input's end offsets, in a bounded run.
+    pub(crate) ends: Option<Vec<i64>>,
+}
+
+/// What a task keeps besides its offsets.
+enum Body<K, A> {
+    Source {
+        /// The newest event time read.
+        newest: i64,
+        /// The watermark last written to the repartition topic.
+        emitted: i64,
+    },
+    Window {
+        state: WindowState<K, A>,
+        /// Whether its `done/` marker is written.
+        marked_done: bool,
+    },
+}
+
+/// One partition of one sub-topology.
+pub struct Task<J: WindowedJob> {
+    role: Role,
+    topic: String,
+    partition: i32,
+    producer: BaseProducer,
+    in_transaction: bool,
+    /// The offset after the last record processed.
+    next_offset: i64,
+    /// The committed offset, from which the task started or last committed.
+    committed: Option<i64>,
+    /// Whether anything happened since the last commit.
+    dirty: bool,
+    /// Whether the task has processed a record since it started.
+    read_any: bool,
+    body: Body<J::Key, J::Accumulator>,
+    keyed: Vec<crate::job::Keyed<J::Key, J::Value>>,
+    rows: Vec<Vec<u8>>,
+}
+
+impl<J: WindowedJob> Task<J> {
+    /// Starts the task of `partition` of `topic` from its committed offset `committed`:
+    /// fences any previous owner, then restores a window task's state from the checkpoint
+    /// that offset names.
+    pub fn start(
+        cx: &Context<J>,
+        role: Role,
+        topic: &str,
+        partition: i32,
+        committed: impl FnOnce() -> Result<Option<i64>>,
+    ) -> Result<Self> {
+        let name = match role {
+            Role::Source => "source",
+            Role::Window => "window",
+        };
+        let transactional_id = format!("{}-{name}-{partition}", cx.application_id);
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &cx.brokers)
+            .set("transactional.id", &transactional_id)
+            .set("transaction.timeout.ms", TRANSACTION_ABORT_AFTER)
+            .set("linger.ms", "5")
+            .create()
+            .map_err(ClusterError::kafka(format!("creating the producer {transactional_id}")))?;
+        producer
+            .init_transactions(TRANSACTION_TIMEOUT)
+            .map_err(ClusterError::kafka(format!("fencing the previous owner of {transactional_id}")))?;
+        // Read after the fencing, which aborted any offsets the previous owner left pending.
+        let committed = committed()?;
+        let body = match role {
+            Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN },
+            Role::Window => {
+                let state = match committed {
+                    None => WindowState::new(cx.partitions),
+                    Some(offset) => {
+                        let bytes = cx.store.get_state(partition, offset)?.ok_or_else(|| {
+                            ClusterError::Checkpoint(format!(
+                                "state/{partition}/{offset:020}.bin, which the committed offset of {topic} partition {partition} names, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
+                            ))
+                        })?;
+                        WindowState::restore(&bytes, cx.partitions)
+                            .map_err(|e| ClusterError::Checkpoint(format!("state/{partition}/{offset:020}.bin {e}")))?
+                    }
+                };
+                Body::Window { state, marked_done: false }
+            }
+        };
+        let mut task = Task {
+            role,
+            topic: topic.to_string(),
+            partition,
+            producer,
+            in_transaction: false,
+            next_offset: committed.unwrap_or(0),
+            committed,
+            dirty: false,
+            read_any: false,
+            body,
+            keyed: Vec::new(),
+            rows: Vec::new(),
+        };
+        task.mark_done_if_finished(cx)?;
+        Ok(task)
+    }
+
+    /// Where the consumer starts reading the task's partition.
+    pub fn start_offset(&self) -> Offset {
+        self.committed.map_or(Offset::Beginning, Offset::Offset)
+    }
+
+    /// Processes the record at `offset` (one read again after a restart is skipped).
+    pub fn process(&mut self, cx: &mut Context<J>, offset: i64, record: InputRecord<'_>) -> Result<()> {
+        if offset < self.next_offset {
+            return Ok(());
+        }
+        self.next_offset = offset + 1;
+        self.dirty = true;
+        self.read_any = true;
+        match &mut self.body {
+            Body::Source { newest, .. } => {
+                cx.job.extract(&record, &mut self.keyed);
+                for keyed in self.keyed.drain(..) {
+                    *newest = (*newest).max(keyed.timestamp);
+                    let group = cx.partitioner.key_group(&keyed.key);
+                    let partition = cx.partitioner.partition_of(group);
+                    let envelope = Envelope::Record { key: keyed.key, value: keyed.value, timestamp: keyed.timestamp };
+                    send(
+                        &self.producer,
+                        &mut self.in_transaction,
+                        &cx.repartition_topic,
+                        Some(partition),
+                        &envelope.encode(),
+                    )?;
+                }
+            }
+            Body::Window { state, .. } => match Envelope::<J::Key, J::Value>::decode(record.payload)? {
+                Envelope::Record { key, value, timestamp } => state.add(&*cx.job, key, value, timestamp),
+                Envelope::Watermark { producer, watermark } => {
+                    state.advance(&*cx.job, producer, watermark, &mut self.rows)?;
+                    for row in self.rows.drain(..) {
+                        send(&self.producer, &mut self.in_transaction, &cx.output_topic, None, &row)?;
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Moves the read position past what the consumer skipped (transaction markers), once
+    /// the task has read a record itself: until then the consumer's position may still be
+    /// the one a previous owner of the partition in this process reached, and taking it
+    /// would commit input this task never processed.
+    pub fn skip_to(&mut self, position: i64) {
+        if self.read_any && position > self.next_offset {
+            self.next_offset = position;
+            self.dirty = true;
+        }
+    }
+
+    /// Commits what the task did since its last commit, in one transaction with its input
+    /// offset; a window task checkpoints its state first. `group` is the consumer group's
+    /// current metadata (the broker refuses the offsets of a member that is no longer in it).
+    pub fn commit(&mut self, cx: &mut Context<J>, group: &ConsumerGroupMetadata) -> Result<()> {
+        if let Body::Source { newest, emitted } = &mut self.body {
+            let at_end = cx.ends.as_ref().is_some_and(|ends| self.next_offset >= ends[self.partition as usize]);
+            let watermark = match at_end {
+                true => i64::MAX,
+                false => newest.saturating_sub(cx.job.out_of_orderness_ms()).saturating_sub(1),
+            };
+            if watermark > *emitted {
+                let mark =
+                    Envelope::<J::Key, J::Value>::Watermark { producer: self.partition as u32, watermark }.encode();
+                for partition in 0..cx.partitions as i32 {
+                    send(&self.producer, &mut self.in_transaction, &cx.repartition_topic, Some(partition), &mark)?;
+                }
+                *emitted = watermark;
+                self.dirty = true;
+            }
+        }
+        if !self.dirty {
+            return Ok(());
+        }
+        if let Body::Window { state, .. } = &self.body {
+            cx.store.put_state(self.partition, self.next_offset, state.snapshot(&mut cx.partitioner))?;
+        }
+        let what = || format!("committing {} partition {}", self.topic, self.partition);
+        if !self.in_transaction {
+            self.producer.begin_transaction().map_err(|e| transaction_error(&self.producer, what(), e))?;
+            self.in_transaction = true;
+        }
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&self.topic, self.partition, Offset::Offset(self.next_offset))
+            .map_err(ClusterError::kafka(what()))?;
+        let committed = self
+            .producer
+            .send_offsets_to_transaction(&offsets, group, TRANSACTION_TIMEOUT)
+            .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
+        self.in_transaction = false;
+        committed.map_err(|e| transaction_error(&self.producer, what(), e))?;
+        if self.role == Role::Window {
+            if let Some(previous) = self.committed.filter(|&previous| previous != self.next_offset) {
+                cx.store.delete_state(self.partition, previous)?;
+            }
+        }
+        self.committed = Some(self.next_offset);
+        self.dirty = false;
+        self.mark_done_if_finished(cx)
+    }
+
+    /// Drops the task without committing (it runs elsewhere now, or will): its open
+    /// transaction is aborted, so readers need not wait for it to time out.
+    pub fn abandon(self) {
+        if self.in_transaction {
+            // What is still queued is dropped (the abort would wait for its delivery reports,
+            // which nothing polls any more); the abort fails at once when this producer is
+            // fenced: the new owner aborted it already.
+            self.producer.purge(PurgeConfig::default().queue().inflight());
+            self.producer.poll(Duration::ZERO);
+            let _ = self.producer.abort_transaction(Duration::from_secs(5));
+        }
+    }
+
+    fn mark_done_if_finished(&mut self, cx: &Context<J>) -> Result<()> {
+        if let Body::Window { state, marked_done } = &mut self.body {
+            if state.finished() && !*marked_done && !self.dirty {
+                cx.store.mark_done(self.partition)?;
+                *marked_done = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends one record in the task's transaction (begun on its first record), waiting while the
+/// producer's queue is full.
+fn send(
+    producer: &BaseProducer,
+    in_transaction: &mut bool,
+    topic: &str,
+    partition: Option<i32>,
+    payload: &[u8],
+) -> Result<()> {
+    if !*in_transaction {
+        producer
+            .begin_transaction()
+            .map_err(|e| transaction_error(producer, format!("beginning a transaction on {topic}"), e))?;
+        *in_transaction = true;
+    }
+    let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
+    if let Some(partition) = partition {
+        record = record.partition(partition);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                producer.poll(Duration::from_millis(10));
+                record = returned;
+            }
+            Err((e, _)) => return Err(transaction_error(producer, format!("writing to {topic}"), e)),
+        }
+    }
+}
+
+/// [`ClusterError::Fenced`] when a newer producer with the task's transactional id fenced
+/// this one (the task runs elsewhere now), else the Kafka error.
+fn transaction_error(producer: &BaseProducer, what: String, error: KafkaError) -> ClusterError {
+    let fenced = |code| {
+        matches!(
+            code,
+            RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    };
+    let code = error.rdkafka_error_code();
+    let fatal = producer.client().fatal_error().map(|(code, _)| code);
+    match code.into_iter().chain(fatal).any(fenced) {
+        true => ClusterError::Fenced(format!("{what}: {error}: another process runs the task now")),
+        false => ClusterError::kafka(what)(error),
+    }
+}
