@@ -19,6 +19,8 @@
 mod flags;
 #[path = "../common/logs.rs"]
 mod logs;
+#[path = "../common/progress.rs"]
+mod progress;
 mod q0;
 mod q1;
 mod q2;
@@ -71,6 +73,9 @@ struct Args {
     /// Also write the results to this file as JSON lines.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// No progress line on stderr (there is none anyway when stderr is not a terminal).
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// What a run produced: how many results and their checksum.
@@ -121,7 +126,11 @@ fn run(query: Query, args: &Args) -> anyhow::Result<Arc<Tally>> {
         Query::Q7 => finish(q7::q7(&events), output, &tally),
         Query::Generator => unreachable!("the generator runs without a job"),
     }
-    env.execute("nexmark")?.wait().with_context(|| format!("{query:?} failed"))?;
+    let job = env.execute("nexmark")?;
+    let progress = progress::Progress::show(&job, args.quiet);
+    let outcome = job.wait().with_context(|| format!("{query:?} failed"));
+    drop(progress);
+    outcome?;
     Ok(tally)
 }
 
