@@ -19,8 +19,6 @@
 mod flags;
 #[path = "../common/logs.rs"]
 mod logs;
-#[path = "../common/progress.rs"]
-mod progress;
 mod q0;
 mod q1;
 mod q2;
@@ -73,9 +71,6 @@ struct Args {
     /// Also write the results to this file as JSON lines.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// No progress line on stderr (there is none anyway when stderr is not a terminal).
-    #[arg(long)]
-    quiet: bool,
 }
 
 /// What a run produced: how many results and their checksum.
@@ -126,11 +121,7 @@ fn run(query: Query, args: &Args) -> anyhow::Result<Arc<Tally>> {
         Query::Q7 => finish(q7::q7(&events), output, &tally),
         Query::Generator => unreachable!("the generator runs without a job"),
     }
-    let job = env.execute("nexmark")?;
-    let progress = progress::Progress::show(&job, args.quiet);
-    let outcome = job.wait().with_context(|| format!("{query:?} failed"));
-    drop(progress);
-    outcome?;
+    env.execute("nexmark")?.wait().with_context(|| format!("{query:?} failed"))?;
     Ok(tally)
 }
 
