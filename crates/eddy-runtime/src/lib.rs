@@ -17,8 +17,12 @@
 //! - Metrics: the planner wraps every operator's input and first output in an
 //!   [`observed::Observed`] (records in and out, watermarks), gates, blocked sends and source
 //!   polls add their waits to the thread's [`task_time`], and [`operator_metrics`] reads it all
-//!   per operator and job on demand; [`jobs`] lists an environment's jobs for an endpoint, and
-//!   [`explain`] shows a plan without running it.
+//!   per operator and job on demand, with [`record_rates`] per second, the functions' own
+//!   [`user_metrics`] and the [`checkpoint::history`]; [`jobs`] lists an environment's jobs for
+//!   an endpoint, and [`explain`] shows a plan without running it.
+//! - Logs: `tracing` spans `job` › `attempt` › `task` / `checkpoint` (with the job's name, the
+//!   attempt number, the task's name, the checkpoint's id) around every event the runtime
+//!   logs.
 //!
 //! What an operator or connector builds on is public: the [`graph`] (nodes, edges,
 //! [`BuildContext`](graph::BuildContext)), [`edge`] factories, [`source_task`], [`metrics`]
