@@ -6,7 +6,16 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 pub const MAGIC: &str = "eddy-snapshot";
 
 /// The snapshot format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest snapshot format this build reads: version 1, before incremental checkpoints.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+
+/// An incremental checkpoint takes a keyed part over from an earlier checkpoint only if
+/// that checkpoint's id is at most this much lower; an older part is written again. This
+/// bounds how many checkpoint directories one unchanged key group keeps alive (Flink's
+/// changelog backend materializes periodically for the same reason).
+pub const REWRITE_AFTER: u64 = 8;
 
 /// The sled tree of keyed state entries.
 pub(crate) const KEYED_TREE: &str = "keyed";
@@ -57,6 +66,16 @@ pub(crate) fn chunk_key(uid_prefix: &[u8], key_group: u16, state: &str, chunk: u
     out.extend_from_slice(&key_group.to_be_bytes());
     push_name(&mut out, state);
     out.extend_from_slice(&chunk.to_be_bytes());
+    out
+}
+
+/// The prefix of every chunk of one state in one key group (a keyed part):
+/// `uid prefix | key_group u16 BE | state_len u16 BE | state`.
+pub(crate) fn part_prefix(uid_prefix: &[u8], key_group: u16, state: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(uid_prefix.len() + 4 + state.len());
+    out.extend_from_slice(uid_prefix);
+    out.extend_from_slice(&key_group.to_be_bytes());
+    push_name(&mut out, state);
     out
 }
 
@@ -201,6 +220,15 @@ impl EntryChecksum {
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
         self.0.update(&(key.len() as u32).to_be_bytes());
         self.0.update(key);
+        self.0.update(&(value.len() as u32).to_be_bytes());
+        self.0.update(value);
+    }
+
+    /// Adds one stored pair whose key is `key_head ++ key_tail`.
+    pub fn add_split(&mut self, key_head: &[u8], key_tail: &[u8], value: &[u8]) {
+        self.0.update(&((key_head.len() + key_tail.len()) as u32).to_be_bytes());
+        self.0.update(key_head);
+        self.0.update(key_tail);
         self.0.update(&(value.len() as u32).to_be_bytes());
         self.0.update(value);
     }

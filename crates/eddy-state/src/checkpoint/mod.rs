@@ -1,6 +1,6 @@
 //! Checkpoints and savepoints on disk: writing, reading, verifying and keeping the last N.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! One snapshot — a checkpoint or a savepoint — is one directory holding one sled 0.34
 //! database, self-contained, so a savepoint can be copied anywhere and restored at any
@@ -30,6 +30,28 @@
 //! decode more. sled keeps tree nodes this large in the `blobs` folder of the snapshot
 //! directory: copy a savepoint's whole directory.
 //!
+//! **Keyed parts and incremental checkpoints (version 2).** One state's entries in one key
+//! group are a *part*. The metadata lists every part of every operator ([`KeyedPart`]): its
+//! state, key group, chunks, entries, bytes, an xxh3-64 checksum over its stored
+//! `(chunk key, chunk)` pairs, and `stored_in`, the id of the checkpoint that stores it.
+//! A full snapshot stores every part itself. An incremental checkpoint
+//! ([`write_incremental`]) stores only the parts that differ from its base (the previous
+//! checkpoint: a part is unchanged when its checksum, entries, bytes and chunks are) and
+//! references the others by the id of the checkpoint in the same [`CheckpointDirectory`]
+//! that stores them, `<dir>/chk-<stored_in>` — never through a chain: a part taken over
+//! twice still names the checkpoint that holds its bytes. A part stored more than
+//! [`REWRITE_AFTER`] ids earlier is written again, so one unchanged key group does not keep
+//! an old directory alive for ever. [`CheckpointDirectory::retain`] never deletes a
+//! checkpoint that a kept one takes parts from (Flink's shared state registry, with the
+//! references read from the kept checkpoints' metadata instead of counted). Savepoints are
+//! always full, so they stay self-contained and portable, as in Flink. Unchanged parts are
+//! found by content, key group by key group: the work saved is the sorting-free writing
+//! and the disk bytes of unchanged key groups; a change spread over every key group
+//! rewrites every part.
+//!
+//! Version 1 had no parts (every snapshot stored everything); this build reads it
+//! ([`OLDEST_FORMAT_VERSION`]) as a full snapshot, and writes version 2.
+//!
 //! **Completeness.** The writer writes every entry, flushes, then writes the metadata and
 //! flushes again. The metadata is the commit: a directory without it is an incomplete
 //! snapshot (the job stopped while writing it) and is never loaded.
@@ -41,6 +63,11 @@
 //! and value bytes, and key groups, and a checksum: xxh3-64 over the operator's stored
 //! pairs in sled key order, `keyed` tree first (one pair per chunk: its key and its whole
 //! value), then `lists`, each pair framed as `key_len u32 │ key │ value_len u32 │ value`.
+//! In version 2 the operator's counts and key groups cover all its parts, and its checksum
+//! the pairs this snapshot stores itself; each stored part must match its own checksum, and
+//! each part taken over is read from the checkpoint storing it and checked against the
+//! checksum recorded for it (a damaged or missing one fails verification, and recovery
+//! skips the checkpoint as it skips any damaged one).
 //! [`SnapshotReader::verify`] recomputes all of it in one ordered scan per tree, and checks
 //! that every chunk parses as whole frames, that a state's chunks in a key group are
 //! numbered 0, 1, 2, … and that their keys ascend. A chunk that does not parse is damaged:
@@ -96,12 +123,13 @@ mod guard;
 mod metadata;
 mod reader;
 mod redistribute;
+mod shared;
 mod verify;
 mod writer;
 
 pub use directory::{open_restore_path, CheckpointDirectory, SUPERSEDED_DIR};
-pub use format::{fingerprint, FORMAT_VERSION, MAGIC};
-pub use metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+pub use format::{fingerprint, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, REWRITE_AFTER};
+pub use metadata::{KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 pub use reader::{is_snapshot_dir, SnapshotReader};
 pub use redistribute::redistribute;
-pub use writer::write_snapshot;
+pub use writer::{write_incremental, write_snapshot};

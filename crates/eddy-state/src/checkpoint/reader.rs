@@ -12,6 +12,7 @@ use super::format::{
 };
 use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
 use super::metadata::{OperatorMetadata, SnapshotMetadata, StoredStateKind};
+use super::shared::SharedParts;
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::KeyedEntries;
 
@@ -27,6 +28,8 @@ pub struct SnapshotReader {
     /// Always `Some` until closed: [`close`](Self::close) or drop takes the handles to close
     /// them on a helper thread, with a time limit and a panic guard.
     handles: Option<Handles>,
+    /// The earlier checkpoints an incremental checkpoint takes keyed parts from.
+    shared: SharedParts,
 }
 
 /// The open database and its two entry trees.
@@ -51,7 +54,8 @@ impl SnapshotReader {
         let db = open_waiting_for_lock(&path, &config)?;
         match catch_panic(&path, "reading the metadata", || read_metadata(&path, &db)) {
             Ok((metadata, keyed, lists)) => {
-                Ok(SnapshotReader { path, metadata, handles: Some(Handles { keyed, lists, _db: db }) })
+                let handles = Some(Handles { keyed, lists, _db: db });
+                Ok(SnapshotReader { path, metadata, handles, shared: SharedParts::default() })
             }
             Err(error) => {
                 // The first problem is the one to report.
@@ -88,11 +92,42 @@ impl SnapshotReader {
 
     /// Recomputes every operator's checksum, entry and byte counts and key groups from the
     /// stored entries (one ordered scan of each tree) and compares them with the metadata;
-    /// a difference is a [`StateError::Checkpoint`] naming the operator and the path.
+    /// a difference is a [`StateError::Checkpoint`] naming the operator and the path. An
+    /// incremental checkpoint's parts stored in earlier checkpoints are read there and
+    /// checked against their checksums: a damaged or missing one fails verification.
     pub fn verify(&self) -> Result<()> {
         let handles = self.handles();
         catch_panic(&self.path, "verifying the entries", || {
             super::verify::verify(&self.path, &self.metadata, &handles.keyed, &handles.lists)
+        })?;
+        let id = self.metadata.header.id;
+        let mut scratch = Vec::new();
+        for op in &self.metadata.operators {
+            for part in op.parts.iter().filter(|part| part.stored_in != id) {
+                catch_panic(&self.path, "verifying a shared part", || {
+                    self.shared.read(&self.path, op, part, &mut scratch)
+                })?;
+                scratch.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with every `(key, chunk)` of the keyed tree under `prefix`, in order,
+    /// stopping at its first error.
+    pub(crate) fn scan_keyed_prefix<E>(
+        &self,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<(), E>> {
+        catch_panic(&self.path, "reading a keyed part", || {
+            for item in self.handles().keyed.scan_prefix(prefix) {
+                let (key, chunk) = item.map_err(|e| super::shared::scan_error(&self.path, e))?;
+                if let Err(e) = visit(&key, &chunk) {
+                    return Ok(Err(e));
+                }
+            }
+            Ok(Ok(()))
         })
     }
 
@@ -113,7 +148,31 @@ impl SnapshotReader {
             return Ok(out);
         }
         catch_panic(&self.path, "reading keyed entries", || self.scan_keyed(op, start, key_groups.end, &mut out))?;
+        self.read_shared(op, key_groups, &mut out)?;
         Ok(out)
+    }
+
+    /// Adds the parts in `key_groups` that an incremental checkpoint takes from earlier
+    /// checkpoints to `out`, and sorts what they were added to by key group, then key.
+    fn read_shared(&self, op: &OperatorMetadata, key_groups: KeyGroupRange, out: &mut [KeyedEntries]) -> Result<()> {
+        let id = self.metadata.header.id;
+        let shared = op.parts.iter().filter(|p| p.stored_in != id && key_groups.contains(usize::from(p.key_group)));
+        let mut touched = vec![false; out.len()];
+        for part in shared {
+            let Some(slot) = out.iter().position(|entries| entries.state == part.state) else {
+                return Err(
+                    self.damaged(op, &format!("it has a part of state '{}', which it does not list", part.state))
+                );
+            };
+            self.shared.read(&self.path, op, part, &mut out[slot].entries)?;
+            touched[slot] = true;
+        }
+        for (entries, touched) in out.iter_mut().zip(touched) {
+            if touched {
+                entries.entries.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            }
+        }
+        Ok(())
     }
 
     /// Fills `out` with the operator's entries from key group `start` to `end` (inclusive).

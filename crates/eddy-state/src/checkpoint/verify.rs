@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::format::{frames, parse_chunk_key, parse_list_key, EntryChecksum};
+use super::format::{frames, parse_chunk_key, parse_list_key, uid_prefix, EntryChecksum};
 use super::guard::sled_error;
-use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::metadata::{KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use super::reader::{broken_chunk, damaged};
 use crate::error::{Result, StateError};
 
@@ -13,13 +13,14 @@ use crate::error::{Result, StateError};
 /// groups, that keyed chunks parse and follow each other, list positions, and that no entry
 /// belongs to an unknown operator or state.
 pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tree, lists: &sled::Tree) -> Result<()> {
-    let mut tallies: Vec<OperatorTally<'_>> = metadata.operators.iter().map(OperatorTally::new).collect();
+    let id = metadata.header.id;
+    let mut tallies: Vec<OperatorTally<'_>> = metadata.operators.iter().map(|op| OperatorTally::new(op, id)).collect();
     let by_prefix: HashMap<Vec<u8>, usize> =
         metadata.operators.iter().enumerate().map(|(i, op)| (super::format::uid_prefix(&op.uid), i)).collect();
     // The checksum covers the keyed tree first, then the lists tree, as the writer wrote them.
     scan_tree(path, keyed, "keyed", &by_prefix, &mut tallies, OperatorTally::add_keyed)?;
     scan_tree(path, lists, "lists", &by_prefix, &mut tallies, OperatorTally::add_list)?;
-    tallies.iter().try_for_each(|tally| tally.check(path))
+    tallies.iter().try_for_each(|tally| tally.check(path, metadata.format_version >= 2))
 }
 
 /// Scans one tree in key order, handing each stored pair (a keyed chunk, a list item) to its
@@ -61,11 +62,25 @@ fn operator_prefix_len(key: &[u8]) -> Option<usize> {
 /// What the stored entries of one operator add up to.
 struct OperatorTally<'m> {
     operator: &'m OperatorMetadata,
+    /// The snapshot's id: its own parts record it.
+    id: u64,
+    /// `uid_len u16 | uid`, which every stored key of the operator starts with.
+    prefix: Vec<u8>,
     checksum: EntryChecksum,
+    /// Per keyed part, `(state, key group)`: what its stored chunks add up to.
+    parts: HashMap<(&'m [u8], u16), PartTally>,
     /// Per keyed state name.
     keyed: HashMap<&'m [u8], StateTally>,
     /// Per list name.
     lists: HashMap<&'m [u8], StateTally>,
+}
+
+/// What the stored chunks of one keyed part add up to.
+struct PartTally {
+    checksum: EntryChecksum,
+    chunks: u32,
+    entries: u64,
+    bytes: u64,
 }
 
 /// What the stored entries of one state add up to.
@@ -85,21 +100,31 @@ struct StateTally {
 
 impl<'m> OperatorTally<'m> {
     /// An empty tally with a slot for each state in the operator's metadata.
-    fn new(operator: &'m OperatorMetadata) -> Self {
+    fn new(operator: &'m OperatorMetadata, id: u64) -> Self {
         let mut keyed = HashMap::new();
         let mut lists = HashMap::new();
         for state in &operator.states {
             let slots = if matches!(state.kind, StoredStateKind::Keyed { .. }) { &mut keyed } else { &mut lists };
             slots.insert(state.name.as_bytes(), StateTally::default());
         }
-        OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists }
+        let (prefix, parts) = (uid_prefix(&operator.uid), HashMap::new());
+        OperatorTally { operator, id, prefix, checksum: EntryChecksum::new(), parts, keyed, lists }
     }
 
     /// Counts the entries of a keyed chunk (its key without the uid prefix), checking that
     /// they parse and continue the state's previous chunk in the key group.
     fn add_keyed(&mut self, rest: &[u8], chunk: &[u8]) -> std::result::Result<(), String> {
         let key = parse_chunk_key(rest).ok_or("a keyed chunk's key is malformed")?;
-        let tally = self.keyed.get_mut(key.state).ok_or_else(|| unknown("keyed state", key.state))?;
+        let state: &'m [u8] = self.keyed.get_key_value(key.state).ok_or_else(|| unknown("keyed state", key.state))?.0;
+        let tally = self.keyed.get_mut(state).expect("found above");
+        let part = self.parts.entry((state, key.key_group)).or_insert_with(|| PartTally {
+            checksum: EntryChecksum::new(),
+            chunks: 0,
+            entries: 0,
+            bytes: 0,
+        });
+        part.checksum.add_split(&self.prefix, rest, chunk);
+        part.chunks += 1;
         let continues = tally.last_chunk.is_some_and(|(key_group, _)| key_group == key.key_group);
         let expected = match tally.last_chunk {
             Some((_, last)) if continues => last.checked_add(1),
@@ -123,6 +148,8 @@ impl<'m> OperatorTally<'m> {
             previous = Some(entry_key);
             tally.entries += 1;
             tally.bytes += (entry_key.len() + value.len()) as u64;
+            part.entries += 1;
+            part.bytes += (entry_key.len() + value.len()) as u64;
         }
         if let Some(last) = previous {
             tally.last_key = last.to_vec();
@@ -154,20 +181,80 @@ impl<'m> OperatorTally<'m> {
         Ok(())
     }
 
-    /// Compares the tally with the operator's metadata.
-    fn check(&self, path: &Path) -> Result<()> {
+    /// Compares the tally with the operator's metadata; `parts`: the snapshot is of format
+    /// version 2, which describes every keyed part and may take some from earlier checkpoints.
+    fn check(&self, path: &Path, parts: bool) -> Result<()> {
         let op = self.operator;
         for state in &op.states {
-            let slots = if matches!(state.kind, StoredStateKind::Keyed { .. }) { &self.keyed } else { &self.lists };
-            let tally = slots.get(state.name.as_bytes()).map(|tally| check_state(state, tally));
+            let is_keyed = matches!(state.kind, StoredStateKind::Keyed { .. });
+            let slots = if is_keyed { &self.keyed } else { &self.lists };
+            // What this snapshot stores itself of the state: all of it, but in an
+            // incremental checkpoint the parts it takes from earlier ones.
+            let own = match parts && is_keyed {
+                true => own_part_of(state, op.parts.iter().filter(|part| part.stored_in == self.id)),
+                false => state.clone(),
+            };
+            let tally = slots.get(state.name.as_bytes()).map(|tally| check_state(&own, tally));
             if let Some(Err(what)) = tally {
                 return Err(damaged(path, op, &what));
             }
+            if parts && is_keyed && own_part_of(state, op.parts.iter()) != *state {
+                return Err(damaged(path, op, &format!("state '{}' is not the sum of its parts", state.name)));
+            }
+        }
+        if parts {
+            self.check_parts().map_err(|what| damaged(path, op, &what))?;
         }
         if self.checksum.digest() != op.checksum {
             return Err(damaged(path, op, "its entries do not match their checksum"));
         }
         Ok(())
+    }
+}
+
+impl OperatorTally<'_> {
+    /// Compares every part this snapshot stores with the part its metadata describes.
+    fn check_parts(&self) -> std::result::Result<(), String> {
+        let own: HashMap<(&[u8], u16), &KeyedPart> = self
+            .operator
+            .parts
+            .iter()
+            .filter(|part| part.stored_in == self.id)
+            .map(|part| ((part.state.as_bytes(), part.key_group), part))
+            .collect();
+        if own.len() != self.parts.len() {
+            return Err("its stored keyed parts are not the ones its metadata lists".into());
+        }
+        for ((state, key_group), tally) in &self.parts {
+            let described = own.get(&(*state, *key_group)).is_some_and(|part| {
+                (part.checksum, part.chunks, part.entries, part.bytes)
+                    == (tally.checksum.digest(), tally.chunks, tally.entries, tally.bytes)
+            });
+            if !described {
+                let state = String::from_utf8_lossy(state);
+                return Err(format!("state '{state}' in key group {key_group} does not match its part's checksum"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The state as the given parts of it add up: entries, bytes and key groups.
+fn own_part_of<'p>(state: &StateMetadata, parts: impl Iterator<Item = &'p KeyedPart>) -> StateMetadata {
+    let (mut entries, mut bytes, mut key_groups, mut count) = (0, 0, None::<(u32, u32)>, 0);
+    for part in parts.filter(|part| part.state == state.name) {
+        entries += part.entries;
+        bytes += part.bytes;
+        let key_group = u32::from(part.key_group);
+        key_groups =
+            Some(key_groups.map_or((key_group, key_group), |(min, max)| (min.min(key_group), max.max(key_group))));
+        count += 1;
+    }
+    StateMetadata {
+        name: state.name.clone(),
+        kind: StoredStateKind::Keyed { key_groups, key_group_count: count },
+        entries,
+        bytes,
     }
 }
 

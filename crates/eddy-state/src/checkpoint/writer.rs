@@ -1,17 +1,17 @@
 //! Writing a snapshot: every operator's entries in sorted batches, then the metadata.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::deadline::{close, within, SYNC_LIMIT};
 use super::format::{
     chunk_key, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES, CHUNK_TARGET_BYTES,
-    FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
+    FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY, REWRITE_AFTER,
 };
 use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
-use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::metadata::{KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use crate::error::{Result, StateError};
-use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader};
+use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
 /// The most key groups the u16 key-group field can address.
 const MAX_KEY_GROUPS: usize = u16::MAX as usize + 1;
@@ -26,12 +26,56 @@ const MAX_KEY_GROUPS: usize = u16::MAX as usize + 1;
 /// `header.max_parallelism`, a key twice in one state, two operators with one uid) are
 /// refused with [`StateError::InvalidOperatorSnapshot`] before anything is written.
 pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorSnapshot]) -> Result<SnapshotMetadata> {
+    write(dir, header, operators, None)
+}
+
+/// Writes an incremental checkpoint into `dir`: like [`write_snapshot`], but a keyed part
+/// (one state's entries in one key group) that is exactly as in `base` is not written
+/// again: the new metadata references the checkpoint that stores it. Returns the metadata.
+///
+/// `base` is the metadata of the previous checkpoint, whose directory is a sibling of `dir`
+/// in the same [`CheckpointDirectory`](super::CheckpointDirectory): a reader finds a
+/// referenced part in `<dir>/../chk-<id>`. A part stored more than
+/// [`REWRITE_AFTER`](super::REWRITE_AFTER) ids before this checkpoint is written again, so an
+/// unchanged key group does not keep an old checkpoint directory alive for ever. Savepoints
+/// are always written in full ([`write_snapshot`]): `header` must be a checkpoint's, newer
+/// than `base`, with the same number of key groups.
+pub fn write_incremental(
+    dir: &Path,
+    header: SnapshotHeader,
+    operators: &[OperatorSnapshot],
+    base: &SnapshotMetadata,
+) -> Result<SnapshotMetadata> {
+    let problem = |problem: String| Err(StateError::Checkpoint { path: dir.to_path_buf(), problem });
+    if header.kind != SnapshotKind::Checkpoint || base.header.kind != SnapshotKind::Checkpoint {
+        return problem(
+            "only a checkpoint can be incremental, on top of a checkpoint; write savepoints in full".into(),
+        );
+    }
+    if base.header.id >= header.id || base.header.max_parallelism != header.max_parallelism {
+        return problem(format!(
+            "checkpoint {} ({} key groups) cannot build on checkpoint {} ({} key groups): the base must be older, \
+             with the same key groups",
+            header.id, header.max_parallelism, base.header.id, base.header.max_parallelism
+        ));
+    }
+    write(dir, header, operators, Some(base))
+}
+
+/// Writes a full snapshot, or an incremental checkpoint on top of `base`.
+fn write(
+    dir: &Path,
+    header: SnapshotHeader,
+    operators: &[OperatorSnapshot],
+    base: Option<&SnapshotMetadata>,
+) -> Result<SnapshotMetadata> {
     check_header(dir, &header)?;
     let sorted = check_operators(&header, operators)?;
     let created = prepare_dir(dir)?;
     let config = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).flush_every_ms(None);
     let written = open_waiting_for_lock(dir, &config).and_then(|db| {
-        let written = catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted));
+        let written =
+            catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted, base));
         let closed = close(dir, db);
         // Once the metadata is flushed the snapshot is complete, even if closing stalls.
         if let (Ok(_), Err(error)) = (&written, closed) {
@@ -193,12 +237,15 @@ fn write_all(
     header: SnapshotHeader,
     operators: &[OperatorSnapshot],
     sorted: &[SortedKeyed<'_>],
+    base: Option<&SnapshotMetadata>,
 ) -> Result<SnapshotMetadata> {
     let keyed = db.open_tree(KEYED_TREE).map_err(|e| sled_error(dir, "creating the keyed tree", e))?;
     let lists = db.open_tree(LISTS_TREE).map_err(|e| sled_error(dir, "creating the lists tree", e))?;
     let mut operator_metadata = Vec::with_capacity(operators.len());
     for (op, sorted) in operators.iter().zip(sorted) {
-        operator_metadata.push(write_operator(dir, &keyed, &lists, op, sorted)?);
+        let reusable = base.map(|base| reusable_parts(base, &op.uid, header.id)).unwrap_or_default();
+        let target = Target { dir, keyed: &keyed, id: header.id, reusable };
+        operator_metadata.push(write_operator(&target, &lists, op, sorted)?);
     }
     flush(dir, db, "flushing the entries")?;
     let metadata = SnapshotMetadata {
@@ -220,19 +267,39 @@ fn flush(dir: &Path, db: &sled::Db, doing: &'static str) -> Result<()> {
     within(dir, doing, SYNC_LIMIT, move || db.flush().map(drop).map_err(|e| sled_error(&owned, doing, e)))
 }
 
+/// The parts of operator `uid` in `base` that checkpoint `id` may take over, by state and
+/// key group: those stored at most [`REWRITE_AFTER`] ids before it.
+fn reusable_parts<'b>(base: &'b SnapshotMetadata, uid: &str, id: u64) -> HashMap<(&'b str, u16), &'b KeyedPart> {
+    let parts = base.operator(uid).map(|op| &op.parts[..]).unwrap_or_default();
+    parts
+        .iter()
+        .filter(|part| id.saturating_sub(part.stored_in) <= REWRITE_AFTER)
+        .map(|part| ((part.state.as_str(), part.key_group), part))
+        .collect()
+}
+
+/// Where one operator's keyed parts go: the snapshot's keyed tree, unless its base has them.
+struct Target<'a> {
+    dir: &'a Path,
+    keyed: &'a sled::Tree,
+    /// The snapshot's id, which the parts it stores itself record.
+    id: u64,
+    /// The parts of the base that may be taken over (none for a full snapshot).
+    reusable: HashMap<(&'a str, u16), &'a KeyedPart>,
+}
+
 /// Writes one operator's keyed entries, then its list items, and describes them.
 fn write_operator(
-    dir: &Path,
-    keyed: &sled::Tree,
+    target: &Target<'_>,
     lists: &sled::Tree,
     op: &OperatorSnapshot,
     sorted: &SortedKeyed<'_>,
 ) -> Result<OperatorMetadata> {
     let prefix = uid_prefix(&op.uid);
     let mut checksum = EntryChecksum::new();
-    write_keyed(dir, keyed, sorted, &prefix, &mut checksum)?;
+    let parts = write_keyed(target, sorted, &prefix, &mut checksum)?;
     let list_pairs = sorted_list_pairs(op, &prefix);
-    insert_sorted(dir, lists, &list_pairs, &mut checksum)?;
+    insert_sorted(target.dir, lists, &list_pairs, &mut checksum)?;
     let mut states: Vec<StateMetadata> = op.keyed.iter().map(keyed_state_metadata).collect();
     states.extend(op.lists.iter().map(list_state_metadata));
     Ok(OperatorMetadata {
@@ -241,6 +308,7 @@ fn write_operator(
         parallelism: op.parallelism,
         states,
         checksum: checksum.digest(),
+        parts,
     })
 }
 
@@ -329,66 +397,89 @@ fn key_head(key: &[u8]) -> u64 {
 }
 
 /// Writes the operator's keyed entries as chunks, in sled order, adding each chunk to the
-/// checksum in that order.
+/// checksum in that order, and describes every part: one state's entries in one key group.
+/// A part exactly as in the base (same checksum, entries, bytes and chunks) is not written.
 fn write_keyed(
-    dir: &Path,
-    tree: &sled::Tree,
+    target: &Target<'_>,
     sorted: &SortedKeyed<'_>,
     prefix: &[u8],
     checksum: &mut EntryChecksum,
-) -> Result<()> {
-    let mut chunks = ChunkWriter { dir, tree, prefix, checksum, chunk: Vec::new(), entries: 0, number: 0 };
+) -> Result<Vec<KeyedPart>> {
+    let mut parts = Vec::new();
     for (key_group, entries) in sorted.key_groups() {
         for run in entries.chunk_by(|a, b| a.state == b.state) {
             let state = &sorted.states[run[0].state].state;
-            chunks.number = 0;
-            for entry in run {
-                push_frame(&mut chunks.chunk, entry.key, entry.value);
-                chunks.entries += 1;
-                if chunks.entries >= CHUNK_MAX_ENTRIES || chunks.chunk.len() >= CHUNK_TARGET_BYTES {
-                    chunks.finish(key_group, state)?;
+            let (part, chunks) = chunk_part(target, prefix, key_group, state, run)?;
+            let unchanged = target.reusable.get(&(state.as_str(), key_group)).filter(|old| {
+                (old.checksum, old.entries, old.bytes, old.chunks)
+                    == (part.checksum, part.entries, part.bytes, part.chunks)
+            });
+            let stored_in = match unchanged {
+                Some(old) => old.stored_in,
+                None => {
+                    for (key, chunk) in chunks {
+                        checksum.add(&key, &chunk);
+                        target.keyed.insert(key, chunk).map_err(|e| sled_error(target.dir, "writing entries", e))?;
+                    }
+                    target.id
                 }
-            }
-            chunks.finish(key_group, state)?;
+            };
+            parts.push(KeyedPart { stored_in, ..part });
         }
     }
-    Ok(())
+    Ok(parts)
 }
 
-/// The chunk being filled, and where it goes.
-struct ChunkWriter<'a> {
-    dir: &'a Path,
-    tree: &'a sled::Tree,
-    prefix: &'a [u8],
-    checksum: &'a mut EntryChecksum,
-    /// The frames of the chunk being filled.
-    chunk: Vec<u8>,
-    /// How many entries `chunk` holds.
-    entries: usize,
-    /// The number the chunk being filled gets, within its state and key group; wider than
-    /// the stored u32 so that running out of numbers is an error, not a wrap.
-    number: u64,
-}
+/// A stored chunk: its key and its frames.
+type Chunk = (Vec<u8>, Vec<u8>);
 
-impl ChunkWriter<'_> {
-    /// Stores the chunk being filled (if it holds anything) and starts the next one.
-    fn finish(&mut self, key_group: u16, state: &str) -> Result<()> {
-        if self.entries == 0 {
-            return Ok(());
-        }
+/// Cuts one part's entries (in storage order) into chunks: `(chunk key, chunk)` pairs, and
+/// the part's description (its `stored_in` still to be set).
+fn chunk_part(
+    target: &Target<'_>,
+    prefix: &[u8],
+    key_group: u16,
+    state: &str,
+    run: &[SortedEntry<'_>],
+) -> Result<(KeyedPart, Vec<Chunk>)> {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut chunk = Vec::new();
+    let mut in_chunk = 0;
+    let mut bytes = 0;
+    let mut checksum = EntryChecksum::new();
+    let mut close = |chunk: &mut Vec<u8>, chunks: &mut Vec<Chunk>| {
         // Every chunk holds at least one entry: this takes over 4 billion entries in one key group.
-        let number = u32::try_from(self.number).map_err(|_| StateError::Checkpoint {
-            path: self.dir.to_path_buf(),
+        let number = u32::try_from(chunks.len()).map_err(|_| StateError::Checkpoint {
+            path: target.dir.to_path_buf(),
             problem: format!("state '{state}' has too many entries in key group {key_group} for one snapshot"),
         })?;
-        let key = chunk_key(self.prefix, key_group, state, number);
-        self.checksum.add(&key, &self.chunk);
-        self.tree.insert(key, &self.chunk[..]).map_err(|e| sled_error(self.dir, "writing entries", e))?;
-        self.chunk.clear();
-        self.entries = 0;
-        self.number += 1;
-        Ok(())
+        let key = chunk_key(prefix, key_group, state, number);
+        checksum.add(&key, chunk);
+        chunks.push((key, std::mem::take(chunk)));
+        Ok::<(), StateError>(())
+    };
+    for entry in run {
+        push_frame(&mut chunk, entry.key, entry.value);
+        bytes += (entry.key.len() + entry.value.len()) as u64;
+        in_chunk += 1;
+        if in_chunk >= CHUNK_MAX_ENTRIES || chunk.len() >= CHUNK_TARGET_BYTES {
+            close(&mut chunk, &mut chunks)?;
+            in_chunk = 0;
+        }
     }
+    if in_chunk > 0 {
+        close(&mut chunk, &mut chunks)?;
+    }
+    let part = KeyedPart {
+        state: state.to_string(),
+        key_group,
+        stored_in: target.id,
+        chunks: chunks.len() as u32,
+        entries: run.len() as u64,
+        bytes,
+        checksum: checksum.digest(),
+    };
+    Ok((part, chunks))
 }
 
 /// The operator's list `(stored key, item)` pairs in sled order.

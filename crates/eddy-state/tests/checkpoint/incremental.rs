@@ -1,0 +1,267 @@
+//! Incremental checkpoints: only changed keyed parts are written, the rest is taken over
+//! from earlier checkpoints, and restoring at any parallelism reads exactly what a full
+//! checkpoint of the same state reads; `retain` keeps what kept checkpoints refer to, and
+//! a damaged shared part is found and skipped like any damaged checkpoint.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use eddy_core::key::KeyGroupRange;
+use eddy_state::checkpoint::{
+    write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader,
+};
+use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, Redistribution, SnapshotKind};
+use proptest::prelude::*;
+
+use crate::fixture::{few_cases, header, open_sled};
+
+/// An operator's keyed state as a model: `(state, key group, key) → value`.
+type Model = BTreeMap<(String, u16, Vec<u8>), Vec<u8>>;
+
+/// A model's parts: `(state, key group) → [(key, value)]`.
+type Parts = BTreeMap<(String, u16), Vec<(Vec<u8>, Vec<u8>)>>;
+
+/// Keyed entries: `(key group, key, value)`.
+type Entries = Vec<(u16, Vec<u8>, Vec<u8>)>;
+
+/// A change: in state `a` (or `b`), key group, key, and the new value or `None` (delete).
+type Change = (bool, u16, Vec<u8>, Option<Vec<u8>>);
+
+/// The operator snapshot of a model (entries in no particular order), with a list that
+/// changes at every checkpoint.
+fn operator(model: &Model, id: u64) -> OperatorSnapshot {
+    let mut keyed: BTreeMap<&str, Entries> = BTreeMap::new();
+    for ((state, key_group, key), value) in model.iter().rev() {
+        keyed.entry(state).or_default().push((*key_group, key.clone(), value.clone()));
+    }
+    OperatorSnapshot {
+        uid: "op".into(),
+        name: "Op".into(),
+        parallelism: 2,
+        keyed: keyed.into_iter().map(|(state, entries)| KeyedEntries { state: state.into(), entries }).collect(),
+        lists: vec![ListEntries {
+            name: "offsets".into(),
+            redistribution: Redistribution::Split,
+            items: vec![vec![id.to_be_bytes().to_vec()], vec![]],
+        }],
+    }
+}
+
+/// The `(state, key group)` parts of a model with their entries.
+fn parts(model: &Model) -> Parts {
+    let mut parts = Parts::new();
+    for ((state, key_group, key), value) in model {
+        parts.entry((state.clone(), *key_group)).or_default().push((key.clone(), value.clone()));
+    }
+    parts
+}
+
+/// Every subtask's keyed entries at parallelism 2, then 3, then 1: a restore, a rescale up
+/// and a rescale down.
+fn restored(reader: &SnapshotReader, max_parallelism: usize) -> Vec<Vec<KeyedEntries>> {
+    let mut out = Vec::new();
+    for parallelism in [2, 3, 1] {
+        for subtask in 0..parallelism {
+            out.push(reader.keyed("op", KeyGroupRange::of_subtask(subtask, max_parallelism, parallelism)).unwrap());
+        }
+    }
+    out
+}
+
+/// A change: upsert (`Some`) or delete (`None`) a key of state `a` or `b` in a key group.
+fn change(max_parallelism: usize) -> impl Strategy<Value = Change> {
+    let key = proptest::collection::vec(0u8..4, 1..3);
+    let value = proptest::option::weighted(0.8, proptest::collection::vec(any::<u8>(), 0..4));
+    (any::<bool>(), 0..max_parallelism as u16, key, value)
+}
+
+/// A number of key groups, at least 3 so parallelism 3 owns some.
+fn key_groups() -> impl Strategy<Value = usize> {
+    prop_oneof![3usize..=12, Just(128usize)]
+}
+
+/// Applies one interval's changes to the model.
+fn apply(model: &mut Model, changes: &[Change]) {
+    for (a, key_group, key, value) in changes {
+        let at = ((if *a { "a" } else { "b" }).to_string(), *key_group, key.clone());
+        match value {
+            Some(value) => model.insert(at, value.clone()),
+            None => model.remove(&at),
+        };
+    }
+}
+
+proptest! {
+    #![proptest_config(few_cases(12))]
+
+    /// A chain of incremental checkpoints, with `retain` after each: every checkpoint kept
+    /// verifies and restores at parallelism 2, 3 and 1 exactly what a full checkpoint of the
+    /// same state restores, and each stores exactly the parts that changed since the last.
+    #[test]
+    fn an_incremental_chain_restores_what_full_checkpoints_do(
+        (max_parallelism, initial, intervals, keep) in key_groups().prop_flat_map(|mp| (
+            Just(mp),
+            proptest::collection::vec(change(mp), 0..40),
+            proptest::collection::vec(proptest::collection::vec(change(mp), 0..4), 1..6),
+            1usize..4,
+        ))
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = CheckpointDirectory::open(dir.path().join("chk")).unwrap();
+        let full = dir.path().join("full");
+        let mut model = Model::new();
+        apply(&mut model, &initial);
+        let mut models = BTreeMap::new();
+        let mut base: Option<SnapshotMetadata> = None;
+        let mut previous = Parts::new();
+        for (i, changes) in std::iter::once(&Vec::new()).chain(&intervals).enumerate() {
+            let id = i as u64 + 1;
+            apply(&mut model, changes);
+            let op = operator(&model, id);
+            let path = checkpoints.path_for(id);
+            let written = match &base {
+                None => write_snapshot(&path, header(id, max_parallelism), &[op]).unwrap(),
+                Some(base) => write_incremental(&path, header(id, max_parallelism), &[op], base).unwrap(),
+            };
+            // Stored here: exactly the parts that are new or changed since the last checkpoint.
+            let now = parts(&model);
+            let changed: BTreeSet<(String, u16)> =
+                now.iter().filter(|(at, entries)| previous.get(*at) != Some(*entries)).map(|(at, _)| at.clone()).collect();
+            let stored: BTreeSet<(String, u16)> = written.operators[0].parts.iter()
+                .filter(|part| part.stored_in == id).map(|part| (part.state.clone(), part.key_group)).collect();
+            prop_assert_eq!(stored, changed);
+            previous = now;
+            base = Some(written);
+            models.insert(id, model.clone());
+            checkpoints.retain(keep).unwrap();
+        }
+        let kept = checkpoints.ids().unwrap();
+        prop_assert!(kept.len() >= keep.min(models.len()));
+        for id in kept.iter().rev().take(keep) {
+            let reader = SnapshotReader::open(checkpoints.path_for(*id)).unwrap();
+            reader.verify().unwrap();
+            let full_path = full.join(id.to_string());
+            write_snapshot(&full_path, header(*id, max_parallelism), &[operator(&models[id], *id)]).unwrap();
+            let full_reader = SnapshotReader::open(&full_path).unwrap();
+            prop_assert_eq!(restored(&reader, max_parallelism), restored(&full_reader, max_parallelism));
+            prop_assert_eq!(reader.list("op", "offsets").unwrap(), full_reader.list("op", "offsets").unwrap());
+        }
+    }
+}
+
+/// 8 key groups, 50 keys each, of one state: the key group of a key is its first byte.
+fn eight_groups(tag: u8) -> Model {
+    let mut model = Model::new();
+    for key_group in 0..8u16 {
+        for key in 0..50u8 {
+            model.insert(("count".into(), key_group, vec![key_group as u8, key]), vec![tag; 10]);
+        }
+    }
+    model
+}
+
+/// Writes checkpoints 1 (full), 2 (key group 0 changed) and 3 (key group 1 changed).
+fn chain(checkpoints: &CheckpointDirectory) -> Vec<SnapshotMetadata> {
+    let mut model = eight_groups(1);
+    let mut written = vec![write_snapshot(&checkpoints.path_for(1), header(1, 8), &[operator(&model, 1)]).unwrap()];
+    for id in 2..=3u64 {
+        model.insert(("count".into(), id as u16 - 2, vec![0, 0]), vec![id as u8]);
+        let base = written.last().unwrap();
+        written
+            .push(write_incremental(&checkpoints.path_for(id), header(id, 8), &[operator(&model, id)], base).unwrap());
+    }
+    written
+}
+
+#[test]
+fn an_incremental_checkpoint_stores_only_the_changed_key_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    let written = chain(&checkpoints);
+    assert!(!written[0].is_incremental());
+    assert_eq!(written[0].added_bytes(), written[0].bytes());
+    let third = &written[2];
+    assert!(third.is_incremental());
+    assert_eq!(third.references(), vec![1, 2]);
+    // Key group 1 (51 entries) and the 8-byte list item are new; 7 key groups are not.
+    let group_1 = third.operators[0].parts.iter().find(|p| p.key_group == 1).unwrap();
+    assert_eq!((group_1.stored_in, group_1.entries), (3, 51));
+    assert_eq!(third.added_bytes(), group_1.bytes + 8);
+    assert_eq!(open_sled(&checkpoints.path_for(3)).open_tree("keyed").unwrap().len(), 1);
+    let reader = SnapshotReader::open(checkpoints.path_for(3)).unwrap();
+    reader.verify().unwrap();
+    assert_eq!(reader.keyed("op", KeyGroupRange { start: 0, end: 7 }).unwrap()[0].entries.len(), 401);
+}
+
+#[test]
+fn retain_keeps_the_checkpoints_that_kept_ones_take_parts_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    chain(&checkpoints);
+    checkpoints.retain(1).unwrap();
+    // 3 takes parts from 1 and 2: nothing can go.
+    assert_eq!(checkpoints.ids().unwrap(), vec![1, 2, 3]);
+    // A full checkpoint 4 takes nothing: the others go.
+    write_snapshot(&checkpoints.path_for(4), header(4, 8), &[operator(&eight_groups(4), 4)]).unwrap();
+    checkpoints.retain(1).unwrap();
+    assert_eq!(checkpoints.ids().unwrap(), vec![4]);
+}
+
+/// Overwrites the first keyed chunk of the snapshot at `dir` with other bytes that still
+/// parse: only the checksums can tell.
+fn change_first_chunk(dir: &Path) {
+    let db = open_sled(dir);
+    let keyed = db.open_tree("keyed").unwrap();
+    let (key, value) = keyed.iter().next().unwrap().unwrap();
+    let mut bytes = value.to_vec();
+    *bytes.last_mut().unwrap() ^= 0xff;
+    keyed.insert(key, bytes).unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_damaged_shared_part_is_found_and_recovery_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    chain(&checkpoints);
+    // Checkpoint 2 stores key group 0, which checkpoint 3 takes over.
+    change_first_chunk(&checkpoints.path_for(2));
+    let reader = SnapshotReader::open(checkpoints.path_for(3)).unwrap();
+    let err = reader.verify().unwrap_err().to_string();
+    assert!(err.contains("key group 0, taken over from checkpoint 2") && err.contains("checksum"), "{err}");
+    let err = reader.keyed("op", KeyGroupRange { start: 0, end: 0 }).unwrap_err().to_string();
+    assert!(err.contains("checksum"), "{err}");
+    // Key groups stored elsewhere still read.
+    assert_eq!(reader.keyed("op", KeyGroupRange { start: 1, end: 7 }).unwrap()[0].entries.len(), 351);
+    drop(reader);
+    let (reader, warnings) = checkpoints.latest_valid().unwrap().unwrap();
+    assert_eq!(reader.metadata().header.id, 1, "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("skipped checkpoint 3"), "{warnings:?}");
+}
+
+#[test]
+fn a_missing_shared_checkpoint_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    chain(&checkpoints);
+    std::fs::remove_dir_all(checkpoints.path_for(1)).unwrap();
+    let err = SnapshotReader::open(checkpoints.path_for(3)).unwrap().verify().unwrap_err().to_string();
+    assert!(err.contains("taken over from checkpoint 1") && err.contains("cannot be read"), "{err}");
+    assert!(checkpoints.latest_valid().is_err());
+}
+
+#[test]
+fn savepoints_are_never_incremental() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    let written = chain(&checkpoints);
+    let mut savepoint = header(4, 8);
+    savepoint.kind = SnapshotKind::Savepoint;
+    let err = write_incremental(&dir.path().join("sp"), savepoint, &[operator(&eight_groups(1), 4)], &written[2])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("write savepoints in full"), "{err}");
+    let err = write_incremental(&checkpoints.path_for(2), header(2, 8), &[], &written[2]).unwrap_err().to_string();
+    assert!(err.contains("the base must be older"), "{err}");
+}
