@@ -16,7 +16,9 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use eddy_core::time::now_ms;
 use eddy_core::{Barrier, BarrierKind, Error, Result};
-use eddy_state::checkpoint::{write_snapshot, CheckpointDirectory, SnapshotReader};
+use eddy_state::checkpoint::{
+    write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader,
+};
 use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
 use crate::checkpoint::committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
@@ -128,6 +130,9 @@ pub struct Coordinator {
     last_start: Instant,
     last_end: Instant,
     latest: Option<Latest>,
+    /// The metadata of the newest checkpoint this attempt wrote, which the next incremental
+    /// checkpoint builds on (`None`: the next one is full).
+    base: Option<SnapshotMetadata>,
     completed: Arc<AtomicU64>,
     completed_count: u64,
     counters: Counters,
@@ -175,6 +180,7 @@ impl Coordinator {
             last_start: now,
             last_end: now,
             latest: None,
+            base: None,
             completed: Arc::new(AtomicU64::new(restored_id)),
             completed_count: 0,
             counters: Counters::new(metrics),
@@ -331,8 +337,13 @@ impl Coordinator {
             return Ok(None);
         };
         let (id, path) = (header.id, directory.path_for(header.id));
-        write_snapshot(&path, header, &operators)
-            .map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
+        let written = match self.base.take().filter(|_| self.config.incremental) {
+            Some(base) => write_incremental(&path, header, &operators, &base),
+            None => write_snapshot(&path, header, &operators),
+        };
+        let written =
+            written.map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
+        self.base = self.config.incremental.then_some(written);
         if let Err(e) = directory.retain(self.config.retain) {
             tracing::warn!("cannot remove old checkpoints: {e}");
         }
@@ -405,6 +416,9 @@ impl Coordinator {
     /// about.
     pub fn prepare_attempt(&mut self, restored: Option<&RestoredState>, skipped_newer: bool) -> Result<()> {
         self.abort("the job restarted");
+        // The first checkpoint of an attempt is full: it must not build on a history the
+        // restore may have set aside or found damaged.
+        self.base = None;
         let mut txns = Vec::with_capacity(self.committers.len());
         for (uid, _) in &self.committers {
             txns.push(match restored {
