@@ -12,16 +12,28 @@ use std::time::{Duration, Instant};
 use eddy::prelude::*;
 use eddy_state::checkpoint::{CheckpointDirectory, SnapshotReader};
 
-/// Keys of the events; a run of events shares a key, so an interval changes few of them.
-const KEYS: u64 = 300;
-/// Events in a row with the same key.
-const RUN: u64 = 40;
+/// The first events each bring a new key, over every key group; the rest only touch the
+/// keys of one key group, so once they run every checkpoint after the next one takes the
+/// other key groups' chunks over from earlier checkpoints.
+const NEW_KEYS: u64 = 3_000;
 /// Events per job.
 const EVENTS: u64 = 60_000;
 
+/// The keys of key group 0 (of the default 128) among `0..NEW_KEYS`.
+fn hot_keys() -> &'static [u64] {
+    static HOT: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    HOT.get_or_init(|| {
+        let mut hasher = eddy::core::key::KeyHasher::default();
+        (0..NEW_KEYS).filter(|k| eddy::core::key::key_group(hasher.hash(k).unwrap(), 128) == 0).collect()
+    })
+}
+
 /// Event `i`'s key.
 fn key(i: u64) -> u64 {
-    (i / RUN) % KEYS
+    match i.checked_sub(NEW_KEYS) {
+        None => i,
+        Some(j) => hot_keys()[(j / 10) as usize % hot_keys().len()],
+    }
 }
 
 /// Every key's count after all events, computed sequentially.
@@ -36,9 +48,14 @@ fn model() -> BTreeMap<u64, u64> {
 /// The job: a throttled generator (so checkpoints happen while it runs) → per key a running
 /// count in value state, emitted at each event; `fail_at` panics once in the map at that event.
 fn build(env: &StreamEnvironment, fail_at: Option<u64>) -> Collected<(u64, u64)> {
+    build_paced(env, fail_at, 100)
+}
+
+/// The job, its generator pausing 1 ms every `pace` events.
+fn build_paced(env: &StreamEnvironment, fail_at: Option<u64>, pace: u64) -> Collected<(u64, u64)> {
     let failed = Arc::new(AtomicBool::new(false));
-    env.generate(Some(EVENTS), |i| {
-        if i % 100 == 0 {
+    env.generate(Some(EVENTS), move |i| {
+        if i % pace == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         i
@@ -97,6 +114,12 @@ fn incremental_checkpoints(dir: &Path) -> (usize, usize) {
     (incremental, ids.len())
 }
 
+/// Whether the snapshot a restore from `dir` would use is an incremental checkpoint.
+fn restores_incremental(dir: &Path) -> bool {
+    let (reader, _) = CheckpointDirectory::open(dir).unwrap().latest_valid().unwrap().expect("a checkpoint");
+    reader.metadata().is_incremental()
+}
+
 #[test]
 fn failures_with_incremental_checkpoints_leave_the_state_of_a_failure_free_run() {
     for parallelism in 1..=3 {
@@ -114,9 +137,9 @@ fn failures_with_incremental_checkpoints_leave_the_state_of_a_failure_free_run()
     }
 }
 
-/// Runs the job at `parallelism` from `restore` until `dir` holds `checkpoints` complete
-/// checkpoints, then kills it; returns what it emitted.
-fn run_and_kill(parallelism: usize, dir: &Path, restore: Option<&Path>, checkpoints: u64) -> Vec<(u64, u64)> {
+/// Runs the job at `parallelism` from `restore` until the newest checkpoint in `dir` is
+/// incremental, then kills it; returns what it emitted.
+fn run_and_kill(parallelism: usize, dir: &Path, restore: Option<&Path>) -> Vec<(u64, u64)> {
     let env = StreamEnvironment::new();
     env.set_parallelism(parallelism);
     env.enable_checkpointing(incremental(dir));
@@ -128,8 +151,13 @@ fn run_and_kill(parallelism: usize, dir: &Path, restore: Option<&Path>, checkpoi
     let started = Instant::now();
     let directory = CheckpointDirectory::open(dir).unwrap();
     let first = directory.newest_id().unwrap();
-    while directory.newest_id().unwrap() < first + checkpoints && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(5));
+    let newest_is_incremental = || {
+        let newest = directory.newest_id().unwrap();
+        newest > first
+            && SnapshotReader::open(directory.path_for(newest)).is_ok_and(|reader| reader.metadata().is_incremental())
+    };
+    while !newest_is_incremental() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(2));
     }
     handle.cancel();
     let _ = handle.wait();
@@ -139,9 +167,10 @@ fn run_and_kill(parallelism: usize, dir: &Path, restore: Option<&Path>, checkpoi
 #[test]
 fn killed_and_restored_from_incremental_checkpoints_at_2_then_3_then_1() {
     let dir = tempfile::tempdir().unwrap();
-    let mut out = run_and_kill(2, dir.path(), None, 4);
-    assert!(incremental_checkpoints(dir.path()).0 > 0, "no incremental checkpoint was written at p=2");
-    out.extend(run_and_kill(3, dir.path(), Some(dir.path()), 4));
+    let mut out = run_and_kill(2, dir.path(), None);
+    assert!(restores_incremental(dir.path()), "the p=2 run left no incremental checkpoint to restore");
+    out.extend(run_and_kill(3, dir.path(), Some(dir.path())));
+    assert!(restores_incremental(dir.path()), "the p=3 run left no incremental checkpoint to restore");
     // The last run restores the newest checkpoint of the p=3 run and finishes.
     let env = StreamEnvironment::new();
     env.set_parallelism(1);
@@ -159,12 +188,13 @@ fn savepoints_of_a_job_with_incremental_checkpoints_are_full() {
     let env = StreamEnvironment::new();
     env.set_parallelism(2);
     env.enable_checkpointing(incremental(&dir.path().join("chk")));
-    let out = build(&env, None);
+    // Paced for at least 1.2 s, so the savepoint comes before the end.
+    let out = build_paced(&env, None, 50);
     let handle = env.execute("savepoints").unwrap();
     let directory = CheckpointDirectory::open(dir.path().join("chk")).unwrap();
     let started = Instant::now();
-    while incremental_checkpoints(directory.path()).0 == 0 && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(5));
+    while directory.newest_id().unwrap() < 3 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(1));
     }
     let savepoint = handle.stop_with_savepoint(dir.path().join("savepoint"), false).unwrap();
     handle.wait().unwrap();

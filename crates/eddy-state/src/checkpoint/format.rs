@@ -11,10 +11,10 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The oldest snapshot format this build reads: version 1, before incremental checkpoints.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
-/// An incremental checkpoint takes a keyed part over from an earlier checkpoint only if
-/// that checkpoint's id is at most this much lower; an older part is written again. This
-/// bounds how many checkpoint directories one unchanged key group keeps alive (Flink's
-/// changelog backend materializes periodically for the same reason).
+/// An incremental checkpoint takes a chunk over from an earlier checkpoint only if that
+/// checkpoint's id is at most this much lower; an older chunk is written again. This bounds
+/// how many checkpoint directories unchanged state keeps alive (Flink's changelog backend
+/// materializes periodically for the same reason).
 pub const REWRITE_AFTER: u64 = 8;
 
 /// The sled tree of keyed state entries.
@@ -52,6 +52,16 @@ pub(crate) const CHUNK_MAX_ENTRIES: usize = 1024;
 /// this is a chunk of its own.
 pub(crate) const CHUNK_TARGET_BYTES: usize = 64 << 10;
 
+/// A keyed chunk also ends after a key whose xxh3-64 has these bits all zero (one key in
+/// 512 on average), so chunk boundaries follow the keys: see [`ends_chunk`].
+pub(crate) const CHUNK_BOUNDARY_MASK: u64 = 0x1ff;
+
+/// Whether a chunk ends after `key` whatever its size: content-defined chunking, so that
+/// inserting or changing a few entries leaves the other chunks of their part unchanged.
+pub(crate) fn ends_chunk(key: &[u8]) -> bool {
+    xxh3_64(key) & CHUNK_BOUNDARY_MASK == 0
+}
+
 /// The longest key or value a frame's u32 length can say.
 pub(crate) const MAX_FRAMED_LEN: usize = u32::MAX as usize;
 
@@ -66,16 +76,6 @@ pub(crate) fn chunk_key(uid_prefix: &[u8], key_group: u16, state: &str, chunk: u
     out.extend_from_slice(&key_group.to_be_bytes());
     push_name(&mut out, state);
     out.extend_from_slice(&chunk.to_be_bytes());
-    out
-}
-
-/// The prefix of every chunk of one state in one key group (a keyed part):
-/// `uid prefix | key_group u16 BE | state_len u16 BE | state`.
-pub(crate) fn part_prefix(uid_prefix: &[u8], key_group: u16, state: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(uid_prefix.len() + 4 + state.len());
-    out.extend_from_slice(uid_prefix);
-    out.extend_from_slice(&key_group.to_be_bytes());
-    push_name(&mut out, state);
     out
 }
 
@@ -220,15 +220,6 @@ impl EntryChecksum {
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
         self.0.update(&(key.len() as u32).to_be_bytes());
         self.0.update(key);
-        self.0.update(&(value.len() as u32).to_be_bytes());
-        self.0.update(value);
-    }
-
-    /// Adds one stored pair whose key is `key_head ++ key_tail`.
-    pub fn add_split(&mut self, key_head: &[u8], key_tail: &[u8], value: &[u8]) {
-        self.0.update(&((key_head.len() + key_tail.len()) as u32).to_be_bytes());
-        self.0.update(key_head);
-        self.0.update(key_tail);
         self.0.update(&(value.len() as u32).to_be_bytes());
         self.0.update(value);
     }

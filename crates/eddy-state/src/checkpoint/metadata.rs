@@ -51,25 +51,36 @@ pub struct OperatorMetadata {
     pub parts: Vec<KeyedPart>,
 }
 
-/// One state's entries in one key group, as a snapshot of format version 2 records it: the
-/// unit an incremental checkpoint writes again or takes over from an earlier checkpoint.
+/// One state's entries in one key group, as a snapshot of format version 2 records it: a
+/// run of chunks, each stored by this snapshot or taken over from an earlier checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyedPart {
     /// The keyed state's name.
     pub state: String,
     /// The key group.
     pub key_group: u16,
-    /// The id of the checkpoint whose directory stores the part's chunks: the snapshot's
-    /// own id, or an earlier checkpoint's in the same checkpoint directory (`chk-<id>`).
-    pub stored_in: u64,
-    /// How many chunks it is stored in.
-    pub chunks: u32,
     /// Its entries.
     pub entries: u64,
     /// Its key plus value bytes.
     pub bytes: u64,
-    /// xxh3-64 over its stored `(chunk key, chunk)` pairs in order, framed like the
-    /// operator checksum's: a part taken over from an earlier checkpoint is checked with it.
+    /// Its chunks, in key order.
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// Where one chunk of a keyed part is stored, and what it holds: the unit an incremental
+/// checkpoint writes again or takes over from an earlier checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// The id of the checkpoint whose directory stores the chunk: the snapshot's own id, or
+    /// an earlier checkpoint's in the same checkpoint directory (`chk-<id>`).
+    pub stored_in: u64,
+    /// Its number there: the last field of its key in that snapshot's `keyed` tree.
+    pub number: u32,
+    /// Its entries.
+    pub entries: u32,
+    /// Its key plus value bytes.
+    pub bytes: u64,
+    /// xxh3-64 of the chunk's bytes (its frames): a chunk taken over is checked with it.
     pub checksum: u64,
 }
 
@@ -131,10 +142,16 @@ impl SnapshotMetadata {
         self.operators.iter().map(OperatorMetadata::bytes).sum()
     }
 
-    /// Whether this is an incremental checkpoint: it takes some keyed parts over from
-    /// earlier checkpoints instead of storing them.
+    /// Whether this is an incremental checkpoint: it takes some chunks of keyed state over
+    /// from earlier checkpoints instead of storing them.
     pub fn is_incremental(&self) -> bool {
-        self.operators.iter().any(|op| op.parts.iter().any(|part| part.stored_in != self.header.id))
+        self.shared_chunks().next().is_some()
+    }
+
+    /// Every chunk this snapshot takes over from an earlier checkpoint.
+    fn shared_chunks(&self) -> impl Iterator<Item = &ChunkRef> {
+        let id = self.header.id;
+        self.operators.iter().flat_map(|op| op.chunks()).filter(move |chunk| chunk.stored_in != id)
     }
 
     /// User bytes this snapshot stores itself: all of them for a full snapshot, only what
@@ -143,15 +160,9 @@ impl SnapshotMetadata {
         self.operators.iter().map(|op| op.bytes() - op.shared_bytes(self.header.id)).sum()
     }
 
-    /// The ids of the earlier checkpoints this one takes keyed parts from, ascending.
+    /// The ids of the earlier checkpoints this one takes chunks from, ascending.
     pub fn references(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self
-            .operators
-            .iter()
-            .flat_map(|op| &op.parts)
-            .map(|part| part.stored_in)
-            .filter(|&id| id != self.header.id)
-            .collect();
+        let mut ids: Vec<u64> = self.shared_chunks().map(|chunk| chunk.stored_in).collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -219,9 +230,14 @@ impl OperatorMetadata {
         self.states.iter().map(|state| state.bytes).sum()
     }
 
-    /// User bytes of the keyed parts that snapshot `id` takes from earlier checkpoints.
+    /// User bytes of the chunks that snapshot `id` takes from earlier checkpoints.
     pub fn shared_bytes(&self, id: u64) -> u64 {
-        self.parts.iter().filter(|part| part.stored_in != id).map(|part| part.bytes).sum()
+        self.chunks().filter(|chunk| chunk.stored_in != id).map(|chunk| chunk.bytes).sum()
+    }
+
+    /// The chunks of all its keyed parts.
+    pub fn chunks(&self) -> impl Iterator<Item = &ChunkRef> {
+        self.parts.iter().flat_map(|part| &part.chunks)
     }
 }
 

@@ -8,11 +8,12 @@ use eddy_core::key::KeyGroupRange;
 
 use super::deadline::close;
 use super::format::{
-    frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE, METADATA_KEY,
+    chunk_key, frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE,
+    METADATA_KEY,
 };
 use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
-use super::metadata::{OperatorMetadata, SnapshotMetadata, StoredStateKind};
-use super::shared::SharedParts;
+use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StoredStateKind};
+use super::shared::SharedChunks;
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::KeyedEntries;
 
@@ -28,8 +29,8 @@ pub struct SnapshotReader {
     /// Always `Some` until closed: [`close`](Self::close) or drop takes the handles to close
     /// them on a helper thread, with a time limit and a panic guard.
     handles: Option<Handles>,
-    /// The earlier checkpoints an incremental checkpoint takes keyed parts from.
-    shared: SharedParts,
+    /// The earlier checkpoints an incremental checkpoint takes chunks from.
+    shared: SharedChunks,
 }
 
 /// The open database and its two entry trees.
@@ -55,7 +56,7 @@ impl SnapshotReader {
         match catch_panic(&path, "reading the metadata", || read_metadata(&path, &db)) {
             Ok((metadata, keyed, lists)) => {
                 let handles = Some(Handles { keyed, lists, _db: db });
-                Ok(SnapshotReader { path, metadata, handles, shared: SharedParts::default() })
+                Ok(SnapshotReader { path, metadata, handles, shared: SharedChunks::default() })
             }
             Err(error) => {
                 // The first problem is the one to report.
@@ -93,7 +94,7 @@ impl SnapshotReader {
     /// Recomputes every operator's checksum, entry and byte counts and key groups from the
     /// stored entries (one ordered scan of each tree) and compares them with the metadata;
     /// a difference is a [`StateError::Checkpoint`] naming the operator and the path. An
-    /// incremental checkpoint's parts stored in earlier checkpoints are read there and
+    /// incremental checkpoint's chunks stored in earlier checkpoints are read there and
     /// checked against their checksums: a damaged or missing one fails verification.
     pub fn verify(&self) -> Result<()> {
         let handles = self.handles();
@@ -101,34 +102,43 @@ impl SnapshotReader {
             super::verify::verify(&self.path, &self.metadata, &handles.keyed, &handles.lists)
         })?;
         let id = self.metadata.header.id;
-        let mut scratch = Vec::new();
         for op in &self.metadata.operators {
-            for part in op.parts.iter().filter(|part| part.stored_in != id) {
-                catch_panic(&self.path, "verifying a shared part", || {
-                    self.shared.read(&self.path, op, part, &mut scratch)
-                })?;
-                scratch.clear();
+            for part in &op.parts {
+                for chunk in part.chunks.iter().filter(|chunk| chunk.stored_in != id) {
+                    self.shared_chunk(op, part, chunk, |_, _| ())?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Calls `visit` with every `(key, chunk)` of the keyed tree under `prefix`, in order,
-    /// stopping at its first error.
-    pub(crate) fn scan_keyed_prefix<E>(
-        &self,
-        prefix: &[u8],
-        mut visit: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), E>,
-    ) -> Result<std::result::Result<(), E>> {
-        catch_panic(&self.path, "reading a keyed part", || {
-            for item in self.handles().keyed.scan_prefix(prefix) {
-                let (key, chunk) = item.map_err(|e| super::shared::scan_error(&self.path, e))?;
-                if let Err(e) = visit(&key, &chunk) {
-                    return Ok(Err(e));
-                }
-            }
-            Ok(Ok(()))
+    /// The bytes stored under `key` in this snapshot's keyed tree.
+    pub(crate) fn own_chunk(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        catch_panic(&self.path, "reading a keyed chunk", || {
+            let found =
+                self.handles().keyed.get(key).map_err(|e| sled_error(&self.path, "reading a keyed chunk", e))?;
+            Ok(found.map(|bytes| bytes.to_vec()))
         })
+    }
+
+    /// Reads a chunk that this snapshot takes over from an earlier checkpoint, checks it
+    /// against what the metadata says of it, and hands its entries to `visit`.
+    fn shared_chunk(
+        &self,
+        op: &OperatorMetadata,
+        part: &KeyedPart,
+        chunk: &ChunkRef,
+        visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
+        let read = catch_panic(&self.path, "reading a shared chunk", || {
+            Ok(self.shared.read(&self.path, &op.uid, part, chunk))
+        })?;
+        let taken = format!(
+            "its chunk {} of state '{}' in key group {}, taken over from checkpoint {}",
+            chunk.number, part.state, part.key_group, chunk.stored_in
+        );
+        let bytes = read.map_err(|what| self.damaged(op, &format!("{taken} is unusable: {what}")))?;
+        decode_chunk(part, chunk, &bytes, visit).map_err(|what| self.damaged(op, &format!("{taken}: {what}")))
     }
 
     /// The keyed entries of operator `uid` in `key_groups`, one [`KeyedEntries`] per keyed
@@ -147,29 +157,46 @@ impl SnapshotReader {
         if key_groups.start > key_groups.end {
             return Ok(out);
         }
-        catch_panic(&self.path, "reading keyed entries", || self.scan_keyed(op, start, key_groups.end, &mut out))?;
-        self.read_shared(op, key_groups, &mut out)?;
+        if self.metadata.format_version == 1 {
+            catch_panic(&self.path, "reading keyed entries", || self.scan_keyed(op, start, key_groups.end, &mut out))?;
+        } else {
+            self.read_parts(op, key_groups, &mut out)?;
+        }
         Ok(out)
     }
 
-    /// Adds the parts in `key_groups` that an incremental checkpoint takes from earlier
-    /// checkpoints to `out`, and sorts what they were added to by key group, then key.
-    fn read_shared(&self, op: &OperatorMetadata, key_groups: KeyGroupRange, out: &mut [KeyedEntries]) -> Result<()> {
-        let id = self.metadata.header.id;
-        let shared = op.parts.iter().filter(|p| p.stored_in != id && key_groups.contains(usize::from(p.key_group)));
-        let mut touched = vec![false; out.len()];
-        for part in shared {
-            let Some(slot) = out.iter().position(|entries| entries.state == part.state) else {
-                return Err(
-                    self.damaged(op, &format!("it has a part of state '{}', which it does not list", part.state))
-                );
-            };
-            self.shared.read(&self.path, op, part, &mut out[slot].entries)?;
-            touched[slot] = true;
+    /// Format version 2: reads the parts of `op` in `key_groups`, chunk by chunk, from this
+    /// snapshot or the checkpoint that stores each, into `out`, sorted by key group, then key.
+    fn read_parts(&self, op: &OperatorMetadata, key_groups: KeyGroupRange, out: &mut [KeyedEntries]) -> Result<()> {
+        let (id, prefix) = (self.metadata.header.id, uid_prefix(&op.uid));
+        for part in op.parts.iter().filter(|part| key_groups.contains(usize::from(part.key_group))) {
+            let slot = out.iter().position(|entries| entries.state == part.state).ok_or_else(|| {
+                self.damaged(op, &format!("it has a part of state '{}', which it does not list", part.state))
+            })?;
+            let entries = &mut out[slot].entries;
+            let start = entries.len();
+            let mut push = |key: &[u8], value: &[u8]| entries.push((part.key_group, key.to_vec(), value.to_vec()));
+            for chunk in &part.chunks {
+                if chunk.stored_in != id {
+                    self.shared_chunk(op, part, chunk, &mut push)?;
+                    continue;
+                }
+                let key = chunk_key(&prefix, part.key_group, &part.state, chunk.number);
+                let missing = || {
+                    let (number, state, key_group) = (chunk.number, &part.state, part.key_group);
+                    self.damaged(op, &format!("chunk {number} of state '{state}' in key group {key_group} is missing"))
+                };
+                let bytes = self.own_chunk(&key)?.ok_or_else(missing)?;
+                decode_chunk(part, chunk, &bytes, &mut push).map_err(|what| self.damaged(op, &what))?;
+            }
+            if !entries[start..].windows(2).all(|pair| pair[0].1 < pair[1].1) {
+                let what = format!("state '{}' has keys out of order in key group {}", part.state, part.key_group);
+                return Err(self.damaged(op, &what));
+            }
         }
-        for (entries, touched) in out.iter_mut().zip(touched) {
-            if touched {
-                entries.entries.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        for state in out {
+            if !state.entries.is_sorted_by(|a, b| (a.0, &a.1) <= (b.0, &b.1)) {
+                state.entries.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             }
         }
         Ok(())
@@ -254,6 +281,22 @@ impl SnapshotReader {
     fn damaged(&self, op: &OperatorMetadata, what: &str) -> StateError {
         damaged(&self.path, op, what)
     }
+}
+
+/// Checks a chunk of `part` against what the metadata says of it (`chunk`) and hands its
+/// entries to `visit`; the error says what is wrong.
+fn decode_chunk(
+    part: &KeyedPart,
+    chunk: &ChunkRef,
+    bytes: &[u8],
+    mut visit: impl FnMut(&[u8], &[u8]),
+) -> std::result::Result<(), String> {
+    let key = ChunkKey { key_group: part.key_group, state: part.state.as_bytes(), chunk: chunk.number };
+    super::verify::check_chunk(&key, bytes, chunk)?;
+    for (key, value) in frames(bytes).flatten() {
+        visit(key, value);
+    }
+    Ok(())
 }
 
 /// What is wrong with a keyed chunk whose frames do not parse.

@@ -1,11 +1,19 @@
 //! Verifying a snapshot: one ordered scan per tree, recomputing what the metadata claims.
+//!
+//! In format version 1 a state's chunks in a key group are numbered 0, 1, 2, … and all
+//! stored in the snapshot. In version 2 the metadata lists every chunk of every keyed part
+//! with its checksum; the snapshot stores some and takes the others from earlier
+//! checkpoints (checked by the reader, which opens those): the scan checks each chunk it
+//! finds against the entry the metadata has for it, and that none is missing.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::format::{frames, parse_chunk_key, parse_list_key, uid_prefix, EntryChecksum};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::format::{frames, parse_chunk_key, parse_list_key, ChunkKey, EntryChecksum};
 use super::guard::sled_error;
-use super::metadata::{KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::metadata::{ChunkRef, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use super::reader::{broken_chunk, damaged};
 use crate::error::{Result, StateError};
 
@@ -13,14 +21,16 @@ use crate::error::{Result, StateError};
 /// groups, that keyed chunks parse and follow each other, list positions, and that no entry
 /// belongs to an unknown operator or state.
 pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tree, lists: &sled::Tree) -> Result<()> {
-    let id = metadata.header.id;
-    let mut tallies: Vec<OperatorTally<'_>> = metadata.operators.iter().map(|op| OperatorTally::new(op, id)).collect();
+    let v1 = metadata.format_version == 1;
+    let mut tallies: Vec<OperatorTally<'_>> =
+        metadata.operators.iter().map(|op| OperatorTally::new(op, (!v1).then_some(metadata.header.id))).collect();
     let by_prefix: HashMap<Vec<u8>, usize> =
         metadata.operators.iter().enumerate().map(|(i, op)| (super::format::uid_prefix(&op.uid), i)).collect();
     // The checksum covers the keyed tree first, then the lists tree, as the writer wrote them.
-    scan_tree(path, keyed, "keyed", &by_prefix, &mut tallies, OperatorTally::add_keyed)?;
+    let add_keyed = if v1 { OperatorTally::add_keyed } else { OperatorTally::add_own_chunk };
+    scan_tree(path, keyed, "keyed", &by_prefix, &mut tallies, add_keyed)?;
     scan_tree(path, lists, "lists", &by_prefix, &mut tallies, OperatorTally::add_list)?;
-    tallies.iter().try_for_each(|tally| tally.check(path, metadata.format_version >= 2))
+    tallies.iter().try_for_each(|tally| tally.check(path))
 }
 
 /// Scans one tree in key order, handing each stored pair (a keyed chunk, a list item) to its
@@ -62,26 +72,19 @@ fn operator_prefix_len(key: &[u8]) -> Option<usize> {
 /// What the stored entries of one operator add up to.
 struct OperatorTally<'m> {
     operator: &'m OperatorMetadata,
-    /// The snapshot's id: its own parts record it.
-    id: u64,
-    /// `uid_len u16 | uid`, which every stored key of the operator starts with.
-    prefix: Vec<u8>,
     checksum: EntryChecksum,
-    /// Per keyed part, `(state, key group)`: what its stored chunks add up to.
-    parts: HashMap<(&'m [u8], u16), PartTally>,
     /// Per keyed state name.
     keyed: HashMap<&'m [u8], StateTally>,
     /// Per list name.
     lists: HashMap<&'m [u8], StateTally>,
+    /// Format version 2: the chunks the metadata says this snapshot stores, by state, key
+    /// group and number, and whether the scan found each (`None` in version 1).
+    own_chunks: Option<OwnChunks<'m>>,
 }
 
-/// What the stored chunks of one keyed part add up to.
-struct PartTally {
-    checksum: EntryChecksum,
-    chunks: u32,
-    entries: u64,
-    bytes: u64,
-}
+/// The chunks a snapshot stores itself, by state, then key group and number, with whether
+/// the scan found each.
+type OwnChunks<'m> = HashMap<&'m [u8], HashMap<(u16, u32), (&'m ChunkRef, bool)>>;
 
 /// What the stored entries of one state add up to.
 #[derive(Default)]
@@ -99,32 +102,33 @@ struct StateTally {
 }
 
 impl<'m> OperatorTally<'m> {
-    /// An empty tally with a slot for each state in the operator's metadata.
-    fn new(operator: &'m OperatorMetadata, id: u64) -> Self {
+    /// An empty tally with a slot for each state in the operator's metadata; `id`: the
+    /// snapshot's, for format version 2, whose chunks record where they are stored.
+    fn new(operator: &'m OperatorMetadata, id: Option<u64>) -> Self {
         let mut keyed = HashMap::new();
         let mut lists = HashMap::new();
         for state in &operator.states {
             let slots = if matches!(state.kind, StoredStateKind::Keyed { .. }) { &mut keyed } else { &mut lists };
             slots.insert(state.name.as_bytes(), StateTally::default());
         }
-        let (prefix, parts) = (uid_prefix(&operator.uid), HashMap::new());
-        OperatorTally { operator, id, prefix, checksum: EntryChecksum::new(), parts, keyed, lists }
+        let own_chunks = id.map(|id| {
+            let mut own = OwnChunks::new();
+            for part in &operator.parts {
+                let chunks = own.entry(part.state.as_bytes()).or_default();
+                for chunk in part.chunks.iter().filter(|chunk| chunk.stored_in == id) {
+                    chunks.insert((part.key_group, chunk.number), (chunk, false));
+                }
+            }
+            own
+        });
+        OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists, own_chunks }
     }
 
     /// Counts the entries of a keyed chunk (its key without the uid prefix), checking that
     /// they parse and continue the state's previous chunk in the key group.
     fn add_keyed(&mut self, rest: &[u8], chunk: &[u8]) -> std::result::Result<(), String> {
         let key = parse_chunk_key(rest).ok_or("a keyed chunk's key is malformed")?;
-        let state: &'m [u8] = self.keyed.get_key_value(key.state).ok_or_else(|| unknown("keyed state", key.state))?.0;
-        let tally = self.keyed.get_mut(state).expect("found above");
-        let part = self.parts.entry((state, key.key_group)).or_insert_with(|| PartTally {
-            checksum: EntryChecksum::new(),
-            chunks: 0,
-            entries: 0,
-            bytes: 0,
-        });
-        part.checksum.add_split(&self.prefix, rest, chunk);
-        part.chunks += 1;
+        let tally = self.keyed.get_mut(key.state).ok_or_else(|| unknown("keyed state", key.state))?;
         let continues = tally.last_chunk.is_some_and(|(key_group, _)| key_group == key.key_group);
         let expected = match tally.last_chunk {
             Some((_, last)) if continues => last.checked_add(1),
@@ -148,8 +152,6 @@ impl<'m> OperatorTally<'m> {
             previous = Some(entry_key);
             tally.entries += 1;
             tally.bytes += (entry_key.len() + value.len()) as u64;
-            part.entries += 1;
-            part.bytes += (entry_key.len() + value.len()) as u64;
         }
         if let Some(last) = previous {
             tally.last_key = last.to_vec();
@@ -163,6 +165,20 @@ impl<'m> OperatorTally<'m> {
         let min = tally.key_groups.map_or(key_group, |(min, _)| min);
         tally.key_groups = Some((min, key_group));
         Ok(())
+    }
+
+    /// Format version 2: checks a stored chunk (its key without the uid prefix) against the
+    /// chunk the metadata lists under its state, key group and number.
+    fn add_own_chunk(&mut self, rest: &[u8], chunk: &[u8]) -> std::result::Result<(), String> {
+        let key = parse_chunk_key(rest).ok_or("a keyed chunk's key is malformed")?;
+        let own = self.own_chunks.as_mut().expect("set for format version 2");
+        let found = own.get_mut(key.state).and_then(|chunks| chunks.get_mut(&(key.key_group, key.chunk)));
+        let Some((expected, seen)) = found else {
+            let (state, number, key_group) = (String::from_utf8_lossy(key.state), key.chunk, key.key_group);
+            return Err(format!("it stores chunk {number} of state '{state}' in key group {key_group}, which its metadata does not list"));
+        };
+        *seen = true;
+        check_chunk(&key, chunk, expected)
     }
 
     /// Counts a list item (its key without the uid prefix), checking it is the next one.
@@ -181,29 +197,30 @@ impl<'m> OperatorTally<'m> {
         Ok(())
     }
 
-    /// Compares the tally with the operator's metadata; `parts`: the snapshot is of format
-    /// version 2, which describes every keyed part and may take some from earlier checkpoints.
-    fn check(&self, path: &Path, parts: bool) -> Result<()> {
+    /// Compares the tally with the operator's metadata.
+    fn check(&self, path: &Path) -> Result<()> {
         let op = self.operator;
         for state in &op.states {
-            let is_keyed = matches!(state.kind, StoredStateKind::Keyed { .. });
-            let slots = if is_keyed { &self.keyed } else { &self.lists };
-            // What this snapshot stores itself of the state: all of it, but in an
-            // incremental checkpoint the parts it takes from earlier ones.
-            let own = match parts && is_keyed {
-                true => own_part_of(state, op.parts.iter().filter(|part| part.stored_in == self.id)),
-                false => state.clone(),
+            let keyed = matches!(state.kind, StoredStateKind::Keyed { .. });
+            let tally = match (keyed, &self.own_chunks) {
+                // Version 2: the parts say what the state holds; the chunks were checked one by one.
+                (true, Some(_)) => Some(check_parts(op, state)),
+                (true, None) => self.keyed.get(state.name.as_bytes()).map(|tally| check_state(state, tally)),
+                (false, _) => self.lists.get(state.name.as_bytes()).map(|tally| check_state(state, tally)),
             };
-            let tally = slots.get(state.name.as_bytes()).map(|tally| check_state(&own, tally));
             if let Some(Err(what)) = tally {
                 return Err(damaged(path, op, &what));
             }
-            if parts && is_keyed && own_part_of(state, op.parts.iter()) != *state {
-                return Err(damaged(path, op, &format!("state '{}' is not the sum of its parts", state.name)));
-            }
         }
-        if parts {
-            self.check_parts().map_err(|what| damaged(path, op, &what))?;
+        let by_state = self.own_chunks.iter().flatten();
+        let missing = by_state.flat_map(|(state, chunks)| chunks.iter().map(move |(at, found)| (state, at, found)));
+        if let Some((state, (key_group, number), _)) = missing.into_iter().find(|(_, _, (_, seen))| !seen) {
+            let state = String::from_utf8_lossy(state);
+            return Err(damaged(
+                path,
+                op,
+                &format!("chunk {number} of state '{state}' in key group {key_group} is missing"),
+            ));
         }
         if self.checksum.digest() != op.checksum {
             return Err(damaged(path, op, "its entries do not match their checksum"));
@@ -212,50 +229,53 @@ impl<'m> OperatorTally<'m> {
     }
 }
 
-impl OperatorTally<'_> {
-    /// Compares every part this snapshot stores with the part its metadata describes.
-    fn check_parts(&self) -> std::result::Result<(), String> {
-        let own: HashMap<(&[u8], u16), &KeyedPart> = self
-            .operator
-            .parts
-            .iter()
-            .filter(|part| part.stored_in == self.id)
-            .map(|part| ((part.state.as_bytes(), part.key_group), part))
-            .collect();
-        if own.len() != self.parts.len() {
-            return Err("its stored keyed parts are not the ones its metadata lists".into());
+/// Checks a chunk's bytes against what the metadata says of it: whole frames, keys in
+/// order, its entries, bytes and checksum.
+pub(crate) fn check_chunk(key: &ChunkKey<'_>, chunk: &[u8], expected: &ChunkRef) -> std::result::Result<(), String> {
+    let (mut entries, mut bytes, mut previous) = (0u32, 0u64, None);
+    for frame in frames(chunk) {
+        let (entry_key, value) = frame.map_err(|_| broken_chunk(key))?;
+        if previous.is_some_and(|previous: &[u8]| previous >= entry_key) {
+            let state = String::from_utf8_lossy(key.state);
+            return Err(format!("state '{state}' has keys out of order in key group {}", key.key_group));
         }
-        for ((state, key_group), tally) in &self.parts {
-            let described = own.get(&(*state, *key_group)).is_some_and(|part| {
-                (part.checksum, part.chunks, part.entries, part.bytes)
-                    == (tally.checksum.digest(), tally.chunks, tally.entries, tally.bytes)
-            });
-            if !described {
-                let state = String::from_utf8_lossy(state);
-                return Err(format!("state '{state}' in key group {key_group} does not match its part's checksum"));
-            }
-        }
-        Ok(())
+        previous = Some(entry_key);
+        entries += 1;
+        bytes += (entry_key.len() + value.len()) as u64;
     }
+    if (entries, bytes, xxh3_64(chunk)) != (expected.entries, expected.bytes, expected.checksum) {
+        let state = String::from_utf8_lossy(key.state);
+        return Err(format!(
+            "chunk {} of state '{state}' in key group {} does not match its checksum",
+            key.chunk, key.key_group
+        ));
+    }
+    Ok(())
 }
 
-/// The state as the given parts of it add up: entries, bytes and key groups.
-fn own_part_of<'p>(state: &StateMetadata, parts: impl Iterator<Item = &'p KeyedPart>) -> StateMetadata {
+/// Format version 2: checks that a keyed state's metadata is the sum of its parts, and each
+/// part the sum of its chunks.
+fn check_parts(op: &OperatorMetadata, state: &StateMetadata) -> std::result::Result<(), String> {
     let (mut entries, mut bytes, mut key_groups, mut count) = (0, 0, None::<(u32, u32)>, 0);
-    for part in parts.filter(|part| part.state == state.name) {
+    for part in op.parts.iter().filter(|part| part.state == state.name) {
+        let chunk_entries: u64 = part.chunks.iter().map(|chunk| u64::from(chunk.entries)).sum();
+        let chunk_bytes: u64 = part.chunks.iter().map(|chunk| chunk.bytes).sum();
+        if (chunk_entries, chunk_bytes) != (part.entries, part.bytes) {
+            return Err(format!("state '{}' in key group {} is not the sum of its chunks", state.name, part.key_group));
+        }
         entries += part.entries;
         bytes += part.bytes;
         let key_group = u32::from(part.key_group);
-        key_groups =
-            Some(key_groups.map_or((key_group, key_group), |(min, max)| (min.min(key_group), max.max(key_group))));
-        count += 1;
+        if is_new_key_group(key_groups, key_group) {
+            count += 1;
+        }
+        key_groups = Some((key_groups.map_or(key_group, |(min, _)| min), key_group));
     }
-    StateMetadata {
-        name: state.name.clone(),
-        kind: StoredStateKind::Keyed { key_groups, key_group_count: count },
-        entries,
-        bytes,
+    let found = StoredStateKind::Keyed { key_groups, key_group_count: count };
+    if (entries, bytes, found) != (state.entries, state.bytes, state.kind) {
+        return Err(format!("state '{}' is not the sum of its parts", state.name));
     }
+    Ok(())
 }
 
 /// Compares one state's tally with its metadata.

@@ -3,13 +3,16 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use xxhash_rust::xxh3::xxh3_64;
+
 use super::deadline::{close, within, SYNC_LIMIT};
 use super::format::{
-    chunk_key, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES, CHUNK_TARGET_BYTES,
-    FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY, REWRITE_AFTER,
+    chunk_key, ends_chunk, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES,
+    CHUNK_TARGET_BYTES, FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
+    REWRITE_AFTER,
 };
 use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
-use super::metadata::{KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
@@ -29,15 +32,17 @@ pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorS
     write(dir, header, operators, None)
 }
 
-/// Writes an incremental checkpoint into `dir`: like [`write_snapshot`], but a keyed part
-/// (one state's entries in one key group) that is exactly as in `base` is not written
-/// again: the new metadata references the checkpoint that stores it. Returns the metadata.
+/// Writes an incremental checkpoint into `dir`: like [`write_snapshot`], but a chunk of a
+/// keyed part (one state's entries in one key group) that is exactly as one of the same
+/// part in `base` is not written again: the new metadata references the checkpoint that
+/// stores it. Returns the metadata.
 ///
 /// `base` is the metadata of the previous checkpoint, whose directory is a sibling of `dir`
 /// in the same [`CheckpointDirectory`](super::CheckpointDirectory): a reader finds a
 /// referenced part in `<dir>/../chk-<id>`. A part stored more than
-/// [`REWRITE_AFTER`](super::REWRITE_AFTER) ids before this checkpoint is written again, so an
-/// unchanged key group does not keep an old checkpoint directory alive for ever. Savepoints
+/// A chunk stored more than [`REWRITE_AFTER`](super::REWRITE_AFTER) ids before this
+/// checkpoint is written again, so unchanged state does not keep an old checkpoint
+/// directory alive for ever. Savepoints
 /// are always written in full ([`write_snapshot`]): `header` must be a checkpoint's, newer
 /// than `base`, with the same number of key groups.
 pub fn write_incremental(
@@ -243,7 +248,7 @@ fn write_all(
     let lists = db.open_tree(LISTS_TREE).map_err(|e| sled_error(dir, "creating the lists tree", e))?;
     let mut operator_metadata = Vec::with_capacity(operators.len());
     for (op, sorted) in operators.iter().zip(sorted) {
-        let reusable = base.map(|base| reusable_parts(base, &op.uid, header.id)).unwrap_or_default();
+        let reusable = base.map(|base| reusable_chunks(base, &op.uid, header.id)).unwrap_or_default();
         let target = Target { dir, keyed: &keyed, id: header.id, reusable };
         operator_metadata.push(write_operator(&target, &lists, op, sorted)?);
     }
@@ -267,25 +272,30 @@ fn flush(dir: &Path, db: &sled::Db, doing: &'static str) -> Result<()> {
     within(dir, doing, SYNC_LIMIT, move || db.flush().map(drop).map_err(|e| sled_error(&owned, doing, e)))
 }
 
-/// The parts of operator `uid` in `base` that checkpoint `id` may take over, by state and
-/// key group: those stored at most [`REWRITE_AFTER`] ids before it.
-fn reusable_parts<'b>(base: &'b SnapshotMetadata, uid: &str, id: u64) -> HashMap<(&'b str, u16), &'b KeyedPart> {
+/// The chunks of operator `uid` in `base` that checkpoint `id` may take over, by state, key
+/// group and checksum: those stored at most [`REWRITE_AFTER`] ids before it.
+fn reusable_chunks<'b>(base: &'b SnapshotMetadata, uid: &str, id: u64) -> Reusable<'b> {
     let parts = base.operator(uid).map(|op| &op.parts[..]).unwrap_or_default();
     parts
         .iter()
-        .filter(|part| id.saturating_sub(part.stored_in) <= REWRITE_AFTER)
-        .map(|part| ((part.state.as_str(), part.key_group), part))
+        .flat_map(|part| {
+            part.chunks.iter().map(move |chunk| ((part.state.as_str(), part.key_group, chunk.checksum), chunk))
+        })
+        .filter(|(_, chunk)| id.saturating_sub(chunk.stored_in) <= REWRITE_AFTER)
         .collect()
 }
 
-/// Where one operator's keyed parts go: the snapshot's keyed tree, unless its base has them.
+/// Chunks of a base by `(state, key group, checksum)`.
+type Reusable<'b> = HashMap<(&'b str, u16, u64), &'b ChunkRef>;
+
+/// Where one operator's keyed chunks go: the snapshot's keyed tree, unless its base has them.
 struct Target<'a> {
     dir: &'a Path,
     keyed: &'a sled::Tree,
-    /// The snapshot's id, which the parts it stores itself record.
+    /// The snapshot's id, which the chunks it stores itself record.
     id: u64,
-    /// The parts of the base that may be taken over (none for a full snapshot).
-    reusable: HashMap<(&'a str, u16), &'a KeyedPart>,
+    /// The chunks of the base that may be taken over (none for a full snapshot).
+    reusable: Reusable<'a>,
 }
 
 /// Writes one operator's keyed entries, then its list items, and describes them.
@@ -398,7 +408,7 @@ fn key_head(key: &[u8]) -> u64 {
 
 /// Writes the operator's keyed entries as chunks, in sled order, adding each chunk to the
 /// checksum in that order, and describes every part: one state's entries in one key group.
-/// A part exactly as in the base (same checksum, entries, bytes and chunks) is not written.
+/// A chunk exactly as one of the same part in the base is not written but referenced.
 fn write_keyed(
     target: &Target<'_>,
     sorted: &SortedKeyed<'_>,
@@ -409,77 +419,74 @@ fn write_keyed(
     for (key_group, entries) in sorted.key_groups() {
         for run in entries.chunk_by(|a, b| a.state == b.state) {
             let state = &sorted.states[run[0].state].state;
-            let (part, chunks) = chunk_part(target, prefix, key_group, state, run)?;
-            let unchanged = target.reusable.get(&(state.as_str(), key_group)).filter(|old| {
-                (old.checksum, old.entries, old.bytes, old.chunks)
-                    == (part.checksum, part.entries, part.bytes, part.chunks)
-            });
-            let stored_in = match unchanged {
-                Some(old) => old.stored_in,
-                None => {
-                    for (key, chunk) in chunks {
-                        checksum.add(&key, &chunk);
-                        target.keyed.insert(key, chunk).map_err(|e| sled_error(target.dir, "writing entries", e))?;
+            let mut part = KeyedPart { state: state.clone(), key_group, entries: 0, bytes: 0, chunks: Vec::new() };
+            for chunk in cut_chunks(run) {
+                let stored = ChunkRef {
+                    stored_in: target.id,
+                    number: u32::try_from(part.chunks.len()).map_err(|_| StateError::Checkpoint {
+                        path: target.dir.to_path_buf(),
+                        problem: format!(
+                            "state '{state}' has too many entries in key group {key_group} for one snapshot"
+                        ),
+                    })?,
+                    entries: chunk.entries,
+                    bytes: chunk.bytes,
+                    checksum: xxh3_64(&chunk.frames),
+                };
+                let unchanged = target
+                    .reusable
+                    .get(&(state.as_str(), key_group, stored.checksum))
+                    .filter(|old| (old.entries, old.bytes) == (stored.entries, stored.bytes));
+                match unchanged {
+                    Some(old) => part.chunks.push(**old),
+                    None => {
+                        let key = chunk_key(prefix, key_group, state, stored.number);
+                        checksum.add(&key, &chunk.frames);
+                        target
+                            .keyed
+                            .insert(key, chunk.frames)
+                            .map_err(|e| sled_error(target.dir, "writing entries", e))?;
+                        part.chunks.push(stored);
                     }
-                    target.id
                 }
-            };
-            parts.push(KeyedPart { stored_in, ..part });
+                part.entries += u64::from(chunk.entries);
+                part.bytes += chunk.bytes;
+            }
+            parts.push(part);
         }
     }
     Ok(parts)
 }
 
-/// A stored chunk: its key and its frames.
-type Chunk = (Vec<u8>, Vec<u8>);
+/// One chunk's frames, with its entry count and user bytes.
+struct Chunk {
+    frames: Vec<u8>,
+    entries: u32,
+    bytes: u64,
+}
 
-/// Cuts one part's entries (in storage order) into chunks: `(chunk key, chunk)` pairs, and
-/// the part's description (its `stored_in` still to be set).
-fn chunk_part(
-    target: &Target<'_>,
-    prefix: &[u8],
-    key_group: u16,
-    state: &str,
-    run: &[SortedEntry<'_>],
-) -> Result<(KeyedPart, Vec<Chunk>)> {
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut chunk = Vec::new();
-    let mut in_chunk = 0;
-    let mut bytes = 0;
-    let mut checksum = EntryChecksum::new();
-    let mut close = |chunk: &mut Vec<u8>, chunks: &mut Vec<Chunk>| {
-        // Every chunk holds at least one entry: this takes over 4 billion entries in one key group.
-        let number = u32::try_from(chunks.len()).map_err(|_| StateError::Checkpoint {
-            path: target.dir.to_path_buf(),
-            problem: format!("state '{state}' has too many entries in key group {key_group} for one snapshot"),
-        })?;
-        let key = chunk_key(prefix, key_group, state, number);
-        checksum.add(&key, chunk);
-        chunks.push((key, std::mem::take(chunk)));
-        Ok::<(), StateError>(())
-    };
+/// Cuts one part's entries (in storage order) into chunks. A chunk ends at
+/// [`CHUNK_MAX_ENTRIES`] entries, at [`CHUNK_TARGET_BYTES`], or after a key that
+/// [`ends_chunk`]: where chunks end then depends on the keys around, not on what came
+/// before, so a change to a few entries changes the chunks holding them and leaves the
+/// others as they were (content-defined chunking), which an incremental checkpoint then
+/// takes over.
+fn cut_chunks(run: &[SortedEntry<'_>]) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut chunk = Chunk { frames: Vec::new(), entries: 0, bytes: 0 };
     for entry in run {
-        push_frame(&mut chunk, entry.key, entry.value);
-        bytes += (entry.key.len() + entry.value.len()) as u64;
-        in_chunk += 1;
-        if in_chunk >= CHUNK_MAX_ENTRIES || chunk.len() >= CHUNK_TARGET_BYTES {
-            close(&mut chunk, &mut chunks)?;
-            in_chunk = 0;
+        push_frame(&mut chunk.frames, entry.key, entry.value);
+        chunk.entries += 1;
+        chunk.bytes += (entry.key.len() + entry.value.len()) as u64;
+        let full = chunk.entries as usize >= CHUNK_MAX_ENTRIES || chunk.frames.len() >= CHUNK_TARGET_BYTES;
+        if full || ends_chunk(entry.key) {
+            chunks.push(std::mem::replace(&mut chunk, Chunk { frames: Vec::new(), entries: 0, bytes: 0 }));
         }
     }
-    if in_chunk > 0 {
-        close(&mut chunk, &mut chunks)?;
+    if chunk.entries > 0 {
+        chunks.push(chunk);
     }
-    let part = KeyedPart {
-        state: state.to_string(),
-        key_group,
-        stored_in: target.id,
-        chunks: chunks.len() as u32,
-        entries: run.len() as u64,
-        bytes,
-        checksum: checksum.digest(),
-    };
-    Ok((part, chunks))
+    chunks
 }
 
 /// The operator's list `(stored key, item)` pairs in sled order.

@@ -1,5 +1,5 @@
-//! Incremental checkpoints: only changed keyed parts are written, the rest is taken over
-//! from earlier checkpoints, and restoring at any parallelism reads exactly what a full
+//! Incremental checkpoints: only changed chunks of keyed state are written, the rest is
+//! taken over from earlier checkpoints, and restoring at any parallelism reads exactly what a full
 //! checkpoint of the same state reads; `retain` keeps what kept checkpoints refer to, and
 //! a damaged shared part is found and skipped like any damaged checkpoint.
 
@@ -96,7 +96,8 @@ proptest! {
 
     /// A chain of incremental checkpoints, with `retain` after each: every checkpoint kept
     /// verifies and restores at parallelism 2, 3 and 1 exactly what a full checkpoint of the
-    /// same state restores, and each stores exactly the parts that changed since the last.
+    /// same state restores; a part that did not change since the last checkpoint stores
+    /// nothing, and no chunk is stored that the last checkpoint had.
     #[test]
     fn an_incremental_chain_restores_what_full_checkpoints_do(
         (max_parallelism, initial, intervals, keep) in key_groups().prop_flat_map(|mp| (
@@ -123,13 +124,19 @@ proptest! {
                 None => write_snapshot(&path, header(id, max_parallelism), &[op]).unwrap(),
                 Some(base) => write_incremental(&path, header(id, max_parallelism), &[op], base).unwrap(),
             };
-            // Stored here: exactly the parts that are new or changed since the last checkpoint.
             let now = parts(&model);
-            let changed: BTreeSet<(String, u16)> =
-                now.iter().filter(|(at, entries)| previous.get(*at) != Some(*entries)).map(|(at, _)| at.clone()).collect();
-            let stored: BTreeSet<(String, u16)> = written.operators[0].parts.iter()
-                .filter(|part| part.stored_in == id).map(|part| (part.state.clone(), part.key_group)).collect();
-            prop_assert_eq!(stored, changed);
+            if let Some(base) = &base {
+                let had: BTreeSet<(&str, u16, u64)> = base.operators.iter().flat_map(|op| &op.parts)
+                    .flat_map(|part| part.chunks.iter().map(|chunk| (part.state.as_str(), part.key_group, chunk.checksum)))
+                    .collect();
+                for part in written.operators.iter().flat_map(|op| &op.parts) {
+                    let unchanged = previous.get(&(part.state.clone(), part.key_group)) == now.get(&(part.state.clone(), part.key_group));
+                    for chunk in part.chunks.iter().filter(|chunk| chunk.stored_in == id) {
+                        prop_assert!(!unchanged, "an unchanged part stores chunk {}", chunk.number);
+                        prop_assert!(!had.contains(&(part.state.as_str(), part.key_group, chunk.checksum)));
+                    }
+                }
+            }
             previous = now;
             base = Some(written);
             models.insert(id, model.clone());
@@ -183,14 +190,49 @@ fn an_incremental_checkpoint_stores_only_the_changed_key_groups() {
     let third = &written[2];
     assert!(third.is_incremental());
     assert_eq!(third.references(), vec![1, 2]);
-    // Key group 1 (51 entries) and the 8-byte list item are new; 7 key groups are not.
-    let group_1 = third.operators[0].parts.iter().find(|p| p.key_group == 1).unwrap();
-    assert_eq!((group_1.stored_in, group_1.entries), (3, 51));
-    assert_eq!(third.added_bytes(), group_1.bytes + 8);
-    assert_eq!(open_sled(&checkpoints.path_for(3)).open_tree("keyed").unwrap().len(), 1);
+    // Only key group 1 changed (a key added: 51 entries), and the 8-byte list item is new.
+    let stored: Vec<(u16, u64)> = third.operators[0]
+        .parts
+        .iter()
+        .flat_map(|part| {
+            part.chunks.iter().filter(|chunk| chunk.stored_in == 3).map(|chunk| (part.key_group, chunk.bytes))
+        })
+        .collect();
+    assert!(!stored.is_empty() && stored.iter().all(|(key_group, _)| *key_group == 1), "{stored:?}");
+    assert_eq!(third.added_bytes(), stored.iter().map(|(_, bytes)| bytes).sum::<u64>() + 8);
+    assert_eq!(open_sled(&checkpoints.path_for(3)).open_tree("keyed").unwrap().len(), stored.len());
     let reader = SnapshotReader::open(checkpoints.path_for(3)).unwrap();
     reader.verify().unwrap();
     assert_eq!(reader.keyed("op", KeyGroupRange { start: 0, end: 7 }).unwrap()[0].entries.len(), 401);
+}
+
+#[test]
+fn a_changed_or_added_key_rewrites_the_chunks_around_it_not_its_key_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    // 20 000 keys in one key group: dozens of chunks.
+    let mut model: Model =
+        (0..20_000u32).map(|i| (("count".to_string(), 0, i.to_be_bytes().to_vec()), vec![1; 8])).collect();
+    let first = write_snapshot(&checkpoints.path_for(1), header(1, 1), &[operator(&model, 1)]).unwrap();
+    let chunks = first.operators[0].parts[0].chunks.len();
+    assert!(chunks > 20, "{chunks} chunks");
+    model.insert(("count".into(), 0, 10_000u32.to_be_bytes().to_vec()), vec![2; 8]);
+    let second = write_incremental(&checkpoints.path_for(2), header(2, 1), &[operator(&model, 2)], &first).unwrap();
+    let stored = |written: &SnapshotMetadata, id| {
+        written.operators[0].parts[0].chunks.iter().filter(|chunk| chunk.stored_in == id).count()
+    };
+    assert_eq!(stored(&second, 2), 1, "a changed value rewrites its chunk");
+    // A key inserted in the middle: chunk boundaries follow the keys, so the chunks after it
+    // are the same as before.
+    model.insert(("count".into(), 0, [0, 0, 0x27, 0x10, 7].to_vec()), vec![3; 8]);
+    let third = write_incremental(&checkpoints.path_for(3), header(3, 1), &[operator(&model, 3)], &second).unwrap();
+    assert!((1..=2).contains(&stored(&third, 3)), "{} chunks rewritten", stored(&third, 3));
+    let reader = SnapshotReader::open(checkpoints.path_for(3)).unwrap();
+    reader.verify().unwrap();
+    let entries = &reader.keyed("op", KeyGroupRange { start: 0, end: 0 }).unwrap()[0].entries;
+    let expected: Vec<_> =
+        model.iter().map(|((_, key_group, key), value)| (*key_group, key.clone(), value.clone())).collect();
+    assert_eq!(entries, &expected);
 }
 
 #[test]
