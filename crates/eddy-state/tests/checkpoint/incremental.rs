@@ -8,7 +8,7 @@ use std::path::Path;
 
 use eddy_core::key::KeyGroupRange;
 use eddy_state::checkpoint::{
-    write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader,
+    write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader, REWRITE_AFTER,
 };
 use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, Redistribution, SnapshotKind};
 use proptest::prelude::*;
@@ -233,6 +233,28 @@ fn a_changed_or_added_key_rewrites_the_chunks_around_it_not_its_key_group() {
     let expected: Vec<_> =
         model.iter().map(|((_, key_group, key), value)| (*key_group, key.clone(), value.clone())).collect();
     assert_eq!(entries, &expected);
+}
+
+#[test]
+fn chunks_older_than_rewrite_after_are_written_again_so_old_checkpoints_can_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    let model = eight_groups(1);
+    let mut base = write_snapshot(&checkpoints.path_for(1), header(1, 8), &[operator(&model, 1)]).unwrap();
+    for id in 2..=REWRITE_AFTER + 3 {
+        base = write_incremental(&checkpoints.path_for(id), header(id, 8), &[operator(&model, id)], &base).unwrap();
+        // Nothing changed: everything is taken over, until checkpoint 1 is too old.
+        let rewritten = id == REWRITE_AFTER + 2;
+        assert_eq!(base.is_incremental(), !rewritten, "checkpoint {id}");
+        let oldest = base.references().first().copied().unwrap_or(id);
+        assert!(id - oldest <= REWRITE_AFTER, "checkpoint {id} refers to {oldest}");
+        checkpoints.retain(1).unwrap();
+    }
+    // Checkpoint 1 is no longer referenced, so retain deleted it; the newest still restores.
+    assert_eq!(checkpoints.ids().unwrap(), vec![REWRITE_AFTER + 2, REWRITE_AFTER + 3]);
+    let reader = SnapshotReader::open(checkpoints.path_for(REWRITE_AFTER + 3)).unwrap();
+    reader.verify().unwrap();
+    assert_eq!(reader.keyed("op", KeyGroupRange { start: 0, end: 7 }).unwrap()[0].entries.len(), 400);
 }
 
 #[test]
