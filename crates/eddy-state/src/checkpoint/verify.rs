@@ -212,6 +212,11 @@ impl<'m> OperatorTally<'m> {
                 return Err(damaged(path, op, &what));
             }
         }
+        let keyed_state = |name: &str| op.state(name).is_some_and(|s| matches!(s.kind, StoredStateKind::Keyed { .. }));
+        if let Some(part) = op.parts.iter().find(|part| !keyed_state(&part.state)) {
+            let what = format!("it has a part of state '{}', which its metadata does not list", part.state);
+            return Err(damaged(path, op, &what));
+        }
         let by_state = self.own_chunks.iter().flatten();
         let missing = by_state.flat_map(|(state, chunks)| chunks.iter().map(move |(at, found)| (state, at, found)));
         if let Some((state, (key_group, number), _)) = missing.into_iter().find(|(_, _, (_, seen))| !seen) {
