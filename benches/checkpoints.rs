@@ -15,7 +15,8 @@
 //! The incremental part (`CK_INCREMENTAL`, default 1e6,1e7 keys) writes checkpoints with
 //! the checkpoint storage directly: a full one, then three intervals in which 1 % of the
 //! keys change, each written both incrementally on top of the previous checkpoint and in
-//! full, timed (writing only: the subtasks' copy of their state is the same for both). The
+//! full, timed (best of three; writing only: the subtasks' copy of their state is the same
+//! for both). The
 //! changed keys are either spread over every key group (`spread`: keys `k` with
 //! `k % 100 == t`) or in one key group (`one key group`: about 1/128 of the keys).
 
@@ -196,16 +197,29 @@ mod incremental {
                 }
             }
             let op = [operator(&sums)];
-            let started = Instant::now();
-            let written = write_incremental(&checkpoints.path_for(id), header(id), &op, &base).expect("incremental");
-            let incremental_s = started.elapsed().as_secs_f64();
+            // Best of three: the machine is shared. The last incremental write is the one kept.
+            let mut incremental_s = f64::MAX;
+            let mut written = None;
+            for attempt in 0..3 {
+                let path = checkpoints.path_for(id);
+                if attempt > 0 {
+                    std::fs::remove_dir_all(&path).expect("remove the previous attempt");
+                }
+                let started = Instant::now();
+                written = Some(write_incremental(&path, header(id), &op, &base).expect("incremental"));
+                incremental_s = incremental_s.min(started.elapsed().as_secs_f64());
+            }
+            let written = written.expect("written");
             let incremental_mb = super::dir_size(&checkpoints.path_for(id)) as f64 / 1e6;
-            let full_dir = dir.join(format!("full-{id}"));
-            let started = Instant::now();
-            write_snapshot(&full_dir, header(id), &op).expect("full");
-            let full_s = started.elapsed().as_secs_f64();
-            let full_mb = super::dir_size(&full_dir) as f64 / 1e6;
-            std::fs::remove_dir_all(&full_dir).expect("remove the full copy");
+            let (mut full_s, mut full_mb) = (f64::MAX, 0.0);
+            for _ in 0..3 {
+                let full_dir = dir.join(format!("full-{id}"));
+                let started = Instant::now();
+                write_snapshot(&full_dir, header(id), &op).expect("full");
+                full_s = full_s.min(started.elapsed().as_secs_f64());
+                full_mb = super::dir_size(&full_dir) as f64 / 1e6;
+                std::fs::remove_dir_all(&full_dir).expect("remove the full copy");
+            }
             checkpoints.retain(1).expect("retain");
             let pattern = if spread { "spread" } else { "one key group" };
             println!(

@@ -65,7 +65,7 @@ fn main() {
     }
     println!("# word count, {} MB input, {}", bytes / 1e6, machine::machine());
     println!(
-        "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB) | sources paused s | output = loop |"
+        "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB; MB written in all) | sources paused s | output = loop |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
@@ -240,7 +240,7 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
 /// `checkpoints` if given, its keyed state in sled under `state` if given, with the
 /// per-operator `metrics` off, on, or on and scraped; returns the number of words,
-/// `count/(last_ms,/last_MB)` of the checkpoints (`-` without), and the seconds its source
+/// `count/(last_ms,/last_MB,/written_MB)` of the checkpoints (`-` without), and the seconds its source
 /// subtasks spent paused by watermark alignment, summed.
 fn eddy(
     input: &Path,
@@ -276,7 +276,8 @@ fn eddy(
         Some(_) => {
             let gauge = |name| result.metrics.total(names::CHECKPOINTS, name);
             let (ms, mb) = (gauge(names::LAST_CHECKPOINT_MS), gauge(names::LAST_CHECKPOINT_BYTES) as f64 / 1e6);
-            format!("{}/({ms},/{mb:.1})", result.checkpoints)
+            let written = gauge(names::WRITTEN_STATE_BYTES) as f64 / 1e6;
+            format!("{}/({ms},/{mb:.1},/{written:.1})", result.checkpoints)
         }
     };
     let paused = result.metrics.total_all(names::ALIGNMENT_PAUSED_MS) as f64 / 1e3;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eddy::prelude::*;
+use eddy::runtime::metrics::names;
 use eddy_state::checkpoint::{CheckpointDirectory, SnapshotReader};
 
 /// The first events each bring a new key, over every key group; the rest only touch the
@@ -131,6 +132,14 @@ fn failures_with_incremental_checkpoints_leave_the_state_of_a_failure_free_run()
         let out = build(&env, Some(EVENTS * 2 / 3));
         let result = env.execute("incremental").unwrap().wait().unwrap();
         assert_eq!(result.restarts, 1, "p={parallelism}");
+        // Most checkpoints wrote only the hot key group's chunks: far less than full ones.
+        let counter = |name| result.metrics.total(names::CHECKPOINTS, name);
+        let (written, last) = (counter(names::WRITTEN_STATE_BYTES), counter(names::LAST_CHECKPOINT_BYTES));
+        let completed = counter(names::CHECKPOINTS_COMPLETED);
+        assert!(
+            written > 0 && written < completed * last / 2,
+            "p={parallelism}: {written} B in {completed} of {last} B"
+        );
         assert_eq!(final_counts(out.take()), model(), "p={parallelism}");
         let (incremental, all) = incremental_checkpoints(dir.path());
         assert!(incremental > 0, "p={parallelism}: none of {all} checkpoints kept is incremental");

@@ -73,6 +73,7 @@ struct Counters {
     abandoned: Counter,
     last_ms: Counter,
     last_bytes: Counter,
+    written_bytes: Counter,
     skipped: Counter,
     rolled_back: Counter,
     duplicates: Counter,
@@ -86,16 +87,19 @@ impl Counters {
             abandoned: counter(names::CHECKPOINTS_ABANDONED),
             last_ms: counter(names::LAST_CHECKPOINT_MS),
             last_bytes: counter(names::LAST_CHECKPOINT_BYTES),
+            written_bytes: counter(names::WRITTEN_STATE_BYTES),
             skipped: counter(names::RESTORE_SKIPPED),
             rolled_back: counter(names::ROLLED_BACK_COMMITS),
             duplicates: counter(names::DUPLICATE_COMMITS),
         }
     }
 
-    fn completed(&self, started: Instant, bytes: u64) {
+    /// A snapshot of `bytes` of state completed, of which it stored `written` itself.
+    fn completed(&self, started: Instant, bytes: u64, written: u64) {
         self.completed.add(1);
         self.last_ms.set(started.elapsed().as_millis() as u64);
         self.last_bytes.set(bytes);
+        self.written_bytes.add(written);
     }
 }
 
@@ -297,14 +301,15 @@ impl Coordinator {
                     return Ok(Completed { path: None, stop: false });
                 }
                 self.completed_count += 1;
-                self.counters.completed(started, operators.iter().map(state_bytes).sum());
+                let bytes = operators.iter().map(state_bytes).sum();
+                self.counters.completed(started, bytes, bytes);
                 Ok(Completed { path, stop })
             }
             None => {
                 let transactions = self.transactions(&operators);
                 let bytes = operators.iter().map(state_bytes).sum();
-                let path = self.store(header, operators)?;
-                self.counters.completed(started, bytes);
+                let (path, written) = self.store(header, operators)?;
+                self.counters.completed(started, bytes, written);
                 self.commit(id, transactions)?;
                 self.completed_count += 1;
                 Ok(Completed { path, stop: false })
@@ -331,10 +336,12 @@ impl Coordinator {
     }
 
     /// Keeps a complete checkpoint: written to the directory, or in memory.
-    fn store(&mut self, header: SnapshotHeader, operators: Vec<OperatorSnapshot>) -> Result<Option<PathBuf>> {
+    /// Returns where it went and the state bytes it stored itself.
+    fn store(&mut self, header: SnapshotHeader, operators: Vec<OperatorSnapshot>) -> Result<(Option<PathBuf>, u64)> {
         let Some(directory) = &self.directory else {
+            let bytes = operators.iter().map(state_bytes).sum();
             self.latest = Some(Latest::Memory(header, operators));
-            return Ok(None);
+            return Ok((None, bytes));
         };
         let (id, path) = (header.id, directory.path_for(header.id));
         let written = match self.base.take().filter(|_| self.config.incremental) {
@@ -343,12 +350,13 @@ impl Coordinator {
         };
         let written =
             written.map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
+        let added = written.added_bytes();
         self.base = self.config.incremental.then_some(written);
         if let Err(e) = directory.retain(self.config.retain) {
             tracing::warn!("cannot remove old checkpoints: {e}");
         }
         self.latest = Some(Latest::Disk(id, path.clone()));
-        Ok(Some(path))
+        Ok((Some(path), added))
     }
 
     /// Makes savepoint `id` known to the checkpoint directory, so that a restore from the
