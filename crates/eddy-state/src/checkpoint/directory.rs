@@ -211,8 +211,8 @@ impl CheckpointDirectory {
     /// Deletes all but the newest `keep` complete checkpoints, and incomplete ones older than
     /// the newest complete one; never the newest complete one (even with `keep == 0`), never
     /// one newer than it (it may still be being written) or one open elsewhere, and never
-    /// one that stores keyed parts a kept incremental checkpoint takes over (Flink's shared
-    /// state registry: a part lives as long as a kept checkpoint refers to it).
+    /// one that stores chunks a kept incremental checkpoint takes over (Flink's shared state
+    /// registry: a chunk lives as long as a kept checkpoint refers to it).
     ///
     /// "Complete" means its metadata opens; entries are not verified here.
     pub fn retain(&self, keep: usize) -> Result<()> {
@@ -220,7 +220,7 @@ impl CheckpointDirectory {
         let mut complete = 0;
         let mut doomed = Vec::new();
         let mut referenced = std::collections::BTreeSet::new();
-        // A kept checkpoint open elsewhere may take parts from any older one.
+        // A kept checkpoint open elsewhere may take chunks from any older one.
         let mut unknown_references = false;
         for id in self.ids()?.into_iter().rev() {
             let delete = complete >= keep

@@ -1,4 +1,5 @@
-//! Writing a snapshot: every operator's entries in sorted batches, then the metadata.
+//! Writing a snapshot: every operator's entries in sorted chunks, then the metadata; an
+//! incremental checkpoint writes only the chunks its base does not have.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -39,12 +40,11 @@ pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorS
 ///
 /// `base` is the metadata of the previous checkpoint, whose directory is a sibling of `dir`
 /// in the same [`CheckpointDirectory`](super::CheckpointDirectory): a reader finds a
-/// referenced part in `<dir>/../chk-<id>`. A part stored more than
-/// A chunk stored more than [`REWRITE_AFTER`](super::REWRITE_AFTER) ids before this
-/// checkpoint is written again, so unchanged state does not keep an old checkpoint
-/// directory alive for ever. Savepoints
-/// are always written in full ([`write_snapshot`]): `header` must be a checkpoint's, newer
-/// than `base`, with the same number of key groups.
+/// referenced chunk in `<dir>/../chk-<id>`. A chunk stored more than
+/// [`REWRITE_AFTER`](super::REWRITE_AFTER) ids before this checkpoint is written again, so
+/// unchanged state does not keep an old checkpoint directory alive for ever. Savepoints are
+/// always written in full ([`write_snapshot`]): `header` must be a checkpoint's, newer than
+/// `base`, with the same number of key groups.
 pub fn write_incremental(
     dir: &Path,
     header: SnapshotHeader,
