@@ -1,14 +1,24 @@
 //! Checkpoint costs: snapshot duration and size for keyed state of 1 M and 10 M keys, restore
-//! time, and the pause of a stop-with-savepoint plus a restore at another parallelism.
+//! time, and the pause of a stop-with-savepoint plus a restore at another parallelism; then
+//! what an incremental checkpoint writes when 1 % of the keys changed since the last one.
 //! (Throughput with 1 s checkpoints against none is in `benches/word_count.rs`.)
 //!
 //! ```text
 //! cargo bench --bench checkpoints                    # 1 M and 10 M keys
 //! CK_KEYS=1e5,1e6 cargo bench --bench checkpoints    # other state sizes
+//! CK_KEYS= CK_INCREMENTAL=1e6 cargo bench --bench checkpoints   # only the incremental part
 //! ```
 //!
 //! The job keeps a running sum per key (`key_by(k).sum`) over an unbounded generator that
 //! cycles through the keys, so the state holds every key once the first cycle is done.
+//!
+//! The incremental part (`CK_INCREMENTAL`, default 1e6,1e7 keys) writes checkpoints with
+//! the checkpoint storage directly: a full one, then three intervals in which 1 % of the
+//! keys change, each written both incrementally on top of the previous checkpoint and in
+//! full, timed (best of three; writing only: the subtasks' copy of their state is the same
+//! for both). The
+//! changed keys are either spread over every key group (`spread`: keys `k` with
+//! `k % 100 == t`) or in one key group (`one key group`: about 1/128 of the keys).
 
 #[path = "common/machine.rs"]
 mod machine;
@@ -24,12 +34,31 @@ fn main() {
     let sizes = std::env::var("CK_KEYS").unwrap_or_else(|_| "1e6,1e7".into());
     let dir = tempfile::tempdir().expect("temp dir");
     println!("# checkpoints, {}", machine::machine());
-    println!("| keys | state loaded s | savepoint s | size MB | stop-with-savepoint s | restore (p2→p1) s | pause until records flow again s |");
-    println!("|---|---|---|---|---|---|---|");
-    for size in sizes.split(',') {
-        let keys = size.trim().parse::<f64>().expect("CK_KEYS: numbers like 1e6") as u64;
-        measure(keys, &dir.path().join(format!("k{keys}")));
+    if !sizes.trim().is_empty() {
+        println!("| keys | state loaded s | savepoint s | size MB | stop-with-savepoint s | restore (p2→p1) s | pause until records flow again s |");
+        println!("|---|---|---|---|---|---|---|");
+        for keys in counts(&sizes, "CK_KEYS") {
+            measure(keys, &dir.path().join(format!("k{keys}")));
+        }
     }
+    let incremental = std::env::var("CK_INCREMENTAL").unwrap_or_else(|_| "1e6,1e7".into());
+    if !incremental.trim().is_empty() {
+        println!();
+        println!("| keys | changed keys | interval | full write s | full MB on disk | incremental write s | incremental MB on disk | state bytes added MB of |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for keys in counts(&incremental, "CK_INCREMENTAL") {
+            for spread in [true, false] {
+                incremental::measure(keys, spread, &dir.path().join(format!("incremental-{keys}-{spread}")));
+            }
+        }
+    }
+}
+
+/// The numbers in a comma-separated list like `1e6,1e7`.
+fn counts(list: &str, name: &str) -> Vec<u64> {
+    list.split(',')
+        .map(|n| n.trim().parse::<f64>().unwrap_or_else(|_| panic!("{name}: numbers like 1e6")) as u64)
+        .collect()
 }
 
 /// The job: running sums over `keys` keys, at `parallelism`, restoring from `restore`.
@@ -104,4 +133,101 @@ fn dir_size(path: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Incremental checkpoints written with the checkpoint storage directly.
+mod incremental {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use eddy_state::checkpoint::{write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata};
+    use eddy_state::{KeyedEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
+
+    /// Key groups, as a job's default max parallelism.
+    const KEY_GROUPS: u64 = 128;
+
+    /// A key's key group: a multiplicative hash, spreading consecutive keys like xxh3 does.
+    fn key_group(key: u64) -> u16 {
+        ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % KEY_GROUPS) as u16
+    }
+
+    /// One operator holding a sum per key.
+    fn operator(sums: &[u64]) -> OperatorSnapshot {
+        let entries = sums
+            .iter()
+            .enumerate()
+            .map(|(key, sum)| (key_group(key as u64), (key as u64).to_be_bytes().to_vec(), sum.to_le_bytes().to_vec()))
+            .collect();
+        OperatorSnapshot {
+            uid: "sums".into(),
+            name: "Sums".into(),
+            parallelism: 2,
+            keyed: vec![KeyedEntries { state: "sum".into(), entries }],
+            lists: vec![],
+        }
+    }
+
+    fn header(id: u64) -> SnapshotHeader {
+        SnapshotHeader {
+            job: "incremental bench".into(),
+            id,
+            kind: SnapshotKind::Checkpoint,
+            created_ms: 0,
+            max_parallelism: KEY_GROUPS as usize,
+            finished: false,
+        }
+    }
+
+    /// A full checkpoint, then three intervals of 1 % changed keys, each written
+    /// incrementally and in full; prints a row per interval.
+    pub fn measure(keys: u64, spread: bool, dir: &Path) {
+        let checkpoints = CheckpointDirectory::open(dir.join("incremental")).expect("checkpoint dir");
+        let mut sums = vec![1u64; keys as usize];
+        let mut base: SnapshotMetadata =
+            write_snapshot(&checkpoints.path_for(1), header(1), &[operator(&sums)]).expect("first checkpoint");
+        for interval in 1..=3u64 {
+            let id = interval + 1;
+            let mut changed = 0;
+            for (key, sum) in sums.iter_mut().enumerate() {
+                let key = key as u64;
+                let hit = if spread { key % 100 == interval } else { u64::from(key_group(key)) == interval };
+                if hit {
+                    *sum += 1;
+                    changed += 1;
+                }
+            }
+            let op = [operator(&sums)];
+            // Best of three: the machine is shared. The last incremental write is the one kept.
+            let mut incremental_s = f64::MAX;
+            let mut written = None;
+            for attempt in 0..3 {
+                let path = checkpoints.path_for(id);
+                if attempt > 0 {
+                    std::fs::remove_dir_all(&path).expect("remove the previous attempt");
+                }
+                let started = Instant::now();
+                written = Some(write_incremental(&path, header(id), &op, &base).expect("incremental"));
+                incremental_s = incremental_s.min(started.elapsed().as_secs_f64());
+            }
+            let written = written.expect("written");
+            let incremental_mb = super::dir_size(&checkpoints.path_for(id)) as f64 / 1e6;
+            let (mut full_s, mut full_mb) = (f64::MAX, 0.0);
+            for _ in 0..3 {
+                let full_dir = dir.join(format!("full-{id}"));
+                let started = Instant::now();
+                write_snapshot(&full_dir, header(id), &op).expect("full");
+                full_s = full_s.min(started.elapsed().as_secs_f64());
+                full_mb = super::dir_size(&full_dir) as f64 / 1e6;
+                std::fs::remove_dir_all(&full_dir).expect("remove the full copy");
+            }
+            checkpoints.retain(1).expect("retain");
+            let pattern = if spread { "spread" } else { "one key group" };
+            println!(
+                "| {keys} | {changed} ({pattern}) | {interval} | {full_s:.2} | {full_mb:.1} | {incremental_s:.2} | {incremental_mb:.1} | {:.2} of {:.1} |",
+                written.added_bytes() as f64 / 1e6,
+                written.bytes() as f64 / 1e6
+            );
+            base = written;
+        }
+    }
 }

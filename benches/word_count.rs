@@ -8,11 +8,13 @@
 //! WC_DIR=/tmp/wc cargo bench --bench word_count           # where input and outputs go
 //! WC_SLED=1 cargo bench --bench word_count                # also with the windows' state in sled
 //! WC_MAX_DRIFT_MS=none cargo bench --bench word_count     # without watermark alignment
+//! WC_CONFIGS=loop,eddy-p1,eddy-p1+incr cargo bench --bench word_count   # only these configurations
 //! ```
 //!
-//! Each parallelism runs four times: without checkpoints, with the per-operator metrics
+//! Each parallelism runs five times: without checkpoints, with the per-operator metrics
 //! turned off (`-nometrics`: their cost is the throughput they lose), and with a checkpoint
-//! every second (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost.
+//! every second (`+ckpt`, to a sled directory under WC_DIR) whose cost is the throughput lost;
+//! then with incremental checkpoints every second (`+incr`).
 //! `+http` also serves the metrics endpoint and scrapes `/metrics` every 100 ms while the job
 //! runs (a hundred times Prometheus' default rate), so its cost shows too. With `WC_SLED`
 //! set, a fifth time with the sled state backend (`+sled`, under WC_DIR).
@@ -63,7 +65,7 @@ fn main() {
     }
     println!("# word count, {} MB input, {}", bytes / 1e6, machine::machine());
     println!(
-        "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB) | sources paused s | output = loop |"
+        "| config | words | wall s | M words/s | vs loop | peak RSS MB | checkpoints (last ms, MB; MB written in all) | sources paused s | output = loop |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut reference: Option<(f64, u64)> = None;
@@ -72,11 +74,19 @@ fn main() {
     let configs = std::iter::once("loop".to_string()).chain(parallelism.split(',').flat_map(|p| {
         let p = p.trim();
         let with_sled = sled.then(|| format!("eddy-p{p}+sled"));
-        [format!("eddy-p{p}"), format!("eddy-p{p}-nometrics"), format!("eddy-p{p}+http"), format!("eddy-p{p}+ckpt")]
-            .into_iter()
-            .chain(with_sled)
+        [
+            format!("eddy-p{p}"),
+            format!("eddy-p{p}-nometrics"),
+            format!("eddy-p{p}+http"),
+            format!("eddy-p{p}+ckpt"),
+            format!("eddy-p{p}+incr"),
+        ]
+        .into_iter()
+        .chain(with_sled)
     }));
-    let configs: Vec<String> = configs.collect();
+    let only = std::env::var("WC_CONFIGS").ok();
+    let wanted = |config: &String| only.as_ref().is_none_or(|only| only.split(',').any(|c| c.trim() == config));
+    let configs: Vec<String> = configs.filter(wanted).collect();
     for config in std::iter::repeat_n(configs, repeat).flatten() {
         let config = config.as_str();
         let output = dir.join(format!("out-{config}.csv"));
@@ -110,9 +120,10 @@ fn child(config: &str, input: &Path, output: &Path) {
     let (words, checkpoints, paused) = match config.strip_prefix("eddy-p") {
         None => (naive_loop(input, output), "-".to_string(), "-".to_string()),
         Some(p) => {
-            let (p, checkpoints) = match p.strip_suffix("+ckpt") {
-                Some(p) => (p, Some(output.with_extension("checkpoints"))),
-                None => (p, None),
+            let (p, checkpoints) = match (p.strip_suffix("+ckpt"), p.strip_suffix("+incr")) {
+                (Some(p), _) => (p, Some((output.with_extension("checkpoints"), false))),
+                (None, Some(p)) => (p, Some((output.with_extension("checkpoints"), true))),
+                (None, None) => (p, None),
             };
             let (p, state) = match p.strip_suffix("+sled") {
                 Some(p) => (p, Some(output.with_extension("state"))),
@@ -123,10 +134,11 @@ fn child(config: &str, input: &Path, output: &Path) {
                 (None, Some(p)) => (p, Metrics::Off),
                 (None, None) => (p, Metrics::On),
             };
-            for dir in checkpoints.iter().chain(&state) {
+            for dir in checkpoints.iter().map(|(dir, _)| dir).chain(&state) {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            eddy(input, output, p.parse().expect("parallelism"), checkpoints.as_deref(), state.as_deref(), metrics)
+            let checkpoints = checkpoints.as_ref().map(|(dir, incremental)| (dir.as_path(), *incremental));
+            eddy(input, output, p.parse().expect("parallelism"), checkpoints, state.as_deref(), metrics)
         }
     };
     println!("{words} {:.3} {} {checkpoints} {paused}", start.elapsed().as_secs_f64(), peak_rss_kb());
@@ -228,13 +240,13 @@ fn count(counts: &mut FxHashMap<Vec<u8>, u64>, token: &mut Vec<u8>) {
 /// The example's job, reading `input` at `parallelism`, with a checkpoint every second into
 /// `checkpoints` if given, its keyed state in sled under `state` if given, with the
 /// per-operator `metrics` off, on, or on and scraped; returns the number of words,
-/// `count/(last_ms,/last_MB)` of the checkpoints (`-` without), and the seconds its source
+/// `count/(last_ms,/last_MB,/written_MB)` of the checkpoints (`-` without), and the seconds its source
 /// subtasks spent paused by watermark alignment, summed.
 fn eddy(
     input: &Path,
     output: &Path,
     parallelism: usize,
-    checkpoints: Option<&Path>,
+    checkpoints: Option<(&Path, bool)>,
     state: Option<&Path>,
     metrics: Metrics,
 ) -> (u64, String, String) {
@@ -244,8 +256,9 @@ fn eddy(
         env.set_state_dir(dir);
     }
     let _scraper = (metrics == Metrics::Scraped).then(|| Scraper::start(&env));
-    if let Some(dir) = checkpoints {
-        env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)).dir(dir));
+    if let Some((dir, incremental)) = checkpoints {
+        let every_second = CheckpointConfig::every(std::time::Duration::from_secs(1));
+        env.enable_checkpointing(every_second.dir(dir).incremental(incremental));
     }
     let options = job::Options {
         timestamped: true,
@@ -263,7 +276,8 @@ fn eddy(
         Some(_) => {
             let gauge = |name| result.metrics.total(names::CHECKPOINTS, name);
             let (ms, mb) = (gauge(names::LAST_CHECKPOINT_MS), gauge(names::LAST_CHECKPOINT_BYTES) as f64 / 1e6);
-            format!("{}/({ms},/{mb:.1})", result.checkpoints)
+            let written = gauge(names::WRITTEN_STATE_BYTES) as f64 / 1e6;
+            format!("{}/({ms},/{mb:.1},/{written:.1})", result.checkpoints)
         }
     };
     let paused = result.metrics.total_all(names::ALIGNMENT_PAUSED_MS) as f64 / 1e3;

@@ -1,4 +1,7 @@
-//! `eddy checkpoints list`: one line per checkpoint of a job's checkpoint directory.
+//! `eddy checkpoints list`: one line per checkpoint of a job's checkpoint directory: its
+//! kind, whether it is full or incremental, the state bytes it adds (all of them for a full
+//! snapshot, those of the changed keyed parts for an incremental checkpoint) out of the
+//! state it restores, and its status.
 
 use std::path::Path;
 
@@ -9,7 +12,7 @@ use eddy_state::StateError;
 use crate::{table, text};
 
 /// The table's columns; the status comes last because a damaged one's reason is long.
-const HEADERS: [&str; 6] = ["ID", "KIND", "CREATED", "SIZE", "OPERATORS", "STATUS"];
+const HEADERS: [&str; 8] = ["ID", "KIND", "CREATED", "SIZE", "TYPE", "ADDS", "OPERATORS", "STATUS"];
 
 /// Prints every `chk-*` checkpoint in `dir`, opening and verifying each, then every savepoint
 /// the job recorded there.
@@ -43,11 +46,15 @@ fn row(id: u64, path: &Path, recorded: Option<&Path>) -> Vec<String> {
                 Err(error) => format!("{}{at}", text::status(&error)),
             };
             let operators = metadata.operators.len().to_string();
+            let kind = if metadata.is_incremental() { "incremental" } else { "full" };
+            let adds = format!("{} of {}", text::size(metadata.added_bytes()), text::size(metadata.bytes()));
             vec![
                 id.to_string(),
                 text::kind(metadata.header.kind).into(),
                 text::rfc3339(metadata.header.created_ms),
                 size,
+                kind.into(),
+                adds,
                 operators,
                 status,
             ]
@@ -59,7 +66,7 @@ fn row(id: u64, path: &Path, recorded: Option<&Path>) -> Vec<String> {
                 other => text::status(&other),
             };
             let unknown = || "-".to_string();
-            vec![id.to_string(), unknown(), unknown(), size, unknown(), format!("{status}{at}")]
+            vec![id.to_string(), unknown(), unknown(), size, unknown(), unknown(), unknown(), format!("{status}{at}")]
         }
     }
 }

@@ -84,7 +84,7 @@ fn savepoint_info_shows_operators_states_and_counts() {
         "clicks",
         "42",
         "savepoint",
-        "format version:  1",
+        "format version:  2",
         "max parallelism: 128",
         "2023-11-14T22:13:20.123Z",
         "operator click-counter (Count clicks), parallelism 4",
@@ -201,6 +201,38 @@ fn checkpoints_list_shows_recorded_savepoints_after_the_checkpoints() {
     assert!(
         stdout.contains("kind:            savepoint") && stderr.contains("skipped savepoint 3"),
         "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn checkpoints_list_shows_full_and_incremental_checkpoints_and_the_bytes_each_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    let base = write_snapshot(&checkpoints.path_for(1), header(1, SnapshotKind::Checkpoint), &operators()).unwrap();
+    // Checkpoint 2 changes one of the counter's 30 key groups ("user-0": 6 + 7 bytes); the
+    // source's offsets (13 bytes) are always written.
+    let mut changed = operators();
+    changed[0].keyed[0].entries[0].2 = b"changed".to_vec();
+    let incremental = eddy_state::checkpoint::write_incremental(
+        &checkpoints.path_for(2),
+        header(2, SnapshotKind::Checkpoint),
+        &changed,
+        &base,
+    )
+    .unwrap();
+    assert_eq!(incremental.added_bytes(), 6 + 7 + 13);
+    let output = eddy(&["checkpoints", "list", dir.path().to_str().unwrap()]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("TYPE") && lines[0].contains("ADDS"), "{stdout}");
+    assert!(
+        lines[1].contains(" full ") && lines[1].contains("303 B of 303 B") && lines[1].contains("complete"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains(" incremental ") && lines[2].contains("26 B of 307 B") && lines[2].contains("complete"),
+        "{stdout}"
     );
 }
 

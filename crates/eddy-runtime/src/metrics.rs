@@ -223,6 +223,10 @@ pub mod names {
     /// Bytes of state (keys and values) an operator subtask put into the newest completed
     /// checkpoint.
     pub const STATE_BYTES: &str = "checkpointed_state_bytes";
+    /// State bytes (keys and values) the checkpoints and savepoints stored themselves, over
+    /// all completed ones: all their state for full ones, only the changed chunks for
+    /// incremental checkpoints.
+    pub const WRITTEN_STATE_BYTES: &str = "written_state_bytes";
     /// Newer checkpoints or savepoints a restore skipped (damaged, incomplete, gone).
     pub const RESTORE_SKIPPED: &str = "restore_skipped_snapshots";
     /// Commits of newer checkpoints that transactional sinks rolled back on a restore.

@@ -16,7 +16,9 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use eddy_core::time::now_ms;
 use eddy_core::{Barrier, BarrierKind, Error, Result};
-use eddy_state::checkpoint::{write_snapshot, CheckpointDirectory, SnapshotReader};
+use eddy_state::checkpoint::{
+    write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader,
+};
 use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
 use crate::checkpoint::committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
@@ -76,6 +78,7 @@ struct Counters {
     abandoned: Counter,
     last_ms: Counter,
     last_bytes: Counter,
+    written_bytes: Counter,
     skipped: Counter,
     rolled_back: Counter,
     duplicates: Counter,
@@ -93,6 +96,7 @@ impl Counters {
             abandoned: counter(names::CHECKPOINTS_ABANDONED),
             last_ms: counter(names::LAST_CHECKPOINT_MS),
             last_bytes: counter(names::LAST_CHECKPOINT_BYTES),
+            written_bytes: counter(names::WRITTEN_STATE_BYTES),
             skipped: counter(names::RESTORE_SKIPPED),
             rolled_back: counter(names::ROLLED_BACK_COMMITS),
             duplicates: counter(names::DUPLICATE_COMMITS),
@@ -102,13 +106,16 @@ impl Counters {
     }
 
     /// Counts a completed checkpoint, files each operator subtask's state size
-    /// ([`names::STATE_BYTES`]) and adds it to the history.
-    fn completed(&self, ended: Ended, sizes: &[SubtaskSize]) {
+    /// ([`names::STATE_BYTES`]), adds it to the history, and counts the `written` bytes of
+    /// state it stored itself (all of it for a full one, the changed chunks for an
+    /// incremental one).
+    fn completed(&self, ended: Ended, sizes: &[SubtaskSize], written: u64) {
         let duration_ms = ended.started.elapsed().as_millis() as u64;
         let bytes = sizes.iter().map(|s| s.bytes).sum();
         self.completed.add(1);
         self.last_ms.set(duration_ms);
         self.last_bytes.set(bytes);
+        self.written_bytes.add(written);
         let mut operators: Vec<OperatorStateSize> = Vec::new();
         for size in sizes {
             self.registry.counter(&size.name, size.subtask, names::STATE_BYTES).set(size.bytes);
@@ -204,6 +211,13 @@ pub(crate) fn report_skipped(skipped: Vec<String>, warnings: &Warnings, counter:
     }
 }
 
+/// Bytes of keys and values an operator put into a snapshot.
+fn state_bytes(operator: &OperatorSnapshot) -> u64 {
+    let keyed = operator.keyed.iter().flat_map(|k| &k.entries).map(|(_, k, v)| (k.len() + v.len()) as u64);
+    let lists = operator.lists.iter().flat_map(|l| l.items.iter().flatten()).map(|i| i.len() as u64);
+    keyed.sum::<u64>() + lists.sum::<u64>()
+}
+
 /// Starts, tracks and completes checkpoints and savepoints of one job, across its attempts.
 pub struct Coordinator {
     job: String,
@@ -219,6 +233,9 @@ pub struct Coordinator {
     last_start: Instant,
     last_end: Instant,
     latest: Option<Latest>,
+    /// The metadata of the newest checkpoint this attempt wrote, which the next incremental
+    /// checkpoint builds on (`None`: the next one is full).
+    base: Option<SnapshotMetadata>,
     completed: Arc<AtomicU64>,
     completed_count: u64,
     counters: Counters,
@@ -266,6 +283,7 @@ impl Coordinator {
             last_start: now,
             last_end: now,
             latest: None,
+            base: None,
             completed: Arc::new(AtomicU64::new(restored_id)),
             completed_count: 0,
             counters: Counters::new(metrics),
@@ -389,13 +407,14 @@ impl Coordinator {
                     return Ok(Completed { path: None, stop: false });
                 }
                 self.completed_count += 1;
-                self.counters.completed(ended, &sizes);
+                let written = sizes.iter().map(|s| s.bytes).sum();
+                self.counters.completed(ended, &sizes, written);
                 Ok(Completed { path, stop })
             }
             None => {
                 let transactions = self.transactions(&operators);
-                let path = self.store(header, operators)?;
-                self.counters.completed(ended, &sizes);
+                let (path, written) = self.store(header, operators)?;
+                self.counters.completed(ended, &sizes, written);
                 self.commit(id, transactions)?;
                 self.completed_count += 1;
                 Ok(Completed { path, stop: false })
@@ -422,19 +441,27 @@ impl Coordinator {
     }
 
     /// Keeps a complete checkpoint: written to the directory, or in memory.
-    fn store(&mut self, header: SnapshotHeader, operators: Vec<OperatorSnapshot>) -> Result<Option<PathBuf>> {
+    /// Returns where it went and the state bytes it stored itself.
+    fn store(&mut self, header: SnapshotHeader, operators: Vec<OperatorSnapshot>) -> Result<(Option<PathBuf>, u64)> {
         let Some(directory) = &self.directory else {
+            let bytes = operators.iter().map(state_bytes).sum();
             self.latest = Some(Latest::Memory(header, operators));
-            return Ok(None);
+            return Ok((None, bytes));
         };
         let (id, path) = (header.id, directory.path_for(header.id));
-        write_snapshot(&path, header, &operators)
-            .map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
+        let written = match self.base.take().filter(|_| self.config.incremental) {
+            Some(base) => write_incremental(&path, header, &operators, &base),
+            None => write_snapshot(&path, header, &operators),
+        };
+        let written =
+            written.map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
+        let added = written.added_bytes();
+        self.base = self.config.incremental.then_some(written);
         if let Err(e) = directory.retain(self.config.retain) {
             tracing::warn!("cannot remove old checkpoints: {e}");
         }
         self.latest = Some(Latest::Disk(id, path.clone()));
-        Ok(Some(path))
+        Ok((Some(path), added))
     }
 
     /// Makes savepoint `id` known to the checkpoint directory, so that a restore from the
@@ -502,6 +529,9 @@ impl Coordinator {
     /// about.
     pub fn prepare_attempt(&mut self, restored: Option<&RestoredState>, skipped_newer: bool) -> Result<()> {
         self.abort("the job restarted");
+        // The first checkpoint of an attempt is full: it must not build on a history the
+        // restore may have set aside or found damaged.
+        self.base = None;
         let mut txns = Vec::with_capacity(self.committers.len());
         for (uid, _) in &self.committers {
             txns.push(match restored {

@@ -209,27 +209,39 @@ impl CheckpointDirectory {
     }
 
     /// Deletes all but the newest `keep` complete checkpoints, and incomplete ones older than
-    /// the newest complete one; never the newest complete one (even with `keep == 0`), and
-    /// never one newer than it (it may still be being written) or one open elsewhere.
+    /// the newest complete one; never the newest complete one (even with `keep == 0`), never
+    /// one newer than it (it may still be being written) or one open elsewhere, and never
+    /// one that stores chunks a kept incremental checkpoint takes over (Flink's shared state
+    /// registry: a chunk lives as long as a kept checkpoint refers to it).
     ///
     /// "Complete" means its metadata opens; entries are not verified here.
     pub fn retain(&self, keep: usize) -> Result<()> {
         let keep = keep.max(1);
         let mut complete = 0;
+        let mut doomed = Vec::new();
+        let mut referenced = std::collections::BTreeSet::new();
+        // A kept checkpoint open elsewhere may take chunks from any older one.
+        let mut unknown_references = false;
         for id in self.ids()?.into_iter().rev() {
-            let path = self.path_for(id);
             let delete = complete >= keep
-                || match SnapshotReader::open(&path) {
-                    Ok(_) => {
+                || match SnapshotReader::open(self.path_for(id)) {
+                    Ok(reader) => {
                         complete += 1;
+                        referenced.extend(reader.metadata().references());
                         false
                     }
-                    Err(StateError::SnapshotLocked { .. }) => false,
+                    Err(StateError::SnapshotLocked { .. }) => {
+                        unknown_references = true;
+                        false
+                    }
                     Err(_) => complete > 0,
                 };
-            if delete {
-                remove_unless_open(&path)?;
+            if delete && !unknown_references {
+                doomed.push(id);
             }
+        }
+        for id in doomed.into_iter().filter(|id| !referenced.contains(id)) {
+            remove_unless_open(&self.path_for(id))?;
         }
         // A savepoint older than every checkpoint kept is never the one to restore.
         let oldest = self.ids()?.first().copied().unwrap_or(0);

@@ -6,7 +6,16 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 pub const MAGIC: &str = "eddy-snapshot";
 
 /// The snapshot format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest snapshot format this build reads: version 1, before incremental checkpoints.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+
+/// An incremental checkpoint takes a chunk over from an earlier checkpoint only if that
+/// checkpoint's id is at most this much lower; an older chunk is written again. This bounds
+/// how many checkpoint directories unchanged state keeps alive (Flink's changelog backend
+/// materializes periodically for the same reason).
+pub const REWRITE_AFTER: u64 = 8;
 
 /// The sled tree of keyed state entries.
 pub(crate) const KEYED_TREE: &str = "keyed";
@@ -42,6 +51,16 @@ pub(crate) const CHUNK_MAX_ENTRIES: usize = 1024;
 /// A keyed chunk is closed once its frames reach this many bytes; one entry larger than
 /// this is a chunk of its own.
 pub(crate) const CHUNK_TARGET_BYTES: usize = 64 << 10;
+
+/// A keyed chunk also ends after a key whose xxh3-64 has these bits all zero (one key in
+/// 512 on average), so chunk boundaries follow the keys: see [`ends_chunk`].
+pub(crate) const CHUNK_BOUNDARY_MASK: u64 = 0x1ff;
+
+/// Whether a chunk ends after `key` whatever its size: content-defined chunking, so that
+/// inserting or changing a few entries leaves the other chunks of their part unchanged.
+pub(crate) fn ends_chunk(key: &[u8]) -> bool {
+    xxh3_64(key) & CHUNK_BOUNDARY_MASK == 0
+}
 
 /// The longest key or value a frame's u32 length can say.
 pub(crate) const MAX_FRAMED_LEN: usize = u32::MAX as usize;

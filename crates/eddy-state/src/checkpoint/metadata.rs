@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{FORMAT_VERSION, MAGIC};
+use super::format::{FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION};
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::{Redistribution, SnapshotHeader};
 
@@ -43,7 +43,44 @@ pub struct OperatorMetadata {
     pub parallelism: usize,
     /// Its keyed states, then its lists, in the order they were written.
     pub states: Vec<StateMetadata>,
-    /// xxh3-64 over the operator's stored pairs in key order (see the module docs).
+    /// xxh3-64 over the operator's stored pairs in key order (see the module docs): in
+    /// version 2, the pairs this snapshot stores itself, not the parts it references.
+    pub checksum: u64,
+    /// Every keyed part (one state's entries in one key group): where it is stored and what
+    /// it holds (version 2; empty in a version-1 snapshot, which stores everything itself).
+    pub parts: Vec<KeyedPart>,
+}
+
+/// One state's entries in one key group, as a snapshot of format version 2 records it: a
+/// run of chunks, each stored by this snapshot or taken over from an earlier checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedPart {
+    /// The keyed state's name.
+    pub state: String,
+    /// The key group.
+    pub key_group: u16,
+    /// Its entries.
+    pub entries: u64,
+    /// Its key plus value bytes.
+    pub bytes: u64,
+    /// Its chunks, in key order.
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// Where one chunk of a keyed part is stored, and what it holds: the unit an incremental
+/// checkpoint writes again or takes over from an earlier checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// The id of the checkpoint whose directory stores the chunk: the snapshot's own id, or
+    /// an earlier checkpoint's in the same checkpoint directory (`chk-<id>`).
+    pub stored_in: u64,
+    /// Its number there: the last field of its key in that snapshot's `keyed` tree.
+    pub number: u32,
+    /// Its entries.
+    pub entries: u32,
+    /// Its key plus value bytes.
+    pub bytes: u64,
+    /// xxh3-64 of the chunk's bytes (its frames): a chunk taken over is checked with it.
     pub checksum: u64,
 }
 
@@ -105,6 +142,32 @@ impl SnapshotMetadata {
         self.operators.iter().map(OperatorMetadata::bytes).sum()
     }
 
+    /// Whether this is an incremental checkpoint: it takes some chunks of keyed state over
+    /// from earlier checkpoints instead of storing them.
+    pub fn is_incremental(&self) -> bool {
+        self.shared_chunks().next().is_some()
+    }
+
+    /// Every chunk this snapshot takes over from an earlier checkpoint.
+    fn shared_chunks(&self) -> impl Iterator<Item = &ChunkRef> {
+        let id = self.header.id;
+        self.operators.iter().flat_map(|op| op.chunks()).filter(move |chunk| chunk.stored_in != id)
+    }
+
+    /// User bytes this snapshot stores itself: all of them for a full snapshot, only what
+    /// changed since its base for an incremental checkpoint.
+    pub fn added_bytes(&self) -> u64 {
+        self.operators.iter().map(|op| op.bytes() - op.shared_bytes(self.header.id)).sum()
+    }
+
+    /// The ids of the earlier checkpoints this one takes chunks from, ascending.
+    pub fn references(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.shared_chunks().map(|chunk| chunk.stored_in).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The metadata's stored bytes.
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         bincode::serde::encode_to_vec(self, CONFIG)
@@ -124,16 +187,23 @@ impl SnapshotMetadata {
                 prefix.magic
             )));
         }
-        if prefix.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&prefix.format_version) {
             return Err(problem(format!(
-                "it is in snapshot format version {}, and this build of eddy reads version {FORMAT_VERSION}; \
-                 use the eddy version that wrote it",
+                "it is in snapshot format version {}, and this build of eddy reads versions \
+                 {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; use the eddy version that wrote it",
                 prefix.format_version
             )));
         }
-        let (metadata, used) = bincode::serde::decode_from_slice::<Self, _>(bytes, CONFIG).map_err(|e| {
+        let damaged = |e: bincode::error::DecodeError| {
             problem(format!("its metadata is damaged ({e}); use an older checkpoint or another savepoint"))
-        })?;
+        };
+        let (metadata, used) = if prefix.format_version == 1 {
+            let (v1, used) =
+                bincode::serde::decode_from_slice::<v1::SnapshotMetadata, _>(bytes, CONFIG).map_err(damaged)?;
+            (v1.into(), used)
+        } else {
+            bincode::serde::decode_from_slice::<Self, _>(bytes, CONFIG).map_err(damaged)?
+        };
         if used != bytes.len() {
             return Err(problem(format!(
                 "its metadata has {} trailing bytes; it is damaged: use an older checkpoint or another savepoint",
@@ -159,6 +229,16 @@ impl OperatorMetadata {
     pub fn bytes(&self) -> u64 {
         self.states.iter().map(|state| state.bytes).sum()
     }
+
+    /// User bytes of the chunks that snapshot `id` takes from earlier checkpoints.
+    pub fn shared_bytes(&self, id: u64) -> u64 {
+        self.chunks().filter(|chunk| chunk.stored_in != id).map(|chunk| chunk.bytes).sum()
+    }
+
+    /// The chunks of all its keyed parts.
+    pub fn chunks(&self) -> impl Iterator<Item = &ChunkRef> {
+        self.parts.iter().flat_map(|part| &part.chunks)
+    }
 }
 
 /// The leading fields of [`SnapshotMetadata`], which every format version keeps.
@@ -166,4 +246,54 @@ impl OperatorMetadata {
 struct MetadataPrefix {
     magic: String,
     format_version: u32,
+}
+
+/// The metadata of format version 1, which had no keyed parts: read and turned into the
+/// current form, with `parts` empty.
+mod v1 {
+    use serde::Deserialize;
+
+    use super::StateMetadata;
+    use crate::operator_snapshot::SnapshotHeader;
+
+    #[derive(Deserialize)]
+    pub(super) struct SnapshotMetadata {
+        magic: String,
+        format_version: u32,
+        header: SnapshotHeader,
+        fingerprint: u64,
+        operators: Vec<OperatorMetadata>,
+    }
+
+    #[derive(Deserialize)]
+    struct OperatorMetadata {
+        uid: String,
+        name: String,
+        parallelism: usize,
+        states: Vec<StateMetadata>,
+        checksum: u64,
+    }
+
+    impl From<SnapshotMetadata> for super::SnapshotMetadata {
+        fn from(v1: SnapshotMetadata) -> Self {
+            super::SnapshotMetadata {
+                magic: v1.magic,
+                format_version: v1.format_version,
+                header: v1.header,
+                fingerprint: v1.fingerprint,
+                operators: v1
+                    .operators
+                    .into_iter()
+                    .map(|op| super::OperatorMetadata {
+                        uid: op.uid,
+                        name: op.name,
+                        parallelism: op.parallelism,
+                        states: op.states,
+                        checksum: op.checksum,
+                        parts: Vec::new(),
+                    })
+                    .collect(),
+            }
+        }
+    }
 }

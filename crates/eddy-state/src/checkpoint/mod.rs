@@ -1,6 +1,6 @@
 //! Checkpoints and savepoints on disk: writing, reading, verifying and keeping the last N.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! One snapshot — a checkpoint or a savepoint — is one directory holding one sled 0.34
 //! database, self-contained, so a savepoint can be copied anywhere and restored at any
@@ -18,7 +18,8 @@
 //!
 //! **Chunks.** A state's entries in one key group are stored in key order as chunks
 //! numbered 0, 1, 2, …; a chunk is closed at 1024 entries or once it reaches 64 KiB,
-//! whichever comes first (an entry larger than that is a chunk of its own). A chunk never
+//! whichever comes first (an entry larger than that is a chunk of its own), and in version 2
+//! also after a boundary key (below). A chunk never
 //! spans key groups or states, so restoring at any parallelism reads whole chunks. One sled
 //! entry per keyed entry cost more than the data: writing 1M entries (8–12 byte keys, 8 byte
 //! values, 128 key groups, one state) took 7–8 s and 280 MB, 10M took 75–94 s and 2.9 GB,
@@ -29,6 +30,30 @@
 //! each other in time; 256 took 18% more disk, and larger chunks make reading a few keys
 //! decode more. sled keeps tree nodes this large in the `blobs` folder of the snapshot
 //! directory: copy a savepoint's whole directory.
+//!
+//! **Keyed parts, chunks and incremental checkpoints (version 2).** One state's entries in
+//! one key group are a *part*, stored as chunks. Where a chunk ends depends on the keys: at
+//! 1024 entries or 64 KiB, or after a key whose xxh3 has its low 9 bits zero (one in 512 on
+//! average; content-defined chunking), so changing or inserting a few entries changes the
+//! chunks that hold them and leaves the others byte for byte as they were. The metadata
+//! lists every part of every operator ([`KeyedPart`]: state, key group, entries, bytes)
+//! with its chunks in order ([`ChunkRef`]: entries, bytes, xxh3-64 of the chunk's bytes,
+//! and where it is stored: `stored_in`, the id of the checkpoint whose `keyed` tree holds
+//! it, under chunk number `number`). A full snapshot stores every chunk itself, numbered by
+//! its position in its part. An incremental checkpoint ([`write_incremental`]) stores only
+//! the chunks its base (the previous checkpoint) does not have in the same part, and
+//! references the others in the checkpoint that stores them, `<dir>/chk-<stored_in>` in
+//! the same [`CheckpointDirectory`] — never through a chain: a chunk taken over twice still
+//! names the checkpoint holding its bytes. A chunk stored more than [`REWRITE_AFTER`] ids
+//! earlier is written again, so unchanged state does not keep an old directory alive for
+//! ever. [`CheckpointDirectory::retain`] never deletes a checkpoint that a kept one takes
+//! chunks from (Flink's shared state registry, with the references read from the kept
+//! checkpoints' metadata instead of counted). Savepoints are always full, so they stay
+//! self-contained and portable, as in Flink. What changed is found by content when the
+//! checkpoint is written: the subtasks still hand over their whole state.
+//!
+//! Version 1 had no parts (every snapshot stored everything); this build reads it
+//! ([`OLDEST_FORMAT_VERSION`]) as a full snapshot, and writes version 2.
 //!
 //! **Completeness.** The writer writes every entry, flushes, then writes the metadata and
 //! flushes again. The metadata is the commit: a directory without it is an incomplete
@@ -41,6 +66,12 @@
 //! and value bytes, and key groups, and a checksum: xxh3-64 over the operator's stored
 //! pairs in sled key order, `keyed` tree first (one pair per chunk: its key and its whole
 //! value), then `lists`, each pair framed as `key_len u32 │ key │ value_len u32 │ value`.
+//! In version 2 the operator's counts and key groups cover all its parts, and its checksum
+//! the pairs this snapshot stores itself; each stored chunk must match the checksum, entries
+//! and bytes its metadata records (and none may be missing or extra), and each chunk taken
+//! over is read from the checkpoint storing it and checked the same way (a damaged or
+//! missing one fails verification, and recovery skips the checkpoint as it skips any
+//! damaged one).
 //! [`SnapshotReader::verify`] recomputes all of it in one ordered scan per tree, and checks
 //! that every chunk parses as whole frames, that a state's chunks in a key group are
 //! numbered 0, 1, 2, … and that their keys ascend. A chunk that does not parse is damaged:
@@ -96,12 +127,13 @@ mod guard;
 mod metadata;
 mod reader;
 mod redistribute;
+mod shared;
 mod verify;
 mod writer;
 
 pub use directory::{open_restore_path, CheckpointDirectory, SUPERSEDED_DIR};
-pub use format::{fingerprint, FORMAT_VERSION, MAGIC};
-pub use metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+pub use format::{fingerprint, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, REWRITE_AFTER};
+pub use metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 pub use reader::{is_snapshot_dir, SnapshotReader};
 pub use redistribute::redistribute;
-pub use writer::write_snapshot;
+pub use writer::{write_incremental, write_snapshot};

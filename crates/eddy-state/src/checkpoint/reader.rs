@@ -8,10 +8,12 @@ use eddy_core::key::KeyGroupRange;
 
 use super::deadline::close;
 use super::format::{
-    frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE, METADATA_KEY,
+    chunk_key, frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE,
+    METADATA_KEY,
 };
 use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
-use super::metadata::{OperatorMetadata, SnapshotMetadata, StoredStateKind};
+use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StoredStateKind};
+use super::shared::SharedChunks;
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::KeyedEntries;
 
@@ -27,6 +29,8 @@ pub struct SnapshotReader {
     /// Always `Some` until closed: [`close`](Self::close) or drop takes the handles to close
     /// them on a helper thread, with a time limit and a panic guard.
     handles: Option<Handles>,
+    /// The earlier checkpoints an incremental checkpoint takes chunks from.
+    shared: SharedChunks,
 }
 
 /// The open database and its two entry trees.
@@ -51,7 +55,8 @@ impl SnapshotReader {
         let db = open_waiting_for_lock(&path, &config)?;
         match catch_panic(&path, "reading the metadata", || read_metadata(&path, &db)) {
             Ok((metadata, keyed, lists)) => {
-                Ok(SnapshotReader { path, metadata, handles: Some(Handles { keyed, lists, _db: db }) })
+                let handles = Some(Handles { keyed, lists, _db: db });
+                Ok(SnapshotReader { path, metadata, handles, shared: SharedChunks::default() })
             }
             Err(error) => {
                 // The first problem is the one to report.
@@ -88,12 +93,52 @@ impl SnapshotReader {
 
     /// Recomputes every operator's checksum, entry and byte counts and key groups from the
     /// stored entries (one ordered scan of each tree) and compares them with the metadata;
-    /// a difference is a [`StateError::Checkpoint`] naming the operator and the path.
+    /// a difference is a [`StateError::Checkpoint`] naming the operator and the path. An
+    /// incremental checkpoint's chunks stored in earlier checkpoints are read there and
+    /// checked against their checksums: a damaged or missing one fails verification.
     pub fn verify(&self) -> Result<()> {
         let handles = self.handles();
         catch_panic(&self.path, "verifying the entries", || {
             super::verify::verify(&self.path, &self.metadata, &handles.keyed, &handles.lists)
+        })?;
+        let id = self.metadata.header.id;
+        for op in &self.metadata.operators {
+            for part in &op.parts {
+                for chunk in part.chunks.iter().filter(|chunk| chunk.stored_in != id) {
+                    self.shared_chunk(op, part, chunk, |_, _| ())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes stored under `key` in this snapshot's keyed tree.
+    pub(crate) fn own_chunk(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        catch_panic(&self.path, "reading a keyed chunk", || {
+            let found =
+                self.handles().keyed.get(key).map_err(|e| sled_error(&self.path, "reading a keyed chunk", e))?;
+            Ok(found.map(|bytes| bytes.to_vec()))
         })
+    }
+
+    /// Reads a chunk that this snapshot takes over from an earlier checkpoint, checks it
+    /// against what the metadata says of it, and hands its entries to `visit`.
+    fn shared_chunk(
+        &self,
+        op: &OperatorMetadata,
+        part: &KeyedPart,
+        chunk: &ChunkRef,
+        visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
+        let read = catch_panic(&self.path, "reading a shared chunk", || {
+            Ok(self.shared.read(&self.path, &op.uid, part, chunk))
+        })?;
+        let taken = format!(
+            "its chunk {} of state '{}' in key group {}, taken over from checkpoint {}",
+            chunk.number, part.state, part.key_group, chunk.stored_in
+        );
+        let bytes = read.map_err(|what| self.damaged(op, &format!("{taken} is unusable: {what}")))?;
+        decode_chunk(part, chunk, &bytes, visit).map_err(|what| self.damaged(op, &format!("{taken}: {what}")))
     }
 
     /// The keyed entries of operator `uid` in `key_groups`, one [`KeyedEntries`] per keyed
@@ -112,8 +157,49 @@ impl SnapshotReader {
         if key_groups.start > key_groups.end {
             return Ok(out);
         }
-        catch_panic(&self.path, "reading keyed entries", || self.scan_keyed(op, start, key_groups.end, &mut out))?;
+        if self.metadata.format_version == 1 {
+            catch_panic(&self.path, "reading keyed entries", || self.scan_keyed(op, start, key_groups.end, &mut out))?;
+        } else {
+            self.read_parts(op, key_groups, &mut out)?;
+        }
         Ok(out)
+    }
+
+    /// Format version 2: reads the parts of `op` in `key_groups`, chunk by chunk, from this
+    /// snapshot or the checkpoint that stores each, into `out`, sorted by key group, then key.
+    fn read_parts(&self, op: &OperatorMetadata, key_groups: KeyGroupRange, out: &mut [KeyedEntries]) -> Result<()> {
+        let (id, prefix) = (self.metadata.header.id, uid_prefix(&op.uid));
+        for part in op.parts.iter().filter(|part| key_groups.contains(usize::from(part.key_group))) {
+            let slot = out.iter().position(|entries| entries.state == part.state).ok_or_else(|| {
+                self.damaged(op, &format!("it has a part of state '{}', which it does not list", part.state))
+            })?;
+            let entries = &mut out[slot].entries;
+            let start = entries.len();
+            let mut push = |key: &[u8], value: &[u8]| entries.push((part.key_group, key.to_vec(), value.to_vec()));
+            for chunk in &part.chunks {
+                if chunk.stored_in != id {
+                    self.shared_chunk(op, part, chunk, &mut push)?;
+                    continue;
+                }
+                let key = chunk_key(&prefix, part.key_group, &part.state, chunk.number);
+                let missing = || {
+                    let (number, state, key_group) = (chunk.number, &part.state, part.key_group);
+                    self.damaged(op, &format!("chunk {number} of state '{state}' in key group {key_group} is missing"))
+                };
+                let bytes = self.own_chunk(&key)?.ok_or_else(missing)?;
+                decode_chunk(part, chunk, &bytes, &mut push).map_err(|what| self.damaged(op, &what))?;
+            }
+            if !entries[start..].windows(2).all(|pair| pair[0].1 < pair[1].1) {
+                let what = format!("state '{}' has keys out of order in key group {}", part.state, part.key_group);
+                return Err(self.damaged(op, &what));
+            }
+        }
+        for state in out {
+            if !state.entries.is_sorted_by(|a, b| (a.0, &a.1) <= (b.0, &b.1)) {
+                state.entries.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            }
+        }
+        Ok(())
     }
 
     /// Fills `out` with the operator's entries from key group `start` to `end` (inclusive).
@@ -195,6 +281,22 @@ impl SnapshotReader {
     fn damaged(&self, op: &OperatorMetadata, what: &str) -> StateError {
         damaged(&self.path, op, what)
     }
+}
+
+/// Checks a chunk of `part` against what the metadata says of it (`chunk`) and hands its
+/// entries to `visit`; the error says what is wrong.
+fn decode_chunk(
+    part: &KeyedPart,
+    chunk: &ChunkRef,
+    bytes: &[u8],
+    mut visit: impl FnMut(&[u8], &[u8]),
+) -> std::result::Result<(), String> {
+    let key = ChunkKey { key_group: part.key_group, state: part.state.as_bytes(), chunk: chunk.number };
+    super::verify::check_chunk(&key, bytes, chunk)?;
+    for (key, value) in frames(bytes).flatten() {
+        visit(key, value);
+    }
+    Ok(())
 }
 
 /// What is wrong with a keyed chunk whose frames do not parse.

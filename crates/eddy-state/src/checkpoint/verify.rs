@@ -1,11 +1,19 @@
 //! Verifying a snapshot: one ordered scan per tree, recomputing what the metadata claims.
+//!
+//! In format version 1 a state's chunks in a key group are numbered 0, 1, 2, … and all
+//! stored in the snapshot. In version 2 the metadata lists every chunk of every keyed part
+//! with its checksum; the snapshot stores some and takes the others from earlier
+//! checkpoints (checked by the reader, which opens those): the scan checks each chunk it
+//! finds against the entry the metadata has for it, and that none is missing.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::format::{frames, parse_chunk_key, parse_list_key, EntryChecksum};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::format::{frames, parse_chunk_key, parse_list_key, ChunkKey, EntryChecksum};
 use super::guard::sled_error;
-use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::metadata::{ChunkRef, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use super::reader::{broken_chunk, damaged};
 use crate::error::{Result, StateError};
 
@@ -13,11 +21,14 @@ use crate::error::{Result, StateError};
 /// groups, that keyed chunks parse and follow each other, list positions, and that no entry
 /// belongs to an unknown operator or state.
 pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tree, lists: &sled::Tree) -> Result<()> {
-    let mut tallies: Vec<OperatorTally<'_>> = metadata.operators.iter().map(OperatorTally::new).collect();
+    let v1 = metadata.format_version == 1;
+    let mut tallies: Vec<OperatorTally<'_>> =
+        metadata.operators.iter().map(|op| OperatorTally::new(op, (!v1).then_some(metadata.header.id))).collect();
     let by_prefix: HashMap<Vec<u8>, usize> =
         metadata.operators.iter().enumerate().map(|(i, op)| (super::format::uid_prefix(&op.uid), i)).collect();
     // The checksum covers the keyed tree first, then the lists tree, as the writer wrote them.
-    scan_tree(path, keyed, "keyed", &by_prefix, &mut tallies, OperatorTally::add_keyed)?;
+    let add_keyed = if v1 { OperatorTally::add_keyed } else { OperatorTally::add_own_chunk };
+    scan_tree(path, keyed, "keyed", &by_prefix, &mut tallies, add_keyed)?;
     scan_tree(path, lists, "lists", &by_prefix, &mut tallies, OperatorTally::add_list)?;
     tallies.iter().try_for_each(|tally| tally.check(path))
 }
@@ -66,7 +77,14 @@ struct OperatorTally<'m> {
     keyed: HashMap<&'m [u8], StateTally>,
     /// Per list name.
     lists: HashMap<&'m [u8], StateTally>,
+    /// Format version 2: the chunks the metadata says this snapshot stores, by state, key
+    /// group and number, and whether the scan found each (`None` in version 1).
+    own_chunks: Option<OwnChunks<'m>>,
 }
+
+/// The chunks a snapshot stores itself, by state, then key group and number, with whether
+/// the scan found each.
+type OwnChunks<'m> = HashMap<&'m [u8], HashMap<(u16, u32), (&'m ChunkRef, bool)>>;
 
 /// What the stored entries of one state add up to.
 #[derive(Default)]
@@ -84,15 +102,26 @@ struct StateTally {
 }
 
 impl<'m> OperatorTally<'m> {
-    /// An empty tally with a slot for each state in the operator's metadata.
-    fn new(operator: &'m OperatorMetadata) -> Self {
+    /// An empty tally with a slot for each state in the operator's metadata; `id`: the
+    /// snapshot's, for format version 2, whose chunks record where they are stored.
+    fn new(operator: &'m OperatorMetadata, id: Option<u64>) -> Self {
         let mut keyed = HashMap::new();
         let mut lists = HashMap::new();
         for state in &operator.states {
             let slots = if matches!(state.kind, StoredStateKind::Keyed { .. }) { &mut keyed } else { &mut lists };
             slots.insert(state.name.as_bytes(), StateTally::default());
         }
-        OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists }
+        let own_chunks = id.map(|id| {
+            let mut own = OwnChunks::new();
+            for part in &operator.parts {
+                let chunks = own.entry(part.state.as_bytes()).or_default();
+                for chunk in part.chunks.iter().filter(|chunk| chunk.stored_in == id) {
+                    chunks.insert((part.key_group, chunk.number), (chunk, false));
+                }
+            }
+            own
+        });
+        OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists, own_chunks }
     }
 
     /// Counts the entries of a keyed chunk (its key without the uid prefix), checking that
@@ -138,6 +167,20 @@ impl<'m> OperatorTally<'m> {
         Ok(())
     }
 
+    /// Format version 2: checks a stored chunk (its key without the uid prefix) against the
+    /// chunk the metadata lists under its state, key group and number.
+    fn add_own_chunk(&mut self, rest: &[u8], chunk: &[u8]) -> std::result::Result<(), String> {
+        let key = parse_chunk_key(rest).ok_or("a keyed chunk's key is malformed")?;
+        let own = self.own_chunks.as_mut().expect("set for format version 2");
+        let found = own.get_mut(key.state).and_then(|chunks| chunks.get_mut(&(key.key_group, key.chunk)));
+        let Some((expected, seen)) = found else {
+            let (state, number, key_group) = (String::from_utf8_lossy(key.state), key.chunk, key.key_group);
+            return Err(format!("it stores chunk {number} of state '{state}' in key group {key_group}, which its metadata does not list"));
+        };
+        *seen = true;
+        check_chunk(&key, chunk, expected)
+    }
+
     /// Counts a list item (its key without the uid prefix), checking it is the next one.
     fn add_list(&mut self, rest: &[u8], value: &[u8]) -> std::result::Result<(), String> {
         let (name, subtask, index) = parse_list_key(rest).ok_or("a list item's key is malformed")?;
@@ -158,17 +201,86 @@ impl<'m> OperatorTally<'m> {
     fn check(&self, path: &Path) -> Result<()> {
         let op = self.operator;
         for state in &op.states {
-            let slots = if matches!(state.kind, StoredStateKind::Keyed { .. }) { &self.keyed } else { &self.lists };
-            let tally = slots.get(state.name.as_bytes()).map(|tally| check_state(state, tally));
+            let keyed = matches!(state.kind, StoredStateKind::Keyed { .. });
+            let tally = match (keyed, &self.own_chunks) {
+                // Version 2: the parts say what the state holds; the chunks were checked one by one.
+                (true, Some(_)) => Some(check_parts(op, state)),
+                (true, None) => self.keyed.get(state.name.as_bytes()).map(|tally| check_state(state, tally)),
+                (false, _) => self.lists.get(state.name.as_bytes()).map(|tally| check_state(state, tally)),
+            };
             if let Some(Err(what)) = tally {
                 return Err(damaged(path, op, &what));
             }
+        }
+        let keyed_state = |name: &str| op.state(name).is_some_and(|s| matches!(s.kind, StoredStateKind::Keyed { .. }));
+        if let Some(part) = op.parts.iter().find(|part| !keyed_state(&part.state)) {
+            let what = format!("it has a part of state '{}', which its metadata does not list", part.state);
+            return Err(damaged(path, op, &what));
+        }
+        let by_state = self.own_chunks.iter().flatten();
+        let missing = by_state.flat_map(|(state, chunks)| chunks.iter().map(move |(at, found)| (state, at, found)));
+        if let Some((state, (key_group, number), _)) = missing.into_iter().find(|(_, _, (_, seen))| !seen) {
+            let state = String::from_utf8_lossy(state);
+            return Err(damaged(
+                path,
+                op,
+                &format!("chunk {number} of state '{state}' in key group {key_group} is missing"),
+            ));
         }
         if self.checksum.digest() != op.checksum {
             return Err(damaged(path, op, "its entries do not match their checksum"));
         }
         Ok(())
     }
+}
+
+/// Checks a chunk's bytes against what the metadata says of it: whole frames, keys in
+/// order, its entries, bytes and checksum.
+pub(crate) fn check_chunk(key: &ChunkKey<'_>, chunk: &[u8], expected: &ChunkRef) -> std::result::Result<(), String> {
+    let (mut entries, mut bytes, mut previous) = (0u32, 0u64, None);
+    for frame in frames(chunk) {
+        let (entry_key, value) = frame.map_err(|_| broken_chunk(key))?;
+        if previous.is_some_and(|previous: &[u8]| previous >= entry_key) {
+            let state = String::from_utf8_lossy(key.state);
+            return Err(format!("state '{state}' has keys out of order in key group {}", key.key_group));
+        }
+        previous = Some(entry_key);
+        entries += 1;
+        bytes += (entry_key.len() + value.len()) as u64;
+    }
+    if (entries, bytes, xxh3_64(chunk)) != (expected.entries, expected.bytes, expected.checksum) {
+        let state = String::from_utf8_lossy(key.state);
+        return Err(format!(
+            "chunk {} of state '{state}' in key group {} does not match its checksum",
+            key.chunk, key.key_group
+        ));
+    }
+    Ok(())
+}
+
+/// Format version 2: checks that a keyed state's metadata is the sum of its parts, and each
+/// part the sum of its chunks.
+fn check_parts(op: &OperatorMetadata, state: &StateMetadata) -> std::result::Result<(), String> {
+    let (mut entries, mut bytes, mut key_groups, mut count) = (0, 0, None::<(u32, u32)>, 0);
+    for part in op.parts.iter().filter(|part| part.state == state.name) {
+        let chunk_entries: u64 = part.chunks.iter().map(|chunk| u64::from(chunk.entries)).sum();
+        let chunk_bytes: u64 = part.chunks.iter().map(|chunk| chunk.bytes).sum();
+        if (chunk_entries, chunk_bytes) != (part.entries, part.bytes) {
+            return Err(format!("state '{}' in key group {} is not the sum of its chunks", state.name, part.key_group));
+        }
+        entries += part.entries;
+        bytes += part.bytes;
+        let key_group = u32::from(part.key_group);
+        if is_new_key_group(key_groups, key_group) {
+            count += 1;
+        }
+        key_groups = Some((key_groups.map_or(key_group, |(min, _)| min), key_group));
+    }
+    let found = StoredStateKind::Keyed { key_groups, key_group_count: count };
+    if (entries, bytes, found) != (state.entries, state.bytes, state.kind) {
+        return Err(format!("state '{}' is not the sum of its parts", state.name));
+    }
+    Ok(())
 }
 
 /// Compares one state's tally with its metadata.

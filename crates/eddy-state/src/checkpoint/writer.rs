@@ -1,17 +1,21 @@
-//! Writing a snapshot: every operator's entries in sorted batches, then the metadata.
+//! Writing a snapshot: every operator's entries in sorted chunks, then the metadata; an
+//! incremental checkpoint writes only the chunks its base does not have.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::deadline::{close, within, SYNC_LIMIT};
 use super::format::{
-    chunk_key, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES, CHUNK_TARGET_BYTES,
-    FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
+    chunk_key, ends_chunk, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES,
+    CHUNK_TARGET_BYTES, FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
+    REWRITE_AFTER,
 };
 use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
-use super::metadata::{OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use crate::error::{Result, StateError};
-use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader};
+use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
 /// The most key groups the u16 key-group field can address.
 const MAX_KEY_GROUPS: usize = u16::MAX as usize + 1;
@@ -26,12 +30,57 @@ const MAX_KEY_GROUPS: usize = u16::MAX as usize + 1;
 /// `header.max_parallelism`, a key twice in one state, two operators with one uid) are
 /// refused with [`StateError::InvalidOperatorSnapshot`] before anything is written.
 pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorSnapshot]) -> Result<SnapshotMetadata> {
+    write(dir, header, operators, None)
+}
+
+/// Writes an incremental checkpoint into `dir`: like [`write_snapshot`], but a chunk of a
+/// keyed part (one state's entries in one key group) that is exactly as one of the same
+/// part in `base` is not written again: the new metadata references the checkpoint that
+/// stores it. Returns the metadata.
+///
+/// `base` is the metadata of the previous checkpoint, whose directory is a sibling of `dir`
+/// in the same [`CheckpointDirectory`](super::CheckpointDirectory): a reader finds a
+/// referenced chunk in `<dir>/../chk-<id>`. A chunk stored more than
+/// [`REWRITE_AFTER`](super::REWRITE_AFTER) ids before this checkpoint is written again, so
+/// unchanged state does not keep an old checkpoint directory alive for ever. Savepoints are
+/// always written in full ([`write_snapshot`]): `header` must be a checkpoint's, newer than
+/// `base`, with the same number of key groups.
+pub fn write_incremental(
+    dir: &Path,
+    header: SnapshotHeader,
+    operators: &[OperatorSnapshot],
+    base: &SnapshotMetadata,
+) -> Result<SnapshotMetadata> {
+    let problem = |problem: String| Err(StateError::Checkpoint { path: dir.to_path_buf(), problem });
+    if header.kind != SnapshotKind::Checkpoint || base.header.kind != SnapshotKind::Checkpoint {
+        return problem(
+            "only a checkpoint can be incremental, on top of a checkpoint; write savepoints in full".into(),
+        );
+    }
+    if base.header.id >= header.id || base.header.max_parallelism != header.max_parallelism {
+        return problem(format!(
+            "checkpoint {} ({} key groups) cannot build on checkpoint {} ({} key groups): the base must be older, \
+             with the same key groups",
+            header.id, header.max_parallelism, base.header.id, base.header.max_parallelism
+        ));
+    }
+    write(dir, header, operators, Some(base))
+}
+
+/// Writes a full snapshot, or an incremental checkpoint on top of `base`.
+fn write(
+    dir: &Path,
+    header: SnapshotHeader,
+    operators: &[OperatorSnapshot],
+    base: Option<&SnapshotMetadata>,
+) -> Result<SnapshotMetadata> {
     check_header(dir, &header)?;
     let sorted = check_operators(&header, operators)?;
     let created = prepare_dir(dir)?;
     let config = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).flush_every_ms(None);
     let written = open_waiting_for_lock(dir, &config).and_then(|db| {
-        let written = catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted));
+        let written =
+            catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted, base));
         let closed = close(dir, db);
         // Once the metadata is flushed the snapshot is complete, even if closing stalls.
         if let (Ok(_), Err(error)) = (&written, closed) {
@@ -193,12 +242,15 @@ fn write_all(
     header: SnapshotHeader,
     operators: &[OperatorSnapshot],
     sorted: &[SortedKeyed<'_>],
+    base: Option<&SnapshotMetadata>,
 ) -> Result<SnapshotMetadata> {
     let keyed = db.open_tree(KEYED_TREE).map_err(|e| sled_error(dir, "creating the keyed tree", e))?;
     let lists = db.open_tree(LISTS_TREE).map_err(|e| sled_error(dir, "creating the lists tree", e))?;
     let mut operator_metadata = Vec::with_capacity(operators.len());
     for (op, sorted) in operators.iter().zip(sorted) {
-        operator_metadata.push(write_operator(dir, &keyed, &lists, op, sorted)?);
+        let reusable = base.map(|base| reusable_chunks(base, &op.uid, header.id)).unwrap_or_default();
+        let target = Target { dir, keyed: &keyed, id: header.id, reusable };
+        operator_metadata.push(write_operator(&target, &lists, op, sorted)?);
     }
     flush(dir, db, "flushing the entries")?;
     let metadata = SnapshotMetadata {
@@ -220,19 +272,44 @@ fn flush(dir: &Path, db: &sled::Db, doing: &'static str) -> Result<()> {
     within(dir, doing, SYNC_LIMIT, move || db.flush().map(drop).map_err(|e| sled_error(&owned, doing, e)))
 }
 
+/// The chunks of operator `uid` in `base` that checkpoint `id` may take over, by state, key
+/// group and checksum: those stored at most [`REWRITE_AFTER`] ids before it.
+fn reusable_chunks<'b>(base: &'b SnapshotMetadata, uid: &str, id: u64) -> Reusable<'b> {
+    let parts = base.operator(uid).map(|op| &op.parts[..]).unwrap_or_default();
+    parts
+        .iter()
+        .flat_map(|part| {
+            part.chunks.iter().map(move |chunk| ((part.state.as_str(), part.key_group, chunk.checksum), chunk))
+        })
+        .filter(|(_, chunk)| id.saturating_sub(chunk.stored_in) <= REWRITE_AFTER)
+        .collect()
+}
+
+/// Chunks of a base by `(state, key group, checksum)`.
+type Reusable<'b> = HashMap<(&'b str, u16, u64), &'b ChunkRef>;
+
+/// Where one operator's keyed chunks go: the snapshot's keyed tree, unless its base has them.
+struct Target<'a> {
+    dir: &'a Path,
+    keyed: &'a sled::Tree,
+    /// The snapshot's id, which the chunks it stores itself record.
+    id: u64,
+    /// The chunks of the base that may be taken over (none for a full snapshot).
+    reusable: Reusable<'a>,
+}
+
 /// Writes one operator's keyed entries, then its list items, and describes them.
 fn write_operator(
-    dir: &Path,
-    keyed: &sled::Tree,
+    target: &Target<'_>,
     lists: &sled::Tree,
     op: &OperatorSnapshot,
     sorted: &SortedKeyed<'_>,
 ) -> Result<OperatorMetadata> {
     let prefix = uid_prefix(&op.uid);
     let mut checksum = EntryChecksum::new();
-    write_keyed(dir, keyed, sorted, &prefix, &mut checksum)?;
+    let parts = write_keyed(target, sorted, &prefix, &mut checksum)?;
     let list_pairs = sorted_list_pairs(op, &prefix);
-    insert_sorted(dir, lists, &list_pairs, &mut checksum)?;
+    insert_sorted(target.dir, lists, &list_pairs, &mut checksum)?;
     let mut states: Vec<StateMetadata> = op.keyed.iter().map(keyed_state_metadata).collect();
     states.extend(op.lists.iter().map(list_state_metadata));
     Ok(OperatorMetadata {
@@ -241,6 +318,7 @@ fn write_operator(
         parallelism: op.parallelism,
         states,
         checksum: checksum.digest(),
+        parts,
     })
 }
 
@@ -329,66 +407,86 @@ fn key_head(key: &[u8]) -> u64 {
 }
 
 /// Writes the operator's keyed entries as chunks, in sled order, adding each chunk to the
-/// checksum in that order.
+/// checksum in that order, and describes every part: one state's entries in one key group.
+/// A chunk exactly as one of the same part in the base is not written but referenced.
 fn write_keyed(
-    dir: &Path,
-    tree: &sled::Tree,
+    target: &Target<'_>,
     sorted: &SortedKeyed<'_>,
     prefix: &[u8],
     checksum: &mut EntryChecksum,
-) -> Result<()> {
-    let mut chunks = ChunkWriter { dir, tree, prefix, checksum, chunk: Vec::new(), entries: 0, number: 0 };
+) -> Result<Vec<KeyedPart>> {
+    let mut parts = Vec::new();
     for (key_group, entries) in sorted.key_groups() {
         for run in entries.chunk_by(|a, b| a.state == b.state) {
             let state = &sorted.states[run[0].state].state;
-            chunks.number = 0;
-            for entry in run {
-                push_frame(&mut chunks.chunk, entry.key, entry.value);
-                chunks.entries += 1;
-                if chunks.entries >= CHUNK_MAX_ENTRIES || chunks.chunk.len() >= CHUNK_TARGET_BYTES {
-                    chunks.finish(key_group, state)?;
+            let mut part = KeyedPart { state: state.clone(), key_group, entries: 0, bytes: 0, chunks: Vec::new() };
+            for chunk in cut_chunks(run) {
+                let stored = ChunkRef {
+                    stored_in: target.id,
+                    number: u32::try_from(part.chunks.len()).map_err(|_| StateError::Checkpoint {
+                        path: target.dir.to_path_buf(),
+                        problem: format!(
+                            "state '{state}' has too many entries in key group {key_group} for one snapshot"
+                        ),
+                    })?,
+                    entries: chunk.entries,
+                    bytes: chunk.bytes,
+                    checksum: xxh3_64(&chunk.frames),
+                };
+                let unchanged = target
+                    .reusable
+                    .get(&(state.as_str(), key_group, stored.checksum))
+                    .filter(|old| (old.entries, old.bytes) == (stored.entries, stored.bytes));
+                match unchanged {
+                    Some(old) => part.chunks.push(**old),
+                    None => {
+                        let key = chunk_key(prefix, key_group, state, stored.number);
+                        checksum.add(&key, &chunk.frames);
+                        target
+                            .keyed
+                            .insert(key, chunk.frames)
+                            .map_err(|e| sled_error(target.dir, "writing entries", e))?;
+                        part.chunks.push(stored);
+                    }
                 }
+                part.entries += u64::from(chunk.entries);
+                part.bytes += chunk.bytes;
             }
-            chunks.finish(key_group, state)?;
+            parts.push(part);
         }
     }
-    Ok(())
+    Ok(parts)
 }
 
-/// The chunk being filled, and where it goes.
-struct ChunkWriter<'a> {
-    dir: &'a Path,
-    tree: &'a sled::Tree,
-    prefix: &'a [u8],
-    checksum: &'a mut EntryChecksum,
-    /// The frames of the chunk being filled.
-    chunk: Vec<u8>,
-    /// How many entries `chunk` holds.
-    entries: usize,
-    /// The number the chunk being filled gets, within its state and key group; wider than
-    /// the stored u32 so that running out of numbers is an error, not a wrap.
-    number: u64,
+/// One chunk's frames, with its entry count and user bytes.
+struct Chunk {
+    frames: Vec<u8>,
+    entries: u32,
+    bytes: u64,
 }
 
-impl ChunkWriter<'_> {
-    /// Stores the chunk being filled (if it holds anything) and starts the next one.
-    fn finish(&mut self, key_group: u16, state: &str) -> Result<()> {
-        if self.entries == 0 {
-            return Ok(());
+/// Cuts one part's entries (in storage order) into chunks. A chunk ends at
+/// [`CHUNK_MAX_ENTRIES`] entries, at [`CHUNK_TARGET_BYTES`], or after a key that
+/// [`ends_chunk`]: where chunks end then depends on the keys around, not on what came
+/// before, so a change to a few entries changes the chunks holding them and leaves the
+/// others as they were (content-defined chunking), which an incremental checkpoint then
+/// takes over.
+fn cut_chunks(run: &[SortedEntry<'_>]) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut chunk = Chunk { frames: Vec::new(), entries: 0, bytes: 0 };
+    for entry in run {
+        push_frame(&mut chunk.frames, entry.key, entry.value);
+        chunk.entries += 1;
+        chunk.bytes += (entry.key.len() + entry.value.len()) as u64;
+        let full = chunk.entries as usize >= CHUNK_MAX_ENTRIES || chunk.frames.len() >= CHUNK_TARGET_BYTES;
+        if full || ends_chunk(entry.key) {
+            chunks.push(std::mem::replace(&mut chunk, Chunk { frames: Vec::new(), entries: 0, bytes: 0 }));
         }
-        // Every chunk holds at least one entry: this takes over 4 billion entries in one key group.
-        let number = u32::try_from(self.number).map_err(|_| StateError::Checkpoint {
-            path: self.dir.to_path_buf(),
-            problem: format!("state '{state}' has too many entries in key group {key_group} for one snapshot"),
-        })?;
-        let key = chunk_key(self.prefix, key_group, state, number);
-        self.checksum.add(&key, &self.chunk);
-        self.tree.insert(key, &self.chunk[..]).map_err(|e| sled_error(self.dir, "writing entries", e))?;
-        self.chunk.clear();
-        self.entries = 0;
-        self.number += 1;
-        Ok(())
     }
+    if chunk.entries > 0 {
+        chunks.push(chunk);
+    }
+    chunks
 }
 
 /// The operator's list `(stored key, item)` pairs in sled order.

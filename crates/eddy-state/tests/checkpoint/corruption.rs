@@ -137,12 +137,12 @@ fn a_foreign_sled_database_or_another_version_is_refused_by_name() {
     let db = sled::Config::new().path(dir.path()).open().unwrap();
     let (mut metadata, _): (eddy_state::SnapshotMetadata, usize) =
         bincode::serde::decode_from_slice(&db.get("metadata").unwrap().unwrap(), bincode::config::standard()).unwrap();
-    metadata.format_version = 2;
+    metadata.format_version = 3;
     db.insert("metadata", bincode::serde::encode_to_vec(&metadata, bincode::config::standard()).unwrap()).unwrap();
     db.flush().unwrap();
     drop(db);
     let err = SnapshotReader::open(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("format version 2"), "{err}");
+    assert!(err.contains("format version 3"), "{err}");
 
     let other = tempfile::tempdir().unwrap();
     let db = sled::Config::new().path(other.path()).open().unwrap();
@@ -239,7 +239,10 @@ fn a_missing_chunk_fails_verification() {
     }
     let reader = SnapshotReader::open(dir.path()).unwrap();
     let err = reader.verify().unwrap_err().to_string();
-    assert!(err.contains("operator 'chunky'") && err.contains("chunk 2 in key group 0 out of sequence"), "{err}");
+    assert!(
+        err.contains("operator 'chunky'") && err.contains("chunk 1 of state 'count' in key group 0 is missing"),
+        "{err}"
+    );
 }
 
 /// Copies the files of a snapshot directory (sled's `blobs` folder is empty here).

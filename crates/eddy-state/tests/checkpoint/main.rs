@@ -4,6 +4,9 @@
 mod corruption;
 mod directory;
 mod fixture;
+mod incremental;
 mod lists;
 mod roundtrip;
+mod v1_fixture;
+mod v1_model;
 mod writing;

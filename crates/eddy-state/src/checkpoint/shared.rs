@@ -1,0 +1,63 @@
+//! Chunks an incremental checkpoint takes over from earlier checkpoints: where they are,
+//! opening those checkpoints once, and reading a chunk back.
+//!
+//! A chunk is referenced by the id of the checkpoint that stores it, always in the same
+//! checkpoint directory (`<dir>/chk-<id>` next to the referencing `<dir>/chk-<n>`), and its
+//! number there. The referenced checkpoint is opened (not verified as a whole: the caller
+//! checks each chunk it reads against the checksum the referencing snapshot recorded), and
+//! kept open while the referencing reader lives, so many chunks read from it cost one open.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::format::{chunk_key, uid_prefix};
+use super::metadata::{ChunkRef, KeyedPart};
+use super::reader::SnapshotReader;
+
+/// The earlier checkpoints one snapshot takes chunks from, opened on first use.
+#[derive(Default)]
+pub(crate) struct SharedChunks {
+    open: Mutex<HashMap<u64, SnapshotReader>>,
+}
+
+impl SharedChunks {
+    /// The bytes of `chunk` of operator `uid`'s `part`, stored in an earlier checkpoint next
+    /// to the snapshot at `path`; the error says what is wrong (the checkpoint is missing,
+    /// is another one, or lacks the chunk).
+    pub(crate) fn read(
+        &self,
+        path: &Path,
+        uid: &str,
+        part: &KeyedPart,
+        chunk: &ChunkRef,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let owner = stored_at(path, chunk.stored_in);
+        let in_owner = |what: &str| format!("{what} (checkpoint {} at {})", chunk.stored_in, owner.display());
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let reader = match open.entry(chunk.stored_in) {
+            Entry::Occupied(open) => open.into_mut(),
+            Entry::Vacant(vacant) => {
+                let reader = SnapshotReader::open(&owner)
+                    .map_err(|e| in_owner(&format!("the checkpoint storing it cannot be read: {e}")))?;
+                let found = reader.metadata().header.id;
+                if found != chunk.stored_in {
+                    return Err(in_owner(&format!("the checkpoint storing it is gone: that directory holds {found}")));
+                }
+                vacant.insert(reader)
+            }
+        };
+        let key = chunk_key(&uid_prefix(uid), part.key_group, &part.state, chunk.number);
+        match reader.own_chunk(&key) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(in_owner("the checkpoint storing it does not have it")),
+            Err(e) => Err(in_owner(&format!("the checkpoint storing it cannot be read: {e}"))),
+        }
+    }
+}
+
+/// Where checkpoint `id` is, next to the snapshot at `path`.
+fn stored_at(path: &Path, id: u64) -> PathBuf {
+    path.parent().unwrap_or(Path::new(".")).join(format!("chk-{id:010}"))
+}
