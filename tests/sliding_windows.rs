@@ -99,6 +99,7 @@ fn job(
     limit: &Arc<AtomicU64>,
     fail: &Arc<(u64, AtomicBool)>,
     (size, slide, offset): (i64, i64, i64),
+    lateness: i64,
     env: &StreamEnvironment,
 ) -> Collected<Out> {
     let (create, restore) = (events.clone(), events.clone());
@@ -127,6 +128,7 @@ fn job(
     .rebalance()
     .key_by(|e: &Event| e.0)
     .window(SlidingEventTimeWindows::of(ms(size), ms(slide)).with_offset(ms(offset)))
+    .allowed_lateness(ms(lateness))
     .aggregate_with(CountSum, |&key, w, (count, sum)| (key, w.start, w.end, count, sum))
     .uid("sliding")
     .collect()
@@ -144,10 +146,11 @@ fn environment(parallelism: usize, sled: Option<&std::path::Path>) -> StreamEnvi
 }
 
 /// Runs the job at `before` until about `cut` events, stops it with a savepoint, restores it
-/// at `after` and runs it to the end; returns both runs' output, sorted.
+/// at `after` and runs it to the end; returns both runs' output, sorted. The first run
+/// allows `lateness` (so it keeps an accumulator per window), the second none.
 fn stopped_and_restored(
     events: Vec<Event>,
-    windows: (i64, i64, i64),
+    (windows, lateness): ((i64, i64, i64), i64),
     (before, after): (usize, usize),
     (cut, fail_at): (u64, u64),
     sled: bool,
@@ -158,7 +161,7 @@ fn stopped_and_restored(
     let fail = Arc::new((fail_at, AtomicBool::new(false)));
     let limit = Arc::new(AtomicU64::new(cut));
     let env = environment(before, state.as_deref());
-    let first = job(&events, &limit, &fail, windows, &env);
+    let first = job(&events, &limit, &fail, windows, lateness, &env);
     let handle = env.execute("sliding windows").unwrap();
     // A stop that meets the injected failure is not completed; the job restarts and goes on.
     let savepoint = loop {
@@ -172,7 +175,7 @@ fn stopped_and_restored(
     limit.store(u64::MAX, Ordering::SeqCst);
     let env = environment(after, state.as_deref());
     env.restore_from(&savepoint);
-    let second = job(&events, &limit, &fail, windows, &env);
+    let second = job(&events, &limit, &fail, windows, 0, &env);
     env.execute("sliding windows, restored").unwrap().wait().unwrap();
     let mut all = first.take();
     all.extend(second.take());
@@ -212,7 +215,7 @@ fn check(
     let events = events(&raw);
     let expected = model(&events.iter().map(|&e| (e, None)).collect::<Vec<_>>(), windows);
     let len = events.len() as f64;
-    let got = stopped_and_restored(events, windows, parallelism, ((len * cut) as u64, (len * fail) as u64), sled);
+    let got = stopped_and_restored(events, (windows, 0), parallelism, ((len * cut) as u64, (len * fail) as u64), sled);
     let missing: Vec<_> = expected.iter().filter(|o| !got.contains(o)).take(5).collect();
     let extra: Vec<_> = got.iter().filter(|o| !expected.contains(o)).take(5).collect();
     prop_assert!(missing.is_empty() && extra.is_empty(), "missing {:?}, extra {:?}", missing, extra);
@@ -282,4 +285,17 @@ proptest! {
         prop_assert_eq!(got, expected);
         prop_assert_eq!(result.metrics.total_all("late_records_dropped"), late);
     }
+}
+
+/// A savepoint whose sliding windows hold an accumulator per window (here: written with
+/// allowed lateness, which keeps windows that way) restores into the stage that keeps them
+/// so, and nothing is lost or emitted twice.
+#[test]
+fn a_savepoint_with_an_accumulator_per_window_restores_into_that_stage() {
+    let raw: Vec<(u8, u8, u8)> = (0..200u32).map(|i| ((i % 5) as u8, (i % 7) as u8, (i * 13 % 31) as u8)).collect();
+    let events = events(&raw);
+    let windows = (50, 10, 3);
+    let expected = model(&events.iter().map(|&e| (e, None)).collect::<Vec<_>>(), windows);
+    let got = stopped_and_restored(events, (windows, 5), (2, 1), (120, u64::MAX), false);
+    assert_eq!(got, expected);
 }
