@@ -44,12 +44,31 @@ pub(crate) struct PaneQueue<Acc> {
     back: Option<Acc>,
     /// How many panes are in the current window; the rest start at or after its end.
     upto: usize,
+    /// The current window's aggregate, and the starts of the oldest pane, of the first pane
+    /// after the window and of the newest pane (`i128::MAX`: none), kept next to the key
+    /// so that sliding a window that no pane enters or leaves (most of them, when windows
+    /// hold many panes) reads nothing else.
+    window: Option<Acc>,
+    oldest: i128,
+    next: i128,
+    newest: i128,
 }
 
 impl<Acc: Clone> PaneQueue<Acc> {
     /// An empty queue whose windows up to index `at` are done.
     pub(crate) fn new(at: i128) -> Self {
-        PaneQueue { at, panes: VecDeque::new(), front: Vec::new(), back: None, upto: 0 }
+        let none = i128::MAX;
+        PaneQueue {
+            at,
+            panes: VecDeque::new(),
+            front: Vec::new(),
+            back: None,
+            upto: 0,
+            window: None,
+            oldest: none,
+            next: none,
+            newest: none,
+        }
     }
 
     /// The pane starts.
@@ -57,9 +76,9 @@ impl<Acc: Clone> PaneQueue<Acc> {
         self.panes.iter().map(|(start, _)| *start)
     }
 
-    /// The latest pane's start.
-    pub(crate) fn last_start(&self) -> Option<i64> {
-        self.panes.back().map(|(start, _)| *start)
+    /// The newest pane's start (`i128::MAX`: no pane).
+    pub(crate) fn newest(&self) -> i128 {
+        self.newest
     }
 
     /// Merges `acc` into the pane starting at `start`, given the current window's bounds
@@ -77,6 +96,12 @@ impl<Acc: Clone> PaneQueue<Acc> {
             return false;
         }
         let in_window = at < to;
+        if in_window {
+            match &mut self.window {
+                Some(window) => merge(window, acc.clone()),
+                None => self.window = Some(acc.clone()),
+            }
+        }
         match self.panes.binary_search_by_key(&start, |(s, _)| *s) {
             Ok(i) => {
                 if in_window && i >= self.front.len() {
@@ -99,16 +124,27 @@ impl<Acc: Clone> PaneQueue<Acc> {
                 }
             }
         }
+        self.refresh();
         true
     }
 
     /// Moves the window to `[from, to)`: panes before `from` leave, panes before `to` enter.
     /// Returns the window's aggregate, or `None` if it holds none of this key's panes.
     pub(crate) fn slide(&mut self, (from, to): (i128, i128), merge: impl Fn(&mut Acc, Acc)) -> Option<Acc> {
-        self.evict(from, &merge);
+        if self.oldest >= from && self.next >= to {
+            return self.window.clone();
+        }
+        self.window = self.recompute((from, to), &merge);
+        self.refresh();
+        self.window.clone()
+    }
+
+    /// Slides the stacks to `[from, to)` and merges the window's aggregate from them.
+    fn recompute(&mut self, (from, to): (i128, i128), merge: &impl Fn(&mut Acc, Acc)) -> Option<Acc> {
+        self.evict(from, merge);
         while self.panes.get(self.upto).is_some_and(|(start, _)| i128::from(*start) < to) {
             let acc = self.panes[self.upto].1.clone();
-            self.merge_back(acc, &merge);
+            self.merge_back(acc, merge);
             self.upto += 1;
         }
         if self.upto == 0 {
@@ -125,8 +161,15 @@ impl<Acc: Clone> PaneQueue<Acc> {
         }
     }
 
+    /// Reads the pane starts kept next to the key.
+    fn refresh(&mut self) {
+        let start = |pane: Option<&(i64, Acc)>| pane.map_or(i128::MAX, |(start, _)| i128::from(*start));
+        (self.oldest, self.next, self.newest) =
+            (start(self.panes.front()), start(self.panes.get(self.upto)), start(self.panes.back()));
+    }
+
     /// Removes the panes that start before `from`.
-    pub(crate) fn evict(&mut self, from: i128, merge: &impl Fn(&mut Acc, Acc)) {
+    fn evict(&mut self, from: i128, merge: &impl Fn(&mut Acc, Acc)) {
         while self.panes.front().is_some_and(|(start, _)| i128::from(*start) < from) {
             if self.upto > 0 {
                 if self.front.is_empty() {

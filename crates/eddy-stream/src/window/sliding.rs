@@ -170,7 +170,7 @@ where
             if let Some(acc) = queue.slide(bounds, merge) {
                 output.emit(window_fn(key, window, aggregate.get_result(acc)), window.max_timestamp());
             }
-            if queue.last_start().is_none_or(|start| i128::from(start) < next) {
+            if queue.newest() == i128::MAX || queue.newest() < next {
                 finished.push(key.clone());
             }
             Ok::<_, VisitError>(output.flush_if_full()?)
