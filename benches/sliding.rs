@@ -2,19 +2,23 @@
 //! tumbling as a reference), in one run, counting results instead of writing them.
 //!
 //! ```text
-//! cargo bench --bench sliding                  # 2 MB input (~230 k words, 23 s of event time)
-//! SLIDING_BYTES=5e6 cargo bench --bench sliding
+//! cargo bench --bench sliding                  # 10 MB input (~1.2 M words, 2 min of event time)
+//! SLIDING_BYTES=2e6 SLIDING_REPEAT=3 cargo bench --bench sliding
 //! ```
 //!
-//! Each record is folded into one pane (gcd(size, slide)) whatever the slide, so the cost per
-//! record stays flat; what grows with size/slide is the number of window results (every key
-//! is in size/slide windows) and the merging of panes into them.
+//! Each record is folded into one pane (gcd(size, slide)) whatever the slide, and the keyed
+//! stage slides each key's window over its panes, so the cost per record stays flat and each
+//! window result costs O(1); what grows with size/slide is the number of window results
+//! (every key is in size/slide windows). Besides wall time, each run's CPU seconds (all
+//! threads, from /proc/self/stat) are printed: on a shared machine they say more than wall.
 
 #[path = "../examples/word_count/generate.rs"]
 mod generate;
 #[allow(dead_code)] // The bench builds its own job from the tokenizer.
 #[path = "../examples/word_count/job.rs"]
 mod job;
+#[path = "common/machine.rs"]
+mod machine;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +41,18 @@ impl<T> Sink<T> for CountingSink {
     }
 }
 
-fn run<A: WindowAssigner>(input: &PathBuf, assigner: A) -> (f64, u64) {
+/// CPU seconds this process has used, all threads (user + system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Wall seconds, CPU seconds and window results of one run.
+fn run<A: WindowAssigner>(input: &PathBuf, assigner: A) -> (f64, f64, u64) {
     let env = StreamEnvironment::new();
     env.set_parallelism(1);
     let results = Arc::new(AtomicU64::new(0));
@@ -50,13 +65,13 @@ fn run<A: WindowAssigner>(input: &PathBuf, assigner: A) -> (f64, u64) {
         .window(assigner)
         .aggregate(Count)
         .add_sink("count", move |_, _| Ok(sink.clone()));
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     env.execute("sliding").unwrap().wait().unwrap();
-    (start.elapsed().as_secs_f64(), results.load(Ordering::Relaxed))
+    (start.elapsed().as_secs_f64(), cpu_seconds() - cpu, results.load(Ordering::Relaxed))
 }
 
 fn main() {
-    let bytes: f64 = std::env::var("SLIDING_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(2e6);
+    let bytes: f64 = std::env::var("SLIDING_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1e7);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join(format!("wc_sliding_{}kb.tsv", (bytes / 1e3) as u64));
@@ -68,18 +83,28 @@ fn main() {
         .filter_map(|l| job::parse_stamped(l.to_string()))
         .map(|s| s.tokens().count() as u64)
         .sum();
+    let repeat: usize = std::env::var("SLIDING_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     println!("# sliding windows, {lines} lines ({} s of event time), {words} words, p=1", lines / 1000);
-    println!("| windows | wall s | M words/s | window results | results/s |");
-    println!("|---|---|---|---|---|");
+    println!("# {}", machine::machine());
+    println!("| round | windows | wall s | CPU s | M words/s | window results | results/s |");
+    println!("|---|---|---|---|---|---|---|");
     let (minute, hour, second) = (Duration::from_secs(60), Duration::from_secs(3600), Duration::from_secs(1));
-    let report = |name: &str, (secs, results): (f64, u64)| {
+    let report = |round: usize, name: &str, (secs, cpu, results): (f64, f64, u64)| {
         println!(
-            "| {name} | {secs:.2} | {:.2} | {results} | {:.2} M |",
+            "| {round} | {name} | {secs:.2} | {cpu:.2} | {:.2} | {results} | {:.2} M |",
             words as f64 / secs / 1e6,
             results as f64 / secs / 1e6
         );
+        (secs, cpu)
     };
-    report("tumbling 1 min", run(&input, TumblingEventTimeWindows::of(minute)));
-    report("sliding 1 h / 1 min", run(&input, SlidingEventTimeWindows::of(hour, minute)));
-    report("sliding 1 h / 1 s", run(&input, SlidingEventTimeWindows::of(hour, second)));
+    for round in 1..=repeat {
+        report(round, "tumbling 1 min", run(&input, TumblingEventTimeWindows::of(minute)));
+        let minutes = report(round, "sliding 1 h / 1 min", run(&input, SlidingEventTimeWindows::of(hour, minute)));
+        let seconds = report(round, "sliding 1 h / 1 s", run(&input, SlidingEventTimeWindows::of(hour, second)));
+        println!(
+            "| {round} | 1 h / 1 s vs 1 h / 1 min | {:.2}x | {:.2}x | | | |",
+            seconds.0 / minutes.0,
+            seconds.1 / minutes.1
+        );
+    }
 }

@@ -36,6 +36,12 @@ pub trait WindowAssigner: Clone + Send + Sync + 'static {
     fn session_gap(&self) -> Option<i64> {
         None
     }
+    /// For sliding windows, `(size, slide, offset)`: overlapping windows of the same size
+    /// every `slide`, which the keyed stage slides over panes instead of merging each pane
+    /// into every window that holds it.
+    fn sliding(&self) -> Option<(i64, i64, i64)> {
+        None
+    }
 }
 
 /// How far `timestamp` lies past the last boundary of steps of `step` ms aligned to `offset`:
@@ -219,6 +225,10 @@ macro_rules! sliding_assigner {
 
             fn pane(&self) -> (i64, i64) {
                 (gcd(self.size, self.slide), self.offset)
+            }
+
+            fn sliding(&self) -> Option<(i64, i64, i64)> {
+                Some((self.size, self.slide, self.offset))
             }
         }
     };

@@ -7,7 +7,9 @@
 //! window at a time), `session.rs` (merging windows, fired by timers per key),
 //! `triggered.rs` (a custom trigger decides). Event-time windows without a trigger run in
 //! two stages: a pre-aggregation (`pre_aggregate.rs`) before the shuffle folds each upstream
-//! subtask's records into partial accumulators, which the keyed stage merges.
+//! subtask's records into partial accumulators, which the keyed stage merges; for
+//! overlapping sliding windows the keyed stage keeps each key's panes and slides over them
+//! (`sliding.rs`, `pane_queue.rs`).
 
 pub mod aggregate;
 pub mod assigner;
@@ -15,11 +17,13 @@ mod fold;
 mod lateness;
 mod open_windows;
 mod operator;
+mod pane_queue;
 pub mod partial;
 mod pre_aggregate;
 pub mod process_window;
 mod record_time;
 mod session;
+mod sliding;
 pub mod time_window;
 mod top_n;
 pub mod trigger;

@@ -28,6 +28,19 @@ fn contents<K, Acc>() -> NamespacedStateDescriptor<TimeWindow, K, (bool, Acc)> {
     NamespacedStateDescriptor::new("window-contents")
 }
 
+/// Whether the restored state holds window contents of this handler's format (or of the
+/// `legacy` one): a stage that could keep its state otherwise must then run this handler.
+pub(crate) fn holds_windows<K: Key, Acc, O: Send>(shell: &Shell<O>, legacy: &[KeyedEntries]) -> Result<bool>
+where
+    Acc: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    if legacy.iter().any(|state| !state.entries.is_empty()) {
+        return Ok(true);
+    }
+    let contents = shell.store.namespaced_state(&contents::<K, Acc>()).map_err(|e| shell.state_error(e))?;
+    Ok(!contents.namespaces(&shell.store).map_err(|e| shell.state_error(e))?.is_empty())
+}
+
 /// The name eddy checkpointed window contents under before the keyed-operator shell.
 pub(crate) const LEGACY_WINDOWS: &str = "windows";
 

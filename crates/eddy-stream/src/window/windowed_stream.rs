@@ -15,9 +15,10 @@ use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
 use crate::window::assigner::WindowAssigner;
 use crate::window::fold::{Aggregate, MergePartials, PreAggregate};
 use crate::window::lateness::Lateness;
-use crate::window::operator::{WindowHandler, LEGACY_WINDOWS};
+use crate::window::operator::{holds_windows, WindowHandler, LEGACY_WINDOWS};
 use crate::window::pre_aggregate::PreAggregateOperator;
 use crate::window::session::{SessionHandler, LEGACY_SESSIONS};
+use crate::window::sliding::{Slides, SlidingHandler, SlidingStage};
 use crate::window::trigger::{DefaultTrigger, Trigger};
 use crate::window::triggered::{self, TriggeredHandler};
 use crate::window::{Partial, TimeWindow};
@@ -158,8 +159,30 @@ where
         let partials = self.keyed.stream.pre_stage("Window", move |ctx, out| {
             Ok(Box::new(PreAggregateOperator::new(ctx, pre.clone(), key_of.clone(), to_partial, out)?))
         });
-        let merge = MergePartials { assigner: self.assigner.clone(), aggregate, _input: PhantomData };
         let allowed = self.lateness.allowed;
+        // Overlapping sliding windows slide over each key's panes; with allowed lateness,
+        // fired windows stay open, so each pane is merged into its windows instead.
+        let slides = self.assigner.sliding().filter(|&(size, slide, _)| size > slide && allowed == 0).map(Slides::new);
+        if let Some(slides) = slides {
+            let assigner = self.assigner.clone();
+            let merged =
+                partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
+                    let (assigner, aggregate, window_fn) = (assigner.clone(), aggregate.clone(), window_fn.clone());
+                    let setup = Setup { late: None, legacy: &[LEGACY_WINDOWS] };
+                    let operator = KeyedOperator::open(ctx, out, setup, |shell, legacy| {
+                        if holds_windows::<K, G::Acc, O>(shell, &legacy)? {
+                            let merge = MergePartials { assigner, aggregate, _input: PhantomData };
+                            let parts = (|p: &Partial<K, G::Acc>| p.key.clone(), merge, window_fn);
+                            return WindowHandler::open(parts, 0, shell, legacy).map(SlidingStage::Windows);
+                        }
+                        SlidingHandler::open(aggregate, window_fn, slides, shell).map(SlidingStage::Panes)
+                    })?;
+                    Ok(Box::new(operator))
+                });
+            partials.stage_of(&merged);
+            return merged;
+        }
+        let merge = MergePartials { assigner: self.assigner.clone(), aggregate, _input: PhantomData };
         let merged =
             partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
                 let key_of = |p: &Partial<K, G::Acc>| p.key.clone();

@@ -1,0 +1,301 @@
+//! Sliding windows with many panes per window (the keyed stage slides over each key's panes)
+//! against a sequential model that puts every record into every window holding it: through
+//! checkpoints, an injected failure and a stop with a savepoint restored at another
+//! parallelism, on both state backends; and with records behind the watermark, which must be
+//! dropped from exactly the windows that had fired.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eddy::prelude::*;
+use proptest::prelude::*;
+
+/// One event: key, event time, value.
+type Event = (u8, i64, u64);
+
+/// One result: key, window start and end, count and sum of values.
+type Out = (u8, i64, i64, u64, u64);
+
+/// How far an event may be out of order (the watermark's bound, so none is late).
+const DISORDER_MS: i64 = 20;
+
+/// Counts records and sums their values.
+#[derive(Clone)]
+struct CountSum;
+
+impl AggregateFunction<Event> for CountSum {
+    type Acc = (u64, u64);
+    type Out = (u64, u64);
+    fn create_accumulator(&self) -> (u64, u64) {
+        (0, 0)
+    }
+    fn add(&self, acc: &mut (u64, u64), e: Event) {
+        acc.0 += 1;
+        acc.1 += e.2;
+    }
+    fn get_result(&self, acc: (u64, u64)) -> (u64, u64) {
+        acc
+    }
+    fn merge(&self, acc: &mut (u64, u64), other: (u64, u64)) {
+        acc.0 += other.0;
+        acc.1 += other.1;
+    }
+}
+
+/// The windows `[s, s + size)` with `s ≡ offset (mod slide)` holding `ts`.
+fn windows_of(ts: i64, (size, slide, offset): (i64, i64, i64)) -> impl Iterator<Item = (i64, i64)> {
+    let last = ts - (ts - offset).rem_euclid(slide);
+    (0..).map(move |i| last - i * slide).take_while(move |&s| s > ts - size).map(move |s| (s, s + size))
+}
+
+/// Every window's count and sum. Each event comes with the highest time before it, if the
+/// windows that ended by then had fired and no longer take it (`None`: none had).
+fn model(events: &[(Event, Option<i64>)], windows: (i64, i64, i64)) -> Vec<Out> {
+    let mut model: BTreeMap<(u8, i64, i64), (u64, u64)> = BTreeMap::new();
+    for &((key, ts, value), fired_until) in events {
+        for (start, end) in windows_of(ts, windows).filter(|&(_, end)| fired_until.is_none_or(|max| end > max)) {
+            let w = model.entry((key, start, end)).or_default();
+            w.0 += 1;
+            w.1 += value;
+        }
+    }
+    model.into_iter().map(|((k, s, e), (n, sum))| (k, s, e, n, sum)).collect()
+}
+
+/// The events from `next` on, up to `limit` (past it the source waits), then done.
+struct Replayable {
+    events: Arc<Vec<Event>>,
+    next: usize,
+    limit: Arc<AtomicU64>,
+}
+
+impl Source<Event> for Replayable {
+    fn poll_next(&mut self, out: &mut Vec<Event>, max: usize) -> Result<SourcePoll, BoxError> {
+        if self.next >= self.events.len() {
+            return Ok(SourcePoll::Done);
+        }
+        let limit = (self.limit.load(Ordering::SeqCst) as usize).min(self.events.len());
+        if self.next >= limit {
+            std::thread::sleep(Duration::from_millis(2));
+            return Ok(SourcePoll::Pending);
+        }
+        let end = limit.min(self.next + max.min(5));
+        out.extend_from_slice(&self.events[self.next..end]);
+        self.next = end;
+        Ok(SourcePoll::Ready)
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(Some(vec![(self.next as u64).to_be_bytes().to_vec()]))
+    }
+}
+
+/// The job: events (up to `limit`) from one source subtask, spread over every
+/// pre-aggregation subtask, into sliding windows; fails once at event `fail.0`.
+fn job(
+    events: &Arc<Vec<Event>>,
+    limit: &Arc<AtomicU64>,
+    fail: &Arc<(u64, AtomicBool)>,
+    (size, slide, offset): (i64, i64, i64),
+    lateness: i64,
+    env: &StreamEnvironment,
+) -> Collected<Out> {
+    let (create, restore) = (events.clone(), events.clone());
+    let (create_limit, restore_limit) = (limit.clone(), limit.clone());
+    let fail = fail.clone();
+    let ms = |n: i64| Duration::from_millis(n as u64);
+    env.add_replayable_source(
+        "events",
+        move |_, _| Ok(Replayable { events: create.clone(), next: 0, limit: create_limit.clone() }),
+        move |splits| {
+            let next = splits.iter().map(|s| u64::from_be_bytes(s[..8].try_into().unwrap())).max().unwrap_or(0);
+            Ok(Replayable { events: restore.clone(), next: next as usize, limit: restore_limit.clone() })
+        },
+    )
+    .uid("events")
+    .set_parallelism(1)
+    .map(move |e: Event| {
+        if e.2 == fail.0 && !fail.1.swap(true, Ordering::SeqCst) {
+            panic!("injected failure at event {}", e.2);
+        }
+        e
+    })
+    .set_parallelism(1)
+    .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(ms(DISORDER_MS)), |e: &Event| e.1)
+    .set_parallelism(1)
+    .rebalance()
+    .key_by(|e: &Event| e.0)
+    .window(SlidingEventTimeWindows::of(ms(size), ms(slide)).with_offset(ms(offset)))
+    .allowed_lateness(ms(lateness))
+    .aggregate_with(CountSum, |&key, w, (count, sum)| (key, w.start, w.end, count, sum))
+    .uid("sliding")
+    .collect()
+}
+
+fn environment(parallelism: usize, sled: Option<&std::path::Path>) -> StreamEnvironment {
+    let env = StreamEnvironment::new();
+    env.set_parallelism(parallelism).set_batch_size(8).set_max_parallelism(16);
+    if let Some(dir) = sled {
+        env.set_state_dir(dir).set_state_cache_size(1 << 20);
+    }
+    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(15)));
+    env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 3, delay: Duration::ZERO });
+    env
+}
+
+/// Runs the job at `before` until about `cut` events, stops it with a savepoint, restores it
+/// at `after` and runs it to the end; returns both runs' output, sorted. The first run
+/// allows `lateness` (so it keeps an accumulator per window), the second none.
+fn stopped_and_restored(
+    events: Vec<Event>,
+    (windows, lateness): ((i64, i64, i64), i64),
+    (before, after): (usize, usize),
+    (cut, fail_at): (u64, u64),
+    sled: bool,
+) -> Vec<Out> {
+    let dir = tempfile::tempdir().unwrap();
+    let state = sled.then(|| dir.path().join("state"));
+    let events = Arc::new(events);
+    let fail = Arc::new((fail_at, AtomicBool::new(false)));
+    let limit = Arc::new(AtomicU64::new(cut));
+    let env = environment(before, state.as_deref());
+    let first = job(&events, &limit, &fail, windows, lateness, &env);
+    let handle = env.execute("sliding windows").unwrap();
+    // A stop that meets the injected failure is not completed; the job restarts and goes on.
+    let savepoint = loop {
+        match handle.stop_with_savepoint(dir.path().join("savepoint"), false) {
+            Ok(path) => break path,
+            Err(e) if e.to_string().contains("not completed") => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    handle.wait().unwrap();
+    limit.store(u64::MAX, Ordering::SeqCst);
+    let env = environment(after, state.as_deref());
+    env.restore_from(&savepoint);
+    let second = job(&events, &limit, &fail, windows, 0, &env);
+    env.execute("sliding windows, restored").unwrap().wait().unwrap();
+    let mut all = first.take();
+    all.extend(second.take());
+    all.sort();
+    all
+}
+
+/// Events: keys and values as generated, times advancing by `step` with some disorder
+/// (never more than the watermark's bound).
+fn events(raw: &[(u8, u8, u8)]) -> Vec<Event> {
+    let mut time = 0i64;
+    raw.iter()
+        .enumerate()
+        .map(|(i, &(key, step, back))| {
+            time += i64::from(step);
+            (key, time - i64::from(back) % (DISORDER_MS + 1), i as u64)
+        })
+        .collect()
+}
+
+/// Size, slide and offset: up to a dozen slides per window, panes of gcd(size, slide).
+fn windows() -> impl Strategy<Value = (i64, i64, i64)> {
+    (1i64..=25, 2i64..=12, 0i64..=24, 0i64..=25).prop_map(|(slide, slides, extra, offset)| {
+        // Any size longer than the slide (so windows overlap), not only multiples of it.
+        let size = slide * slides - extra.min(slide - 1);
+        (size.max(slide + 1), slide, offset % slide)
+    })
+}
+
+fn check(
+    raw: Vec<(u8, u8, u8)>,
+    windows: (i64, i64, i64),
+    parallelism: (usize, usize),
+    (cut, fail): (f64, f64),
+    sled: bool,
+) -> Result<(), TestCaseError> {
+    let events = events(&raw);
+    let expected = model(&events.iter().map(|&e| (e, None)).collect::<Vec<_>>(), windows);
+    let len = events.len() as f64;
+    let got = stopped_and_restored(events, (windows, 0), parallelism, ((len * cut) as u64, (len * fail) as u64), sled);
+    let missing: Vec<_> = expected.iter().filter(|o| !got.contains(o)).take(5).collect();
+    let extra: Vec<_> = got.iter().filter(|o| !expected.contains(o)).take(5).collect();
+    prop_assert!(missing.is_empty() && extra.is_empty(), "missing {:?}, extra {:?}", missing, extra);
+    prop_assert_eq!(got, expected);
+    Ok(())
+}
+
+fn raw_events() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
+    proptest::collection::vec((0u8..5, 0u8..10, 0u8..30), 1..150)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// On the heap backend.
+    #[test]
+    fn sliding_windows_match_the_model_through_a_restore_at_another_parallelism_on_the_heap(
+        raw in raw_events(), windows in windows(), before in 1usize..=3, after in 1usize..=3,
+        cut in 0.0..1.0f64, fail in 0.0..1.0f64,
+    ) {
+        check(raw, windows, (before, after), (cut, fail), false)?;
+    }
+
+    /// On the sled backend.
+    #[test]
+    fn sliding_windows_match_the_model_through_a_restore_at_another_parallelism_on_sled(
+        raw in raw_events(), windows in windows(), before in 1usize..=3, after in 1usize..=3,
+        cut in 0.0..1.0f64, fail in 0.0..1.0f64,
+    ) {
+        check(raw, windows, (before, after), (cut, fail), true)?;
+    }
+
+    /// Arbitrarily disordered times, one subtask, a watermark after every record: a record
+    /// counts in the windows that had not fired when it came (the watermark was then the
+    /// highest earlier time − 1) and is dropped, and counted, when all of them had.
+    #[test]
+    fn records_behind_the_watermark_leave_exactly_the_fired_windows(
+        events in proptest::collection::vec((0u8..3, 0i64..400, 0u64..100), 0..150),
+        windows in windows(),
+    ) {
+        let env = StreamEnvironment::new();
+        env.set_parallelism(1).set_batch_size(1);
+        let (size, slide, offset) = windows;
+        let ms = |n: i64| Duration::from_millis(n as u64);
+        let out = env
+            .from_iter(events.clone())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous().with_interval(Duration::ZERO), |e: &Event| e.1)
+            .key_by(|e: &Event| e.0)
+            .window(SlidingEventTimeWindows::of(ms(size), ms(slide)).with_offset(ms(offset)))
+            .aggregate_with(CountSum, |&key, w, (count, sum)| (key, w.start, w.end, count, sum))
+            .collect();
+        let result = env.execute("late").unwrap().wait().unwrap();
+
+        let (mut max_before, mut late, mut kept) = (None::<i64>, 0, Vec::new());
+        for &(key, ts, value) in &events {
+            // A window has fired once its end is at most the highest earlier time.
+            if windows_of(ts, windows).any(|(_, end)| max_before.is_none_or(|max| end > max)) {
+                kept.push(((key, ts, value), max_before));
+            } else {
+                late += 1;
+            }
+            max_before = Some(max_before.map_or(ts, |max| max.max(ts)));
+        }
+        let expected = model(&kept, windows);
+        let mut got = out.take();
+        got.sort();
+        prop_assert_eq!(got, expected);
+        prop_assert_eq!(result.metrics.total_all("late_records_dropped"), late);
+    }
+}
+
+/// A savepoint whose sliding windows hold an accumulator per window (here: written with
+/// allowed lateness, which keeps windows that way) restores into the stage that keeps them
+/// so, and nothing is lost or emitted twice.
+#[test]
+fn a_savepoint_with_an_accumulator_per_window_restores_into_that_stage() {
+    let raw: Vec<(u8, u8, u8)> = (0..200u32).map(|i| ((i % 5) as u8, (i % 7) as u8, (i * 13 % 31) as u8)).collect();
+    let events = events(&raw);
+    let windows = (50, 10, 3);
+    let expected = model(&events.iter().map(|&e| (e, None)).collect::<Vec<_>>(), windows);
+    let got = stopped_and_restored(events, (windows, 5), (2, 1), (120, u64::MAX), false);
+    assert_eq!(got, expected);
+}
