@@ -10,10 +10,11 @@
 //! long stops holding the watermark back until it produces again; a subtask without any
 //! split is idle once its reader was polled (before that it has not registered the splits
 //! it owns, and downstream must wait for it). A finished split no longer holds the
-//! watermark back; a subtask whose splits have all finished is idle at its watermark, not at
-//! the end of event time, which comes when the reader says its input is over
+//! watermark back; a subtask whose splits have all finished keeps its watermark (neither
+//! idle nor at the end of event time) until the reader says its input is over
 //! ([`crate::SourcePoll::Done`]): a reader restored with a finished split and an unfinished
-//! one must not let the first push event time past the second's records.
+//! one must not let the first push event time past the second's records, and a subtask
+//! about to end must not, by turning idle, let downstream run ahead of the others' records.
 //!
 //! **Watermark alignment** (see [`crate::watermark_alignment`]): with
 //! [`SourceWatermarks::alignment`] set, the runtime publishes the subtask's watermark to its
@@ -264,9 +265,9 @@ impl<T> SourceOutput<T> {
     }
 
     /// A split has ended (a bounded partition reached its end offset): it no longer holds
-    /// back the watermark. When every split has ended the subtask is idle, keeping its
-    /// watermark, until another split is registered or the reader reports
-    /// [`crate::SourcePoll::Done`] (the end of event time). Register a split's successors
+    /// back the watermark. When every split has ended the subtask keeps its watermark until
+    /// another split is registered or the reader reports [`crate::SourcePoll::Done`] (the end
+    /// of event time). Register a split's successors
     /// before finishing it, or the watermark may move past their records; when they may be
     /// read by another subtask, use [`SourceOutput::release_split`].
     pub fn finish_split(&mut self, split: SplitId) {
@@ -615,7 +616,7 @@ mod tests {
         assert_eq!(out.watermark(), 9_999, "a finished split no longer holds it back");
         out.finish_split(a);
         assert_eq!(out.watermark(), 9_999, "the end of event time is the reader's to declare");
-        assert!(out.is_idle(), "with every split finished nothing is held back");
+        assert!(!out.is_idle(), "it holds downstream back until its reader is done");
     }
 
     /// A reader restored with a finished split and an unfinished one, registering and

@@ -9,11 +9,13 @@
 //! [`MAX_WATERMARK`] when every input has ended: nothing more can come. A source subtask's
 //! splits are not a fixed set: a reader restored with several splits registers them one by
 //! one, a Kafka partition appears later. So an [`WatermarkValve::open_ended`] valve whose
-//! inputs have all ended only turns idle, keeping its watermark, as Flink's source output
-//! does when its last split is released: the end of event time is declared by whoever knows
-//! that the whole input is over (the source task, once its reader says so), never inferred
-//! from the splits registered so far, which would let a split registered a moment later
-//! find its records behind the watermark.
+//! inputs have all ended changes nothing: it keeps its watermark and its status. The end of
+//! event time is declared by whoever knows that the whole input is over (the source task,
+//! once its reader says so), never inferred from the splits registered so far, which would
+//! let a split registered a moment later find its records behind the watermark. Nor does it
+//! turn idle: downstream, a stage whose inputs are all idle advances to the highest of their
+//! watermarks, so a subtask that only waits to say it is done would let another one's
+//! records fall behind event time.
 
 use crate::time::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 
@@ -51,8 +53,8 @@ impl WatermarkValve {
     }
 
     /// A valve without inputs yet, to which inputs are added as they appear (a source's
-    /// splits): when every input it has has ended, it is idle at its watermark instead of at
-    /// the end of event time (see the [module docs](self)).
+    /// splits): when every input it has has ended, it keeps its watermark and status instead
+    /// of reaching the end of event time (see the [module docs](self)).
     pub fn open_ended() -> Self {
         WatermarkValve { open_ended: true, ..WatermarkValve::new(0) }
     }
@@ -99,7 +101,7 @@ impl WatermarkValve {
         let active_min = open.clone().filter(|s| !s.idle).map(|s| s.watermark).min();
         let (candidate, idle) = match active_min {
             Some(min) => (min, false),
-            None if self.open_ended && open.clone().next().is_none() => (self.emitted, true),
+            None if self.open_ended && open.clone().next().is_none() => (self.emitted, self.idle),
             None if open.clone().next().is_none() => (MAX_WATERMARK, false),
             None => (open.map(|s| s.watermark).max().unwrap_or(MIN_WATERMARK), true),
         };
@@ -153,14 +155,14 @@ mod tests {
     }
 
     #[test]
-    fn an_open_ended_valve_whose_inputs_all_ended_is_idle_not_at_the_end_of_time() {
+    fn an_open_ended_valve_whose_inputs_all_ended_keeps_its_watermark() {
         let mut v = WatermarkValve::open_ended();
         let (a, _) = v.add_input();
         v.watermark(a, 100);
-        assert_eq!(v.end(a), ValveUpdate { watermark: None, idle: Some(true) });
+        assert_eq!(v.end(a), ValveUpdate::default(), "neither the end of event time nor idle");
         assert!(v.all_ended());
         let (b, update) = v.add_input();
-        assert_eq!(update, ValveUpdate { watermark: None, idle: Some(false) }, "a new input holds it back");
+        assert_eq!(update, ValveUpdate::default(), "a new input holds it back");
         assert_eq!(v.watermark(b, 150).watermark, Some(150));
     }
 }
