@@ -10,8 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "common/replayable.rs"]
+mod replayable;
+
 use eddy::prelude::*;
 use proptest::prelude::*;
+use replayable::{replayed, Event};
 
 /// How far an event may be out of order (the watermark strategy's bound, so none is late).
 const DISORDER_MS: i64 = 30;
@@ -19,9 +23,6 @@ const TUMBLING_MS: i64 = 100;
 const SLIDE_MS: i64 = 40;
 const GAP_MS: i64 = 25;
 const COUNT: u64 = 3;
-
-/// One event: key, event time, value.
-type Event = (u8, i64, u64);
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Out {
@@ -102,34 +103,6 @@ fn model(events: &[Event]) -> Vec<Out> {
     out
 }
 
-/// The events from `next` on, up to `limit` (past it the source waits), then done.
-struct Replayable {
-    events: Arc<Vec<Event>>,
-    next: usize,
-    limit: Arc<AtomicU64>,
-}
-
-impl Source<Event> for Replayable {
-    fn poll_next(&mut self, out: &mut Vec<Event>, max: usize) -> Result<SourcePoll, BoxError> {
-        if self.next >= self.events.len() {
-            return Ok(SourcePoll::Done);
-        }
-        let limit = (self.limit.load(Ordering::SeqCst) as usize).min(self.events.len());
-        if self.next >= limit {
-            std::thread::sleep(Duration::from_millis(2));
-            return Ok(SourcePoll::Pending);
-        }
-        let end = limit.min(self.next + max.min(7));
-        out.extend_from_slice(&self.events[self.next..end]);
-        self.next = end;
-        Ok(SourcePoll::Ready)
-    }
-
-    fn snapshot(&mut self) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
-        Ok(Some(vec![(self.next as u64).to_be_bytes().to_vec()]))
-    }
-}
-
 /// A running count in value state, and a timer at the end of the record's tumbling window.
 #[derive(Clone)]
 struct CountWithTimers;
@@ -180,29 +153,7 @@ struct Run {
 
 /// The job over `events` (up to `limit`), failing once at event `fail_at` if it gets there.
 fn job(events: &Arc<Vec<Event>>, limit: &Arc<AtomicU64>, fail: &Arc<(u64, AtomicBool)>, env: StreamEnvironment) -> Run {
-    let (create, restore) = (events.clone(), events.clone());
-    let (create_limit, restore_limit) = (limit.clone(), limit.clone());
-    let fail = fail.clone();
-    let stream = env
-        .add_replayable_source(
-            "events",
-            move |_, _| Ok(Replayable { events: create.clone(), next: 0, limit: create_limit.clone() }),
-            move |splits| {
-                let next = splits.iter().map(|s| u64::from_be_bytes(s[..8].try_into().unwrap())).max().unwrap_or(0);
-                Ok(Replayable { events: restore.clone(), next: next as usize, limit: restore_limit.clone() })
-            },
-        )
-        .uid("events")
-        .set_parallelism(1)
-        .map(move |e: Event| {
-            if e.2 == fail.0 && !fail.1.swap(true, Ordering::SeqCst) {
-                panic!("injected failure at event {}", e.2);
-            }
-            e
-        })
-        // One subtask up to the shuffle, so each key's records arrive in the order of the
-        // events (a rolling sum's results depend on it).
-        .set_parallelism(1)
+    let stream = replayed(&env, events, limit, fail)
         .assign_timestamps_and_watermarks(
             WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(DISORDER_MS as u64)),
             |e: &Event| e.1,

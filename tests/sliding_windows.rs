@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "common/replayable.rs"]
+mod replayable;
+
 use eddy::prelude::*;
 use proptest::prelude::*;
-
-/// One event: key, event time, value.
-type Event = (u8, i64, u64);
+use replayable::{replayed, Event};
 
 /// One result: key, window start and end, count and sum of values.
 type Out = (u8, i64, i64, u64, u64);
@@ -64,34 +65,6 @@ fn model(events: &[(Event, Option<i64>)], windows: (i64, i64, i64)) -> Vec<Out> 
     model.into_iter().map(|((k, s, e), (n, sum))| (k, s, e, n, sum)).collect()
 }
 
-/// The events from `next` on, up to `limit` (past it the source waits), then done.
-struct Replayable {
-    events: Arc<Vec<Event>>,
-    next: usize,
-    limit: Arc<AtomicU64>,
-}
-
-impl Source<Event> for Replayable {
-    fn poll_next(&mut self, out: &mut Vec<Event>, max: usize) -> Result<SourcePoll, BoxError> {
-        if self.next >= self.events.len() {
-            return Ok(SourcePoll::Done);
-        }
-        let limit = (self.limit.load(Ordering::SeqCst) as usize).min(self.events.len());
-        if self.next >= limit {
-            std::thread::sleep(Duration::from_millis(2));
-            return Ok(SourcePoll::Pending);
-        }
-        let end = limit.min(self.next + max.min(5));
-        out.extend_from_slice(&self.events[self.next..end]);
-        self.next = end;
-        Ok(SourcePoll::Ready)
-    }
-
-    fn snapshot(&mut self) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
-        Ok(Some(vec![(self.next as u64).to_be_bytes().to_vec()]))
-    }
-}
-
 /// The job: events (up to `limit`) from one source subtask, spread over every
 /// pre-aggregation subtask, into sliding windows; fails once at event `fail.0`.
 fn job(
@@ -102,36 +75,17 @@ fn job(
     lateness: i64,
     env: &StreamEnvironment,
 ) -> Collected<Out> {
-    let (create, restore) = (events.clone(), events.clone());
-    let (create_limit, restore_limit) = (limit.clone(), limit.clone());
-    let fail = fail.clone();
     let ms = |n: i64| Duration::from_millis(n as u64);
-    env.add_replayable_source(
-        "events",
-        move |_, _| Ok(Replayable { events: create.clone(), next: 0, limit: create_limit.clone() }),
-        move |splits| {
-            let next = splits.iter().map(|s| u64::from_be_bytes(s[..8].try_into().unwrap())).max().unwrap_or(0);
-            Ok(Replayable { events: restore.clone(), next: next as usize, limit: restore_limit.clone() })
-        },
-    )
-    .uid("events")
-    .set_parallelism(1)
-    .map(move |e: Event| {
-        if e.2 == fail.0 && !fail.1.swap(true, Ordering::SeqCst) {
-            panic!("injected failure at event {}", e.2);
-        }
-        e
-    })
-    .set_parallelism(1)
-    .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(ms(DISORDER_MS)), |e: &Event| e.1)
-    .set_parallelism(1)
-    .rebalance()
-    .key_by(|e: &Event| e.0)
-    .window(SlidingEventTimeWindows::of(ms(size), ms(slide)).with_offset(ms(offset)))
-    .allowed_lateness(ms(lateness))
-    .aggregate_with(CountSum, |&key, w, (count, sum)| (key, w.start, w.end, count, sum))
-    .uid("sliding")
-    .collect()
+    replayed(env, events, limit, fail)
+        .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(ms(DISORDER_MS)), |e: &Event| e.1)
+        .set_parallelism(1)
+        .rebalance()
+        .key_by(|e: &Event| e.0)
+        .window(SlidingEventTimeWindows::of(ms(size), ms(slide)).with_offset(ms(offset)))
+        .allowed_lateness(ms(lateness))
+        .aggregate_with(CountSum, |&key, w, (count, sum)| (key, w.start, w.end, count, sum))
+        .uid("sliding")
+        .collect()
 }
 
 fn environment(parallelism: usize, sled: Option<&std::path::Path>) -> StreamEnvironment {
