@@ -6,16 +6,19 @@
 //! sequential computation over all events says.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[path = "common/replayable.rs"]
 mod replayable;
+#[path = "common/savepoint_round_trip.rs"]
+mod savepoint_round_trip;
 
 use eddy::prelude::*;
 use proptest::prelude::*;
 use replayable::{replayed, Event};
+use savepoint_round_trip::{stopped_and_restored, Run};
 
 /// How far an event may be out of order (the watermark strategy's bound, so none is late).
 const DISORDER_MS: i64 = 30;
@@ -145,14 +148,13 @@ impl AggregateFunction<Event> for Sum {
     }
 }
 
-/// One run's environment and job.
-struct Run {
-    env: StreamEnvironment,
-    out: Collected<Out>,
-}
-
 /// The job over `events` (up to `limit`), failing once at event `fail_at` if it gets there.
-fn job(events: &Arc<Vec<Event>>, limit: &Arc<AtomicU64>, fail: &Arc<(u64, AtomicBool)>, env: StreamEnvironment) -> Run {
+fn job(
+    events: &Arc<Vec<Event>>,
+    limit: &Arc<AtomicU64>,
+    fail: &Arc<(u64, AtomicBool)>,
+    env: StreamEnvironment,
+) -> Run<Out> {
     let stream = replayed(&env, events, limit, fail)
         .assign_timestamps_and_watermarks(
             WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(DISORDER_MS as u64)),
@@ -190,54 +192,6 @@ fn job(events: &Arc<Vec<Event>>, limit: &Arc<AtomicU64>, fail: &Arc<(u64, Atomic
     Run { env, out }
 }
 
-/// A run's environment: parallelism, backend, checkpoints and restarts.
-fn environment(parallelism: usize, sled: Option<&std::path::Path>) -> StreamEnvironment {
-    let env = StreamEnvironment::new();
-    env.set_parallelism(parallelism).set_batch_size(16).set_max_parallelism(16);
-    if let Some(dir) = sled {
-        env.set_state_dir(dir).set_state_cache_size(1 << 20);
-    }
-    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(20)));
-    env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 3, delay: Duration::ZERO });
-    env
-}
-
-/// Runs the job at `before` until about `cut` events, stops it with a savepoint, restores it
-/// at `after` and runs it to the end; returns both runs' output, sorted.
-fn stopped_and_restored(
-    events: Vec<Event>,
-    (before, after): (usize, usize),
-    cut: u64,
-    fail_at: u64,
-    sled: bool,
-) -> Vec<Out> {
-    let dir = tempfile::tempdir().unwrap();
-    let state = sled.then(|| dir.path().join("state"));
-    let events = Arc::new(events);
-    let fail = Arc::new((fail_at, AtomicBool::new(false)));
-    let limit = Arc::new(AtomicU64::new(cut));
-    let first = job(&events, &limit, &fail, environment(before, state.as_deref()));
-    let handle = first.env.execute("keyed operators").unwrap();
-    // A stop that meets the injected failure is not completed; the job restarts and goes on.
-    let savepoint = loop {
-        match handle.stop_with_savepoint(dir.path().join("savepoint"), false) {
-            Ok(path) => break path,
-            Err(e) if e.to_string().contains("not completed") => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("{e}"),
-        }
-    };
-    handle.wait().unwrap();
-    limit.store(u64::MAX, Ordering::SeqCst);
-    let env = environment(after, state.as_deref());
-    env.restore_from(&savepoint);
-    let second = job(&events, &limit, &fail, env);
-    second.env.execute("keyed operators, restored").unwrap().wait().unwrap();
-    let mut all = first.out.take();
-    all.extend(second.out.take());
-    all.sort();
-    all
-}
-
 fn raw_events() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
     proptest::collection::vec((0u8..4, 0u8..12, 0u8..40), 1..120)
 }
@@ -252,7 +206,7 @@ fn check(
     let events = events(&raw);
     let expected = model(&events);
     let len = events.len() as f64;
-    let got = stopped_and_restored(events, parallelism, (len * cut) as u64, (len * fail) as u64, sled);
+    let got = stopped_and_restored(job, events, parallelism, (len * cut) as u64, (len * fail) as u64, sled);
     let missing: Vec<_> = expected.iter().filter(|o| !got.contains(o)).take(5).collect();
     let extra: Vec<_> = got.iter().filter(|o| !expected.contains(o)).take(5).collect();
     prop_assert!(missing.is_empty() && extra.is_empty(), "missing {:?}, extra {:?}", missing, extra);
