@@ -16,8 +16,8 @@
 //!   run with the same prefix committed.
 //!
 //! Two questions are answered from markers. Did a transaction of a completed checkpoint
-//! commit ([`Marker::committed`])? A recovery writes its records again if not. Which
-//! checkpoint did each subtask of a history commit last ([`last_commits`])? A restore from an
+//! commit (`Marker::committed`)? A recovery writes its records again if not. Which
+//! checkpoint did each subtask of a history commit last (`last_commits`)? A restore from an
 //! older snapshot would produce that output again.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,7 +29,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Context;
-use crate::sink::SinkSpec;
+use crate::sink_spec::SinkSpec;
 
 /// Where a transaction's commit marker goes, and what it says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

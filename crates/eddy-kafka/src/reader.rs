@@ -27,7 +27,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::client::Context;
 use crate::deserializer::KafkaRecord;
 use crate::error::{broker, KafkaError};
-use crate::source::{Fallback, Spec, StartingOffsets};
+use crate::source_spec::{Fallback, Spec, StartingOffsets};
 use crate::split::{owner, PartitionSplit};
 
 /// How long a poll waits for the first record before it reports `Pending`.

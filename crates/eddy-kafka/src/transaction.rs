@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Context;
 use crate::marker::{self, Commit, Marker};
-use crate::sink::{OutRecord, SinkSpec};
+use crate::sink_spec::{OutRecord, SinkSpec};
 
 /// A pre-committed transaction as a checkpoint holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -426,7 +426,8 @@ impl<T: 'static> KafkaCommitter<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::{DeliveryGuarantee, KafkaSink};
+    use crate::sink::KafkaSink;
+    use crate::sink_spec::DeliveryGuarantee;
     use eddy_test_services::Service;
     use rdkafka::message::Message;
     use rdkafka::topic_partition_list::{Offset, TopicPartitionList};

@@ -11,7 +11,7 @@ use rdkafka::producer::{Producer, ThreadedProducer};
 
 use crate::client::Context;
 use crate::error::KafkaError;
-use crate::sink::{DeliveryGuarantee, SinkSpec};
+use crate::sink_spec::{DeliveryGuarantee, SinkSpec};
 
 /// How long brokers may stay unreachable before a sink fails.
 const BROKER_PATIENCE: Duration = Duration::from_secs(60);
