@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use eddy_core::Result;
 
-use crate::job::JobResult;
+use crate::job_result::JobResult;
 
 /// The outcome slot shared by the job master and every handle of the job.
 #[derive(Default)]

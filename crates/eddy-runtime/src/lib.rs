@@ -32,6 +32,7 @@
 //!
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
+mod attempt;
 mod chain_alignment;
 mod channel;
 pub mod checkpoint;
@@ -45,6 +46,7 @@ pub mod graph;
 #[cfg(feature = "tokio")]
 pub mod io_runtime;
 pub mod job;
+mod job_result;
 pub mod jobs;
 mod master;
 pub mod metrics;
@@ -65,7 +67,8 @@ pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use completion::JobCompletion;
 pub use config::JobConfig;
 pub use graph::{JobGraph, ShipStrategy};
-pub use job::{execute, JobHandle, JobResult};
+pub use job::{execute, JobHandle};
+pub use job_result::JobResult;
 pub use jobs::Jobs;
 pub use metrics::{Counter, JobMetrics, UnknownMetric};
 pub use operator_metrics::{CheckpointStats, JobStats, OperatorMetrics, SubtaskMetrics};

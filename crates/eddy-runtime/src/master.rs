@@ -32,12 +32,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{select, Receiver};
 use eddy_core::{Error, Result};
 
+use crate::attempt::{build_attempt, Attempt, Job};
 use crate::checkpoint::coordinator::{Coordinator, SavepointRequest};
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::snapshot_port::SubtaskSnapshot;
@@ -45,7 +45,7 @@ use crate::checkpoint::task::{Command, Event};
 use crate::checkpoint::RestartStrategy;
 use crate::config::JobConfig;
 use crate::graph::JobGraph;
-use crate::job::{build_attempt, JobResult};
+use crate::job_result::JobResult;
 use crate::metrics::MetricRegistry;
 use crate::planner::Plan;
 use crate::status::{JobStatus, StatusCell};
@@ -84,33 +84,6 @@ enum Outcome {
     Finished(Vec<SubtaskSnapshot>),
     /// A stop-with-savepoint completed; the job is over.
     Stopped(std::path::PathBuf),
-}
-
-/// One run of the job's tasks.
-pub(crate) struct Attempt {
-    pub(crate) cancel: Arc<AtomicBool>,
-    /// Tells the attempt's sources to end their input (a drain).
-    pub(crate) drain: Arc<AtomicBool>,
-    pub(crate) events: Receiver<Event>,
-    pub(crate) threads: Vec<JoinHandle<()>>,
-    pub(crate) sources: Vec<Sender<Command>>,
-    /// The `attempt` span, the parent of its tasks' spans and its checkpoints'.
-    pub(crate) span: tracing::Span,
-}
-
-impl Attempt {
-    fn stop_threads(&mut self) {
-        self.cancel.store(true, Ordering::Relaxed);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-
-    fn tell_sources(&self, command: Command) {
-        for source in &self.sources {
-            let _ = source.send(command);
-        }
-    }
 }
 
 /// An attempt's progress, as the master's loop sees it.
@@ -175,6 +148,19 @@ fn append(error: Error, note: &str) -> Error {
 }
 
 impl Master {
+    /// What the next attempt is built from.
+    pub(crate) fn job(&self) -> Job<'_> {
+        Job {
+            graph: &self.graph,
+            plan: &self.plan,
+            config: &self.config,
+            metrics: &self.metrics,
+            queries: &self.queries,
+            coordinator: self.coordinator.as_ref(),
+            span: &self.span,
+        }
+    }
+
     /// Runs attempts until the job finishes, stops, is cancelled, or fails beyond its restarts.
     pub(crate) fn run(mut self, first: Attempt) -> Result<JobResult> {
         let mut attempt = first;
@@ -247,7 +233,7 @@ impl Master {
             }
             coordinator.prepare_attempt(self.restored.as_deref(), skipped_newer)?;
         }
-        build_attempt(self, self.restored.clone(), attempt)
+        build_attempt(&self.job(), self.restored.clone(), attempt)
     }
 
     fn finish(&mut self, outcome: Outcome, restarts: usize) -> Result<JobResult> {

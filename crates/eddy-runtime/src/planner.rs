@@ -41,6 +41,18 @@ impl Plan {
     pub fn is_head(&self, graph: &JobGraph, node: usize) -> bool {
         !graph.edges.iter().zip(&self.chained).any(|(e, &chained)| chained && e.to == node)
     }
+
+    /// The first node of the chain each node runs in.
+    pub(crate) fn chain_heads(&self, graph: &JobGraph) -> Vec<usize> {
+        let mut heads: Vec<usize> = (0..graph.nodes.len()).collect();
+        for node in 0..graph.nodes.len() {
+            let chained_input = graph.edges.iter().zip(&self.chained).find(|(e, &chained)| chained && e.to == node);
+            if let Some((edge, _)) = chained_input {
+                heads[node] = heads[edge.from];
+            }
+        }
+        heads
+    }
 }
 
 /// Checks the graph against the settings and decides parallelism, strategies and chains.
