@@ -19,15 +19,17 @@ use eddy_core::error::panic_message;
 use eddy_core::{AlignmentGroups, Error, OperatorInfo, Result};
 use eddy_state::QueryRegistry;
 
+use crate::build_context::BuildContext;
 use crate::chain_alignment::ChainAlignment;
 use crate::checkpoint::coordinator::Coordinator;
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::task::{CheckpointHooks, Command, Event, TaskCheckpointing};
 use crate::config::JobConfig;
-use crate::graph::{AnyEnd, BuildContext, JobGraph, NodeInstance, ShipStrategy, Task, TaskRun};
+use crate::graph::{AnyEnd, JobGraph, NodeInstance, ShipStrategy};
 use crate::metrics::MetricRegistry;
 use crate::observed::Observers;
 use crate::planner::Plan;
+use crate::task::{Task, TaskRun};
 use crate::task_time::TaskTime;
 
 /// One run of the job's tasks.

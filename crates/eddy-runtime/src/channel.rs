@@ -27,7 +27,7 @@ use std::time::Duration;
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use eddy_core::{Barrier, Error, OperatorInfo, Output, Record, Result, Timestamp};
 
-use crate::metrics::Counter;
+use crate::counter::Counter;
 use crate::partitioner::Partitioner;
 use crate::task_time;
 

@@ -6,13 +6,15 @@ use crossbeam_channel::{bounded, Receiver};
 use eddy_core::{Error, Output, Result};
 use serde::Serialize;
 
+use crate::build_context::BuildContext;
 use crate::channel::{BroadcastWriter, ChannelSender, ChannelWriter, Envelope, WriterSetup};
 use crate::gate::InputGate;
-use crate::graph::{erase, unerase, AnyEnd, AnyOutput, BuildContext, EdgeFactory, ShipStrategy, Task};
+use crate::graph::{erase, unerase, AnyEnd, AnyOutput, EdgeFactory, ShipStrategy};
 use crate::metrics::names;
 use crate::observed::{Observed, Observers};
 use crate::partitioner::{Forward, KeyGroups, Partitioner, Rebalance, Shuffle};
 use crate::side_channel::{SideChannel, TypedSideChannel};
+use crate::task::Task;
 
 /// An edge that routes without looking at keys: forward, rebalance, shuffle or broadcast.
 pub struct PlainEdge<T>(PhantomData<fn(T)>);

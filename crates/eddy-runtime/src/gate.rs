@@ -33,8 +33,8 @@ use eddy_core::{Barrier, Error, Output, Result, ValveUpdate, WatermarkValve};
 use crate::channel::{Envelope, Message};
 use crate::checkpoint::alignment::Alignment;
 use crate::checkpoint::{CheckpointingMode, TaskCheckpointing};
-use crate::graph::{Task, TaskRun};
-use crate::metrics::Counter;
+use crate::counter::Counter;
+use crate::task::{Task, TaskRun};
 use crate::task_time;
 
 /// Reads one subtask's channel (all upstream subtasks send into it) and drives its chain.

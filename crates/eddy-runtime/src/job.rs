@@ -26,7 +26,8 @@ use crate::graph::JobGraph;
 use crate::job_result::JobResult;
 use crate::master::Master;
 use crate::metrics::{names, JobMetrics, MetricRegistry};
-use crate::planner::plan;
+use crate::operator_metrics::OperatorShape;
+use crate::planner::{plan, Plan};
 use crate::status::{JobStatus, StatusCell};
 use crate::warnings::Warnings;
 
@@ -199,7 +200,7 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         check_uids(&graph)?;
     }
     let (metrics, warnings) = (MetricRegistry::default(), Warnings::default());
-    metrics.describe(&graph, &plan, &plan.chain_heads(&graph));
+    metrics.describe(&operator_shapes(&graph, &plan));
     let explained = Arc::new(Explained::new(&graph, &plan));
     let mut skipped_newer = false;
     let restored = match &config.restore_from {
@@ -276,6 +277,19 @@ pub fn execute(name: &str, graph: JobGraph, config: JobConfig) -> Result<JobHand
         queries,
         plan: explained,
     })
+}
+
+/// Every node of `graph` as `plan` runs it, as the typed metrics see it.
+fn operator_shapes(graph: &JobGraph, plan: &Plan) -> Vec<OperatorShape> {
+    let heads = plan.chain_heads(graph);
+    let shapes = graph.nodes.iter().enumerate().map(|(id, node)| OperatorShape {
+        name: node.name.clone(),
+        uid: node.uid.clone(),
+        parallelism: plan.parallelism[id],
+        chain: heads[id],
+        source: !graph.edges.iter().any(|e| e.to == id),
+    });
+    shapes.collect()
 }
 
 /// A checkpointed job matches state to operators by uid: every stateful operator needs one,

@@ -33,11 +33,13 @@
 //! Users normally reach this crate only through `eddy::StreamEnvironment`.
 
 mod attempt;
+mod build_context;
 mod chain_alignment;
 mod channel;
 pub mod checkpoint;
 mod completion;
 pub mod config;
+mod counter;
 pub mod edge;
 pub mod explain;
 pub mod fan_out;
@@ -49,6 +51,7 @@ pub mod job;
 mod job_result;
 pub mod jobs;
 mod master;
+pub mod metric_names;
 pub mod metrics;
 pub mod observed;
 pub mod operator_metrics;
@@ -59,6 +62,7 @@ pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;
 pub mod status;
+pub mod task;
 pub mod task_time;
 pub mod user_metrics;
 pub mod warnings;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use eddy_core::time::MIN_WATERMARK;
 use eddy_core::{Barrier, Output, Record, Result, Timestamp};
 
-use crate::metrics::Counter;
+use crate::counter::Counter;
 use crate::record_rates::RateMeter;
 use crate::task_time::TaskTime;
 

@@ -28,10 +28,9 @@ use eddy_core::Timestamp;
 use serde::Serialize;
 
 use crate::checkpoint::CheckpointRecord;
-use crate::graph::JobGraph;
-use crate::metrics::{names, Counter};
+use crate::counter::Counter;
+use crate::metric_names as names;
 use crate::observed::SubtaskCells;
-use crate::planner::Plan;
 use crate::record_rates::RecordRates;
 use crate::task_time::{TaskTime, TimeRates};
 use crate::user_metrics::UserValue;
@@ -206,6 +205,18 @@ pub(crate) struct OperatorCells {
     subtasks: Vec<Arc<SubtaskCells>>,
 }
 
+/// What the typed metrics need to know of an operator, as the job is planned.
+#[derive(Debug, Clone)]
+pub(crate) struct OperatorShape {
+    pub(crate) name: String,
+    pub(crate) uid: Option<String>,
+    pub(crate) parallelism: usize,
+    /// The operator that heads its chain (itself, or an operator before it).
+    pub(crate) chain: usize,
+    /// Whether it is a source (no inputs).
+    pub(crate) source: bool,
+}
+
 /// The operators of a job and when it started, set once the job is planned.
 #[derive(Debug)]
 pub(crate) struct Layout {
@@ -222,34 +233,28 @@ impl Default for Layout {
 }
 
 impl Layout {
-    /// One set of cells per subtask of every node of `graph` as `plan` runs it; `heads[n]`
-    /// is the first node of `n`'s chain. Sources count their records in with the counter the
-    /// source task bumps (`counter`).
-    pub(crate) fn describe(
-        &mut self,
-        graph: &JobGraph,
-        plan: &Plan,
-        heads: &[usize],
-        counter: impl Fn(&str, usize) -> Counter,
-    ) {
+    /// One set of cells per subtask of every operator; an operator's cells share the time
+    /// of its chain's head. Sources count their records in with the counter the source task
+    /// bumps (`counter`).
+    pub(crate) fn describe(&mut self, operators: &[OperatorShape], counter: impl Fn(&str, usize) -> Counter) {
         self.operators.clear();
-        for (id, node) in graph.nodes.iter().enumerate() {
-            let source = !graph.edges.iter().any(|e| e.to == id);
-            let subtasks = (0..plan.parallelism[id])
+        for (id, operator) in operators.iter().enumerate() {
+            let subtasks = (0..operator.parallelism)
                 .map(|subtask| {
-                    let time = match heads[id] {
+                    let time = match operator.chain {
                         head if head == id => Arc::new(TaskTime::default()),
                         head => self.operators[head].subtasks[subtask].time.clone(),
                     };
-                    let records_in = if source { counter(&node.name, subtask) } else { Counter::default() };
+                    let records_in =
+                        if operator.source { counter(&operator.name, subtask) } else { Counter::default() };
                     Arc::new(SubtaskCells { records_in, time, ..SubtaskCells::default() })
                 })
                 .collect();
             self.operators.push(OperatorCells {
-                name: node.name.clone(),
-                uid: node.uid.clone(),
-                chain: heads[id],
-                source,
+                name: operator.name.clone(),
+                uid: operator.uid.clone(),
+                chain: operator.chain,
+                source: operator.source,
                 subtasks,
             });
         }

@@ -22,9 +22,10 @@ use eddy_state::Redistribution;
 
 use crate::checkpoint::snapshot_port::{StateContext, SubtaskList};
 use crate::checkpoint::task::{Command, TaskCheckpointing};
-use crate::graph::{Task, TaskRun};
-use crate::metrics::{names, Counter, MetricRegistry};
+use crate::counter::Counter;
+use crate::metrics::{names, MetricRegistry};
 use crate::source_dead_letters::WithDeadLetters;
+use crate::task::{Task, TaskRun};
 use crate::task_time;
 
 /// The operator-state list that holds a source's splits.

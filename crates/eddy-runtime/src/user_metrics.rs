@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::metrics::Counter;
+use crate::counter::Counter;
 
 /// The upper bounds (inclusive) of a histogram's buckets: 1-2-5 steps from 1 to 10⁹; values
 /// above the last go only into the count (Prometheus' `+Inf` bucket).

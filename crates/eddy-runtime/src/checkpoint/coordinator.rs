@@ -27,7 +27,8 @@ use crate::checkpoint::history::{CheckpointHistory, CheckpointRecord, OperatorSt
 use crate::checkpoint::restored::RestoredState;
 use crate::checkpoint::snapshot_port::SubtaskSnapshot;
 use crate::config::JobConfig;
-use crate::metrics::{names, Counter, MetricRegistry};
+use crate::counter::Counter;
+use crate::metrics::{names, MetricRegistry};
 use crate::warnings::Warnings;
 
 /// Where a requested savepoint's path (or why it failed) is sent.
