@@ -8,6 +8,7 @@
 //! length of a line and reject the lines they cannot pass on (too long, not UTF-8) to their
 //! dead-letter output as [`RawRecord`](eddy_core::RawRecord)s named by file and line.
 
+mod add_source;
 mod channel;
 mod collection;
 mod from_source;
