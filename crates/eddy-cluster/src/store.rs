@@ -8,9 +8,9 @@
 //! Layout under the URL:
 //!
 //! ```text
-//! state/<partition>/<offset>.bin   a window task's state when its committed offset was <offset>
-//! done/<partition>                 (bounded runs) the window task has fired its last window
-//! bounded-end-offsets.json         (bounded runs) the input's end offsets, seen once at start
+//! state/<branch>/<partition>/<offset>.bin   a window task's state when its committed offset was <offset>
+//! done/<branch>-<partition>                 (bounded runs) the window task has fired its last window
+//! bounded-end-offsets.json                  (bounded runs) the input's end offsets, seen once at start
 //! ```
 //!
 //! A state object is named after the repartition offset it was taken at, and it is written
@@ -79,34 +79,37 @@ impl CheckpointStore {
         move |source| ClusterError::Store { url: self.url.clone(), what, source }
     }
 
-    fn state_path(partition: i32, offset: i64) -> Path {
-        Path::from(format!("state/{partition}/{offset:020}.bin"))
+    /// Where the state of branch `branch`'s window task `partition` taken at `offset` lives.
+    pub fn state_path(branch: &str, partition: i32, offset: i64) -> Path {
+        Path::from(format!("state/{branch}/{partition}/{offset:020}.bin"))
     }
 
-    /// Files a window task's state taken at repartition offset `offset`.
-    pub fn put_state(&self, partition: i32, offset: i64, bytes: Vec<u8>) -> Result<()> {
-        let path = Self::state_path(partition, offset);
+    /// Files the state of branch `branch`'s window task `partition`, taken at repartition
+    /// offset `offset`.
+    pub fn put_state(&self, branch: &str, partition: i32, offset: i64, bytes: Vec<u8>) -> Result<()> {
+        let path = Self::state_path(branch, partition, offset);
         let put = self.store.put(&path, PutPayload::from(bytes));
         self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
     }
 
     /// The state a window task filed at `offset`, if any.
-    pub fn get_state(&self, partition: i32, offset: i64) -> Result<Option<Vec<u8>>> {
-        self.get(&Self::state_path(partition, offset))
+    pub fn get_state(&self, branch: &str, partition: i32, offset: i64) -> Result<Option<Vec<u8>>> {
+        self.get(&Self::state_path(branch, partition, offset))
     }
 
     /// Deletes the state filed at `offset` (superseded by a newer committed one).
-    pub fn delete_state(&self, partition: i32, offset: i64) -> Result<()> {
-        let path = Self::state_path(partition, offset);
+    pub fn delete_state(&self, branch: &str, partition: i32, offset: i64) -> Result<()> {
+        let path = Self::state_path(branch, partition, offset);
         match self.runtime.block_on(self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(format!("deleting {path}"))(e)),
         }
     }
 
-    /// Records that window task `partition` fired its last window (bounded runs).
-    pub fn mark_done(&self, partition: i32) -> Result<()> {
-        let path = Path::from(format!("done/{partition}"));
+    /// Records that branch `branch`'s window task `partition` fired its last window (bounded
+    /// runs).
+    pub fn mark_done(&self, branch: &str, partition: i32) -> Result<()> {
+        let path = Path::from(format!("done/{branch}-{partition}"));
         let put = self.store.put(&path, PutPayload::from_static(b"done"));
         self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
     }
@@ -162,18 +165,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().join("store").display());
         let store = CheckpointStore::open(&url, None).unwrap();
-        assert_eq!(store.get_state(3, 7).unwrap(), None);
-        store.put_state(3, 7, vec![1, 2]).unwrap();
-        assert_eq!(store.get_state(3, 7).unwrap(), Some(vec![1, 2]));
-        store.delete_state(3, 7).unwrap();
-        store.delete_state(3, 7).unwrap();
-        assert_eq!(store.get_state(3, 7).unwrap(), None);
+        assert_eq!(store.get_state("w", 3, 7).unwrap(), None);
+        store.put_state("w", 3, 7, vec![1, 2]).unwrap();
+        assert_eq!(store.get_state("w", 3, 7).unwrap(), Some(vec![1, 2]));
+        assert_eq!(store.get_state("v", 3, 7).unwrap(), None, "each branch has its own");
+        store.delete_state("w", 3, 7).unwrap();
+        store.delete_state("w", 3, 7).unwrap();
+        assert_eq!(store.get_state("w", 3, 7).unwrap(), None);
         assert_eq!(store.end_offsets(vec![5, 6]).unwrap(), vec![5, 6]);
         let other = CheckpointStore::open(&url, None).unwrap();
         assert_eq!(other.end_offsets(vec![9, 9]).unwrap(), vec![5, 6]);
         assert_eq!(store.done_count().unwrap(), 0);
-        store.mark_done(0).unwrap();
-        store.mark_done(1).unwrap();
+        store.mark_done("w", 0).unwrap();
+        store.mark_done("v", 0).unwrap();
         assert_eq!(other.done_count().unwrap(), 2);
     }
 

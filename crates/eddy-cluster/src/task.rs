@@ -1,12 +1,12 @@
 //! A task: one partition of one sub-topology, with its own transactional producer.
 //!
 //! A source task owns an input partition: it runs [`WindowedJob::extract`] on each record and
-//! writes the keyed values to the repartition partitions of their key groups. A window task
-//! owns a repartition partition, the key groups in it and their windows; it writes the rows
-//! of fired windows to the output topic.
+//! writes each keyed value to the partition of its key group in its branch's repartition
+//! topic. A window task owns a partition of one branch's repartition topic, the key groups
+//! in it and their windows; it writes the rows of fired windows to the branch's output topic.
 //!
 //! Each task commits on its own, every commit interval: in one Kafka transaction of its own
-//! producer (`transactional.id = <application.id>-<source|window>-<partition>`) go the
+//! producer (`transactional.id = <application.id>-<source|branch name>-<partition>`) go the
 //! records it wrote and the offset it read up to (`send_offsets_to_transaction` with the
 //! consumer group's metadata), so the input consumed and the output produced commit together
 //! or not at all. A window task first files its state in the checkpoint store under that
@@ -24,6 +24,7 @@ use crate::error::{ClusterError, Result};
 use crate::job::{InputRecord, WindowedJob};
 use crate::repartition::{Envelope, Partitioner};
 use crate::store::CheckpointStore;
+use crate::topology::{Role, Topology};
 use crate::window_state::WindowState;
 
 /// How long a transactional call may take before the task gives up.
@@ -34,23 +35,13 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// read_committed readers when nobody takes its task over.
 const TRANSACTION_ABORT_AFTER: &str = "10000";
 
-/// Which sub-topology a task belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Sub-topology 0: input partition → repartition topic.
-    Source,
-    /// Sub-topology 1: repartition partition → windows → output topic.
-    Window,
-}
-
 /// What a member's tasks share: the job, the topics, where state goes.
 pub struct Context<J> {
     pub(crate) job: std::sync::Arc<J>,
     pub(crate) application_id: String,
     pub(crate) brokers: String,
-    pub(crate) repartition_topic: String,
-    pub(crate) output_topic: String,
-    /// Partitions of the input topic (= of the repartition topic, = source tasks).
+    pub(crate) topology: std::sync::Arc<Topology>,
+    /// Partitions of the input topic (= of each repartition topic, = source tasks).
     pub(crate) partitions: usize,
     pub(crate) partitioner: Partitioner,
     pub(crate) store: CheckpointStore,
@@ -67,6 +58,8 @@ enum Body<K, A> {
         emitted: i64,
     },
     Window {
+        /// The branch whose windows these are.
+        branch: usize,
         state: WindowState<K, A>,
         /// Whether its `done/` marker is written.
         marked_done: bool,
@@ -75,7 +68,6 @@ enum Body<K, A> {
 
 /// One partition of one sub-topology.
 pub struct Task<J: WindowedJob> {
-    role: Role,
     topic: String,
     partition: i32,
     producer: BaseProducer,
@@ -104,11 +96,7 @@ impl<J: WindowedJob> Task<J> {
         partition: i32,
         committed: impl FnOnce() -> Result<Option<i64>>,
     ) -> Result<Self> {
-        let name = match role {
-            Role::Source => "source",
-            Role::Window => "window",
-        };
-        let transactional_id = format!("{}-{name}-{partition}", cx.application_id);
+        let transactional_id = cx.topology.transactional_id(&cx.application_id, role, partition);
         let producer: BaseProducer = ClientConfig::new()
             .set("bootstrap.servers", &cx.brokers)
             .set("transactional.id", &transactional_id)
@@ -123,24 +111,25 @@ impl<J: WindowedJob> Task<J> {
         let committed = committed()?;
         let body = match role {
             Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN },
-            Role::Window => {
+            Role::Window(branch) => {
+                let name = &cx.topology.branches[branch].name;
                 let state = match committed {
                     None => WindowState::new(cx.partitions),
                     Some(offset) => {
-                        let bytes = cx.store.get_state(partition, offset)?.ok_or_else(|| {
+                        let path = CheckpointStore::state_path(name, partition, offset);
+                        let bytes = cx.store.get_state(name, partition, offset)?.ok_or_else(|| {
                             ClusterError::Checkpoint(format!(
-                                "state/{partition}/{offset:020}.bin, which the committed offset of {topic} partition {partition} names, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
+                                "{path}, which the committed offset of {topic} partition {partition} names, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
                             ))
                         })?;
                         WindowState::restore(&bytes, cx.partitions)
-                            .map_err(|e| ClusterError::Checkpoint(format!("state/{partition}/{offset:020}.bin {e}")))?
+                            .map_err(|e| ClusterError::Checkpoint(format!("{path} {e}")))?
                     }
                 };
-                Body::Window { state, marked_done: false }
+                Body::Window { branch, state, marked_done: false }
             }
         };
         let mut task = Task {
-            role,
             topic: topic.to_string(),
             partition,
             producer,
@@ -174,25 +163,28 @@ impl<J: WindowedJob> Task<J> {
             Body::Source { newest, .. } => {
                 cx.job.extract(&record, &mut self.keyed);
                 for keyed in self.keyed.drain(..) {
+                    let branches = cx.topology.branches.len();
+                    let topic = &cx.topology.branches.get(keyed.branch).ok_or_else(|| {
+                        ClusterError::Config(format!(
+                            "extract gave a value for branch {}, but the job has {branches} branches",
+                            keyed.branch
+                        ))
+                    })?;
                     *newest = (*newest).max(keyed.timestamp);
                     let group = cx.partitioner.key_group(&keyed.key);
                     let partition = cx.partitioner.partition_of(group);
                     let envelope = Envelope::Record { key: keyed.key, value: keyed.value, timestamp: keyed.timestamp };
-                    send(
-                        &self.producer,
-                        &mut self.in_transaction,
-                        &cx.repartition_topic,
-                        Some(partition),
-                        &envelope.encode(),
-                    )?;
+                    let record = envelope.encode();
+                    send(&self.producer, &mut self.in_transaction, &topic.repartition, Some(partition), &record)?;
                 }
             }
-            Body::Window { state, .. } => match Envelope::<J::Key, J::Value>::decode(record.payload)? {
-                Envelope::Record { key, value, timestamp } => state.add(&*cx.job, key, value, timestamp),
+            Body::Window { branch, state, .. } => match Envelope::<J::Key, J::Value>::decode(record.payload)? {
+                Envelope::Record { key, value, timestamp } => state.add(&*cx.job, *branch, key, value, timestamp),
                 Envelope::Watermark { producer, watermark } => {
-                    state.advance(&*cx.job, producer, watermark, &mut self.rows)?;
+                    state.advance(&*cx.job, *branch, producer, watermark, &mut self.rows)?;
+                    let output = &cx.topology.branches[*branch].output;
                     for row in self.rows.drain(..) {
-                        send(&self.producer, &mut self.in_transaction, &cx.output_topic, None, &row)?;
+                        send(&self.producer, &mut self.in_transaction, output, None, &row)?;
                     }
                 }
             },
@@ -224,8 +216,10 @@ impl<J: WindowedJob> Task<J> {
             if watermark > *emitted {
                 let mark =
                     Envelope::<J::Key, J::Value>::Watermark { producer: self.partition as u32, watermark }.encode();
-                for partition in 0..cx.partitions as i32 {
-                    send(&self.producer, &mut self.in_transaction, &cx.repartition_topic, Some(partition), &mark)?;
+                for topic in &cx.topology.branches {
+                    for partition in 0..cx.partitions as i32 {
+                        send(&self.producer, &mut self.in_transaction, &topic.repartition, Some(partition), &mark)?;
+                    }
                 }
                 *emitted = watermark;
                 self.dirty = true;
@@ -234,8 +228,9 @@ impl<J: WindowedJob> Task<J> {
         if !self.dirty {
             return Ok(());
         }
-        if let Body::Window { state, .. } = &self.body {
-            cx.store.put_state(self.partition, self.next_offset, state.snapshot(&mut cx.partitioner))?;
+        if let Body::Window { branch, state, .. } = &self.body {
+            let name = &cx.topology.branches[*branch].name;
+            cx.store.put_state(name, self.partition, self.next_offset, state.snapshot(&mut cx.partitioner))?;
         }
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
@@ -252,9 +247,9 @@ impl<J: WindowedJob> Task<J> {
             .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
         self.in_transaction = false;
         committed.map_err(|e| transaction_error(&self.producer, what(), e))?;
-        if self.role == Role::Window {
+        if let Body::Window { branch, .. } = &self.body {
             if let Some(previous) = self.committed.filter(|&previous| previous != self.next_offset) {
-                cx.store.delete_state(self.partition, previous)?;
+                cx.store.delete_state(&cx.topology.branches[*branch].name, self.partition, previous)?;
             }
         }
         self.committed = Some(self.next_offset);
@@ -276,9 +271,9 @@ impl<J: WindowedJob> Task<J> {
     }
 
     fn mark_done_if_finished(&mut self, cx: &Context<J>) -> Result<()> {
-        if let Body::Window { state, marked_done } = &mut self.body {
+        if let Body::Window { branch, state, marked_done } = &mut self.body {
             if state.finished() && !*marked_done && !self.dirty {
-                cx.store.mark_done(self.partition)?;
+                cx.store.mark_done(&cx.topology.branches[*branch].name, self.partition)?;
                 *marked_done = true;
             }
         }

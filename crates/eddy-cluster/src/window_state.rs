@@ -62,22 +62,30 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Clone + Default + Seriali
         self.late
     }
 
-    /// Adds `value` to its key's window; a late one is counted and dropped.
-    pub fn add<J: WindowedJob<Key = K, Accumulator = A>>(&mut self, job: &J, key: K, value: J::Value, timestamp: i64) {
+    /// Adds `value` to its key's window of branch `branch`; a late one is counted and dropped.
+    pub fn add<J: WindowedJob<Key = K, Accumulator = A>>(
+        &mut self,
+        job: &J,
+        branch: usize,
+        key: K,
+        value: J::Value,
+        timestamp: i64,
+    ) {
         let size = job.window_ms();
         let start = timestamp - timestamp.rem_euclid(size);
         if start.saturating_add(size - 1) <= self.watermark() {
             self.late += 1;
             return;
         }
-        job.add(self.windows.entry(start).or_default().entry(key).or_default(), value);
+        job.add(branch, self.windows.entry(start).or_default().entry(key).or_default(), value);
     }
 
-    /// Takes producer `producer`'s watermark and appends the rows of every window it fires to
-    /// `out` (in window, then key order).
+    /// Takes producer `producer`'s watermark and appends the rows of every window of branch
+    /// `branch` it fires to `out` (in window, then key order).
     pub fn advance<J: WindowedJob<Key = K, Accumulator = A>>(
         &mut self,
         job: &J,
+        branch: usize,
         producer: u32,
         watermark: i64,
         out: &mut Vec<Vec<u8>>,
@@ -98,9 +106,8 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Clone + Default + Seriali
                 break;
             }
             let end = start.saturating_add(size);
-            for (key, accumulator) in entry.remove() {
-                out.push(job.format(&key, start, end, &accumulator));
-            }
+            let rows = entry.remove().into_iter().filter_map(|(key, acc)| job.format(branch, &key, start, end, &acc));
+            out.extend(rows);
         }
         Ok(())
     }
@@ -159,12 +166,12 @@ mod tests {
 
         fn extract(&self, _: &InputRecord<'_>, _: &mut Vec<Keyed<String, u64>>) {}
 
-        fn add(&self, accumulator: &mut u64, value: u64) {
+        fn add(&self, _: usize, accumulator: &mut u64, value: u64) {
             *accumulator += value;
         }
 
-        fn format(&self, key: &String, start: i64, end: i64, count: &u64) -> Vec<u8> {
-            format!("{start},{end},{key},{count}").into_bytes()
+        fn format(&self, _: usize, key: &String, start: i64, end: i64, count: &u64) -> Option<Vec<u8>> {
+            Some(format!("{start},{end},{key},{count}").into_bytes())
         }
     }
 
@@ -176,39 +183,39 @@ mod tests {
     fn windows_fire_at_the_minimum_of_the_producers_watermarks() {
         let mut state = WindowState::new(2);
         let mut out = vec![];
-        state.add(&Counting, "a".into(), 1, 3);
-        state.add(&Counting, "b".into(), 1, 9);
-        state.add(&Counting, "a".into(), 1, 12);
-        state.add(&Counting, "a".into(), 1, -1);
-        state.advance(&Counting, 0, 100, &mut out).unwrap();
+        state.add(&Counting, 0, "a".into(), 1, 3);
+        state.add(&Counting, 0, "b".into(), 1, 9);
+        state.add(&Counting, 0, "a".into(), 1, 12);
+        state.add(&Counting, 0, "a".into(), 1, -1);
+        state.advance(&Counting, 0, 0, 100, &mut out).unwrap();
         assert!(out.is_empty(), "producer 1 has no watermark yet");
-        state.advance(&Counting, 1, 9, &mut out).unwrap();
+        state.advance(&Counting, 0, 1, 9, &mut out).unwrap();
         assert_eq!(rows(&out), ["-10,0,a,1", "0,10,a,1", "0,10,b,1"]);
-        state.add(&Counting, "late".into(), 1, 5);
+        state.add(&Counting, 0, "late".into(), 1, 5);
         assert_eq!(state.late(), 1);
         out.clear();
-        state.advance(&Counting, 1, i64::MAX, &mut out).unwrap();
+        state.advance(&Counting, 0, 1, i64::MAX, &mut out).unwrap();
         assert_eq!(rows(&out), ["10,20,a,1"]);
         assert!(!state.finished());
-        state.advance(&Counting, 0, i64::MAX, &mut out).unwrap();
+        state.advance(&Counting, 0, 0, i64::MAX, &mut out).unwrap();
         assert!(state.finished());
-        assert!(state.advance(&Counting, 2, 0, &mut out).is_err());
+        assert!(state.advance(&Counting, 0, 2, 0, &mut out).is_err());
     }
 
     #[test]
     fn a_restored_state_fires_the_same_rows() {
         let mut state = WindowState::new(1);
         for (i, key) in ["x", "y", "z", "x"].into_iter().enumerate() {
-            state.add(&Counting, key.to_string(), 1, i as i64 * 7);
+            state.add(&Counting, 0, key.to_string(), 1, i as i64 * 7);
         }
-        state.advance(&Counting, 0, 5, &mut vec![]).unwrap();
+        state.advance(&Counting, 0, 0, 5, &mut vec![]).unwrap();
         let bytes = state.snapshot(&mut Partitioner::new(128, 4));
         let mut restored = WindowState::<String, u64>::restore(&bytes, 1).unwrap();
         assert_eq!(restored, state);
         assert!(WindowState::<String, u64>::restore(&bytes, 2).is_err());
         let (mut a, mut b) = (vec![], vec![]);
-        state.advance(&Counting, 0, i64::MAX, &mut a).unwrap();
-        restored.advance(&Counting, 0, i64::MAX, &mut b).unwrap();
+        state.advance(&Counting, 0, 0, i64::MAX, &mut a).unwrap();
+        restored.advance(&Counting, 0, 0, i64::MAX, &mut b).unwrap();
         assert_eq!(rows(&a), rows(&b));
         assert_eq!(rows(&a), ["0,10,x,1", "0,10,y,1", "10,20,z,1", "20,30,x,1"]);
     }
@@ -249,16 +256,16 @@ mod tests {
                         if start + 9 > *newest.iter().min().unwrap() {
                             *counts.entry((start, key.to_string())).or_default() += 1;
                         }
-                        state.add(&Counting, key.to_string(), 1, *t);
+                        state.add(&Counting, 0, key.to_string(), 1, *t);
                     }
                     Input::Watermark(p, w) => {
                         newest[*p as usize] = newest[*p as usize].max(*w);
-                        state.advance(&Counting, *p, *w, &mut out).unwrap();
+                        state.advance(&Counting, 0, *p, *w, &mut out).unwrap();
                     }
                 }
             }
             for p in 0..3 {
-                state.advance(&Counting, p, i64::MAX, &mut out).unwrap();
+                state.advance(&Counting, 0, p, i64::MAX, &mut out).unwrap();
             }
             let expected: Vec<String> =
                 counts.iter().map(|((start, key), n)| format!("{start},{},{key},{n}", start + 10)).collect();
