@@ -67,6 +67,7 @@
 pub mod cluster;
 pub mod config;
 pub mod error;
+mod incarnation;
 pub mod job;
 mod member;
 pub mod repartition;

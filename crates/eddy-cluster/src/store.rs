@@ -11,6 +11,7 @@
 //! state/<branch>/<partition>/<offset>.bin   a window task's state when its committed offset was <offset>
 //! done/<branch>-<partition>                 (bounded runs) the window task has fired its last window
 //! bounded-end-offsets.json                  (bounded runs) the input's end offsets, seen once at start
+//! incarnations/<task>/<n>                   the newest incarnation of a task claimed (see `incarnation`)
 //! ```
 //!
 //! A state object is named after the repartition offset it was taken at, and it is written
@@ -144,6 +145,40 @@ impl CheckpointStore {
         serde_json::from_slice(&recorded).map_err(|e| ClusterError::Checkpoint(format!("{path} is damaged: {e}")))
     }
 
+    /// The newest incarnation of `task` claimed so far, if any.
+    pub fn newest_incarnation(&self, task: &str) -> Result<Option<u64>> {
+        let prefix = Path::from(format!("incarnations/{task}"));
+        let list = self.runtime.block_on(self.store.list_with_delimiter(Some(&prefix)));
+        let list = list.map_err(self.error(format!("listing {prefix}/")))?;
+        Ok(list.objects.iter().filter_map(|o| o.location.filename()?.parse::<u64>().ok()).max())
+    }
+
+    /// Claims incarnation `n` of `task`: false when another process claimed it first. The
+    /// claim before it is deleted (the newest is all a start needs).
+    pub fn claim_incarnation(&self, task: &str, n: u64) -> Result<bool> {
+        let path = Path::from(format!("incarnations/{task}/{n:020}"));
+        let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.runtime.block_on(self.store.put_opts(&path, PutPayload::from_static(b"claimed"), create)) {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+            // A store without conditional writes: the last claim wins, short of a race (a
+            // start that loses it unknowingly is fenced by the next start, as a zombie is).
+            Err(object_store::Error::NotImplemented { .. }) => {
+                let put = self.store.put(&path, PutPayload::from_static(b"claimed"));
+                self.runtime.block_on(put).map_err(self.error(format!("writing {path}")))?;
+            }
+            Err(e) => return Err(self.error(format!("writing {path}"))(e)),
+        }
+        if let Some(previous) = n.checked_sub(1) {
+            let previous = Path::from(format!("incarnations/{task}/{previous:020}"));
+            match self.runtime.block_on(self.store.delete(&previous)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.error(format!("deleting {previous}"))(e)),
+            }
+        }
+        Ok(true)
+    }
+
     fn get(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         let read = async {
             match self.store.get(path).await {
@@ -179,6 +214,19 @@ mod tests {
         store.mark_done("w", 0).unwrap();
         store.mark_done("v", 0).unwrap();
         assert_eq!(other.done_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn each_incarnation_is_claimed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().join("store").display());
+        let (one, two) = (CheckpointStore::open(&url, None).unwrap(), CheckpointStore::open(&url, None).unwrap());
+        assert_eq!(one.newest_incarnation("app-source-3").unwrap(), None);
+        assert!(one.claim_incarnation("app-source-3", 0).unwrap());
+        assert!(!two.claim_incarnation("app-source-3", 0).unwrap(), "claimed twice");
+        assert!(two.claim_incarnation("app-source-3", 1).unwrap());
+        assert_eq!(one.newest_incarnation("app-source-3").unwrap(), Some(1));
+        assert_eq!(one.newest_incarnation("app-source-30").unwrap(), None, "tasks are apart");
     }
 
     #[test]

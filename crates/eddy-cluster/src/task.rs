@@ -6,34 +6,28 @@
 //! in it and their windows; it writes the rows of fired windows to the branch's output topic.
 //!
 //! Each task commits on its own, every commit interval: in one Kafka transaction of its own
-//! producer (`transactional.id = <application.id>-<source|branch name>-<partition>`) go the
-//! records it wrote and the offset it read up to (`send_offsets_to_transaction` with the
-//! consumer group's metadata), so the input consumed and the output produced commit together
-//! or not at all. A window task first files its state in the checkpoint store under that
-//! offset. When a task starts elsewhere, its new producer's `init_transactions` aborts what
-//! the old owner left open and fences it: a zombie can no longer commit.
+//! producer (`transactional.id = <application.id>-<source|branch name>-<partition>-<n>`, its
+//! [incarnation](crate::incarnation) `n`) go the records it wrote and the offset it read up
+//! to (`send_offsets_to_transaction` with the consumer group's metadata), so the input
+//! consumed and the output produced commit together or not at all. A window task first files
+//! its state in the checkpoint store under that offset. When a task starts elsewhere, it
+//! fences the previous incarnation (aborting what the old owner left open: a zombie can no
+//! longer commit) and writes as the next.
 
 use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::{ClusterError, Result};
+use crate::incarnation::TRANSACTION_TIMEOUT;
 use crate::job::{InputRecord, WindowedJob};
 use crate::repartition::{Envelope, Partitioner};
 use crate::store::CheckpointStore;
 use crate::topology::{Role, Topology};
 use crate::window_state::WindowState;
-
-/// How long a transactional call may take before the task gives up.
-const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long the broker keeps a transaction open before aborting it (Kafka Streams' setting
-/// under exactly-once): bounds how long a crashed owner's open transaction can hold back
-/// read_committed readers when nobody takes its task over.
-const TRANSACTION_ABORT_AFTER: &str = "10000";
 
 /// What a member's tasks share: the job, the topics, where state goes.
 pub struct Context<J> {
@@ -96,17 +90,8 @@ impl<J: WindowedJob> Task<J> {
         partition: i32,
         committed: impl FnOnce() -> Result<Option<i64>>,
     ) -> Result<Self> {
-        let transactional_id = cx.topology.transactional_id(&cx.application_id, role, partition);
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &cx.brokers)
-            .set("transactional.id", &transactional_id)
-            .set("transaction.timeout.ms", TRANSACTION_ABORT_AFTER)
-            .set("linger.ms", "5")
-            .create()
-            .map_err(ClusterError::kafka(format!("creating the producer {transactional_id}")))?;
-        producer
-            .init_transactions(TRANSACTION_TIMEOUT)
-            .map_err(ClusterError::kafka(format!("fencing the previous owner of {transactional_id}")))?;
+        let task = cx.topology.transactional_id(&cx.application_id, role, partition);
+        let producer = crate::incarnation::start(&cx.brokers, &cx.store, &task)?;
         // Read after the fencing, which aborted any offsets the previous owner left pending.
         let committed = committed()?;
         let body = match role {
@@ -326,5 +311,116 @@ fn transaction_error(producer: &BaseProducer, what: String, error: KafkaError) -
     match code.into_iter().chain(fatal).any(fenced) {
         true => ClusterError::Fenced(format!("{what}: {error}: another process runs the task now")),
         false => ClusterError::kafka(what)(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::ClientConfig;
+
+    use super::*;
+    use crate::job::Keyed;
+
+    /// One value per record, keyed by the record's text, at time 0.
+    struct Echo;
+
+    impl WindowedJob for Echo {
+        type Key = String;
+        type Value = u64;
+        type Accumulator = u64;
+        fn window_ms(&self) -> i64 {
+            10
+        }
+        fn extract(&self, record: &InputRecord<'_>, out: &mut Vec<Keyed<String, u64>>) {
+            let key = String::from_utf8_lossy(record.payload).into_owned();
+            out.push(Keyed { branch: 0, key, value: 1, timestamp: 0 });
+        }
+        fn add(&self, _: usize, _: &mut u64, _: u64) {}
+        fn format(&self, _: usize, _: &String, _: i64, _: i64, _: &u64) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    /// The lost output after a SIGKILL: a source task's new owner fenced the old one, which
+    /// aborted the old owner's open transaction; a window task that had been reading the
+    /// repartition partition all along then never saw a record of the new owner (noida-db
+    /// reports the old abort to every later fetch, and librdkafka skips that producer id's
+    /// records from then on). With a fresh transactional id per incarnation it sees them.
+    #[test]
+    fn a_reader_waiting_at_an_aborted_transaction_sees_what_the_next_owner_commits() {
+        let Some(kafka) = eddy_test_services::Service::kafka() else { return };
+        let brokers = kafka.address();
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topics = [
+            NewTopic::new("in", 1, TopicReplication::Fixed(1)),
+            NewTopic::new("app-window-repartition", 1, TopicReplication::Fixed(1)),
+        ];
+        runtime.block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let config = crate::ClusterConfig::new(&brokers, "app", "in", "out", &url);
+        let mut cx = Context {
+            job: Arc::new(Echo),
+            application_id: "app".into(),
+            brokers: brokers.clone(),
+            topology: Arc::new(Topology::of(&Echo, &config).unwrap()),
+            partitions: 1,
+            partitioner: Partitioner::new(128, 1),
+            store: CheckpointStore::open(&url, None).unwrap(),
+            ends: None,
+        };
+        let record = |text: &'static str| InputRecord { payload: text.as_bytes(), timestamp: None };
+
+        // The first owner writes a record and never commits.
+        let mut first = Task::start(&cx, Role::Source, "in", 0, || Ok(None)).unwrap();
+        first.process(&mut cx, 0, record("first")).unwrap();
+        first.producer.flush(TRANSACTION_TIMEOUT).unwrap();
+        // A reader waits at its open transaction.
+        let reader: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "reader")
+            .set("isolation.level", "read_committed")
+            .create()
+            .unwrap();
+        let mut from = TopicPartitionList::new();
+        from.add_partition_offset("app-window-repartition", 0, Offset::Beginning).unwrap();
+        reader.assign(&from).unwrap();
+        let mut seen: Vec<Envelope<String, u64>> = vec![];
+        let mut read = |for_: Duration| {
+            let deadline = Instant::now() + for_;
+            while Instant::now() < deadline {
+                if let Some(Ok(m)) = reader.poll(Duration::from_millis(100)) {
+                    seen.push(Envelope::decode(m.payload().unwrap_or_default()).unwrap());
+                }
+            }
+            seen.clone()
+        };
+        assert_eq!(read(Duration::from_secs(1)), []);
+        // The next owner fences the first (aborting its transaction); the reader reads past
+        // the abort before the next owner writes.
+        let mut next = Task::start(&cx, Role::Source, "in", 0, || Ok(None)).unwrap();
+        assert_eq!(read(Duration::from_secs(1)), []);
+        next.process(&mut cx, 0, record("next")).unwrap();
+        let group: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "app").create().unwrap();
+        next.commit(&mut cx, &group.group_metadata().unwrap()).unwrap();
+        let keys: Vec<String> = read(Duration::from_secs(3))
+            .into_iter()
+            .filter_map(|e| match e {
+                Envelope::Record { key, .. } => Some(key),
+                Envelope::Watermark { .. } => None,
+            })
+            .collect();
+        assert_eq!(keys, ["next"], "the reader lost the next owner's records");
+        drop(first);
     }
 }
