@@ -29,6 +29,9 @@ use crate::store::CheckpointStore;
 use crate::topology::{Role, Topology};
 use crate::window_state::WindowState;
 
+/// How long dropping a task may wait for its transaction's abort.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What a member's tasks share: the job, the topics, where state goes.
 pub struct Context<J> {
     pub(crate) job: std::sync::Arc<J>,
@@ -246,12 +249,8 @@ impl<J: WindowedJob> Task<J> {
     /// transaction is aborted, so readers need not wait for it to time out.
     pub fn abandon(self) {
         if self.in_transaction {
-            // What is still queued is dropped (the abort would wait for its delivery reports,
-            // which nothing polls any more); the abort fails at once when this producer is
-            // fenced: the new owner aborted it already.
-            self.producer.purge(PurgeConfig::default().queue().inflight());
-            self.producer.poll(Duration::ZERO);
-            let _ = self.producer.abort_transaction(Duration::from_secs(5));
+            // Fails at once when this producer is fenced: the new owner aborted it already.
+            let _ = abort(&self.producer);
         }
     }
 
@@ -264,6 +263,17 @@ impl<J: WindowedJob> Task<J> {
         }
         Ok(())
     }
+}
+
+/// Aborts `producer`'s open transaction. Records still queued are dropped (they never reach a
+/// broker); those in flight are waited for, serving their delivery reports: the abort waits
+/// for those reports, and nothing else polls this producer any more. Purging them instead
+/// left the abort to time out (5 s a task, its transaction left open), long enough for a
+/// member dropping several tasks to miss its poll interval and be thrown out of the group.
+fn abort(producer: &BaseProducer) -> rdkafka::error::KafkaResult<()> {
+    producer.purge(PurgeConfig::default().queue());
+    producer.flush(ABORT_TIMEOUT)?;
+    producer.abort_transaction(ABORT_TIMEOUT)
 }
 
 /// Sends one record in the task's transaction (begun on its first record), waiting while the
@@ -422,5 +432,34 @@ mod tests {
             .collect();
         assert_eq!(keys, ["next"], "the reader lost the next owner's records");
         drop(first);
+    }
+
+    /// A task dropped mid-transaction, with records still in flight, aborts it at once.
+    #[test]
+    fn an_abandoned_transaction_is_aborted_not_left_to_time_out() {
+        let Some(kafka) = eddy_test_services::Service::kafka() else { return };
+        let brokers = kafka.address();
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topic = NewTopic::new("abandoned", 1, TopicReplication::Fixed(1));
+        runtime.block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap();
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("transactional.id", "abandoned")
+            .set("linger.ms", "0")
+            .create()
+            .unwrap();
+        producer.init_transactions(TRANSACTION_TIMEOUT).unwrap();
+        let payload = vec![b'x'; 2000];
+        for round in 0..3 {
+            producer.begin_transaction().unwrap();
+            for _ in 0..600 {
+                let record = BaseRecord::<(), [u8]>::to("abandoned").payload(&payload[..]).partition(0);
+                producer.send(record).map_err(|(e, _)| e).unwrap();
+                producer.poll(Duration::ZERO);
+            }
+            abort(&producer).unwrap_or_else(|e| panic!("round {round}: the abort failed: {e}"));
+        }
     }
 }
