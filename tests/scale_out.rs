@@ -21,10 +21,37 @@ use common::{create_topic, produce_to, read_committed, Service};
 const PARTITIONS: i32 = 12;
 
 /// Each test runs a broker and three or four processes: on a small machine two at once starve
-/// each other past the tests' time limits, so they take turns.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+/// each other past the tests' time limits, so they take turns. A test that fails leaves no
+/// process behind: its turn ends by killing those still running.
+fn one_at_a_time() -> Turn {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    Turn { _turn: TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) }
+}
+
+/// The processes the running test started.
+static STARTED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// A test's turn; see [`one_at_a_time`].
+struct Turn {
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let started = std::mem::take(&mut *STARTED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        if std::thread::panicking() {
+            for pid in started {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        }
+    }
+}
+
+/// Starts `command`, for the running test's turn to kill should the test fail.
+fn spawn(command: &mut Command) -> Child {
+    let child = command.spawn().unwrap();
+    STARTED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(child.id());
+    child
 }
 /// Window length of the runs (the example's default).
 const WINDOW_MS: i64 = 5000;
@@ -152,16 +179,16 @@ fn start(brokers: &str, store: &Path, extra: &[&str]) -> Child {
 /// Starts one process of the distributed word count.
 fn start_process(brokers: &str, store: &Path, extra: &[&str]) -> Child {
     let url = format!("file://{}", store.display());
-    Command::new(example_binary::path("word_count"))
-        .args(["--kafka-brokers", brokers, "--input-topic", "lines", "--output-topic", "counts"])
-        .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped"])
-        .args(["--checkpoint-interval-ms", "300"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    spawn(
+        Command::new(example_binary::path("word_count"))
+            .args(["--kafka-brokers", brokers, "--input-topic", "lines", "--output-topic", "counts"])
+            .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped"])
+            .args(["--checkpoint-interval-ms", "300"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
 }
 
 /// Waits for a process to exit (at most `limit`), checks it exited 0 and returns its stderr.
@@ -481,14 +508,14 @@ fn kafka_record_timestamps_are_the_event_time_without_timestamped() {
     let url = format!("file://{}", dir.path().join("store").display());
     let processes: Vec<Child> = (0..2)
         .map(|_| {
-            Command::new(example_binary::path("word_count"))
-                .args(["--kafka-brokers", &brokers, "--input-topic", "lines", "--output-topic", "counts"])
-                .args(["--application-id", "wc", "--checkpoint-store", &url, "--bounded"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            spawn(
+                Command::new(example_binary::path("word_count"))
+                    .args(["--kafka-brokers", &brokers, "--input-topic", "lines", "--output-topic", "counts"])
+                    .args(["--application-id", "wc", "--checkpoint-store", &url, "--bounded"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped()),
+            )
         })
         .collect();
     for process in processes {
@@ -632,13 +659,13 @@ fn taxi_analytics_over_three_processes_equals_the_model_and_the_one_process_run(
     };
     let processes: Vec<Child> = (0..3)
         .map(|_| {
-            taxi()
-                .args(["--application-id", "taxi", "--checkpoint-store", &url, "--checkpoint-interval-ms", "300"])
-                .args(["--pickup-topic", "pickups", "--duration-topic", "durations"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            spawn(
+                taxi()
+                    .args(["--application-id", "taxi", "--checkpoint-store", &url, "--checkpoint-interval-ms", "300"])
+                    .args(["--pickup-topic", "pickups", "--duration-topic", "durations"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped()),
+            )
         })
         .collect();
     for process in processes {

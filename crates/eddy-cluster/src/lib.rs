@@ -64,6 +64,7 @@
 //!
 //! See `docs/scale-out.md` for how this maps to Kafka Streams and Flink.
 
+mod checkpoint;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -8,7 +8,8 @@
 //! Layout under the URL:
 //!
 //! ```text
-//! state/<branch>/<partition>/<offset>.bin   a window task's state when its committed offset was <offset>
+//! state/<branch>/<partition>/<offset>.bin   a window task's checkpoint manifest at committed offset <offset>
+//! state/<branch>/<partition>/groups/<g>/<offset>.bin   key group g's open windows as of <offset> (see `checkpoint`)
 //! done/<branch>-<partition>                 (bounded runs) the window task has fired its last window
 //! bounded-end-offsets.json                  (bounded runs) the input's end offsets, seen once at start
 //! incarnations/<task>/<n>                   the newest incarnation of a task claimed (see `incarnation`)
@@ -85,12 +86,35 @@ impl CheckpointStore {
         Path::from(format!("state/{branch}/{partition}/{offset:020}.bin"))
     }
 
-    /// Files the state of branch `branch`'s window task `partition`, taken at repartition
-    /// offset `offset`.
+    /// Files the checkpoint manifest of branch `branch`'s window task `partition`, taken at
+    /// repartition offset `offset`.
     pub fn put_state(&self, branch: &str, partition: i32, offset: i64, bytes: Vec<u8>) -> Result<()> {
         let path = Self::state_path(branch, partition, offset);
         let put = self.store.put(&path, PutPayload::from(bytes));
         self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
+    }
+
+    /// Where key group `group` of branch `branch`'s window task `partition`, written at
+    /// `offset`, lives.
+    pub fn group_path(branch: &str, partition: i32, group: u32, offset: i64) -> Path {
+        Path::from(format!("state/{branch}/{partition}/groups/{group}/{offset:020}.bin"))
+    }
+
+    /// Files a key group's open windows, written at `offset`.
+    pub fn put_group(&self, branch: &str, partition: i32, group: u32, offset: i64, bytes: Vec<u8>) -> Result<()> {
+        let path = Self::group_path(branch, partition, group, offset);
+        let put = self.store.put(&path, PutPayload::from(bytes));
+        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
+    }
+
+    /// A key group's open windows written at `offset`, if any.
+    pub fn get_group(&self, branch: &str, partition: i32, group: u32, offset: i64) -> Result<Option<Vec<u8>>> {
+        self.get(&Self::group_path(branch, partition, group, offset))
+    }
+
+    /// Deletes a key group's object written at `offset` (superseded by a committed one).
+    pub fn delete_group(&self, branch: &str, partition: i32, group: u32, offset: i64) -> Result<()> {
+        self.delete(Self::group_path(branch, partition, group, offset))
     }
 
     /// The state a window task filed at `offset`, if any.
@@ -100,7 +124,10 @@ impl CheckpointStore {
 
     /// Deletes the state filed at `offset` (superseded by a newer committed one).
     pub fn delete_state(&self, branch: &str, partition: i32, offset: i64) -> Result<()> {
-        let path = Self::state_path(branch, partition, offset);
+        self.delete(Self::state_path(branch, partition, offset))
+    }
+
+    fn delete(&self, path: Path) -> Result<()> {
         match self.runtime.block_on(self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(format!("deleting {path}"))(e)),

@@ -21,6 +21,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::checkpoint::Checkpoints;
 use crate::error::{ClusterError, Result};
 use crate::incarnation::TRANSACTION_TIMEOUT;
 use crate::job::{InputRecord, WindowedJob};
@@ -58,6 +59,8 @@ enum Body<K, A> {
         /// The branch whose windows these are.
         branch: usize,
         state: WindowState<K, A>,
+        /// Where its checkpoints are.
+        checkpoints: Checkpoints,
         /// Whether its `done/` marker is written.
         marked_done: bool,
     },
@@ -101,20 +104,8 @@ impl<J: WindowedJob> Task<J> {
             Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN },
             Role::Window(branch) => {
                 let name = &cx.topology.branches[branch].name;
-                let state = match committed {
-                    None => WindowState::new(cx.partitions),
-                    Some(offset) => {
-                        let path = CheckpointStore::state_path(name, partition, offset);
-                        let bytes = cx.store.get_state(name, partition, offset)?.ok_or_else(|| {
-                            ClusterError::Checkpoint(format!(
-                                "{path}, which the committed offset of {topic} partition {partition} names, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
-                            ))
-                        })?;
-                        WindowState::restore(&bytes, cx.partitions)
-                            .map_err(|e| ClusterError::Checkpoint(format!("{path} {e}")))?
-                    }
-                };
-                Body::Window { branch, state, marked_done: false }
+                let (state, checkpoints) = Checkpoints::restore(&cx.store, name, partition, committed, cx.partitions)?;
+                Body::Window { branch, state, checkpoints, marked_done: false }
             }
         };
         let mut task = Task {
@@ -167,7 +158,10 @@ impl<J: WindowedJob> Task<J> {
                 }
             }
             Body::Window { branch, state, .. } => match Envelope::<J::Key, J::Value>::decode(record.payload)? {
-                Envelope::Record { key, value, timestamp } => state.add(&*cx.job, *branch, key, value, timestamp),
+                Envelope::Record { key, value, timestamp } => {
+                    let group = cx.partitioner.key_group(&key) as u32;
+                    state.add(&*cx.job, *branch, group, key, value, timestamp);
+                }
                 Envelope::Watermark { producer, watermark } => {
                     state.advance(&*cx.job, *branch, producer, watermark, &mut self.rows)?;
                     let output = &cx.topology.branches[*branch].output;
@@ -216,9 +210,8 @@ impl<J: WindowedJob> Task<J> {
         if !self.dirty {
             return Ok(());
         }
-        if let Body::Window { branch, state, .. } = &self.body {
-            let name = &cx.topology.branches[*branch].name;
-            cx.store.put_state(name, self.partition, self.next_offset, state.snapshot(&mut cx.partitioner))?;
+        if let Body::Window { state, checkpoints, .. } = &mut self.body {
+            checkpoints.write(&cx.store, state, self.next_offset)?;
         }
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
@@ -235,10 +228,8 @@ impl<J: WindowedJob> Task<J> {
             .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
         self.in_transaction = false;
         committed.map_err(|e| transaction_error(&self.producer, what(), e))?;
-        if let Body::Window { branch, .. } = &self.body {
-            if let Some(previous) = self.committed.filter(|&previous| previous != self.next_offset) {
-                cx.store.delete_state(&cx.topology.branches[*branch].name, self.partition, previous)?;
-            }
+        if let Body::Window { checkpoints, .. } = &mut self.body {
+            checkpoints.committed(&cx.store, self.next_offset)?;
         }
         self.committed = Some(self.next_offset);
         self.dirty = false;
@@ -255,7 +246,7 @@ impl<J: WindowedJob> Task<J> {
     }
 
     fn mark_done_if_finished(&mut self, cx: &Context<J>) -> Result<()> {
-        if let Body::Window { branch, state, marked_done } = &mut self.body {
+        if let Body::Window { branch, state, marked_done, .. } = &mut self.body {
             if state.finished() && !*marked_done && !self.dirty {
                 cx.store.mark_done(&cx.topology.branches[*branch].name, self.partition)?;
                 *marked_done = true;
