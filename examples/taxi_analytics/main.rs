@@ -16,6 +16,7 @@
 //! `--duration-topic`), exactly-once with `--checkpoint-dir`. `--checkpoint-dir DIR`
 //! (every `--checkpoint-interval-ms`) and `--restore PATH` work as in word_count.
 
+mod distributed;
 mod elasticsearch;
 #[path = "../common/flags.rs"]
 mod flags;
@@ -114,8 +115,9 @@ struct Args {
     /// AWS_REGION) or file:///DIR. Needs the `files` feature.
     #[arg(long)]
     s3: Option<String>,
-    /// An S3-compatible server for --s3, e.g. http://127.0.0.1:9000.
-    #[arg(long, requires = "s3")]
+    /// An S3-compatible server for --s3 or an s3:// --checkpoint-store, e.g.
+    /// http://127.0.0.1:9000.
+    #[arg(long)]
     s3_endpoint: Option<String>,
     /// The format of --s3 result parts (parquet needs the `parquet` feature).
     #[arg(long, value_enum, default_value_t = s3::S3Format::Json)]
@@ -131,6 +133,8 @@ struct Args {
     restore: Option<PathBuf>,
     #[command(flatten)]
     kafka: kafka::KafkaArgs,
+    #[command(flatten)]
+    cluster: distributed::ClusterArgs,
 }
 
 /// Unsorted TLC files: a month of disorder.
@@ -139,6 +143,24 @@ const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     logs::init("taxi analytics");
+    if args.s3_endpoint.is_some() && args.s3.is_none() && args.cluster.checkpoint_store.is_none() {
+        bail!("--s3-endpoint is the server of --s3 or of an s3:// --checkpoint-store: give one of them");
+    }
+    if args.cluster.application_id.is_some() {
+        if args.format == InputFormat::TlcCsv {
+            bail!(
+                "the distributed mode reads JSON events from --topic (taxi_replay writes them); drop --format tlc-csv"
+            );
+        }
+        return distributed::run(distributed::Settings {
+            cluster: &args.cluster,
+            kafka: &args.kafka,
+            options: options(&args, false),
+            s3_endpoint: args.s3_endpoint.clone(),
+            parallelism: args.parallelism,
+            checkpoint_interval_ms: args.checkpoint_interval_ms,
+        });
+    }
     args.kafka.validate(args.input.as_deref(), args.format == InputFormat::TlcCsv, args.report.is_some())?;
     let from_kafka = args.kafka.source == kafka::Endpoint::Kafka;
     if args.input.as_deref() == Some("-") && (args.checkpoint_dir.is_some() || args.restore.is_some()) {
@@ -165,15 +187,7 @@ fn main() -> anyhow::Result<()> {
             tlc::TlcSchema::from_header(&first_line(&input)?).map_err(|e| anyhow::anyhow!("{input}, line 1: {e}"))?,
         ),
     };
-    let csv = matches!(format, Format::TlcCsv(_));
-    let options = Options {
-        window_ms: args.window_ms,
-        hotspot_precision: args.hotspot_precision as usize,
-        airport_precision: args.airport_precision as usize,
-        min_airport_trips: args.min_airport_trips,
-        out_of_orderness_ms: args.out_of_orderness_ms.or(csv.then_some(CSV_OUT_OF_ORDERNESS_MS)),
-        max_drift_ms: Some(args.max_drift_ms),
-    };
+    let options = options(&args, matches!(format, Format::TlcCsv(_)));
     let env = StreamEnvironment::new();
     let _metrics = flags::serve_metrics(&env, args.metrics_addr, "taxi analytics")?;
     if let Some(p) = args.parallelism {
@@ -253,6 +267,18 @@ fn main() -> anyhow::Result<()> {
         eprintln!("report: {}", path.display());
     }
     Ok(())
+}
+
+/// The job's knobs from the flags (`csv`: the input is TLC CSV rows).
+fn options(args: &Args, csv: bool) -> Options {
+    Options {
+        window_ms: args.window_ms,
+        hotspot_precision: args.hotspot_precision as usize,
+        airport_precision: args.airport_precision as usize,
+        min_airport_trips: args.min_airport_trips,
+        out_of_orderness_ms: args.out_of_orderness_ms.or(csv.then_some(CSV_OUT_OF_ORDERNESS_MS)),
+        max_drift_ms: Some(args.max_drift_ms),
+    }
 }
 
 fn file_name(path: &Path) -> String {

@@ -93,15 +93,15 @@ impl WindowedJob for WordCount {
         if timestamp == i64::MIN || timestamp == i64::MAX {
             return;
         }
-        out.extend(tokens.map(|word| Keyed { key: word, value: 1, timestamp }));
+        out.extend(tokens.map(|word| Keyed { branch: 0, key: word, value: 1, timestamp }));
     }
 
-    fn add(&self, count: &mut u64, value: u64) {
+    fn add(&self, _branch: usize, count: &mut u64, value: u64) {
         *count += value;
     }
 
-    fn format(&self, word: &Word, start: i64, end: i64, count: &u64) -> Vec<u8> {
-        WindowCount { start, end, word: word.clone(), count: *count }.to_string().into_bytes()
+    fn format(&self, _branch: usize, word: &Word, start: i64, end: i64, count: &u64) -> Option<Vec<u8>> {
+        Some(WindowCount { start, end, word: word.clone(), count: *count }.to_string().into_bytes())
     }
 }
 

@@ -23,11 +23,13 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// group, until `stop` is set (each member commits and hands its tasks back to the group)
 /// or, with `config.bounded`, until every window has fired and is committed.
 ///
-/// Creates the repartition topic if it is missing (as many partitions as the input topic).
+/// Creates the repartition topics if they are missing (as many partitions as the input
+/// topic).
 /// Returns what the members did, or the first error of any member (the others then stop
 /// too).
 pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
     config.validate()?;
+    let topology = Arc::new(crate::topology::Topology::of(&job, config)?);
     // Opened first, so a wrong URL is refused before any connection is tried.
     let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
     let partitions = input_partitions(config)?;
@@ -37,7 +39,9 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
             config.input_topic, config.max_parallelism
         )));
     }
-    create_repartition_topic(config, partitions)?;
+    for branch in &topology.branches {
+        create_repartition_topic(config, &branch.repartition, partitions)?;
+    }
     let ends = match config.bounded {
         true => Some(store.end_offsets(end_offsets(config, partitions)?)?),
         false => None,
@@ -46,10 +50,11 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
     let members: Vec<_> = (0..config.threads)
         .map(|i| {
             let (job, config, ends, stop) = (job.clone(), config.clone(), ends.clone(), stop.clone());
+            let topology = topology.clone();
             std::thread::Builder::new()
                 .name(format!("member#{i}"))
                 .spawn(move || {
-                    let outcome = crate::member::run(job, i, &config, partitions, ends, &stop);
+                    let outcome = crate::member::run(job, i, &config, topology, partitions, ends, &stop);
                     if outcome.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -108,9 +113,8 @@ fn end_offsets(config: &ClusterConfig, partitions: usize) -> Result<Vec<i64>> {
         .collect()
 }
 
-/// Creates the repartition topic unless it exists.
-fn create_repartition_topic(config: &ClusterConfig, partitions: usize) -> Result<()> {
-    let topic = crate::repartition::topic_name(&config.application_id);
+/// Creates the repartition topic `topic` unless it exists.
+fn create_repartition_topic(config: &ClusterConfig, topic: &str, partitions: usize) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
         .create()
@@ -119,7 +123,7 @@ fn create_repartition_topic(config: &ClusterConfig, partitions: usize) -> Result
         .enable_all()
         .build()
         .map_err(|e| ClusterError::Config(format!("cannot start an I/O runtime: {e}")))?;
-    let new = NewTopic::new(&topic, partitions as i32, TopicReplication::Fixed(1));
+    let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let what = || format!("creating the repartition topic {topic}");
     let results = runtime.block_on(admin.create_topics([&new], &options)).map_err(ClusterError::kafka(what()))?;

@@ -5,8 +5,10 @@
 //!
 //! # The model
 //!
-//! A job is cut at its `key_by` into two **sub-topologies** joined by a **repartition
-//! topic** (`<application.id>-window-repartition`, as many partitions as the input topic):
+//! A job is cut at each `key_by` into **sub-topologies** joined by **repartition topics**
+//! (`<application.id>-<branch>-repartition`, as many partitions as the input topic): a source
+//! sub-topology, and one window sub-topology per keyed-window [`Branch`] (a word count has
+//! one, `window`; the taxi job two, from one extract). With one branch:
 //!
 //! ```text
 //!  input topic (N partitions)        repartition topic (N partitions)          output topic
@@ -47,11 +49,11 @@
 //!     fn window_ms(&self) -> i64 { 5_000 }
 //!     fn extract(&self, record: &InputRecord<'_>, out: &mut Vec<Keyed<String, u64>>) {
 //!         let (Ok(text), Some(timestamp)) = (std::str::from_utf8(record.payload), record.timestamp) else { return };
-//!         out.extend(text.split_whitespace().map(|w| Keyed { key: w.to_lowercase(), value: 1, timestamp }));
+//!         out.extend(text.split_whitespace().map(|w| Keyed { branch: 0, key: w.to_lowercase(), value: 1, timestamp }));
 //!     }
-//!     fn add(&self, count: &mut u64, value: u64) { *count += value }
-//!     fn format(&self, word: &String, start: i64, end: i64, count: &u64) -> Vec<u8> {
-//!         format!("{start},{end},{word},{count}").into_bytes()
+//!     fn add(&self, _branch: usize, count: &mut u64, value: u64) { *count += value }
+//!     fn format(&self, _branch: usize, word: &String, start: i64, end: i64, count: &u64) -> Option<Vec<u8>> {
+//!         Some(format!("{start},{end},{word},{count}").into_bytes())
 //!     }
 //! }
 //!
@@ -62,18 +64,21 @@
 //!
 //! See `docs/scale-out.md` for how this maps to Kafka Streams and Flink.
 
+mod checkpoint;
 pub mod cluster;
 pub mod config;
 pub mod error;
+mod incarnation;
 pub mod job;
 mod member;
 pub mod repartition;
 pub mod store;
 mod task;
+pub mod topology;
 pub mod window_state;
 
 pub use cluster::run;
 pub use config::ClusterConfig;
 pub use error::{ClusterError, Result};
-pub use job::{InputRecord, Keyed, WindowedJob};
+pub use job::{Branch, InputRecord, Keyed, WindowedJob};
 pub use member::Summary;

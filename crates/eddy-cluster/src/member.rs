@@ -1,7 +1,7 @@
 //! A member of the job's consumer group: one consumer, the tasks of the partitions the group
 //! assigned to it, and the loop that feeds them.
 //!
-//! The member subscribes to the input topic and the repartition topic with the
+//! The member subscribes to the input topic and the repartition topics with the
 //! cooperative-sticky assignor, so a rebalance moves only the partitions that must move: the
 //! others keep running. The rebalance callback does the moving: on a revocation it commits
 //! the revoked tasks (their last transaction and checkpoint) and drops them; on an
@@ -23,7 +23,8 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use crate::config::ClusterConfig;
 use crate::error::{ClusterError, Result};
 use crate::job::{InputRecord, WindowedJob};
-use crate::task::{Context, Role, Task};
+use crate::task::{Context, Task};
+use crate::topology::{Role, Topology};
 
 /// How long a call to the group coordinator may take.
 const GROUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +32,6 @@ const GROUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A member's tasks and what they share.
 struct Tasks<J: WindowedJob> {
     cx: Context<J>,
-    input_topic: String,
     tasks: BTreeMap<(Role, i32), Task<J>>,
     /// The first error met in a rebalance callback, reported by the loop.
     error: Option<ClusterError>,
@@ -41,11 +41,7 @@ struct Tasks<J: WindowedJob> {
 
 impl<J: WindowedJob> Tasks<J> {
     fn role_of(&self, topic: &str) -> Role {
-        if topic == self.input_topic {
-            Role::Source
-        } else {
-            Role::Window
-        }
+        self.cx.topology.role_of(topic)
     }
 
     /// Starts the tasks of newly assigned partitions; returns where to read each.
@@ -91,7 +87,7 @@ impl<J: WindowedJob> Tasks<J> {
         for ((role, partition), task) in &mut self.tasks {
             if *role == Role::Source {
                 if let Some(Offset::Offset(position)) =
-                    positions.find_partition(&self.input_topic, *partition).map(|e| e.offset())
+                    positions.find_partition(&self.cx.topology.input, *partition).map(|e| e.offset())
                 {
                     task.skip_to(position);
                 }
@@ -165,30 +161,26 @@ pub(crate) fn run<J: WindowedJob>(
     job: Arc<J>,
     thread: usize,
     config: &ClusterConfig,
+    topology: Arc<Topology>,
     partitions: usize,
     ends: Option<Vec<i64>>,
     stop: &AtomicBool,
 ) -> Result<Summary> {
     let store = crate::store::CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
-    let repartition_topic = crate::repartition::topic_name(&config.application_id);
+    let topics: Vec<String> = topology.subscribed().into_iter().map(str::to_string).collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let windows = partitions * topology.branches.len();
     let cx = Context {
         job,
         application_id: config.application_id.clone(),
         brokers: config.brokers.clone(),
-        repartition_topic: repartition_topic.clone(),
-        output_topic: config.output_topic.clone(),
+        topology,
         partitions,
         partitioner: crate::repartition::Partitioner::new(config.max_parallelism, partitions),
         store,
         ends,
     };
-    let tasks = Arc::new(Mutex::new(Tasks {
-        cx,
-        input_topic: config.input_topic.clone(),
-        tasks: BTreeMap::new(),
-        error: None,
-        summary: Summary::default(),
-    }));
+    let tasks = Arc::new(Mutex::new(Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default() }));
     let mut settings = ClientConfig::new();
     if let Some(instance) = &config.instance_id {
         settings.set("group.instance.id", format!("{instance}-{thread}"));
@@ -205,16 +197,14 @@ pub(crate) fn run<J: WindowedJob>(
         .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 6).max(100).to_string())
         .create_with_context(Rebalancing { tasks: tasks.clone() })
         .map_err(ClusterError::kafka("creating the consumer"))?;
-    consumer
-        .subscribe(&[&config.input_topic, &repartition_topic])
-        .map_err(ClusterError::kafka("subscribing to the input and repartition topics"))?;
+    consumer.subscribe(&topics).map_err(ClusterError::kafka("subscribing to the input and repartition topics"))?;
     let lock = || tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut last_commit = Instant::now();
     let outcome = loop {
         if stop.load(Ordering::Relaxed) {
             break lock().commit_all(&consumer);
         }
-        match step(&consumer, &tasks, config, partitions, &mut last_commit) {
+        match step(&consumer, &tasks, config, windows, &mut last_commit) {
             Ok(Flow::Running) => {}
             Ok(Flow::Finished) => break Ok(()),
             // Kafka Streams' answer to a task that migrated behind this member's back: drop
@@ -225,7 +215,7 @@ pub(crate) fn run<J: WindowedJob>(
                 tracing::warn!(%why, "fenced: rejoining the group");
                 let dropped = std::mem::take(&mut lock().tasks);
                 dropped.into_values().for_each(Task::abandon);
-                if let Err(e) = rejoin(&consumer, &[&config.input_topic, &repartition_topic]) {
+                if let Err(e) = rejoin(&consumer, &topics) {
                     break Err(e);
                 }
             }
@@ -249,12 +239,13 @@ enum Flow {
     Finished,
 }
 
-/// Polls one record and processes it; commits every task when the commit interval is up.
+/// Polls one record and processes it; commits every task when the commit interval is up. A
+/// bounded run is finished when all `windows` window tasks (of every branch) are done.
 fn step<J: WindowedJob>(
     consumer: &BaseConsumer<Rebalancing<J>>,
     tasks: &Mutex<Tasks<J>>,
     config: &ClusterConfig,
-    partitions: usize,
+    windows: usize,
     last_commit: &mut Instant,
 ) -> Result<Flow> {
     // Polled without the lock: the rebalance callbacks, run inside `poll`, take it.
@@ -287,7 +278,7 @@ fn step<J: WindowedJob>(
     }
     *last_commit = Instant::now();
     tasks.commit_all(consumer)?;
-    match tasks.cx.ends.is_some() && tasks.cx.store.done_count()? >= partitions {
+    match tasks.cx.ends.is_some() && tasks.cx.store.done_count()? >= windows {
         true => Ok(Flow::Finished),
         false => Ok(Flow::Running),
     }

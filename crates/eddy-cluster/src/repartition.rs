@@ -1,16 +1,17 @@
-//! The repartition topic between the two sub-topologies: its name, which partition a key
-//! goes to, and what its records hold.
+//! A repartition topic, between the source sub-topology and a branch's window sub-topology:
+//! its name, which partition a key goes to, and what its records hold.
 //!
-//! The topic has as many partitions as the input topic (as Kafka Streams sizes its
-//! repartition topics). A key's partition is derived from its key group, never from the key
+//! Each branch has its own topic, with as many partitions as the input topic (as Kafka
+//! Streams sizes its repartition topics). A key's partition is derived from its key group, never from the key
 //! directly: `key_group = xxh3(key) % max_parallelism`, and partition `p` of `n` holds the
 //! contiguous key groups Flink's `KeyGroupRangeAssignment` gives subtask `p` of `n`. So key
 //! groups stay the unit of state, the same as in one process, and a checkpoint's state is
 //! filed per key group.
 //!
 //! Besides records, the topic carries **watermarks**: every source task (one per input
-//! partition) writes its watermark to every repartition partition when it commits, so a
-//! window task knows, per producing task, how far event time has got, and takes the minimum.
+//! partition) writes its watermark to every partition of every repartition topic when it
+//! commits, so a window task knows, per producing task, how far event time has got, and
+//! takes the minimum.
 //! With `--bounded` a source task that reached the end offsets writes `i64::MAX`, the final
 //! watermark that fires every window.
 
@@ -19,9 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ClusterError, Result};
 
-/// The repartition topic of `application_id`.
-pub fn topic_name(application_id: &str) -> String {
-    format!("{application_id}-window-repartition")
+/// The repartition topic of `application_id`'s branch `branch` (a word count's one branch,
+/// `window`, gives `<application id>-window-repartition`).
+pub fn topic_name(application_id: &str, branch: &str) -> String {
+    format!("{application_id}-{branch}-repartition")
 }
 
 /// A record of the repartition topic.

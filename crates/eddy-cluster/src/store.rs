@@ -8,9 +8,11 @@
 //! Layout under the URL:
 //!
 //! ```text
-//! state/<partition>/<offset>.bin   a window task's state when its committed offset was <offset>
-//! done/<partition>                 (bounded runs) the window task has fired its last window
-//! bounded-end-offsets.json         (bounded runs) the input's end offsets, seen once at start
+//! state/<branch>/<partition>/<offset>.bin   a window task's checkpoint manifest at committed offset <offset>
+//! state/<branch>/<partition>/groups/<g>/<offset>.bin   key group g's open windows as of <offset> (see `checkpoint`)
+//! done/<branch>-<partition>                 (bounded runs) the window task has fired its last window
+//! bounded-end-offsets.json                  (bounded runs) the input's end offsets, seen once at start
+//! incarnations/<task>/<n>                   the newest incarnation of a task claimed (see `incarnation`)
 //! ```
 //!
 //! A state object is named after the repartition offset it was taken at, and it is written
@@ -79,34 +81,63 @@ impl CheckpointStore {
         move |source| ClusterError::Store { url: self.url.clone(), what, source }
     }
 
-    fn state_path(partition: i32, offset: i64) -> Path {
-        Path::from(format!("state/{partition}/{offset:020}.bin"))
+    /// Where the state of branch `branch`'s window task `partition` taken at `offset` lives.
+    pub fn state_path(branch: &str, partition: i32, offset: i64) -> Path {
+        Path::from(format!("state/{branch}/{partition}/{offset:020}.bin"))
     }
 
-    /// Files a window task's state taken at repartition offset `offset`.
-    pub fn put_state(&self, partition: i32, offset: i64, bytes: Vec<u8>) -> Result<()> {
-        let path = Self::state_path(partition, offset);
+    /// Files the checkpoint manifest of branch `branch`'s window task `partition`, taken at
+    /// repartition offset `offset`.
+    pub fn put_state(&self, branch: &str, partition: i32, offset: i64, bytes: Vec<u8>) -> Result<()> {
+        let path = Self::state_path(branch, partition, offset);
         let put = self.store.put(&path, PutPayload::from(bytes));
         self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
     }
 
+    /// Where key group `group` of branch `branch`'s window task `partition`, written at
+    /// `offset`, lives.
+    pub fn group_path(branch: &str, partition: i32, group: u32, offset: i64) -> Path {
+        Path::from(format!("state/{branch}/{partition}/groups/{group}/{offset:020}.bin"))
+    }
+
+    /// Files a key group's open windows, written at `offset`.
+    pub fn put_group(&self, branch: &str, partition: i32, group: u32, offset: i64, bytes: Vec<u8>) -> Result<()> {
+        let path = Self::group_path(branch, partition, group, offset);
+        let put = self.store.put(&path, PutPayload::from(bytes));
+        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
+    }
+
+    /// A key group's open windows written at `offset`, if any.
+    pub fn get_group(&self, branch: &str, partition: i32, group: u32, offset: i64) -> Result<Option<Vec<u8>>> {
+        self.get(&Self::group_path(branch, partition, group, offset))
+    }
+
+    /// Deletes a key group's object written at `offset` (superseded by a committed one).
+    pub fn delete_group(&self, branch: &str, partition: i32, group: u32, offset: i64) -> Result<()> {
+        self.delete(Self::group_path(branch, partition, group, offset))
+    }
+
     /// The state a window task filed at `offset`, if any.
-    pub fn get_state(&self, partition: i32, offset: i64) -> Result<Option<Vec<u8>>> {
-        self.get(&Self::state_path(partition, offset))
+    pub fn get_state(&self, branch: &str, partition: i32, offset: i64) -> Result<Option<Vec<u8>>> {
+        self.get(&Self::state_path(branch, partition, offset))
     }
 
     /// Deletes the state filed at `offset` (superseded by a newer committed one).
-    pub fn delete_state(&self, partition: i32, offset: i64) -> Result<()> {
-        let path = Self::state_path(partition, offset);
+    pub fn delete_state(&self, branch: &str, partition: i32, offset: i64) -> Result<()> {
+        self.delete(Self::state_path(branch, partition, offset))
+    }
+
+    fn delete(&self, path: Path) -> Result<()> {
         match self.runtime.block_on(self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(format!("deleting {path}"))(e)),
         }
     }
 
-    /// Records that window task `partition` fired its last window (bounded runs).
-    pub fn mark_done(&self, partition: i32) -> Result<()> {
-        let path = Path::from(format!("done/{partition}"));
+    /// Records that branch `branch`'s window task `partition` fired its last window (bounded
+    /// runs).
+    pub fn mark_done(&self, branch: &str, partition: i32) -> Result<()> {
+        let path = Path::from(format!("done/{branch}-{partition}"));
         let put = self.store.put(&path, PutPayload::from_static(b"done"));
         self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
     }
@@ -141,6 +172,40 @@ impl CheckpointStore {
         serde_json::from_slice(&recorded).map_err(|e| ClusterError::Checkpoint(format!("{path} is damaged: {e}")))
     }
 
+    /// The newest incarnation of `task` claimed so far, if any.
+    pub fn newest_incarnation(&self, task: &str) -> Result<Option<u64>> {
+        let prefix = Path::from(format!("incarnations/{task}"));
+        let list = self.runtime.block_on(self.store.list_with_delimiter(Some(&prefix)));
+        let list = list.map_err(self.error(format!("listing {prefix}/")))?;
+        Ok(list.objects.iter().filter_map(|o| o.location.filename()?.parse::<u64>().ok()).max())
+    }
+
+    /// Claims incarnation `n` of `task`: false when another process claimed it first. The
+    /// claim before it is deleted (the newest is all a start needs).
+    pub fn claim_incarnation(&self, task: &str, n: u64) -> Result<bool> {
+        let path = Path::from(format!("incarnations/{task}/{n:020}"));
+        let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.runtime.block_on(self.store.put_opts(&path, PutPayload::from_static(b"claimed"), create)) {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+            // A store without conditional writes: the last claim wins, short of a race (a
+            // start that loses it unknowingly is fenced by the next start, as a zombie is).
+            Err(object_store::Error::NotImplemented { .. }) => {
+                let put = self.store.put(&path, PutPayload::from_static(b"claimed"));
+                self.runtime.block_on(put).map_err(self.error(format!("writing {path}")))?;
+            }
+            Err(e) => return Err(self.error(format!("writing {path}"))(e)),
+        }
+        if let Some(previous) = n.checked_sub(1) {
+            let previous = Path::from(format!("incarnations/{task}/{previous:020}"));
+            match self.runtime.block_on(self.store.delete(&previous)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.error(format!("deleting {previous}"))(e)),
+            }
+        }
+        Ok(true)
+    }
+
     fn get(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         let read = async {
             match self.store.get(path).await {
@@ -162,19 +227,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().join("store").display());
         let store = CheckpointStore::open(&url, None).unwrap();
-        assert_eq!(store.get_state(3, 7).unwrap(), None);
-        store.put_state(3, 7, vec![1, 2]).unwrap();
-        assert_eq!(store.get_state(3, 7).unwrap(), Some(vec![1, 2]));
-        store.delete_state(3, 7).unwrap();
-        store.delete_state(3, 7).unwrap();
-        assert_eq!(store.get_state(3, 7).unwrap(), None);
+        assert_eq!(store.get_state("w", 3, 7).unwrap(), None);
+        store.put_state("w", 3, 7, vec![1, 2]).unwrap();
+        assert_eq!(store.get_state("w", 3, 7).unwrap(), Some(vec![1, 2]));
+        assert_eq!(store.get_state("v", 3, 7).unwrap(), None, "each branch has its own");
+        store.delete_state("w", 3, 7).unwrap();
+        store.delete_state("w", 3, 7).unwrap();
+        assert_eq!(store.get_state("w", 3, 7).unwrap(), None);
         assert_eq!(store.end_offsets(vec![5, 6]).unwrap(), vec![5, 6]);
         let other = CheckpointStore::open(&url, None).unwrap();
         assert_eq!(other.end_offsets(vec![9, 9]).unwrap(), vec![5, 6]);
         assert_eq!(store.done_count().unwrap(), 0);
-        store.mark_done(0).unwrap();
-        store.mark_done(1).unwrap();
+        store.mark_done("w", 0).unwrap();
+        store.mark_done("v", 0).unwrap();
         assert_eq!(other.done_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn each_incarnation_is_claimed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().join("store").display());
+        let (one, two) = (CheckpointStore::open(&url, None).unwrap(), CheckpointStore::open(&url, None).unwrap());
+        assert_eq!(one.newest_incarnation("app-source-3").unwrap(), None);
+        assert!(one.claim_incarnation("app-source-3", 0).unwrap());
+        assert!(!two.claim_incarnation("app-source-3", 0).unwrap(), "claimed twice");
+        assert!(two.claim_incarnation("app-source-3", 1).unwrap());
+        assert_eq!(one.newest_incarnation("app-source-3").unwrap(), Some(1));
+        assert_eq!(one.newest_incarnation("app-source-30").unwrap(), None, "tasks are apart");
     }
 
     #[test]

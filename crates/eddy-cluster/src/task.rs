@@ -1,56 +1,45 @@
 //! A task: one partition of one sub-topology, with its own transactional producer.
 //!
 //! A source task owns an input partition: it runs [`WindowedJob::extract`] on each record and
-//! writes the keyed values to the repartition partitions of their key groups. A window task
-//! owns a repartition partition, the key groups in it and their windows; it writes the rows
-//! of fired windows to the output topic.
+//! writes each keyed value to the partition of its key group in its branch's repartition
+//! topic. A window task owns a partition of one branch's repartition topic, the key groups
+//! in it and their windows; it writes the rows of fired windows to the branch's output topic.
 //!
 //! Each task commits on its own, every commit interval: in one Kafka transaction of its own
-//! producer (`transactional.id = <application.id>-<source|window>-<partition>`) go the
-//! records it wrote and the offset it read up to (`send_offsets_to_transaction` with the
-//! consumer group's metadata), so the input consumed and the output produced commit together
-//! or not at all. A window task first files its state in the checkpoint store under that
-//! offset. When a task starts elsewhere, its new producer's `init_transactions` aborts what
-//! the old owner left open and fences it: a zombie can no longer commit.
+//! producer (`transactional.id = <application.id>-<source|branch name>-<partition>-<n>`, its
+//! [incarnation](crate::incarnation) `n`) go the records it wrote and the offset it read up
+//! to (`send_offsets_to_transaction` with the consumer group's metadata), so the input
+//! consumed and the output produced commit together or not at all. A window task first files
+//! its state in the checkpoint store under that offset. When a task starts elsewhere, it
+//! fences the previous incarnation (aborting what the old owner left open: a zombie can no
+//! longer commit) and writes as the next.
 
 use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
+use crate::checkpoint::Checkpoints;
 use crate::error::{ClusterError, Result};
+use crate::incarnation::TRANSACTION_TIMEOUT;
 use crate::job::{InputRecord, WindowedJob};
 use crate::repartition::{Envelope, Partitioner};
 use crate::store::CheckpointStore;
+use crate::topology::{Role, Topology};
 use crate::window_state::WindowState;
 
-/// How long a transactional call may take before the task gives up.
-const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long the broker keeps a transaction open before aborting it (Kafka Streams' setting
-/// under exactly-once): bounds how long a crashed owner's open transaction can hold back
-/// read_committed readers when nobody takes its task over.
-const TRANSACTION_ABORT_AFTER: &str = "10000";
-
-/// Which sub-topology a task belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Sub-topology 0: input partition → repartition topic.
-    Source,
-    /// Sub-topology 1: repartition partition → windows → output topic.
-    Window,
-}
+/// How long dropping a task may wait for its transaction's abort.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a member's tasks share: the job, the topics, where state goes.
 pub struct Context<J> {
     pub(crate) job: std::sync::Arc<J>,
     pub(crate) application_id: String,
     pub(crate) brokers: String,
-    pub(crate) repartition_topic: String,
-    pub(crate) output_topic: String,
-    /// Partitions of the input topic (= of the repartition topic, = source tasks).
+    pub(crate) topology: std::sync::Arc<Topology>,
+    /// Partitions of the input topic (= of each repartition topic, = source tasks).
     pub(crate) partitions: usize,
     pub(crate) partitioner: Partitioner,
     pub(crate) store: CheckpointStore,
@@ -67,7 +56,11 @@ enum Body<K, A> {
         emitted: i64,
     },
     Window {
+        /// The branch whose windows these are.
+        branch: usize,
         state: WindowState<K, A>,
+        /// Where its checkpoints are.
+        checkpoints: Checkpoints,
         /// Whether its `done/` marker is written.
         marked_done: bool,
     },
@@ -75,7 +68,6 @@ enum Body<K, A> {
 
 /// One partition of one sub-topology.
 pub struct Task<J: WindowedJob> {
-    role: Role,
     topic: String,
     partition: i32,
     producer: BaseProducer,
@@ -104,43 +96,19 @@ impl<J: WindowedJob> Task<J> {
         partition: i32,
         committed: impl FnOnce() -> Result<Option<i64>>,
     ) -> Result<Self> {
-        let name = match role {
-            Role::Source => "source",
-            Role::Window => "window",
-        };
-        let transactional_id = format!("{}-{name}-{partition}", cx.application_id);
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &cx.brokers)
-            .set("transactional.id", &transactional_id)
-            .set("transaction.timeout.ms", TRANSACTION_ABORT_AFTER)
-            .set("linger.ms", "5")
-            .create()
-            .map_err(ClusterError::kafka(format!("creating the producer {transactional_id}")))?;
-        producer
-            .init_transactions(TRANSACTION_TIMEOUT)
-            .map_err(ClusterError::kafka(format!("fencing the previous owner of {transactional_id}")))?;
+        let task = cx.topology.transactional_id(&cx.application_id, role, partition);
+        let producer = crate::incarnation::start(&cx.brokers, &cx.store, &task)?;
         // Read after the fencing, which aborted any offsets the previous owner left pending.
         let committed = committed()?;
         let body = match role {
             Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN },
-            Role::Window => {
-                let state = match committed {
-                    None => WindowState::new(cx.partitions),
-                    Some(offset) => {
-                        let bytes = cx.store.get_state(partition, offset)?.ok_or_else(|| {
-                            ClusterError::Checkpoint(format!(
-                                "state/{partition}/{offset:020}.bin, which the committed offset of {topic} partition {partition} names, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
-                            ))
-                        })?;
-                        WindowState::restore(&bytes, cx.partitions)
-                            .map_err(|e| ClusterError::Checkpoint(format!("state/{partition}/{offset:020}.bin {e}")))?
-                    }
-                };
-                Body::Window { state, marked_done: false }
+            Role::Window(branch) => {
+                let name = &cx.topology.branches[branch].name;
+                let (state, checkpoints) = Checkpoints::restore(&cx.store, name, partition, committed, cx.partitions)?;
+                Body::Window { branch, state, checkpoints, marked_done: false }
             }
         };
         let mut task = Task {
-            role,
             topic: topic.to_string(),
             partition,
             producer,
@@ -174,25 +142,31 @@ impl<J: WindowedJob> Task<J> {
             Body::Source { newest, .. } => {
                 cx.job.extract(&record, &mut self.keyed);
                 for keyed in self.keyed.drain(..) {
+                    let branches = cx.topology.branches.len();
+                    let topic = &cx.topology.branches.get(keyed.branch).ok_or_else(|| {
+                        ClusterError::Config(format!(
+                            "extract gave a value for branch {}, but the job has {branches} branches",
+                            keyed.branch
+                        ))
+                    })?;
                     *newest = (*newest).max(keyed.timestamp);
                     let group = cx.partitioner.key_group(&keyed.key);
                     let partition = cx.partitioner.partition_of(group);
                     let envelope = Envelope::Record { key: keyed.key, value: keyed.value, timestamp: keyed.timestamp };
-                    send(
-                        &self.producer,
-                        &mut self.in_transaction,
-                        &cx.repartition_topic,
-                        Some(partition),
-                        &envelope.encode(),
-                    )?;
+                    let record = envelope.encode();
+                    send(&self.producer, &mut self.in_transaction, &topic.repartition, Some(partition), &record)?;
                 }
             }
-            Body::Window { state, .. } => match Envelope::<J::Key, J::Value>::decode(record.payload)? {
-                Envelope::Record { key, value, timestamp } => state.add(&*cx.job, key, value, timestamp),
+            Body::Window { branch, state, .. } => match Envelope::<J::Key, J::Value>::decode(record.payload)? {
+                Envelope::Record { key, value, timestamp } => {
+                    let group = cx.partitioner.key_group(&key) as u32;
+                    state.add(&*cx.job, *branch, group, key, value, timestamp);
+                }
                 Envelope::Watermark { producer, watermark } => {
-                    state.advance(&*cx.job, producer, watermark, &mut self.rows)?;
+                    state.advance(&*cx.job, *branch, producer, watermark, &mut self.rows)?;
+                    let output = &cx.topology.branches[*branch].output;
                     for row in self.rows.drain(..) {
-                        send(&self.producer, &mut self.in_transaction, &cx.output_topic, None, &row)?;
+                        send(&self.producer, &mut self.in_transaction, output, None, &row)?;
                     }
                 }
             },
@@ -224,8 +198,10 @@ impl<J: WindowedJob> Task<J> {
             if watermark > *emitted {
                 let mark =
                     Envelope::<J::Key, J::Value>::Watermark { producer: self.partition as u32, watermark }.encode();
-                for partition in 0..cx.partitions as i32 {
-                    send(&self.producer, &mut self.in_transaction, &cx.repartition_topic, Some(partition), &mark)?;
+                for topic in &cx.topology.branches {
+                    for partition in 0..cx.partitions as i32 {
+                        send(&self.producer, &mut self.in_transaction, &topic.repartition, Some(partition), &mark)?;
+                    }
                 }
                 *emitted = watermark;
                 self.dirty = true;
@@ -234,8 +210,8 @@ impl<J: WindowedJob> Task<J> {
         if !self.dirty {
             return Ok(());
         }
-        if let Body::Window { state, .. } = &self.body {
-            cx.store.put_state(self.partition, self.next_offset, state.snapshot(&mut cx.partitioner))?;
+        if let Body::Window { state, checkpoints, .. } = &mut self.body {
+            checkpoints.write(&cx.store, state, self.next_offset)?;
         }
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
@@ -252,10 +228,8 @@ impl<J: WindowedJob> Task<J> {
             .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
         self.in_transaction = false;
         committed.map_err(|e| transaction_error(&self.producer, what(), e))?;
-        if self.role == Role::Window {
-            if let Some(previous) = self.committed.filter(|&previous| previous != self.next_offset) {
-                cx.store.delete_state(self.partition, previous)?;
-            }
+        if let Body::Window { checkpoints, .. } = &mut self.body {
+            checkpoints.committed(&cx.store, self.next_offset)?;
         }
         self.committed = Some(self.next_offset);
         self.dirty = false;
@@ -266,24 +240,31 @@ impl<J: WindowedJob> Task<J> {
     /// transaction is aborted, so readers need not wait for it to time out.
     pub fn abandon(self) {
         if self.in_transaction {
-            // What is still queued is dropped (the abort would wait for its delivery reports,
-            // which nothing polls any more); the abort fails at once when this producer is
-            // fenced: the new owner aborted it already.
-            self.producer.purge(PurgeConfig::default().queue().inflight());
-            self.producer.poll(Duration::ZERO);
-            let _ = self.producer.abort_transaction(Duration::from_secs(5));
+            // Fails at once when this producer is fenced: the new owner aborted it already.
+            let _ = abort(&self.producer);
         }
     }
 
     fn mark_done_if_finished(&mut self, cx: &Context<J>) -> Result<()> {
-        if let Body::Window { state, marked_done } = &mut self.body {
+        if let Body::Window { branch, state, marked_done, .. } = &mut self.body {
             if state.finished() && !*marked_done && !self.dirty {
-                cx.store.mark_done(self.partition)?;
+                cx.store.mark_done(&cx.topology.branches[*branch].name, self.partition)?;
                 *marked_done = true;
             }
         }
         Ok(())
     }
+}
+
+/// Aborts `producer`'s open transaction. Records still queued are dropped (they never reach a
+/// broker); those in flight are waited for, serving their delivery reports: the abort waits
+/// for those reports, and nothing else polls this producer any more. Purging them instead
+/// left the abort to time out (5 s a task, its transaction left open), long enough for a
+/// member dropping several tasks to miss its poll interval and be thrown out of the group.
+fn abort(producer: &BaseProducer) -> rdkafka::error::KafkaResult<()> {
+    producer.purge(PurgeConfig::default().queue());
+    producer.flush(ABORT_TIMEOUT)?;
+    producer.abort_transaction(ABORT_TIMEOUT)
 }
 
 /// Sends one record in the task's transaction (begun on its first record), waiting while the
@@ -331,5 +312,145 @@ fn transaction_error(producer: &BaseProducer, what: String, error: KafkaError) -
     match code.into_iter().chain(fatal).any(fenced) {
         true => ClusterError::Fenced(format!("{what}: {error}: another process runs the task now")),
         false => ClusterError::kafka(what)(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::ClientConfig;
+
+    use super::*;
+    use crate::job::Keyed;
+
+    /// One value per record, keyed by the record's text, at time 0.
+    struct Echo;
+
+    impl WindowedJob for Echo {
+        type Key = String;
+        type Value = u64;
+        type Accumulator = u64;
+        fn window_ms(&self) -> i64 {
+            10
+        }
+        fn extract(&self, record: &InputRecord<'_>, out: &mut Vec<Keyed<String, u64>>) {
+            let key = String::from_utf8_lossy(record.payload).into_owned();
+            out.push(Keyed { branch: 0, key, value: 1, timestamp: 0 });
+        }
+        fn add(&self, _: usize, _: &mut u64, _: u64) {}
+        fn format(&self, _: usize, _: &String, _: i64, _: i64, _: &u64) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    /// The lost output after a SIGKILL: a source task's new owner fenced the old one, which
+    /// aborted the old owner's open transaction; a window task that had been reading the
+    /// repartition partition all along then never saw a record of the new owner (noida-db
+    /// reports the old abort to every later fetch, and librdkafka skips that producer id's
+    /// records from then on). With a fresh transactional id per incarnation it sees them.
+    #[test]
+    fn a_reader_waiting_at_an_aborted_transaction_sees_what_the_next_owner_commits() {
+        let Some(kafka) = eddy_test_services::Service::kafka() else { return };
+        let brokers = kafka.address();
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topics = [
+            NewTopic::new("in", 1, TopicReplication::Fixed(1)),
+            NewTopic::new("app-window-repartition", 1, TopicReplication::Fixed(1)),
+        ];
+        runtime.block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let config = crate::ClusterConfig::new(&brokers, "app", "in", "out", &url);
+        let mut cx = Context {
+            job: Arc::new(Echo),
+            application_id: "app".into(),
+            brokers: brokers.clone(),
+            topology: Arc::new(Topology::of(&Echo, &config).unwrap()),
+            partitions: 1,
+            partitioner: Partitioner::new(128, 1),
+            store: CheckpointStore::open(&url, None).unwrap(),
+            ends: None,
+        };
+        let record = |text: &'static str| InputRecord { payload: text.as_bytes(), timestamp: None };
+
+        // The first owner writes a record and never commits.
+        let mut first = Task::start(&cx, Role::Source, "in", 0, || Ok(None)).unwrap();
+        first.process(&mut cx, 0, record("first")).unwrap();
+        first.producer.flush(TRANSACTION_TIMEOUT).unwrap();
+        // A reader waits at its open transaction.
+        let reader: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "reader")
+            .set("isolation.level", "read_committed")
+            .create()
+            .unwrap();
+        let mut from = TopicPartitionList::new();
+        from.add_partition_offset("app-window-repartition", 0, Offset::Beginning).unwrap();
+        reader.assign(&from).unwrap();
+        let mut seen: Vec<Envelope<String, u64>> = vec![];
+        let mut read = |for_: Duration| {
+            let deadline = Instant::now() + for_;
+            while Instant::now() < deadline {
+                if let Some(Ok(m)) = reader.poll(Duration::from_millis(100)) {
+                    seen.push(Envelope::decode(m.payload().unwrap_or_default()).unwrap());
+                }
+            }
+            seen.clone()
+        };
+        assert_eq!(read(Duration::from_secs(1)), []);
+        // The next owner fences the first (aborting its transaction); the reader reads past
+        // the abort before the next owner writes.
+        let mut next = Task::start(&cx, Role::Source, "in", 0, || Ok(None)).unwrap();
+        assert_eq!(read(Duration::from_secs(1)), []);
+        next.process(&mut cx, 0, record("next")).unwrap();
+        let group: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "app").create().unwrap();
+        next.commit(&mut cx, &group.group_metadata().unwrap()).unwrap();
+        let keys: Vec<String> = read(Duration::from_secs(3))
+            .into_iter()
+            .filter_map(|e| match e {
+                Envelope::Record { key, .. } => Some(key),
+                Envelope::Watermark { .. } => None,
+            })
+            .collect();
+        assert_eq!(keys, ["next"], "the reader lost the next owner's records");
+        drop(first);
+    }
+
+    /// A task dropped mid-transaction, with records still in flight, aborts it at once.
+    #[test]
+    fn an_abandoned_transaction_is_aborted_not_left_to_time_out() {
+        let Some(kafka) = eddy_test_services::Service::kafka() else { return };
+        let brokers = kafka.address();
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let topic = NewTopic::new("abandoned", 1, TopicReplication::Fixed(1));
+        runtime.block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap();
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("transactional.id", "abandoned")
+            .set("linger.ms", "0")
+            .create()
+            .unwrap();
+        producer.init_transactions(TRANSACTION_TIMEOUT).unwrap();
+        let payload = vec![b'x'; 2000];
+        for round in 0..3 {
+            producer.begin_transaction().unwrap();
+            for _ in 0..600 {
+                let record = BaseRecord::<(), [u8]>::to("abandoned").payload(&payload[..]).partition(0);
+                producer.send(record).map_err(|(e, _)| e).unwrap();
+                producer.poll(Duration::ZERO);
+            }
+            abort(&producer).unwrap_or_else(|e| panic!("round {round}: the abort failed: {e}"));
+        }
     }
 }

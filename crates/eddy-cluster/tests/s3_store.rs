@@ -13,18 +13,18 @@ fn checkpoints_round_trip_through_s3() {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
     std::env::set_var("AWS_REGION", REGION);
     let store = CheckpointStore::open("s3://state/apps/wc", Some(&s3.url())).unwrap();
-    assert_eq!(store.get_state(4, 100).unwrap(), None);
-    store.put_state(4, 100, b"window state".to_vec()).unwrap();
-    assert_eq!(store.get_state(4, 100).unwrap().as_deref(), Some(&b"window state"[..]));
-    assert!(s3.dir().join("data/state/apps/wc/state/4/00000000000000000100.bin").exists());
-    store.delete_state(4, 100).unwrap();
-    assert_eq!(store.get_state(4, 100).unwrap(), None);
+    assert_eq!(store.get_state("window", 4, 100).unwrap(), None);
+    store.put_state("window", 4, 100, b"window state".to_vec()).unwrap();
+    assert_eq!(store.get_state("window", 4, 100).unwrap().as_deref(), Some(&b"window state"[..]));
+    assert!(s3.dir().join("data/state/apps/wc/state/window/4/00000000000000000100.bin").exists());
+    store.delete_state("window", 4, 100).unwrap();
+    assert_eq!(store.get_state("window", 4, 100).unwrap(), None);
 
     // The first process's end offsets are everyone's.
     assert_eq!(store.end_offsets(vec![10, 20]).unwrap(), vec![10, 20]);
     let other = CheckpointStore::open("s3://state/apps/wc", Some(&s3.url())).unwrap();
     assert_eq!(other.end_offsets(vec![11, 21]).unwrap(), vec![10, 20]);
-    store.mark_done(0).unwrap();
-    store.mark_done(3).unwrap();
+    store.mark_done("window", 0).unwrap();
+    store.mark_done("window", 3).unwrap();
     assert_eq!(other.done_count().unwrap(), 2);
 }
