@@ -50,7 +50,16 @@ pub struct WindowCount {
 
 impl fmt::Display for WindowCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{},{},{},{}", self.start, self.end, self.word, self.count)
+        // `itoa` writes the numbers without `fmt`'s padding and width machinery, which a CSV
+        // row never uses (the same text as `{}`).
+        let mut number = itoa::Buffer::new();
+        f.write_str(number.format(self.start))?;
+        f.write_str(",")?;
+        f.write_str(number.format(self.end))?;
+        f.write_str(",")?;
+        f.write_str(&self.word)?;
+        f.write_str(",")?;
+        f.write_str(number.format(self.count))
     }
 }
 
