@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use compact_str::CompactString;
 use eddy::prelude::*;
 
-/// A word: stored inline (no heap allocation) up to 24 bytes.
-pub type Word = CompactString;
+#[path = "tokens.rs"]
+mod tokens;
+pub use tokens::{Tokens, Word};
 
 /// How the job reads its input and sizes its windows.
 #[derive(Debug, Clone)]
@@ -50,73 +50,16 @@ pub struct WindowCount {
 
 impl fmt::Display for WindowCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{},{},{},{}", self.start, self.end, self.word, self.count)
-    }
-}
-
-/// The tokens of a line: maximal runs of ASCII letters, digits and `_`, lowercased.
-pub struct Tokens {
-    text: String,
-    pos: usize,
-}
-
-impl Tokens {
-    /// Tokens of `text` from byte `start` on (past a timestamp prefix, say).
-    pub fn new(text: String, start: usize) -> Self {
-        Tokens { text, pos: start }
-    }
-}
-
-/// For each byte: 0 if it separates tokens, else the byte lowercased.
-const WORD_BYTES: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        if c.is_ascii_alphanumeric() || c == b'_' {
-            table[b] = c.to_ascii_lowercase();
-        }
-        b += 1;
-    }
-    table
-};
-
-impl Iterator for Tokens {
-    type Item = Word;
-
-    #[inline]
-    fn next(&mut self) -> Option<Word> {
-        let bytes = self.text.as_bytes();
-        let mut pos = self.pos;
-        while pos < bytes.len() && WORD_BYTES[bytes[pos] as usize] == 0 {
-            pos += 1;
-        }
-        if pos == bytes.len() {
-            self.pos = pos;
-            return None;
-        }
-        // Lowercase into a stack buffer; almost every word fits (longer ones take the slow path).
-        let mut buffer = [0u8; 24];
-        let mut len = 0;
-        let start = pos;
-        while pos < bytes.len() {
-            let lower = WORD_BYTES[bytes[pos] as usize];
-            if lower == 0 {
-                break;
-            }
-            if len < buffer.len() {
-                buffer[len] = lower;
-            }
-            len += 1;
-            pos += 1;
-        }
-        self.pos = pos;
-        Some(if len <= buffer.len() {
-            // SAFETY: every byte came from WORD_BYTES, which holds only ASCII, so it is UTF-8.
-            unsafe { Word::from_utf8_unchecked(&buffer[..len]) }
-        } else {
-            Word::from(self.text[start..pos].to_ascii_lowercase())
-        })
+        // `itoa` writes the numbers without `fmt`'s padding and width machinery, which a CSV
+        // row never uses (the same text as `{}`).
+        let mut number = itoa::Buffer::new();
+        f.write_str(number.format(self.start))?;
+        f.write_str(",")?;
+        f.write_str(number.format(self.end))?;
+        f.write_str(",")?;
+        f.write_str(&self.word)?;
+        f.write_str(",")?;
+        f.write_str(number.format(self.count))
     }
 }
 

@@ -6,10 +6,12 @@
 //! filed per key group, a savepoint can be restored at any parallelism up to
 //! `max_parallelism`.
 
+use std::hash::Hasher;
+
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::key_encoding::encode_key;
+use crate::key_encoding::{encode_key, hash_key};
 use crate::{Error, Result};
 
 /// The default number of key groups (Flink's default lower bound, too).
@@ -29,6 +31,18 @@ impl KeyHasher {
         encode_key(key, &mut self.buf).map_err(|e| Error::KeyEncoding(e.to_string()))?;
         Ok(xxh3_64(&self.buf))
     }
+}
+
+/// A fast hash of a key for tables that stay in memory in one process (a pre-aggregation's
+/// partials, say): the key's bincode bytes fed to FxHash as they are encoded, with no buffer
+/// to copy them into. It is **not** stable (it may change with the `rustc-hash` version), so
+/// it never picks a key group or files state: [`KeyHasher`] does that. Keys that are equal
+/// have equal hashes, as with the stable hash, because both hash the same bytes.
+#[inline]
+pub fn local_hash<K: Serialize + ?Sized>(key: &K) -> Result<u64> {
+    let mut hasher = rustc_hash::FxHasher::default();
+    hash_key(key, &mut hasher).map_err(|e| Error::KeyEncoding(e.to_string()))?;
+    Ok(hasher.finish())
 }
 
 /// The key group of a key hash: `hash % max_parallelism`.

@@ -6,6 +6,11 @@
 //! it produces bincode's bytes for every serde shape, so key groups stay those of
 //! `xxh3(bincode(key))` (`docs/architecture.md`, *Keys and key groups*) and savepoints stay
 //! portable.
+//!
+//! The same encoding can also be fed to a [`Hasher`] piece by piece ([`hash_key`]), for tables
+//! that only need a fast hash in memory ([`local_hash`](crate::key::local_hash)).
+
+use std::hash::Hasher;
 
 use serde::ser::{self, Serialize};
 
@@ -32,11 +37,47 @@ pub fn encode_key<K: Serialize + ?Sized>(value: &K, out: &mut Vec<u8>) -> Result
     value.serialize(&mut KeyEncoder { out })
 }
 
-struct KeyEncoder<'a> {
-    out: &'a mut Vec<u8>,
+/// Feeds `value`'s bincode (standard config) encoding to `hasher`, a piece at a time, without
+/// collecting the bytes first.
+pub fn hash_key<K: Serialize + ?Sized, H: Hasher>(value: &K, hasher: &mut H) -> Result<(), EncodeError> {
+    value.serialize(&mut KeyEncoder { out: &mut HashedBytes(hasher) })
 }
 
-impl KeyEncoder<'_> {
+/// Where an encoding goes: a buffer, or a hasher.
+trait Bytes {
+    fn push(&mut self, byte: u8);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Bytes for Vec<u8> {
+    #[inline]
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte)
+    }
+    #[inline]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes)
+    }
+}
+
+struct HashedBytes<'a, H>(&'a mut H);
+
+impl<H: Hasher> Bytes for HashedBytes<'_, H> {
+    #[inline]
+    fn push(&mut self, byte: u8) {
+        self.0.write_u8(byte)
+    }
+    #[inline]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0.write(bytes)
+    }
+}
+
+struct KeyEncoder<'a, W> {
+    out: &'a mut W,
+}
+
+impl<W: Bytes> KeyEncoder<'_, W> {
     /// bincode's varint: < 251 in one byte, else a marker byte and the fixed-width value.
     #[inline]
     fn varint(&mut self, v: u128) {
@@ -69,7 +110,7 @@ impl KeyEncoder<'_> {
     }
 }
 
-impl<'a> ser::Serializer for &mut KeyEncoder<'a> {
+impl<'a, W: Bytes> ser::Serializer for &mut KeyEncoder<'a, W> {
     type Ok = ();
     type Error = EncodeError;
     type SerializeSeq = Self;
@@ -222,7 +263,7 @@ impl<'a> ser::Serializer for &mut KeyEncoder<'a> {
 /// Compound values are their parts, one after another.
 macro_rules! compound {
     ($trait:ident, $method:ident $(, $key:ident)?) => {
-        impl ser::$trait for &mut KeyEncoder<'_> {
+        impl<W: Bytes> ser::$trait for &mut KeyEncoder<'_, W> {
             type Ok = ();
             type Error = EncodeError;
             fn $method<T: Serialize + ?Sized>(&mut self, $($key: &'static str,)? value: &T) -> Result<(), EncodeError> {
@@ -241,7 +282,7 @@ compound!(SerializeTupleVariant, serialize_field);
 compound!(SerializeStruct, serialize_field, _key);
 compound!(SerializeStructVariant, serialize_field, _key);
 
-impl ser::SerializeMap for &mut KeyEncoder<'_> {
+impl<W: Bytes> ser::SerializeMap for &mut KeyEncoder<'_, W> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), EncodeError> {
@@ -350,6 +391,25 @@ mod tests {
             encode_key(&(v, v as i64, -(v as i64)), &mut ours).unwrap();
             let theirs = bincode::serde::encode_to_vec((v, v as i64, -(v as i64)), bincode::config::standard()).unwrap();
             prop_assert_eq!(ours, theirs);
+        }
+
+        #[test]
+        fn a_hasher_is_fed_exactly_the_bincode_bytes(value in everything()) {
+            /// Keeps every byte it is fed, in order.
+            #[derive(Default)]
+            struct Recorder(Vec<u8>);
+            impl Hasher for Recorder {
+                fn write(&mut self, bytes: &[u8]) {
+                    self.0.extend_from_slice(bytes);
+                }
+                fn finish(&self) -> u64 {
+                    0
+                }
+            }
+            let mut fed = Recorder::default();
+            hash_key(&value, &mut fed).unwrap();
+            let theirs = bincode::serde::encode_to_vec(&value, bincode::config::standard()).unwrap();
+            prop_assert_eq!(fed.0, theirs);
         }
     }
 }

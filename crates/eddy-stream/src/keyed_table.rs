@@ -1,4 +1,5 @@
-//! An in-memory per-key table addressed by the key's stable hash: a window pre-aggregation's
+//! An in-memory per-key table addressed by a hash the caller computes (any hash that equal
+//! keys share: it never leaves the process): a window pre-aggregation's
 //! partial accumulators of one pane. (Keyed operators keep their state in the keyed state
 //! store, whose heap backend has tables like this one.)
 
@@ -10,7 +11,7 @@ struct Slot<K, V> {
     value: V,
 }
 
-/// Values by key; the caller supplies each key's stable hash.
+/// Values by key; the caller supplies each key's hash.
 pub(crate) struct KeyedTable<K, V> {
     table: HashTable<Slot<K, V>>,
 }
@@ -22,7 +23,7 @@ impl<K, V> Default for KeyedTable<K, V> {
 }
 
 impl<K: Eq + Clone, V> KeyedTable<K, V> {
-    /// The value of `key` (whose stable hash is `hash`), created by `init` if absent.
+    /// The value of `key` (whose hash is `hash`), created by `init` if absent.
     #[inline]
     pub(crate) fn get_or_insert_with(&mut self, hash: u64, key: &K, init: impl FnOnce() -> V) -> &mut V {
         match self.table.entry(hash, |s| s.key == *key, |s| s.hash) {

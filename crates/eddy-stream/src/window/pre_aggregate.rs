@@ -11,7 +11,7 @@
 //! stage, which sees every input's watermark, decides that a record is late: a record whose
 //! pane this subtask has already sent goes on alone at once.
 
-use eddy_core::key::KeyHasher;
+use eddy_core::key::local_hash;
 use eddy_core::time::MIN_WATERMARK;
 use eddy_core::{Barrier, Error, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::graph::BuildContext;
@@ -38,7 +38,6 @@ pub(crate) struct PreAggregateOperator<K, F, S: Fold<T>, W, O, T> {
     fold: S,
     /// Makes the partial the keyed stage receives.
     to_partial: W,
-    hasher: KeyHasher,
     windows: OpenWindows<K, S::Acc>,
     /// How many partials `windows` holds, and how many it may.
     held: usize,
@@ -68,7 +67,6 @@ where
             key_of,
             fold,
             to_partial,
-            hasher: KeyHasher::default(),
             windows: OpenWindows::default(),
             held: 0,
             limit: if ctx.config.state_dir.is_some() { MAX_PARTIALS_SLED } else { MAX_PARTIALS },
@@ -92,7 +90,9 @@ where
                 self.assigned_for = Some(timestamp);
             }
             let key = (self.key_of)(&record.value);
-            let hash = self.hasher.hash(&key)?;
+            // The table stays in this subtask's memory, so a fast hash will do; the keyed
+            // stage computes the stable one (the key group) once per partial.
+            let hash = local_hash(&key)?;
             let mut value = Some(record.value);
             for (i, &pane) in self.assigned.iter().enumerate() {
                 let item = if i + 1 < self.assigned.len() { value.clone() } else { value.take() };
