@@ -6,7 +6,7 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 pub const MAGIC: &str = "eddy-snapshot";
 
 /// The snapshot format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest snapshot format this build reads: version 1, before incremental checkpoints.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
@@ -19,6 +19,10 @@ pub const REWRITE_AFTER: u64 = 8;
 
 /// The sled tree of keyed state entries.
 pub(crate) const KEYED_TREE: &str = "keyed";
+
+/// The sled tree of keyed parts' deltas (format version 3): one per part a checkpoint
+/// changed without storing it in full, under the part's chunk key with number 0.
+pub(crate) const DELTAS_TREE: &str = "deltas";
 
 /// The sled tree of operator-state list items.
 pub(crate) const LISTS_TREE: &str = "lists";

@@ -1,6 +1,7 @@
 //! Checkpoint and savepoint storage: round trips against a model, list redistribution,
 //! checkpoint directories, and damaged files (errors and skipped checkpoints, never panics).
 
+mod changelog;
 mod corruption;
 mod directory;
 mod fixture;
