@@ -93,6 +93,7 @@ impl BuildContext<'_> {
             parts: hooks.task.parts.clone(),
             restored: hooks.restored.clone(),
             completed: hooks.completed.clone(),
+            incremental_base: hooks.incremental_base.clone(),
         })
     }
 

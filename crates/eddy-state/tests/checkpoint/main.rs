@@ -10,4 +10,5 @@ mod lists;
 mod roundtrip;
 mod v1_fixture;
 mod v1_model;
+mod v2_fixture;
 mod writing;
