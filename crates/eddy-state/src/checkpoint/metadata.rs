@@ -44,15 +44,17 @@ pub struct OperatorMetadata {
     /// Its keyed states, then its lists, in the order they were written.
     pub states: Vec<StateMetadata>,
     /// xxh3-64 over the operator's stored pairs in key order (see the module docs): in
-    /// version 2, the pairs this snapshot stores itself, not the parts it references.
+    /// version 2 on, the pairs this snapshot stores itself (chunks, lists, then in version 3
+    /// deltas), not the parts it references.
     pub checksum: u64,
     /// Every keyed part (one state's entries in one key group): where it is stored and what
-    /// it holds (version 2; empty in a version-1 snapshot, which stores everything itself).
+    /// it holds (version 2 on; empty in a version-1 snapshot, which stores everything itself).
     pub parts: Vec<KeyedPart>,
 }
 
-/// One state's entries in one key group, as a snapshot of format version 2 records it: a
-/// run of chunks, each stored by this snapshot or taken over from an earlier checkpoint.
+/// One state's entries in one key group, as a snapshot of format version 2 or 3 records it:
+/// a run of chunks, each stored by this snapshot or taken over from an earlier checkpoint,
+/// then (version 3) the deltas to apply on top of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyedPart {
     /// The keyed state's name.

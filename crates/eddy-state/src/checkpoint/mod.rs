@@ -77,8 +77,8 @@
 //! and, per operator, per state counts of entries (keyed entries, not chunks), their key
 //! and value bytes, and key groups, and a checksum: xxh3-64 over the operator's stored
 //! pairs in sled key order, `keyed` tree first (one pair per chunk: its key and its whole
-//! value), then `lists`, each pair framed as `key_len u32 │ key │ value_len u32 │ value`.
-//! In version 2 the operator's counts and key groups cover all its parts, and its checksum
+//! value), then `lists`, then (version 3) `deltas`, each pair framed as `key_len u32 │ key
+//! │ value_len u32 │ value`. From version 2 on the operator's counts and key groups cover all its parts, and its checksum
 //! the pairs this snapshot stores itself; each stored chunk must match the checksum, entries
 //! and bytes its metadata records (and none may be missing or extra), and each chunk taken
 //! over is read from the checkpoint storing it and checked the same way (a damaged or
