@@ -23,12 +23,12 @@
 //! The changelog part (`CK_CHANGELOG`, default the `CK_INCREMENTAL` sizes) measures what a
 //! task and the writer do with change tracking: a keyed state store on the heap backend
 //! with a `u64` value state per key and change tracking on, a full checkpoint, then
-//! `REWRITE_AFTER` intervals in which 1 % of the keys change (spread: `k % 100 == t`). Per
+//! `REWRITE_AFTER` (8) intervals in which 1 % of the keys change (spread: `k % 100 == t`). Per
 //! interval it times the task's copy at the barrier (`snapshot_changes`) and the writer
 //! (`write_changelog`), against the task's full copy (`snapshot_key_groups`) and a full
 //! write of the same state (measured at the first interval), and prints the bytes each adds.
-//! A full cycle of `REWRITE_AFTER` intervals shows the parts materialised (staggered by key
-//! group, about 1/`REWRITE_AFTER` of them per checkpoint) besides the deltas.
+//! Each interval also shows the parts materialised (staggered by key group, about
+//! 1/`MATERIALIZE_AFTER` of them per checkpoint) besides the deltas.
 
 #[path = "common/machine.rs"]
 mod machine;

@@ -238,7 +238,11 @@ fn checkpoints_list_shows_full_and_incremental_checkpoints_and_the_bytes_each_ad
     // changed ("more": 4 bytes), so it adds a delta (an 8-byte frame, the key, a tag byte
     // and the value) and the offsets.
     let entries = &changed[0].keyed[0].entries;
-    let (key_group, key, old) = entries.iter().find(|(kg, _, _)| (3 + u64::from(*kg)) % 8 != 0).unwrap().clone();
+    let (key_group, key, old) = entries
+        .iter()
+        .find(|(kg, _, _)| (3 + u64::from(*kg)) % eddy_state::checkpoint::MATERIALIZE_AFTER != 0)
+        .unwrap()
+        .clone();
     let change = eddy_state::KeyedChange {
         key_group,
         key: key.clone(),

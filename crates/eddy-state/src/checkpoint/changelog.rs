@@ -11,7 +11,7 @@ use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::format::{chunk_key, uid_prefix, EntryChecksum, MAX_FRAMED_LEN, MAX_NAME_LEN, REWRITE_AFTER};
+use super::format::{chunk_key, uid_prefix, EntryChecksum, MATERIALIZE_AFTER, MAX_FRAMED_LEN, MAX_NAME_LEN};
 use super::guard::sled_error;
 use super::metadata::{DeltaRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use super::reader::SnapshotReader;
@@ -202,13 +202,13 @@ fn changes_by_part(changes: &OperatorChanges) -> HashMap<(&str, u16), Vec<&Keyed
     by_part
 }
 
-/// Whether checkpoint `id` writes `part` of its base in full: once every [`REWRITE_AFTER`]
-/// ids, staggered by key group; when something of it is older than that; or when its
-/// deltas with `changed` would be larger than its chunks.
+/// Whether checkpoint `id` writes `part` of its base in full: once every
+/// [`MATERIALIZE_AFTER`] ids, staggered by key group; when something of it is that old; or
+/// when its deltas with `changed` would be larger than its chunks.
 fn materialise(id: u64, part: &KeyedPart, changed: &[&KeyedChange]) -> bool {
     let oldest = part.chunks.iter().map(|c| c.stored_in).chain(part.deltas.iter().map(|d| d.stored_in)).min();
-    let due = (id + u64::from(part.key_group)) % REWRITE_AFTER == 0;
-    let old = oldest.is_some_and(|oldest| id.saturating_sub(oldest) >= REWRITE_AFTER);
+    let due = (id + u64::from(part.key_group)) % MATERIALIZE_AFTER == 0;
+    let old = oldest.is_some_and(|oldest| id.saturating_sub(oldest) >= MATERIALIZE_AFTER);
     let chunk_bytes: u64 = part.chunks.iter().map(|c| c.bytes).sum();
     let delta_bytes: u64 = part.deltas.iter().map(|d| d.bytes).sum::<u64>() + changed_bytes(changed);
     (due && oldest.is_some_and(|oldest| oldest < id)) || old || delta_bytes > chunk_bytes.max(1 << 10)

@@ -17,6 +17,15 @@ pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// materializes periodically for the same reason).
 pub const REWRITE_AFTER: u64 = 8;
 
+/// A changelog checkpoint ([`write_changelog`](super::write_changelog)) writes a keyed part
+/// in full again (materialises it) once every this many ids, staggered by key group, and
+/// at the latest when something it refers to is this many ids old: a restore applies at
+/// most this many deltas per part, and at each checkpoint about one part in this many is
+/// rewritten. Larger means less written per checkpoint (the state divided by it, besides
+/// the change) but longer delta chains and more old checkpoints kept alive (Flink's
+/// changelog backend materializes every 10 minutes by default, for the same trade).
+pub const MATERIALIZE_AFTER: u64 = 32;
+
 /// The sled tree of keyed state entries.
 pub(crate) const KEYED_TREE: &str = "keyed";
 

@@ -60,9 +60,10 @@
 //! top of the part's chunks and earlier deltas, as Flink's changelog state backend does.
 //! A restore reads the chunks, applies the deltas in order, and checks the result against
 //! the part's entry and byte counts. A part is *materialised* — written in full as chunks,
-//! its deltas dropped — once every [`REWRITE_AFTER`] ids (staggered by key group, so only
-//! a share of the parts is rewritten per checkpoint; Flink's periodic materialization),
-//! when anything it refers to is that old, or when its deltas outgrow its chunks.
+//! its deltas dropped — once every [`MATERIALIZE_AFTER`] ids (staggered by key group, so
+//! only a share of the parts is rewritten per checkpoint; Flink's periodic
+//! materialization), when anything it refers to is that old, or when its deltas outgrow
+//! its chunks.
 //!
 //! Version 1 had no parts (every snapshot stored everything) and version 2 no deltas; this
 //! build reads both ([`OLDEST_FORMAT_VERSION`]), and writes version 3.
@@ -146,7 +147,7 @@ mod verify;
 mod writer;
 
 pub use directory::{open_restore_path, CheckpointDirectory, SUPERSEDED_DIR};
-pub use format::{fingerprint, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, REWRITE_AFTER};
+pub use format::{fingerprint, FORMAT_VERSION, MAGIC, MATERIALIZE_AFTER, OLDEST_FORMAT_VERSION, REWRITE_AFTER};
 pub use metadata::{ChunkRef, DeltaRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 pub use reader::{is_snapshot_dir, SnapshotReader};
 pub use redistribute::redistribute;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use eddy_core::key::KeyGroupRange;
 use eddy_state::checkpoint::{
-    write_changelog, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader, REWRITE_AFTER,
+    write_changelog, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader, MATERIALIZE_AFTER,
 };
 use eddy_state::{
     KeyedChange, KeyedEntries, ListEntries, OperatorChanges, OperatorSnapshot, Redistribution, StateChanges,
@@ -122,7 +122,7 @@ fn interval(max_parallelism: usize) -> impl Strategy<Value = Interval> {
 proptest! {
     #![proptest_config(few_cases(10))]
 
-    /// A chain of changelog checkpoints longer than `REWRITE_AFTER` (so parts materialise),
+    /// A chain of changelog checkpoints longer than `MATERIALIZE_AFTER` (so parts materialise),
     /// with failed checkpoints (not written: the next one builds on the last written) and
     /// parts given in full: every checkpoint verifies and restores at parallelism 2, 3 and 1
     /// what a full checkpoint of the same state restores, and `retain` keeps what they need.
@@ -131,7 +131,7 @@ proptest! {
         (max_parallelism, initial, intervals, keep) in prop_oneof![3usize..=8, Just(128usize)].prop_flat_map(|mp| (
             Just(mp),
             proptest::collection::vec(change(mp), 0..80),
-            proptest::collection::vec(interval(mp), 1..(2 * REWRITE_AFTER as usize + 2)),
+            proptest::collection::vec(interval(mp), 1..(MATERIALIZE_AFTER as usize + 8)),
             1usize..3,
         ))
     ) {
@@ -158,7 +158,7 @@ proptest! {
             let op = operator(&model, id, |state, key_group| replaced.replaces(state, key_group.into()));
             let metadata = write_changelog(&checkpoints.path_for(id), header(id, max_parallelism), &[op], &[replaced], &base.0).unwrap();
             let oldest = metadata.references().first().copied().unwrap_or(id);
-            prop_assert!(id - oldest <= REWRITE_AFTER, "checkpoint {} refers to {}", id, oldest);
+            prop_assert!(id - oldest <= MATERIALIZE_AFTER, "checkpoint {} refers to {}", id, oldest);
             base = (metadata, model.clone());
             written.insert(id, model.clone());
             checkpoints.retain(keep).unwrap();
@@ -205,22 +205,47 @@ fn a_delta_stores_about_what_changed() {
     let (model, second) = two_checkpoints(&checkpoints);
     assert!(second.is_incremental());
     let parts = &second.operators[0].parts;
-    // Key group 6 is due for materialisation at checkpoint 2 ((2 + 6) % 8 == 0): in full.
+    // No key group is due for materialisation at checkpoint 2 ((2 + key group) % 32 != 0).
     for part in parts {
         let own_chunks = part.chunks.iter().filter(|c| c.stored_in == 2).count();
-        if part.key_group == 6 {
-            assert!(part.deltas.is_empty() && own_chunks == part.chunks.len(), "{part:?}");
-        } else {
-            assert_eq!((own_chunks, part.deltas.len()), (0, 1), "{part:?}");
-            assert_eq!(part.deltas[0].changes, 1);
-        }
+        assert_eq!((own_chunks, part.deltas.len()), (0, 1), "{part:?}");
+        assert_eq!(part.deltas[0].changes, 1);
         assert_eq!((part.entries, part.bytes), (500, 500 * 10 + 1));
     }
-    let materialised: u64 = parts.iter().filter(|p| p.key_group == 6).map(|p| p.bytes).sum();
-    // 7 deltas of one entry (2-byte key, 1 + 9-byte value, 8 bytes of frame) and the list item.
-    assert_eq!(second.added_bytes(), materialised + 7 * 20 + 8);
-    assert_eq!(open_sled(&checkpoints.path_for(2)).open_tree("deltas").unwrap().len(), 7);
+    // 8 deltas of one entry (2-byte key, 1 + 9-byte value, 8 bytes of frame) and the list item.
+    assert_eq!(second.added_bytes(), 8 * 20 + 8);
+    assert_eq!(open_sled(&checkpoints.path_for(2)).open_tree("deltas").unwrap().len(), 8);
     let reader = SnapshotReader::open(checkpoints.path_for(2)).unwrap();
+    reader.verify().unwrap();
+    let expected: Vec<_> = model.iter().map(|((_, kg, key), value)| (*kg, key.clone(), value.clone())).collect();
+    assert_eq!(reader.keyed("op", KeyGroupRange { start: 0, end: 7 }).unwrap()[0].entries, expected);
+}
+
+#[test]
+fn parts_materialise_in_turn_so_chains_stay_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    let (mut model, mut base) = two_checkpoints(&checkpoints);
+    let key_groups = 8;
+    for id in 3..=MATERIALIZE_AFTER + 4 {
+        let before = model.clone();
+        model
+            .insert(("count".into(), (id % key_groups) as u16, 9u16.to_be_bytes().to_vec()), id.to_be_bytes().to_vec());
+        let mut changes = OperatorChanges { uid: "op".into(), ..Default::default() };
+        changes.changes = changes_since(&before, &model, &changes);
+        let op = operator(&model, id, |_, _| false);
+        base = write_changelog(&checkpoints.path_for(id), header(id, 8), &[op], &[changes], &base).unwrap();
+        for part in &base.operators[0].parts {
+            let due = (id + u64::from(part.key_group)) % MATERIALIZE_AFTER == 0;
+            // A part due now is stored in full; none is ever more than MATERIALIZE_AFTER deltas long.
+            assert_eq!(due, part.chunks.iter().all(|c| c.stored_in == id) && part.deltas.is_empty(), "{id}: {part:?}");
+            assert!(part.deltas.len() < MATERIALIZE_AFTER as usize);
+        }
+        checkpoints.retain(1).unwrap();
+    }
+    let oldest = checkpoints.ids().unwrap()[0];
+    assert!(oldest > 1, "checkpoint 1 is no longer needed");
+    let reader = SnapshotReader::open(checkpoints.path_for(MATERIALIZE_AFTER + 4)).unwrap();
     reader.verify().unwrap();
     let expected: Vec<_> = model.iter().map(|((_, kg, key), value)| (*kg, key.clone(), value.clone())).collect();
     assert_eq!(reader.keyed("op", KeyGroupRange { start: 0, end: 7 }).unwrap()[0].entries, expected);
