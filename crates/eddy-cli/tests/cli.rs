@@ -84,7 +84,7 @@ fn savepoint_info_shows_operators_states_and_counts() {
         "clicks",
         "42",
         "savepoint",
-        "format version:  2",
+        "format version:  3",
         "max parallelism: 128",
         "2023-11-14T22:13:20.123Z",
         "operator click-counter (Count clicks), parallelism 4",
