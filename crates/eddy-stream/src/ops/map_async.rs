@@ -8,7 +8,9 @@
 //! finish (backpressure). Results leave in input order or as they come
 //! ([`ResultOrder`]), never past a watermark, so event time stays correct downstream. A
 //! future that returns an error, or takes longer than `timeout` (it is then cancelled),
-//! sends its input with the reason to the dead-letter output; a panic fails the job.
+//! sends its input with the reason to the dead-letter output; a panic fails the job. A
+//! cancelled future keeps its place among the `capacity` until the runtime has dropped it,
+//! so no more than `capacity` of the function's futures are ever alive at once.
 //!
 //! **Checkpoints.** At a barrier the inputs of every record still in flight (started, or done
 //! but not yet emitted) go into the checkpoint; after a restore they are started again before
@@ -98,6 +100,7 @@ impl<T: Data + Serialize + DeserializeOwned> DataStream<T> {
                 capacity: capacity.max(1),
                 timeout,
                 queue: AsyncQueue::new(order),
+                cancelling: Vec::new(),
                 done,
                 finished,
                 emitted: Vec::new(),
@@ -122,6 +125,10 @@ struct AsyncMapOperator<T, U, F> {
     capacity: usize,
     timeout: Duration,
     queue: AsyncQueue<T, U, AbortHandle>,
+    /// Futures timed out and aborted that the runtime has not dropped yet: they still hold
+    /// whatever the user's function holds (a connection, a permit), so they count against
+    /// `capacity` until they are gone.
+    cancelling: Vec<AbortHandle>,
     /// Where finished futures report (a clone goes with each).
     done: Sender<Finished<U>>,
     finished: Receiver<Finished<U>>,
@@ -169,10 +176,13 @@ where
 
     /// Waits for the queue to have room for one more record.
     fn make_room(&mut self) -> Result<()> {
-        while self.queue.records() >= self.capacity {
+        loop {
+            self.cancelling.retain(|task| !task.is_finished());
+            if self.queue.records() + self.cancelling.len() < self.capacity {
+                return Ok(());
+            }
             self.wait()?;
         }
-        Ok(())
     }
 
     /// Waits until a future finishes or the oldest one times out (or the job is cancelled),
@@ -208,6 +218,7 @@ where
         let reason = format!("timed out after {:?}", self.timeout);
         for task in self.queue.expire(Instant::now(), &reason) {
             task.abort();
+            self.cancelling.push(task);
         }
         let emitted = &mut self.emitted;
         self.queue.pop_ready(|e| emitted.push(e));
