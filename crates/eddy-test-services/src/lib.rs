@@ -24,9 +24,11 @@
 //! A missing server is a loud skip on a developer's machine and a **failure under CI** (when
 //! the `CI` variable is set): a connector test must never pass by not running.
 
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The access key the S3 and Kinesis servers are started with (moto accepts any).
@@ -293,10 +295,23 @@ fn find_binary(name: &str) -> Option<PathBuf> {
     None
 }
 
-/// A port that was free a moment ago (the kernel's pick for an ephemeral bind).
+/// A port that was free a moment ago (the kernel's pick for an ephemeral bind), and that no
+/// other server of this process was given.
+///
+/// The tests of one binary start their servers in parallel, and the kernel may pick the
+/// same free port twice before either server has bound it; the second server then fails to
+/// bind while its readiness check reaches the first one's port, and its test loses its
+/// server when the other test stops. Remembering what was handed out rules that out.
 fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free loopback port");
-    listener.local_addr().expect("the bound address").port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free loopback port");
+        let port = listener.local_addr().expect("the bound address").port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 #[cfg(test)]
