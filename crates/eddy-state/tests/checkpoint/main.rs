@@ -1,7 +1,6 @@
 //! Checkpoint and savepoint storage: round trips against a model, list redistribution,
 //! checkpoint directories, and damaged files (errors and skipped checkpoints, never panics).
 
-mod changelog;
 mod corruption;
 mod directory;
 mod fixture;
@@ -10,5 +9,4 @@ mod lists;
 mod roundtrip;
 mod v1_fixture;
 mod v1_model;
-mod v2_fixture;
 mod writing;
