@@ -162,7 +162,7 @@ fn check(
     let events = events(&raw);
     let expected = model(&events);
     let len = events.len() as f64;
-    let got = stopped_and_restored(job, events, parallelism, (len * cut) as u64, (len * fail) as u64, sled);
+    let got = stopped_and_restored((job, job), events, parallelism, (len * cut) as u64, (len * fail) as u64, sled);
     let missing: Vec<_> = expected.iter().filter(|o| !got.contains(o)).take(5).collect();
     let extra: Vec<_> = got.iter().filter(|o| !expected.contains(o)).take(5).collect();
     prop_assert!(missing.is_empty() && extra.is_empty(), "missing {:?}, extra {:?}", missing, extra);

@@ -5,16 +5,19 @@
 //! dropped from exactly the windows that had fired.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[path = "common/replayable.rs"]
 mod replayable;
+#[path = "common/savepoint_round_trip.rs"]
+mod savepoint_round_trip;
 
 use eddy::prelude::*;
 use proptest::prelude::*;
 use replayable::{replayed, Event};
+use savepoint_round_trip::{stopped_and_restored, Job, Run};
 
 /// One result: key, window start and end, count and sum of values.
 type Out = (u8, i64, i64, u64, u64);
@@ -65,15 +68,23 @@ fn model(events: &[(Event, Option<i64>)], windows: (i64, i64, i64)) -> Vec<Out> 
     model.into_iter().map(|((k, s, e), (n, sum))| (k, s, e, n, sum)).collect()
 }
 
-/// The job: events (up to `limit`) from one source subtask, spread over every
-/// pre-aggregation subtask, into sliding windows; fails once at event `fail.0`.
-fn job(
+/// The job with `(size, slide, offset)` windows and `lateness`: events (up to `limit`) from
+/// one source subtask, spread over every pre-aggregation subtask, into sliding windows; fails
+/// once at event `fail.0`.
+fn job((size, slide, offset): (i64, i64, i64), lateness: i64) -> impl Job<Out> {
+    move |events, limit, fail, env| {
+        let out = windowed(&env, events, limit, fail, (size, slide, offset), lateness);
+        Run { env, out }
+    }
+}
+
+fn windowed(
+    env: &StreamEnvironment,
     events: &Arc<Vec<Event>>,
     limit: &Arc<AtomicU64>,
     fail: &Arc<(u64, AtomicBool)>,
     (size, slide, offset): (i64, i64, i64),
     lateness: i64,
-    env: &StreamEnvironment,
 ) -> Collected<Out> {
     let ms = |n: i64| Duration::from_millis(n as u64);
     replayed(env, events, limit, fail)
@@ -86,55 +97,6 @@ fn job(
         .aggregate_with(CountSum, |&key, w, (count, sum)| (key, w.start, w.end, count, sum))
         .uid("sliding")
         .collect()
-}
-
-fn environment(parallelism: usize, sled: Option<&std::path::Path>) -> StreamEnvironment {
-    let env = StreamEnvironment::new();
-    env.set_parallelism(parallelism).set_batch_size(8).set_max_parallelism(16);
-    if let Some(dir) = sled {
-        env.set_state_dir(dir).set_state_cache_size(1 << 20);
-    }
-    env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(15)));
-    env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 3, delay: Duration::ZERO });
-    env
-}
-
-/// Runs the job at `before` until about `cut` events, stops it with a savepoint, restores it
-/// at `after` and runs it to the end; returns both runs' output, sorted. The first run
-/// allows `lateness` (so it keeps an accumulator per window), the second none.
-fn stopped_and_restored(
-    events: Vec<Event>,
-    (windows, lateness): ((i64, i64, i64), i64),
-    (before, after): (usize, usize),
-    (cut, fail_at): (u64, u64),
-    sled: bool,
-) -> Vec<Out> {
-    let dir = tempfile::tempdir().unwrap();
-    let state = sled.then(|| dir.path().join("state"));
-    let events = Arc::new(events);
-    let fail = Arc::new((fail_at, AtomicBool::new(false)));
-    let limit = Arc::new(AtomicU64::new(cut));
-    let env = environment(before, state.as_deref());
-    let first = job(&events, &limit, &fail, windows, lateness, &env);
-    let handle = env.execute("sliding windows").unwrap();
-    // A stop that meets the injected failure is not completed; the job restarts and goes on.
-    let savepoint = loop {
-        match handle.stop_with_savepoint(dir.path().join("savepoint"), false) {
-            Ok(path) => break path,
-            Err(e) if e.to_string().contains("not completed") => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("{e}"),
-        }
-    };
-    handle.wait().unwrap();
-    limit.store(u64::MAX, Ordering::SeqCst);
-    let env = environment(after, state.as_deref());
-    env.restore_from(&savepoint);
-    let second = job(&events, &limit, &fail, windows, 0, &env);
-    env.execute("sliding windows, restored").unwrap().wait().unwrap();
-    let mut all = first.take();
-    all.extend(second.take());
-    all.sort();
-    all
 }
 
 /// Events: keys and values as generated, times advancing by `step` with some disorder
@@ -169,7 +131,8 @@ fn check(
     let events = events(&raw);
     let expected = model(&events.iter().map(|&e| (e, None)).collect::<Vec<_>>(), windows);
     let len = events.len() as f64;
-    let got = stopped_and_restored(events, (windows, 0), parallelism, ((len * cut) as u64, (len * fail) as u64), sled);
+    let (cut, fail) = ((len * cut) as u64, (len * fail) as u64);
+    let got = stopped_and_restored((job(windows, 0), job(windows, 0)), events, parallelism, cut, fail, sled);
     let missing: Vec<_> = expected.iter().filter(|o| !got.contains(o)).take(5).collect();
     let extra: Vec<_> = got.iter().filter(|o| !expected.contains(o)).take(5).collect();
     prop_assert!(missing.is_empty() && extra.is_empty(), "missing {:?}, extra {:?}", missing, extra);
@@ -250,6 +213,7 @@ fn a_savepoint_with_an_accumulator_per_window_restores_into_that_stage() {
     let events = events(&raw);
     let windows = (50, 10, 3);
     let expected = model(&events.iter().map(|&e| (e, None)).collect::<Vec<_>>(), windows);
-    let got = stopped_and_restored(events, (windows, 5), (2, 1), (120, u64::MAX), false);
+    // The first run allows lateness (so it keeps an accumulator per window), the second none.
+    let got = stopped_and_restored((job(windows, 5), job(windows, 0)), events, (2, 1), 120, u64::MAX, false);
     assert_eq!(got, expected);
 }

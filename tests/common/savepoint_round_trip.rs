@@ -1,6 +1,6 @@
 //! Stop a job with a savepoint part-way through a replayable input and restore it at another
-//! parallelism: the round trip the keyed-operator and join property tests check against
-//! their sequential models.
+//! parallelism: the round trip the keyed-operator, join and sliding-window property tests
+//! check against their sequential models.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,12 +30,18 @@ pub fn environment(parallelism: usize, sled: Option<&std::path::Path>) -> Stream
 
 /// What [`stopped_and_restored`] runs: the job over the events (up to the limit), failing
 /// once at the event the pair names, in the environment given.
-pub type Job<O> = fn(&Arc<Vec<Event>>, &Arc<AtomicU64>, &Arc<(u64, AtomicBool)>, StreamEnvironment) -> Run<O>;
+pub trait Job<O>: Fn(&Arc<Vec<Event>>, &Arc<AtomicU64>, &Arc<(u64, AtomicBool)>, StreamEnvironment) -> Run<O> {}
 
-/// Runs `job` at `before` until about `cut` events, stops it with a savepoint, restores it at
-/// `after` and runs it to the end; returns both runs' output, sorted.
+impl<O, F> Job<O> for F where
+    F: Fn(&Arc<Vec<Event>>, &Arc<AtomicU64>, &Arc<(u64, AtomicBool)>, StreamEnvironment) -> Run<O>
+{
+}
+
+/// Runs `first` at `before` until about `cut` events, stops it with a savepoint, restores
+/// `restored` (the same job, or one that differs only where a restore may) at `after` and
+/// runs it to the end; returns both runs' output, sorted.
 pub fn stopped_and_restored<O: Ord>(
-    job: Job<O>,
+    (first, restored): (impl Job<O>, impl Job<O>),
     events: Vec<Event>,
     (before, after): (usize, usize),
     cut: u64,
@@ -47,7 +53,7 @@ pub fn stopped_and_restored<O: Ord>(
     let events = Arc::new(events);
     let fail = Arc::new((fail_at, AtomicBool::new(false)));
     let limit = Arc::new(AtomicU64::new(cut));
-    let first = job(&events, &limit, &fail, environment(before, state.as_deref()));
+    let first = first(&events, &limit, &fail, environment(before, state.as_deref()));
     let handle = first.env.execute("stopped").unwrap();
     // A stop that meets the injected failure is not completed; the job restarts and goes on.
     let savepoint = loop {
@@ -61,7 +67,7 @@ pub fn stopped_and_restored<O: Ord>(
     limit.store(u64::MAX, Ordering::SeqCst);
     let env = environment(after, state.as_deref());
     env.restore_from(&savepoint);
-    let second = job(&events, &limit, &fail, env);
+    let second = restored(&events, &limit, &fail, env);
     second.env.execute("restored").unwrap().wait().unwrap();
     let mut all = first.out.take();
     all.extend(second.out.take());
