@@ -19,16 +19,14 @@
 //! bounded out-of-orderness (`--out-of-orderness-ms`, default 60 s): the input's watermark
 //! events are not used, and records that are not trips are skipped (no dead-letter output).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use eddy_cluster::{Branch, ClusterConfig, InputRecord, Keyed, WindowedJob};
+use eddy_cluster::{Branch, InputRecord, Keyed, WindowedJob};
 use serde::{Deserialize, Serialize};
 
 use crate::job::{geohash_of, parse_line, Format, Options, Parsed};
+use crate::membership::{self, Membership};
 use crate::trip::{airport_of, PickupCount, TripDuration, NYC};
 
 /// The distributed mode's flags.
@@ -41,23 +39,8 @@ pub struct ClusterArgs {
           conflicts_with_all = ["input", "output", "report", "dead_letter", "checkpoint_dir", "restore",
                                 "metrics_addr", "es", "s3", "source", "sink"])]
     pub application_id: Option<String>,
-    /// Where the distributed job's window state is checkpointed, shared by every process:
-    /// `file:///shared/dir` or `s3://bucket/prefix`.
-    #[arg(long, value_name = "URL", requires = "application_id")]
-    pub checkpoint_store: Option<String>,
-    /// The consumer group's session timeout: how long a dead process's tasks wait to move.
-    #[arg(long, default_value_t = 6000, requires = "application_id",
-          value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
-    pub session_timeout_ms: u64,
-    /// The longest a member may go between polls (`max.poll.interval.ms`); brokers that
-    /// drop dead members by it rather than by the session timeout (noida-db) need it short.
-    #[arg(long, default_value_t = 300_000, requires = "application_id",
-          value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
-    pub max_poll_interval_ms: u64,
-    /// A stable name for this process (Kafka's static membership); use the pod name in a
-    /// Kubernetes StatefulSet.
-    #[arg(long, value_name = "NAME", requires = "application_id")]
-    pub instance_id: Option<String>,
+    #[command(flatten)]
+    pub membership: Membership,
 }
 
 /// What the two branches group by.
@@ -171,38 +154,20 @@ pub struct Settings<'a> {
 /// Runs this process's share until the input ends (`--bounded`) or SIGTERM.
 pub fn run(settings: Settings<'_>) -> anyhow::Result<()> {
     let (cluster, kafka) = (settings.cluster, settings.kafka);
-    let mut config = ClusterConfig::new(
-        kafka.kafka_brokers.clone().unwrap_or_default(),
-        cluster.application_id.clone().unwrap_or_default(),
-        kafka.topic.clone().unwrap_or_default(),
-        kafka.pickup_topic.clone(),
-        cluster.checkpoint_store.clone().unwrap_or_default(),
+    let mut config = cluster.membership.config(
+        kafka.kafka_brokers.as_deref().unwrap_or_default(),
+        cluster.application_id.as_deref().unwrap_or_default(),
+        kafka.topic.as_deref().unwrap_or_default(),
+        &kafka.pickup_topic,
     );
     config.s3_endpoint = settings.s3_endpoint;
     config.threads = settings.parallelism.unwrap_or(1);
     config.bounded = kafka.bounded;
-    config.session_timeout = Duration::from_millis(cluster.session_timeout_ms);
-    config.max_poll_interval = Duration::from_millis(cluster.max_poll_interval_ms);
-    config.instance_id = cluster.instance_id.clone();
     config.commit_interval = Duration::from_millis(settings.checkpoint_interval_ms);
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_signal = stop.clone();
-    ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
-        .context("cannot install the SIGTERM / Ctrl-C handler")?;
     let job = Taxi {
         options: settings.options,
         pickup_topic: kafka.pickup_topic.clone(),
         duration_topic: kafka.duration_topic.clone(),
     };
-    let started = std::time::Instant::now();
-    let summary = eddy_cluster::run(job, &config, stop.clone()).context("taxi analytics (distributed) failed")?;
-    let why =
-        if stop.load(Ordering::Relaxed) { "stopped; tasks handed back" } else { "input ended; all windows committed" };
-    eprintln!(
-        "taxi analytics: {why} after {:.2} s; {} tasks started here, {} records processed",
-        started.elapsed().as_secs_f64(),
-        summary.tasks_started,
-        summary.records
-    );
-    Ok(())
+    membership::run("taxi analytics", job, &config)
 }

@@ -25,6 +25,8 @@ mod job;
 mod kafka;
 #[path = "../common/logs.rs"]
 mod logs;
+#[path = "../common/membership.rs"]
+mod membership;
 #[path = "../common/progress.rs"]
 mod progress;
 mod report;
@@ -143,7 +145,7 @@ const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     logs::init("taxi analytics");
-    if args.s3_endpoint.is_some() && args.s3.is_none() && args.cluster.checkpoint_store.is_none() {
+    if args.s3_endpoint.is_some() && args.s3.is_none() && args.cluster.membership.checkpoint_store.is_none() {
         bail!("--s3-endpoint is the server of --s3 or of an s3:// --checkpoint-store: give one of them");
     }
     if args.cluster.application_id.is_some() {

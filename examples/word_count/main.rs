@@ -51,6 +51,8 @@ mod job;
 mod kafka;
 #[path = "../common/logs.rs"]
 mod logs;
+#[path = "../common/membership.rs"]
+mod membership;
 #[path = "../common/progress.rs"]
 mod progress;
 

@@ -1,0 +1,71 @@
+//! What the examples' distributed modes (`eddy-cluster`) share: the flags of membership in the
+//! application's consumer group and of the shared checkpoint store, and running a job until
+//! its input ends or SIGTERM.
+//!
+//! Each example keeps its own `--application-id` flag (which of its other flags it conflicts
+//! with is its own) and flattens [`Membership`] next to it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use eddy_cluster::{ClusterConfig, WindowedJob};
+
+/// The group-membership and checkpoint-store flags of a distributed run.
+#[derive(Args, Debug, Clone)]
+pub struct Membership {
+    /// Where the distributed job's window state is checkpointed, shared by every process:
+    /// `file:///shared/dir` or `s3://bucket/prefix`.
+    #[arg(long, value_name = "URL", requires = "application_id")]
+    pub checkpoint_store: Option<String>,
+    /// The consumer group's session timeout: how long a dead process's tasks wait to move.
+    #[arg(long, default_value_t = 6000, requires = "application_id",
+          value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
+    pub session_timeout_ms: u64,
+    /// The longest a member may go between polls (`max.poll.interval.ms`); brokers that
+    /// drop dead members by it rather than by the session timeout (noida-db) need it short.
+    #[arg(long, default_value_t = 300_000, requires = "application_id",
+          value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
+    pub max_poll_interval_ms: u64,
+    /// A stable name for this process (Kafka's static membership): started again under the
+    /// same name after a crash, it takes its old place and tasks at once. Use the pod name in a
+    /// Kubernetes StatefulSet.
+    #[arg(long, value_name = "NAME", requires = "application_id")]
+    pub instance_id: Option<String>,
+}
+
+impl Membership {
+    /// The job's settings: `application_id` reading `input` on `brokers`, writing `output`,
+    /// with these flags' store and membership.
+    pub fn config(&self, brokers: &str, application_id: &str, input: &str, output: &str) -> ClusterConfig {
+        let store = self.checkpoint_store.clone().unwrap_or_default();
+        let mut config = ClusterConfig::new(brokers, application_id, input, output, store);
+        config.session_timeout = Duration::from_millis(self.session_timeout_ms);
+        config.max_poll_interval = Duration::from_millis(self.max_poll_interval_ms);
+        config.instance_id = self.instance_id.clone();
+        config
+    }
+}
+
+/// Runs this process's share of `job` until the input ends (`config.bounded`) or SIGTERM /
+/// Ctrl-C, which commits and hands the tasks back; says on stderr how it ended.
+pub fn run(name: &str, job: impl WindowedJob, config: &ClusterConfig) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
+        .context("cannot install the SIGTERM / Ctrl-C handler")?;
+    let started = Instant::now();
+    let summary =
+        eddy_cluster::run(job, config, stop.clone()).with_context(|| format!("{name} (distributed) failed"))?;
+    let why =
+        if stop.load(Ordering::Relaxed) { "stopped; tasks handed back" } else { "input ended; all windows committed" };
+    eprintln!(
+        "{name}: {why} after {:.2} s; {} tasks started here, {} records processed",
+        started.elapsed().as_secs_f64(),
+        summary.tasks_started,
+        summary.records
+    );
+    Ok(())
+}
