@@ -217,12 +217,35 @@ fn open_waiting_for_lock(config: &::sled::Config) -> ::sled::Result<::sled::Db> 
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match config.open() {
-            Err(::sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
-            {
+            Err(::sled::Error::Io(e)) if is_lock_taken(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             result => return result,
         }
+    }
+}
+
+/// Whether sled failed to open because another handle holds the directory's lock. sled
+/// 0.34.7 reports this as an `Other` I/O error whose message starts "could not acquire
+/// lock" (the OS's `WouldBlock` only appears inside the text), so the kind alone cannot tell.
+pub(crate) fn is_lock_taken(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().starts_with("could not acquire lock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_waits_for_a_handle_that_is_still_closing() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = working_state(dir.path()).open().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        let reopened = SledBackend::open(dir.path(), 8);
+        release.join().unwrap();
+        assert!(reopened.is_ok(), "{:?}", reopened.err());
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use crate::backend::sled::is_lock_taken;
 use crate::error::{Result, StateError};
 
 /// How long to wait for a database's lock that a just-dropped handle still holds.
@@ -97,22 +98,16 @@ pub(crate) fn open_waiting_for_lock(path: &Path, config: &sled::Config) -> Resul
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
             match catch_panic(&owned, "opening the database", || Ok(config.open()))? {
-                Err(sled::Error::Io(e)) if is_lock_error(&e) && Instant::now() < deadline => {
+                Err(sled::Error::Io(e)) if is_lock_taken(&e) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err(sled::Error::Io(e)) if is_lock_error(&e) => {
+                Err(sled::Error::Io(e)) if is_lock_taken(&e) => {
                     return Err(StateError::SnapshotLocked { path: owned });
                 }
                 result => return result.map_err(|e| sled_error(&owned, "opening the database", e)),
             }
         }
     })
-}
-
-/// Whether sled failed to take the database's file lock: sled reports it as an `Other`
-/// error with its own message, not as `WouldBlock`.
-fn is_lock_error(error: &std::io::Error) -> bool {
-    error.kind() == std::io::ErrorKind::WouldBlock || error.to_string().contains("could not acquire lock")
 }
 
 #[cfg(test)]
