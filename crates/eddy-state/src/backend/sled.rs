@@ -13,6 +13,7 @@
 use std::fmt;
 use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::layout::key_group_prefix;
 use super::{check_key_group, check_max_parallelism, check_snapshot_entries, key_group_of_key, StateBackend};
@@ -49,7 +50,7 @@ impl SledBackend {
         check_max_parallelism(max_parallelism)?;
         let path = config.path.clone();
         let sled_error = |source| StateError::Sled { path: path.clone(), source };
-        let db = open_waiting_for_lock(&config).map_err(sled_error)?;
+        let db = open_when_unlocked(LOCK_WAIT, || config.open()).map_err(sled_error)?;
         let tree = db.open_tree(STATE_TREE).map_err(sled_error)?;
         let stored = db.get(MAX_PARALLELISM_KEY).map_err(sled_error)?;
         match stored {
@@ -204,21 +205,21 @@ fn working_state(dir: &Path) -> ::sled::Config {
     ::sled::Config::new().path(dir).mode(::sled::Mode::HighThroughput).flush_every_ms(None)
 }
 
-/// How long to wait for a database's lock that a just-dropped handle still holds. The
-/// flusher thread that holds it must be scheduled to let go, which on a loaded machine took
-/// longer than 2 s (a reopen in the test suite failed so); the wait only happens when the
-/// lock is taken.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long to wait for a database's lock that a just-dropped handle still holds: the
+/// flusher thread that holds it must be scheduled to let go, which takes a while on a loaded
+/// machine; the wait only happens when the lock is taken.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// Opens the database, retrying briefly while its file lock is taken: sled's background
-/// flusher keeps a dropped database locked for a moment, so reopening a directory right
-/// after closing it (a restart in the same process) would otherwise fail.
-fn open_waiting_for_lock(config: &::sled::Config) -> ::sled::Result<::sled::Db> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
+/// Calls `open` again every 10 ms while it fails only because the database's file lock is
+/// taken, for at most `wait`: sled's background flusher keeps a dropped database locked for
+/// a moment, so reopening a directory right after closing it (a restart in the same
+/// process) would otherwise fail.
+pub(crate) fn open_when_unlocked<T>(wait: Duration, mut open: impl FnMut() -> ::sled::Result<T>) -> ::sled::Result<T> {
+    let deadline = Instant::now() + wait;
     loop {
-        match config.open() {
-            Err(::sled::Error::Io(e)) if is_lock_taken(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+        match open() {
+            Err(::sled::Error::Io(e)) if is_lock_taken(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
             }
             result => return result,
         }
@@ -241,7 +242,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let held = working_state(dir.path()).open().unwrap();
         let release = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(300));
             drop(held);
         });
         let reopened = SledBackend::open(dir.path(), 8);

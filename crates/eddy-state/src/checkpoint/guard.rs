@@ -1,17 +1,12 @@
-//! Calls into sled that damaged files can make panic, turned into errors; sled's errors
-//! said plainly; and opening a database whose lock a just-closed handle still holds.
+//! Calls into sled that damaged files can make panic, turned into errors; and sled's errors
+//! said plainly.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Once;
-use std::time::{Duration, Instant};
 
-use crate::backend::sled::is_lock_taken;
 use crate::error::{Result, StateError};
-
-/// How long to wait for a database's lock that a just-dropped handle still holds.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 thread_local! {
     /// Whether this thread is inside [`catch_panic`], whose panics are reported as errors
@@ -87,28 +82,6 @@ pub(crate) fn sled_error(path: &Path, doing: &str, error: sled::Error) -> StateE
 const ENOSPC: i32 = 28;
 /// `EFBIG`: a file grew past the process's size limit (`ulimit -f`) or the file system's.
 const EFBIG: i32 = 27;
-
-/// Opens the database, retrying briefly while its file lock is taken: sled's background
-/// threads keep a dropped database locked for a moment, so reopening a snapshot right after
-/// writing or reading it would otherwise fail. The whole open is bounded by
-/// [`OPEN_LIMIT`](super::deadline::OPEN_LIMIT).
-pub(crate) fn open_waiting_for_lock(path: &Path, config: &sled::Config) -> Result<sled::Db> {
-    let (owned, config) = (path.to_path_buf(), config.clone());
-    super::deadline::within(path, "opening the database", super::deadline::OPEN_LIMIT, move || {
-        let deadline = Instant::now() + LOCK_WAIT;
-        loop {
-            match catch_panic(&owned, "opening the database", || Ok(config.open()))? {
-                Err(sled::Error::Io(e)) if is_lock_taken(&e) && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(sled::Error::Io(e)) if is_lock_taken(&e) => {
-                    return Err(StateError::SnapshotLocked { path: owned });
-                }
-                result => return result.map_err(|e| sled_error(&owned, "opening the database", e)),
-            }
-        }
-    })
-}
 
 #[cfg(test)]
 mod tests {

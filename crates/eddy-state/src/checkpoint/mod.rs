@@ -125,6 +125,7 @@ mod directory;
 mod format;
 mod guard;
 mod metadata;
+mod open;
 mod reader;
 mod redistribute;
 mod shared;

@@ -11,8 +11,9 @@ use super::format::{
     chunk_key, frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE,
     METADATA_KEY,
 };
-use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
+use super::guard::{catch_panic, sled_error};
 use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StoredStateKind};
+use super::open::open_waiting_for_lock;
 use super::shared::SharedChunks;
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::KeyedEntries;

@@ -12,8 +12,9 @@ use super::format::{
     CHUNK_TARGET_BYTES, FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
     REWRITE_AFTER,
 };
-use super::guard::{catch_panic, open_waiting_for_lock, sled_error};
+use super::guard::{catch_panic, sled_error};
 use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::open::open_waiting_for_lock;
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
