@@ -138,17 +138,21 @@ pub(super) fn write_operator(
         }
         let changed = by_part.remove(&(old.state.as_str(), old.key_group)).unwrap_or_default();
         let old_op = base_op.expect("a base part has a base operator");
-        let part = if materialise(target.id, old, &changed) {
+        let (part, delta) = if materialise(target.id, old, &changed) {
             let entries = base.part(old_op, old)?;
-            write_changed(target, &prefix, &old.state, old.key_group, entries, &changed, &mut store)?
+            (write_changed(target, &prefix, &old.state, old.key_group, entries, &changed, &mut store)?, None)
         } else if changed.is_empty() {
-            old.clone()
+            (old.clone(), None)
         } else {
             let (part, delta) = add_delta(target, op, old, &changed)?;
-            deltas.push((chunk_key(&prefix, old.key_group, &old.state, 0), delta));
-            part
+            (part, Some(delta))
         };
+        // A part whose changes removed its last entry is gone, and so is its delta: a delta
+        // stored for a part the metadata does not list makes the checkpoint fail verification.
         if part.entries > 0 {
+            if let Some(delta) = delta {
+                deltas.push((chunk_key(&prefix, old.key_group, &old.state, 0), delta));
+            }
             parts.push(part);
         }
     }
