@@ -13,6 +13,7 @@ use eddy_state::{
     KeyedChange, KeyedEntries, ListEntries, OperatorChanges, OperatorSnapshot, Redistribution, StateChanges,
 };
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 use crate::fixture::{few_cases, header, open_sled};
 
@@ -119,8 +120,15 @@ fn interval(max_parallelism: usize) -> impl Strategy<Value = Interval> {
         .prop_map(|(changes, fails, full)| Interval { changes, fails, full })
 }
 
+/// [`few_cases`], keeping the seeds of failures in `tests/proptest-regressions/` so
+/// that a failure CI finds once is replayed on every run after.
+fn few_cases_kept(cases: u32) -> ProptestConfig {
+    let kept = FileFailurePersistence::SourceParallel("proptest-regressions");
+    ProptestConfig { failure_persistence: Some(Box::new(kept)), ..few_cases(cases) }
+}
+
 proptest! {
-    #![proptest_config(few_cases(10))]
+    #![proptest_config(few_cases_kept(10))]
 
     /// A chain of changelog checkpoints longer than `MATERIALIZE_AFTER` (so parts materialise),
     /// with failed checkpoints (not written: the next one builds on the last written) and
@@ -274,6 +282,44 @@ fn a_damaged_delta_is_found_and_recovery_falls_back() {
     let (reader, warnings) = checkpoints.latest_valid().unwrap().unwrap();
     assert_eq!(reader.metadata().header.id, 1, "{warnings:?}");
     assert!(warnings[0].contains("skipped checkpoint 2"), "{warnings:?}");
+}
+
+/// The case CI's run of the chain test found (a checkpoint storing a delta its metadata
+/// does not list): the changes of a part remove its last entry, so the part is gone from
+/// the checkpoint, and so must its delta be; the key group filled again later starts a
+/// new part.
+#[test]
+fn a_part_emptied_by_its_changes_leaves_no_delta_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    let mut model = Model::new();
+    for key in 0..40u8 {
+        model.insert(("a".into(), 0, vec![key]), vec![key; 3]);
+    }
+    model.insert(("b".into(), 1, vec![7]), vec![1, 2]);
+    let mut base = write_snapshot(&checkpoints.path_for(1), header(1, 4), &[operator(&model, 1, |_, _| true)]).unwrap();
+    let mut written = model.clone();
+    // Checkpoint 2 removes state 'b''s only entry in key group 1; checkpoint 3 puts one back.
+    for (id, value) in [(2u64, None), (3, Some(vec![9]))] {
+        let change: Change = (false, 1, vec![7], value);
+        apply(&mut model, &[change]);
+        let mut changes = OperatorChanges { uid: "op".into(), ..Default::default() };
+        changes.changes = changes_since(&written, &model, &changes);
+        let op = operator(&model, id, |_, _| false);
+        base = write_changelog(&checkpoints.path_for(id), header(id, 4), &[op], &[changes], &base).unwrap();
+        written = model.clone();
+        let reader = SnapshotReader::open(checkpoints.path_for(id)).unwrap();
+        reader.verify().unwrap();
+        let b: Vec<_> = reader.keyed("op", KeyGroupRange { start: 0, end: 3 }).unwrap();
+        let b = b.into_iter().find(|state| state.state == "b").map(|state| state.entries).unwrap_or_default();
+        let expected: Vec<_> = model
+            .iter()
+            .filter(|((state, _, _), _)| state == "b")
+            .map(|((_, kg, key), value)| (*kg, key.clone(), value.clone()))
+            .collect();
+        assert_eq!(b, expected, "checkpoint {id}");
+    }
+    assert_eq!(open_sled(&checkpoints.path_for(2)).open_tree("deltas").unwrap().len(), 0);
 }
 
 #[test]
