@@ -19,6 +19,16 @@
 //! for both). The
 //! changed keys are either spread over every key group (`spread`: keys `k` with
 //! `k % 100 == t`) or in one key group (`one key group`: about 1/128 of the keys).
+//!
+//! The changelog part (`CK_CHANGELOG`, default the `CK_INCREMENTAL` sizes) measures what a
+//! task and the writer do with change tracking: a keyed state store on the heap backend
+//! with a `u64` value state per key and change tracking on, a full checkpoint, then
+//! `REWRITE_AFTER` (8) intervals in which 1 % of the keys change (spread: `k % 100 == t`). Per
+//! interval it times the task's copy at the barrier (`snapshot_changes`) and the writer
+//! (`write_changelog`), against the task's full copy (`snapshot_key_groups`) and a full
+//! write of the same state (measured at the first interval), and prints the bytes each adds.
+//! Each interval also shows the parts materialised (staggered by key group, about
+//! 1/`MATERIALIZE_AFTER` of them per checkpoint) besides the deltas.
 
 #[path = "common/machine.rs"]
 mod machine;
@@ -50,6 +60,15 @@ fn main() {
             for spread in [true, false] {
                 incremental::measure(keys, spread, &dir.path().join(format!("incremental-{keys}-{spread}")));
             }
+        }
+    }
+    let changelog = std::env::var("CK_CHANGELOG").unwrap_or(incremental);
+    if !changelog.trim().is_empty() {
+        println!();
+        println!("| keys | changed keys | interval | task copy ms | write s | MB on disk | MB added (deltas + materialised) | full: task copy s, write s, MB on disk |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for keys in counts(&changelog, "CK_CHANGELOG") {
+            changelog::measure(keys, &dir.path().join(format!("changelog-{keys}")));
         }
     }
 }
@@ -225,6 +244,116 @@ mod incremental {
             println!(
                 "| {keys} | {changed} ({pattern}) | {interval} | {full_s:.2} | {full_mb:.1} | {incremental_s:.2} | {incremental_mb:.1} | {:.2} of {:.1} |",
                 written.added_bytes() as f64 / 1e6,
+                written.bytes() as f64 / 1e6
+            );
+            base = written;
+        }
+    }
+}
+
+/// Incremental checkpoints from a changelog: the task's copy at the barrier and the writer.
+mod changelog {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use eddy_state::checkpoint::{write_changelog, write_snapshot, CheckpointDirectory, REWRITE_AFTER};
+    use eddy_state::{
+        HeapBackend, KeyedChange, KeyedEntries, KeyedStateStore, OperatorChanges, OperatorSnapshot, SnapshotHeader,
+        SnapshotKind, StateChanges, ValueStateDescriptor,
+    };
+
+    /// Key groups, as a job's default max parallelism.
+    const KEY_GROUPS: usize = 128;
+
+    fn header(id: u64) -> SnapshotHeader {
+        SnapshotHeader {
+            job: "changelog bench".into(),
+            id,
+            kind: SnapshotKind::Checkpoint,
+            created_ms: 0,
+            max_parallelism: KEY_GROUPS,
+            finished: false,
+        }
+    }
+
+    fn operator(keyed: Vec<KeyedEntries>) -> OperatorSnapshot {
+        OperatorSnapshot { uid: "sums".into(), name: "Sums".into(), parallelism: 1, keyed, lists: vec![] }
+    }
+
+    /// The store's whole state as the keyed shell hands it over.
+    fn full(store: &KeyedStateStore<HeapBackend>) -> Vec<KeyedEntries> {
+        let groups = store.snapshot_key_groups().expect("snapshot");
+        let entries =
+            groups.into_iter().flat_map(|g| g.entries.into_iter().map(move |(k, v)| (g.key_group as u16, k, v)));
+        vec![KeyedEntries { state: "sum".into(), entries: entries.collect() }]
+    }
+
+    pub fn measure(keys: u64, dir: &Path) {
+        let checkpoints = CheckpointDirectory::open(dir).expect("checkpoint dir");
+        let store = KeyedStateStore::new(HeapBackend::new(KEY_GROUPS).expect("backend"));
+        assert!(store.track_changes().expect("tracking"));
+        let sum = store.value_state(&ValueStateDescriptor::<u64>::new("sum")).expect("state");
+        let update = |key: u64| {
+            store.set_current_key(&key).expect("key");
+            sum.update(sum.value().expect("read").unwrap_or(0) + 1).expect("write");
+        };
+        (0..keys).for_each(update);
+        assert!(store.snapshot_changes(1, None).expect("cut").is_none(), "the first checkpoint is full");
+        let mut base = write_snapshot(&checkpoints.path_for(1), header(1), &[operator(full(&store))]).expect("full");
+        for interval in 1..=REWRITE_AFTER {
+            let id = interval + 1;
+            let changed = (0..keys).filter(|key| key % 100 == interval).inspect(|key| update(*key)).count();
+            let started = Instant::now();
+            let changes = store.snapshot_changes(id, Some(id - 1)).expect("changes").expect("a delta");
+            let copy_ms = started.elapsed().as_secs_f64() * 1e3;
+            let changes: Vec<KeyedChange> = changes
+                .changes
+                .into_iter()
+                .map(|c| KeyedChange {
+                    key_group: u16::from_be_bytes([c.key[0], c.key[1]]),
+                    key: c.key,
+                    value: c.value,
+                    before: c.before,
+                })
+                .collect();
+            let changes = OperatorChanges {
+                uid: "sums".into(),
+                changes: vec![StateChanges { state: "sum".into(), changes }],
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let path = checkpoints.path_for(id);
+            let written = write_changelog(&path, header(id), &[operator(vec![])], &[changes], &base).expect("write");
+            let write_s = started.elapsed().as_secs_f64();
+            let on_disk = super::dir_size(&path) as f64 / 1e6;
+            let op = &written.operators[0];
+            let deltas: u64 =
+                op.parts.iter().flat_map(|p| &p.deltas).filter(|d| d.stored_in == id).map(|d| d.bytes).sum();
+            let materialised: u64 =
+                op.parts.iter().flat_map(|p| &p.chunks).filter(|c| c.stored_in == id).map(|c| c.bytes).sum();
+            let full_row = if interval == 1 {
+                let started = Instant::now();
+                let whole = full(&store);
+                let copy_s = started.elapsed().as_secs_f64();
+                let full_dir = dir.join("full");
+                let started = Instant::now();
+                write_snapshot(&full_dir, header(id), &[operator(whole)]).expect("full write");
+                let row = format!(
+                    "{copy_s:.2}, {:.2}, {:.1}",
+                    started.elapsed().as_secs_f64(),
+                    super::dir_size(&full_dir) as f64 / 1e6
+                );
+                std::fs::remove_dir_all(&full_dir).expect("remove the full copy");
+                row
+            } else {
+                "".into()
+            };
+            checkpoints.retain(1).expect("retain");
+            println!(
+                "| {keys} | {changed} (spread) | {interval} | {copy_ms:.1} | {write_s:.2} | {on_disk:.1} | {:.2} ({:.2} + {:.2}) of {:.1} | {full_row} |",
+                written.added_bytes() as f64 / 1e6,
+                deltas as f64 / 1e6,
+                materialised as f64 / 1e6,
                 written.bytes() as f64 / 1e6
             );
             base = written;

@@ -37,8 +37,22 @@ fn key(i: u64) -> u64 {
     }
 }
 
+/// Event `i`'s key when the changes after the first keys are spread over every key
+/// group: 300 keys of the 3000, one in ten.
+fn spread_key(i: u64) -> u64 {
+    match i.checked_sub(NEW_KEYS) {
+        None => i,
+        Some(j) => (j * 37) % 300 * 10,
+    }
+}
+
 /// Every key's count after all events, computed sequentially.
 fn model() -> BTreeMap<u64, u64> {
+    model_of(key)
+}
+
+/// Every key's count after all events with keys `key`, computed sequentially.
+fn model_of(key: fn(u64) -> u64) -> BTreeMap<u64, u64> {
     let mut counts = BTreeMap::new();
     for i in 0..EVENTS {
         *counts.entry(key(i)).or_default() += 1;
@@ -54,6 +68,11 @@ fn build(env: &StreamEnvironment, fail_at: Option<u64>) -> Collected<(u64, u64)>
 
 /// The job, its generator pausing 1 ms every `pace` events.
 fn build_paced(env: &StreamEnvironment, fail_at: Option<u64>, pace: u64) -> Collected<(u64, u64)> {
+    build_keyed(env, fail_at, pace, key)
+}
+
+/// The job with keys `key`.
+fn build_keyed(env: &StreamEnvironment, fail_at: Option<u64>, pace: u64, key: fn(u64) -> u64) -> Collected<(u64, u64)> {
     let failed = Arc::new(AtomicBool::new(false));
     env.generate(Some(EVENTS), move |i| {
         if i % pace == 0 {
@@ -68,22 +87,22 @@ fn build_paced(env: &StreamEnvironment, fail_at: Option<u64>, pace: u64) -> Coll
         }
         i
     })
-    .key_by(|i: &u64| key(*i))
-    .process(Counter)
+    .key_by(move |i: &u64| key(*i))
+    .process(Counter(key))
     .uid("counts")
     .collect()
 }
 
-/// Each key's running count in value state.
+/// Each key's running count in value state (the events' keys are its function's).
 #[derive(Clone)]
-struct Counter;
+struct Counter(fn(u64) -> u64);
 
 impl KeyedProcessFunction<u64, u64, (u64, u64)> for Counter {
     fn process_element(&mut self, i: &u64, ctx: &mut KeyedContext<'_, u64, (u64, u64)>) -> Result<(), BoxError> {
         let state = ctx.state().value_state(&ValueStateDescriptor::<u64>::new("count"))?;
         let n = state.value()?.unwrap_or(0) + 1;
         state.update(n)?;
-        ctx.collect((key(*i), n));
+        ctx.collect(((self.0)(*i), n));
         Ok(())
     }
 }
@@ -144,6 +163,30 @@ fn failures_with_incremental_checkpoints_leave_the_state_of_a_failure_free_run()
         let (incremental, all) = incremental_checkpoints(dir.path());
         assert!(incremental > 0, "p={parallelism}: none of {all} checkpoints kept is incremental");
     }
+}
+
+#[test]
+fn changes_spread_over_every_key_group_are_written_as_deltas() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    env.set_parallelism(2);
+    env.enable_checkpointing(incremental(dir.path()));
+    env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 3, delay: Duration::ZERO });
+    let out = build_keyed(&env, Some(EVENTS / 2), 100, spread_key);
+    let result = env.execute("spread").unwrap().wait().unwrap();
+    assert_eq!(result.restarts, 1);
+    assert_eq!(final_counts(out.take()), model_of(spread_key));
+    // At most one key in ten changes between checkpoints, in every key group: chunks would
+    // all be rewritten, deltas are not. (A restart's first checkpoint is full.)
+    let checkpoints = CheckpointDirectory::open(dir.path()).unwrap();
+    let with_deltas = checkpoints.ids().unwrap().into_iter().any(|id| {
+        let reader = SnapshotReader::open(checkpoints.path_for(id)).unwrap();
+        reader.verify().unwrap();
+        let metadata = reader.metadata();
+        let deltas = metadata.operators.iter().flat_map(|op| &op.parts).any(|part| !part.deltas.is_empty());
+        deltas && metadata.added_bytes() < metadata.bytes() / 3
+    });
+    assert!(with_deltas, "no checkpoint kept has deltas adding less than a third of its state");
 }
 
 /// Runs the job at `parallelism` from `restore` until the newest checkpoint in `dir` is

@@ -84,7 +84,7 @@ fn savepoint_info_shows_operators_states_and_counts() {
         "clicks",
         "42",
         "savepoint",
-        "format version:  2",
+        "format version:  3",
         "max parallelism: 128",
         "2023-11-14T22:13:20.123Z",
         "operator click-counter (Count clicks), parallelism 4",
@@ -232,6 +232,44 @@ fn checkpoints_list_shows_full_and_incremental_checkpoints_and_the_bytes_each_ad
     );
     assert!(
         lines[2].contains(" incremental ") && lines[2].contains("26 B of 307 B") && lines[2].contains("complete"),
+        "{stdout}"
+    );
+    // Checkpoint 3 from a changelog: one entry of a key group not due for materialisation
+    // changed ("more": 4 bytes), so it adds a delta (an 8-byte frame, the key, a tag byte
+    // and the value) and the offsets.
+    let entries = &changed[0].keyed[0].entries;
+    let (key_group, key, old) = entries
+        .iter()
+        .find(|(kg, _, _)| (3 + u64::from(*kg)) % eddy_state::checkpoint::MATERIALIZE_AFTER != 0)
+        .unwrap()
+        .clone();
+    let change = eddy_state::KeyedChange {
+        key_group,
+        key: key.clone(),
+        value: Some(b"more".to_vec()),
+        before: Some(old.len() as u32),
+    };
+    let changes = eddy_state::OperatorChanges {
+        uid: changed[0].uid.clone(),
+        changes: vec![eddy_state::StateChanges { state: changed[0].keyed[0].state.clone(), changes: vec![change] }],
+        ..Default::default()
+    };
+    let mut given = changed.clone();
+    given[0].keyed.clear();
+    let third = eddy_state::checkpoint::write_changelog(
+        &checkpoints.path_for(3),
+        header(3, SnapshotKind::Checkpoint),
+        &given,
+        &[changes],
+        &incremental,
+    )
+    .unwrap();
+    assert_eq!(third.added_bytes(), (8 + key.len() + 1 + 4 + 13) as u64);
+    let output = eddy(&["checkpoints", "list", dir.path().to_str().unwrap()]);
+    let (stdout, _) = text(&output);
+    let adds = format!("{} B of {} B", third.added_bytes(), third.bytes());
+    assert!(
+        stdout.lines().nth(3).is_some_and(|line| line.contains(" incremental ") && line.contains(&adds)),
         "{stdout}"
     );
 }

@@ -67,11 +67,13 @@ pub(crate) fn build_attempt(job: &Job<'_>, restored: Option<Arc<RestoredState>>,
     tracing::info!(parent: &span, restored = restored.is_some(), "attempt starting");
     let (events, events_in) = unbounded();
     let completed = job.coordinator.map(Coordinator::completed_id);
+    let incremental_base = job.coordinator.and_then(Coordinator::incremental_base);
     let wiring = job.config.checkpoint.as_ref().map(|checkpointing| Wiring {
         events: events.clone(),
         mode: checkpointing.mode,
         restored,
         completed: completed.unwrap_or_default(),
+        incremental_base,
     });
     let built = build_tasks(job, attempt, &cancel, wiring.as_ref());
     // Every subtask has read its state: close the snapshot (sled locks an open one).
@@ -121,6 +123,7 @@ struct Wiring {
     mode: crate::checkpoint::CheckpointingMode,
     restored: Option<Arc<RestoredState>>,
     completed: Arc<AtomicU64>,
+    incremental_base: Option<Arc<AtomicU64>>,
 }
 
 /// A task with its thread's name and where its waits are counted (`None`: metrics off).
@@ -300,6 +303,7 @@ fn checkpoint_hooks(graph: &JobGraph, plan: &Plan, wiring: Option<&Wiring>) -> (
                 task,
                 restored: wiring.restored.clone(),
                 completed: wiring.completed.clone(),
+                incremental_base: wiring.incremental_base.clone(),
                 commands: RefCell::new(commands),
             };
             hooks.push((node, subtask, hook));

@@ -67,6 +67,7 @@ impl BuildContext<'_> {
             parts: hooks.task.parts.clone(),
             restored: hooks.restored.clone(),
             completed: hooks.completed.clone(),
+            incremental_base: hooks.incremental_base.clone(),
         })
     }
 

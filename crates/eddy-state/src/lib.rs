@@ -113,6 +113,7 @@ mod aggregate_function;
 mod aggregating;
 pub mod backend;
 mod cell;
+mod changes;
 pub mod checkpoint;
 mod cleanup;
 mod descriptor;
@@ -134,6 +135,7 @@ mod value;
 pub use aggregate_function::AggregateFunction;
 pub use aggregating::AggregatingState;
 pub use backend::{AnyBackend, HeapBackend, SledBackend, StateBackend};
+pub use changes::{KeyedChange, OperatorChanges, StateChanges};
 pub use checkpoint::{
     open_restore_path, write_snapshot, CheckpointDirectory, OperatorMetadata, SnapshotMetadata, SnapshotReader,
     StateMetadata, StoredStateKind,
@@ -152,7 +154,7 @@ pub use operator_snapshot::{
 pub use query::{QueryError, QueryRegistry, QueryableState};
 pub use reducing::ReducingState;
 pub use snapshot::KeyGroupSnapshot;
-pub use store::{FiredTimer, KeyedStateStore};
+pub use store::{FiredTimer, KeyedStateStore, StoreChanges};
 pub use timers::{TimeDomain, Timer, TimerStore};
 pub use ttl::{Clock, ManualClock, StateTtlConfig, StateVisibility, SystemClock, UpdateType, DEFAULT_CLEANUP_SIZE};
 pub use value::ValueState;

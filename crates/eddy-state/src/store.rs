@@ -43,6 +43,10 @@ use crate::timers::{TimeDomain, Timer};
 use crate::ttl::{Clock, StateTtlConfig, SystemClock};
 use crate::value::ValueState;
 
+mod changes;
+
+pub use self::changes::StoreChanges;
+
 /// Keyed state of one operator subtask: a backend, the key groups it owns, the current key,
 /// the registered states and the timers.
 ///
@@ -103,6 +107,11 @@ pub(crate) struct StateInfo {
 }
 
 impl StateInfo {
+    /// Whether it is a namespaced state kept as live values on the heap.
+    pub(crate) fn has_table(&self) -> bool {
+        self.table.is_some()
+    }
+
     /// A codec failure of this state as a [`StateError`], naming the type being decoded.
     pub(crate) fn codec_error<T>(&self, error: CodecError) -> StateError {
         match error {
@@ -739,11 +748,19 @@ impl<B: StateBackend> KeyedStateStore<B> {
     }
 
     fn snapshot_range(&self, range: KeyGroupRange) -> Result<Vec<KeyGroupSnapshot>> {
-        let mut snapshots = Vec::with_capacity(range.end + 1 - range.start);
         for key_group in range.start..=range.end {
             self.cleanup_expired(key_group)?;
+        }
+        self.snapshot_parts(range, true)
+    }
+
+    /// The snapshots of `range`: the timers and namespaced states on the heap, and with
+    /// `backend` the backend's entries.
+    fn snapshot_parts(&self, range: KeyGroupRange, backend: bool) -> Result<Vec<KeyGroupSnapshot>> {
+        let mut snapshots = Vec::with_capacity(range.end + 1 - range.start);
+        for key_group in range.start..=range.end {
             let inner = self.inner()?;
-            let mut entries = inner.backend.snapshot_key_group(key_group)?;
+            let mut entries = if backend { inner.backend.snapshot_key_group(key_group)? } else { Vec::new() };
             entries.retain(|(key, _)| !inner.timers.is_timer_entry(key));
             let timers = inner.timers.snapshot_key_group(&inner.backend, key_group)?;
             snapshots.push(KeyGroupSnapshot { key_group, entries, timers });

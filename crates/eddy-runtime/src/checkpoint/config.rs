@@ -86,9 +86,12 @@ impl CheckpointConfig {
 
     /// Writes incremental checkpoints: each stores only the keyed parts that changed since
     /// the previous checkpoint and refers to earlier checkpoints in the same directory for
-    /// the others, so a checkpoint of a large, slowly changing state writes little. Such a
-    /// checkpoint is not self-contained: copy the whole checkpoint directory, or take a
-    /// savepoint (always full) to move state elsewhere.
+    /// the others, so a checkpoint of a large, slowly changing state writes little. Keyed
+    /// operators on the heap backend then track the entries they change and hand over only
+    /// those at a barrier (a changelog, as Flink's changelog state backend), so the task's
+    /// share of a checkpoint also follows the change. Such a checkpoint is not
+    /// self-contained: copy the whole checkpoint directory, or take a savepoint (always full)
+    /// to move state elsewhere.
     pub fn incremental(mut self, incremental: bool) -> Self {
         self.incremental = incremental;
         self

@@ -7,19 +7,20 @@
 //! back (or refuses to start: that output would appear twice), commits the checkpoint's
 //! transactions again, and lets the sink remove what earlier attempts left behind.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
+use eddy_core::key::KeyGroupRange;
 use eddy_core::time::now_ms;
 use eddy_core::{Barrier, BarrierKind, Error, Result};
 use eddy_state::checkpoint::{
-    write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader,
+    write_changelog, write_incremental, write_snapshot, CheckpointDirectory, SnapshotMetadata, SnapshotReader,
 };
-use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
+use eddy_state::{KeyedEntries, ListEntries, OperatorChanges, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
 use crate::checkpoint::committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
 use crate::checkpoint::config::CheckpointConfig;
@@ -192,14 +193,27 @@ struct SubtaskSize {
     name: String,
     subtask: usize,
     bytes: u64,
+    /// The key groups of a subtask that handed over only its changes: their keyed bytes are
+    /// counted from the written checkpoint ([`SubtaskSize::add_keyed`]).
+    changed: Option<KeyGroupRange>,
 }
 
 impl SubtaskSize {
-    fn of(part: &SubtaskSnapshot) -> Self {
+    fn of(part: &SubtaskSnapshot, max_parallelism: usize) -> Self {
         let keyed = part.keyed.iter().flat_map(|k| &k.entries).map(|(_, k, v)| (k.len() + v.len()) as u64);
         let lists = part.lists.iter().flat_map(|l| &l.items).map(|i| i.len() as u64);
-        let bytes = keyed.sum::<u64>() + lists.sum::<u64>();
-        SubtaskSize { uid: part.uid.clone(), name: part.name.clone(), subtask: part.subtask, bytes }
+        let changed =
+            part.changes.as_ref().map(|_| KeyGroupRange::of_subtask(part.subtask, max_parallelism, part.parallelism));
+        let keyed = if changed.is_some() { 0 } else { keyed.sum::<u64>() };
+        let bytes = keyed + lists.sum::<u64>();
+        SubtaskSize { uid: part.uid.clone(), name: part.name.clone(), subtask: part.subtask, bytes, changed }
+    }
+
+    /// Adds the keyed bytes of a subtask that handed over only its changes: those of its
+    /// key groups' parts in the checkpoint written.
+    fn add_keyed(&mut self, written: &SnapshotMetadata) {
+        let (Some(range), Some(op)) = (self.changed, written.operator(&self.uid)) else { return };
+        self.bytes += op.parts.iter().filter(|p| range.contains(p.key_group.into())).map(|p| p.bytes).sum::<u64>();
     }
 }
 
@@ -237,6 +251,9 @@ pub struct Coordinator {
     /// The metadata of the newest checkpoint this attempt wrote, which the next incremental
     /// checkpoint builds on (`None`: the next one is full).
     base: Option<SnapshotMetadata>,
+    /// With incremental checkpoints on a directory: the id of `base`, shared with the tasks,
+    /// which hand over what changed since it (0: no base, the next checkpoint is full).
+    incremental_base: Option<Arc<AtomicU64>>,
     completed: Arc<AtomicU64>,
     completed_count: u64,
     counters: Counters,
@@ -271,6 +288,7 @@ impl Coordinator {
         let restored_id = restored.map_or(0, |r| r.header().id);
         let now = Instant::now();
         let first_id = on_disk.max(restored_id) + 1;
+        let incremental_base = (checkpointing.incremental && directory.is_some()).then(Arc::default);
         Ok(Coordinator {
             job: job.to_string(),
             config: checkpointing,
@@ -285,6 +303,7 @@ impl Coordinator {
             last_end: now,
             latest: None,
             base: None,
+            incremental_base,
             completed: Arc::new(AtomicU64::new(restored_id)),
             completed_count: 0,
             counters: Counters::new(metrics),
@@ -295,6 +314,20 @@ impl Coordinator {
     /// The newest completed checkpoint id, shared with operators (sinks prune with it).
     pub fn completed_id(&self) -> Arc<AtomicU64> {
         self.completed.clone()
+    }
+
+    /// With incremental checkpoints on a directory, the id of the checkpoint the next one
+    /// builds on, shared with the tasks (0: none yet, the next one is full).
+    pub fn incremental_base(&self) -> Option<Arc<AtomicU64>> {
+        self.incremental_base.clone()
+    }
+
+    /// Sets the checkpoint the next incremental checkpoint builds on (`None`: the next is full).
+    fn set_base(&mut self, base: Option<SnapshotMetadata>) {
+        if let Some(shared) = &self.incremental_base {
+            shared.store(base.as_ref().map_or(0, |base| base.header.id), Ordering::Release);
+        }
+        self.base = base;
     }
 
     /// How many checkpoints and savepoints completed.
@@ -387,8 +420,9 @@ impl Coordinator {
         let kind = if pending.savepoint.is_some() { SnapshotKind::Savepoint } else { SnapshotKind::Checkpoint };
         let header = self.header(id, kind, pending.created_ms, false);
         let ended = Ended::of(&pending);
-        let sizes: Vec<SubtaskSize> = pending.parts.iter().map(SubtaskSize::of).collect();
-        let operators = merge(pending.parts);
+        let mut sizes: Vec<SubtaskSize> =
+            pending.parts.iter().map(|part| SubtaskSize::of(part, self.max_parallelism)).collect();
+        let (operators, changes) = merge(pending.parts, self.max_parallelism);
         match pending.savepoint {
             Some(request) => {
                 let stop = request.stop.is_some();
@@ -414,7 +448,10 @@ impl Coordinator {
             }
             None => {
                 let transactions = self.transactions(&operators);
-                let (path, written) = self.store(header, operators)?;
+                let (path, written) = self.store(header, operators, changes)?;
+                if let Some(base) = &self.base {
+                    sizes.iter_mut().for_each(|size| size.add_keyed(base));
+                }
                 self.counters.completed(ended, &sizes, written);
                 self.commit(id, transactions)?;
                 self.completed_count += 1;
@@ -429,9 +466,9 @@ impl Coordinator {
         let id = self.next_id;
         self.next_id += 1;
         let header = self.header(id, SnapshotKind::Checkpoint, now_ms(), true);
-        let operators = merge(parts);
+        let (operators, changes) = merge(parts, self.max_parallelism);
         let transactions = self.transactions(&operators);
-        self.store(header, operators)?;
+        self.store(header, operators, changes)?;
         self.commit(id, transactions)?;
         self.completed_count += 1;
         Ok(())
@@ -443,21 +480,37 @@ impl Coordinator {
 
     /// Keeps a complete checkpoint: written to the directory, or in memory.
     /// Returns where it went and the state bytes it stored itself.
-    fn store(&mut self, header: SnapshotHeader, operators: Vec<OperatorSnapshot>) -> Result<(Option<PathBuf>, u64)> {
+    ///
+    /// Subtasks that handed over only their changes (`changes`) build on `base`; a write
+    /// that fails makes the next checkpoint full.
+    fn store(
+        &mut self,
+        header: SnapshotHeader,
+        operators: Vec<OperatorSnapshot>,
+        changes: Vec<OperatorChanges>,
+    ) -> Result<(Option<PathBuf>, u64)> {
         let Some(directory) = &self.directory else {
             let bytes = operators.iter().map(state_bytes).sum();
             self.latest = Some(Latest::Memory(header, operators));
             return Ok((None, bytes));
         };
         let (id, path) = (header.id, directory.path_for(header.id));
-        let written = match self.base.take().filter(|_| self.config.incremental) {
-            Some(base) => write_incremental(&path, header, &operators, &base),
-            None => write_snapshot(&path, header, &operators),
+        let written = match (self.base.take().filter(|_| self.config.incremental), changes.is_empty()) {
+            (Some(base), true) => write_incremental(&path, header, &operators, &base),
+            (Some(base), false) => write_changelog(&path, header, &operators, &changes, &base),
+            (None, true) => write_snapshot(&path, header, &operators),
+            (None, false) => Err(eddy_state::StateError::Checkpoint {
+                path: path.clone(),
+                problem: "internal: subtasks handed over changes, but there is no checkpoint to build on".into(),
+            }),
         };
-        let written =
-            written.map_err(|e| Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display())))?;
+        let directory = directory.clone();
+        let written = written.map_err(|e| {
+            self.set_base(None);
+            Error::Checkpoint(format!("cannot write checkpoint {}: {e}", path.display()))
+        })?;
         let added = written.added_bytes();
-        self.base = self.config.incremental.then_some(written);
+        self.set_base(self.config.incremental.then_some(written));
         if let Err(e) = directory.retain(self.config.retain) {
             tracing::warn!("cannot remove old checkpoints: {e}");
         }
@@ -532,7 +585,7 @@ impl Coordinator {
         self.abort("the job restarted");
         // The first checkpoint of an attempt is full: it must not build on a history the
         // restore may have set aside or found damaged.
-        self.base = None;
+        self.set_base(None);
         let mut txns = Vec::with_capacity(self.committers.len());
         for (uid, _) in &self.committers {
             txns.push(match restored {
@@ -644,9 +697,19 @@ fn pending_transactions(operators: &[OperatorSnapshot], uid: &str) -> Vec<Vec<u8
 }
 
 /// Joins the subtasks' parts into one snapshot per operator.
-fn merge(parts: Vec<SubtaskSnapshot>) -> Vec<OperatorSnapshot> {
+///
+/// Subtasks that handed over their changes make an [`OperatorChanges`] of their operator,
+/// in which the other subtasks of the operator (those that handed over all their state)
+/// replace their key groups.
+fn merge(parts: Vec<SubtaskSnapshot>, max_parallelism: usize) -> (Vec<OperatorSnapshot>, Vec<OperatorChanges>) {
     let mut operators: Vec<OperatorSnapshot> = Vec::new();
+    let changed: HashSet<String> = parts.iter().filter(|p| p.changes.is_some()).map(|p| p.uid.clone()).collect();
+    let mut changes: Vec<OperatorChanges> =
+        changed.iter().map(|uid| OperatorChanges { uid: uid.clone(), ..Default::default() }).collect();
     for part in parts {
+        if let Some(operator) = changes.iter_mut().find(|c| c.uid == part.uid) {
+            add_changes(operator, &part, max_parallelism);
+        }
         let at = match operators.iter().position(|o| o.uid == part.uid) {
             Some(at) => at,
             None => {
@@ -686,5 +749,25 @@ fn merge(parts: Vec<SubtaskSnapshot>) -> Vec<OperatorSnapshot> {
             items[part.subtask] = list.items;
         }
     }
-    operators
+    (operators, changes)
+}
+
+/// Adds what one subtask handed over to its operator's changes: its changes and the states
+/// it gives in full, or, if it handed over all its state, its key groups as replaced.
+fn add_changes(operator: &mut OperatorChanges, part: &SubtaskSnapshot, max_parallelism: usize) {
+    let Some(changes) = &part.changes else {
+        operator.replaced_key_groups.push(KeyGroupRange::of_subtask(part.subtask, max_parallelism, part.parallelism));
+        return;
+    };
+    for state in &changes.replaced_states {
+        if !operator.replaced_states.contains(state) {
+            operator.replaced_states.push(state.clone());
+        }
+    }
+    for state in &changes.changes {
+        match operator.changes.iter_mut().find(|s| s.state == state.state) {
+            Some(existing) => existing.changes.extend(state.changes.iter().cloned()),
+            None => operator.changes.push(state.clone()),
+        }
+    }
 }

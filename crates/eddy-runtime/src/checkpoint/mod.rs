@@ -24,5 +24,5 @@ pub(crate) mod task;
 pub use committer::{NewerCommits, TxnCommitter, PENDING_TRANSACTIONS};
 pub use config::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use history::{CheckpointHistory, CheckpointRecord, OperatorStateSize};
-pub use snapshot_port::{StateContext, SubtaskList};
+pub use snapshot_port::{StateContext, SubtaskChanges, SubtaskList};
 pub(crate) use task::TaskCheckpointing;

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use eddy_core::key::KeyGroupRange;
 use eddy_core::Result;
-use eddy_state::{KeyedEntries, Redistribution};
+use eddy_state::{KeyedEntries, Redistribution, StateChanges};
 
 use crate::checkpoint::restored::RestoredState;
 
@@ -38,6 +38,21 @@ pub struct SubtaskSnapshot {
     pub keyed: Vec<KeyedEntries>,
     /// Operator state lists.
     pub lists: Vec<SubtaskList>,
+    /// With incremental checkpoints, what the keyed state changed since the checkpoint they
+    /// build on; `keyed` then holds only the states of `replaced_states` (`None`: `keyed`
+    /// is the whole keyed state of the subtask's key groups).
+    pub changes: Option<SubtaskChanges>,
+}
+
+/// What a subtask's keyed state changed since the checkpoint incremental checkpoints build
+/// on ([`StateContext::incremental_base`]).
+#[derive(Debug, Clone, Default)]
+pub struct SubtaskChanges {
+    /// Changed entries, per state.
+    pub changes: Vec<StateChanges>,
+    /// States not tracked entry by entry (timers, say): given in full, in every key group
+    /// of the subtask, by the snapshot's `keyed`.
+    pub replaced_states: Vec<String>,
 }
 
 /// The snapshots the operators of one chain subtask made for the barrier being handled;
@@ -68,6 +83,9 @@ pub struct StateContext {
     pub(crate) parts: TaskSnapshots,
     pub(crate) restored: Option<Arc<RestoredState>>,
     pub(crate) completed: Arc<AtomicU64>,
+    /// With incremental checkpoints on, the id of the checkpoint the next one builds on (0:
+    /// none, the next one is full).
+    pub(crate) incremental_base: Option<Arc<AtomicU64>>,
 }
 
 impl StateContext {
@@ -118,6 +136,31 @@ impl StateContext {
 
     /// Puts this subtask's state into the checkpoint whose barrier is being handled.
     pub fn snapshot(&self, keyed: Vec<KeyedEntries>, lists: Vec<SubtaskList>) {
+        self.push(keyed, lists, None);
+    }
+
+    /// Whether the job takes incremental checkpoints, to which a subtask may hand only what
+    /// changed ([`snapshot_changes`](Self::snapshot_changes)).
+    pub fn tracks_changes(&self) -> bool {
+        self.incremental_base.is_some()
+    }
+
+    /// The checkpoint the next incremental checkpoint builds on: what the changes handed to
+    /// [`snapshot_changes`](Self::snapshot_changes) must count from. `None`: the next
+    /// checkpoint is full ([`snapshot`](Self::snapshot)).
+    pub fn incremental_base(&self) -> Option<u64> {
+        let base = self.incremental_base.as_ref()?.load(Ordering::Acquire);
+        (base > 0).then_some(base)
+    }
+
+    /// Puts what this subtask's keyed state changed since
+    /// [`incremental_base`](Self::incremental_base) into the checkpoint being taken, with
+    /// the states it gives in full (`keyed`, those of `changes.replaced_states`) and its lists.
+    pub fn snapshot_changes(&self, keyed: Vec<KeyedEntries>, changes: SubtaskChanges, lists: Vec<SubtaskList>) {
+        self.push(keyed, lists, Some(changes));
+    }
+
+    fn push(&self, keyed: Vec<KeyedEntries>, lists: Vec<SubtaskList>, changes: Option<SubtaskChanges>) {
         self.parts.push(SubtaskSnapshot {
             uid: self.uid.clone(),
             name: self.name.clone(),
@@ -125,6 +168,7 @@ impl StateContext {
             parallelism: self.parallelism,
             keyed,
             lists,
+            changes,
         });
     }
 

@@ -93,6 +93,8 @@ pub(crate) struct CheckpointHooks {
     pub(crate) restored: Option<Arc<RestoredState>>,
     /// The newest completed checkpoint id.
     pub(crate) completed: Arc<AtomicU64>,
+    /// With incremental checkpoints, the id of the checkpoint the next one builds on.
+    pub(crate) incremental_base: Option<Arc<AtomicU64>>,
     /// A source task's commands, taken by the source when it is built.
     pub(crate) commands: RefCell<Option<Receiver<Command>>>,
 }

@@ -2,7 +2,7 @@
 
 use std::ops::ControlFlow;
 
-use super::{HeapBackend, SledBackend, StateBackend};
+use super::{Change, HeapBackend, SledBackend, StateBackend};
 use crate::error::Result;
 
 /// Either backend, for code that picks one from configuration rather than at compile time.
@@ -88,6 +88,14 @@ impl StateBackend for AnyBackend {
 
     fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         forward!(self, b => b.snapshot_key_group(key_group))
+    }
+
+    fn track_changes(&mut self) -> bool {
+        forward!(self, b => b.track_changes())
+    }
+
+    fn cut_changes(&mut self, checkpoint: u64, base: Option<u64>) -> Option<Vec<Change>> {
+        forward!(self, b => b.cut_changes(checkpoint, base))
     }
 
     fn restore_key_group(&mut self, key_group: usize, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {

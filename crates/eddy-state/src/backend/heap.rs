@@ -4,25 +4,32 @@
 //! the stored bytes. Ordered maps give the prefix scans map state and TTL cleanup need, and
 //! make a key-group snapshot a plain in-order copy. A snapshot copies the key group's bytes
 //! while the caller holds the store, so it is consistent without copy-on-write.
+//!
+//! With change tracking on ([`StateBackend::track_changes`]), every write and removal also
+//! notes its key in a change log, so an incremental checkpoint copies only what changed;
+//! off (the default), that costs one branch per write.
 
 use std::collections::BTreeMap;
 use std::ops::{Bound, ControlFlow};
 
-use super::layout::KEY_GROUP_BYTES;
-use super::{check_key_group, check_max_parallelism, check_snapshot_entries, key_group_of_key, StateBackend};
+use super::change_log::ChangeLog;
+use super::layout::{self, KEY_GROUP_BYTES};
+use super::{check_key_group, check_max_parallelism, check_snapshot_entries, key_group_of_key, Change, StateBackend};
 use crate::error::Result;
 
 /// Keyed state in memory: the fastest backend, for state that fits in RAM.
 #[derive(Debug, Clone)]
 pub struct HeapBackend {
     groups: Vec<BTreeMap<Box<[u8]>, Vec<u8>>>,
+    /// The keys changed since the last checkpoint, when tracking is on.
+    changes: Option<Box<ChangeLog>>,
 }
 
 impl HeapBackend {
     /// An empty backend with `max_parallelism` key groups (1..=65536).
     pub fn new(max_parallelism: usize) -> Result<Self> {
         check_max_parallelism(max_parallelism)?;
-        Ok(HeapBackend { groups: vec![BTreeMap::new(); max_parallelism] })
+        Ok(HeapBackend { groups: vec![BTreeMap::new(); max_parallelism], changes: None })
     }
 
     /// The number of stored entries (values, lists, map entries), over all key groups.
@@ -88,10 +95,16 @@ impl StateBackend for HeapBackend {
         let map = &mut self.groups[group];
         match map.get_mut(key) {
             Some(old) => {
+                if let Some(log) = &mut self.changes {
+                    log.touch(group, key, Some(old.len()));
+                }
                 old.clear();
                 old.extend_from_slice(value);
             }
             None => {
+                if let Some(log) = &mut self.changes {
+                    log.touch(group, key, None);
+                }
                 map.insert(key.into(), value.to_vec());
             }
         }
@@ -102,7 +115,11 @@ impl StateBackend for HeapBackend {
     fn append(&mut self, key: &[u8], bytes: &[u8]) -> Result<()> {
         let (group, key) = self.locate(key)?;
         let map = &mut self.groups[group];
-        match map.get_mut(key) {
+        let old = map.get_mut(key);
+        if let Some(log) = &mut self.changes {
+            log.touch(group, key, old.as_ref().map(|old| old.len()));
+        }
+        match old {
             Some(old) => old.extend_from_slice(bytes),
             None => {
                 map.insert(key.into(), bytes.to_vec());
@@ -114,7 +131,10 @@ impl StateBackend for HeapBackend {
     #[inline]
     fn delete(&mut self, key: &[u8]) -> Result<()> {
         let (group, key) = self.locate(key)?;
-        self.groups[group].remove(key);
+        let removed = self.groups[group].remove(key);
+        if let (Some(log), Some(old)) = (&mut self.changes, removed) {
+            log.touch(group, key, Some(old.len()));
+        }
         Ok(())
     }
 
@@ -143,6 +163,9 @@ impl StateBackend for HeapBackend {
         let map = &mut self.groups[group];
         if prefix.is_empty() {
             let removed = map.len();
+            if let Some(log) = &mut self.changes {
+                map.iter().for_each(|(key, old)| log.touch(group, key, Some(old.len())));
+            }
             map.clear();
             return Ok(removed);
         }
@@ -152,9 +175,35 @@ impl StateBackend for HeapBackend {
             .map(|(key, _)| key.clone())
             .collect();
         for key in &doomed {
-            map.remove(key);
+            if let (Some(log), Some(old)) = (&mut self.changes, map.remove(key)) {
+                log.touch(group, key, Some(old.len()));
+            }
         }
         Ok(doomed.len())
+    }
+
+    fn track_changes(&mut self) -> bool {
+        if self.changes.is_none() {
+            self.changes = Some(Box::new(ChangeLog::new(self.groups.len())));
+        }
+        true
+    }
+
+    fn cut_changes(&mut self, checkpoint: u64, base: Option<u64>) -> Option<Vec<Change>> {
+        let changed = self.changes.as_mut()?.cut(checkpoint, base)?;
+        let mut out = Vec::with_capacity(changed.iter().map(|keys| keys.len()).sum());
+        for (group, keys) in changed.iter().enumerate() {
+            let prefix = layout::key_group_prefix(group);
+            for (key, before) in keys {
+                let value = self.groups[group].get(key).cloned();
+                // A key added and removed again since the base changed nothing.
+                if value.is_none() && before.is_none() {
+                    continue;
+                }
+                out.push(Change { key: [&prefix[..], key].concat(), value, before: *before });
+            }
+        }
+        Some(out)
     }
 
     fn restore_key_group(&mut self, key_group: usize, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {

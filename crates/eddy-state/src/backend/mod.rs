@@ -17,6 +17,7 @@
 //! `match`, not a vtable.
 
 pub mod any;
+mod change_log;
 pub mod heap;
 pub mod layout;
 pub mod sled;
@@ -96,12 +97,40 @@ pub trait StateBackend {
         Ok(entries)
     }
 
+    /// Turns change tracking on: from now, the backend notes every key written or removed,
+    /// for [`cut_changes`](StateBackend::cut_changes). Returns whether it can (the heap
+    /// backend can; the sled backend cannot, and its checkpoints stay full).
+    fn track_changes(&mut self) -> bool {
+        false
+    }
+
+    /// At the barrier of `checkpoint`: every entry changed since checkpoint `base` (the one
+    /// the next incremental checkpoint builds on), with its value now, or `None` when the
+    /// backend does not track changes, `base` is `None`, or its log does not reach back to
+    /// `base`; the caller then snapshots every key group in full. Either way, the changes
+    /// are counted again from `checkpoint` on. Costs what changed, not the state.
+    fn cut_changes(&mut self, checkpoint: u64, base: Option<u64>) -> Option<Vec<Change>> {
+        let _ = (checkpoint, base);
+        None
+    }
+
     /// Replaces everything of `key_group` with `entries` (from [`snapshot_key_group`]
     /// of this or the other backend). Fails without loading anything if an entry's key is
     /// not an entry key of `key_group`.
     ///
     /// [`snapshot_key_group`]: StateBackend::snapshot_key_group
     fn restore_key_group(&mut self, key_group: usize, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()>;
+}
+
+/// One entry changed since a checkpoint, as [`StateBackend::cut_changes`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its full key (key group first).
+    pub key: Vec<u8>,
+    /// Its value now; `None`: removed.
+    pub value: Option<Vec<u8>>,
+    /// The length of its value in the checkpoint counted from; `None`: it had none there.
+    pub before: Option<u32>,
 }
 
 /// An error unless `key_group` is one of `0..max_parallelism`.

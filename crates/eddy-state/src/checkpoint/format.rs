@@ -6,7 +6,7 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 pub const MAGIC: &str = "eddy-snapshot";
 
 /// The snapshot format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest snapshot format this build reads: version 1, before incremental checkpoints.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
@@ -17,8 +17,21 @@ pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// materializes periodically for the same reason).
 pub const REWRITE_AFTER: u64 = 8;
 
+/// A changelog checkpoint ([`write_changelog`](super::write_changelog)) writes a keyed part
+/// in full again (materialises it) once every this many ids, staggered by key group, and
+/// at the latest when something it refers to is this many ids old: a restore applies at
+/// most this many deltas per part, and at each checkpoint about one part in this many is
+/// rewritten. Larger means less written per checkpoint (the state divided by it, besides
+/// the change) but longer delta chains and more old checkpoints kept alive (Flink's
+/// changelog backend materializes every 10 minutes by default, for the same trade).
+pub const MATERIALIZE_AFTER: u64 = 32;
+
 /// The sled tree of keyed state entries.
 pub(crate) const KEYED_TREE: &str = "keyed";
+
+/// The sled tree of keyed parts' deltas (format version 3): one per part a checkpoint
+/// changed without storing it in full, under the part's chunk key with number 0.
+pub(crate) const DELTAS_TREE: &str = "deltas";
 
 /// The sled tree of operator-state list items.
 pub(crate) const LISTS_TREE: &str = "lists";

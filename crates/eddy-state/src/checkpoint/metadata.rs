@@ -44,15 +44,17 @@ pub struct OperatorMetadata {
     /// Its keyed states, then its lists, in the order they were written.
     pub states: Vec<StateMetadata>,
     /// xxh3-64 over the operator's stored pairs in key order (see the module docs): in
-    /// version 2, the pairs this snapshot stores itself, not the parts it references.
+    /// version 2 on, the pairs this snapshot stores itself (chunks, lists, then in version 3
+    /// deltas), not the parts it references.
     pub checksum: u64,
     /// Every keyed part (one state's entries in one key group): where it is stored and what
-    /// it holds (version 2; empty in a version-1 snapshot, which stores everything itself).
+    /// it holds (version 2 on; empty in a version-1 snapshot, which stores everything itself).
     pub parts: Vec<KeyedPart>,
 }
 
-/// One state's entries in one key group, as a snapshot of format version 2 records it: a
-/// run of chunks, each stored by this snapshot or taken over from an earlier checkpoint.
+/// One state's entries in one key group, as a snapshot of format version 2 or 3 records it:
+/// a run of chunks, each stored by this snapshot or taken over from an earlier checkpoint,
+/// then (version 3) the deltas to apply on top of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyedPart {
     /// The keyed state's name.
@@ -63,8 +65,26 @@ pub struct KeyedPart {
     pub entries: u64,
     /// Its key plus value bytes.
     pub bytes: u64,
-    /// Its chunks, in key order.
+    /// Its chunks, in key order: the part as of its last materialisation.
     pub chunks: Vec<ChunkRef>,
+    /// The changes made since, oldest first (format version 3; empty for a part stored in
+    /// full): a restore reads the chunks, then applies each delta in order.
+    pub deltas: Vec<DeltaRef>,
+}
+
+/// Where one delta of a keyed part is stored, and what it holds: the entries of the part
+/// that changed between two checkpoints (new values, and tombstones for removed keys), as
+/// a changelog state backend writes them (format version 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaRef {
+    /// The id of the checkpoint whose `deltas` tree stores it.
+    pub stored_in: u64,
+    /// Its changes: values written and keys removed.
+    pub changes: u32,
+    /// Its stored bytes (its frames).
+    pub bytes: u64,
+    /// xxh3-64 of its bytes.
+    pub checksum: u64,
 }
 
 /// Where one chunk of a keyed part is stored, and what it holds: the unit an incremental
@@ -148,21 +168,23 @@ impl SnapshotMetadata {
         self.shared_chunks().next().is_some()
     }
 
-    /// Every chunk this snapshot takes over from an earlier checkpoint.
-    fn shared_chunks(&self) -> impl Iterator<Item = &ChunkRef> {
+    /// The ids of the checkpoints storing the chunks and deltas this snapshot takes over
+    /// from earlier checkpoints (with repeats).
+    fn shared_chunks(&self) -> impl Iterator<Item = u64> + '_ {
         let id = self.header.id;
-        self.operators.iter().flat_map(|op| op.chunks()).filter(move |chunk| chunk.stored_in != id)
+        self.operators.iter().flat_map(|op| op.stored_in()).filter(move |stored_in| *stored_in != id)
     }
 
-    /// User bytes this snapshot stores itself: all of them for a full snapshot, only what
-    /// changed since its base for an incremental checkpoint.
+    /// Bytes this snapshot stores itself: all of its state for a full snapshot; for an
+    /// incremental checkpoint, its lists, the chunks it writes and its deltas.
     pub fn added_bytes(&self) -> u64 {
-        self.operators.iter().map(|op| op.bytes() - op.shared_bytes(self.header.id)).sum()
+        let id = self.header.id;
+        self.operators.iter().map(|op| op.bytes() - op.keyed_bytes() + op.own_keyed_bytes(id)).sum()
     }
 
-    /// The ids of the earlier checkpoints this one takes chunks from, ascending.
+    /// The ids of the earlier checkpoints this one takes chunks or deltas from, ascending.
     pub fn references(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.shared_chunks().map(|chunk| chunk.stored_in).collect();
+        let mut ids: Vec<u64> = self.shared_chunks().collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -201,6 +223,10 @@ impl SnapshotMetadata {
             let (v1, used) =
                 bincode::serde::decode_from_slice::<v1::SnapshotMetadata, _>(bytes, CONFIG).map_err(damaged)?;
             (v1.into(), used)
+        } else if prefix.format_version == 2 {
+            let (v2, used) =
+                bincode::serde::decode_from_slice::<v2::SnapshotMetadata, _>(bytes, CONFIG).map_err(damaged)?;
+            (v2.into(), used)
         } else {
             bincode::serde::decode_from_slice::<Self, _>(bytes, CONFIG).map_err(damaged)?
         };
@@ -233,6 +259,29 @@ impl OperatorMetadata {
     /// User bytes of the chunks that snapshot `id` takes from earlier checkpoints.
     pub fn shared_bytes(&self, id: u64) -> u64 {
         self.chunks().filter(|chunk| chunk.stored_in != id).map(|chunk| chunk.bytes).sum()
+    }
+
+    /// Bytes of keyed state (key plus value bytes of its entries).
+    fn keyed_bytes(&self) -> u64 {
+        let keyed = self.states.iter().filter(|state| matches!(state.kind, StoredStateKind::Keyed { .. }));
+        keyed.map(|state| state.bytes).sum()
+    }
+
+    /// Keyed bytes snapshot `id` stores itself: its own chunks and deltas (all keyed bytes
+    /// in a version-1 snapshot, which has no parts).
+    fn own_keyed_bytes(&self, id: u64) -> u64 {
+        if self.parts.is_empty() {
+            return self.keyed_bytes();
+        }
+        let chunks: u64 = self.chunks().filter(|chunk| chunk.stored_in == id).map(|chunk| chunk.bytes).sum();
+        let deltas = self.parts.iter().flat_map(|part| &part.deltas).filter(|delta| delta.stored_in == id);
+        chunks + deltas.map(|delta| delta.bytes).sum::<u64>()
+    }
+
+    /// Where each of its chunks and deltas is stored.
+    fn stored_in(&self) -> impl Iterator<Item = u64> + '_ {
+        let chunks = self.chunks().map(|chunk| chunk.stored_in);
+        chunks.chain(self.parts.iter().flat_map(|part| &part.deltas).map(|delta| delta.stored_in))
     }
 
     /// The chunks of all its keyed parts.
@@ -291,6 +340,74 @@ mod v1 {
                         states: op.states,
                         checksum: op.checksum,
                         parts: Vec::new(),
+                    })
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// The metadata of format version 2, whose keyed parts had chunks but no deltas: read and
+/// turned into the current form, with every part's `deltas` empty.
+mod v2 {
+    use serde::Deserialize;
+
+    use super::{ChunkRef, StateMetadata};
+    use crate::operator_snapshot::SnapshotHeader;
+
+    #[derive(Deserialize)]
+    pub(super) struct SnapshotMetadata {
+        magic: String,
+        format_version: u32,
+        header: SnapshotHeader,
+        fingerprint: u64,
+        operators: Vec<OperatorMetadata>,
+    }
+
+    #[derive(Deserialize)]
+    struct OperatorMetadata {
+        uid: String,
+        name: String,
+        parallelism: usize,
+        states: Vec<StateMetadata>,
+        checksum: u64,
+        parts: Vec<KeyedPart>,
+    }
+
+    #[derive(Deserialize)]
+    struct KeyedPart {
+        state: String,
+        key_group: u16,
+        entries: u64,
+        bytes: u64,
+        chunks: Vec<ChunkRef>,
+    }
+
+    impl From<SnapshotMetadata> for super::SnapshotMetadata {
+        fn from(v2: SnapshotMetadata) -> Self {
+            let part = |p: KeyedPart| super::KeyedPart {
+                state: p.state,
+                key_group: p.key_group,
+                entries: p.entries,
+                bytes: p.bytes,
+                chunks: p.chunks,
+                deltas: Vec::new(),
+            };
+            super::SnapshotMetadata {
+                magic: v2.magic,
+                format_version: v2.format_version,
+                header: v2.header,
+                fingerprint: v2.fingerprint,
+                operators: v2
+                    .operators
+                    .into_iter()
+                    .map(|op| super::OperatorMetadata {
+                        uid: op.uid,
+                        name: op.name,
+                        parallelism: op.parallelism,
+                        states: op.states,
+                        checksum: op.checksum,
+                        parts: op.parts.into_iter().map(part).collect(),
                     })
                     .collect(),
             }

@@ -1,14 +1,15 @@
 //! Checkpoints and savepoints on disk: writing, reading, verifying and keeping the last N.
 //!
-//! # Format (version 2)
+//! # Format (version 3)
 //!
 //! One snapshot — a checkpoint or a savepoint — is one directory holding one sled 0.34
 //! database, self-contained, so a savepoint can be copied anywhere and restored at any
-//! parallelism. The database has three parts:
+//! parallelism. The database has four parts:
 //!
 //! | tree | key | value |
 //! |---|---|---|
 //! | `keyed` | `uid_len u16 │ uid │ key_group u16 │ state_len u16 │ state │ chunk u32` | a chunk: entries framed `key_len u32 │ key │ value_len u32 │ value`, in key order |
+//! | `deltas` | as `keyed`, chunk 0 | a delta: changed entries framed as in a chunk, each value `1 │ new value` or `0` (removed), in key order |
 //! | `lists` | `uid_len u16 │ uid │ name_len u16 │ name │ old_subtask u32 │ index u32` | the item's bytes |
 //! | default, key `metadata` | | bincode (standard) of [`SnapshotMetadata`] |
 //!
@@ -49,11 +50,23 @@
 //! ever. [`CheckpointDirectory::retain`] never deletes a checkpoint that a kept one takes
 //! chunks from (Flink's shared state registry, with the references read from the kept
 //! checkpoints' metadata instead of counted). Savepoints are always full, so they stay
-//! self-contained and portable, as in Flink. What changed is found by content when the
-//! checkpoint is written: the subtasks still hand over their whole state.
+//! self-contained and portable, as in Flink. [`write_incremental`] finds what changed by
+//! content, from the whole state the subtasks hand over.
 //!
-//! Version 1 had no parts (every snapshot stored everything); this build reads it
-//! ([`OLDEST_FORMAT_VERSION`]) as a full snapshot, and writes version 2.
+//! **Deltas (version 3): incremental checkpoints from a changelog.** With change tracking
+//! on, a subtask hands over only the entries changed since the previous checkpoint
+//! ([`OperatorChanges`](crate::OperatorChanges)), and [`write_changelog`] stores them per
+//! part as a *delta* ([`DeltaRef`]: where it is stored, its changes, bytes and xxh3-64) on
+//! top of the part's chunks and earlier deltas, as Flink's changelog state backend does.
+//! A restore reads the chunks, applies the deltas in order, and checks the result against
+//! the part's entry and byte counts. A part is *materialised* — written in full as chunks,
+//! its deltas dropped — once every [`MATERIALIZE_AFTER`] ids (staggered by key group, so
+//! only a share of the parts is rewritten per checkpoint; Flink's periodic
+//! materialization), when anything it refers to is that old, or when its deltas outgrow
+//! its chunks.
+//!
+//! Version 1 had no parts (every snapshot stored everything) and version 2 no deltas; this
+//! build reads both ([`OLDEST_FORMAT_VERSION`]), and writes version 3.
 //!
 //! **Completeness.** The writer writes every entry, flushes, then writes the metadata and
 //! flushes again. The metadata is the commit: a directory without it is an incomplete
@@ -65,8 +78,8 @@
 //! and, per operator, per state counts of entries (keyed entries, not chunks), their key
 //! and value bytes, and key groups, and a checksum: xxh3-64 over the operator's stored
 //! pairs in sled key order, `keyed` tree first (one pair per chunk: its key and its whole
-//! value), then `lists`, each pair framed as `key_len u32 │ key │ value_len u32 │ value`.
-//! In version 2 the operator's counts and key groups cover all its parts, and its checksum
+//! value), then `lists`, then (version 3) `deltas`, each pair framed as `key_len u32 │ key
+//! │ value_len u32 │ value`. From version 2 on the operator's counts and key groups cover all its parts, and its checksum
 //! the pairs this snapshot stores itself; each stored chunk must match the checksum, entries
 //! and bytes its metadata records (and none may be missing or extra), and each chunk taken
 //! over is read from the checkpoint storing it and checked the same way (a damaged or
@@ -120,7 +133,9 @@
 //! # Ok::<(), eddy_state::StateError>(())
 //! ```
 
+mod changelog;
 mod deadline;
+mod delta;
 mod directory;
 mod format;
 mod guard;
@@ -133,8 +148,8 @@ mod verify;
 mod writer;
 
 pub use directory::{open_restore_path, CheckpointDirectory, SUPERSEDED_DIR};
-pub use format::{fingerprint, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, REWRITE_AFTER};
-pub use metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+pub use format::{fingerprint, FORMAT_VERSION, MAGIC, MATERIALIZE_AFTER, OLDEST_FORMAT_VERSION, REWRITE_AFTER};
+pub use metadata::{ChunkRef, DeltaRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 pub use reader::{is_snapshot_dir, SnapshotReader};
 pub use redistribute::redistribute;
-pub use writer::{write_incremental, write_snapshot};
+pub use writer::{write_changelog, write_incremental, write_snapshot};

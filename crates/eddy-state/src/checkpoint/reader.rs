@@ -8,11 +8,11 @@ use eddy_core::key::KeyGroupRange;
 
 use super::deadline::close;
 use super::format::{
-    chunk_key, frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, KEYED_TREE, LISTS_TREE,
-    METADATA_KEY,
+    chunk_key, frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, DELTAS_TREE, KEYED_TREE,
+    LISTS_TREE, METADATA_KEY,
 };
 use super::guard::{catch_panic, sled_error};
-use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StoredStateKind};
+use super::metadata::{ChunkRef, DeltaRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StoredStateKind};
 use super::open::open_waiting_for_lock;
 use super::shared::SharedChunks;
 use crate::error::{Result, StateError};
@@ -34,10 +34,12 @@ pub struct SnapshotReader {
     shared: SharedChunks,
 }
 
-/// The open database and its two entry trees.
+/// The open database and its entry trees.
 struct Handles {
     keyed: sled::Tree,
     lists: sled::Tree,
+    /// Keyed parts' deltas (format version 3 on; `None` before).
+    deltas: Option<sled::Tree>,
     /// Held so the database (and its lock) lives exactly as long as the reader.
     _db: sled::Db,
 }
@@ -55,8 +57,10 @@ impl SnapshotReader {
         let config = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).flush_every_ms(None);
         let db = open_waiting_for_lock(&path, &config)?;
         match catch_panic(&path, "reading the metadata", || read_metadata(&path, &db)) {
-            Ok((metadata, keyed, lists)) => {
-                let handles = Some(Handles { keyed, lists, _db: db });
+            Ok((metadata, [keyed, lists, deltas])) => {
+                let deltas = (metadata.format_version >= 3).then_some(deltas).flatten();
+                let handles =
+                    Some(Handles { keyed: keyed.expect("always"), lists: lists.expect("always"), deltas, _db: db });
                 Ok(SnapshotReader { path, metadata, handles, shared: SharedChunks::default() })
             }
             Err(error) => {
@@ -100,15 +104,79 @@ impl SnapshotReader {
     pub fn verify(&self) -> Result<()> {
         let handles = self.handles();
         catch_panic(&self.path, "verifying the entries", || {
-            super::verify::verify(&self.path, &self.metadata, &handles.keyed, &handles.lists)
+            super::verify::verify(&self.path, &self.metadata, &handles.keyed, &handles.lists, handles.deltas.as_ref())
         })?;
         let id = self.metadata.header.id;
         for op in &self.metadata.operators {
             for part in &op.parts {
+                if !part.deltas.is_empty() {
+                    // Applying the deltas checks them, and the part's counts after them.
+                    self.part_entries(op, part)?;
+                    continue;
+                }
                 for chunk in part.chunks.iter().filter(|chunk| chunk.stored_in != id) {
                     self.shared_chunk(op, part, chunk, |_, _| ())?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The bytes stored under `key` in this snapshot's deltas tree.
+    pub(crate) fn own_delta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        catch_panic(&self.path, "reading a delta", || {
+            let Some(deltas) = &self.handles().deltas else { return Ok(None) };
+            let found = deltas.get(key).map_err(|e| sled_error(&self.path, "reading a delta", e))?;
+            Ok(found.map(|bytes| bytes.to_vec()))
+        })
+    }
+
+    /// The entries of a part with deltas, in key order: its chunks with every delta applied,
+    /// checked against the part's entry and byte counts.
+    pub(crate) fn part_entries(&self, op: &OperatorMetadata, part: &KeyedPart) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut entries = Vec::with_capacity(part.entries as usize);
+        self.part_chunks(op, part, |key, value| entries.push((key.to_vec(), value.to_vec())))?;
+        for delta in &part.deltas {
+            let bytes = if delta.stored_in == self.metadata.header.id {
+                let key = chunk_key(&uid_prefix(&op.uid), part.key_group, &part.state, 0);
+                self.own_delta(&key)?.ok_or_else(|| self.damaged(op, &delta_problem(part, delta, "is missing")))?
+            } else {
+                let read = catch_panic(&self.path, "reading a shared delta", || {
+                    Ok(self.shared.read_delta(&self.path, &op.uid, part, delta.stored_in))
+                })?;
+                read.map_err(|what| self.damaged(op, &delta_problem(part, delta, &format!("is unusable: {what}"))))?
+            };
+            let changes = super::delta::decode(&bytes, delta)
+                .map_err(|what| self.damaged(op, &delta_problem(part, delta, &what)))?;
+            entries = super::delta::apply(entries, &changes);
+        }
+        let bytes: u64 = entries.iter().map(|(key, value)| (key.len() + value.len()) as u64).sum();
+        if (entries.len() as u64, bytes) != (part.entries, part.bytes) {
+            let what = format!(
+                "state '{}' in key group {} does not add up to its entries after its deltas",
+                part.state, part.key_group
+            );
+            return Err(self.damaged(op, &what));
+        }
+        Ok(entries)
+    }
+
+    /// Hands the entries of a part's chunks, in order, to `visit`, each chunk read from this
+    /// snapshot or the checkpoint that stores it and checked.
+    fn part_chunks(&self, op: &OperatorMetadata, part: &KeyedPart, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
+        let (id, prefix) = (self.metadata.header.id, uid_prefix(&op.uid));
+        for chunk in &part.chunks {
+            if chunk.stored_in != id {
+                self.shared_chunk(op, part, chunk, &mut visit)?;
+                continue;
+            }
+            let key = chunk_key(&prefix, part.key_group, &part.state, chunk.number);
+            let missing = || {
+                let (number, state, key_group) = (chunk.number, &part.state, part.key_group);
+                self.damaged(op, &format!("chunk {number} of state '{state}' in key group {key_group} is missing"))
+            };
+            let bytes = self.own_chunk(&key)?.ok_or_else(missing)?;
+            decode_chunk(part, chunk, &bytes, &mut visit).map_err(|what| self.damaged(op, &what))?;
         }
         Ok(())
     }
@@ -169,26 +237,17 @@ impl SnapshotReader {
     /// Format version 2: reads the parts of `op` in `key_groups`, chunk by chunk, from this
     /// snapshot or the checkpoint that stores each, into `out`, sorted by key group, then key.
     fn read_parts(&self, op: &OperatorMetadata, key_groups: KeyGroupRange, out: &mut [KeyedEntries]) -> Result<()> {
-        let (id, prefix) = (self.metadata.header.id, uid_prefix(&op.uid));
         for part in op.parts.iter().filter(|part| key_groups.contains(usize::from(part.key_group))) {
             let slot = out.iter().position(|entries| entries.state == part.state).ok_or_else(|| {
                 self.damaged(op, &format!("it has a part of state '{}', which it does not list", part.state))
             })?;
             let entries = &mut out[slot].entries;
             let start = entries.len();
-            let mut push = |key: &[u8], value: &[u8]| entries.push((part.key_group, key.to_vec(), value.to_vec()));
-            for chunk in &part.chunks {
-                if chunk.stored_in != id {
-                    self.shared_chunk(op, part, chunk, &mut push)?;
-                    continue;
-                }
-                let key = chunk_key(&prefix, part.key_group, &part.state, chunk.number);
-                let missing = || {
-                    let (number, state, key_group) = (chunk.number, &part.state, part.key_group);
-                    self.damaged(op, &format!("chunk {number} of state '{state}' in key group {key_group} is missing"))
-                };
-                let bytes = self.own_chunk(&key)?.ok_or_else(missing)?;
-                decode_chunk(part, chunk, &bytes, &mut push).map_err(|what| self.damaged(op, &what))?;
+            if part.deltas.is_empty() {
+                self.part_chunks(op, part, |key, value| entries.push((part.key_group, key.to_vec(), value.to_vec())))?;
+            } else {
+                let applied = self.part_entries(op, part)?;
+                entries.extend(applied.into_iter().map(|(key, value)| (part.key_group, key, value)));
             }
             if !entries[start..].windows(2).all(|pair| pair[0].1 < pair[1].1) {
                 let what = format!("state '{}' has keys out of order in key group {}", part.state, part.key_group);
@@ -300,6 +359,14 @@ fn decode_chunk(
     Ok(())
 }
 
+/// What is wrong with a part's delta.
+fn delta_problem(part: &KeyedPart, delta: &DeltaRef, what: &str) -> String {
+    format!(
+        "the delta of state '{}' in key group {} stored in checkpoint {} {what}",
+        part.state, part.key_group, delta.stored_in
+    )
+}
+
 /// What is wrong with a keyed chunk whose frames do not parse.
 pub(crate) fn broken_chunk(chunk: &ChunkKey<'_>) -> String {
     format!(
@@ -369,7 +436,7 @@ fn check_snapshot_files(dir: &Path) -> Result<()> {
 }
 
 /// Reads and checks the metadata, then opens the entry trees.
-fn read_metadata(path: &Path, db: &sled::Db) -> Result<(SnapshotMetadata, sled::Tree, sled::Tree)> {
+fn read_metadata(path: &Path, db: &sled::Db) -> Result<(SnapshotMetadata, [Option<sled::Tree>; 3])> {
     let bytes = db
         .get(METADATA_KEY)
         .map_err(|e| sled_error(path, "reading the metadata", e))?
@@ -385,7 +452,9 @@ fn read_metadata(path: &Path, db: &sled::Db) -> Result<(SnapshotMetadata, sled::
         });
     }
     let names = db.tree_names();
-    for tree in [KEYED_TREE, LISTS_TREE] {
+    let required: &[&str] =
+        if metadata.format_version >= 3 { &[KEYED_TREE, LISTS_TREE, DELTAS_TREE] } else { &[KEYED_TREE, LISTS_TREE] };
+    for tree in required {
         // open_tree would quietly create a missing tree: a missing one means lost entries.
         if !names.iter().any(|name| name == tree.as_bytes()) {
             return Err(StateError::Checkpoint {
@@ -394,7 +463,9 @@ fn read_metadata(path: &Path, db: &sled::Db) -> Result<(SnapshotMetadata, sled::
             });
         }
     }
-    let keyed = db.open_tree(KEYED_TREE).map_err(|e| sled_error(path, "opening the keyed tree", e))?;
-    let lists = db.open_tree(LISTS_TREE).map_err(|e| sled_error(path, "opening the lists tree", e))?;
-    Ok((metadata, keyed, lists))
+    let mut trees = [None, None, None];
+    for (slot, tree) in trees.iter_mut().zip(required) {
+        *slot = Some(db.open_tree(tree).map_err(|e| sled_error(path, "opening an entry tree", e))?);
+    }
+    Ok((metadata, trees))
 }

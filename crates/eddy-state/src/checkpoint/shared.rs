@@ -33,23 +33,45 @@ impl SharedChunks {
         part: &KeyedPart,
         chunk: &ChunkRef,
     ) -> std::result::Result<Vec<u8>, String> {
-        let owner = stored_at(path, chunk.stored_in);
-        let in_owner = |what: &str| format!("{what} (checkpoint {} at {})", chunk.stored_in, owner.display());
+        let key = chunk_key(&uid_prefix(uid), part.key_group, &part.state, chunk.number);
+        self.read_from(path, chunk.stored_in, |reader| reader.own_chunk(&key))
+    }
+
+    /// The bytes of the delta of operator `uid`'s `part` that checkpoint `stored_in` stores.
+    pub(crate) fn read_delta(
+        &self,
+        path: &Path,
+        uid: &str,
+        part: &KeyedPart,
+        stored_in: u64,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let key = chunk_key(&uid_prefix(uid), part.key_group, &part.state, 0);
+        self.read_from(path, stored_in, |reader| reader.own_delta(&key))
+    }
+
+    /// What `read` finds in checkpoint `stored_in`, opened once.
+    fn read_from(
+        &self,
+        path: &Path,
+        stored_in: u64,
+        read: impl FnOnce(&SnapshotReader) -> crate::Result<Option<Vec<u8>>>,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let owner = stored_at(path, stored_in);
+        let in_owner = |what: &str| format!("{what} (checkpoint {stored_in} at {})", owner.display());
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let reader = match open.entry(chunk.stored_in) {
+        let reader = match open.entry(stored_in) {
             Entry::Occupied(open) => open.into_mut(),
             Entry::Vacant(vacant) => {
                 let reader = SnapshotReader::open(&owner)
                     .map_err(|e| in_owner(&format!("the checkpoint storing it cannot be read: {e}")))?;
                 let found = reader.metadata().header.id;
-                if found != chunk.stored_in {
+                if found != stored_in {
                     return Err(in_owner(&format!("the checkpoint storing it is gone: that directory holds {found}")));
                 }
                 vacant.insert(reader)
             }
         };
-        let key = chunk_key(&uid_prefix(uid), part.key_group, &part.state, chunk.number);
-        match reader.own_chunk(&key) {
+        match read(reader) {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(in_owner("the checkpoint storing it does not have it")),
             Err(e) => Err(in_owner(&format!("the checkpoint storing it cannot be read: {e}"))),

@@ -13,14 +13,20 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::format::{frames, parse_chunk_key, parse_list_key, ChunkKey, EntryChecksum};
 use super::guard::sled_error;
-use super::metadata::{ChunkRef, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
+use super::metadata::{ChunkRef, DeltaRef, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use super::reader::{broken_chunk, damaged};
 use crate::error::{Result, StateError};
 
 /// Checks every stored entry against the metadata: checksums, entry and byte counts, key
 /// groups, that keyed chunks parse and follow each other, list positions, and that no entry
 /// belongs to an unknown operator or state.
-pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tree, lists: &sled::Tree) -> Result<()> {
+pub(crate) fn verify(
+    path: &Path,
+    metadata: &SnapshotMetadata,
+    keyed: &sled::Tree,
+    lists: &sled::Tree,
+    deltas: Option<&sled::Tree>,
+) -> Result<()> {
     let v1 = metadata.format_version == 1;
     let mut tallies: Vec<OperatorTally<'_>> =
         metadata.operators.iter().map(|op| OperatorTally::new(op, (!v1).then_some(metadata.header.id))).collect();
@@ -30,6 +36,9 @@ pub(crate) fn verify(path: &Path, metadata: &SnapshotMetadata, keyed: &sled::Tre
     let add_keyed = if v1 { OperatorTally::add_keyed } else { OperatorTally::add_own_chunk };
     scan_tree(path, keyed, "keyed", &by_prefix, &mut tallies, add_keyed)?;
     scan_tree(path, lists, "lists", &by_prefix, &mut tallies, OperatorTally::add_list)?;
+    if let Some(deltas) = deltas {
+        scan_tree(path, deltas, "deltas", &by_prefix, &mut tallies, OperatorTally::add_own_delta)?;
+    }
     tallies.iter().try_for_each(|tally| tally.check(path))
 }
 
@@ -80,6 +89,9 @@ struct OperatorTally<'m> {
     /// Format version 2: the chunks the metadata says this snapshot stores, by state, key
     /// group and number, and whether the scan found each (`None` in version 1).
     own_chunks: Option<OwnChunks<'m>>,
+    /// The deltas the metadata says this snapshot stores, by state and key group, and
+    /// whether the scan found each.
+    own_deltas: HashMap<&'m [u8], HashMap<u16, (&'m DeltaRef, bool)>>,
 }
 
 /// The chunks a snapshot stores itself, by state, then key group and number, with whether
@@ -121,7 +133,13 @@ impl<'m> OperatorTally<'m> {
             }
             own
         });
-        OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists, own_chunks }
+        let mut own_deltas: HashMap<&[u8], HashMap<u16, _>> = HashMap::new();
+        for part in &operator.parts {
+            for delta in part.deltas.iter().filter(|delta| Some(delta.stored_in) == id) {
+                own_deltas.entry(part.state.as_bytes()).or_default().insert(part.key_group, (delta, false));
+            }
+        }
+        OperatorTally { operator, checksum: EntryChecksum::new(), keyed, lists, own_chunks, own_deltas }
     }
 
     /// Counts the entries of a keyed chunk (its key without the uid prefix), checking that
@@ -181,6 +199,23 @@ impl<'m> OperatorTally<'m> {
         check_chunk(&key, chunk, expected)
     }
 
+    /// Format version 3: checks a stored delta (its key without the uid prefix) against the
+    /// delta the metadata lists for its part.
+    fn add_own_delta(&mut self, rest: &[u8], delta: &[u8]) -> std::result::Result<(), String> {
+        let key = parse_chunk_key(rest).ok_or("a delta's key is malformed")?;
+        let (state, key_group) = (String::from_utf8_lossy(key.state), key.key_group);
+        let found = self.own_deltas.get_mut(key.state).and_then(|parts| parts.get_mut(&key.key_group));
+        let Some((expected, seen)) = found else {
+            return Err(format!(
+                "it stores a delta of state '{state}' in key group {key_group}, which its metadata does not list"
+            ));
+        };
+        *seen = true;
+        super::delta::decode(delta, expected)
+            .map(drop)
+            .map_err(|what| format!("the delta of state '{state}' in key group {key_group} {what}"))
+    }
+
     /// Counts a list item (its key without the uid prefix), checking it is the next one.
     fn add_list(&mut self, rest: &[u8], value: &[u8]) -> std::result::Result<(), String> {
         let (name, subtask, index) = parse_list_key(rest).ok_or("a list item's key is malformed")?;
@@ -227,6 +262,18 @@ impl<'m> OperatorTally<'m> {
                 &format!("chunk {number} of state '{state}' in key group {key_group} is missing"),
             ));
         }
+        let deltas = self
+            .own_deltas
+            .iter()
+            .flat_map(|(state, parts)| parts.iter().map(move |(kg, (_, seen))| (state, kg, seen)));
+        if let Some((state, key_group, _)) = deltas.into_iter().find(|(_, _, seen)| !**seen) {
+            let state = String::from_utf8_lossy(state);
+            return Err(damaged(
+                path,
+                op,
+                &format!("the delta of state '{state}' in key group {key_group} is missing"),
+            ));
+        }
         if self.checksum.digest() != op.checksum {
             return Err(damaged(path, op, "its entries do not match their checksum"));
         }
@@ -265,7 +312,8 @@ fn check_parts(op: &OperatorMetadata, state: &StateMetadata) -> std::result::Res
     for part in op.parts.iter().filter(|part| part.state == state.name) {
         let chunk_entries: u64 = part.chunks.iter().map(|chunk| u64::from(chunk.entries)).sum();
         let chunk_bytes: u64 = part.chunks.iter().map(|chunk| chunk.bytes).sum();
-        if (chunk_entries, chunk_bytes) != (part.entries, part.bytes) {
+        // A part with deltas is checked by applying them (`SnapshotReader::verify`).
+        if part.deltas.is_empty() && (chunk_entries, chunk_bytes) != (part.entries, part.bytes) {
             return Err(format!("state '{}' in key group {} is not the sum of its chunks", state.name, part.key_group));
         }
         entries += part.entries;

@@ -9,12 +9,13 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::deadline::{close, within, SYNC_LIMIT};
 use super::format::{
     chunk_key, ends_chunk, list_key, list_prefix, push_frame, uid_prefix, EntryChecksum, CHUNK_MAX_ENTRIES,
-    CHUNK_TARGET_BYTES, FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN, METADATA_KEY,
-    REWRITE_AFTER,
+    CHUNK_TARGET_BYTES, DELTAS_TREE, FORMAT_VERSION, KEYED_TREE, LISTS_TREE, MAGIC, MAX_FRAMED_LEN, MAX_NAME_LEN,
+    METADATA_KEY, REWRITE_AFTER,
 };
 use super::guard::{catch_panic, sled_error};
 use super::metadata::{ChunkRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use super::open::open_waiting_for_lock;
+use crate::changes::OperatorChanges;
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::{KeyedEntries, ListEntries, OperatorSnapshot, SnapshotHeader, SnapshotKind};
 
@@ -31,7 +32,7 @@ const MAX_KEY_GROUPS: usize = u16::MAX as usize + 1;
 /// `header.max_parallelism`, a key twice in one state, two operators with one uid) are
 /// refused with [`StateError::InvalidOperatorSnapshot`] before anything is written.
 pub fn write_snapshot(dir: &Path, header: SnapshotHeader, operators: &[OperatorSnapshot]) -> Result<SnapshotMetadata> {
-    write(dir, header, operators, None)
+    write(dir, header, operators, None, &[])
 }
 
 /// Writes an incremental checkpoint into `dir`: like [`write_snapshot`], but a chunk of a
@@ -52,6 +53,37 @@ pub fn write_incremental(
     operators: &[OperatorSnapshot],
     base: &SnapshotMetadata,
 ) -> Result<SnapshotMetadata> {
+    check_incremental(dir, &header, base)?;
+    write(dir, header, operators, Some(base), &[])
+}
+
+/// Writes an incremental checkpoint from a changelog: the operators' keyed parts given in
+/// full (`operators`) and the changes to the others since `base` (`changes`, at most one
+/// per operator; an operator without is written as by [`write_incremental`]), as Flink's
+/// changelog state backend does. Returns the metadata.
+///
+/// A changed part of `base` gets a *delta* (its changed entries and tombstones) on top of
+/// the chunks and deltas it had, so the checkpoint writes about what changed, not the
+/// state. Each part is *materialised* (read back, changed, written in full as chunks) once
+/// every [`REWRITE_AFTER`](super::REWRITE_AFTER) ids, staggered by key group so that only
+/// a share of the parts is rewritten at each checkpoint (Flink's periodic
+/// materialization), and as soon as its deltas outgrow its chunks: a restore then never
+/// reads more than `REWRITE_AFTER` deltas per part, and no part keeps a checkpoint more
+/// than that many ids old alive. Materialising reads the part from the checkpoints that
+/// store it, in `dir`'s parent directory.
+pub fn write_changelog(
+    dir: &Path,
+    header: SnapshotHeader,
+    operators: &[OperatorSnapshot],
+    changes: &[OperatorChanges],
+    base: &SnapshotMetadata,
+) -> Result<SnapshotMetadata> {
+    check_incremental(dir, &header, base)?;
+    write(dir, header, operators, Some(base), changes)
+}
+
+/// Refuses an incremental checkpoint on a base it cannot build on.
+fn check_incremental(dir: &Path, header: &SnapshotHeader, base: &SnapshotMetadata) -> Result<()> {
     let problem = |problem: String| Err(StateError::Checkpoint { path: dir.to_path_buf(), problem });
     if header.kind != SnapshotKind::Checkpoint || base.header.kind != SnapshotKind::Checkpoint {
         return problem(
@@ -65,7 +97,7 @@ pub fn write_incremental(
             header.id, header.max_parallelism, base.header.id, base.header.max_parallelism
         ));
     }
-    write(dir, header, operators, Some(base))
+    Ok(())
 }
 
 /// Writes a full snapshot, or an incremental checkpoint on top of `base`.
@@ -74,14 +106,16 @@ fn write(
     header: SnapshotHeader,
     operators: &[OperatorSnapshot],
     base: Option<&SnapshotMetadata>,
+    changes: &[OperatorChanges],
 ) -> Result<SnapshotMetadata> {
     check_header(dir, &header)?;
     let sorted = check_operators(&header, operators)?;
+    super::changelog::check_changes(&header, operators, changes)?;
     let created = prepare_dir(dir)?;
     let config = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).flush_every_ms(None);
     let written = open_waiting_for_lock(dir, &config).and_then(|db| {
         let written =
-            catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted, base));
+            catch_panic(dir, "writing the snapshot", || write_all(dir, &db, header, operators, &sorted, base, changes));
         let closed = close(dir, db);
         // Once the metadata is flushed the snapshot is complete, even if closing stalls.
         if let (Ok(_), Err(error)) = (&written, closed) {
@@ -244,15 +278,27 @@ fn write_all(
     operators: &[OperatorSnapshot],
     sorted: &[SortedKeyed<'_>],
     base: Option<&SnapshotMetadata>,
+    changes: &[OperatorChanges],
 ) -> Result<SnapshotMetadata> {
     let keyed = db.open_tree(KEYED_TREE).map_err(|e| sled_error(dir, "creating the keyed tree", e))?;
     let lists = db.open_tree(LISTS_TREE).map_err(|e| sled_error(dir, "creating the lists tree", e))?;
+    let deltas = db.open_tree(DELTAS_TREE).map_err(|e| sled_error(dir, "creating the deltas tree", e))?;
     let mut operator_metadata = Vec::with_capacity(operators.len());
+    let mut base_reader = super::changelog::BaseReader::new(dir, base);
     for (op, sorted) in operators.iter().zip(sorted) {
         let reusable = base.map(|base| reusable_chunks(base, &op.uid, header.id)).unwrap_or_default();
         let target = Target { dir, keyed: &keyed, id: header.id, reusable };
-        operator_metadata.push(write_operator(&target, &lists, op, sorted)?);
+        let metadata = match changes.iter().find(|c| c.uid == op.uid) {
+            Some(changes) => {
+                let base_op = base.and_then(|base| base.operator(&op.uid));
+                let trees = super::changelog::Trees { lists: &lists, deltas: &deltas };
+                super::changelog::write_operator(&target, trees, op, sorted, changes, base_op, &mut base_reader)?
+            }
+            None => write_operator(&target, &lists, op, sorted)?,
+        };
+        operator_metadata.push(metadata);
     }
+    drop(base_reader);
     flush(dir, db, "flushing the entries")?;
     let metadata = SnapshotMetadata {
         magic: MAGIC.to_string(),
@@ -290,13 +336,23 @@ fn reusable_chunks<'b>(base: &'b SnapshotMetadata, uid: &str, id: u64) -> Reusab
 type Reusable<'b> = HashMap<(&'b str, u16, u64), &'b ChunkRef>;
 
 /// Where one operator's keyed chunks go: the snapshot's keyed tree, unless its base has them.
-struct Target<'a> {
-    dir: &'a Path,
-    keyed: &'a sled::Tree,
+pub(super) struct Target<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) keyed: &'a sled::Tree,
     /// The snapshot's id, which the chunks it stores itself record.
-    id: u64,
+    pub(super) id: u64,
     /// The chunks of the base that may be taken over (none for a full snapshot).
     reusable: Reusable<'a>,
+}
+
+/// The operator's list items, in sled order, added to `checksum` and inserted.
+pub(super) fn write_lists(
+    target: &Target<'_>,
+    lists: &sled::Tree,
+    op: &OperatorSnapshot,
+    checksum: &mut EntryChecksum,
+) -> Result<()> {
+    insert_sorted(target.dir, lists, &sorted_list_pairs(op, &uid_prefix(&op.uid)), checksum)
 }
 
 /// Writes one operator's keyed entries, then its list items, and describes them.
@@ -308,7 +364,10 @@ fn write_operator(
 ) -> Result<OperatorMetadata> {
     let prefix = uid_prefix(&op.uid);
     let mut checksum = EntryChecksum::new();
-    let parts = write_keyed(target, sorted, &prefix, &mut checksum)?;
+    let parts = write_keyed(target, sorted, &prefix, true, &mut |key, frames| {
+        checksum.add(&key, &frames);
+        target.keyed.insert(key, frames).map(drop).map_err(|e| sled_error(target.dir, "writing entries", e))
+    })?;
     let list_pairs = sorted_list_pairs(op, &prefix);
     insert_sorted(target.dir, lists, &list_pairs, &mut checksum)?;
     let mut states: Vec<StateMetadata> = op.keyed.iter().map(keyed_state_metadata).collect();
@@ -324,10 +383,10 @@ fn write_operator(
 }
 
 /// An operator's keyed entries in the order they are stored.
-struct SortedKeyed<'a> {
+pub(super) struct SortedKeyed<'a> {
     /// The operator's keyed states in sled order: by stored name, `len u16 BE | name`, so
     /// by length, then bytes.
-    states: Vec<&'a KeyedEntries>,
+    pub(super) states: Vec<&'a KeyedEntries>,
     /// Where each key group's entries start in `entries`, and at the end where the last one
     /// ends: key group `g` is `entries[starts[g]..starts[g + 1]]`.
     starts: Vec<usize>,
@@ -337,7 +396,7 @@ struct SortedKeyed<'a> {
 
 /// One keyed entry, as the writer orders them within its key group.
 #[derive(Clone, Copy)]
-struct SortedEntry<'a> {
+pub(super) struct SortedEntry<'a> {
     /// The state's index in [`SortedKeyed::states`].
     state: usize,
     /// The key's first 8 bytes, big-endian, zero-padded: decides most comparisons without a
@@ -347,7 +406,12 @@ struct SortedEntry<'a> {
     value: &'a [u8],
 }
 
-impl SortedEntry<'_> {
+impl<'a> SortedEntry<'a> {
+    /// An entry of the part being written (a part has one state).
+    pub(super) fn of_part(key: &'a [u8], value: &'a [u8]) -> Self {
+        SortedEntry { state: 0, head: key_head(key), key, value }
+    }
+
     /// A placeholder, overwritten before it is read.
     const EMPTY: SortedEntry<'static> = SortedEntry { state: 0, head: 0, key: &[], value: &[] };
 
@@ -389,7 +453,7 @@ impl<'a> SortedKeyed<'a> {
     }
 
     /// Each key group that has entries, with its entries in storage order.
-    fn key_groups(&self) -> impl Iterator<Item = (u16, &[SortedEntry<'a>])> {
+    pub(super) fn key_groups(&self) -> impl Iterator<Item = (u16, &[SortedEntry<'a>])> {
         // `new` made one start per key group below 2^16, plus the end.
         (0..=u16::MAX).zip(self.starts.windows(2)).filter_map(|(key_group, window)| {
             let entries = &self.entries[window[0]..window[1]];
@@ -407,56 +471,66 @@ fn key_head(key: &[u8]) -> u64 {
     u64::from_be_bytes(head)
 }
 
-/// Writes the operator's keyed entries as chunks, in sled order, adding each chunk to the
-/// checksum in that order, and describes every part: one state's entries in one key group.
-/// A chunk exactly as one of the same part in the base is not written but referenced.
-fn write_keyed(
+/// Cuts the operator's keyed entries into chunks, in sled order, hands each chunk to
+/// `store` in that order (`chunk key, frames`), and describes every part: one state's
+/// entries in one key group. With `reuse`, a chunk exactly as one of the same part in the
+/// base is not stored but referenced.
+pub(super) fn write_keyed(
     target: &Target<'_>,
     sorted: &SortedKeyed<'_>,
     prefix: &[u8],
-    checksum: &mut EntryChecksum,
+    reuse: bool,
+    store: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<()>,
 ) -> Result<Vec<KeyedPart>> {
     let mut parts = Vec::new();
     for (key_group, entries) in sorted.key_groups() {
         for run in entries.chunk_by(|a, b| a.state == b.state) {
             let state = &sorted.states[run[0].state].state;
-            let mut part = KeyedPart { state: state.clone(), key_group, entries: 0, bytes: 0, chunks: Vec::new() };
-            for chunk in cut_chunks(run) {
-                let stored = ChunkRef {
-                    stored_in: target.id,
-                    number: u32::try_from(part.chunks.len()).map_err(|_| StateError::Checkpoint {
-                        path: target.dir.to_path_buf(),
-                        problem: format!(
-                            "state '{state}' has too many entries in key group {key_group} for one snapshot"
-                        ),
-                    })?,
-                    entries: chunk.entries,
-                    bytes: chunk.bytes,
-                    checksum: xxh3_64(&chunk.frames),
-                };
-                let unchanged = target
-                    .reusable
-                    .get(&(state.as_str(), key_group, stored.checksum))
-                    .filter(|old| (old.entries, old.bytes) == (stored.entries, stored.bytes));
-                match unchanged {
-                    Some(old) => part.chunks.push(**old),
-                    None => {
-                        let key = chunk_key(prefix, key_group, state, stored.number);
-                        checksum.add(&key, &chunk.frames);
-                        target
-                            .keyed
-                            .insert(key, chunk.frames)
-                            .map_err(|e| sled_error(target.dir, "writing entries", e))?;
-                        part.chunks.push(stored);
-                    }
-                }
-                part.entries += u64::from(chunk.entries);
-                part.bytes += chunk.bytes;
-            }
-            parts.push(part);
+            parts.push(write_part(target, prefix, state, key_group, run, reuse, store)?);
         }
     }
     Ok(parts)
+}
+
+/// Cuts one part's entries (in storage order) into chunks, hands each to `store`, and
+/// describes the part. With `reuse`, a chunk the base has in the same part is referenced.
+pub(super) fn write_part(
+    target: &Target<'_>,
+    prefix: &[u8],
+    state: &str,
+    key_group: u16,
+    run: &[SortedEntry<'_>],
+    reuse: bool,
+    store: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<()>,
+) -> Result<KeyedPart> {
+    let mut part =
+        KeyedPart { state: state.to_string(), key_group, entries: 0, bytes: 0, chunks: Vec::new(), deltas: Vec::new() };
+    for chunk in cut_chunks(run) {
+        let stored = ChunkRef {
+            stored_in: target.id,
+            number: u32::try_from(part.chunks.len()).map_err(|_| StateError::Checkpoint {
+                path: target.dir.to_path_buf(),
+                problem: format!("state '{state}' has too many entries in key group {key_group} for one snapshot"),
+            })?,
+            entries: chunk.entries,
+            bytes: chunk.bytes,
+            checksum: xxh3_64(&chunk.frames),
+        };
+        let unchanged = target
+            .reusable
+            .get(&(state, key_group, stored.checksum))
+            .filter(|old| reuse && (old.entries, old.bytes) == (stored.entries, stored.bytes));
+        match unchanged {
+            Some(old) => part.chunks.push(**old),
+            None => {
+                store(chunk_key(prefix, key_group, state, stored.number), chunk.frames)?;
+                part.chunks.push(stored);
+            }
+        }
+        part.entries += u64::from(chunk.entries);
+        part.bytes += chunk.bytes;
+    }
+    Ok(part)
 }
 
 /// One chunk's frames, with its entry count and user bytes.
@@ -526,7 +600,7 @@ fn insert_sorted(
 }
 
 /// Describes one keyed state from its entries.
-fn keyed_state_metadata(keyed: &KeyedEntries) -> StateMetadata {
+pub(super) fn keyed_state_metadata(keyed: &KeyedEntries) -> StateMetadata {
     // A bit per possible key group rather than a sort: linear in the entries.
     let mut seen = vec![0u64; MAX_KEY_GROUPS / 64];
     for (key_group, _, _) in &keyed.entries {
@@ -545,7 +619,7 @@ fn keyed_state_metadata(keyed: &KeyedEntries) -> StateMetadata {
 }
 
 /// Describes one operator-state list from its items.
-fn list_state_metadata(list: &ListEntries) -> StateMetadata {
+pub(super) fn list_state_metadata(list: &ListEntries) -> StateMetadata {
     StateMetadata {
         name: list.name.clone(),
         kind: StoredStateKind::List { redistribution: list.redistribution, subtasks: list.items.len() as u32 },

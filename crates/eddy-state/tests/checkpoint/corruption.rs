@@ -137,12 +137,13 @@ fn a_foreign_sled_database_or_another_version_is_refused_by_name() {
     let db = sled::Config::new().path(dir.path()).open().unwrap();
     let (mut metadata, _): (eddy_state::SnapshotMetadata, usize) =
         bincode::serde::decode_from_slice(&db.get("metadata").unwrap().unwrap(), bincode::config::standard()).unwrap();
-    metadata.format_version = 3;
+    metadata.format_version = eddy_state::checkpoint::FORMAT_VERSION + 1;
     db.insert("metadata", bincode::serde::encode_to_vec(&metadata, bincode::config::standard()).unwrap()).unwrap();
     db.flush().unwrap();
     drop(db);
     let err = SnapshotReader::open(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("format version 3"), "{err}");
+    let newer = format!("format version {}", eddy_state::checkpoint::FORMAT_VERSION + 1);
+    assert!(err.contains(&newer), "{err}");
 
     let other = tempfile::tempdir().unwrap();
     let db = sled::Config::new().path(other.path()).open().unwrap();

@@ -109,8 +109,10 @@ pub fn keyed_chunks(dir: &Path) -> usize {
     open_sled(dir).open_tree("keyed").unwrap().len()
 }
 
-/// A proptest config with few cases: every case writes a sled database.
+/// A proptest config with few cases: every case writes a sled database. `PROPTEST_CASES`
+/// overrides the number, for a long run that hunts for a rare failure.
 pub fn few_cases(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(cases);
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 

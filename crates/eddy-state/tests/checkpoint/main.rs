@@ -1,6 +1,7 @@
 //! Checkpoint and savepoint storage: round trips against a model, list redistribution,
 //! checkpoint directories, and damaged files (errors and skipped checkpoints, never panics).
 
+mod changelog;
 mod corruption;
 mod directory;
 mod fixture;
@@ -9,4 +10,5 @@ mod lists;
 mod roundtrip;
 mod v1_fixture;
 mod v1_model;
+mod v2_fixture;
 mod writing;

@@ -17,8 +17,8 @@ use crate::v1_model;
 /// A version-1 dump: every tree of the database, with its pairs.
 type Dump = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
 
-/// Rebuilds the database of a version-1 snapshot in `dir` from its dump.
-fn rebuild(dir: &Path, dump: &[u8]) {
+/// Rebuilds the database of a snapshot (version 1 or 2) in `dir` from its dump.
+pub fn rebuild(dir: &Path, dump: &[u8]) {
     let (trees, _): (Dump, usize) = bincode::serde::decode_from_slice(dump, bincode::config::standard()).unwrap();
     let db = sled::Config::new().path(dir).open().unwrap();
     for (name, pairs) in trees {

@@ -7,15 +7,22 @@
 //! A restore at another parallelism reads the key groups this subtask owns now, whichever
 //! subtasks wrote them.
 //!
+//! With incremental checkpoints, a subtask hands over only what changed ([`changes`]): the
+//! backend's changed entries under their state's name, and in full what the store does not
+//! track entry by entry (the heap's namespaced states, the timers).
+//!
 //! Operators that kept their state in tables of their own before the shell (windows,
 //! sessions, triggered windows, rolling aggregates) wrote it under other names, in their own
 //! encoding; a restore hands those entries to the handler, which converts them
 //! ([`KeyedHandler::legacy_states`](super::KeyedHandler::legacy_states)).
 
 use eddy_core::{Error, Result};
-use eddy_runtime::checkpoint::StateContext;
+use eddy_runtime::checkpoint::{StateContext, SubtaskChanges};
 use eddy_state::backend::layout::EntryKey;
-use eddy_state::{AnyBackend, KeyGroupSnapshot, KeyedEntries, KeyedStateStore, StateError, TimeDomain, Timer};
+use eddy_state::{
+    AnyBackend, KeyGroupSnapshot, KeyedChange, KeyedEntries, KeyedStateStore, StateChanges, StateError, StoreChanges,
+    TimeDomain, Timer,
+};
 
 use crate::state_codec::decode;
 
@@ -28,9 +35,36 @@ fn state_error(error: StateError) -> Error {
 
 /// Every key group's state entries, by state name, and timers, for the checkpoint.
 pub(crate) fn snapshot(store: &KeyedStateStore<AnyBackend>) -> Result<Vec<KeyedEntries>> {
+    by_state(store.snapshot_key_groups().map_err(state_error)?)
+}
+
+/// What changed, for an incremental checkpoint: the changed entries by state name, and the
+/// untracked states and timers in full (as [`snapshot`] gives them).
+pub(crate) fn changes(store: StoreChanges) -> Result<(Vec<KeyedEntries>, SubtaskChanges)> {
+    let mut states: Vec<StateChanges> = Vec::new();
+    for change in store.changes {
+        let entry = EntryKey::parse(&change.key)
+            .ok_or_else(|| Error::Checkpoint("a changed keyed state entry does not follow the entry layout".into()))?;
+        let key_group = entry.key_group as u16;
+        let at = match states.iter().position(|s| s.state == entry.state) {
+            Some(at) => at,
+            None => {
+                states.push(StateChanges { state: entry.state.to_string(), changes: Vec::new() });
+                states.len() - 1
+            }
+        };
+        states[at].changes.push(KeyedChange { key_group, key: change.key, value: change.value, before: change.before });
+    }
+    let mut replaced_states = store.untracked_states;
+    replaced_states.push(TIMERS.into());
+    Ok((by_state(store.untracked)?, SubtaskChanges { changes: states, replaced_states }))
+}
+
+/// Key groups' entries by state name, and their timers under [`TIMERS`].
+fn by_state(groups: Vec<KeyGroupSnapshot>) -> Result<Vec<KeyedEntries>> {
     let mut states: Vec<KeyedEntries> = Vec::new();
     let mut timers = KeyedEntries { state: TIMERS.into(), entries: Vec::new() };
-    for group in store.snapshot_key_groups().map_err(state_error)? {
+    for group in groups {
         let key_group = group.key_group as u16;
         // Entries come in key order, so one state's entries follow each other.
         let mut current = None;

@@ -19,7 +19,8 @@
 //!   answers reads of it ([`queryable_state`](crate::queryable_state)) between batches and
 //!   on ticks, on the subtask's own thread;
 //! - checkpoints ([`checkpointing`]): at a barrier, every key group's state and timers go
-//!   into the snapshot, then the barrier goes on; at start, the key groups this subtask owns
+//!   into the snapshot (with incremental checkpoints on the heap backend, only the entries
+//!   changed since the checkpoint they build on: a changelog), then the barrier goes on; at start, the key groups this subtask owns
 //!   now are restored from whatever subtasks held them before (any parallelism).
 //!
 //! A handler is built once the shell has restored the store, and opens its states then
@@ -232,7 +233,7 @@ impl<T: Data, O: Send, H: KeyedHandler<T, O>> Output<T> for KeyedOperator<T, O, 
 
     fn barrier(&mut self, barrier: Barrier) -> Result<()> {
         let lists = self.handler.lists(&self.shell)?;
-        self.shell.snapshot(lists)?;
+        self.shell.snapshot(lists, barrier)?;
         self.shell.output.out.barrier(barrier)
     }
 

@@ -1,7 +1,7 @@
 //! What a handler works with: the subtask's keyed state, its outputs, and time.
 
 use eddy_core::time::MIN_WATERMARK;
-use eddy_core::{Error, OperatorInfo, Output, Record, Result, Timestamp};
+use eddy_core::{Barrier, BarrierKind, Error, OperatorInfo, Output, Record, Result, Timestamp};
 use eddy_runtime::checkpoint::{StateContext, SubtaskList};
 use eddy_runtime::graph::BuildContext;
 use eddy_state::{AnyBackend, KeyedEntries, KeyedStateStore, StateError};
@@ -30,6 +30,8 @@ pub(crate) struct Shell<O> {
     pub(crate) info: OperatorInfo,
     /// The link to checkpoints (`None`: the job takes none).
     checkpoints: Option<StateContext>,
+    /// Whether the store tracks what changes, for incremental checkpoints.
+    tracks_changes: bool,
     /// The sled directory, removed when the subtask ends (declared after `store`, which
     /// closes the database first).
     _working_state: Option<WorkingState>,
@@ -39,13 +41,22 @@ impl<O: Send> Shell<O> {
     /// Opens the subtask's keyed state and outputs.
     pub(crate) fn open(ctx: &BuildContext, out: Box<dyn Output<O>>) -> Result<Self> {
         let (store, working_state) = working_state::open(ctx)?;
+        let checkpoints = ctx.state();
+        // Incremental checkpoints: the heap backend notes what changes (sled does not).
+        let tracks_changes = match &checkpoints {
+            Some(checkpoints) if checkpoints.tracks_changes() => {
+                store.track_changes().map_err(|e| ctx.info.error(format!("keyed state: {e}")))?
+            }
+            _ => false,
+        };
         Ok(Shell {
             store: queryable(ctx, store),
             output: Emitter { out: WithSide::new(ctx, out), buffer: Vec::new() },
             watermark: MIN_WATERMARK,
             now: eddy_core::time::now_ms(),
             info: ctx.info.clone(),
-            checkpoints: ctx.state(),
+            checkpoints,
+            tracks_changes,
             _working_state: working_state,
         })
     }
@@ -57,9 +68,19 @@ impl<O: Send> Shell<O> {
         checkpointing::restore(&self.store, checkpoints, legacy).map_err(|e| self.checkpoint_error(e))
     }
 
-    /// Puts every key group's state and timers, and `lists`, into the checkpoint being taken.
-    pub(crate) fn snapshot(&self, lists: Vec<SubtaskList>) -> Result<()> {
+    /// Puts every key group's state and timers, and `lists`, into the checkpoint of
+    /// `barrier`; with incremental checkpoints, only what changed since the checkpoint it
+    /// builds on, where the store can tell.
+    pub(crate) fn snapshot(&self, lists: Vec<SubtaskList>, barrier: Barrier) -> Result<()> {
         let Some(checkpoints) = &self.checkpoints else { return Ok(()) };
+        if barrier.kind == BarrierKind::Checkpoint && self.tracks_changes {
+            let changes = self.store.snapshot_changes(barrier.checkpoint, checkpoints.incremental_base());
+            if let Some(changes) = changes.map_err(|e| self.state_error(e))? {
+                let (keyed, changes) = checkpointing::changes(changes).map_err(|e| self.checkpoint_error(e))?;
+                checkpoints.snapshot_changes(keyed, changes, lists);
+                return Ok(());
+            }
+        }
         let keyed = checkpointing::snapshot(&self.store).map_err(|e| self.checkpoint_error(e))?;
         checkpoints.snapshot(keyed, lists);
         Ok(())
