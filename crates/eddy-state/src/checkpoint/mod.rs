@@ -134,6 +134,7 @@
 //! ```
 
 mod changelog;
+mod damage;
 mod deadline;
 mod delta;
 mod directory;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use eddy_core::key::KeyGroupRange;
 
+use super::damage::{broken_chunk, damaged};
 use super::deadline::close;
 use super::format::{
     chunk_key, frames, keyed_scan_start, list_prefix, parse_chunk_key, uid_prefix, ChunkKey, DELTAS_TREE, KEYED_TREE,
@@ -365,27 +366,6 @@ fn delta_problem(part: &KeyedPart, delta: &DeltaRef, what: &str) -> String {
         "the delta of state '{}' in key group {} stored in checkpoint {} {what}",
         part.state, part.key_group, delta.stored_in
     )
-}
-
-/// What is wrong with a keyed chunk whose frames do not parse.
-pub(crate) fn broken_chunk(chunk: &ChunkKey<'_>) -> String {
-    format!(
-        "chunk {} of state '{}' in key group {} is not a run of whole entries",
-        chunk.chunk,
-        String::from_utf8_lossy(chunk.state),
-        chunk.key_group
-    )
-}
-
-/// The error for damaged entries of `op` in the snapshot at `path`.
-pub(crate) fn damaged(path: &Path, op: &OperatorMetadata, what: &str) -> StateError {
-    StateError::Checkpoint {
-        path: path.to_path_buf(),
-        problem: format!(
-            "operator '{}' ('{}') is damaged: {what}; use an older checkpoint or another savepoint",
-            op.uid, op.name
-        ),
-    }
 }
 
 impl Drop for SnapshotReader {

@@ -11,10 +11,10 @@ use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::damage::{broken_chunk, damaged};
 use super::format::{frames, parse_chunk_key, parse_list_key, ChunkKey, EntryChecksum};
 use super::guard::sled_error;
 use super::metadata::{ChunkRef, DeltaRef, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
-use super::reader::{broken_chunk, damaged};
 use crate::error::{Result, StateError};
 
 /// Checks every stored entry against the metadata: checksums, entry and byte counts, key
