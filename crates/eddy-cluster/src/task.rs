@@ -23,6 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::checkpoint::Checkpoints;
 use crate::error::{ClusterError, Result};
+use crate::group_snapshot::GroupFormat;
 use crate::incarnation::TRANSACTION_TIMEOUT;
 use crate::job::{InputRecord, WindowedJob};
 use crate::repartition::{Envelope, Partitioner};
@@ -45,6 +46,13 @@ pub struct Context<J> {
     pub(crate) store: CheckpointStore,
     /// The input's end offsets, in a bounded run.
     pub(crate) ends: Option<Vec<i64>>,
+}
+
+impl<J: WindowedJob> Context<J> {
+    /// How window tasks file a key group's windows.
+    fn format(&self) -> GroupFormat {
+        GroupFormat { window_ms: self.job.window_ms(), max_parallelism: self.partitioner.max_parallelism() }
+    }
 }
 
 /// What a task keeps besides its offsets.
@@ -112,7 +120,8 @@ impl<J: WindowedJob> Task<J> {
             Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN },
             Role::Window(branch) => {
                 let name = &cx.topology.branches[branch].name;
-                let (state, checkpoints) = Checkpoints::restore(&cx.store, name, partition, committed, cx.partitions)?;
+                let (state, checkpoints) =
+                    Checkpoints::restore(&cx.store, name, partition, committed, cx.partitions, &cx.format())?;
                 Body::Window { branch, state, checkpoints, marked_done: false }
             }
         };
@@ -220,7 +229,7 @@ impl<J: WindowedJob> Task<J> {
             return Ok(());
         }
         if let Body::Window { state, checkpoints, .. } = &mut self.body {
-            checkpoints.write(&cx.store, state, self.next_offset)?;
+            checkpoints.write(&cx.store, state, &cx.format(), self.next_offset)?;
         }
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
