@@ -131,8 +131,8 @@ impl<J: WindowedJob> Tasks<J> {
 
 /// Commits `tasks`. Each commit is a transaction of the task's own producer, a few round
 /// trips to the broker that wait for nothing another task does: they run at once, so a
-/// member's commit takes about one task's, not the sum of all of them (most of a commit
-/// interval with a few tasks, and as long again before a moved task first commits).
+/// member's commit takes about as long as one task's. One after another, at ~0.1 s each,
+/// 8 tasks took most of a 1 s commit interval.
 fn commit<J: WindowedJob>(cx: &Context<J>, group: &ConsumerGroupMetadata, tasks: Vec<&mut Task<J>>) -> Result<()> {
     match tasks.len() {
         0 => Ok(()),
@@ -171,7 +171,9 @@ fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Syn
         let running: Vec<_> = items.into_iter().map(|item| scope.spawn(move || f(item))).collect();
         running
             .into_iter()
-            .map(|thread| thread.join().unwrap_or_else(|_| Err(ClusterError::Config("a task's start panicked".into()))))
+            .map(|thread| {
+                thread.join().unwrap_or_else(|_| Err(ClusterError::Config("a task's thread panicked".into())))
+            })
             .collect()
     })
 }
