@@ -8,9 +8,9 @@
 //! fire only when every input partition has passed them.
 //!
 //! The windows are kept per key group, and the state knows which key groups changed since
-//! it was last checkpointed ([`WindowState::take_changes`]): a checkpoint writes those alone
-//! ([`checkpoint`](crate::checkpoint)), each in eddy-state's per-key-group snapshot format
-//! ([`group_snapshot`](crate::group_snapshot)).
+//! it was last checkpointed ([`WindowState::take_changes`]): a checkpoint (the crate's
+//! `checkpoint` module) writes those alone, each in eddy-state's per-key-group snapshot
+//! format ([`group_snapshot`](crate::group_snapshot)).
 
 use std::collections::{BTreeMap, BTreeSet};
 
