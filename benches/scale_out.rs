@@ -9,6 +9,7 @@
 //! ```text
 //! cargo build --release --example word_count && cargo bench --bench scale_out
 //! SCALE_OUT_LINES=5000 cargo bench --bench scale_out     # lines per partition (default 20000)
+//! SCALE_OUT_ONLY=failover SCALE_OUT_LOGS=/tmp/logs cargo bench --bench scale_out   # the failover with a replacement alone, with logs
 //! ```
 
 #[path = "common/machine.rs"]
@@ -17,7 +18,11 @@ mod machine;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Processes started, naming their logs.
+static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 use eddy_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use eddy_kafka::rdkafka::client::DefaultClientContext;
@@ -63,14 +68,26 @@ fn produce(brokers: &str, topic: &str, from: usize, to: usize) {
 }
 
 fn start(brokers: &str, input: &str, app: &str, store: &Path, extra: &[&str]) -> Child {
+    // SCALE_OUT_LOGS=dir: each process's debug log (task starts, first commits) in
+    // dir/<app>-<pid>.log, to see where a failover's time goes.
+    let logs = std::env::var_os("SCALE_OUT_LOGS").map(PathBuf::from);
+    let stderr = match &logs {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).unwrap();
+            let name = format!("{app}-{}-{}.log", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+            Stdio::from(std::fs::File::create(dir.join(name)).unwrap())
+        }
+        None => Stdio::null(),
+    };
     Command::new(binary())
+        .env("RUST_LOG", if logs.is_some() { "warn,eddy_cluster=debug" } else { "warn" })
         .args(["--kafka-brokers", brokers, "--input-topic", input, "--output-topic", &format!("{app}-out")])
         .args(["--application-id", app, "--checkpoint-store", &format!("file://{}", store.display())])
         .args(["--timestamped", "--checkpoint-interval-ms", "1000"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
@@ -131,6 +148,8 @@ fn failover(brokers: &str, lines: usize, dir: &Path, replace: bool) -> Option<f6
     }
     let before = committed(brokers, app, &input);
     let killed = Instant::now();
+    let epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    eprintln!("{app}: SIGKILL at {:.3} s since the epoch", epoch.as_secs_f64());
     children[0].kill().unwrap();
     children[0].wait().unwrap();
     if replace {
@@ -160,11 +179,19 @@ fn main() {
     let brokers = kafka.address();
     let dir = tempfile::tempdir().unwrap();
     println!("scale-out, {}; {PARTITIONS} partitions x {lines} lines of 5 words", machine::machine());
-    create_topic(&brokers, "lines", PARTITIONS);
-    produce(&brokers, "lines", 0, lines);
+    // SCALE_OUT_ONLY=failover: only the failover with a replacement, to repeat it quickly.
+    let only_failover = std::env::var("SCALE_OUT_ONLY").as_deref() == Ok("failover");
+    if !only_failover {
+        create_topic(&brokers, "lines", PARTITIONS);
+        produce(&brokers, "lines", 0, lines);
+    }
     let total = (lines * PARTITIONS as usize) as f64;
     let mut base = None;
-    for (processes, members) in [(1, 1), (2, 1), (3, 1), (1, 3)] {
+    let runs = match only_failover {
+        true => vec![],
+        false => vec![(1, 1), (2, 1), (3, 1), (1, 3)],
+    };
+    for (processes, members) in runs {
         let seconds = throughput(&brokers, processes, members, dir.path());
         let rate = total / seconds;
         let ratio = rate / *base.get_or_insert(rate);
@@ -173,7 +200,7 @@ fn main() {
             rate * 5.0
         );
     }
-    for replace in [true, false] {
+    for replace in [true, false].into_iter().take(if only_failover { 1 } else { 2 }) {
         let what =
             if replace { "SIGKILL + a replacement with the same --instance-id" } else { "SIGKILL, no replacement" };
         match failover(&brokers, lines, dir.path(), replace) {

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{ClusterError, Result};
+use crate::group_snapshot::GroupFormat;
 use crate::store::CheckpointStore;
 use crate::window_state::WindowState;
 
@@ -45,10 +46,11 @@ impl Checkpoints {
         partition: i32,
         committed: Option<i64>,
         producers: usize,
+        format: &GroupFormat,
     ) -> Result<(WindowState<K, A>, Self)>
     where
-        K: Ord + Clone + Serialize + DeserializeOwned,
-        A: Clone + Default + Serialize + DeserializeOwned,
+        K: Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+        A: Clone + Default + Serialize + DeserializeOwned + Send + 'static,
     {
         let mut checkpoints = Checkpoints {
             branch: branch.to_string(),
@@ -71,7 +73,7 @@ impl Checkpoints {
                 .get_group(branch, partition, group, at)?
                 .ok_or_else(|| missing(CheckpointStore::group_path(branch, partition, group, at)))
         };
-        let (state, groups) = WindowState::restore(&manifest, producers, read).map_err(|e| match e {
+        let (state, groups) = WindowState::restore(&manifest, producers, format, read).map_err(|e| match e {
             ClusterError::Checkpoint(why) => {
                 ClusterError::Checkpoint(format!("{} {why}", CheckpointStore::state_path(branch, partition, offset)))
             }
@@ -87,13 +89,14 @@ impl Checkpoints {
         &mut self,
         store: &CheckpointStore,
         state: &mut WindowState<K, A>,
+        format: &GroupFormat,
         offset: i64,
     ) -> Result<()>
     where
-        K: Ord + Clone + Serialize + DeserializeOwned,
-        A: Clone + Default + Serialize + DeserializeOwned,
+        K: Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+        A: Clone + Default + Serialize + DeserializeOwned + Send + 'static,
     {
-        for (group, entries) in state.take_changes() {
+        for (group, entries) in state.take_changes(format)? {
             let previous = match entries {
                 Some(bytes) => {
                     store.put_group(&self.branch, self.partition, group, offset, bytes)?;
@@ -116,5 +119,128 @@ impl Checkpoints {
         }
         self.manifest = Some(offset);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::job::{InputRecord, Keyed, WindowedJob};
+    use crate::repartition::Partitioner;
+
+    /// Counts per key in 10 ms windows, rows `start,key,count`.
+    struct Counting;
+
+    impl WindowedJob for Counting {
+        type Key = String;
+        type Value = u64;
+        type Accumulator = u64;
+        fn window_ms(&self) -> i64 {
+            10
+        }
+        fn extract(&self, _: &InputRecord<'_>, _: &mut Vec<Keyed<String, u64>>) {}
+        fn add(&self, _: usize, count: &mut u64, value: u64) {
+            *count += value;
+        }
+        fn format(&self, _: usize, key: &String, start: i64, _: i64, count: &u64) -> Option<Vec<u8>> {
+            Some(format!("{start},{key},{count}").into_bytes())
+        }
+    }
+
+    const FORMAT: GroupFormat = GroupFormat { window_ms: 10, max_parallelism: 128 };
+    const PRODUCERS: usize = 2;
+
+    /// A record `(key, time)` or a producer's watermark.
+    #[derive(Debug, Clone)]
+    enum Input {
+        Record(u8, i64),
+        Watermark(u32, i64),
+    }
+
+    fn inputs() -> impl Strategy<Value = Vec<Input>> {
+        let input = prop_oneof![
+            4 => (0u8..30, 0i64..100).prop_map(|(k, t)| Input::Record(k, t)),
+            1 => (0u32..PRODUCERS as u32, 0i64..110).prop_map(|(p, w)| Input::Watermark(p, w)),
+        ];
+        proptest::collection::vec(input, 0..80)
+    }
+
+    /// The key group objects in the store.
+    fn group_objects(dir: &std::path::Path) -> usize {
+        let groups = dir.join("state/window/0/groups");
+        let Ok(groups) = std::fs::read_dir(groups) else { return 0 };
+        groups.map(|group| std::fs::read_dir(group.unwrap().path()).unwrap().count()).sum()
+    }
+
+    proptest! {
+        /// A window task's state goes through a real checkpoint store (a directory),
+        /// incrementally, committed every `every` inputs, and is restored from it at `cut`:
+        /// against a sequential model of the open windows (a record counts unless its window
+        /// had fired; a window fires when both producers' watermarks pass it), the rows fired,
+        /// along the way and after the final watermarks, are the model's; the restored state
+        /// is the one that was checkpointed; and the store keeps one object per key group with
+        /// open windows.
+        #[test]
+        fn a_window_task_state_round_trips_through_the_store(inputs in inputs(), every in 1usize..6, cut in 0usize..80) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = CheckpointStore::open(&format!("file://{}", dir.path().display()), None).unwrap();
+            let (mut state, mut checkpoints) =
+                Checkpoints::restore::<String, u64>(&store, "window", 0, None, PRODUCERS, &FORMAT).unwrap();
+            let mut partitioner = Partitioner::new(FORMAT.max_parallelism, 1);
+            let (mut newest, mut open) = ([i64::MIN; PRODUCERS], BTreeMap::<(i64, String), u64>::new());
+            let (mut fired, mut rows) = (Vec::new(), Vec::new());
+            let mut committed = None;
+            for (i, input) in inputs.iter().enumerate() {
+                let offset = i as i64;
+                if i % every == 0 || i == cut {
+                    checkpoints.write(&store, &mut state, &FORMAT, offset).unwrap();
+                    checkpoints.committed(&store, offset).unwrap();
+                    committed = Some(offset);
+                    let groups: std::collections::BTreeSet<u32> =
+                        open.keys().map(|(_, key)| partitioner.key_group(key) as u32).collect();
+                    prop_assert_eq!(group_objects(dir.path()), groups.len());
+                }
+                if i == cut {
+                    let (restored, again) =
+                        Checkpoints::restore(&store, "window", 0, committed, PRODUCERS, &FORMAT).unwrap();
+                    prop_assert_eq!(&restored, &state, "restored from the checkpoint just committed");
+                    (state, checkpoints) = (restored, again);
+                }
+                match input {
+                    Input::Record(key, t) => {
+                        let (key, start) = (format!("k{key}"), t - t % 10);
+                        if start + 9 > *newest.iter().min().unwrap() {
+                            *open.entry((start, key.clone())).or_default() += 1;
+                        }
+                        let group = partitioner.key_group(&key) as u32;
+                        state.add(&Counting, 0, group, key, 1, *t);
+                    }
+                    Input::Watermark(p, w) => {
+                        newest[*p as usize] = newest[*p as usize].max(*w);
+                        let watermark = *newest.iter().min().unwrap();
+                        open.retain(|(start, key), count| {
+                            let keep = start + 9 > watermark;
+                            if !keep {
+                                fired.push(format!("{start},{key},{count}"));
+                            }
+                            keep
+                        });
+                        state.advance(&Counting, 0, *p, *w, &mut rows).unwrap();
+                    }
+                }
+            }
+            for p in 0..PRODUCERS as u32 {
+                state.advance(&Counting, 0, p, i64::MAX, &mut rows).unwrap();
+            }
+            fired.extend(open.iter().map(|((start, key), n)| format!("{start},{key},{n}")));
+            let mut rows: Vec<String> = rows.into_iter().map(|row| String::from_utf8(row).unwrap()).collect();
+            rows.sort();
+            fired.sort();
+            prop_assert_eq!(rows, fired);
+        }
     }
 }

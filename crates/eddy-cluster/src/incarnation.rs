@@ -8,7 +8,8 @@
 //! 1. finds the newest claimed incarnation `n` and calls `init_transactions` with its id:
 //!    that aborts whatever incarnation `n` left open and fences it (a zombie can no longer
 //!    commit), exactly as one id per task would;
-//! 2. creates its own producer as incarnation `n + 1` and only then claims `n + 1` in the
+//! 2. creates its own producer as incarnation `n + 1` (at the same time as step 1: neither
+//!    waits for the other) and, once both are done, claims `n + 1` in the
 //!    store (a create-if-absent). A start that loses the race for `n + 1` goes round again
 //!    and fences the winner's incarnation in turn, so of two processes that both believe they
 //!    own the task, only the last to start can commit.
@@ -23,7 +24,7 @@
 //! producer id that never had a transaction aborted is never skipped; on Apache Kafka the
 //! fresh ids cost only coordinator entries that expire (`transactional.id.expiration.ms`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::ClientConfig;
@@ -46,16 +47,38 @@ const ATTEMPTS: usize = 20;
 /// The producer of a new incarnation of `task` (`<application id>-<source|branch>-<p>`),
 /// initialized: the previous incarnation is fenced, its open transaction aborted.
 pub(crate) fn start(brokers: &str, store: &CheckpointStore, task: &str) -> Result<BaseProducer> {
+    let started = Instant::now();
     for _ in 0..ATTEMPTS {
         let newest = store.newest_incarnation(task)?;
-        if let Some(n) = newest {
-            // Fences incarnation n; the fencing producer itself writes nothing.
-            drop(producer(brokers, &format!("{task}-{n}"))?);
-        }
         let next = newest.map_or(0, |n| n + 1);
-        let producer = producer(brokers, &format!("{task}-{next}"))?;
+        // Fencing incarnation n and initializing n + 1 are each a few round trips to the
+        // transaction coordinator and do not depend on each other: they run at once. Both end
+        // before the claim, which is what makes the last of two racing starts the one that
+        // can commit.
+        let (fenced, own) = std::thread::scope(|scope| {
+            let fencing = newest.map(|n| {
+                // Fences incarnation n; the fencing producer itself writes nothing.
+                scope.spawn(move || producer(brokers, &format!("{task}-{n}")).map(drop))
+            });
+            let own = producer(brokers, &format!("{task}-{next}"));
+            let fenced = fencing.map_or(Ok(()), |fencing| {
+                let panicked = || ClusterError::Config(format!("fencing the previous incarnation of {task} panicked"));
+                fencing.join().unwrap_or_else(|_| Err(panicked()))
+            });
+            (fenced, own)
+        });
+        fenced?;
+        let own = own?;
+        let initialized = started.elapsed();
         if store.claim_incarnation(task, next)? {
-            return Ok(producer);
+            tracing::debug!(
+                task,
+                incarnation = next,
+                initialized_ms = initialized.as_millis() as u64,
+                claimed_ms = started.elapsed().as_millis() as u64,
+                "incarnation started"
+            );
+            return Ok(own);
         }
     }
     Err(ClusterError::Config(format!(

@@ -29,7 +29,8 @@
 //!
 //! Exactly-once: each task commits, every commit interval, one Kafka transaction holding what
 //! it wrote and the input offset it read up to; a window task files its state in the
-//! checkpoint store under that offset first ([`store`]). A task that moves restores
+//! checkpoint store under that offset first ([`store`]), one object per key group in
+//! eddy-state's snapshot format ([`group_snapshot`]). A task that moves restores
 //! that state and reads on from that offset; its new transactional producer fences the old
 //! owner.
 //!
@@ -68,6 +69,7 @@ mod checkpoint;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod group_snapshot;
 mod incarnation;
 pub mod job;
 mod member;

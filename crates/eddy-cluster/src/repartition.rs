@@ -87,6 +87,11 @@ impl Partitioner {
         key_group(hash, self.max_parallelism)
     }
 
+    /// The number of key groups.
+    pub fn max_parallelism(&self) -> usize {
+        self.max_parallelism
+    }
+
     /// The partition that holds `key_group`.
     pub fn partition_of(&self, key_group: usize) -> i32 {
         subtask_for_key_group(key_group, self.max_parallelism, self.partitions) as i32

@@ -14,7 +14,7 @@
 //! fences the previous incarnation (aborting what the old owner left open: a zombie can no
 //! longer commit) and writes as the next.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -23,6 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::checkpoint::Checkpoints;
 use crate::error::{ClusterError, Result};
+use crate::group_snapshot::GroupFormat;
 use crate::incarnation::TRANSACTION_TIMEOUT;
 use crate::job::{InputRecord, WindowedJob};
 use crate::repartition::{Envelope, Partitioner};
@@ -45,6 +46,13 @@ pub struct Context<J> {
     pub(crate) store: CheckpointStore,
     /// The input's end offsets, in a bounded run.
     pub(crate) ends: Option<Vec<i64>>,
+}
+
+impl<J: WindowedJob> Context<J> {
+    /// How window tasks file a key group's windows.
+    fn format(&self) -> GroupFormat {
+        GroupFormat { window_ms: self.job.window_ms(), max_parallelism: self.partitioner.max_parallelism() }
+    }
 }
 
 /// What a task keeps besides its offsets.
@@ -80,31 +88,40 @@ pub struct Task<J: WindowedJob> {
     dirty: bool,
     /// Whether the task has processed a record since it started.
     read_any: bool,
+    /// When it started, until its first commit (logged: how long a moved task takes to run).
+    started: Option<Instant>,
     body: Body<J::Key, J::Accumulator>,
     keyed: Vec<crate::job::Keyed<J::Key, J::Value>>,
     rows: Vec<Vec<u8>>,
 }
 
 impl<J: WindowedJob> Task<J> {
-    /// Starts the task of `partition` of `topic` from its committed offset `committed`:
-    /// fences any previous owner, then restores a window task's state from the checkpoint
-    /// that offset names.
-    pub fn start(
+    /// The producer of a new incarnation of `role`'s task `partition`: the previous owner is
+    /// fenced, its open transaction aborted. Read the task's committed offset after this
+    /// (the fencing aborted any offsets the previous owner left pending), then
+    /// [`resume`](Task::resume).
+    pub fn incarnate(cx: &Context<J>, role: Role, partition: i32) -> Result<BaseProducer> {
+        let task = cx.topology.transactional_id(&cx.application_id, role, partition);
+        crate::incarnation::start(&cx.brokers, &cx.store, &task)
+    }
+
+    /// Starts the task of `partition` of `topic`, writing with `producer` (from
+    /// [`incarnate`](Task::incarnate)), from its committed offset `committed`: restores a
+    /// window task's state from the checkpoint that offset names.
+    pub fn resume(
         cx: &Context<J>,
         role: Role,
         topic: &str,
         partition: i32,
-        committed: impl FnOnce() -> Result<Option<i64>>,
+        producer: BaseProducer,
+        committed: Option<i64>,
     ) -> Result<Self> {
-        let task = cx.topology.transactional_id(&cx.application_id, role, partition);
-        let producer = crate::incarnation::start(&cx.brokers, &cx.store, &task)?;
-        // Read after the fencing, which aborted any offsets the previous owner left pending.
-        let committed = committed()?;
         let body = match role {
             Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN },
             Role::Window(branch) => {
                 let name = &cx.topology.branches[branch].name;
-                let (state, checkpoints) = Checkpoints::restore(&cx.store, name, partition, committed, cx.partitions)?;
+                let (state, checkpoints) =
+                    Checkpoints::restore(&cx.store, name, partition, committed, cx.partitions, &cx.format())?;
                 Body::Window { branch, state, checkpoints, marked_done: false }
             }
         };
@@ -117,6 +134,7 @@ impl<J: WindowedJob> Task<J> {
             committed,
             dirty: false,
             read_any: false,
+            started: Some(Instant::now()),
             body,
             keyed: Vec::new(),
             rows: Vec::new(),
@@ -188,7 +206,7 @@ impl<J: WindowedJob> Task<J> {
     /// Commits what the task did since its last commit, in one transaction with its input
     /// offset; a window task checkpoints its state first. `group` is the consumer group's
     /// current metadata (the broker refuses the offsets of a member that is no longer in it).
-    pub fn commit(&mut self, cx: &mut Context<J>, group: &ConsumerGroupMetadata) -> Result<()> {
+    pub fn commit(&mut self, cx: &Context<J>, group: &ConsumerGroupMetadata) -> Result<()> {
         if let Body::Source { newest, emitted } = &mut self.body {
             let at_end = cx.ends.as_ref().is_some_and(|ends| self.next_offset >= ends[self.partition as usize]);
             let watermark = match at_end {
@@ -211,7 +229,7 @@ impl<J: WindowedJob> Task<J> {
             return Ok(());
         }
         if let Body::Window { state, checkpoints, .. } = &mut self.body {
-            checkpoints.write(&cx.store, state, self.next_offset)?;
+            checkpoints.write(&cx.store, state, &cx.format(), self.next_offset)?;
         }
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
@@ -233,6 +251,10 @@ impl<J: WindowedJob> Task<J> {
         }
         self.committed = Some(self.next_offset);
         self.dirty = false;
+        if let Some(started) = self.started.take() {
+            let after_ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(topic = self.topic, partition = self.partition, after_ms, "first commit");
+        }
         self.mark_done_if_finished(cx)
     }
 
@@ -382,7 +404,11 @@ mod tests {
         let record = |text: &'static str| InputRecord { payload: text.as_bytes(), timestamp: None };
 
         // The first owner writes a record and never commits.
-        let mut first = Task::start(&cx, Role::Source, "in", 0, || Ok(None)).unwrap();
+        let start = |cx: &Context<Echo>| {
+            let producer = Task::incarnate(cx, Role::Source, 0).unwrap();
+            Task::resume(cx, Role::Source, "in", 0, producer, None).unwrap()
+        };
+        let mut first = start(&cx);
         first.process(&mut cx, 0, record("first")).unwrap();
         first.producer.flush(TRANSACTION_TIMEOUT).unwrap();
         // A reader waits at its open transaction.
@@ -408,12 +434,12 @@ mod tests {
         assert_eq!(read(Duration::from_secs(1)), []);
         // The next owner fences the first (aborting its transaction); the reader reads past
         // the abort before the next owner writes.
-        let mut next = Task::start(&cx, Role::Source, "in", 0, || Ok(None)).unwrap();
+        let mut next = start(&cx);
         assert_eq!(read(Duration::from_secs(1)), []);
         next.process(&mut cx, 0, record("next")).unwrap();
         let group: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "app").create().unwrap();
-        next.commit(&mut cx, &group.group_metadata().unwrap()).unwrap();
+        next.commit(&cx, &group.group_metadata().unwrap()).unwrap();
         let keys: Vec<String> = read(Duration::from_secs(3))
             .into_iter()
             .filter_map(|e| match e {

@@ -8,8 +8,9 @@
 //! fire only when every input partition has passed them.
 //!
 //! The windows are kept per key group, and the state knows which key groups changed since
-//! it was last checkpointed ([`WindowState::take_changes`]): a checkpoint writes those alone
-//! ([`checkpoint`](crate::checkpoint)).
+//! it was last checkpointed ([`WindowState::take_changes`]): a checkpoint (the crate's
+//! `checkpoint` module) writes those alone, each in eddy-state's per-key-group snapshot
+//! format ([`group_snapshot`](crate::group_snapshot)).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,13 +18,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClusterError, Result};
+use crate::group_snapshot::{GroupFormat, Windows};
 use crate::job::WindowedJob;
 
 /// The open windows and producer watermarks of one window task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowState<K, A> {
     /// Open windows per key group: `(window start, key)` → aggregate.
-    groups: BTreeMap<u32, BTreeMap<(i64, K), A>>,
+    groups: BTreeMap<u32, Windows<K, A>>,
     /// The key groups with an open window at each start, so windows fire in start order.
     starts: BTreeMap<i64, BTreeSet<u32>>,
     /// Each producing source task's newest watermark.
@@ -33,9 +35,6 @@ pub struct WindowState<K, A> {
     /// The key groups changed since the last [`WindowState::take_changes`].
     changed: BTreeSet<u32>,
 }
-
-/// One open window of one key: `(window start, key, aggregate)`.
-type Entry<K, A> = (i64, K, A);
 
 /// A checkpoint's manifest: what is not per key group, and where each key group's newest
 /// entries are.
@@ -57,8 +56,10 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         .map_err(|e| ClusterError::Checkpoint(format!("does not decode ({e}): was it written by another job?")))
 }
 
-impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Clone + Default + Serialize + DeserializeOwned>
-    WindowState<K, A>
+impl<K, A> WindowState<K, A>
+where
+    K: Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+    A: Clone + Default + Serialize + DeserializeOwned + Send + 'static,
 {
     /// Empty state fed by `producers` source tasks, none of which has a watermark yet.
     pub fn new(producers: usize) -> Self {
@@ -153,21 +154,13 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Clone + Default + Seriali
         Ok(())
     }
 
-    /// The key groups changed since the last call, each with its open windows' bytes (`None`:
-    /// it has none left).
-    pub fn take_changes(&mut self) -> Vec<(u32, Option<Vec<u8>>)> {
+    /// The key groups changed since the last call, each with its open windows' bytes in
+    /// `format` (`None`: it has none left).
+    pub fn take_changes(&mut self, format: &GroupFormat) -> Result<Vec<(u32, Option<Vec<u8>>)>> {
         let changed = std::mem::take(&mut self.changed);
-        changed
-            .into_iter()
-            .map(|group| {
-                let entries = self.groups.get(&group).map(|windows| {
-                    let entries: Vec<Entry<K, A>> =
-                        windows.iter().map(|((start, key), acc)| (*start, key.clone(), acc.clone())).collect();
-                    encode(&entries)
-                });
-                (group, entries)
-            })
-            .collect()
+        let open = changed.iter().filter_map(|group| self.groups.get(group).map(|windows| (*group, windows)));
+        let mut encoded: BTreeMap<u32, Vec<u8>> = format.encode(open)?.into_iter().collect();
+        Ok(changed.into_iter().map(|group| (group, encoded.remove(&group))).collect())
     }
 
     /// The manifest's bytes: the watermarks, the late count and where each key group's
@@ -182,6 +175,7 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Clone + Default + Seriali
     pub fn restore(
         manifest: &[u8],
         producers: usize,
+        format: &GroupFormat,
         mut read: impl FnMut(u32, i64) -> Result<Vec<u8>>,
     ) -> Result<(Self, BTreeMap<u32, i64>)> {
         let manifest: Manifest = decode(manifest)?;
@@ -195,10 +189,12 @@ impl<K: Ord + Clone + Serialize + DeserializeOwned, A: Clone + Default + Seriali
         state.watermarks = manifest.watermarks;
         state.late = manifest.late;
         for &(group, offset) in &manifest.groups {
-            let entries: Vec<Entry<K, A>> = decode(&read(group, offset)?)?;
-            for (start, key, accumulator) in entries {
-                state.groups.entry(group).or_default().insert((start, key), accumulator);
-                state.starts.entry(start).or_default().insert(group);
+            let windows: Windows<K, A> = format.decode(group, &read(group, offset)?)?;
+            for (start, _) in windows.keys() {
+                state.starts.entry(*start).or_default().insert(group);
+            }
+            if !windows.is_empty() {
+                state.groups.insert(group, windows);
             }
         }
         Ok((state, manifest.groups.into_iter().collect()))
@@ -233,6 +229,9 @@ mod tests {
         }
     }
 
+    /// Counting's windows, over 128 key groups.
+    const FORMAT: GroupFormat = GroupFormat { window_ms: 10, max_parallelism: 128 };
+
     /// The key group of `key` (of 128).
     fn group(key: &str) -> u32 {
         crate::repartition::Partitioner::new(128, 1).key_group(&key.to_string()) as u32
@@ -249,7 +248,7 @@ mod tests {
         /// Writes the changed key groups at `offset`; returns the manifest and how many key
         /// groups were written.
         fn checkpoint(&mut self, state: &mut WindowState<String, u64>, offset: i64) -> (Vec<u8>, usize) {
-            let changes = state.take_changes();
+            let changes = state.take_changes(&FORMAT).unwrap();
             for (g, entries) in &changes {
                 match entries {
                     Some(bytes) => {
@@ -264,7 +263,7 @@ mod tests {
 
         fn restore(&self, manifest: &[u8], producers: usize) -> Result<WindowState<String, u64>> {
             let read = |g, o| Ok(self.objects[&(g, o)].clone());
-            WindowState::restore(manifest, producers, read).map(|(state, _)| state)
+            WindowState::restore(manifest, producers, &FORMAT, read).map(|(state, _)| state)
         }
     }
 

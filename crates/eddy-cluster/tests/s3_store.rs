@@ -28,3 +28,32 @@ fn checkpoints_round_trip_through_s3() {
     store.mark_done("window", 3).unwrap();
     assert_eq!(other.done_count().unwrap(), 2);
 }
+
+/// A member's tasks start and commit at once, each on a thread of its own, with the member's
+/// one store: its requests, from several threads at once, all complete and round-trip.
+#[test]
+fn one_store_serves_several_threads_at_once() {
+    let Some(s3) = Service::s3s_fs() else { return };
+    std::fs::create_dir_all(s3.dir().join("data/state")).unwrap();
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    std::env::set_var("AWS_REGION", REGION);
+    let store = CheckpointStore::open("s3://state/apps/parallel", Some(&s3.url())).unwrap();
+    std::thread::scope(|scope| {
+        for partition in 0..8 {
+            let store = &store;
+            scope.spawn(move || {
+                for offset in 0..5 {
+                    let bytes = format!("{partition}/{offset}").into_bytes();
+                    store.put_group("window", partition, 7, offset, bytes.clone()).unwrap();
+                    assert_eq!(store.get_group("window", partition, 7, offset).unwrap(), Some(bytes));
+                    assert!(store.claim_incarnation(&format!("app-window-{partition}"), offset as u64).unwrap());
+                }
+            });
+        }
+    });
+    for partition in 0..8 {
+        assert_eq!(store.newest_incarnation(&format!("app-window-{partition}")).unwrap(), Some(4));
+        assert_eq!(store.get_group("window", partition, 7, 4).unwrap(), Some(format!("{partition}/4").into_bytes()));
+    }
+}
