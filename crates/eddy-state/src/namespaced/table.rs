@@ -62,11 +62,17 @@ impl<N: Ord + Clone, K: Serialize + Eq + Clone, V: Serialize> TypedTable<N, K, V
     fn touch(&mut self, namespace: &N, hash: u64, key: &K) -> Result<()> {
         let Some(log) = &mut self.log else { return Ok(()) };
         let (codec, namespaces) = (&self.codec, &self.namespaces);
-        log.touch(namespace, hash, key, |scratch| {
-            let Ok(at) = namespaces.binary_search_by(|(n, _)| n.cmp(namespace)) else { return Ok(None) };
-            let Some(slot) = namespaces[at].1.find(hash, |s| s.key == *key) else { return Ok(None) };
-            cell_len(codec, &slot.value, scratch).map(Some)
-        })
+        let held = || namespaces.binary_search_by(|(n, _)| n.cmp(namespace)).ok().map(|at| &namespaces[at].1);
+        log.touch(
+            namespace,
+            hash,
+            key,
+            || held().is_some(),
+            |scratch| match held().and_then(|entries| entries.find(hash, |s| s.key == *key)) {
+                Some(slot) => cell_len(codec, &slot.value, scratch).map(Some),
+                None => Ok(None),
+            },
+        )
     }
 
     fn hash(&mut self, key: &K) -> Result<u64> {
@@ -163,11 +169,8 @@ impl<N: Ord + Clone, K: Serialize + Eq + Clone, V: Serialize> TypedTable<N, K, V
         let Ok(at) = self.find(namespace) else { return Ok(None) };
         let entries = self.namespaces.remove(at).1;
         if let Some(log) = &mut self.log {
-            for slot in &entries {
-                log.touch(namespace, slot.hash, &slot.key, |scratch| {
-                    cell_len(&self.codec, &slot.value, scratch).map(Some)
-                })?;
-            }
+            let slots = entries.iter().map(|slot| (slot.hash, &slot.key, &slot.value));
+            log.touch_all(namespace, slots, |value, scratch| cell_len(&self.codec, value, scratch))?;
         }
         Ok(Some(entries))
     }
@@ -354,26 +357,14 @@ where
     ) -> Result<Option<Vec<Change>>> {
         let TypedTable { codec, namespaces, log, .. } = self;
         let Some(marks) = log.as_mut().and_then(|log| log.cut(checkpoint, base)) else { return Ok(None) };
-        let mut changes = Vec::with_capacity(marks.values().map(|marks| marks.len()).sum());
+        let mut changes = Vec::new();
         let mut namespace_bytes = Vec::new();
         for (namespace, marks) in marks {
             namespace_bytes.clear();
             codec.encode_part(namespace, &mut namespace_bytes)?;
             let live = namespaces.binary_search_by(|(n, _)| n.cmp(namespace)).ok().map(|at| &namespaces[at].1);
-            for mark in marks {
-                let value = match live.and_then(|entries| entries.find(mark.hash, |s| s.key == mark.key)) {
-                    Some(slot) => {
-                        let mut value = Vec::new();
-                        codec.encode_value(&slot.value, &mut value)?;
-                        Some(value)
-                    }
-                    None => None,
-                };
-                // A key added and removed again since the base changed nothing.
-                if value.is_none() && mark.before.is_none() {
-                    continue;
-                }
-                let group = key_group(mark.hash, max_parallelism);
+            let change = |hash: u64, key: &K, value: Option<&V>, before: Option<u32>| -> Result<Change> {
+                let group = key_group(hash, max_parallelism);
                 if !owned.contains(group) {
                     return Err(StateError::KeyGroupOutOfRange {
                         key_group: group,
@@ -381,9 +372,27 @@ where
                         end: owned.end,
                     });
                 }
-                let mut key = codec.namespace_prefix(group, &namespace_bytes)?;
-                codec.encode_part(&mark.key, &mut key)?;
-                changes.push(Change { key, value, before: mark.before });
+                let mut entry_key = codec.namespace_prefix(group, &namespace_bytes)?;
+                codec.encode_part(key, &mut entry_key)?;
+                let value = value.map(|value| {
+                    let mut cell = Vec::new();
+                    codec.encode_value(value, &mut cell).map(|()| cell)
+                });
+                Ok(Change { key: entry_key, value: value.transpose()?, before })
+            };
+            for mark in &marks.keys {
+                let value = live.and_then(|entries| entries.find(mark.hash, |s| s.key == mark.key));
+                // A key added and removed again since the base changed nothing.
+                if value.is_some() || mark.before.is_some() {
+                    changes.push(change(mark.hash, &mark.key, value.map(|slot| &slot.value), mark.before)?);
+                }
+            }
+            if marks.all_live() {
+                for slot in live.into_iter().flatten() {
+                    if marks.keys.find(slot.hash, |m| m.key == slot.key).is_none() {
+                        changes.push(change(slot.hash, &slot.key, Some(&slot.value), None)?);
+                    }
+                }
             }
         }
         Ok(Some(changes))
