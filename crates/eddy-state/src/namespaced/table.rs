@@ -256,7 +256,9 @@ pub(crate) trait HeapTable: Send {
     fn is_empty(&self) -> bool;
 
     /// Turns change tracking on: from now, every write and removal marks its key for
-    /// [`cut_changes`](Self::cut_changes).
+    /// [`cut_changes`](Self::cut_changes). A restore ([`load`](Self::load),
+    /// [`clear_key_group`](Self::clear_key_group)) is not marked: it comes before the first
+    /// barrier, whose checkpoint is full.
     fn track_changes(&mut self);
 
     /// At the barrier of `checkpoint`: every entry changed since checkpoint `base`, as
