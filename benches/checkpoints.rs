@@ -29,6 +29,13 @@
 //! write of the same state (measured at the first interval), and prints the bytes each adds.
 //! Each interval also shows the parts materialised (staggered by key group, about
 //! 1/`MATERIALIZE_AFTER` of them per checkpoint) besides the deltas.
+//!
+//! The window part (`CK_WINDOWS`, default the `CK_CHANGELOG` sizes) does the same for a
+//! window operator's contents (a namespaced state, which the heap keeps as live values): one
+//! long window holding a count per key, then `REWRITE_AFTER` intervals in which 1 % of the
+//! keys change. It times the writes with change tracking on and off (two stores, same
+//! updates) and, per interval, the task's copy at the barrier of the changed entries against
+//! the copy of every entry (`snapshot_key_groups`).
 
 #[path = "common/machine.rs"]
 mod machine;
@@ -69,6 +76,74 @@ fn main() {
         println!("|---|---|---|---|---|---|---|---|");
         for keys in counts(&changelog, "CK_CHANGELOG") {
             changelog::measure(keys, &dir.path().join(format!("changelog-{keys}")));
+        }
+    }
+    let windows = std::env::var("CK_WINDOWS").unwrap_or(changelog);
+    if !windows.trim().is_empty() {
+        println!();
+        println!("| window entries | changed | interval | writes ns each, tracking off / on | task copy of the changes ms (entries) | full task copy ms (entries) |");
+        println!("|---|---|---|---|---|---|");
+        for keys in counts(&windows, "CK_WINDOWS") {
+            window_changes::measure(keys);
+        }
+    }
+}
+
+/// A window operator's contents at a barrier: the changed entries against all of them.
+mod window_changes {
+    use std::time::Instant;
+
+    use eddy_state::checkpoint::REWRITE_AFTER;
+    use eddy_state::{HeapBackend, KeyedStateStore, NamespacedState, NamespacedStateDescriptor};
+
+    /// The one window every key's count is in.
+    const WINDOW: i64 = 0;
+
+    /// A store and its window state: a count per (window, key).
+    type Counts = (KeyedStateStore<HeapBackend>, NamespacedState<i64, u64, u64>);
+
+    /// Adds one to the count of each key `keys` gives, in both stores; the ns per write
+    /// with tracking off and on.
+    fn count(stores: &[Counts; 2], keys: impl Iterator<Item = u64> + Clone) -> [f64; 2] {
+        stores.each_ref().map(|(store, counts)| {
+            let started = Instant::now();
+            let mut writes = 0;
+            for key in keys.clone() {
+                counts.update(store, &WINDOW, &key, || 0, |n, _| *n += 1).expect("update");
+                writes += 1;
+            }
+            started.elapsed().as_secs_f64() * 1e9 / writes.max(1) as f64
+        })
+    }
+
+    pub fn measure(keys: u64) {
+        let stores = [false, true].map(|tracked| {
+            let store = KeyedStateStore::new(HeapBackend::new(128).expect("backend"));
+            if tracked {
+                assert!(store.track_changes().expect("tracking"));
+            }
+            let counts = store.namespaced_state(&NamespacedStateDescriptor::new("counts")).expect("state");
+            (store, counts)
+        });
+        let [off, on] = count(&stores, 0..keys);
+        let tracked = &stores[1].0;
+        assert!(tracked.snapshot_changes(1, None).expect("cut").is_none(), "the first checkpoint is full");
+        println!("| {keys} | {keys} (fill) | 0 | {off:.0} / {on:.0} | full | |");
+        for interval in 1..=REWRITE_AFTER {
+            let id = interval + 1;
+            let changed = (0..keys).filter(|key| key % 100 == interval);
+            let [off, on] = count(&stores, changed.clone());
+            let started = Instant::now();
+            let changes = tracked.snapshot_changes(id, Some(id - 1)).expect("changes").expect("a delta");
+            let copy_ms = started.elapsed().as_secs_f64() * 1e3;
+            let started = Instant::now();
+            let all: usize = tracked.snapshot_key_groups().expect("full").iter().map(|g| g.entries.len()).sum();
+            let full_ms = started.elapsed().as_secs_f64() * 1e3;
+            println!(
+                "| {keys} | {} | {interval} | {off:.0} / {on:.0} | {copy_ms:.1} ({}) | {full_ms:.0} ({all}) |",
+                changed.count(),
+                changes.changes.len()
+            );
         }
     }
 }

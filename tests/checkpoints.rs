@@ -183,6 +183,40 @@ fn panics_in_random_operators_leave_the_results_of_a_failure_free_run() {
 }
 
 #[test]
+fn with_incremental_checkpoints_window_contents_go_as_deltas_and_failures_change_nothing() {
+    // Long enough for a few checkpoints between the restarts.
+    let count = 30_000;
+    let expected = model(count);
+    let mut window_deltas = 0;
+    for parallelism in 1..=3 {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Faults::new(&[("map", count * 3 / 4)]);
+        let env = StreamEnvironment::new();
+        env.set_parallelism(parallelism);
+        let config = CheckpointConfig::every(Duration::from_millis(10)).dir(dir.path()).retain(100);
+        env.enable_checkpointing(config.incremental(true));
+        env.set_restart_strategy(RestartStrategy::FixedDelay { attempts: 10, delay: Duration::ZERO });
+        let out = build(&env, count, faults.clone());
+        env.execute("incremental windows").unwrap().wait().unwrap();
+        assert!(faults.all_fired(), "p={parallelism}");
+        assert_same(&sorted(&out), &expected, &format!("p={parallelism}"));
+        // How many checkpoints handed the window operator's contents over as changes (a
+        // delta in one of its parts). A restart's first checkpoint is full, and how many
+        // come before the end depends on timing, so this counts over all three runs.
+        let checkpoints = eddy_state::checkpoint::CheckpointDirectory::open(dir.path()).unwrap();
+        for id in checkpoints.ids().unwrap() {
+            let reader = eddy_state::checkpoint::SnapshotReader::open(checkpoints.path_for(id)).unwrap();
+            reader.verify().unwrap();
+            let mut windows = reader.metadata().operators.iter().filter(|op| op.uid == "windows");
+            if windows.any(|op| op.parts.iter().any(|part| !part.deltas.is_empty())) {
+                window_deltas += 1;
+            }
+        }
+    }
+    assert!(window_deltas > 0, "no checkpoint kept handed window contents over as deltas");
+}
+
+#[test]
 fn without_restarts_a_failure_fails_the_job_with_its_cause() {
     let env = StreamEnvironment::new();
     env.set_parallelism(2);

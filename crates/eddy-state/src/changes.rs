@@ -2,8 +2,9 @@
 //! incremental checkpoint instead of its whole state.
 //!
 //! With change tracking on ([`KeyedStateStore::track_changes`](crate::KeyedStateStore::track_changes)),
-//! the heap backend notes every key written or removed since the last checkpoint, and at a
-//! barrier the task copies only those entries ([`KeyedStateStore::snapshot_changes`](crate::KeyedStateStore::snapshot_changes)):
+//! the heap backend notes every key written or removed since the last checkpoint (and each
+//! namespaced state it keeps as live values, a window's contents, every (namespace, key)
+//! entry), and at a barrier the task copies only those entries ([`KeyedStateStore::snapshot_changes`](crate::KeyedStateStore::snapshot_changes)):
 //! the cost at the barrier follows the change, not the state. The checkpoint writer
 //! ([`write_changelog`](crate::checkpoint::write_changelog)) stores them as a *delta* per
 //! keyed part on top of the previous checkpoint, as Flink's changelog state backend does.

@@ -89,6 +89,9 @@ pub(crate) struct Inner<B> {
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
     timers: TimerService,
+    /// Whether changes are tracked for incremental checkpoints (then every typed table
+    /// opened tracks them too).
+    tracks_changes: bool,
 }
 
 /// A registered state.
@@ -107,11 +110,6 @@ pub(crate) struct StateInfo {
 }
 
 impl StateInfo {
-    /// Whether it is a namespaced state kept as live values on the heap.
-    pub(crate) fn has_table(&self) -> bool {
-        self.table.is_some()
-    }
-
     /// A codec failure of this state as a [`StateError`], naming the type being decoded.
     pub(crate) fn codec_error<T>(&self, error: CodecError) -> StateError {
         match error {
@@ -398,6 +396,7 @@ impl<B: StateBackend> KeyedStateStore<B> {
                 key_buf: Vec::new(),
                 value_buf: Vec::new(),
                 timers,
+                tracks_changes: false,
             }),
             tables: RefCell::new(Vec::new()),
             queries: None,
@@ -627,6 +626,9 @@ impl<B: StateBackend> KeyedStateStore<B> {
         let inner = &mut *inner;
         if inner.states[id].table.is_none() && inner.backend.is_in_memory() {
             let mut table: Box<dyn HeapTable> = Box::new(TypedTable::<N, K, V>::new(codec.clone()));
+            if inner.tracks_changes {
+                table.track_changes();
+            }
             for key_group in self.key_groups.start..=self.key_groups.end {
                 load_key_group(&mut inner.backend, table.as_mut(), key_group)?;
             }
@@ -754,19 +756,19 @@ impl<B: StateBackend> KeyedStateStore<B> {
         self.snapshot_parts(range, true)
     }
 
-    /// The snapshots of `range`: the timers and namespaced states on the heap, and with
-    /// `backend` the backend's entries.
-    fn snapshot_parts(&self, range: KeyGroupRange, backend: bool) -> Result<Vec<KeyGroupSnapshot>> {
+    /// The snapshots of `range`: the timers, and with `entries` the backend's entries and
+    /// the namespaced states on the heap.
+    fn snapshot_parts(&self, range: KeyGroupRange, entries: bool) -> Result<Vec<KeyGroupSnapshot>> {
         let mut snapshots = Vec::with_capacity(range.end + 1 - range.start);
         for key_group in range.start..=range.end {
             let inner = self.inner()?;
-            let mut entries = if backend { inner.backend.snapshot_key_group(key_group)? } else { Vec::new() };
+            let mut entries = if entries { inner.backend.snapshot_key_group(key_group)? } else { Vec::new() };
             entries.retain(|(key, _)| !inner.timers.is_timer_entry(key));
             let timers = inner.timers.snapshot_key_group(&inner.backend, key_group)?;
             snapshots.push(KeyGroupSnapshot { key_group, entries, timers });
         }
         let tables = self.tables()?;
-        if tables.iter().any(|table| !table.is_empty()) {
+        if entries && tables.iter().any(|table| !table.is_empty()) {
             let mut typed = vec![Vec::new(); snapshots.len()];
             for table in tables.iter() {
                 table.snapshot(self.max_parallelism, range, self.key_groups, &mut typed)?;

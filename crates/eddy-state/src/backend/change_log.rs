@@ -18,14 +18,11 @@ pub(crate) type Changed = HashMap<Box<[u8]>, Option<u32>>;
 /// The keys changed since a checkpoint, per key group.
 #[derive(Debug, Clone)]
 pub(crate) struct ChangeLog {
-    /// Changed since the barrier of checkpoint `last`.
+    /// Changed since the barrier of the last checkpoint.
     current: Vec<Changed>,
-    /// Changed between checkpoint `since` and checkpoint `last`.
+    /// Changed between the checkpoint a delta builds on and the last checkpoint.
     pending: Vec<Changed>,
-    /// The last checkpoint whose barrier cut the log.
-    last: Option<u64>,
-    /// The checkpoint `pending` counts from.
-    since: Option<u64>,
+    barriers: Barriers,
 }
 
 impl ChangeLog {
@@ -34,8 +31,7 @@ impl ChangeLog {
         ChangeLog {
             current: vec![Changed::new(); key_groups],
             pending: vec![Changed::new(); key_groups],
-            last: None,
-            since: None,
+            barriers: Barriers::default(),
         }
     }
 
@@ -53,30 +49,69 @@ impl ChangeLog {
     /// the log does not reach back to `base` (no base: the checkpoint is full). Either way
     /// the log starts counting again from `checkpoint`.
     pub(crate) fn cut(&mut self, checkpoint: u64, base: Option<u64>) -> Option<&[Changed]> {
-        let reaches = match base {
-            Some(base) if Some(base) == self.last => {
+        match self.barriers.cut(checkpoint, base) {
+            Cut::Completed => {
                 std::mem::swap(&mut self.pending, &mut self.current);
                 self.current.iter_mut().for_each(Changed::clear);
-                self.since = self.last;
-                true
             }
-            Some(base) if Some(base) == self.since && self.last.is_some() => {
+            Cut::Failed => {
                 for (pending, current) in self.pending.iter_mut().zip(&mut self.current) {
                     for (key, before) in current.drain() {
                         // The older length is the one the base holds.
                         pending.entry(key).or_insert(before);
                     }
                 }
-                true
             }
-            _ => {
+            Cut::Unreachable => {
                 self.current.iter_mut().chain(&mut self.pending).for_each(Changed::clear);
+                return None;
+            }
+        }
+        Some(&self.pending[..])
+    }
+}
+
+/// What a barrier does to a log of changes ([`Barriers::cut`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// The last checkpoint completed and is the base: the changes since its barrier are
+    /// the delta (`pending` becomes `current`, and `current` starts empty).
+    Completed,
+    /// The last checkpoint failed, the one before is the base: the delta is `pending` and
+    /// `current` together (`current` goes into `pending`, older lengths winning).
+    Failed,
+    /// The log does not reach back to the base (or there is none): forget everything, the
+    /// checkpoint is full.
+    Unreachable,
+}
+
+/// The checkpoints a log of changes counts from: every log (the heap backend's, each
+/// namespaced state's) cuts at the same barriers, so they share this bookkeeping.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Barriers {
+    /// The last checkpoint whose barrier cut the log.
+    last: Option<u64>,
+    /// The checkpoint `pending` counts from.
+    since: Option<u64>,
+}
+
+impl Barriers {
+    /// The barrier of `checkpoint`, whose delta builds on `base`: what the log must do.
+    /// From now on the log counts from `checkpoint`.
+    pub(crate) fn cut(&mut self, checkpoint: u64, base: Option<u64>) -> Cut {
+        let cut = match base {
+            Some(base) if Some(base) == self.last => {
+                self.since = self.last;
+                Cut::Completed
+            }
+            Some(base) if Some(base) == self.since && self.last.is_some() => Cut::Failed,
+            _ => {
                 self.since = None;
-                false
+                Cut::Unreachable
             }
         };
         self.last = Some(checkpoint);
-        reaches.then_some(&self.pending[..])
+        cut
     }
 }
 

@@ -17,7 +17,7 @@
 //! `match`, not a vtable.
 
 pub mod any;
-mod change_log;
+pub(crate) mod change_log;
 pub mod heap;
 pub mod layout;
 pub mod sled;

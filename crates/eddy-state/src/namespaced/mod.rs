@@ -14,6 +14,7 @@
 //!
 //! Both snapshot to the same bytes, so a snapshot of one restores into the other.
 
+mod changes;
 mod entry;
 mod stored;
 mod table;
@@ -196,7 +197,7 @@ where
     ) -> std::result::Result<(), E> {
         self.check(store)?;
         if let Some(index) = self.table {
-            let Some(entries) = self.typed(store, index, |table| table.take_namespace(namespace))? else {
+            let Some(entries) = self.typed(store, index, |table| table.take_namespace(namespace))?? else {
                 return Ok(());
             };
             return into_pairs(entries).try_for_each(|(key, value)| f(key, value));
@@ -225,7 +226,7 @@ where
     ) -> std::result::Result<(), E> {
         self.check(store)?;
         if let Some(index) = self.table {
-            let Some(mut entries) = self.typed(store, index, |table| table.take_namespace(namespace))? else {
+            let Some(mut entries) = self.typed(store, index, |table| table.take_namespace(namespace))?? else {
                 return Ok(());
             };
             let result = for_each_mut(&mut entries, &mut f);

@@ -7,6 +7,10 @@
 //! exactly as the sled backend stores it ([`entry`](super::entry)), and when a restored
 //! state is first opened, which decodes them. The namespaces are kept sorted, and the last
 //! one used is tried first: consecutive records almost always fall in the same window.
+//!
+//! With change tracking on (incremental checkpoints), every write and removal also marks
+//! its key in a [`TableLog`], so a checkpoint encodes only the entries changed since the
+//! last one; off, that costs one branch per write.
 
 use std::any::Any;
 
@@ -16,7 +20,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::changes::TableLog;
 use super::entry::EntryCodec;
+use crate::backend::Change;
 use crate::error::{Result, StateError};
 
 /// One entry: the key's stable hash (its key group, and the table's hash), key and value.
@@ -42,11 +48,31 @@ pub(crate) struct TypedTable<N, K, V> {
     /// Where the last namespace looked up is.
     last: usize,
     hasher: KeyHasher,
+    /// The keys changed since the last checkpoint, when tracking is on.
+    log: Option<Box<TableLog<N, K>>>,
 }
 
-impl<N: Ord + Clone, K: Serialize + Eq + Clone, V> TypedTable<N, K, V> {
+impl<N: Ord + Clone, K: Serialize + Eq + Clone, V: Serialize> TypedTable<N, K, V> {
     pub(crate) fn new(codec: EntryCodec) -> Self {
-        TypedTable { codec, namespaces: Vec::new(), last: 0, hasher: KeyHasher::default() }
+        TypedTable { codec, namespaces: Vec::new(), last: 0, hasher: KeyHasher::default(), log: None }
+    }
+
+    /// Marks `key` of `namespace` as changing, when tracking is on.
+    #[inline]
+    fn touch(&mut self, namespace: &N, hash: u64, key: &K) -> Result<()> {
+        let Some(log) = &mut self.log else { return Ok(()) };
+        let (codec, namespaces) = (&self.codec, &self.namespaces);
+        let held = || namespaces.binary_search_by(|(n, _)| n.cmp(namespace)).ok().map(|at| &namespaces[at].1);
+        log.touch(
+            namespace,
+            hash,
+            key,
+            || held().is_some(),
+            |scratch| match held().and_then(|entries| entries.find(hash, |s| s.key == *key)) {
+                Some(slot) => cell_len(codec, &slot.value, scratch).map(Some),
+                None => Ok(None),
+            },
+        )
     }
 
     fn hash(&mut self, key: &K) -> Result<u64> {
@@ -91,6 +117,7 @@ impl<N: Ord + Clone, K: Serialize + Eq + Clone, V> TypedTable<N, K, V> {
         f: impl FnOnce(&mut V, bool) -> R,
     ) -> Result<R> {
         let hash = self.hash(key)?;
+        self.touch(namespace, hash, key)?;
         Ok(match self.entries_mut(namespace).entry(hash, |s| s.key == *key, |s| s.hash) {
             Entry::Occupied(slot) => f(&mut slot.into_mut().value, false),
             Entry::Vacant(vacant) => {
@@ -116,6 +143,7 @@ impl<N: Ord + Clone, K: Serialize + Eq + Clone, V> TypedTable<N, K, V> {
     /// Removes and returns the value of `key` in `namespace`.
     pub(crate) fn take(&mut self, namespace: &N, key: &K) -> Result<Option<V>> {
         let hash = self.hash(key)?;
+        self.touch(namespace, hash, key)?;
         let Ok(at) = self.find(namespace) else { return Ok(None) };
         let entries = &mut self.namespaces[at].1;
         let taken = entries.find_entry(hash, |s| s.key == *key).ok().map(|e| e.remove().0.value);
@@ -128,14 +156,23 @@ impl<N: Ord + Clone, K: Serialize + Eq + Clone, V> TypedTable<N, K, V> {
     /// Sets the value of `key` in `namespace`.
     pub(crate) fn put(&mut self, namespace: &N, key: &K, value: V) -> Result<()> {
         let hash = self.hash(key)?;
+        self.touch(namespace, hash, key)?;
         insert(self.entries_mut(namespace), hash, key.clone(), value);
         Ok(())
     }
 
-    /// Removes a whole namespace, returning its entries.
-    pub(crate) fn take_namespace(&mut self, namespace: &N) -> Option<Entries<K, V>> {
-        let at = self.find(namespace).ok()?;
-        Some(self.namespaces.remove(at).1)
+    /// Removes a whole namespace, returning its entries. With tracking on, every one of
+    /// them is marked as changing (a fired window's entries become removals; a namespace
+    /// visited to change in place comes back with
+    /// [`restore_namespace`](Self::restore_namespace)).
+    pub(crate) fn take_namespace(&mut self, namespace: &N) -> Result<Option<Entries<K, V>>> {
+        let Ok(at) = self.find(namespace) else { return Ok(None) };
+        let entries = self.namespaces.remove(at).1;
+        if let Some(log) = &mut self.log {
+            let slots = entries.iter().map(|slot| (slot.hash, &slot.key, &slot.value));
+            log.touch_all(namespace, slots, |value, scratch| cell_len(&self.codec, value, scratch))?;
+        }
+        Ok(Some(entries))
     }
 
     /// Puts back a namespace's entries taken with [`take_namespace`](Self::take_namespace)
@@ -161,6 +198,12 @@ impl<N: Ord + Clone, K: Serialize + Eq + Clone, V> TypedTable<N, K, V> {
     pub(crate) fn namespaces(&self) -> Vec<N> {
         self.namespaces.iter().map(|(n, _)| n.clone()).collect()
     }
+}
+
+/// The length of `value`'s stored cell, encoded into `scratch`.
+fn cell_len<V: Serialize>(codec: &EntryCodec, value: &V, scratch: &mut Vec<u8>) -> Result<u32> {
+    codec.encode_value(value, scratch)?;
+    Ok(scratch.len() as u32)
 }
 
 /// Sets `key`'s value in `entries`.
@@ -211,6 +254,25 @@ pub(crate) trait HeapTable: Send {
 
     /// Whether it holds nothing.
     fn is_empty(&self) -> bool;
+
+    /// Turns change tracking on: from now, every write and removal marks its key for
+    /// [`cut_changes`](Self::cut_changes). A restore ([`load`](Self::load),
+    /// [`clear_key_group`](Self::clear_key_group)) is not marked: it comes before the first
+    /// barrier, whose checkpoint is full.
+    fn track_changes(&mut self);
+
+    /// At the barrier of `checkpoint`: every entry changed since checkpoint `base`, as
+    /// backend bytes with its stored cell now (as [`snapshot`](Self::snapshot) encodes
+    /// it), or `None` when tracking is off or does not reach back to `base`. Either way the
+    /// changes are counted again from `checkpoint`. An entry of a key group outside `owned`
+    /// is an error, as in a snapshot.
+    fn cut_changes(
+        &mut self,
+        checkpoint: u64,
+        base: Option<u64>,
+        max_parallelism: usize,
+        owned: KeyGroupRange,
+    ) -> Result<Option<Vec<Change>>>;
 }
 
 impl<N, K, V> HeapTable for TypedTable<N, K, V>
@@ -280,5 +342,61 @@ where
 
     fn is_empty(&self) -> bool {
         self.namespaces.is_empty()
+    }
+
+    fn track_changes(&mut self) {
+        if self.log.is_none() {
+            self.log = Some(Box::new(TableLog::new()));
+        }
+    }
+
+    fn cut_changes(
+        &mut self,
+        checkpoint: u64,
+        base: Option<u64>,
+        max_parallelism: usize,
+        owned: KeyGroupRange,
+    ) -> Result<Option<Vec<Change>>> {
+        let TypedTable { codec, namespaces, log, .. } = self;
+        let Some(marks) = log.as_mut().and_then(|log| log.cut(checkpoint, base)) else { return Ok(None) };
+        let mut changes = Vec::new();
+        let mut namespace_bytes = Vec::new();
+        for (namespace, marks) in marks {
+            namespace_bytes.clear();
+            codec.encode_part(namespace, &mut namespace_bytes)?;
+            let live = namespaces.binary_search_by(|(n, _)| n.cmp(namespace)).ok().map(|at| &namespaces[at].1);
+            let change = |hash: u64, key: &K, value: Option<&V>, before: Option<u32>| -> Result<Change> {
+                let group = key_group(hash, max_parallelism);
+                if !owned.contains(group) {
+                    return Err(StateError::KeyGroupOutOfRange {
+                        key_group: group,
+                        start: owned.start,
+                        end: owned.end,
+                    });
+                }
+                let mut entry_key = codec.namespace_prefix(group, &namespace_bytes)?;
+                codec.encode_part(key, &mut entry_key)?;
+                let value = value.map(|value| {
+                    let mut cell = Vec::new();
+                    codec.encode_value(value, &mut cell).map(|()| cell)
+                });
+                Ok(Change { key: entry_key, value: value.transpose()?, before })
+            };
+            for mark in &marks.keys {
+                let value = live.and_then(|entries| entries.find(mark.hash, |s| s.key == mark.key));
+                // A key added and removed again since the base changed nothing.
+                if value.is_some() || mark.before.is_some() {
+                    changes.push(change(mark.hash, &mark.key, value.map(|slot| &slot.value), mark.before)?);
+                }
+            }
+            if marks.all_live() {
+                for slot in live.into_iter().flatten() {
+                    if marks.keys.find(slot.hash, |m| m.key == slot.key).is_none() {
+                        changes.push(change(slot.hash, &slot.key, Some(&slot.value), None)?);
+                    }
+                }
+            }
+        }
+        Ok(Some(changes))
     }
 }

@@ -13,20 +13,24 @@ use crate::snapshot::KeyGroupSnapshot;
 pub struct StoreChanges {
     /// Backend entries written or removed since the checkpoint, with their values now.
     pub changes: Vec<Change>,
-    /// What the backend does not track, in full, per key group the store owns: the heap's
-    /// namespaced states (an operator's windows, kept as live values) and the timers.
+    /// What is not tracked, in full, per key group the store owns: the timers (their
+    /// `entries` are empty).
     pub untracked: Vec<KeyGroupSnapshot>,
-    /// The names of the namespaced states in `untracked`: every part of them is given in
-    /// full, even where they now have no entries.
-    pub untracked_states: Vec<String>,
 }
 
 impl<B: StateBackend> KeyedStateStore<B> {
     /// Turns change tracking on for incremental checkpoints (see
-    /// [`StateBackend::track_changes`]); returns whether the backend tracks changes (the
-    /// heap does, sled does not).
+    /// [`StateBackend::track_changes`]), for the backend's entries and the namespaced
+    /// states the heap keeps as live values; returns whether the backend tracks changes
+    /// (the heap does, sled does not).
     pub fn track_changes(&self) -> Result<bool> {
-        Ok(self.inner()?.backend.track_changes())
+        let mut inner = self.inner()?;
+        if !inner.backend.track_changes() {
+            return Ok(false);
+        }
+        inner.tracks_changes = true;
+        self.tables()?.iter_mut().for_each(|table| table.track_changes());
+        Ok(true)
     }
 
     /// At the barrier of `checkpoint`: what changed since checkpoint `base`, the one the
@@ -35,8 +39,8 @@ impl<B: StateBackend> KeyedStateStore<B> {
     /// ([`snapshot_key_groups`](Self::snapshot_key_groups)). Expired state is removed first,
     /// as for a full snapshot.
     ///
-    /// The backend's entries cost what changed; namespaced states on the heap and timers are
-    /// not tracked and come in full.
+    /// The backend's entries and the namespaced states on the heap (a window's contents)
+    /// cost what changed; the timers are not tracked and come in full.
     pub fn snapshot_changes(&self, checkpoint: u64, base: Option<u64>) -> Result<Option<StoreChanges>> {
         let range = self.key_groups;
         for key_group in range.start..=range.end {
@@ -44,15 +48,22 @@ impl<B: StateBackend> KeyedStateStore<B> {
         }
         let changes = {
             let mut inner = self.inner()?;
-            let Some(mut changes) = inner.backend.cut_changes(checkpoint, base) else { return Ok(None) };
+            let backend = inner.backend.cut_changes(checkpoint, base);
+            // Every log is cut at every barrier, so that they all count from this one.
+            let mut tables = Vec::new();
+            for table in self.tables()?.iter_mut() {
+                tables.push(table.cut_changes(checkpoint, base, self.max_parallelism, range)?);
+            }
+            let Some(mut changes) = backend else { return Ok(None) };
             changes.retain(|change| !inner.timers.is_timer_entry(&change.key));
+            for table in tables {
+                let Some(table) = table else { return Ok(None) };
+                changes.extend(table);
+            }
             changes
         };
         let untracked = self.snapshot_parts(range, false)?;
-        let inner = self.inner()?;
-        let untracked_states =
-            inner.states.iter().filter(|state| state.has_table()).map(|state| state.name.clone()).collect();
-        Ok(Some(StoreChanges { changes, untracked, untracked_states }))
+        Ok(Some(StoreChanges { changes, untracked }))
     }
 
     /// The key groups this store owns.

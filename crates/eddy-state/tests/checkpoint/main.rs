@@ -11,4 +11,5 @@ mod roundtrip;
 mod v1_fixture;
 mod v1_model;
 mod v2_fixture;
+mod window_changelog;
 mod writing;

@@ -8,8 +8,9 @@
 //! subtasks wrote them.
 //!
 //! With incremental checkpoints, a subtask hands over only what changed ([`changes`]): the
-//! backend's changed entries under their state's name, and in full what the store does not
-//! track entry by entry (the heap's namespaced states, the timers).
+//! changed entries under their state's name (the backend's, and the heap's namespaced
+//! states, a window's contents), and in full what the store does not track entry by entry
+//! (the timers).
 //!
 //! Operators that kept their state in tables of their own before the shell (windows,
 //! sessions, triggered windows, rolling aggregates) wrote it under other names, in their own
@@ -39,7 +40,7 @@ pub(crate) fn snapshot(store: &KeyedStateStore<AnyBackend>) -> Result<Vec<KeyedE
 }
 
 /// What changed, for an incremental checkpoint: the changed entries by state name, and the
-/// untracked states and timers in full (as [`snapshot`] gives them).
+/// timers in full (as [`snapshot`] gives them).
 pub(crate) fn changes(store: StoreChanges) -> Result<(Vec<KeyedEntries>, SubtaskChanges)> {
     let mut states: Vec<StateChanges> = Vec::new();
     for change in store.changes {
@@ -55,8 +56,7 @@ pub(crate) fn changes(store: StoreChanges) -> Result<(Vec<KeyedEntries>, Subtask
         };
         states[at].changes.push(KeyedChange { key_group, key: change.key, value: change.value, before: change.before });
     }
-    let mut replaced_states = store.untracked_states;
-    replaced_states.push(TIMERS.into());
+    let replaced_states = vec![TIMERS.into()];
     Ok((by_state(store.untracked)?, SubtaskChanges { changes: states, replaced_states }))
 }
 
