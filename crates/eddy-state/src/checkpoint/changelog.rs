@@ -14,10 +14,10 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::format::{chunk_key, uid_prefix, EntryChecksum, MATERIALIZE_AFTER, MAX_FRAMED_LEN, MAX_NAME_LEN};
 use super::guard::sled_error;
 use super::metadata::{DeltaRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
-use super::reader::SnapshotReader;
-use super::writer::{
+use super::operator_write::{
     keyed_state_metadata, list_state_metadata, write_keyed, write_lists, write_part, SortedEntry, SortedKeyed, Target,
 };
+use super::reader::SnapshotReader;
 use crate::changes::{KeyedChange, OperatorChanges};
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::{OperatorSnapshot, SnapshotHeader};

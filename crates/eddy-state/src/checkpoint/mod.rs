@@ -142,6 +142,7 @@ mod format;
 mod guard;
 mod metadata;
 mod open;
+mod operator_write;
 mod reader;
 mod redistribute;
 mod shared;
