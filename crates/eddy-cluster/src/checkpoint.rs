@@ -129,29 +129,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::job::{InputRecord, Keyed, WindowedJob};
     use crate::repartition::Partitioner;
+    use crate::test_job::{Counting, FORMAT};
 
-    /// Counts per key in 10 ms windows, rows `start,key,count`.
-    struct Counting;
-
-    impl WindowedJob for Counting {
-        type Key = String;
-        type Value = u64;
-        type Accumulator = u64;
-        fn window_ms(&self) -> i64 {
-            10
-        }
-        fn extract(&self, _: &InputRecord<'_>, _: &mut Vec<Keyed<String, u64>>) {}
-        fn add(&self, _: usize, count: &mut u64, value: u64) {
-            *count += value;
-        }
-        fn format(&self, _: usize, key: &String, start: i64, _: i64, count: &u64) -> Option<Vec<u8>> {
-            Some(format!("{start},{key},{count}").into_bytes())
-        }
-    }
-
-    const FORMAT: GroupFormat = GroupFormat { window_ms: 10, max_parallelism: 128 };
     const PRODUCERS: usize = 2;
 
     /// A record `(key, time)` or a producer's watermark.
@@ -225,7 +205,7 @@ mod tests {
                         open.retain(|(start, key), count| {
                             let keep = start + 9 > watermark;
                             if !keep {
-                                fired.push(format!("{start},{key},{count}"));
+                                fired.push(format!("{start},{},{key},{count}", start + 10));
                             }
                             keep
                         });
@@ -236,7 +216,7 @@ mod tests {
             for p in 0..PRODUCERS as u32 {
                 state.advance(&Counting, 0, p, i64::MAX, &mut rows).unwrap();
             }
-            fired.extend(open.iter().map(|((start, key), n)| format!("{start},{key},{n}")));
+            fired.extend(open.iter().map(|((start, key), n)| format!("{start},{},{key},{n}", start + 10)));
             let mut rows: Vec<String> = rows.into_iter().map(|row| String::from_utf8(row).unwrap()).collect();
             rows.sort();
             fired.sort();

@@ -144,8 +144,7 @@ mod tests {
 
     use super::*;
     use crate::repartition::Partitioner;
-
-    const FORMAT: GroupFormat = GroupFormat { window_ms: 10, max_parallelism: 128 };
+    use crate::test_job::FORMAT;
 
     /// Open windows, `(window start, key, count)`, grouped by key group as a window task
     /// keeps them.

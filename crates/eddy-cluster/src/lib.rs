@@ -76,6 +76,8 @@ mod member;
 pub mod repartition;
 pub mod store;
 mod task;
+#[cfg(test)]
+mod test_job;
 pub mod topology;
 pub mod window_state;
 
