@@ -15,7 +15,7 @@ use super::format::{chunk_key, uid_prefix, EntryChecksum, MATERIALIZE_AFTER, MAX
 use super::guard::sled_error;
 use super::metadata::{DeltaRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StateMetadata, StoredStateKind};
 use super::operator_write::{
-    keyed_state_metadata, list_state_metadata, write_keyed, write_lists, write_part, SortedEntry, SortedKeyed, Target,
+    describe, keyed_state_metadata, write_keyed, write_lists, write_part, SortedEntry, SortedKeyed, Target,
 };
 use super::reader::SnapshotReader;
 use crate::changes::{KeyedChange, OperatorChanges};
@@ -180,16 +180,8 @@ pub(super) fn write_operator(
         checksum.add(&key, &delta);
         trees.deltas.insert(key, delta).map_err(|e| sled_error(target.dir, "writing deltas", e))?;
     }
-    let mut states = keyed_states(op, changes, base_op, &parts);
-    states.extend(op.lists.iter().map(list_state_metadata));
-    Ok(OperatorMetadata {
-        uid: op.uid.clone(),
-        name: op.name.clone(),
-        parallelism: op.parallelism,
-        states,
-        checksum: checksum.digest(),
-        parts,
-    })
+    let states = keyed_states(op, changes, base_op, &parts);
+    Ok(describe(op, states, checksum, parts))
 }
 
 /// The changes of an operator by part, each part's in key order.

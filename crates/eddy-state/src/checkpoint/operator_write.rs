@@ -72,16 +72,27 @@ pub(super) fn write_operator(
     })?;
     let list_pairs = sorted_list_pairs(op, &prefix);
     insert_sorted(target.dir, lists, &list_pairs, &mut checksum)?;
-    let mut states: Vec<StateMetadata> = op.keyed.iter().map(keyed_state_metadata).collect();
+    let states: Vec<StateMetadata> = op.keyed.iter().map(keyed_state_metadata).collect();
+    Ok(describe(op, states, checksum, parts))
+}
+
+/// The metadata of `op` written with its keyed `states` (its list states are added) and
+/// `parts`, whose stored pairs `checksum` has seen.
+pub(super) fn describe(
+    op: &OperatorSnapshot,
+    mut states: Vec<StateMetadata>,
+    checksum: EntryChecksum,
+    parts: Vec<KeyedPart>,
+) -> OperatorMetadata {
     states.extend(op.lists.iter().map(list_state_metadata));
-    Ok(OperatorMetadata {
+    OperatorMetadata {
         uid: op.uid.clone(),
         name: op.name.clone(),
         parallelism: op.parallelism,
         states,
         checksum: checksum.digest(),
         parts,
-    })
+    }
 }
 
 /// An operator's keyed entries in the order they are stored.
@@ -321,7 +332,7 @@ pub(super) fn keyed_state_metadata(keyed: &KeyedEntries) -> StateMetadata {
 }
 
 /// Describes one operator-state list from its items.
-pub(super) fn list_state_metadata(list: &ListEntries) -> StateMetadata {
+fn list_state_metadata(list: &ListEntries) -> StateMetadata {
     StateMetadata {
         name: list.name.clone(),
         kind: StoredStateKind::List { redistribution: list.redistribution, subtasks: list.items.len() as u32 },
