@@ -15,7 +15,7 @@ use eddy_state::{
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-use crate::fixture::{few_cases, header, open_sled};
+use crate::fixture::{apply_changes, few_cases, header, open_sled};
 
 /// An operator's keyed state as a model: `(state, key group, key) → value`.
 type Model = BTreeMap<(String, u16, Vec<u8>), Vec<u8>>;
@@ -412,14 +412,7 @@ proptest! {
                         (Some((_, then)), changes) => {
                             let changes = changes.expect("the log reaches back to the last completed checkpoint");
                             prop_assert!(changes.untracked.iter().all(|g| g.entries.is_empty() && g.timers.is_empty()));
-                            let mut applied = then.clone();
-                            for change in &changes.changes {
-                                prop_assert_eq!(change.before, then.get(&change.key).map(|v| v.len() as u32));
-                                match &change.value {
-                                    Some(value) => applied.insert(change.key.clone(), value.clone()),
-                                    None => applied.remove(&change.key),
-                                };
-                            }
+                            let applied = apply_changes(then, &changes.changes)?;
                             prop_assert_eq!(&applied, &now);
                         }
                     }

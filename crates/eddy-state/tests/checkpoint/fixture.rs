@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use eddy_state::backend::Change;
 use eddy_state::checkpoint::write_snapshot;
 use eddy_state::{KeyedEntries, ListEntries, OperatorSnapshot, Redistribution, SnapshotHeader, SnapshotKind};
 use proptest::prelude::*;
@@ -174,4 +175,21 @@ pub fn list_items() -> impl Strategy<Value = (Redistribution, Vec<Vec<Vec<u8>>>)
     let mode = prop_oneof![Just(Redistribution::Split), Just(Redistribution::Broadcast)];
     let item = proptest::collection::vec(any::<u8>(), 0..5);
     (mode, proptest::collection::vec(proptest::collection::vec(item, 0..4), 0..4))
+}
+
+/// The backend entries `then` (those at the base checkpoint) with `changes` applied, or
+/// the first change whose `before` is not the length `then` holds for its key.
+pub fn apply_changes(
+    then: &BTreeMap<Vec<u8>, Vec<u8>>,
+    changes: &[Change],
+) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, TestCaseError> {
+    let mut applied = then.clone();
+    for change in changes {
+        prop_assert_eq!(change.before, then.get(&change.key).map(|v| v.len() as u32));
+        match &change.value {
+            Some(value) => applied.insert(change.key.clone(), value.clone()),
+            None => applied.remove(&change.key),
+        };
+    }
+    Ok(applied)
 }

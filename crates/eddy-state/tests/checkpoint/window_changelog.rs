@@ -16,7 +16,7 @@ use eddy_state::{
 };
 use proptest::prelude::*;
 
-use crate::fixture::{few_cases, header};
+use crate::fixture::{apply_changes, few_cases, header};
 
 /// The operator's state as a model: each window's count per word, and a count per word.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -262,14 +262,7 @@ proptest! {
             let metadata = match (changes, &base) {
                 (Some(changes), Some((base, then))) => {
                     // The changes are the difference from the base, with the lengths it holds.
-                    let mut applied = then.clone();
-                    for change in &changes.changes {
-                        prop_assert_eq!(change.before, then.get(&change.key).map(|v| v.len() as u32));
-                        match &change.value {
-                            Some(value) => applied.insert(change.key.clone(), value.clone()),
-                            None => applied.remove(&change.key),
-                        };
-                    }
+                    let applied = apply_changes(then, &changes.changes)?;
                     prop_assert_eq!(&applied, &now);
                     let (op, changes) = operator_changes(changes);
                     prop_assert!(op.keyed.is_empty());
