@@ -44,10 +44,11 @@ use std::time::{Duration, Instant};
 
 use eddy::prelude::*;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let sizes = std::env::var("CK_KEYS").unwrap_or_else(|_| "1e6,1e7".into());
     let dir = tempfile::tempdir().expect("temp dir");
     println!("# checkpoints, {}", machine::machine());

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use eddy::prelude::*;
 use tokio::sync::mpsc;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 /// Capacity of every channel, in and out.
 const CAPACITY: usize = 1024;
@@ -164,6 +164,7 @@ fn async_lookups(n: u64, parallelism: usize, order: ResultOrder, latency: Latenc
 }
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let records = number("EMBED_RECORDS", 2e6);
     let lookups = number("EMBED_LOOKUPS", 1e5);
     println!("machine: {}", machine::machine());

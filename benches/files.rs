@@ -21,8 +21,8 @@ use eddy::files::{DateTimeBucketAssigner, FileSink, FileSinkExt, Format, Parquet
 use eddy::prelude::*;
 use serde::{Deserialize, Serialize};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 /// A sensor reading: about 100 bytes as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +49,7 @@ fn reading(i: u64) -> Reading {
 }
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let records =
         std::env::var("FILES_RECORDS").map_or(2e6, |v| v.parse::<f64>().expect("FILES_RECORDS: a number")) as u64;
     let parallelisms: Vec<usize> = std::env::var("FILES_PARALLELISM")

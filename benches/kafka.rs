@@ -23,8 +23,8 @@ use eddy_kafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use eddy_kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use eddy_kafka::{KafkaRecord, KafkaSink, KafkaSinkExt, KafkaSource};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 /// Partitions of the input topic.
 const PARTITIONS: i32 = 4;
@@ -112,6 +112,7 @@ fn consume_loop(brokers: &str, records: u64) -> f64 {
 }
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let records = std::env::var("KAFKA_RECORDS").ok().and_then(|n| n.parse::<f64>().ok()).unwrap_or(1e7) as u64;
     let local = match std::env::var("KAFKA_BROKERS") {
         Ok(_) => None,

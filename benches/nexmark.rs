@@ -53,13 +53,14 @@ use clap::ValueEnum;
 
 use crate::runner::{cpu_seconds, generator_alone, run, Query};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 /// Every query, in order.
 const ALL: &str = "q0,q1,q2,q3,q4,q5,q6,q7,q8,q9,q11,q12";
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         return child(&args[i + 1], args[i + 2].parse().expect("parallelism"), args[i + 3].parse().expect("events"));

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use eddy::prelude::*;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 /// Counts what reaches it.
 #[derive(Clone)]
@@ -71,6 +71,7 @@ fn run<A: WindowAssigner>(input: &PathBuf, assigner: A) -> (f64, f64, u64) {
 }
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let bytes: f64 = std::env::var("SLIDING_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1e7);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();

@@ -29,12 +29,13 @@ use std::time::Instant;
 
 use eddy::prelude::*;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-taxi");
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         return child(args[i + 1].parse().expect("parallelism"), Path::new(&args[i + 2]), Path::new(&args[i + 3]));

@@ -42,12 +42,13 @@ use eddy::prelude::*;
 use eddy::runtime::metrics::names;
 use rustc_hash::FxHashMap;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../examples/common/allocator.rs"]
+mod allocator;
 
 const WINDOW_MS: i64 = 5000;
 
 fn main() {
+    allocator::return_freed_memory_promptly();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         return child(&args[i + 1], Path::new(&args[i + 2]), Path::new(&args[i + 3]));

@@ -48,8 +48,8 @@ use crate::generate::{generate_timed, Calibration, Spec};
 use crate::tlc::TlcSchema;
 use crate::trip::{format_time, parse_time, Event};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "common/allocator.rs"]
+mod allocator;
 
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-taxi");
 const TICK: Duration = Duration::from_secs(1);
@@ -108,6 +108,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    allocator::return_freed_memory_promptly();
     match run(&Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`taxi_replay | head`): nothing left to do, and nothing wrong.

@@ -1,6 +1,8 @@
 //! Peak memory of word count on a long input with checkpoints: it must not grow with the
-//! input. The bound: 256 MiB, about twice what p=1 needs at any input length (130–163 MB
-//! measured at 300 MB and 1 GB of input with checkpoints), as p=2 runs two of everything.
+//! input. The bound: 256 MiB, about twice what p=1 needed at any input length (130–163 MB
+//! measured at 300 MB and 1 GB of input with checkpoints, before the examples' allocator was
+//! set up to return freed memory, see `examples/common/allocator.rs`; 56 MiB at 500 MB since),
+//! as p=2 runs two of everything.
 //!
 //! At p=2 it used to grow with the input (293 MiB at 300 MB, 447 MiB at 500 MB, 1.7 GB at
 //! 1 GB): each source subtask read one half of the file, whose event time starts elsewhere,

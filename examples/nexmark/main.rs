@@ -50,8 +50,8 @@ use crate::rows::EventRow;
 use crate::runner::{cpu_seconds, generator_alone, run, Query};
 use crate::source::default_config;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../common/allocator.rs"]
+mod allocator;
 
 #[derive(Parser, Debug)]
 #[command(about = "Nexmark queries on eddy: events/s, wall and CPU seconds, and a checksum of the results")]
@@ -74,6 +74,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::return_freed_memory_promptly();
     let args = Args::parse();
     logs::init("nexmark");
     if let Some(path) = &args.output {

@@ -49,8 +49,8 @@ use eddy::prelude::*;
 use crate::job::{Format, Options, Tally};
 use crate::trip::{format_time, parse_time, Event, PickupCount, TripDuration};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../common/allocator.rs"]
+mod allocator;
 
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nyc-taxi");
 const DEFAULT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/taxi");
@@ -143,6 +143,7 @@ struct Args {
 const CSV_OUT_OF_ORDERNESS_MS: u64 = 31 * 24 * 3_600_000;
 
 fn main() -> anyhow::Result<()> {
+    allocator::return_freed_memory_promptly();
     let args = Args::parse();
     logs::init("taxi analytics");
     if args.s3_endpoint.is_some() && args.s3.is_none() && args.cluster.membership.checkpoint_store.is_none() {

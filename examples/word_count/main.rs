@@ -66,8 +66,8 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, ValueEnum};
 use eddy::prelude::*;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../common/allocator.rs"]
+mod allocator;
 
 /// The bundled corpus: timestamped lines, so it runs in event time.
 const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/corpus.tsv");
@@ -160,6 +160,7 @@ enum Backend {
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::return_freed_memory_promptly();
     let args = Args::parse();
     logs::init("word count");
     args.kafka.validate()?;
