@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 
 use crate::aggregate_function::AggregateFunction;
 use crate::backend::StateBackend;
+use crate::descriptor::{AggregatingStateDescriptor, StateKind};
 use crate::error::Result;
 use crate::store::KeyedStateStore;
 
@@ -36,6 +37,20 @@ pub struct AggregatingState<'s, IN, A, B> {
     id: usize,
     aggregate: &'s A,
     _type: PhantomData<fn(IN)>,
+}
+
+impl<B: StateBackend> KeyedStateStore<B> {
+    /// Opens an [`AggregatingState`]; the handle uses the descriptor's aggregate function.
+    pub fn aggregating_state<'s, IN, A>(
+        &'s self,
+        descriptor: &'s AggregatingStateDescriptor<IN, A>,
+    ) -> Result<AggregatingState<'s, IN, A, B>>
+    where
+        A: AggregateFunction<IN>,
+    {
+        let id = self.register(&descriptor.spec, StateKind::Aggregating, std::any::type_name::<A::Acc>())?;
+        Ok(AggregatingState::new(self, id, &descriptor.aggregate))
+    }
 }
 
 impl<'s, IN, A: AggregateFunction<IN>, B: StateBackend> AggregatingState<'s, IN, A, B> {

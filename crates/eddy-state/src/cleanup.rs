@@ -23,22 +23,8 @@ use crate::backend::StateBackend;
 use crate::cell::{self, Cell, Frames};
 use crate::descriptor::StateKind;
 use crate::error::Result;
-use crate::store::StateInfo;
+use crate::store::state_info::{Cursor, StateInfo};
 use crate::ttl::StateTtlConfig;
-
-/// Where a state's incremental cleanup goes on: a key group and the last entry checked.
-#[derive(Debug, Clone)]
-pub(crate) struct Cursor {
-    key_group: usize,
-    after: Option<Vec<u8>>,
-}
-
-impl Cursor {
-    /// A cursor at the start of `key_group`.
-    pub(crate) fn new(key_group: usize) -> Self {
-        Cursor { key_group, after: None }
-    }
-}
 
 /// What cleanup does with one stored entry.
 enum Prune {

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::StateBackend;
+use crate::descriptor::{ListStateDescriptor, StateKind};
 use crate::error::Result;
 use crate::store::KeyedStateStore;
 
@@ -32,6 +33,17 @@ pub struct ListState<'s, T, B> {
     store: &'s KeyedStateStore<B>,
     id: usize,
     _type: PhantomData<fn() -> T>,
+}
+
+impl<B: StateBackend> KeyedStateStore<B> {
+    /// Opens a [`ListState`].
+    pub fn list_state<T>(&self, descriptor: &ListStateDescriptor<T>) -> Result<ListState<'_, T, B>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let id = self.register(&descriptor.spec, StateKind::List, std::any::type_name::<T>())?;
+        Ok(ListState::new(self, id))
+    }
 }
 
 impl<'s, T: Serialize + DeserializeOwned, B: StateBackend> ListState<'s, T, B> {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::backend::StateBackend;
 use crate::cell::{self, Cell};
+use crate::descriptor::{MapStateDescriptor, StateKind};
 use crate::error::Result;
 use crate::store::KeyedStateStore;
 
@@ -40,6 +41,18 @@ pub struct MapState<'s, K, V, B> {
     store: &'s KeyedStateStore<B>,
     id: usize,
     _type: PhantomData<fn() -> (K, V)>,
+}
+
+impl<B: StateBackend> KeyedStateStore<B> {
+    /// Opens a [`MapState`].
+    pub fn map_state<K, V>(&self, descriptor: &MapStateDescriptor<K, V>) -> Result<MapState<'_, K, V, B>>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
+        let id = self.register(&descriptor.spec, StateKind::Map, std::any::type_name::<(K, V)>())?;
+        Ok(MapState::new(self, id))
+    }
 }
 
 impl<'s, K, V, B> MapState<'s, K, V, B>

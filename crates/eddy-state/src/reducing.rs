@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::StateBackend;
+use crate::descriptor::{ReducingStateDescriptor, StateKind};
 use crate::error::Result;
 use crate::store::KeyedStateStore;
 
@@ -29,6 +30,21 @@ pub struct ReducingState<'s, T, F, B> {
     id: usize,
     reduce: &'s F,
     _type: PhantomData<fn() -> T>,
+}
+
+impl<B: StateBackend> KeyedStateStore<B> {
+    /// Opens a [`ReducingState`]; the handle uses the descriptor's reduce function.
+    pub fn reducing_state<'s, T, F>(
+        &'s self,
+        descriptor: &'s ReducingStateDescriptor<T, F>,
+    ) -> Result<ReducingState<'s, T, F, B>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(T, T) -> T,
+    {
+        let id = self.register(&descriptor.spec, StateKind::Reducing, std::any::type_name::<T>())?;
+        Ok(ReducingState::new(self, id, &descriptor.reduce))
+    }
 }
 
 impl<'s, T, F, B> ReducingState<'s, T, F, B>

@@ -10,6 +10,10 @@
 //! across keys; the store's mutable parts sit in a `RefCell`, held only for the length of
 //! one access and never while user code (a reduce function, an aggregate function, an
 //! iterator's consumer) runs.
+//!
+//! Each typed state's own file adds the method that opens it (`value_state` in `value.rs`,
+//! `namespaced_state` in `namespaced/`, …), so the store knows registrations
+//! ([`state_info`]), not the handle types built on it.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -22,28 +26,21 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::aggregate_function::AggregateFunction;
-use crate::aggregating::AggregatingState;
+use self::state_info::{Cursor, StateInfo};
 use crate::backend::{layout, StateBackend};
 use crate::cell::{self, Cell, CodecError, Frames, Liveness};
-use crate::cleanup::{self, Cursor};
-use crate::descriptor::{
-    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, NamespacedStateDescriptor,
-    ReducingStateDescriptor, Spec, StateKind, ValueStateDescriptor,
-};
+use crate::cleanup;
+use crate::descriptor::{Spec, StateKind};
 use crate::error::{Result, StateError};
-use crate::list::ListState;
-use crate::map::MapState;
-use crate::namespaced::{EntryCodec, HeapTable, NamespacedState, TypedTable};
+use crate::namespaced::table::HeapTable;
 use crate::query::QueryInbox;
-use crate::reducing::ReducingState;
 use crate::snapshot::KeyGroupSnapshot;
 use crate::timer_service::TimerService;
 use crate::timers::{TimeDomain, Timer};
-use crate::ttl::{Clock, StateTtlConfig, SystemClock};
-use crate::value::ValueState;
+use crate::ttl::{Clock, SystemClock};
 
 mod changes;
+pub(crate) mod state_info;
 
 pub use self::changes::StoreChanges;
 
@@ -66,7 +63,7 @@ pub struct KeyedStateStore<B> {
     max_parallelism: usize,
     key_groups: KeyGroupRange,
     pub(crate) inner: RefCell<Inner<B>>,
-    /// The heap backend's namespaced states, as live values (see [`NamespacedState`]); held
+    /// The heap backend's namespaced states, as live values (see [`NamespacedState`](crate::NamespacedState)); held
     /// apart from `inner` so an update borrows only its table.
     tables: RefCell<Vec<Box<dyn HeapTable>>>,
     /// Reads from outside the job, answered by [`KeyedStateStore::serve_queries`].
@@ -92,46 +89,6 @@ pub(crate) struct Inner<B> {
     /// Whether changes are tracked for incremental checkpoints (then every typed table
     /// opened tracks them too).
     tracks_changes: bool,
-}
-
-/// A registered state.
-#[derive(Debug)]
-pub(crate) struct StateInfo {
-    pub(crate) name: String,
-    /// `name_len | name`, as it appears in every entry key.
-    pub(crate) name_field: Vec<u8>,
-    pub(crate) kind: StateKind,
-    pub(crate) type_name: &'static str,
-    pub(crate) ttl: Option<StateTtlConfig>,
-    /// Where incremental TTL cleanup goes on.
-    pub(crate) cursor: Cursor,
-    /// For a namespaced state on the heap backend: its index in the store's typed tables.
-    table: Option<usize>,
-}
-
-impl StateInfo {
-    /// A codec failure of this state as a [`StateError`], naming the type being decoded.
-    pub(crate) fn codec_error<T>(&self, error: CodecError) -> StateError {
-        match error {
-            CodecError::Decode(source) => {
-                StateError::Decode { state: self.name.clone(), type_name: std::any::type_name::<T>(), source }
-            }
-            CodecError::Corrupted(reason) => StateError::Corrupted { state: self.name.clone(), reason },
-        }
-    }
-
-    /// An encoding failure of this state as a [`StateError`].
-    pub(crate) fn encode_error(&self, source: bincode::error::EncodeError) -> StateError {
-        StateError::Encode { state: self.name.clone(), source }
-    }
-
-    /// `key_group | name_len | name`.
-    pub(crate) fn prefix(&self, key_group: usize) -> Vec<u8> {
-        let mut prefix = Vec::with_capacity(layout::KEY_GROUP_BYTES + self.name_field.len());
-        prefix.extend_from_slice(&layout::key_group_prefix(key_group));
-        prefix.extend_from_slice(&self.name_field);
-        prefix
-    }
 }
 
 /// One state's view of the store during one access: the backend, the entry key of the
@@ -510,7 +467,7 @@ impl<B: StateBackend> KeyedStateStore<B> {
     }
 
     /// Registers a state (or finds it registered with the same kind, type and TTL).
-    fn register(&self, spec: &Spec, kind: StateKind, type_name: &'static str) -> Result<usize> {
+    pub(crate) fn register(&self, spec: &Spec, kind: StateKind, type_name: &'static str) -> Result<usize> {
         if spec.name.starts_with('\0') {
             return Err(StateError::ReservedName { name: spec.name.escape_debug().to_string() });
         }
@@ -555,77 +512,17 @@ impl<B: StateBackend> KeyedStateStore<B> {
         Ok(id)
     }
 
-    /// Opens a [`ValueState`].
-    pub fn value_state<T>(&self, descriptor: &ValueStateDescriptor<T>) -> Result<ValueState<'_, T, B>>
-    where
-        T: Serialize + DeserializeOwned,
-    {
-        let id = self.register(&descriptor.spec, StateKind::Value, std::any::type_name::<T>())?;
-        Ok(ValueState::new(self, id))
-    }
-
-    /// Opens a [`ListState`].
-    pub fn list_state<T>(&self, descriptor: &ListStateDescriptor<T>) -> Result<ListState<'_, T, B>>
-    where
-        T: Serialize + DeserializeOwned,
-    {
-        let id = self.register(&descriptor.spec, StateKind::List, std::any::type_name::<T>())?;
-        Ok(ListState::new(self, id))
-    }
-
-    /// Opens a [`MapState`].
-    pub fn map_state<K, V>(&self, descriptor: &MapStateDescriptor<K, V>) -> Result<MapState<'_, K, V, B>>
-    where
-        K: Serialize + DeserializeOwned,
-        V: Serialize + DeserializeOwned,
-    {
-        let id = self.register(&descriptor.spec, StateKind::Map, std::any::type_name::<(K, V)>())?;
-        Ok(MapState::new(self, id))
-    }
-
-    /// Opens a [`ReducingState`]; the handle uses the descriptor's reduce function.
-    pub fn reducing_state<'s, T, F>(
-        &'s self,
-        descriptor: &'s ReducingStateDescriptor<T, F>,
-    ) -> Result<ReducingState<'s, T, F, B>>
-    where
-        T: Serialize + DeserializeOwned,
-        F: Fn(T, T) -> T,
-    {
-        let id = self.register(&descriptor.spec, StateKind::Reducing, std::any::type_name::<T>())?;
-        Ok(ReducingState::new(self, id, &descriptor.reduce))
-    }
-
-    /// Opens an [`AggregatingState`]; the handle uses the descriptor's aggregate function.
-    pub fn aggregating_state<'s, IN, A>(
-        &'s self,
-        descriptor: &'s AggregatingStateDescriptor<IN, A>,
-    ) -> Result<AggregatingState<'s, IN, A, B>>
-    where
-        A: AggregateFunction<IN>,
-    {
-        let id = self.register(&descriptor.spec, StateKind::Aggregating, std::any::type_name::<A::Acc>())?;
-        Ok(AggregatingState::new(self, id, &descriptor.aggregate))
-    }
-
-    /// Opens a [`NamespacedState`], to be kept and used with this store. With the heap
-    /// backend its values live in a typed table; the first open after a restore decodes the
-    /// restored entries into it.
-    pub fn namespaced_state<N, K, V>(
+    /// The typed table of namespaced state `id` on the heap backend, made by `new_table` and
+    /// filled with the state's restored entries the first time (`None` on other backends).
+    pub(crate) fn open_table(
         &self,
-        descriptor: &NamespacedStateDescriptor<N, K, V>,
-    ) -> Result<NamespacedState<N, K, V>>
-    where
-        N: Serialize + DeserializeOwned + Ord + Clone + Send + 'static,
-        K: Serialize + DeserializeOwned + Eq + Clone + Send + 'static,
-        V: Serialize + DeserializeOwned + Send + 'static,
-    {
-        let id = self.register(&descriptor.spec, StateKind::Namespaced, std::any::type_name::<(N, K, V)>())?;
-        let codec = EntryCodec::new(&descriptor.spec.name)?;
+        id: usize,
+        new_table: impl FnOnce() -> Box<dyn HeapTable>,
+    ) -> Result<Option<usize>> {
         let mut inner = self.inner()?;
         let inner = &mut *inner;
         if inner.states[id].table.is_none() && inner.backend.is_in_memory() {
-            let mut table: Box<dyn HeapTable> = Box::new(TypedTable::<N, K, V>::new(codec.clone()));
+            let mut table = new_table();
             if inner.tracks_changes {
                 table.track_changes();
             }
@@ -636,7 +533,7 @@ impl<B: StateBackend> KeyedStateStore<B> {
             inner.states[id].table = Some(tables.len());
             tables.push(table);
         }
-        Ok(NamespacedState::new(self.id, inner.states[id].table, codec))
+        Ok(inner.states[id].table)
     }
 
     /// Runs one access of state `id` for the current key; then, for a state with a TTL,

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::StateBackend;
+use crate::descriptor::{StateKind, ValueStateDescriptor};
 use crate::error::Result;
 use crate::store::KeyedStateStore;
 
@@ -27,6 +28,17 @@ pub struct ValueState<'s, T, B> {
     store: &'s KeyedStateStore<B>,
     id: usize,
     _type: PhantomData<fn() -> T>,
+}
+
+impl<B: StateBackend> KeyedStateStore<B> {
+    /// Opens a [`ValueState`].
+    pub fn value_state<T>(&self, descriptor: &ValueStateDescriptor<T>) -> Result<ValueState<'_, T, B>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let id = self.register(&descriptor.spec, StateKind::Value, std::any::type_name::<T>())?;
+        Ok(ValueState::new(self, id))
+    }
 }
 
 impl<'s, T: Serialize + DeserializeOwned, B: StateBackend> ValueState<'s, T, B> {

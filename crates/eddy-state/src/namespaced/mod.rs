@@ -17,7 +17,7 @@
 mod changes;
 mod entry;
 mod stored;
-mod table;
+pub(crate) mod table;
 
 use std::marker::PhantomData;
 
@@ -25,10 +25,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub(crate) use self::entry::EntryCodec;
-use self::table::{for_each_mut, into_pairs};
-pub(crate) use self::table::{HeapTable, TypedTable};
+use self::table::{for_each_mut, into_pairs, TypedTable};
 use crate::backend::StateBackend;
-use crate::descriptor::Types;
+use crate::descriptor::{NamespacedStateDescriptor, StateKind, Types};
 use crate::error::{Result, StateError};
 use crate::store::KeyedStateStore;
 
@@ -62,6 +61,26 @@ pub struct NamespacedState<N, K, V> {
     table: Option<usize>,
     codec: EntryCodec,
     _types: Types<N, K, V>,
+}
+
+impl<B: StateBackend> KeyedStateStore<B> {
+    /// Opens a [`NamespacedState`], to be kept and used with this store. With the heap
+    /// backend its values live in a typed table; the first open after a restore decodes the
+    /// restored entries into it.
+    pub fn namespaced_state<N, K, V>(
+        &self,
+        descriptor: &NamespacedStateDescriptor<N, K, V>,
+    ) -> Result<NamespacedState<N, K, V>>
+    where
+        N: Serialize + DeserializeOwned + Ord + Clone + Send + 'static,
+        K: Serialize + DeserializeOwned + Eq + Clone + Send + 'static,
+        V: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let id = self.register(&descriptor.spec, StateKind::Namespaced, std::any::type_name::<(N, K, V)>())?;
+        let codec = EntryCodec::new(&descriptor.spec.name)?;
+        let table = self.open_table(id, || Box::new(TypedTable::<N, K, V>::new(codec.clone())))?;
+        Ok(NamespacedState::new(self.id(), table, codec))
+    }
 }
 
 impl<N, K, V> std::fmt::Debug for NamespacedState<N, K, V> {
