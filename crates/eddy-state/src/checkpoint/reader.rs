@@ -15,7 +15,7 @@ use super::format::{
 use super::guard::{catch_panic, sled_error};
 use super::metadata::{ChunkRef, DeltaRef, KeyedPart, OperatorMetadata, SnapshotMetadata, StoredStateKind};
 use super::open::open_waiting_for_lock;
-use super::shared::SharedChunks;
+use super::shared::{EarlierSnapshot, SharedChunks};
 use crate::error::{Result, StateError};
 use crate::operator_snapshot::KeyedEntries;
 
@@ -32,7 +32,7 @@ pub struct SnapshotReader {
     /// them on a helper thread, with a time limit and a panic guard.
     handles: Option<Handles>,
     /// The earlier checkpoints an incremental checkpoint takes chunks from.
-    shared: SharedChunks,
+    shared: SharedChunks<SnapshotReader>,
 }
 
 /// The open database and its entry trees.
@@ -366,6 +366,26 @@ fn delta_problem(part: &KeyedPart, delta: &DeltaRef, what: &str) -> String {
         "the delta of state '{}' in key group {} stored in checkpoint {} {what}",
         part.state, part.key_group, delta.stored_in
     )
+}
+
+/// An earlier checkpoint that an incremental one takes chunks from is read with the same
+/// reader.
+impl EarlierSnapshot for SnapshotReader {
+    fn open_earlier(dir: &Path) -> Result<Self> {
+        SnapshotReader::open(dir)
+    }
+
+    fn id(&self) -> u64 {
+        self.metadata.header.id
+    }
+
+    fn own_chunk(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        SnapshotReader::own_chunk(self, key)
+    }
+
+    fn own_delta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        SnapshotReader::own_delta(self, key)
+    }
 }
 
 impl Drop for SnapshotReader {

@@ -6,6 +6,10 @@
 //! number there. The referenced checkpoint is opened (not verified as a whole: the caller
 //! checks each chunk it reads against the checksum the referencing snapshot recorded), and
 //! kept open while the referencing reader lives, so many chunks read from it cost one open.
+//!
+//! The earlier checkpoints are opened with the same reader that reads the referencing one
+//! (a chain of incremental checkpoints is read recursively); it comes in as the
+//! [`EarlierSnapshot`] this module asks for, so that this file does not depend on the reader.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -14,15 +18,32 @@ use std::sync::Mutex;
 
 use super::format::{chunk_key, uid_prefix};
 use super::metadata::{ChunkRef, KeyedPart};
-use super::reader::SnapshotReader;
 
-/// The earlier checkpoints one snapshot takes chunks from, opened on first use.
-#[derive(Default)]
-pub(crate) struct SharedChunks {
-    open: Mutex<HashMap<u64, SnapshotReader>>,
+/// What shared chunks need of an earlier checkpoint: opening it, its id, and the chunks and
+/// deltas it stores itself (the snapshot reader).
+pub(crate) trait EarlierSnapshot: Sized {
+    /// Opens the checkpoint at `dir`.
+    fn open_earlier(dir: &Path) -> crate::Result<Self>;
+    /// The id it was written as.
+    fn id(&self) -> u64;
+    /// A chunk it stores itself, by key.
+    fn own_chunk(&self, key: &[u8]) -> crate::Result<Option<Vec<u8>>>;
+    /// A delta it stores itself, by key.
+    fn own_delta(&self, key: &[u8]) -> crate::Result<Option<Vec<u8>>>;
 }
 
-impl SharedChunks {
+/// The earlier checkpoints one snapshot takes chunks from, opened on first use.
+pub(crate) struct SharedChunks<R> {
+    open: Mutex<HashMap<u64, R>>,
+}
+
+impl<R> Default for SharedChunks<R> {
+    fn default() -> Self {
+        SharedChunks { open: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<R: EarlierSnapshot> SharedChunks<R> {
     /// The bytes of `chunk` of operator `uid`'s `part`, stored in an earlier checkpoint next
     /// to the snapshot at `path`; the error says what is wrong (the checkpoint is missing,
     /// is another one, or lacks the chunk).
@@ -54,7 +75,7 @@ impl SharedChunks {
         &self,
         path: &Path,
         stored_in: u64,
-        read: impl FnOnce(&SnapshotReader) -> crate::Result<Option<Vec<u8>>>,
+        read: impl FnOnce(&R) -> crate::Result<Option<Vec<u8>>>,
     ) -> std::result::Result<Vec<u8>, String> {
         let owner = stored_at(path, stored_in);
         let in_owner = |what: &str| format!("{what} (checkpoint {stored_in} at {})", owner.display());
@@ -62,9 +83,9 @@ impl SharedChunks {
         let reader = match open.entry(stored_in) {
             Entry::Occupied(open) => open.into_mut(),
             Entry::Vacant(vacant) => {
-                let reader = SnapshotReader::open(&owner)
+                let reader = R::open_earlier(&owner)
                     .map_err(|e| in_owner(&format!("the checkpoint storing it cannot be read: {e}")))?;
-                let found = reader.metadata().header.id;
+                let found = reader.id();
                 if found != stored_in {
                     return Err(in_owner(&format!("the checkpoint storing it is gone: that directory holds {found}")));
                 }
