@@ -385,6 +385,26 @@ fn a_process_killed_mid_run_is_replaced_and_the_results_stay_exact() {
     assert!(started.iter().sum::<u64>() > 16, "the survivors and the replacement started only {started:?} tasks");
 }
 
+/// SIGKILL and no replacement. noida-db never drops the dead member from the group (nor
+/// hands its partitions to anyone); a survivor sees the dead process's liveness lease stand
+/// still for the session timeout and stands in for it under its `--instance-id` (see
+/// `liveness.rs` in eddy-cluster), so the two survivors run the dead one's tasks.
+#[test]
+fn a_process_killed_mid_run_its_tasks_move_to_the_two_survivors() {
+    let _turn = one_at_a_time();
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let names = ["wc-0", "wc-1", "wc-2"];
+    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let mut victim = processes.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    run.finish_input_and_check();
+    let started: Vec<u64> = processes.into_iter().map(stop).collect();
+    // The survivors started 16 tasks between them at first; the dead one's 8 moved to them.
+    assert!(started.iter().sum::<u64>() >= 24, "the survivors started only {started:?} tasks");
+}
+
 #[test]
 fn a_fourth_process_takes_over_tasks_mid_run() {
     let _turn = one_at_a_time();
