@@ -405,6 +405,49 @@ fn a_process_killed_mid_run_its_tasks_move_to_the_two_survivors() {
     assert!(started.iter().sum::<u64>() >= 24, "the survivors started only {started:?} tasks");
 }
 
+/// A process that was only slow, not dead: paused (SIGSTOP) past the session timeout, a
+/// survivor stands in for it and runs its tasks, fencing its transactional producers as
+/// every task start does. Resumed, it must not commit anything.
+#[test]
+fn a_paused_process_is_stood_in_for_and_commits_nothing_when_it_resumes() {
+    let _turn = one_at_a_time();
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let names = ["wc-0", "wc-1", "wc-2"];
+    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let paused = processes.remove(0);
+    signal(&paused, "STOP");
+    run.finish_input_and_check();
+    signal(&paused, "CONT");
+    // Its consumer finds its group.instance.id taken (FENCED_INSTANCE_ID): the process stops
+    // with an error that says so, for its supervisor to restart it (it then takes its place
+    // back from the stand-in).
+    let resumed = failed(paused, Duration::from_secs(60));
+    assert!(resumed.contains("another member joined the group as wc-0-0"), "{resumed}");
+    assert_same(&committed_rows(&run.brokers(), run.expected.len()), &run.expected);
+    let started: Vec<u64> = processes.into_iter().map(stop).collect();
+    assert!(started.iter().sum::<u64>() >= 24, "the survivors started only {started:?} tasks");
+}
+
+/// Sends `signal` (`STOP`, `CONT`, ...) to a process.
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a process to exit (at most `limit`), checks it failed and returns its stderr.
+fn failed(mut child: Child, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "process {} still runs after {limit:?}", child.id());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "process exited 0: {stderr}");
+    stderr
+}
+
 #[test]
 fn a_fourth_process_takes_over_tasks_mid_run() {
     let _turn = one_at_a_time();
