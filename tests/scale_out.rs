@@ -178,17 +178,22 @@ fn start(brokers: &str, store: &Path, extra: &[&str]) -> Child {
 
 /// Starts one process of the distributed word count.
 fn start_process(brokers: &str, store: &Path, extra: &[&str]) -> Child {
+    spawn(&mut process(brokers, store, extra))
+}
+
+/// The command of one process of the distributed word count, its stderr piped.
+fn process(brokers: &str, store: &Path, extra: &[&str]) -> Command {
     let url = format!("file://{}", store.display());
-    spawn(
-        Command::new(example_binary::path("word_count"))
-            .args(["--kafka-brokers", brokers, "--input-topic", "lines", "--output-topic", "counts"])
-            .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped"])
-            .args(["--checkpoint-interval-ms", "300"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    )
+    let mut command = Command::new(example_binary::path("word_count"));
+    command
+        .args(["--kafka-brokers", brokers, "--input-topic", "lines", "--output-topic", "counts"])
+        .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped"])
+        .args(["--checkpoint-interval-ms", "300"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
 }
 
 /// Waits for a process to exit (at most `limit`), checks it exited 0 and returns its stderr.
@@ -403,6 +408,51 @@ fn a_process_killed_mid_run_its_tasks_move_to_the_two_survivors() {
     let started: Vec<u64> = processes.into_iter().map(stop).collect();
     // The survivors started 16 tasks between them at first; the dead one's 8 moved to them.
     assert!(started.iter().sum::<u64>() >= 24, "the survivors started only {started:?} tasks");
+}
+
+/// The process killed comes back late (a supervisor restarting it under its name) after a
+/// survivor stood in for it: it takes its place back, the stand-in stops quietly (its process
+/// runs on and stops cleanly), and the output stays exact.
+#[test]
+fn a_killed_process_restarted_late_takes_its_place_back_from_the_stand_in() {
+    let _turn = one_at_a_time();
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let names = ["wc-0", "wc-1", "wc-2"];
+    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let mut victim = processes.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    run.finish_input_and_check();
+    // Restarted with its task starts logged, to see it take its place back.
+    let log = run.dir.path().join("back.log");
+    let args = ["--max-poll-interval-ms", "8000", "--instance-id", names[0]];
+    let mut command = process(&run.brokers(), &run.dir.path().join("store"), &args);
+    let back = spawn(command.env("RUST_LOG", "eddy_cluster=info").stderr(std::fs::File::create(&log).unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap().contains("task started") {
+        assert!(Instant::now() < deadline, "the restarted process started no task in a minute");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_same(&committed_rows(&run.brokers(), run.expected.len()), &run.expected);
+    // Every process stops cleanly, the one whose stand-in stepped back too.
+    let survivors: Vec<String> = processes
+        .into_iter()
+        .map(|process| {
+            terminate(&process);
+            finish(process, Duration::from_secs(60))
+        })
+        .collect();
+    let started: u64 = survivors.iter().map(|stderr| tasks_started(stderr)).sum();
+    assert!(started >= 24, "the survivors started only {started} tasks");
+    assert!(
+        survivors.iter().any(|stderr| stderr.contains("the member stood in for is back: the stand-in stops")),
+        "no stand-in stepped back: {survivors:?}"
+    );
+    terminate(&back);
+    finish(back, Duration::from_secs(60));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("stopped; tasks handed back"), "{log}");
 }
 
 /// A process that was only slow, not dead: paused (SIGSTOP) past the session timeout, a

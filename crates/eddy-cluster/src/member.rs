@@ -306,7 +306,7 @@ pub(crate) fn run<J: WindowedJob>(
                 std::mem::take(&mut lock().tasks).into_values().for_each(Task::abandon);
                 match stand_in {
                     true => {
-                        tracing::info!(instance, "the member stood in for is back: the stand-in stops");
+                        tracing::warn!(instance, "the member stood in for is back: the stand-in stops");
                         break Ok(());
                     }
                     false => {
