@@ -154,8 +154,8 @@ impl TwoHalves {
 
     /// Starts one unbounded process with more flags.
     fn start_with(&self, extra: &[&str]) -> Child {
-        // noida-db drops a member that stopped heartbeating only after the rebalance timeout
-        // (max.poll.interval.ms), not the session timeout: keep it short.
+        // The rebalance timeout (how long a rebalance waits for members to rejoin): short, as
+        // noida-db's rebalances are frequent.
         let mut args = vec!["--max-poll-interval-ms", "8000"];
         args.extend(extra);
         start_process(&self.brokers(), &self.dir.path().join("store"), &args)

@@ -281,8 +281,8 @@ pub(crate) fn run<J: WindowedJob>(
             break lock().commit_all(&consumer);
         }
         let stepped = step(&consumer, &tasks, config, windows, &mut last_commit).and_then(|flow| {
-            // Every commit interval, a look at the others' leases.
-            if let (Some((own, _, watch)), true) = (&mut liveness, last_watch.elapsed() >= config.commit_interval) {
+            // Every heartbeat interval, a look at the others' leases.
+            if let (Some((own, _, watch)), true) = (&mut liveness, last_watch.elapsed() >= heartbeat_interval) {
                 last_watch = Instant::now();
                 let silent = {
                     let tasks = lock();
