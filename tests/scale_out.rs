@@ -154,8 +154,8 @@ impl TwoHalves {
 
     /// Starts one unbounded process with more flags.
     fn start_with(&self, extra: &[&str]) -> Child {
-        // noida-db drops a member that stopped heartbeating only after the rebalance timeout
-        // (max.poll.interval.ms), not the session timeout: keep it short.
+        // The rebalance timeout (how long a rebalance waits for members to rejoin): short, as
+        // noida-db's rebalances are frequent.
         let mut args = vec!["--max-poll-interval-ms", "8000"];
         args.extend(extra);
         start_process(&self.brokers(), &self.dir.path().join("store"), &args)
@@ -178,17 +178,22 @@ fn start(brokers: &str, store: &Path, extra: &[&str]) -> Child {
 
 /// Starts one process of the distributed word count.
 fn start_process(brokers: &str, store: &Path, extra: &[&str]) -> Child {
+    spawn(&mut process(brokers, store, extra))
+}
+
+/// The command of one process of the distributed word count, its stderr piped.
+fn process(brokers: &str, store: &Path, extra: &[&str]) -> Command {
     let url = format!("file://{}", store.display());
-    spawn(
-        Command::new(example_binary::path("word_count"))
-            .args(["--kafka-brokers", brokers, "--input-topic", "lines", "--output-topic", "counts"])
-            .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped"])
-            .args(["--checkpoint-interval-ms", "300"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    )
+    let mut command = Command::new(example_binary::path("word_count"));
+    command
+        .args(["--kafka-brokers", brokers, "--input-topic", "lines", "--output-topic", "counts"])
+        .args(["--application-id", "wc", "--checkpoint-store", &url, "--timestamped"])
+        .args(["--checkpoint-interval-ms", "300"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
 }
 
 /// Waits for a process to exit (at most `limit`), checks it exited 0 and returns its stderr.
@@ -383,6 +388,114 @@ fn a_process_killed_mid_run_is_replaced_and_the_results_stay_exact() {
     let started: Vec<u64> = processes.into_iter().map(stop).collect();
     // The survivors started 16 tasks between them at first; the dead one's 8 moved.
     assert!(started.iter().sum::<u64>() > 16, "the survivors and the replacement started only {started:?} tasks");
+}
+
+/// SIGKILL and no replacement. noida-db never drops the dead member from the group (nor
+/// hands its partitions to anyone); a survivor sees the dead process's liveness lease stand
+/// still for the session timeout and stands in for it under its `--instance-id` (see
+/// `liveness.rs` in eddy-cluster), so the two survivors run the dead one's tasks.
+#[test]
+fn a_process_killed_mid_run_its_tasks_move_to_the_two_survivors() {
+    let _turn = one_at_a_time();
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let names = ["wc-0", "wc-1", "wc-2"];
+    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let mut victim = processes.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    run.finish_input_and_check();
+    let started: Vec<u64> = processes.into_iter().map(stop).collect();
+    // The survivors started 16 tasks between them at first; the dead one's 8 moved to them.
+    assert!(started.iter().sum::<u64>() >= 24, "the survivors started only {started:?} tasks");
+}
+
+/// The process killed comes back late (a supervisor restarting it under its name) after a
+/// survivor stood in for it: it takes its place back, the stand-in stops quietly (its process
+/// runs on and stops cleanly), and the output stays exact.
+#[test]
+fn a_killed_process_restarted_late_takes_its_place_back_from_the_stand_in() {
+    let _turn = one_at_a_time();
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let names = ["wc-0", "wc-1", "wc-2"];
+    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let mut victim = processes.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    run.finish_input_and_check();
+    // Restarted with its task starts logged, to see it take its place back.
+    let log = run.dir.path().join("back.log");
+    let args = ["--max-poll-interval-ms", "8000", "--instance-id", names[0]];
+    let mut command = process(&run.brokers(), &run.dir.path().join("store"), &args);
+    let back = spawn(command.env("RUST_LOG", "eddy_cluster=info").stderr(std::fs::File::create(&log).unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap().contains("task started") {
+        assert!(Instant::now() < deadline, "the restarted process started no task in a minute");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_same(&committed_rows(&run.brokers(), run.expected.len()), &run.expected);
+    // Every process stops cleanly, the one whose stand-in stepped back too.
+    let survivors: Vec<String> = processes
+        .into_iter()
+        .map(|process| {
+            terminate(&process);
+            finish(process, Duration::from_secs(60))
+        })
+        .collect();
+    let started: u64 = survivors.iter().map(|stderr| tasks_started(stderr)).sum();
+    assert!(started >= 24, "the survivors started only {started} tasks");
+    assert!(
+        survivors.iter().any(|stderr| stderr.contains("the member stood in for is back: the stand-in stops")),
+        "no stand-in stepped back: {survivors:?}"
+    );
+    terminate(&back);
+    finish(back, Duration::from_secs(60));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("stopped; tasks handed back"), "{log}");
+}
+
+/// A process that was only slow, not dead: paused (SIGSTOP) past the session timeout, a
+/// survivor stands in for it and runs its tasks, fencing its transactional producers as
+/// every task start does. Resumed, it must not commit anything.
+#[test]
+fn a_paused_process_is_stood_in_for_and_commits_nothing_when_it_resumes() {
+    let _turn = one_at_a_time();
+    let Some(run) = TwoHalves::new(LINES) else { return };
+    let names = ["wc-0", "wc-1", "wc-2"];
+    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
+    wait_for_rows(&run.brokers(), 1);
+    let paused = processes.remove(0);
+    signal(&paused, "STOP");
+    run.finish_input_and_check();
+    signal(&paused, "CONT");
+    // Its consumer finds its group.instance.id taken (FENCED_INSTANCE_ID): the process stops
+    // with an error that says so, for its supervisor to restart it (it then takes its place
+    // back from the stand-in).
+    let resumed = failed(paused, Duration::from_secs(60));
+    assert!(resumed.contains("another member joined the group as wc-0-0"), "{resumed}");
+    assert_same(&committed_rows(&run.brokers(), run.expected.len()), &run.expected);
+    let started: Vec<u64> = processes.into_iter().map(stop).collect();
+    assert!(started.iter().sum::<u64>() >= 24, "the survivors started only {started:?} tasks");
+}
+
+/// Sends `signal` (`STOP`, `CONT`, ...) to a process.
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a process to exit (at most `limit`), checks it failed and returns its stderr.
+fn failed(mut child: Child, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "process {} still runs after {limit:?}", child.id());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "process exited 0: {stderr}");
+    stderr
 }
 
 #[test]

@@ -20,17 +20,20 @@ pub struct Membership {
     /// `file:///shared/dir` or `s3://bucket/prefix`.
     #[arg(long, value_name = "URL", requires = "application_id")]
     pub checkpoint_store: Option<String>,
-    /// The consumer group's session timeout: how long a dead process's tasks wait to move.
+    /// The consumer group's session timeout: how long a dead process's tasks wait to move
+    /// (with --instance-id, also how long a survivor waits to stand in for a process that
+    /// stays silent, on a broker that never drops it).
     #[arg(long, default_value_t = 6000, requires = "application_id",
           value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
     pub session_timeout_ms: u64,
-    /// The longest a member may go between polls (`max.poll.interval.ms`); brokers that
-    /// drop dead members by it rather than by the session timeout (noida-db) need it short.
+    /// The longest a member may go between polls (`max.poll.interval.ms`, also the rebalance
+    /// timeout: how long a rebalance waits for the members to rejoin).
     #[arg(long, default_value_t = 300_000, requires = "application_id",
           value_parser = clap::value_parser!(u64).range(1000..=3_600_000))]
     pub max_poll_interval_ms: u64,
     /// A stable name for this process (Kafka's static membership): started again under the
-    /// same name after a crash, it takes its old place and tasks at once. Use the pod name in a
+    /// same name after a crash, it takes its old place and tasks at once; if it stays dead,
+    /// a survivor stands in for it after the session timeout. Use the pod name in a
     /// Kubernetes StatefulSet.
     #[arg(long, value_name = "NAME", requires = "application_id")]
     pub instance_id: Option<String>,

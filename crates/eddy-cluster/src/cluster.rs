@@ -1,7 +1,8 @@
 //! Running this process's share of a distributed job: [`run`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -46,25 +47,24 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
         true => Some(store.end_offsets(end_offsets(config, partitions)?)?),
         false => None,
     };
-    let job = Arc::new(job);
-    let members: Vec<_> = (0..config.threads)
-        .map(|i| {
-            let (job, config, ends, stop) = (job.clone(), config.clone(), ends.clone(), stop.clone());
-            let topology = topology.clone();
-            std::thread::Builder::new()
-                .name(format!("member#{i}"))
-                .spawn(move || {
-                    let outcome = crate::member::run(job, i, &config, topology, partitions, ends, &stop);
-                    if outcome.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    outcome
-                })
-                .map_err(|e| ClusterError::Config(format!("cannot start a member thread: {e}")))
-        })
-        .collect::<Result<_>>()?;
+    let process = Arc::new(Process {
+        job: Arc::new(job),
+        config: config.clone(),
+        topology,
+        partitions,
+        ends,
+        stop,
+        members: Mutex::new(Vec::new()),
+    });
+    for i in 0..config.threads {
+        let instance = config.instance_id.as_ref().map(|name| format!("{name}-{i}"));
+        process.start_member(format!("member#{i}"), instance, false)?;
+    }
+    // Members may start more members (stand-ins) while they run: join until none is left.
     let mut total = Ok(Summary::default());
-    for member in members {
+    loop {
+        let next = process.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        let Some(member) = next else { break };
         let outcome = member.join().unwrap_or_else(|_| Err(ClusterError::Config("a member thread panicked".into())));
         total = match (total, outcome) {
             (Ok(total), Ok(summary)) => Ok(Summary {
@@ -75,6 +75,40 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
         };
     }
     total
+}
+
+/// What the members of this process share, and their threads.
+pub(crate) struct Process<J> {
+    pub(crate) job: Arc<J>,
+    pub(crate) config: ClusterConfig,
+    pub(crate) topology: Arc<crate::topology::Topology>,
+    /// Partitions of the input topic.
+    pub(crate) partitions: usize,
+    /// The input's end offsets, in a bounded run.
+    pub(crate) ends: Option<Vec<i64>>,
+    /// Set on SIGTERM, or when a member fails (the others then stop too).
+    pub(crate) stop: Arc<AtomicBool>,
+    members: Mutex<Vec<JoinHandle<Result<Summary>>>>,
+}
+
+impl<J: WindowedJob> Process<J> {
+    /// Starts a member thread named `name`, with static membership under `instance` if
+    /// given; a `stand_in` joins under a silent member's instance (see `liveness`).
+    pub(crate) fn start_member(self: &Arc<Self>, name: String, instance: Option<String>, stand_in: bool) -> Result<()> {
+        let process = self.clone();
+        let member = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let outcome = crate::member::run(&process, instance, stand_in);
+                if outcome.is_err() {
+                    process.stop.store(true, Ordering::Relaxed);
+                }
+                outcome
+            })
+            .map_err(|e| ClusterError::Config(format!("cannot start a member thread: {e}")))?;
+        self.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(member);
+        Ok(())
+    }
 }
 
 fn metadata_consumer(config: &ClusterConfig) -> Result<BaseConsumer> {

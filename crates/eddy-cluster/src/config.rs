@@ -29,17 +29,20 @@ pub struct ClusterConfig {
     /// How often each task commits its transaction and checkpoints its state.
     pub commit_interval: Duration,
     /// The consumer group's session timeout: how long a dead process's tasks wait before
-    /// they move.
+    /// they move (the broker drops the dead member; on a broker that never does, such as
+    /// noida-db, a survivor stands in for a static member whose liveness lease stood still
+    /// this long).
     pub session_timeout: Duration,
     /// The longest a member may take between two polls (`max.poll.interval.ms`, also the
-    /// group's rebalance timeout). Some brokers (noida-db) use it, not the session timeout, to
-    /// drop a member that stopped heartbeating: there it bounds how long a dead process's
-    /// tasks wait.
+    /// group's rebalance timeout: how long a rebalance waits for the members to rejoin).
     pub max_poll_interval: Duration,
     /// A stable name for this process (Kafka's static membership, `group.instance.id`; each
     /// member thread appends `-<n>`): a process restarted under the same name takes its
     /// place in the group at once, with its tasks, without waiting for the session timeout.
     /// A StatefulSet's pod name is the natural choice. `None`: a new member each start.
+    /// With it each member also keeps a liveness lease in the checkpoint store, and the
+    /// survivors stand in for a process that stays dead on a broker that never drops it
+    /// (see `docs/scale-out.md`).
     pub instance_id: Option<String>,
     /// The number of key groups (fixed for the life of the job, as in one process).
     pub max_parallelism: usize,

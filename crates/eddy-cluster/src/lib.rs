@@ -72,6 +72,7 @@ pub mod error;
 pub mod group_snapshot;
 mod incarnation;
 pub mod job;
+mod liveness;
 mod member;
 pub mod repartition;
 pub mod store;

@@ -10,21 +10,24 @@
 //! that committed offset.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::KafkaResult;
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
+use crate::cluster::Process;
 use crate::config::ClusterConfig;
 use crate::error::{ClusterError, Result};
 use crate::job::{InputRecord, WindowedJob};
+use crate::liveness::{Heartbeat, Watch};
 use crate::task::{Context, Task};
-use crate::topology::{Role, Topology};
+use crate::topology::Role;
 
 /// How long a call to the group coordinator may take.
 const GROUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -220,34 +223,41 @@ impl<J: WindowedJob> ConsumerContext for Rebalancing<J> {
 }
 
 /// Runs one member until `stop` is set (then hands its tasks back) or, in a bounded run,
-/// until every window task has fired its last window.
+/// until every window task has fired its last window. With static membership (`instance`)
+/// it keeps a liveness lease and stands in for silent members (see `liveness`); a
+/// `stand_in` itself stops quietly when the member it stands in for comes back.
 pub(crate) fn run<J: WindowedJob>(
-    job: Arc<J>,
-    thread: usize,
-    config: &ClusterConfig,
-    topology: Arc<Topology>,
-    partitions: usize,
-    ends: Option<Vec<i64>>,
-    stop: &AtomicBool,
+    process: &Arc<Process<J>>,
+    instance: Option<String>,
+    stand_in: bool,
 ) -> Result<Summary> {
+    let config = &process.config;
     let store = crate::store::CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
+    let topology = process.topology.clone();
     let topics: Vec<String> = topology.subscribed().into_iter().map(str::to_string).collect();
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-    let windows = partitions * topology.branches.len();
+    let windows = process.partitions * topology.branches.len();
     let cx = Context {
-        job,
+        job: process.job.clone(),
         application_id: config.application_id.clone(),
         brokers: config.brokers.clone(),
         topology,
-        partitions,
-        partitioner: crate::repartition::Partitioner::new(config.max_parallelism, partitions),
+        partitions: process.partitions,
+        partitioner: crate::repartition::Partitioner::new(config.max_parallelism, process.partitions),
         store,
-        ends,
+        ends: process.ends.clone(),
     };
     let tasks = Arc::new(Mutex::new(Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default() }));
+    let heartbeat_interval = (config.session_timeout / 6).max(Duration::from_millis(100));
     let mut settings = ClientConfig::new();
-    if let Some(instance) = &config.instance_id {
-        settings.set("group.instance.id", format!("{instance}-{thread}"));
+    let mut liveness = None;
+    if let Some(instance) = &instance {
+        // The client id names the member in the group's member list, which is how a
+        // watcher tells whether a silent member is still in the group.
+        settings.set("group.instance.id", instance).set("client.id", instance);
+        let heartbeat =
+            Heartbeat::start(&config.checkpoint_store, config.s3_endpoint.as_deref(), instance, heartbeat_interval)?;
+        liveness = Some((instance.as_str(), heartbeat, Watch::default()));
     }
     let consumer: BaseConsumer<Rebalancing<J>> = settings
         .set("bootstrap.servers", &config.brokers)
@@ -258,20 +268,55 @@ pub(crate) fn run<J: WindowedJob>(
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
         .set("max.poll.interval.ms", config.max_poll_interval.as_millis().to_string())
-        .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 6).max(100).to_string())
+        .set("heartbeat.interval.ms", heartbeat_interval.as_millis().to_string())
         .create_with_context(Rebalancing { tasks: tasks.clone() })
         .map_err(ClusterError::kafka("creating the consumer"))?;
     consumer.subscribe(&topics).map_err(ClusterError::kafka("subscribing to the input and repartition topics"))?;
-    tracing::debug!(thread, "joining the group");
+    tracing::debug!(instance, stand_in, "joining the group");
     let lock = || tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut last_commit = Instant::now();
+    let mut last_watch = Instant::now();
     let outcome = loop {
-        if stop.load(Ordering::Relaxed) {
+        if process.stop.load(Ordering::Relaxed) {
             break lock().commit_all(&consumer);
         }
-        match step(&consumer, &tasks, config, windows, &mut last_commit) {
+        let stepped = step(&consumer, &tasks, config, windows, &mut last_commit).and_then(|flow| {
+            // Every heartbeat interval, a look at the others' leases.
+            if let (Some((own, _, watch)), true) = (&mut liveness, last_watch.elapsed() >= heartbeat_interval) {
+                last_watch = Instant::now();
+                let silent = {
+                    let tasks = lock();
+                    let (group, timeout) = (&config.application_id, config.session_timeout);
+                    crate::liveness::to_stand_in(&consumer, group, &tasks.cx.store, watch, own, timeout)?
+                };
+                for instance in silent {
+                    process.start_member(format!("stand-in {instance}"), Some(instance), true)?;
+                }
+            }
+            Ok(flow)
+        });
+        match stepped {
             Ok(Flow::Running) => {}
             Ok(Flow::Finished) => break Ok(()),
+            // Another member joined under this member's group.instance.id: the process it
+            // stood in for is back (a stand-in stops quietly), or a survivor stood in for
+            // this one while it was unresponsive for the session timeout (an error: its
+            // tasks run elsewhere now, and their producers fenced this member's).
+            Err(e) if instance_fenced(&consumer, &e) => {
+                std::mem::take(&mut lock().tasks).into_values().for_each(Task::abandon);
+                match stand_in {
+                    true => {
+                        tracing::warn!(instance, "the member stood in for is back: the stand-in stops");
+                        break Ok(());
+                    }
+                    false => {
+                        break Err(ClusterError::Fenced(format!(
+                            "another member joined the group as {}: a process started under the same --instance-id, or a survivor standing in for this one after it was unresponsive for the session timeout",
+                            instance.as_deref().unwrap_or_default()
+                        )))
+                    }
+                }
+            }
             // Kafka Streams' answer to a task that migrated behind this member's back: drop
             // every task, aborting their open transactions (what they did since their last
             // commit is redone by whoever runs them next), rejoin the group and start again
@@ -295,6 +340,17 @@ pub(crate) fn run<J: WindowedJob>(
     };
     drop(consumer);
     outcome.map(|()| summary)
+}
+
+/// Whether `error`, or the consumer's fatal error, says that another member joined under
+/// this member's `group.instance.id`.
+fn instance_fenced<C: ConsumerContext>(consumer: &BaseConsumer<C>, error: &ClusterError) -> bool {
+    let code = match error {
+        ClusterError::Kafka { source, .. } => source.rdkafka_error_code(),
+        _ => None,
+    };
+    let fatal = consumer.client().fatal_error().map(|(code, _)| code);
+    code.into_iter().chain(fatal).any(|code| code == RDKafkaErrorCode::FencedInstanceId)
 }
 
 /// Whether a member goes on.
@@ -335,6 +391,9 @@ fn step<J: WindowedJob>(
         }
         // librdkafka retries by itself (a broker restarting, say); what it cannot fix
         // surfaces as a failed commit.
+        Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::FencedInstanceId) => {
+            return Err(ClusterError::kafka("polling the group")(e));
+        }
         Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
         None => {}
     }

@@ -13,6 +13,8 @@
 //! done/<branch>-<partition>                 (bounded runs) the window task has fired its last window
 //! bounded-end-offsets.json                  (bounded runs) the input's end offsets, seen once at start
 //! incarnations/<task>/<n>                   the newest incarnation of a task claimed (see `incarnation`)
+//! leases/<instance>                          a static member's liveness lease (see `liveness`)
+//! stand-ins/<instance>/<lease>               who stands in for a silent member (see `liveness`)
 //! ```
 //!
 //! A state object is named after the repartition offset it was taken at, and it is written
@@ -206,6 +208,50 @@ impl CheckpointStore {
         Ok(true)
     }
 
+    /// Writes the liveness lease of the static member `instance`.
+    pub fn put_lease(&self, instance: &str, lease: &str) -> Result<()> {
+        let path = Path::from(format!("leases/{instance}"));
+        let put = self.store.put(&path, PutPayload::from(lease.as_bytes().to_vec()));
+        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
+    }
+
+    /// Every lease: the instance and what its lease holds.
+    pub fn leases(&self) -> Result<Vec<(String, String)>> {
+        let prefix = Path::from("leases");
+        let list = self.runtime.block_on(self.store.list_with_delimiter(Some(&prefix)));
+        let list = list.map_err(self.error("listing leases/".into()))?;
+        let mut leases = Vec::new();
+        for object in list.objects {
+            let Some(instance) = object.location.filename().map(str::to_string) else { continue };
+            // Gone since the listing: its member's stand-in or cleanup removed it.
+            if let Some(lease) = self.get(&object.location)? {
+                leases.push((instance, String::from_utf8_lossy(&lease).into_owned()));
+            }
+        }
+        leases.sort();
+        Ok(leases)
+    }
+
+    /// Deletes the lease of `instance` (its member is no longer in the group).
+    pub fn delete_lease(&self, instance: &str) -> Result<()> {
+        self.delete(Path::from(format!("leases/{instance}")))
+    }
+
+    /// Claims standing in for `instance`, whose lease stopped at `lease`: false when another
+    /// member claimed it first.
+    pub fn claim_stand_in(&self, instance: &str, lease: &str) -> Result<bool> {
+        let path = Path::from(format!("stand-ins/{instance}/{lease}"));
+        let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.runtime.block_on(self.store.put_opts(&path, PutPayload::from_static(b"claimed"), create)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            // A store without conditional writes: two members may both stand in; the broker
+            // keeps one of them (a static member id joined twice fences the earlier).
+            Err(object_store::Error::NotImplemented { .. }) => Ok(true),
+            Err(e) => Err(self.error(format!("writing {path}"))(e)),
+        }
+    }
+
     fn get(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         let read = async {
             match self.store.get(path).await {
@@ -254,6 +300,24 @@ mod tests {
         assert!(two.claim_incarnation("app-source-3", 1).unwrap());
         assert_eq!(one.newest_incarnation("app-source-3").unwrap(), Some(1));
         assert_eq!(one.newest_incarnation("app-source-30").unwrap(), None, "tasks are apart");
+    }
+
+    #[test]
+    fn leases_are_listed_and_each_stand_in_is_claimed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(&format!("file://{}", dir.path().display()), None).unwrap();
+        assert!(store.leases().unwrap().is_empty());
+        store.put_lease("wc-0-0", "a-1").unwrap();
+        store.put_lease("wc-1-0", "b-7").unwrap();
+        store.put_lease("wc-0-0", "a-2").unwrap();
+        let leases = store.leases().unwrap();
+        assert_eq!(leases, [("wc-0-0".to_string(), "a-2".to_string()), ("wc-1-0".to_string(), "b-7".to_string())]);
+        assert!(store.claim_stand_in("wc-0-0", "a-2").unwrap());
+        assert!(!store.claim_stand_in("wc-0-0", "a-2").unwrap());
+        assert!(store.claim_stand_in("wc-0-0", "a-3").unwrap());
+        store.delete_lease("wc-0-0").unwrap();
+        store.delete_lease("wc-0-0").unwrap();
+        assert_eq!(store.leases().unwrap(), [("wc-1-0".to_string(), "b-7".to_string())]);
     }
 
     #[test]
