@@ -111,6 +111,7 @@ where
                 strategy: ShipStrategy::Broadcast,
                 factory: Arc::new(PlainEdge::<Either<A, B>>::default()),
                 tag: broadcast.tag.clone(),
+                repartition: None,
             })
         });
         processed

@@ -88,7 +88,14 @@ impl<T: Data> DataStream<T> {
                 committer: None,
                 factory: Arc::new(OperatorNode::<T, U, B>::new(build)),
             });
-            g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge, tag: self.tag.clone() });
+            g.add_edge(Edge {
+                from: self.node,
+                to: node,
+                strategy,
+                factory: edge,
+                tag: self.tag.clone(),
+                repartition: None,
+            });
             node
         });
         DataStream::new(self.env.clone(), node)
@@ -210,6 +217,7 @@ impl<T: Data> DataStream<T> {
                     strategy: other.strategy,
                     factory: Arc::new(PlainEdge::<T>::default()),
                     tag: other.tag.clone(),
+                    repartition: None,
                 };
                 g.add_edge(edge);
             }
