@@ -85,7 +85,6 @@ where
     ///
     /// ```
     /// use eddy_stream::prelude::*;
-    /// use eddy_stream::Repartitioned;
     /// let env = StreamEnvironment::new();
     /// env.from_collection(vec![("a", 1u64)])
     ///     .map(|(k, n)| (k.to_string(), n))

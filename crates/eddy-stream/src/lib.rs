@@ -89,8 +89,8 @@ pub mod prelude {
     pub use crate::{
         CoProcessFunction, Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction,
         KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext,
-        ProcessFunction, Punctuated, RuntimeContext, Sink, StreamEnvironment, StreamSink, WatermarkGenerator,
-        WatermarkStrategy,
+        ProcessFunction, Punctuated, Repartitioned, RuntimeContext, Sink, StreamEnvironment, StreamSink,
+        WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{
         BoxError, Error, RawRecord, ReaderContext, Record, Result, Source, SourceOutput, SourcePoll, SourceReader,

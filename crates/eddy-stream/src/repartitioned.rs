@@ -9,7 +9,6 @@
 //!
 //! ```
 //! use eddy_stream::prelude::*;
-//! use eddy_stream::Repartitioned;
 //!
 //! let env = StreamEnvironment::new();
 //! let words = env

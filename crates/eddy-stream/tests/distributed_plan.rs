@@ -10,7 +10,6 @@ use eddy_core::BoxError;
 use eddy_runtime::codec::{Codec, RecordCodec};
 use eddy_stream::prelude::*;
 use eddy_stream::repartitioned::Bincode;
-use eddy_stream::Repartitioned;
 use proptest::prelude::*;
 
 /// (epoch ms, text) lines: `n` of them, a few words each, a second apart.
