@@ -45,6 +45,7 @@ use eddy_core::{Error, Result};
 
 use crate::explain::strategy_name;
 use crate::graph::{Edge, JobGraph, NodeId, ShipStrategy};
+use crate::repartition::Repartition;
 use crate::sub_topology::{is_cut, SubTopology};
 
 /// The longest Kafka topic name.
@@ -152,7 +153,7 @@ impl DistributedPlan {
 }
 
 /// The edge's repartition mark if it is cut; an error if it cannot run distributed.
-fn check_edge<'g>(graph: &JobGraph, edge: &'g Edge) -> Result<Option<&'g crate::repartition::Repartition>> {
+fn check_edge<'g>(graph: &JobGraph, edge: &'g Edge) -> Result<Option<&'g Repartition>> {
     let what = describe(graph, edge);
     if edge.strategy == ShipStrategy::Broadcast {
         return Err(Error::InvalidJob(format!(
@@ -191,7 +192,7 @@ fn check_edge<'g>(graph: &JobGraph, edge: &'g Edge) -> Result<Option<&'g crate::
     }
 }
 
-/// An edge as errors name it: `the HASH edge from 'a' to 'b'`.
+/// An edge as errors name it: `the key_by from 'a' to 'b'`, `the rebalance edge from …`.
 fn describe(graph: &JobGraph, edge: &Edge) -> String {
     let (from, to) = (&graph.nodes[edge.from].name, &graph.nodes[edge.to].name);
     let side = edge.tag.as_ref().map(|t| format!(" (side output '{t}')")).unwrap_or_default();

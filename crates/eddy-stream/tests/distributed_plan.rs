@@ -325,3 +325,38 @@ fn bincode_leftovers_are_named() {
     let message = codec.decode(&bytes).unwrap_err().to_string();
     assert!(message.contains("do not decode as a u8: 1 bytes left over after the value"), "{message}");
 }
+
+/// Even numbers on, odd ones to the side output `odd`.
+#[derive(Clone)]
+struct SplitOdd(OutputTag<u64>);
+
+impl ProcessFunction<u64, u64> for SplitOdd {
+    fn process_element(&mut self, value: u64, ctx: &mut ProcessContext<'_, u64>) {
+        if value % 2 == 0 {
+            ctx.collect(value);
+        } else {
+            ctx.output(&self.0, value);
+        }
+    }
+}
+
+#[test]
+fn a_side_output_stays_in_its_producer_unless_its_edge_is_cut() {
+    let env = StreamEnvironment::new();
+    let odd = OutputTag::<u64>::new("odd");
+    let split = env.from_collection(vec![1u64, 2, 3]).process(SplitOdd(odd.clone())).name("split");
+    split.map(|x| x * 10).name("evens").for_each(|_| {});
+    let odds = split.side_output(&odd);
+    odds.map(|x| x + 1).name("odds kept").for_each(|_| {});
+    odds.key_by(|x| x % 3)
+        .repartitioned(Repartitioned::named("odds"))
+        .reduce(|a, b| a + b)
+        .name("odd sums")
+        .for_each(|_| {});
+    let plan = env.distributed_plan("side").unwrap();
+    assert_eq!(plan.sub_topologies.len(), 2, "{plan}");
+    let text = plan.to_string();
+    assert!(text.contains("  split\n    --> evens\n    --> odds kept (side output 'odd')\n    --> topic side-odds-repartition (side output 'odd')\n"), "{text}");
+    assert!(text.contains("sub-topology 1\n  odd sums\n"), "{text}");
+    assert!(text.contains("  side-odds-repartition: split --HASH--> odd sums, from sub-topology 0 to 1\n"), "{text}");
+}
