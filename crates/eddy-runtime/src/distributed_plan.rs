@@ -6,7 +6,7 @@
 //! edge and says what to do when it cannot:
 //!
 //! - every cut edge (`key_by`, `rebalance`, `shuffle`) must carry a
-//!   [`Repartition`](crate::repartition::Repartition) mark: a stable name and a codec for its
+//!   [`Repartition`] mark: a stable name and a codec for its
 //!   records. Its topic is `<application id>-<name>-repartition`; two edges may not share
 //!   one. The key_by of a two-input operator (a join, connected streams, broadcast state)
 //!   cannot be marked yet — cutting it needs both inputs in co-partitioned topics;
