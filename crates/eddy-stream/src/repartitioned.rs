@@ -88,7 +88,15 @@ pub(crate) fn bincode_mark<U: Serialize + DeserializeOwned + 'static>(name: &str
 }
 
 /// bincode (2.0, standard configuration) for any serde type.
+///
+/// Decoding refuses a value that would take more than [`MAX_DECODED_BYTES`] in memory: a
+/// length read from damaged or foreign bytes must be an error, not an allocation of
+/// whatever it says (which aborts the process). A record that crosses a Kafka topic is far
+/// smaller (a broker's default `message.max.bytes` is 1 MiB).
 pub struct Bincode<T>(PhantomData<fn() -> T>);
+
+/// The most memory one decoded value may claim (64 MiB).
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
 
 impl<T> Default for Bincode<T> {
     fn default() -> Self {
@@ -103,7 +111,8 @@ impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for Bincode<T> {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, BoxError> {
-        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())?;
+        let config = bincode::config::standard().with_limit::<MAX_DECODED_BYTES>();
+        let (value, read) = bincode::serde::decode_from_slice(bytes, config)?;
         if read != bytes.len() {
             return Err(format!("{} bytes left over after the value", bytes.len() - read).into());
         }

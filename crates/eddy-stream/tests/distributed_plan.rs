@@ -318,6 +318,25 @@ proptest! {
 }
 
 #[test]
+fn a_length_from_damaged_bytes_is_an_error_not_an_allocation() {
+    // A string whose length prefix says 2^62 bytes: without a limit, bincode allocates it
+    // (and the process aborts); the proptest above found such bytes.
+    let codec = bincode_records::<(String, u64)>();
+    let mut bytes = 1i64.to_le_bytes().to_vec();
+    bytes.push(0xfd); // bincode's varint: a u64 follows
+    bytes.extend_from_slice(&(1u64 << 62).to_le_bytes());
+    bytes.extend_from_slice(b"abc");
+    let message = codec.decode(&bytes).unwrap_err().to_string();
+    assert!(message.contains("do not decode as a (alloc::string::String, u64)"), "{message}");
+    // A value just under the limit still decodes.
+    let codec = bincode_records::<Vec<u8>>();
+    let big = Record::new(vec![7u8; 1 << 20], 3);
+    let mut bytes = Vec::new();
+    codec.encode(&big, &mut bytes).unwrap();
+    assert_eq!(codec.decode(&bytes).unwrap(), big);
+}
+
+#[test]
 fn bincode_leftovers_are_named() {
     let codec = bincode_records::<u8>();
     let mut bytes = 1i64.to_le_bytes().to_vec();
