@@ -11,6 +11,7 @@ use eddy_core::{Error, Output, Result};
 pub use crate::build_context::BuildContext;
 use crate::checkpoint::committer::TxnCommitter;
 use crate::observed::Observers;
+use crate::repartition::Repartition;
 use crate::side_channel::SideChannel;
 use crate::task::Task;
 
@@ -124,6 +125,9 @@ pub struct Edge {
     pub factory: Arc<dyn EdgeFactory>,
     /// The producer's side output this edge carries (`None`: its main output).
     pub tag: Option<String>,
+    /// Set where the user marked the edge as one a distributed job may cut (a repartition
+    /// topic's name and the records' codec); one-process runs ignore it.
+    pub repartition: Option<Repartition>,
 }
 
 /// Nodes in creation order (which is a topological order) and the edges between them.

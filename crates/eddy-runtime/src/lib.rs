@@ -20,6 +20,10 @@
 //!   per operator and job on demand, with [`record_rates`] per second, the functions' own
 //!   [`user_metrics`] and the [`checkpoint::history`]; [`jobs`] lists an environment's jobs for
 //!   an endpoint, and [`explain`] shows a plan without running it.
+//! - Distributed runs (planned, not run yet): [`sub_topology`] cuts a graph at its key_by,
+//!   rebalance and shuffle edges into the pieces a task runs, [`distributed_plan`] checks the
+//!   cut and names its repartition topics after the edges' [`repartition`] marks, whose
+//!   [`codec`] turns the records that cross into bytes.
 //! - Logs: `tracing` spans `job` › `attempt` › `task` / `checkpoint` (with the job's name, the
 //!   attempt number, the task's name, the checkpoint's id) around every event the runtime
 //!   logs.
@@ -37,9 +41,11 @@ mod build_context;
 mod chain_alignment;
 mod channel;
 pub mod checkpoint;
+pub mod codec;
 mod completion;
 pub mod config;
 mod counter;
+pub mod distributed_plan;
 pub mod edge;
 pub mod explain;
 pub mod fan_out;
@@ -58,10 +64,12 @@ pub mod operator_metrics;
 mod partitioner;
 mod planner;
 pub mod record_rates;
+pub mod repartition;
 pub mod side_channel;
 pub mod source_dead_letters;
 pub mod source_task;
 pub mod status;
+pub mod sub_topology;
 pub mod task;
 pub mod task_time;
 pub mod user_metrics;

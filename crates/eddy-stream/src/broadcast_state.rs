@@ -88,7 +88,7 @@ where
         let key_of = self.keyed.key_of.clone();
         let processed = keyed.transform_over(
             "KeyedBroadcastProcess",
-            ShipStrategy::KeyGroups,
+            (ShipStrategy::KeyGroups, None),
             Arc::new(KeyedEdge::<Either<A, B>, _>::new(route)),
             move |ctx, out| {
                 let restored = match ctx.state() {
@@ -111,6 +111,7 @@ where
                 strategy: ShipStrategy::Broadcast,
                 factory: Arc::new(PlainEdge::<Either<A, B>>::default()),
                 tag: broadcast.tag.clone(),
+                repartition: None,
             })
         });
         processed

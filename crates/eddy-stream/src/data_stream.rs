@@ -7,9 +7,11 @@ use std::sync::Arc;
 use eddy_core::{Output, Result};
 use eddy_runtime::edge::PlainEdge;
 use eddy_runtime::graph::{BuildContext, Edge, EdgeFactory, Node, NodeId, ShipStrategy};
+use eddy_runtime::repartition::Repartition;
 
 use crate::environment::StreamEnvironment;
 use crate::node::OperatorNode;
+use crate::repartitioned::Repartitioned;
 use crate::Data;
 
 /// A stream of `T` records. Cheap to clone; using one stream twice sends every record to
@@ -18,6 +20,8 @@ pub struct DataStream<T> {
     pub(crate) env: StreamEnvironment,
     pub(crate) node: NodeId,
     pub(crate) strategy: ShipStrategy,
+    /// The next edge's repartition mark (see [`DataStream::repartition`]).
+    pub(crate) repartition: Option<Repartition>,
     /// A side output of `node` rather than its main output.
     pub(crate) tag: Option<String>,
     /// The stateful operator whose results this one only flattens (a window join's pairs):
@@ -32,6 +36,7 @@ impl<T> Clone for DataStream<T> {
             env: self.env.clone(),
             node: self.node,
             strategy: self.strategy,
+            repartition: self.repartition.clone(),
             tag: self.tag.clone(),
             flattens: self.flattens,
             _records: PhantomData,
@@ -41,12 +46,17 @@ impl<T> Clone for DataStream<T> {
 
 impl<T: Data> DataStream<T> {
     pub(crate) fn new(env: StreamEnvironment, node: NodeId) -> Self {
-        DataStream { env, node, strategy: ShipStrategy::Default, tag: None, flattens: None, _records: PhantomData }
+        DataStream::tagged_or_main(env, node, None)
     }
 
     /// The side output `tag` of `node`.
     pub(crate) fn tagged(env: StreamEnvironment, node: NodeId, tag: String) -> Self {
-        DataStream { env, node, strategy: ShipStrategy::Default, tag: Some(tag), flattens: None, _records: PhantomData }
+        DataStream::tagged_or_main(env, node, Some(tag))
+    }
+
+    fn tagged_or_main(env: StreamEnvironment, node: NodeId, tag: Option<String>) -> Self {
+        let strategy = ShipStrategy::Default;
+        DataStream { env, node, strategy, repartition: None, tag, flattens: None, _records: PhantomData }
     }
 
     /// The environment this stream belongs to.
@@ -62,13 +72,15 @@ impl<T: Data> DataStream<T> {
         B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
     {
         let edge: Arc<dyn EdgeFactory> = Arc::new(PlainEdge::<T>::default());
-        self.transform_over(name, self.strategy, edge, build)
+        self.transform_over(name, (self.strategy, self.repartition.clone()), edge, build)
     }
 
+    /// Adds an operator fed over an edge of `edge`'s type that ships as `strategy` (and,
+    /// when the edge is marked, may be cut there).
     pub(crate) fn transform_over<U, B>(
         &self,
         name: &str,
-        strategy: ShipStrategy,
+        (strategy, repartition): (ShipStrategy, Option<Repartition>),
         edge: Arc<dyn EdgeFactory>,
         build: B,
     ) -> DataStream<U>
@@ -88,7 +100,7 @@ impl<T: Data> DataStream<T> {
                 committer: None,
                 factory: Arc::new(OperatorNode::<T, U, B>::new(build)),
             });
-            g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge, tag: self.tag.clone() });
+            g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge, tag: self.tag.clone(), repartition });
             node
         });
         DataStream::new(self.env.clone(), node)
@@ -102,7 +114,7 @@ impl<T: Data> DataStream<T> {
         B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
     {
         let edge: Arc<dyn EdgeFactory> = Arc::new(PlainEdge::<T>::default());
-        self.transform_over(name, ShipStrategy::Default, edge, build).follow_input()
+        self.transform_over(name, (ShipStrategy::Default, None), edge, build).follow_input()
     }
 
     /// Without an explicit parallelism, this operator runs at its input's (and so chains).
@@ -117,6 +129,19 @@ impl<T: Data> DataStream<T> {
     /// The next operator receives records round robin over its subtasks.
     pub fn rebalance(&self) -> Self {
         self.with_strategy(ShipStrategy::Rebalance)
+    }
+
+    /// The next operator receives records round robin over its subtasks, as
+    /// [`rebalance`](Self::rebalance) (or at random after [`shuffle`](Self::shuffle)), over
+    /// an edge marked as one a distributed run may cut: its repartition topic's name and
+    /// its records' codec (Kafka Streams' `repartition(Repartitioned.as(name))`; see
+    /// [`Repartitioned`]). A run in one process ignores the mark.
+    pub fn repartition(&self, how: Repartitioned<T>) -> Self {
+        let strategy = match self.strategy {
+            ShipStrategy::Shuffle => ShipStrategy::Shuffle,
+            _ => ShipStrategy::Rebalance,
+        };
+        DataStream { strategy, repartition: Some(how.mark()), ..self.clone() }
     }
 
     /// The next operator receives each record at a uniformly random subtask.
@@ -210,6 +235,7 @@ impl<T: Data> DataStream<T> {
                     strategy: other.strategy,
                     factory: Arc::new(PlainEdge::<T>::default()),
                     tag: other.tag.clone(),
+                    repartition: other.repartition.clone(),
                 };
                 g.add_edge(edge);
             }

@@ -220,6 +220,30 @@ impl StreamEnvironment {
         eddy_runtime::explain::Explained::of(&inner.graph, &inner.config)
     }
 
+    /// The job built so far cut for a distributed run of the application `application_id`:
+    /// its sub-topologies and the repartition topics between them
+    /// (`<application id>-<name>-repartition`), checked and described as Kafka Streams'
+    /// `Topology#describe()` does — print it with `{}`. Every `key_by` and `rebalance` must
+    /// be marked ([`KeyedStream::repartitioned`](crate::KeyedStream::repartitioned),
+    /// [`DataStream::repartition`](crate::DataStream::repartition)); an unmarked one, a
+    /// broadcast, or the key_by of a join is refused with an error that names the edge.
+    /// Builds nothing and starts nothing; the job can still be executed in one process.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.from_collection(vec!["a".to_string()]).key_by(|w: &String| w.clone()).reduce(|a, _| a).print();
+    /// let refused = env.distributed_plan("wc").unwrap_err().to_string();
+    /// assert!(refused.contains("the key_by from 'Source: Collection' to 'Reduce' is not marked"), "{refused}");
+    /// ```
+    pub fn distributed_plan(&self, application_id: &str) -> Result<eddy_runtime::distributed_plan::DistributedPlan> {
+        let inner = self.inner();
+        if !inner.misuse.is_empty() {
+            return Err(Error::InvalidJob(inner.misuse.join("; ")));
+        }
+        eddy_runtime::distributed_plan::DistributedPlan::of(&inner.graph, application_id)
+    }
+
     /// The jobs this environment has started, oldest first (also those started later: the
     /// list is shared), for observers such as the metrics endpoint.
     pub fn jobs(&self) -> Jobs {

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use eddy_core::{Output, Result};
 use eddy_runtime::edge::KeyedEdge;
 use eddy_runtime::graph::{BuildContext, ShipStrategy};
+use eddy_runtime::repartition::Repartition;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::repartitioned::Repartitioned;
 use crate::{Data, DataStream};
 
 /// What can be a key: hashed stably through its serde encoding, compared with `Eq`.
@@ -21,12 +23,15 @@ impl<K: Serialize + DeserializeOwned + Eq + Clone + Send + Sync + 'static> Key f
 pub struct KeyedStream<T, K, F> {
     pub(crate) stream: DataStream<T>,
     pub(crate) key_of: F,
+    /// Set by [`KeyedStream::repartitioned`].
+    pub(crate) repartition: Option<Repartition>,
     _key: PhantomData<fn() -> K>,
 }
 
 impl<T, K, F: Clone> Clone for KeyedStream<T, K, F> {
     fn clone(&self) -> Self {
-        KeyedStream { stream: self.stream.clone(), key_of: self.key_of.clone(), _key: PhantomData }
+        let (stream, key_of, repartition) = (self.stream.clone(), self.key_of.clone(), self.repartition.clone());
+        KeyedStream { stream, key_of, repartition, _key: PhantomData }
     }
 }
 
@@ -51,7 +56,7 @@ impl<T: Data> DataStream<T> {
         K: Key,
         F: Fn(&T) -> K + Clone + Send + Sync + 'static,
     {
-        KeyedStream { stream: self.clone(), key_of, _key: PhantomData }
+        KeyedStream { stream: self.clone(), key_of, repartition: None, _key: PhantomData }
     }
 }
 
@@ -69,6 +74,33 @@ where
     {
         let edge = Arc::new(KeyedEdge::<T, F>::new(self.key_of.clone()));
         // Every keyed operator keeps keyed state (windows, process functions, rolling values).
-        self.stream.transform_over(name, ShipStrategy::KeyGroups, edge, build).mark_stateful()
+        let strategy = (ShipStrategy::KeyGroups, self.repartition.clone());
+        self.stream.transform_over(name, strategy, edge, build).mark_stateful()
+    }
+
+    /// Marks this `key_by` as an edge a distributed run may cut, with the name of its
+    /// repartition topic and the codec of its records (Kafka Streams'
+    /// `repartition(Repartitioned.as(name))`; see [`Repartitioned`]). A run in one process
+    /// ignores the mark.
+    ///
+    /// ```
+    /// use eddy_stream::prelude::*;
+    /// let env = StreamEnvironment::new();
+    /// env.from_collection(vec![("a", 1u64)])
+    ///     .map(|(k, n)| (k.to_string(), n))
+    ///     .key_by(|e| e.0.clone())
+    ///     .repartitioned(Repartitioned::named("totals"))
+    ///     .sum(|e| &mut e.1)
+    ///     .for_each(|_| {});
+    /// let plan = env.distributed_plan("shop").unwrap();
+    /// assert_eq!(plan.topics[0].name, "shop-totals-repartition");
+    /// ```
+    pub fn repartitioned(self, how: Repartitioned<T>) -> Self {
+        self.with_mark(Some(how.mark()))
+    }
+
+    /// This keyed stream with its cut marked `repartition`.
+    pub(crate) fn with_mark(self, repartition: Option<Repartition>) -> Self {
+        KeyedStream { repartition, ..self }
     }
 }

@@ -43,6 +43,7 @@ mod node;
 pub mod ops;
 pub mod processing_time_advance;
 pub mod queryable_state;
+pub mod repartitioned;
 pub mod runtime_context;
 pub mod side_output;
 pub mod sink;
@@ -63,6 +64,7 @@ pub use ops::async_queue::ResultOrder;
 pub use ops::keyed_process::{KeyedContext, KeyedProcessFunction};
 pub use ops::process::{ProcessContext, ProcessFunction};
 pub use processing_time_advance::ProcessingTimeAdvance;
+pub use repartitioned::Repartitioned;
 pub use runtime_context::RuntimeContext;
 pub use side_output::OutputTag;
 pub use sink::{Collected, Sink, StreamSink};
@@ -87,8 +89,8 @@ pub mod prelude {
     pub use crate::{
         CoProcessFunction, Collected, Data, DataStream, DeadLetter, Either, Key, KeyedBroadcastProcessFunction,
         KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext,
-        ProcessFunction, Punctuated, RuntimeContext, Sink, StreamEnvironment, StreamSink, WatermarkGenerator,
-        WatermarkStrategy,
+        ProcessFunction, Punctuated, Repartitioned, RuntimeContext, Sink, StreamEnvironment, StreamSink,
+        WatermarkGenerator, WatermarkStrategy,
     };
     pub use eddy_core::{
         BoxError, Error, RawRecord, ReaderContext, Record, Result, Source, SourceOutput, SourcePoll, SourceReader,

@@ -128,6 +128,7 @@ where
                 strategy: ShipStrategy::KeyGroups,
                 factory: Arc::new(KeyedEdge::<Either<A, B>, _>::new(key_of)),
                 tag: second.tag.clone(),
+                repartition: None,
             })
         });
         joined

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::keyed_operator::{KeyedOperator, Setup};
 use crate::keyed_stream::{Key, KeyedStream};
 use crate::ops::rolling::sum_field;
+use crate::repartitioned::bincode_mark;
 use crate::side_output::OutputTag;
 use crate::window::aggregate::{AggregateFunction, ReduceAggregate};
 use crate::window::assigner::WindowAssigner;
@@ -160,13 +161,17 @@ where
             Ok(Box::new(PreAggregateOperator::new(ctx, pre.clone(), key_of.clone(), to_partial, out)?))
         });
         let allowed = self.lateness.allowed;
+        // A marked key_by is cut after the pre-aggregation: the partials cross under its name.
+        let mark = self.keyed.repartition.as_ref().map(|m| bincode_mark::<Partial<K, G::Acc>>(&m.name));
         // Overlapping sliding windows slide over each key's panes; with allowed lateness,
         // fired windows stay open, so each pane is merged into its windows instead.
         let slides = self.assigner.sliding().filter(|&(size, slide, _)| size > slide && allowed == 0).map(Slides::new);
         if let Some(slides) = slides {
             let assigner = self.assigner.clone();
-            let merged =
-                partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
+            let merged = partials
+                .key_by(|p: &Partial<K, G::Acc>| p.key.clone())
+                .with_mark(mark.clone())
+                .transform_keyed("Window", move |ctx, out| {
                     let (assigner, aggregate, window_fn) = (assigner.clone(), aggregate.clone(), window_fn.clone());
                     let setup = Setup { late: None, legacy: &[LEGACY_WINDOWS] };
                     let operator = KeyedOperator::open(ctx, out, setup, |shell, legacy| {
@@ -183,8 +188,9 @@ where
             return merged;
         }
         let merge = MergePartials { assigner: self.assigner.clone(), aggregate, _input: PhantomData };
-        let merged =
-            partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).transform_keyed("Window", move |ctx, out| {
+        let merged = partials.key_by(|p: &Partial<K, G::Acc>| p.key.clone()).with_mark(mark).transform_keyed(
+            "Window",
+            move |ctx, out| {
                 let key_of = |p: &Partial<K, G::Acc>| p.key.clone();
                 let parts = (key_of, merge.clone(), window_fn.clone());
                 let setup = Setup { late: None, legacy: &[LEGACY_WINDOWS] };
@@ -192,7 +198,8 @@ where
                     WindowHandler::open(parts, allowed, shell, legacy)
                 })?;
                 Ok(Box::new(operator))
-            });
+            },
+        );
         partials.stage_of(&merged);
         merged
     }
