@@ -161,12 +161,30 @@ impl TwoHalves {
         start_process(&self.brokers(), &self.dir.path().join("store"), &args)
     }
 
+    /// Starts three processes as the static members [`NAMES`] and waits for the first
+    /// committed row; returns the first (the one a test kills or pauses) and the others.
+    fn start_three_named(&self) -> (Child, Vec<Child>) {
+        let mut processes: Vec<Child> = NAMES.iter().map(|name| self.start_with(&["--instance-id", name])).collect();
+        wait_for_rows(&self.brokers(), 1);
+        let first = processes.remove(0);
+        (first, processes)
+    }
+
     /// Appends the second half, waits for every row and checks them.
     fn finish_input_and_check(&self) {
         append(&self.brokers(), &self.second);
         wait_for_rows(&self.brokers(), self.expected.len());
         assert_same(&committed_rows(&self.brokers(), self.expected.len()), &self.expected);
     }
+}
+
+/// The `--instance-id`s of the three static members the kill and pause tests start.
+const NAMES: [&str; 3] = ["wc-0", "wc-1", "wc-2"];
+
+/// SIGKILL, and the process reaped.
+fn kill(mut child: Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// Starts one process of the distributed word count, bounded.
@@ -377,13 +395,9 @@ fn stop(process: Child) -> u64 {
 fn a_process_killed_mid_run_is_replaced_and_the_results_stay_exact() {
     let _turn = one_at_a_time();
     let Some(run) = TwoHalves::new(LINES) else { return };
-    let names = ["wc-0", "wc-1", "wc-2"];
-    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
-    wait_for_rows(&run.brokers(), 1);
-    let mut victim = processes.remove(0);
-    victim.kill().unwrap();
-    victim.wait().unwrap();
-    processes.push(run.start_with(&["--instance-id", names[0]]));
+    let (victim, mut processes) = run.start_three_named();
+    kill(victim);
+    processes.push(run.start_with(&["--instance-id", NAMES[0]]));
     run.finish_input_and_check();
     let started: Vec<u64> = processes.into_iter().map(stop).collect();
     // The survivors started 16 tasks between them at first; the dead one's 8 moved.
@@ -398,12 +412,8 @@ fn a_process_killed_mid_run_is_replaced_and_the_results_stay_exact() {
 fn a_process_killed_mid_run_its_tasks_move_to_the_two_survivors() {
     let _turn = one_at_a_time();
     let Some(run) = TwoHalves::new(LINES) else { return };
-    let names = ["wc-0", "wc-1", "wc-2"];
-    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
-    wait_for_rows(&run.brokers(), 1);
-    let mut victim = processes.remove(0);
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    let (victim, processes) = run.start_three_named();
+    kill(victim);
     run.finish_input_and_check();
     let started: Vec<u64> = processes.into_iter().map(stop).collect();
     // The survivors started 16 tasks between them at first; the dead one's 8 moved to them.
@@ -417,16 +427,12 @@ fn a_process_killed_mid_run_its_tasks_move_to_the_two_survivors() {
 fn a_killed_process_restarted_late_takes_its_place_back_from_the_stand_in() {
     let _turn = one_at_a_time();
     let Some(run) = TwoHalves::new(LINES) else { return };
-    let names = ["wc-0", "wc-1", "wc-2"];
-    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
-    wait_for_rows(&run.brokers(), 1);
-    let mut victim = processes.remove(0);
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    let (victim, processes) = run.start_three_named();
+    kill(victim);
     run.finish_input_and_check();
     // Restarted with its task starts logged, to see it take its place back.
     let log = run.dir.path().join("back.log");
-    let args = ["--max-poll-interval-ms", "8000", "--instance-id", names[0]];
+    let args = ["--max-poll-interval-ms", "8000", "--instance-id", NAMES[0]];
     let mut command = process(&run.brokers(), &run.dir.path().join("store"), &args);
     let back = spawn(command.env("RUST_LOG", "eddy_cluster=info").stderr(std::fs::File::create(&log).unwrap()));
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -462,10 +468,7 @@ fn a_killed_process_restarted_late_takes_its_place_back_from_the_stand_in() {
 fn a_paused_process_is_stood_in_for_and_commits_nothing_when_it_resumes() {
     let _turn = one_at_a_time();
     let Some(run) = TwoHalves::new(LINES) else { return };
-    let names = ["wc-0", "wc-1", "wc-2"];
-    let mut processes: Vec<Child> = names.iter().map(|name| run.start_with(&["--instance-id", name])).collect();
-    wait_for_rows(&run.brokers(), 1);
-    let paused = processes.remove(0);
+    let (paused, processes) = run.start_three_named();
     signal(&paused, "STOP");
     run.finish_input_and_check();
     signal(&paused, "CONT");
