@@ -37,6 +37,14 @@ fn reading(i: u64) -> Reading {
 }
 
 /// Runs the job a parent test asked for; a no-op in an ordinary test run.
+/// Each test starts store servers and a job (the kill test, child processes too); on a small
+/// machine two at once starve each other until a server misses the client's retries, so they
+/// take turns.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn child_process_entry_point() {
     let Ok(role) = std::env::var(CHILD) else { return };
@@ -122,6 +130,7 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSt
 
 #[test]
 fn killed_twice_and_restored_every_record_is_in_the_bucket_once() {
+    let _turn = one_at_a_time();
     for s3 in S3::all("recovery") {
         let count = 24_000;
         let checkpoints = tempfile::tempdir().unwrap();
@@ -184,6 +193,7 @@ fn can_mount_tmpfs() -> bool {
 
 #[test]
 fn a_full_disk_fails_the_job_with_a_clear_error_and_no_partial_part() {
+    let _turn = one_at_a_time();
     if !can_mount_tmpfs() {
         let message = "cannot mount a tmpfs in a user namespace (unshare), so the full-disk test cannot run";
         assert!(std::env::var_os("CI").is_none(), "{message}");
@@ -225,6 +235,7 @@ fn a_full_disk_fails_the_job_with_a_clear_error_and_no_partial_part() {
 
 #[test]
 fn a_store_outage_mid_job_is_ridden_out_by_the_restart_strategy() {
+    let _turn = one_at_a_time();
     let Some(mut s3) = S3::s3s_fs("outage") else { return };
     let count = 24_000;
     let storage = s3.storage();
