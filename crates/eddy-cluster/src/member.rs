@@ -304,18 +304,7 @@ pub(crate) fn run<J: WindowedJob>(
             // tasks run elsewhere now, and their producers fenced this member's).
             Err(e) if instance_fenced(&consumer, &e) => {
                 std::mem::take(&mut lock().tasks).into_values().for_each(Task::abandon);
-                match stand_in {
-                    true => {
-                        tracing::warn!(instance, "the member stood in for is back: the stand-in stops");
-                        break Ok(());
-                    }
-                    false => {
-                        break Err(ClusterError::Fenced(format!(
-                            "another member joined the group as {}: a process started under the same --instance-id, or a survivor standing in for this one after it was unresponsive for the session timeout",
-                            instance.as_deref().unwrap_or_default()
-                        )))
-                    }
-                }
+                break replaced(instance.as_deref(), stand_in);
             }
             // Kafka Streams' answer to a task that migrated behind this member's back: drop
             // every task, aborting their open transactions (what they did since their last
@@ -325,8 +314,12 @@ pub(crate) fn run<J: WindowedJob>(
                 tracing::warn!(%why, "fenced: rejoining the group");
                 let dropped = std::mem::take(&mut lock().tasks);
                 dropped.into_values().for_each(Task::abandon);
-                if let Err(e) = rejoin(&consumer, &topics) {
-                    break Err(e);
+                // A member resumed after a pause may learn here first that its place is taken:
+                // its commit was fenced by the tasks' new owners, and rejoining is refused.
+                match rejoin(&consumer, &topics) {
+                    Ok(()) => {}
+                    Err(e) if instance_fenced(&consumer, &e) => break replaced(instance.as_deref(), stand_in),
+                    Err(e) => break Err(e),
                 }
             }
             Err(e) => break Err(e),
@@ -340,6 +333,19 @@ pub(crate) fn run<J: WindowedJob>(
     };
     drop(consumer);
     outcome.map(|()| summary)
+}
+
+/// The end of a member whose `group.instance.id` another member took: a stand-in stops
+/// quietly (the member it stood in for is back); any other member fails, saying why.
+fn replaced(instance: Option<&str>, stand_in: bool) -> Result<()> {
+    if stand_in {
+        tracing::warn!(instance, "the member stood in for is back: the stand-in stops");
+        return Ok(());
+    }
+    Err(ClusterError::Fenced(format!(
+        "another member joined the group as {}: a process started under the same --instance-id, or a survivor standing in for this one after it was unresponsive for the session timeout",
+        instance.unwrap_or_default()
+    )))
 }
 
 /// Whether `error`, or the consumer's fatal error, says that another member joined under
