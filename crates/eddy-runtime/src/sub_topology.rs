@@ -29,7 +29,7 @@
 use crate::graph::{JobGraph, NodeId, ShipStrategy};
 
 /// One connected piece of a job graph between cut edges.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubTopology {
     /// Its number: sub-topologies are numbered in the order of their first node.
     pub id: usize,
@@ -45,20 +45,6 @@ pub struct SubTopology {
     pub inputs: Vec<usize>,
     /// The cut edges it writes (indices into `JobGraph::edges`), each a repartition topic.
     pub outputs: Vec<usize>,
-}
-
-impl SubTopology {
-    fn empty(id: usize) -> Self {
-        SubTopology {
-            id,
-            nodes: Vec::new(),
-            edges: Vec::new(),
-            sources: Vec::new(),
-            sinks: Vec::new(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-        }
-    }
 }
 
 /// Whether a distributed job cuts an edge of this strategy (see the [module](self) docs).
@@ -82,7 +68,7 @@ impl JobGraph {
                 Some(id) => id,
                 None => {
                     let id = topologies.len();
-                    topologies.push(SubTopology::empty(id));
+                    topologies.push(SubTopology { id, ..SubTopology::default() });
                     number[piece[node]] = Some(id);
                     id
                 }
