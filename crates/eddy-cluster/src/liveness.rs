@@ -33,8 +33,7 @@
 //!   survivor stands in for it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -48,7 +47,8 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A member's lease, rewritten every `interval` by a thread of its own until dropped.
 pub(crate) struct Heartbeat {
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the thread: it wakes at once instead of at its next beat.
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -60,19 +60,13 @@ impl Heartbeat {
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let token = format!("{}.{}", std::process::id(), started.as_nanos());
         store.put_lease(instance, &format!("{token}-0"))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (stopped, instance) = (stop.clone(), instance.to_string());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let instance = instance.to_string();
         let thread = std::thread::Builder::new()
             .name(format!("lease {instance}"))
             .spawn(move || {
                 let mut beat = 0u64;
-                let mut last = Instant::now();
-                while !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(20));
-                    if last.elapsed() < interval {
-                        continue;
-                    }
-                    last = Instant::now();
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     beat += 1;
                     // A failed write is one missed beat; the session timeout is six of them.
                     if let Err(e) = store.put_lease(&instance, &format!("{token}-{beat}")) {
@@ -81,13 +75,13 @@ impl Heartbeat {
                 }
             })
             .map_err(|e| crate::error::ClusterError::Config(format!("cannot start a lease thread: {e}")))?;
-        Ok(Heartbeat { stop, thread: Some(thread) })
+        Ok(Heartbeat { stop: Some(stop), thread: Some(thread) })
     }
 }
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
