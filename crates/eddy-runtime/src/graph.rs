@@ -14,6 +14,7 @@ use crate::observed::Observers;
 use crate::repartition::Repartition;
 use crate::side_channel::SideChannel;
 use crate::task::Task;
+use crate::topic::{InputTopic, OutputTopic};
 
 /// A `Box<dyn Output<T>>` with its `T` erased.
 pub type AnyOutput = Box<dyn Any + Send>;
@@ -111,6 +112,30 @@ pub struct Node {
     pub committer: Option<Arc<dyn TxnCommitter>>,
     /// Builds the subtasks.
     pub factory: Arc<dyn NodeFactory>,
+    /// Set on a source node that a distributed job reads from a topic instead of running it.
+    pub input_topic: Option<InputTopic>,
+    /// Set on a sink node that a distributed job writes to a topic instead of running it.
+    pub output_topic: Option<OutputTopic>,
+}
+
+impl Node {
+    /// A node named `name` built by `factory`: parallel, at the job's parallelism, without
+    /// uid or state; set the other fields where they differ.
+    pub fn new(name: impl Into<String>, factory: Arc<dyn NodeFactory>) -> Self {
+        Node {
+            name: name.into(),
+            uid: None,
+            parallelism: None,
+            non_parallel: false,
+            follows_input: false,
+            stage_of: None,
+            stateful: false,
+            committer: None,
+            factory,
+            input_topic: None,
+            output_topic: None,
+        }
+    }
 }
 
 /// A connection from one node's output to another node's input.

@@ -72,6 +72,7 @@ pub mod status;
 pub mod sub_topology;
 pub mod task;
 pub mod task_time;
+pub mod topic;
 pub mod user_metrics;
 pub mod warnings;
 

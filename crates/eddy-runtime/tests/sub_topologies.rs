@@ -42,17 +42,7 @@ impl Codec<u64> for Le {
 }
 
 fn node(name: &str) -> Node {
-    Node {
-        name: name.to_string(),
-        uid: None,
-        parallelism: None,
-        non_parallel: false,
-        follows_input: false,
-        stage_of: None,
-        stateful: false,
-        committer: None,
-        factory: Arc::new(Unbuilt),
-    }
+    Node::new(name, Arc::new(Unbuilt))
 }
 
 fn edge(from: usize, to: usize, strategy: ShipStrategy, mark: Option<&str>) -> Edge {

@@ -89,17 +89,7 @@ impl<T: Data> DataStream<T> {
         B: Fn(&BuildContext, Box<dyn Output<U>>) -> Result<Box<dyn Output<T>>> + Send + Sync + 'static,
     {
         let node = self.env.with_graph(|g| {
-            let node = g.add_node(Node {
-                name: name.to_string(),
-                uid: None,
-                parallelism: None,
-                non_parallel: false,
-                follows_input: false,
-                stage_of: None,
-                stateful: false,
-                committer: None,
-                factory: Arc::new(OperatorNode::<T, U, B>::new(build)),
-            });
+            let node = g.add_node(Node::new(name, Arc::new(OperatorNode::<T, U, B>::new(build))));
             g.add_edge(Edge { from: self.node, to: node, strategy, factory: edge, tag: self.tag.clone(), repartition });
             node
         });
@@ -172,7 +162,7 @@ impl<T: Data> DataStream<T> {
         })
     }
 
-    fn update_node(self, f: impl FnOnce(&mut Node)) -> Self {
+    pub(crate) fn update_node(self, f: impl FnOnce(&mut Node)) -> Self {
         self.env.with_graph(|g| f(&mut g.nodes[self.node]));
         self
     }
@@ -192,6 +182,12 @@ impl<T: Data> DataStream<T> {
             }
         });
         self.update_node(|n| n.name = name.to_string())
+    }
+
+    /// Marks this source as one a distributed job reads from a topic (`docs/scale-out.md`);
+    /// one-process runs ignore it. For connectors: eddy-kafka's source sets it.
+    pub fn read_from_topic(self, topic: eddy_runtime::topic::InputTopic) -> Self {
+        self.update_node(|n| n.input_topic = Some(topic))
     }
 
     /// Marks this operator as a stage of `owner`, named after it.

@@ -60,6 +60,13 @@ impl StreamSink {
     pub fn uid(self, uid: &str) -> Self {
         StreamSink { stream: self.stream.uid(uid) }
     }
+
+    /// Marks this sink as one a distributed job writes to a topic, in the transaction of the
+    /// task that produced the records (`docs/scale-out.md`); one-process runs ignore it. For
+    /// connectors: eddy-kafka's sink sets it.
+    pub fn write_to_topic(self, topic: eddy_runtime::topic::OutputTopic) -> Self {
+        StreamSink { stream: self.stream.update_node(|n| n.output_topic = Some(topic)) }
+    }
 }
 
 impl<T: Data> DataStream<T> {

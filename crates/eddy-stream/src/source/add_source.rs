@@ -63,17 +63,11 @@ impl StreamEnvironment {
     {
         let node = self.with_graph(|g| {
             g.add_node(Node {
-                name: format!("Source: {name}"),
-                uid: None,
-                parallelism: None,
                 non_parallel,
-                follows_input: false,
-                stage_of: None,
                 // A source's position is state (for the replayable ones; others are refused
                 // by a checkpointed job).
                 stateful: true,
-                committer: None,
-                factory: std::sync::Arc::new(source),
+                ..Node::new(format!("Source: {name}"), std::sync::Arc::new(source))
             })
         });
         DataStream::new(self.clone(), node)
