@@ -61,6 +61,7 @@ pub mod metric_names;
 pub mod metrics;
 pub mod observed;
 pub mod operator_metrics;
+pub mod partition_task;
 mod partitioner;
 mod planner;
 pub mod record_rates;
