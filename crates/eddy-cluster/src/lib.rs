@@ -68,7 +68,10 @@
 mod checkpoint;
 pub mod cluster;
 pub mod config;
+pub mod control;
+mod distributed;
 pub mod error;
+pub mod graph_work;
 pub mod group_snapshot;
 mod incarnation;
 pub mod job;
@@ -81,9 +84,12 @@ mod task;
 mod test_job;
 pub mod topology;
 pub mod window_state;
+mod windowed;
+mod work;
 
 pub use cluster::run;
 pub use config::ClusterConfig;
+pub use distributed::execute_distributed;
 pub use error::{ClusterError, Result};
 pub use job::{Branch, InputRecord, Keyed, WindowedJob};
 pub use member::Summary;

@@ -153,7 +153,7 @@ impl CheckpointStore {
 
     /// The end offsets of a bounded run: the ones already recorded by any process, else
     /// `seen` (recorded now), so every process stops at the same offsets.
-    pub fn end_offsets(&self, seen: Vec<i64>) -> Result<Vec<i64>> {
+    pub fn end_offsets<T: serde::Serialize + serde::de::DeserializeOwned>(&self, seen: T) -> Result<T> {
         let path = Path::from("bounded-end-offsets.json");
         let bytes = serde_json::to_vec(&seen).expect("offsets serialize");
         let create = PutOptions { mode: PutMode::Create, ..Default::default() };

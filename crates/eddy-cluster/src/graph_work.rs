@@ -1,0 +1,306 @@
+//! A DataStream job graph's tasks: [`GraphWork`], the [`Work`] of its partition tasks.
+//!
+//! Each task is one partition of one sub-topology of the job's
+//! [`DistributedPlan`], an `eddy_runtime` [`PartitionTask`] that runs the sub-topology's
+//! operators as subtask `p` of `partitions`. The member hands it what its consumer reads —
+//! records of its input topic's partition `p` (a source piece) or of its repartition topic's
+//! partition `p`, and the producing tasks' [`Control`] messages — and sends what it drains
+//! through the task's transactional producer: records to their partition (a cut edge's key
+//! group's) or by key (an output topic), watermarks and ends of input to every partition of
+//! the repartition topic, as [`Control`] messages with the task's partition as producer.
+//!
+//! **Checkpoints.** Before each commit the task takes a snapshot (a checkpoint barrier
+//! through its operators), sends what the barrier flushed, and files a [`GraphCheckpoint`]
+//! under the offset its transaction commits (`state/sub-topology-<n>/<p>/<offset>.bin`, as a
+//! window task files its manifest): the operators' [`TaskState`] and the newest watermark
+//! and end of every producing task it has read. The transaction is the checkpoint's commit
+//! point; a task that starts reads the checkpoint its committed offset names, builds its
+//! `PartitionTask` from the state, and hands it the producers' progress again (the control
+//! messages before the committed offset are never read again).
+//!
+//! **Bounded runs.** A source piece's task that has read its input partition up to the end
+//! offset seen at start tells its task (`end_of_topic`): its sources finish, and the end
+//! travels through the repartition topics. A task is finished when every input ended
+//! (`is_finished`) and that is committed; the run ends when every task of every
+//! sub-topology is.
+
+use std::collections::BTreeMap;
+
+use eddy_runtime::config::JobConfig;
+use eddy_runtime::distributed_plan::DistributedPlan;
+use eddy_runtime::graph::JobGraph;
+use eddy_runtime::partition_task::{PartitionTask, TaskSpec, TaskState};
+use eddy_runtime::topic::{Outgoing, TopicRecord};
+use rdkafka::producer::BaseRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::control::Control;
+use crate::error::{ClusterError, Result};
+use crate::task::Context;
+use crate::work::{Out, Received, Work};
+
+/// A job graph cut into sub-topologies, run as partition tasks.
+pub(crate) struct GraphWork {
+    pub(crate) graph: JobGraph,
+    pub(crate) plan: DistributedPlan,
+    pub(crate) config: JobConfig,
+    /// Every topic a task reads → the sub-topology that reads it.
+    pub(crate) readers: BTreeMap<String, usize>,
+    /// Each sub-topology's name: `sub-topology-<n>`.
+    pub(crate) names: Vec<String>,
+    /// The input topics' end offsets, in a bounded run.
+    pub(crate) ends: Option<BTreeMap<String, Vec<i64>>>,
+}
+
+/// What a partition task's checkpoint files besides its operators' state: what its inputs'
+/// producing tasks have told it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphCheckpoint {
+    /// [`TaskState::to_bytes`].
+    pub state: Vec<u8>,
+    /// `(repartition topic, producing task)` → its newest watermark and whether it ended.
+    pub producers: BTreeMap<(String, u32), Progress>,
+}
+
+/// How far a producing task has got on a repartition topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Its newest watermark, if it sent one.
+    pub watermark: Option<i64>,
+    /// Whether it sent its end of input.
+    pub ended: bool,
+}
+
+/// One partition task and what the cluster keeps beside it.
+pub(crate) struct Body {
+    task: PartitionTask,
+    sub_topology: usize,
+    partition: i32,
+    /// The offset of the newest committed checkpoint.
+    manifest: Option<i64>,
+    /// The next checkpoint's number.
+    next_checkpoint: u64,
+    producers: BTreeMap<(String, u32), Progress>,
+    /// The input topics whose end this task has told its `PartitionTask` about.
+    ended_topics: Vec<String>,
+}
+
+impl Work for GraphWork {
+    type Role = usize;
+    type Body = Body;
+
+    fn subscribed(&self) -> Vec<String> {
+        self.readers.keys().cloned().collect()
+    }
+
+    fn role_of(&self, topic: &str) -> usize {
+        // The member subscribes to these topics only: a record of another cannot come.
+        self.readers.get(topic).copied().unwrap_or_default()
+    }
+
+    fn name(&self, role: usize) -> &str {
+        &self.names[role]
+    }
+
+    fn skips_markers(&self, _: usize) -> bool {
+        true
+    }
+
+    fn finishing_tasks(&self, partitions: usize) -> usize {
+        partitions * self.plan.sub_topologies.len()
+    }
+
+    fn resume(cx: &Context<Self>, role: usize, partition: i32, committed: Option<i64>) -> Result<Body> {
+        let work = &cx.work;
+        let name = work.name(role);
+        let checkpoint = match committed {
+            None => None,
+            Some(offset) => {
+                let bytes = cx.store.get_state(name, partition, offset)?.ok_or_else(|| {
+                    ClusterError::Checkpoint(format!(
+                        "{}, which the committed offset {offset} of task {name}/{partition} needs, is missing from the checkpoint store: was it emptied? Start over with a new --application-id",
+                        crate::store::CheckpointStore::state_path(name, partition, offset)
+                    ))
+                })?;
+                let damaged = |why: String| {
+                    ClusterError::Checkpoint(format!(
+                        "{} does not decode ({why}): was it written by another build? Use a new --application-id",
+                        crate::store::CheckpointStore::state_path(name, partition, offset)
+                    ))
+                };
+                let (checkpoint, _): (GraphCheckpoint, _) =
+                    bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
+                        .map_err(|e| damaged(e.to_string()))?;
+                let state = TaskState::from_bytes(&checkpoint.state).map_err(|e| damaged(e.to_string()))?;
+                Some((checkpoint.producers, state))
+            }
+        };
+        let (producers, restored) = match checkpoint {
+            Some((producers, state)) => (producers, Some(state)),
+            None => (BTreeMap::new(), None),
+        };
+        let next_checkpoint = restored.as_ref().map_or(1, |state| state.checkpoint + 1);
+        let spec = TaskSpec {
+            graph: &work.graph,
+            plan: &work.plan,
+            sub_topology: role,
+            partition: partition as usize,
+            partitions: cx.partitions,
+            config: &work.config,
+            restored,
+        };
+        let task = PartitionTask::build(spec).map_err(|e| runtime_error(name, partition, e))?;
+        let mut body = Body {
+            task,
+            sub_topology: role,
+            partition,
+            manifest: committed,
+            next_checkpoint,
+            producers: BTreeMap::new(),
+            ended_topics: Vec::new(),
+        };
+        // What the producers said before the committed offset is not read again.
+        for ((topic, producer), progress) in producers {
+            if let Some(watermark) = progress.watermark {
+                body.control(name, &topic, Control::Watermark { producer, watermark })?;
+            }
+            if progress.ended {
+                body.control(name, &topic, Control::End { producer })?;
+            }
+        }
+        Ok(body)
+    }
+
+    fn process(cx: &Context<Self>, body: &mut Body, received: &Received<'_>, out: &mut Out<'_>) -> Result<()> {
+        let name = cx.work.name(body.sub_topology);
+        match received.control {
+            Some(bytes) => body.control(name, received.topic, Control::decode(bytes)?)?,
+            None => {
+                let record = TopicRecord {
+                    partition: received.partition,
+                    offset: received.offset,
+                    key: received.key,
+                    payload: received.payload,
+                    timestamp: received.timestamp,
+                };
+                let topic = received.topic;
+                body.task.record(topic, &record).map_err(|e| runtime_error(name, body.partition, e))?
+            }
+        }
+        body.send(cx, out)
+    }
+
+    fn tick(cx: &Context<Self>, body: &mut Body, out: &mut Out<'_>) -> Result<()> {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let name = cx.work.name(body.sub_topology);
+        body.task.tick(now).map_err(|e| runtime_error(name, body.partition, e))?;
+        body.send(cx, out)
+    }
+
+    fn prepare(
+        cx: &Context<Self>,
+        body: &mut Body,
+        partition: i32,
+        next_offset: i64,
+        out: &mut Out<'_>,
+    ) -> Result<bool> {
+        let Some(ends) = &cx.work.ends else { return Ok(false) };
+        let mut ended = false;
+        for (topic, ends) in ends {
+            if cx.work.readers.get(topic) != Some(&body.sub_topology) || body.ended_topics.contains(topic) {
+                continue;
+            }
+            if next_offset >= ends[partition as usize] {
+                let name = cx.work.name(body.sub_topology);
+                body.task.end_of_topic(topic).map_err(|e| runtime_error(name, partition, e))?;
+                body.ended_topics.push(topic.clone());
+                ended = true;
+            }
+        }
+        body.send(cx, out)?;
+        Ok(ended)
+    }
+
+    fn checkpoint(cx: &Context<Self>, body: &mut Body, partition: i32, offset: i64, out: &mut Out<'_>) -> Result<()> {
+        let name = cx.work.name(body.sub_topology);
+        let state = body.task.snapshot(body.next_checkpoint).map_err(|e| runtime_error(name, partition, e))?;
+        body.send(cx, out)?;
+        let checkpoint = GraphCheckpoint { state: state.to_bytes(), producers: body.producers.clone() };
+        let bytes = bincode::serde::encode_to_vec(&checkpoint, bincode::config::standard())
+            .expect("a checkpoint of bytes and integers encodes");
+        cx.store.put_state(name, partition, offset, bytes)
+    }
+
+    fn committed(cx: &Context<Self>, body: &mut Body, offset: i64) -> Result<()> {
+        body.task.committed(body.next_checkpoint);
+        body.next_checkpoint += 1;
+        // The checkpoint this one supersedes is never read again.
+        if let Some(previous) = body.manifest.replace(offset).filter(|&previous| previous != offset) {
+            cx.store.delete_state(cx.work.name(body.sub_topology), body.partition, previous)?;
+        }
+        Ok(())
+    }
+
+    fn finished(body: &Body) -> bool {
+        body.task.is_finished()
+    }
+}
+
+impl Body {
+    /// Hands a producing task's control message on `topic` to the task, and notes it for
+    /// the next checkpoint.
+    fn control(&mut self, name: &str, topic: &str, control: Control) -> Result<()> {
+        let (producer, outcome) = match control {
+            Control::Watermark { producer, watermark } => {
+                let progress = self.producers.entry((topic.to_string(), producer)).or_default();
+                progress.watermark = Some(progress.watermark.map_or(watermark, |w| w.max(watermark)));
+                (producer, self.task.watermark(topic, producer as usize, watermark))
+            }
+            Control::End { producer } => {
+                self.producers.entry((topic.to_string(), producer)).or_default().ended = true;
+                (producer, self.task.end(topic, producer as usize))
+            }
+        };
+        outcome.map_err(|e| {
+            ClusterError::Runtime(format!(
+                "task {name}/{}: a control message of producing task {producer} on {topic}: {e}",
+                self.partition
+            ))
+        })
+    }
+
+    /// Sends what the task produced: records to their partition (or by key), watermarks and
+    /// ends to every partition of their repartition topic.
+    fn send(&mut self, cx: &Context<GraphWork>, out: &mut Out<'_>) -> Result<()> {
+        let producer = self.partition as u32;
+        for outgoing in self.task.drain() {
+            match outgoing {
+                Outgoing::Record(record) => {
+                    let mut base = BaseRecord::<[u8], [u8]>::to(&record.topic).payload(&record.payload[..]);
+                    if let Some(key) = &record.key {
+                        base = base.key(&key[..]);
+                    }
+                    if let Some(timestamp) = record.timestamp {
+                        base = base.timestamp(timestamp);
+                    }
+                    out.send_record(base, record.partition)?;
+                }
+                Outgoing::Watermark { topic, watermark } => {
+                    let control = Control::Watermark { producer, watermark }.encode();
+                    (0..cx.partitions as i32).try_for_each(|to| out.send_control(&topic, to, &control))?;
+                }
+                Outgoing::End { topic } => {
+                    let control = Control::End { producer }.encode();
+                    (0..cx.partitions as i32).try_for_each(|to| out.send_control(&topic, to, &control))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error of task `name`/`partition`'s operators, saying whose.
+fn runtime_error(name: &str, partition: i32, error: eddy_core::Error) -> ClusterError {
+    ClusterError::Runtime(format!("task {name}/{partition}: {error}"))
+}

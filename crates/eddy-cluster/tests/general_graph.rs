@@ -1,0 +1,256 @@
+//! A word count written with the DataStream API, run by `execute_distributed` as partition
+//! tasks of one consumer group: two "processes" (each its own environment and members, as
+//! separate programs would be) over a multi-partition input topic, bounded, on a real broker
+//! (noida-db). The read_committed output equals a sequential model's counts, also when a
+//! process is dropped mid-run and its tasks are restored by the other.
+
+#[path = "../../eddy-kafka/tests/common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{create_topic, produce_to, read_committed, Service};
+use eddy_cluster::{execute_distributed, ClusterConfig, Summary};
+use eddy_core::{Barrier, Output, Record, Result, Timestamp};
+use eddy_runtime::graph::BuildContext;
+use eddy_runtime::graph::{erase, unerase, AnyOutput};
+use eddy_runtime::topic::{
+    InputTopic, OutRecord, Outbox, Outgoing, OutputTopic, TopicReader, TopicReaderFactory, TopicRecord,
+    TopicWriterFactory,
+};
+use eddy_stream::prelude::*;
+
+/// Input partitions (so tasks per sub-topology).
+const PARTITIONS: i32 = 4;
+/// Window length.
+const WINDOW_MS: i64 = 5000;
+
+/// The input: per partition, `lines` lines `<ms>\t<words>` in event-time order (so nothing is
+/// late), from a seeded generator over a small vocabulary.
+fn input(lines: usize) -> Vec<Vec<String>> {
+    let mut seed = 16u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    (0..PARTITIONS)
+        .map(|p| {
+            let mut time = 1_767_225_600_000 + p as i64 * 37;
+            (0..lines)
+                .map(|_| {
+                    time += next(400) as i64;
+                    let words: Vec<String> = (0..1 + next(6)).map(|_| format!("w{}", next(50))).collect();
+                    format!("{time}\t{}", words.join(" "))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The sequential model: `start,end,word,count` per word and window.
+fn model(input: &[Vec<String>]) -> BTreeSet<String> {
+    let mut counts: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    for line in input.iter().flatten() {
+        let (time, text) = line.split_once('\t').unwrap();
+        let time: i64 = time.parse().unwrap();
+        let start = time - time.rem_euclid(WINDOW_MS);
+        for word in text.split(' ') {
+            *counts.entry((start, word.to_string())).or_default() += 1;
+        }
+    }
+    counts.into_iter().map(|((start, word), n)| format!("{start},{},{word},{n}", start + WINDOW_MS)).collect()
+}
+
+/// Reads `<ms>\t<text>` records: event time from the prefix, the watermark (newest time − 1)
+/// passed on at every barrier and tick, as a periodic watermark strategy does.
+struct Lines;
+
+struct LinesReader {
+    out: Box<dyn Output<(i64, String)>>,
+    newest: Timestamp,
+    emitted: Timestamp,
+    batch: Vec<Record<(i64, String)>>,
+}
+
+impl TopicReaderFactory for Lines {
+    fn build(&self, _: &BuildContext, mut outputs: Vec<AnyOutput>) -> Result<Box<dyn TopicReader>> {
+        let out = unerase(outputs.remove(0))?;
+        Ok(Box::new(LinesReader { out, newest: i64::MIN, emitted: i64::MIN, batch: Vec::new() }))
+    }
+}
+
+impl LinesReader {
+    fn advance(&mut self) -> Result<()> {
+        if self.newest > i64::MIN && self.newest - 1 > self.emitted {
+            self.emitted = self.newest - 1;
+            self.out.watermark(self.emitted)?;
+        }
+        Ok(())
+    }
+}
+
+impl TopicReader for LinesReader {
+    fn record(&mut self, record: &TopicRecord<'_>) -> Result<()> {
+        let line = std::str::from_utf8(record.payload.unwrap_or_default()).expect("utf-8 lines");
+        let (time, text) = line.split_once('\t').expect("<ms>\\t<text>");
+        let time: i64 = time.parse().expect("a time");
+        self.newest = self.newest.max(time);
+        self.batch.push(Record::new((time, text.to_string()), time));
+        self.out.records(&mut self.batch)
+    }
+    fn tick(&mut self, _: Timestamp) -> Result<()> {
+        self.advance()
+    }
+    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+        self.advance()?;
+        self.out.barrier(barrier)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.out.watermark(i64::MAX)?;
+        self.out.finish()
+    }
+}
+
+/// Writes each row as the value of a record of the output topic.
+struct Rows;
+
+struct RowsWriter {
+    topic: Arc<str>,
+    outbox: Outbox,
+}
+
+impl TopicWriterFactory for Rows {
+    fn build(&self, _: &BuildContext, topic: Arc<str>, outbox: Outbox) -> Result<AnyOutput> {
+        Ok(erase::<String>(Box::new(RowsWriter { topic, outbox })))
+    }
+}
+
+impl Output<String> for RowsWriter {
+    fn records(&mut self, batch: &mut Vec<Record<String>>) -> Result<()> {
+        self.outbox.extend(batch.drain(..).map(|r| {
+            Outgoing::Record(OutRecord {
+                topic: self.topic.clone(),
+                partition: None,
+                key: None,
+                payload: r.value.into_bytes(),
+                timestamp: None,
+            })
+        }));
+        Ok(())
+    }
+    fn watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn idle(&mut self, _: bool) -> Result<()> {
+        Ok(())
+    }
+    fn tick(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn barrier(&mut self, _: Barrier) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The word count: lines → words → key_by(word), marked → 5 s tumbling count → rows.
+fn word_count(env: &StreamEnvironment) {
+    env.from_collection(Vec::<(i64, String)>::new())
+        .uid("lines")
+        .read_from_topic(InputTopic { topic: "lines".into(), reader: Arc::new(Lines) })
+        .flat_map(|(_, text)| text.split(' ').map(String::from).collect::<Vec<_>>())
+        .key_by(|w: &String| w.clone())
+        .repartitioned(Repartitioned::named("words"))
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS as u64)))
+        .aggregate_with(Count, |word, window, n| format!("{},{},{word},{n}", window.start, window.end))
+        .uid("counts")
+        .print()
+        .write_to_topic(OutputTopic { topic: "counts".into(), writer: Arc::new(Rows) });
+}
+
+/// One "process": its own environment and one member, run on a thread.
+fn start(brokers: &str, store: &str, stop: Arc<AtomicBool>) -> JoinHandle<eddy_cluster::Result<Summary>> {
+    let mut config = ClusterConfig::for_graph(brokers, "wc", store);
+    config.bounded = true;
+    config.commit_interval = Duration::from_millis(300);
+    std::thread::spawn(move || {
+        let env = StreamEnvironment::new();
+        word_count(&env);
+        execute_distributed(&env, &config, stop)
+    })
+}
+
+/// A broker with the input in `lines` and an empty `counts`, and the model's rows.
+fn setup(lines: usize) -> Option<(Service, BTreeSet<String>)> {
+    let kafka = Service::kafka()?;
+    let brokers = kafka.address();
+    create_topic(&brokers, "lines", PARTITIONS);
+    create_topic(&brokers, "counts", 3);
+    let input = input(lines);
+    for (p, lines) in input.iter().enumerate() {
+        let values: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
+        produce_to(&brokers, "lines", p as i32, &values);
+    }
+    Some((kafka, model(&input)))
+}
+
+/// What `counts` holds, read_committed, checking nothing is there twice.
+fn committed_rows(brokers: &str, expected: usize) -> BTreeSet<String> {
+    let mut rows = BTreeSet::new();
+    for row in read_committed(brokers, "counts", expected + 1, Duration::from_secs(3)) {
+        assert!(rows.insert(row.clone()), "{row} committed twice");
+    }
+    rows
+}
+
+/// Joins a process, at most `limit` from now.
+fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration) -> Summary {
+    let deadline = Instant::now() + limit;
+    while !process.is_finished() {
+        assert!(Instant::now() < deadline, "a process did not finish within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    process.join().expect("the process thread panicked").expect("the process failed")
+}
+
+#[test]
+fn two_processes_count_words_as_the_sequential_model() {
+    let Some((kafka, expected)) = setup(300) else { return };
+    let brokers = kafka.address();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let processes: Vec<_> = (0..2).map(|_| start(&brokers, &url, Arc::new(AtomicBool::new(false)))).collect();
+    let summaries: Vec<Summary> = processes.into_iter().map(|p| join(p, Duration::from_secs(120))).collect();
+    // Every task ran somewhere: 2 sub-topologies × 4 partitions.
+    assert!(summaries.iter().map(|s| s.tasks_started).sum::<u64>() >= 2 * PARTITIONS as u64, "{summaries:?}");
+    assert_eq!(committed_rows(&brokers, expected.len()), expected);
+}
+
+#[test]
+fn a_process_stopped_mid_run_hands_its_tasks_to_the_other_and_the_output_stays_exact() {
+    let Some((kafka, expected)) = setup(2000) else { return };
+    let brokers = kafka.address();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let stop_first = Arc::new(AtomicBool::new(false));
+    let first = start(&brokers, &url, stop_first.clone());
+    let second = start(&brokers, &url, Arc::new(AtomicBool::new(false)));
+    // Once the first has committed some of its work, it stops: its tasks move to the second,
+    // which restores their state from the store and reads on from their committed offsets.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(store.path().join("state")).map_or(0, |d| d.count()) < 2 {
+        assert!(Instant::now() < deadline, "no checkpoint was filed within a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop_first.store(true, Ordering::Relaxed);
+    let first = join(first, Duration::from_secs(60));
+    let second = join(second, Duration::from_secs(180));
+    assert!(first.tasks_started + second.tasks_started > 2 * PARTITIONS as u64, "no task moved: {first:?} {second:?}");
+    assert_eq!(committed_rows(&brokers, expected.len()), expected);
+}
