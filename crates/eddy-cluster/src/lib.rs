@@ -63,6 +63,28 @@
 //! eddy_cluster::run(WordCount, &config, Arc::new(AtomicBool::new(false))).unwrap();
 //! ```
 //!
+//!
+//! # Running a DataStream job
+//!
+//! [`execute_distributed`] runs any job built with the DataStream API whose cut edges are
+//! marked (`repartitioned`, `repartition`: see `StreamEnvironment::distributed_plan`): each
+//! sub-topology of its plan runs as partition tasks (`eddy_runtime::partition_task`), one per
+//! partition, assigned, fenced, checkpointed and moved exactly as the tasks above
+//! ([`graph_work`]). Its sources must read Kafka topics and its sinks write them (the
+//! connector marks them), so the configuration names no topics:
+//!
+//! ```no_run
+//! use std::sync::{atomic::AtomicBool, Arc};
+//! use eddy_cluster::ClusterConfig;
+//! use eddy_stream::StreamEnvironment;
+//!
+//! let env = StreamEnvironment::new();
+//! // env.from_kafka(…).flat_map(…).key_by(…).repartitioned(Repartitioned::named("words"))
+//! //    .window(…).aggregate_with(…).sink_to_kafka(…);
+//! let config = ClusterConfig::for_graph("127.0.0.1:9092", "word-count", "file:///shared/wc");
+//! eddy_cluster::execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).unwrap();
+//! ```
+//!
 //! See `docs/scale-out.md` for how this maps to Kafka Streams and Flink.
 
 mod checkpoint;

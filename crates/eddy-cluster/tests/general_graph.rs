@@ -1,13 +1,16 @@
 //! A word count written with the DataStream API, run by `execute_distributed` as partition
-//! tasks of one consumer group: two "processes" (each its own environment and members, as
-//! separate programs would be) over a multi-partition input topic, bounded, on a real broker
-//! (noida-db). The read_committed output equals a sequential model's counts, also when a
-//! process is dropped mid-run and its tasks are restored by the other.
+//! tasks of one consumer group over a multi-partition input topic on a real broker
+//! (noida-db): two "processes" (each its own environment and member, as separate programs
+//! would be) on threads, bounded; one of them stopped mid-run, its tasks handed to the
+//! other; and real processes (this test binary started again as a child), one killed with
+//! SIGKILL mid-run and replaced. The read_committed output always equals a sequential
+//! model's counts.
 
 #[path = "../../eddy-kafka/tests/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -174,11 +177,19 @@ fn word_count(env: &StreamEnvironment) {
         .write_to_topic(OutputTopic { topic: "counts".into(), writer: Arc::new(Rows) });
 }
 
-/// One "process": its own environment and one member, run on a thread.
-fn start(brokers: &str, store: &str, stop: Arc<AtomicBool>) -> JoinHandle<eddy_cluster::Result<Summary>> {
+/// The configuration of every process of the tests.
+fn config(brokers: &str, store: &str) -> ClusterConfig {
     let mut config = ClusterConfig::for_graph(brokers, "wc", store);
-    config.bounded = true;
     config.commit_interval = Duration::from_millis(300);
+    // How long a rebalance waits for the members to rejoin: short, as noida-db's are frequent.
+    config.max_poll_interval = Duration::from_secs(8);
+    config
+}
+
+/// One "process": its own environment and one member, run on a thread, bounded.
+fn start(brokers: &str, store: &str, stop: Arc<AtomicBool>) -> JoinHandle<eddy_cluster::Result<Summary>> {
+    let mut config = config(brokers, store);
+    config.bounded = true;
     std::thread::spawn(move || {
         let env = StreamEnvironment::new();
         word_count(&env);
@@ -193,11 +204,16 @@ fn setup(lines: usize) -> Option<(Service, BTreeSet<String>)> {
     create_topic(&brokers, "lines", PARTITIONS);
     create_topic(&brokers, "counts", 3);
     let input = input(lines);
+    append(&brokers, &input);
+    Some((kafka, model(&input)))
+}
+
+/// Appends `input[p]` to partition `p` of `lines`.
+fn append(brokers: &str, input: &[Vec<String>]) {
     for (p, lines) in input.iter().enumerate() {
         let values: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
-        produce_to(&brokers, "lines", p as i32, &values);
+        produce_to(brokers, "lines", p as i32, &values);
     }
-    Some((kafka, model(&input)))
 }
 
 /// What `counts` holds, read_committed, checking nothing is there twice.
@@ -253,4 +269,97 @@ fn a_process_stopped_mid_run_hands_its_tasks_to_the_other_and_the_output_stays_e
     let second = join(second, Duration::from_secs(180));
     assert!(first.tasks_started + second.tasks_started > 2 * PARTITIONS as u64, "no task moved: {first:?} {second:?}");
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
+}
+
+/// The variable that makes [`child_process`] run one process of the job: `<brokers> <store
+/// url> <instance id>`.
+const CHILD: &str = "EDDY_GENERAL_GRAPH_CHILD";
+
+/// Not a test of its own: one unbounded process of the word count, as a child of
+/// [`a_process_killed_mid_run_is_replaced_and_the_output_stays_exact`] starts it (this test
+/// binary run again with [`CHILD`] set). It runs until it is killed.
+#[test]
+#[ignore = "the child process of the kill test; runs only with EDDY_GENERAL_GRAPH_CHILD set"]
+fn child_process() {
+    let Ok(spec) = std::env::var(CHILD) else { return };
+    let [brokers, store, instance]: [&str; 3] = spec.split(' ').collect::<Vec<_>>().try_into().expect("three words");
+    let mut config = config(brokers, store);
+    config.instance_id = Some(instance.to_string());
+    let env = StreamEnvironment::new();
+    word_count(&env);
+    execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).expect("the process failed");
+}
+
+/// A child process, killed (SIGKILL) when dropped: also when the test fails.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts this test binary as one process of the job, static member `instance`.
+fn spawn_process(brokers: &str, store: &str, instance: &str) -> Running {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(CHILD, format!("{brokers} {store} {instance}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+/// Waits until at least `rows` rows are committed.
+fn wait_for_rows(brokers: &str, rows: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let committed = read_committed(brokers, "counts", rows, Duration::from_millis(500)).len();
+        if committed >= rows {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {committed} of {rows} rows committed after 2 minutes");
+    }
+}
+
+/// SIGKILL mid-run, then a replacement under the same instance id (a StatefulSet restarting
+/// a pod) takes the dead process's place in the group: it fences the dead one's open
+/// transactions, restores its tasks' state from the store and reads on from their
+/// committed offsets. The input comes in two halves, the second after the kill, so the work
+/// cannot be over before; unbounded, so the last line of each partition is far ahead in
+/// event time and its watermark fires every window of the real lines.
+#[test]
+fn a_process_killed_mid_run_is_replaced_and_the_output_stays_exact() {
+    let Some(kafka) = Service::kafka() else { return };
+    let brokers = kafka.address();
+    create_topic(&brokers, "lines", PARTITIONS);
+    create_topic(&brokers, "counts", 3);
+    let input = input(1000);
+    let expected = model(&input);
+    let newest = input.iter().flatten().map(|l| l.split_once('\t').unwrap().0.parse::<i64>().unwrap()).max().unwrap();
+    let (first, mut second): (Vec<_>, Vec<_>) = input
+        .iter()
+        .map(|lines| {
+            let (a, b) = lines.split_at(lines.len() / 2);
+            (a.to_vec(), b.to_vec())
+        })
+        .unzip();
+    for lines in &mut second {
+        lines.push(format!("{}\tsentinel", newest + 10 * WINDOW_MS));
+    }
+    append(&brokers, &first);
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let victim = spawn_process(&brokers, &url, "a");
+    let survivor = spawn_process(&brokers, &url, "b");
+    wait_for_rows(&brokers, 1);
+    drop(victim);
+    let replacement = spawn_process(&brokers, &url, "a");
+    append(&brokers, &second);
+    wait_for_rows(&brokers, expected.len());
+    assert_eq!(committed_rows(&brokers, expected.len()), expected);
+    drop((survivor, replacement));
 }
