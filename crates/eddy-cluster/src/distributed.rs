@@ -88,7 +88,7 @@ pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop
 
 /// Every topic the job's tasks read → the sub-topology that reads it; refuses a source
 /// without a topic, a sub-topology reading several topics, and a topic read by two.
-fn readers(graph: &JobGraph, plan: &DistributedPlan) -> Result<BTreeMap<String, usize>> {
+pub(crate) fn readers(graph: &JobGraph, plan: &DistributedPlan) -> Result<BTreeMap<String, usize>> {
     let mut readers = BTreeMap::new();
     for sub in &plan.sub_topologies {
         let mut topics: Vec<String> = Vec::new();

@@ -304,3 +304,80 @@ impl Body {
 fn runtime_error(name: &str, partition: i32, error: eddy_core::Error) -> ClusterError {
     ClusterError::Runtime(format!("task {name}/{partition}: {error}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use eddy_runtime::graph::{AnyOutput, BuildContext};
+    use eddy_runtime::topic::{InputTopic, TopicReader, TopicReaderFactory};
+    use eddy_stream::prelude::*;
+
+    use super::*;
+    use crate::store::CheckpointStore;
+
+    /// The source's topic reader; the window's task (sub-topology 1) never builds it.
+    struct Unread;
+
+    impl TopicReaderFactory for Unread {
+        fn build(&self, _: &BuildContext, _: Vec<AnyOutput>) -> eddy_core::Result<Box<dyn TopicReader>> {
+            Err(eddy_core::Error::InvalidJob("sub-topology 0 is not built here".into()))
+        }
+    }
+
+    /// source → key_by(word), marked → 5 s count → print, planned for `partitions` tasks.
+    fn context(store: &str, partitions: usize) -> Context<GraphWork> {
+        let env = StreamEnvironment::new();
+        env.from_collection(Vec::<String>::new())
+            .read_from_topic(InputTopic { topic: "lines".into(), reader: Arc::new(Unread) })
+            .key_by(|w: &String| w.clone())
+            .repartitioned(Repartitioned::named("words"))
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+            .aggregate_with(Count, |w, _, n| format!("{w},{n}"))
+            .uid("counts")
+            .print();
+        let (graph, config) = env.take_job().unwrap();
+        let plan = DistributedPlan::of(&graph, "app").unwrap();
+        let readers = crate::distributed::readers(&graph, &plan).unwrap();
+        let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
+        let work = GraphWork { graph, plan, config, readers, names, ends: None };
+        Context {
+            work: Arc::new(work),
+            application_id: "app".into(),
+            brokers: String::new(),
+            partitions,
+            store: CheckpointStore::open(store, None).unwrap(),
+        }
+    }
+
+    /// A task reads its producers' control messages once: those before its committed offset
+    /// come back from its checkpoint. Here every producer ended before the checkpoint, so the
+    /// restored task has finished (without them it would wait for ends that never come).
+    #[test]
+    fn a_restored_task_knows_what_its_producers_said_before_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let cx = context(&format!("file://{}", dir.path().display()), 2);
+        let topic = "app-words-repartition";
+        assert_eq!(cx.work.readers.get(topic), Some(&1));
+        let mut body = GraphWork::resume(&cx, 1, 0, None).unwrap();
+        body.control("window", topic, Control::Watermark { producer: 0, watermark: 7 }).unwrap();
+        assert!(!GraphWork::finished(&body));
+        for producer in 0..2 {
+            body.control("window", topic, Control::End { producer }).unwrap();
+        }
+        assert!(GraphWork::finished(&body));
+        let state = body.task.snapshot(1).unwrap();
+        let checkpoint = GraphCheckpoint { state: state.to_bytes(), producers: body.producers.clone() };
+        let bytes = bincode::serde::encode_to_vec(&checkpoint, bincode::config::standard()).unwrap();
+        cx.store.put_state("sub-topology-1", 0, 42, bytes).unwrap();
+
+        let restored = GraphWork::resume(&cx, 1, 0, Some(42)).unwrap();
+        assert!(GraphWork::finished(&restored), "the restored task waits for ends it read before");
+        assert_eq!(restored.producers, checkpoint.producers);
+        assert_eq!(restored.next_checkpoint, 2);
+        // A checkpoint its committed offset names but the store lacks is a clear error.
+        let missing = GraphWork::resume(&cx, 1, 0, Some(43)).err().unwrap().to_string();
+        assert!(missing.contains("is missing from the checkpoint store"), "{missing}");
+    }
+}
