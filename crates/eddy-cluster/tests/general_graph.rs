@@ -374,10 +374,93 @@ fn a_process_killed_mid_run_is_replaced_and_the_output_stays_exact() {
     let victim = spawn_process(&brokers, &url, "a");
     let survivor = spawn_process(&brokers, &url, "b");
     wait_for_rows(&brokers, 1);
+    // Every window task has checkpointed (and, a commit interval later, committed) windows
+    // still open: the victim's must come back from the store.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let filed = |p: i32| std::fs::read_dir(store.path().join(format!("state/sub-topology-1/{p}"))).is_ok();
+    while !(0..PARTITIONS).all(filed) {
+        assert!(Instant::now() < deadline, "not every window task checkpointed within a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
     drop(victim);
     let replacement = spawn_process(&brokers, &url, "a");
     append(&brokers, &second);
     wait_for_rows(&brokers, expected.len());
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
     drop((survivor, replacement));
+}
+
+/// What `execute_distributed` refuses before it connects to anything, with what to change.
+#[test]
+fn jobs_and_settings_that_cannot_run_distributed_are_refused_up_front() {
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    // No broker listens there: each refusal comes before any connection.
+    let refused = |build: &dyn Fn(&StreamEnvironment), config: &ClusterConfig| {
+        let env = StreamEnvironment::new();
+        build(&env);
+        execute_distributed(&env, config, Arc::new(AtomicBool::new(false))).unwrap_err().to_string()
+    };
+    let lines = |env: &StreamEnvironment, topic: &str| {
+        env.from_collection(Vec::<(i64, String)>::new())
+            .uid(topic)
+            .read_from_topic(InputTopic { topic: topic.into(), reader: Arc::new(Lines) })
+    };
+    let graph_config = config("127.0.0.1:1", &url);
+
+    let mut named = graph_config.clone();
+    named.input_topic = "lines".into();
+    let e = refused(&word_count, &named);
+    assert!(e.contains("leave both empty (ClusterConfig::for_graph)"), "{e}");
+
+    let mut key_groups = graph_config.clone();
+    key_groups.max_parallelism = 64;
+    let e = refused(&word_count, &key_groups);
+    assert!(e.contains("max parallelism (key groups) is 128 but the cluster configuration's is 64"), "{e}");
+
+    let e = refused(
+        &|env: &StreamEnvironment| {
+            lines(env, "lines").key_by(|l| l.0).reduce(|a, _| a).map(|l| l.1).print();
+        },
+        &graph_config,
+    );
+    assert!(e.contains("is not marked for distributed runs"), "{e}");
+
+    // A union of two topics: the group may hand their partitions p to different members.
+    let union = |env: &StreamEnvironment| {
+        let sink = OutputTopic { topic: "counts".into(), writer: Arc::new(Rows) };
+        lines(env, "a").union(&[lines(env, "b")]).map(|(_, text)| text).print().write_to_topic(sink);
+    };
+    let e = refused(&union, &graph_config);
+    assert!(
+        e.contains("sub-topology 0 reads 2 topics (a, b): a task that reads several topics is not built yet"),
+        "{e}"
+    );
+
+    let empty = refused(&|_: &StreamEnvironment| {}, &graph_config);
+    assert!(empty.contains("the job has no operators"), "{empty}");
+}
+
+/// Every input topic of a job needs the same partition count.
+#[test]
+fn input_topics_of_different_partition_counts_are_refused() {
+    let Some(kafka) = Service::kafka() else { return };
+    let brokers = kafka.address();
+    create_topic(&brokers, "a", 2);
+    create_topic(&brokers, "b", 3);
+    let store = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    for topic in ["a", "b"] {
+        let sink = OutputTopic { topic: format!("{topic}-out"), writer: Arc::new(Rows) };
+        env.from_collection(Vec::<(i64, String)>::new())
+            .uid(topic)
+            .read_from_topic(InputTopic { topic: topic.into(), reader: Arc::new(Lines) })
+            .map(|(_, text)| text)
+            .print()
+            .write_to_topic(sink);
+    }
+    let config = config(&brokers, &format!("file://{}", store.path().display()));
+    let e = execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).unwrap_err().to_string();
+    assert!(e.contains("the input topics a (2 partitions) and b (3 partitions) differ in partition count"), "{e}");
 }
