@@ -125,11 +125,9 @@ impl Out<'_> {
 
     /// Sends `record` (to `partition`, if given) in the task's transaction.
     pub fn send_record(&mut self, mut record: BaseRecord<'_, [u8], [u8]>, partition: Option<i32>) -> Result<()> {
-        let topic = record.topic.to_string();
         if !*self.in_transaction {
-            self.producer
-                .begin_transaction()
-                .map_err(|e| transaction_error(self.producer, format!("beginning a transaction on {topic}"), e))?;
+            let what = || format!("beginning a transaction on {}", record.topic);
+            self.producer.begin_transaction().map_err(|e| transaction_error(self.producer, what(), e))?;
             *self.in_transaction = true;
         }
         if let Some(partition) = partition {
@@ -142,7 +140,9 @@ impl Out<'_> {
                     self.producer.poll(Duration::from_millis(10));
                     record = returned;
                 }
-                Err((e, _)) => return Err(transaction_error(self.producer, format!("writing to {topic}"), e)),
+                Err((e, returned)) => {
+                    return Err(transaction_error(self.producer, format!("writing to {}", returned.topic), e))
+                }
             }
         }
     }
