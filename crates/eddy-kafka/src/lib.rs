@@ -75,6 +75,7 @@
 mod client;
 pub mod deserializer;
 pub mod error;
+mod from_kafka;
 pub mod marker;
 pub mod reader;
 pub mod serializer;
@@ -83,11 +84,14 @@ mod sink_spec;
 pub mod source;
 mod source_spec;
 pub mod split;
+pub mod topic_reader;
+pub mod topic_writer;
 pub mod transaction;
 mod writer;
 
 pub use deserializer::{Bytes, Deserializer, Json, KafkaRecord, Utf8};
 pub use error::KafkaError;
+pub use from_kafka::KafkaSourceExt;
 pub use marker::{Commit, Marker};
 /// The Kafka client eddy uses, for settings and tools beyond the connector's.
 pub use rdkafka;
