@@ -5,7 +5,7 @@
 //! transaction that also commits the task's input offsets, so the output is exactly-once
 //! across task moves whatever the sink's [`DeliveryGuarantee`](crate::DeliveryGuarantee)
 //! says. The writer built here turns each value into an
-//! [`OutRecord`](eddy_runtime::topic::OutRecord) as the one-process sink does: the sink's
+//! [`OutRecord`] as the one-process sink does: the sink's
 //! topic, its [`key`](crate::KafkaSinkBuilder::key) and
 //! [`partition`](crate::KafkaSinkBuilder::partition) functions, its serializer for the
 //! value, and the event time as the record timestamp when
