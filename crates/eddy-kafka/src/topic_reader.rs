@@ -400,6 +400,56 @@ mod tests {
         assert!(error.contains("dead_letters::<RawRecord>()"), "{error}");
     }
 
+    proptest::proptest! {
+        /// Records of the task's partition (0) and of another (1), with ticks between: every
+        /// record comes out, in order, and after each tick the watermark is the model's — the
+        /// minimum over the partitions read of (highest event time − 100 − 1), once each has
+        /// a record, never going back. The task's own partition is read from the start; the
+        /// other from its first record on.
+        #[test]
+        fn watermarks_are_the_minimum_over_partitions(
+            steps in proptest::collection::vec((0i32..3, 0i64..10_000), 0..60),
+        ) {
+            let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100));
+            let (mut reader, seen, _) = reader(words(), strategy, 0, false);
+            let (mut highest, mut model, mut now) = ([i64::MIN; 2], i64::MIN, 0);
+            let mut sent = Vec::new();
+            for (offset, &(step, time)) in steps.iter().enumerate() {
+                if step == 2 {
+                    now += 200;
+                    reader.tick(now).unwrap();
+                    // Partition 1 is read once it has a record: only then it counts.
+                    let read = if highest[1] == i64::MIN { &highest[..1] } else { &highest[..] };
+                    let before = model;
+                    if read.iter().all(|&h| h != i64::MIN) {
+                        model = model.max(read.iter().min().unwrap() - 101);
+                    }
+                    let watermarks: Vec<_> = taken(&seen).into_iter().filter_map(|s| match s {
+                        Seen::Records(r) => { sent.extend(r); None }
+                        Seen::Watermark(w) => Some(w),
+                        other => panic!("{other:?}"),
+                    }).collect();
+                    // One tick asks each partition in turn, so the watermark may step up more
+                    // than once on its way to the model's.
+                    proptest::prop_assert_eq!(watermarks.last().copied(), (model > before).then_some(model));
+                    proptest::prop_assert!(watermarks.windows(2).all(|w| w[0] < w[1]), "{:?}", watermarks);
+                    continue;
+                }
+                let payload = time.to_string();
+                reader.record(&record(step, offset as i64, payload.as_bytes(), Some(time))).unwrap();
+                highest[step as usize] = highest[step as usize].max(time);
+            }
+            reader.barrier(Barrier { checkpoint: 1, kind: BarrierKind::Checkpoint }).unwrap();
+            for s in taken(&seen) {
+                if let Seen::Records(r) = s {
+                    sent.extend(r);
+                }
+            }
+            let want: Vec<_> = steps.iter().filter(|s| s.0 != 2).map(|&(_, t)| (t.to_string(), t)).collect();
+            proptest::prop_assert_eq!(sent, want);
+        }
+    }
+
     #[test]
     fn a_source_of_several_topics_or_a_pattern_is_not_marked() {
         let build = |b: crate::KafkaSourceBuilder<crate::Utf8>| b.brokers("127.0.0.1:1").build::<String>().unwrap();
