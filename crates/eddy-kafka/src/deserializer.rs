@@ -4,52 +4,88 @@
 use std::marker::PhantomData;
 
 use eddy_core::BoxError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use eddy_runtime::topic::TopicRecord;
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, Message};
 use serde::de::DeserializeOwned;
 
-/// A record as read from Kafka, borrowed from the client's buffer.
+/// A record as read from Kafka, borrowed from the client's buffer (or, in a distributed task,
+/// from the record the task hands its source: [`eddy_runtime::topic`]).
 pub struct KafkaRecord<'a> {
-    message: &'a BorrowedMessage<'a>,
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: Option<i64>,
+    key: Option<&'a [u8]>,
+    payload: Option<&'a [u8]>,
+    headers: Option<&'a BorrowedHeaders>,
 }
 
 impl<'a> KafkaRecord<'a> {
     pub(crate) fn new(message: &'a BorrowedMessage<'a>) -> Self {
-        KafkaRecord { message }
+        KafkaRecord {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp: message.timestamp().to_millis(),
+            key: message.key(),
+            payload: message.payload(),
+            headers: message.headers(),
+        }
+    }
+
+    /// `record` of `topic`, as a distributed task hands it over (without headers: the task
+    /// does not pass them on).
+    pub(crate) fn of_topic(topic: &'a str, record: &TopicRecord<'a>) -> Self {
+        KafkaRecord {
+            topic,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: record.key,
+            payload: record.payload,
+            headers: None,
+        }
     }
 
     /// Its topic.
     pub fn topic(&self) -> &str {
-        self.message.topic()
+        self.topic
     }
 
     /// Its partition.
     pub fn partition(&self) -> i32 {
-        self.message.partition()
+        self.partition
     }
 
     /// Its offset.
     pub fn offset(&self) -> i64 {
-        self.message.offset()
+        self.offset
     }
 
     /// Its timestamp (create or log-append time), ms since the epoch, if it has one.
     pub fn timestamp(&self) -> Option<i64> {
-        self.message.timestamp().to_millis()
+        self.timestamp
     }
 
     /// Its key.
     pub fn key(&self) -> Option<&[u8]> {
-        self.message.key()
+        self.key
     }
 
     /// Its value (`None` for a tombstone).
     pub fn payload(&self) -> Option<&[u8]> {
-        self.message.payload()
+        self.payload
     }
 
-    /// The value of its first header named `name`.
+    /// The value of its first header named `name` (always `None` in a distributed task,
+    /// which does not pass headers on).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.message.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value)
+        self.headers?.iter().find(|h| h.key == name).and_then(|h| h.value)
+    }
+
+    /// Its size as a source's `bytes_in` counts it: key and value.
+    pub(crate) fn len(&self) -> usize {
+        self.payload.map_or(0, <[u8]>::len) + self.key.map_or(0, <[u8]>::len)
     }
 }
 

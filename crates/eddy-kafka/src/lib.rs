@@ -65,6 +65,17 @@
 //! per subtask and commits it when the checkpoint completes, so `read_committed` consumers see
 //! every record once, also across failures and restores ([`transaction`] says how).
 //!
+//! # In a distributed job
+//!
+//! A job run as tasks of a consumer group (`docs/scale-out.md`) reads its input with the
+//! group's consumer and writes with each task's transactional producer. Add the source with
+//! [`KafkaSourceExt::from_kafka`] (`from_source` plus a *topic mark*: its topic, and how a
+//! task turns a record into a value with event time and per-partition watermarks, see
+//! [`topic_reader`]); [`KafkaSinkExt::sink_to_kafka`] marks the sink ([`topic_writer`]).
+//! A source of several topics or a pattern, and a sink with a topic per record or headers,
+//! get no mark: the distributed plan refuses such a source, and runs such a sink in every
+//! task outside the task's transaction. One-process runs ignore the marks.
+//!
 //! # Failures
 //!
 //! Bad settings are refused by `build` with a message that says what to add. Unreachable
@@ -75,6 +86,7 @@
 mod client;
 pub mod deserializer;
 pub mod error;
+mod from_kafka;
 pub mod marker;
 pub mod reader;
 pub mod serializer;
@@ -83,11 +95,14 @@ mod sink_spec;
 pub mod source;
 mod source_spec;
 pub mod split;
+pub mod topic_reader;
+pub mod topic_writer;
 pub mod transaction;
 mod writer;
 
 pub use deserializer::{Bytes, Deserializer, Json, KafkaRecord, Utf8};
 pub use error::KafkaError;
+pub use from_kafka::KafkaSourceExt;
 pub use marker::{Commit, Marker};
 /// The Kafka client eddy uses, for settings and tools beyond the connector's.
 pub use rdkafka;

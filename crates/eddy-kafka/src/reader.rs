@@ -337,21 +337,27 @@ fn handle<T: 'static>(
     p.next = offset + 1;
     let split = p.split.expect("splits are registered before polling");
     let record = KafkaRecord::new(message);
-    let timestamp = record.timestamp();
-    p.last_timestamp = timestamp.or(p.last_timestamp);
-    out.add_bytes(split, (message.payload_len() + message.key().map_or(0, <[u8]>::len)) as u64);
-    if let Err(reason) = emit(spec, &record, split, out) {
+    p.last_timestamp = record.timestamp().or(p.last_timestamp);
+    collect(spec, &record, split, out);
+    if p.end.is_some_and(|end| p.next >= end) {
+        p.finish(out);
+    }
+}
+
+/// Emits `record`, read from `split`, with its event time, or makes it a dead letter that
+/// says why not. The one-process reader and the reader of a distributed task
+/// ([`crate::topic_reader`]) both read records here.
+pub(crate) fn collect<T: 'static>(spec: &Spec<T>, record: &KafkaRecord<'_>, split: SplitId, out: &mut SourceOutput<T>) {
+    out.add_bytes(split, record.len() as u64);
+    if let Err(reason) = emit(spec, record, split, out) {
         let raw = RawRecord {
-            split: format!("{topic}-{partition}"),
-            position: offset.to_string(),
-            timestamp: timestamp.unwrap_or(NO_TIMESTAMP),
+            split: format!("{}-{}", record.topic(), record.partition()),
+            position: record.offset().to_string(),
+            timestamp: record.timestamp().unwrap_or(NO_TIMESTAMP),
             key: record.key().map(<[u8]>::to_vec),
             payload: record.payload().unwrap_or_default().to_vec(),
         };
         out.reject(raw, reason);
-    }
-    if p.end.is_some_and(|end| p.next >= end) {
-        p.finish(out);
     }
 }
 

@@ -16,6 +16,7 @@ use crate::client::Settings;
 use crate::error::KafkaError;
 use crate::serializer::{Serializer, Text};
 use crate::sink_spec::{DeliveryGuarantee, HeadersFn, KeyFn, PartitionFn, SinkSpec, TopicFn};
+use crate::topic_writer::KafkaTopicWriters;
 use crate::transaction::{KafkaCommitter, TransactionalWriter};
 use crate::writer::KafkaWriter;
 
@@ -191,13 +192,18 @@ pub trait KafkaSinkExt<T> {
     /// Writes every record to Kafka as `sink` says. Give the sink a `uid` in a checkpointed
     /// job; exactly-once needs checkpointing (without it, records become visible when a
     /// bounded input ends).
+    ///
+    /// A sink of one topic without headers also gets the mark that lets a distributed job
+    /// write its records in each task's transaction ([`crate::topic_writer`]); one-process
+    /// runs ignore it.
     fn sink_to_kafka(&self, sink: KafkaSink<T>) -> StreamSink;
 }
 
 impl<T: Data> KafkaSinkExt<T> for DataStream<T> {
     fn sink_to_kafka(&self, sink: KafkaSink<T>) -> StreamSink {
         let spec = sink.spec;
-        match spec.guarantee {
+        let mark = KafkaTopicWriters::mark(spec.clone());
+        let sink = match spec.guarantee {
             DeliveryGuarantee::ExactlyOnce => {
                 let committer = KafkaCommitter::new(spec.clone());
                 let registry = committer.registry();
@@ -208,6 +214,10 @@ impl<T: Data> KafkaSinkExt<T> for DataStream<T> {
                 )
             }
             _ => self.add_sink("Kafka", move |_, _| Ok(KafkaWriter::open(spec.clone())?)),
+        };
+        match mark {
+            Some(topic) => sink.write_to_topic(topic),
+            None => sink,
         }
     }
 }

@@ -71,12 +71,28 @@ impl<T: 'static> SinkSpec<T> {
                 Some(topic_of) => topic_of(value),
                 None => self.topic.clone().unwrap_or_default(),
             },
-            partition: self.partition.as_ref().and_then(|p| p(value)),
-            key: self.key.as_ref().and_then(|key| key(value)),
+            partition: self.partition_of(value),
+            key: self.key_of(value),
             payload: self.serializer.serialize(value)?,
             headers: self.headers.as_ref().map(|h| h(value)).unwrap_or_default(),
-            timestamp: (self.event_time_timestamps && timestamp != NO_TIMESTAMP).then_some(timestamp),
+            timestamp: self.timestamp_of(timestamp),
         })
+    }
+
+    /// The partition `value` goes to, when the sink chooses one.
+    pub(crate) fn partition_of(&self, value: &T) -> Option<i32> {
+        self.partition.as_ref().and_then(|p| p(value))
+    }
+
+    /// The key of `value`'s record.
+    pub(crate) fn key_of(&self, value: &T) -> Option<Vec<u8>> {
+        self.key.as_ref().and_then(|key| key(value))
+    }
+
+    /// The timestamp of a record of event time `timestamp`: that event time when the sink
+    /// stamps event time, else none (the producer's clock).
+    pub(crate) fn timestamp_of(&self, timestamp: Timestamp) -> Option<i64> {
+        (self.event_time_timestamps && timestamp != NO_TIMESTAMP).then_some(timestamp)
     }
 
     /// Sends `record` (waiting while the producer's queue is full).

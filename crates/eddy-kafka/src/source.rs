@@ -17,7 +17,7 @@ use crate::source_spec::{Spec, StartingOffsets};
 /// `StreamEnvironment::from_source`. Partitions are splits, their offsets live in
 /// checkpoints. See the [crate docs](crate) for an example.
 pub struct KafkaSource<T> {
-    spec: Arc<Spec<T>>,
+    pub(crate) spec: Arc<Spec<T>>,
 }
 
 impl<T> Clone for KafkaSource<T> {

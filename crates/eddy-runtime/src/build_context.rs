@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
-use eddy_core::{AlignmentMember, OperatorInfo, Result, WatermarkAlignment};
+use eddy_core::{AlignmentGroups, AlignmentMember, OperatorInfo, Result, WatermarkAlignment};
 use eddy_state::QueryRegistry;
 
 use crate::chain_alignment::ChainAlignment;
@@ -104,5 +104,46 @@ impl BuildContext<'_> {
     /// Takes the consumers of every side output, with their tags.
     pub fn take_side_outputs(&self) -> Vec<(String, Box<dyn SideChannel>)> {
         std::mem::take(&mut *self.side_outputs.borrow_mut())
+    }
+}
+
+/// What a [`BuildContext`] borrows, owned, to build a node's pieces outside a job run: a
+/// connector's tests of the readers and writers of its topic marks ([`crate::topic`]), which
+/// a distributed task builds. Its contexts have no checkpoints and no watermark alignment.
+pub struct DetachedBuild {
+    config: JobConfig,
+    metrics: MetricRegistry,
+    cancel: Arc<AtomicBool>,
+    queries: QueryRegistry,
+    alignment: ChainAlignment,
+}
+
+impl DetachedBuild {
+    /// Contexts of a job with settings `config`.
+    pub fn new(config: JobConfig) -> Self {
+        DetachedBuild {
+            config,
+            metrics: MetricRegistry::default(),
+            cancel: Arc::default(),
+            queries: QueryRegistry::default(),
+            alignment: ChainAlignment::new(AlignmentGroups::default()),
+        }
+    }
+
+    /// The context of subtask `info` (its side outputs' consumers go into
+    /// [`BuildContext::side_outputs`]).
+    pub fn context(&self, info: OperatorInfo) -> BuildContext<'_> {
+        BuildContext {
+            info,
+            config: &self.config,
+            metrics: &self.metrics,
+            cancel: &self.cancel,
+            side_outputs: RefCell::new(Vec::new()),
+            uid: None,
+            attempt: 0,
+            checkpoint: None,
+            queries: &self.queries,
+            alignment: &self.alignment,
+        }
     }
 }

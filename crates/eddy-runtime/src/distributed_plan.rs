@@ -14,26 +14,38 @@
 //!   broadcast between processes needs a topic that every task reads whole (a
 //!   `GlobalKTable`), which eddy does not build yet;
 //! - a mark on an edge that is not cut (a `forward`) is refused: it would name a topic that
-//!   never exists.
+//!   never exists;
+//! - every source must carry an [`InputTopic`](crate::topic::InputTopic) mark: a distributed
+//!   job reads its input from Kafka topics, one task per partition, so a source that is not
+//!   read from a topic (a collection, a file, a Kafka source of several topics or of a
+//!   pattern) is refused, naming it and saying what to use (eddy-kafka's `from_kafka`).
 //!
-//! A sub-topology may read several topics (a union of repartitioned streams, or of a source
-//! and a repartitioned stream): its task for partition `p` reads partition `p` of each, so
-//! they must have the same partition count (Kafka Streams' co-partitioning rule), which is
-//! checked where the topics are created. Nothing here runs anything.
+//! A sink may carry an [`OutputTopic`](crate::topic::OutputTopic) mark (eddy-kafka's
+//! `sink_to_kafka` of one topic sets it): a task then writes the sink's records with its own
+//! transactional producer, in the transaction that commits its input offsets. A sink without
+//! one (`print`, `collect`, a callback, a file) is allowed and runs in every task, as Kafka
+//! Streams runs a `foreach`: its output is not part of the task's transaction, so it is not
+//! exactly-once across task moves.
+//!
+//! A sub-topology may read several topics (a union of repartitioned streams, of a source and
+//! a repartitioned stream, or of two sources): its task for partition `p` reads partition `p`
+//! of each, so they must have the same partition count (Kafka Streams' co-partitioning rule).
+//! The plan cannot know partition counts; the cluster checks them at run time, where it
+//! creates the repartition topics. Nothing here runs anything.
 //!
 //! ```text
 //! application wc: 2 sub-topologies, 1 repartition topic
 //! sub-topology 0
-//!   Source: Collection
+//!   Source: lines (topic lines)
 //!     --> FlatMap
 //!   FlatMap
 //!     --> topic wc-words-repartition
-//!     <-- Source: Collection
+//!     <-- Source: lines
 //! sub-topology 1
 //!   Count
-//!     --> Sink: Collect
+//!     --> Sink: Kafka
 //!     <-- topic wc-words-repartition
-//!   Sink: Collect
+//!   Sink: Kafka (topic counts)
 //!     <-- Count
 //! repartition topics
 //!   wc-words-repartition: FlatMap --HASH--> Count, from sub-topology 0 to 1
@@ -60,6 +72,10 @@ pub struct DistributedPlan {
     pub sub_topologies: Vec<SubTopology>,
     /// One topic per cut edge, in edge order.
     pub topics: Vec<RepartitionTopic>,
+    /// The topics the sources read, in node order: one per source.
+    pub input_topics: Vec<ExternalTopic>,
+    /// The topics the marked sinks write, in node order.
+    pub output_topics: Vec<ExternalTopic>,
     /// The operators' names, by node id.
     pub operators: Vec<String>,
     /// The graph's edges, by index.
@@ -75,6 +91,18 @@ pub struct Link {
     pub to: NodeId,
     /// The producer's side output it carries (`None`: its main output).
     pub side_output: Option<String>,
+}
+
+/// A topic a source reads or a sink writes: the job's input or output, outside its
+/// repartition topics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalTopic {
+    /// The topic's name.
+    pub topic: String,
+    /// The source or sink.
+    pub node: NodeId,
+    /// The sub-topology it is in.
+    pub sub_topology: usize,
 }
 
 /// The repartition topic of one cut edge.
@@ -100,7 +128,7 @@ pub struct RepartitionTopic {
 
 impl DistributedPlan {
     /// `graph` cut for the application `application_id`, or an error naming the first edge
-    /// that cannot be cut and what to change.
+    /// that cannot be cut, or the first source not read from a topic, and what to change.
     pub fn of(graph: &JobGraph, application_id: &str) -> Result<Self> {
         check_name("application id", application_id)?;
         let sub_topologies = graph.sub_topologies();
@@ -141,9 +169,33 @@ impl DistributedPlan {
                 record_type: mark.codec.record_type(),
             });
         }
+        let (mut input_topics, mut output_topics) = (Vec::new(), Vec::new());
+        for (id, node) in graph.nodes.iter().enumerate() {
+            let external = |topic: &str| ExternalTopic { topic: topic.to_string(), node: id, sub_topology: of[id] };
+            match &node.input_topic {
+                Some(mark) => {
+                    check_name(&format!("the input topic of '{}'", node.name), &mark.topic)?;
+                    input_topics.push(external(&mark.topic));
+                }
+                None if !graph.edges.iter().any(|e| e.to == id) => return Err(unmarked_source(&node.name)),
+                None => {}
+            }
+            if let Some(mark) = &node.output_topic {
+                check_name(&format!("the output topic of '{}'", node.name), &mark.topic)?;
+                output_topics.push(external(&mark.topic));
+            }
+        }
         let operators = graph.nodes.iter().map(|n| n.name.clone()).collect();
         let edges = graph.edges.iter().map(|e| Link { from: e.from, to: e.to, side_output: e.tag.clone() }).collect();
-        Ok(DistributedPlan { application_id: application_id.to_string(), sub_topologies, topics, operators, edges })
+        Ok(DistributedPlan {
+            application_id: application_id.to_string(),
+            sub_topologies,
+            topics,
+            input_topics,
+            output_topics,
+            operators,
+            edges,
+        })
     }
 
     /// The topic of cut edge `edge`, if it is one.
@@ -192,6 +244,16 @@ fn check_edge<'g>(graph: &JobGraph, edge: &'g Edge) -> Result<Option<&'g Reparti
     }
 }
 
+/// The refusal of a source that is not read from a topic.
+fn unmarked_source(name: &str) -> Error {
+    Error::InvalidJob(format!(
+        "'{name}' is not read from a topic: a distributed job reads its input from Kafka topics, one task \
+         per partition; add the source with eddy-kafka's env.from_kafka(source, strategy, name) (KafkaSourceExt), \
+         with a KafkaSource of one topic (a source of several topics or of a pattern cannot be cut per \
+         partition), or run this job in one process"
+    ))
+}
+
 /// An edge as errors name it: `the key_by from 'a' to 'b'`, `the rebalance edge from …`.
 fn describe(graph: &JobGraph, edge: &Edge) -> String {
     let (from, to) = (&graph.nodes[edge.from].name, &graph.nodes[edge.to].name);
@@ -231,7 +293,11 @@ impl Display for DistributedPlan {
         for topology in &self.sub_topologies {
             writeln!(f, "sub-topology {}", topology.id)?;
             for &node in &topology.nodes {
-                writeln!(f, "  {}", self.operators[node])?;
+                let marked = self.input_topics.iter().chain(&self.output_topics).find(|t| t.node == node);
+                match marked {
+                    Some(mark) => writeln!(f, "  {} (topic {})", self.operators[node], mark.topic)?,
+                    None => writeln!(f, "  {}", self.operators[node])?,
+                }
                 self.links(f, topology, node)?;
             }
         }

@@ -77,6 +77,7 @@ pub mod topic;
 pub mod user_metrics;
 pub mod warnings;
 
+pub use build_context::DetachedBuild;
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy};
 pub use completion::JobCompletion;
 pub use config::JobConfig;

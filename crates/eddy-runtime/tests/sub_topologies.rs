@@ -1,6 +1,7 @@
 //! `JobGraph::sub_topologies` and `DistributedPlan`: for random graphs, the pieces are the
 //! connected components of the uncut edges (found here by a breadth-first search of its own),
-//! and every edge is inside one piece or is a cut edge with a topic.
+//! and every edge is inside one piece or is a cut edge with a topic; every source reads a
+//! topic, and the plan says which and where.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use eddy_runtime::distributed_plan::DistributedPlan;
 use eddy_runtime::edge::PlainEdge;
 use eddy_runtime::graph::{AnyOutput, BuildContext, Edge, JobGraph, Node, NodeFactory, NodeInstance, ShipStrategy};
 use eddy_runtime::repartition::Repartition;
+use eddy_runtime::topic::{InputTopic, Outbox, OutputTopic, TopicReader, TopicReaderFactory, TopicWriterFactory};
 use proptest::prelude::*;
 
 /// The model's own rule: these strategies are cut, every other one is kept inside.
@@ -25,6 +27,29 @@ impl NodeFactory for Unbuilt {
     fn build(&self, _: &BuildContext, _: Vec<AnyOutput>) -> Result<NodeInstance> {
         Err(Error::InvalidJob("a planning test's node is never built".into()))
     }
+}
+
+/// A topic nothing here reads or writes: these tests only plan.
+struct Untouched;
+
+impl TopicReaderFactory for Untouched {
+    fn build(&self, _: &BuildContext, _: Vec<AnyOutput>) -> Result<Box<dyn TopicReader>> {
+        Err(Error::InvalidJob("a planning test's topic is never read".into()))
+    }
+}
+
+impl TopicWriterFactory for Untouched {
+    fn build(&self, _: &BuildContext, _: Arc<str>, _: Outbox) -> Result<AnyOutput> {
+        Err(Error::InvalidJob("a planning test's topic is never written".into()))
+    }
+}
+
+fn input(topic: &str) -> Option<InputTopic> {
+    Some(InputTopic { topic: topic.into(), reader: Arc::new(Untouched) })
+}
+
+fn output(topic: &str) -> Option<OutputTopic> {
+    Some(OutputTopic { topic: topic.into(), writer: Arc::new(Untouched) })
 }
 
 /// Numbers as 8 bytes.
@@ -57,11 +82,15 @@ fn edge(from: usize, to: usize, strategy: ShipStrategy, mark: Option<&str>) -> E
 }
 
 /// A graph of `nodes` nodes named `n0`, `n1`, … and `edges` (from < to), each cut edge
-/// marked `e<index>` when `marked`.
+/// marked `e<index>` and each source reading topic `in<node>` when `marked`.
 fn graph(nodes: usize, edges: &[(usize, usize, ShipStrategy)], marked: bool) -> JobGraph {
     let mut graph = JobGraph::default();
     for n in 0..nodes {
-        graph.add_node(node(&format!("n{n}")));
+        let source = !edges.iter().any(|e| e.1 == n);
+        graph.add_node(Node {
+            input_topic: if marked && source { input(&format!("in{n}")) } else { None },
+            ..node(&format!("n{n}"))
+        });
     }
     for (i, &(from, to, strategy)) in edges.iter().enumerate() {
         let mark = (marked && is_cut(strategy)).then(|| format!("e{i}"));
@@ -193,15 +222,24 @@ proptest! {
             prop_assert_eq!((topic.writer, topic.reader), (model[from], model[to]));
             prop_assert_eq!(topic.record_type, "u64");
         }
+        let sources: Vec<(String, usize, usize)> =
+            (0..nodes).filter(|&n| !edges.iter().any(|e| e.1 == n)).map(|n| (format!("in{n}"), n, model[n])).collect();
+        let read: Vec<(String, usize, usize)> =
+            plan.input_topics.iter().map(|t| (t.topic.clone(), t.node, t.sub_topology)).collect();
+        prop_assert_eq!(read, sources);
+        prop_assert!(plan.output_topics.is_empty());
     }
 }
 
-/// source → flat_map → (key_by) → window → sink, as the word count builds it.
+/// source → flat_map → (key_by) → window → sink, as the word count builds it: the source
+/// reads topic `lines`, the sink writes topic `counts`.
 fn word_count() -> JobGraph {
     let mut g = JobGraph::default();
     for name in ["Source: lines", "FlatMap", "Window", "Sink: counts"] {
         g.add_node(node(name));
     }
+    g.nodes[0].input_topic = input("lines");
+    g.nodes[3].output_topic = output("counts");
     g.add_edge(edge(0, 1, ShipStrategy::Default, None));
     g.add_edge(edge(1, 2, ShipStrategy::KeyGroups, Some("words")));
     g.add_edge(edge(2, 3, ShipStrategy::Default, None));
@@ -214,7 +252,7 @@ fn the_word_count_is_two_sub_topologies_joined_by_one_topic() {
     let expected = "\
 application wc: 2 sub-topologies, 1 repartition topic
 sub-topology 0
-  Source: lines
+  Source: lines (topic lines)
     --> FlatMap
   FlatMap
     --> topic wc-words-repartition
@@ -223,7 +261,7 @@ sub-topology 1
   Window
     --> Sink: counts
     <-- topic wc-words-repartition
-  Sink: counts
+  Sink: counts (topic counts)
     <-- Window
 repartition topics
   wc-words-repartition: FlatMap --HASH--> Window, from sub-topology 0 to 1
@@ -232,6 +270,28 @@ repartition topics
     let [zero, one] = &plan.sub_topologies[..] else { panic!("{plan}") };
     assert_eq!((zero.nodes.clone(), zero.sources.clone(), zero.outputs.clone()), (vec![0, 1], vec![0], vec![1]));
     assert_eq!((one.nodes.clone(), one.sinks.clone(), one.inputs.clone()), (vec![2, 3], vec![3], vec![1]));
+    let at = |t: &eddy_runtime::distributed_plan::ExternalTopic| (t.topic.clone(), t.node, t.sub_topology);
+    assert_eq!(plan.input_topics.iter().map(at).collect::<Vec<_>>(), vec![("lines".to_string(), 0, 0)]);
+    assert_eq!(plan.output_topics.iter().map(at).collect::<Vec<_>>(), vec![("counts".to_string(), 3, 1)]);
+}
+
+#[test]
+fn a_source_not_read_from_a_topic_is_refused_and_an_unmarked_sink_runs_in_its_task() {
+    let mut g = word_count();
+    g.nodes[3].output_topic = None;
+    let plan = DistributedPlan::of(&g, "wc").unwrap();
+    assert!(plan.output_topics.is_empty());
+    assert!(plan.to_string().contains("\n  Sink: counts\n    <-- Window\n"), "{plan}");
+
+    g.nodes[0].input_topic = None;
+    let message = refusal(&g, "wc");
+    assert!(message.starts_with("'Source: lines' is not read from a topic"), "{message}");
+    assert!(message.contains("from_kafka"), "{message}");
+
+    let mut g = word_count();
+    g.nodes[3].output_topic = output("counts?");
+    let message = refusal(&g, "wc");
+    assert!(message.starts_with("the output topic of 'Sink: counts' 'counts?' cannot be part of a Kafka topic name"));
 }
 
 #[test]
@@ -241,6 +301,7 @@ fn a_stream_unioned_with_its_own_repartitioned_copy_reads_the_topic_it_writes() 
     for name in ["Source", "Map", "Copy", "Union"] {
         g.add_node(node(name));
     }
+    g.nodes[0].input_topic = input("in");
     g.add_edge(edge(0, 1, ShipStrategy::Forward, None));
     g.add_edge(edge(1, 2, ShipStrategy::Rebalance, Some("copy")));
     g.add_edge(edge(2, 3, ShipStrategy::Forward, None));
@@ -308,7 +369,7 @@ fn a_plan_refuses_what_it_cannot_cut_and_names_the_edge() {
 fn the_key_by_of_a_two_input_operator_is_refused_as_not_cut_yet() {
     let mut g = JobGraph::default();
     for name in ["Source: a", "Source: b", "Join"] {
-        g.add_node(node(name));
+        g.add_node(Node { input_topic: input("t"), ..node(name) });
     }
     g.add_edge(edge(0, 2, ShipStrategy::KeyGroups, None));
     g.add_edge(edge(1, 2, ShipStrategy::KeyGroups, None));

@@ -7,8 +7,9 @@ pub use eddy_core::DeadLetter;
 use crate::side_output::OutputTag;
 use crate::{Data, DataStream};
 
-/// The name of the side output that carries dead letters.
-pub(crate) const DEAD_LETTER_TAG: &str = "dead-letters";
+/// The name of the side output that carries dead letters (a connector's reader finds its
+/// dead-letter consumers by it among [`BuildContext::take_side_outputs`](eddy_runtime::graph::BuildContext::take_side_outputs)).
+pub const DEAD_LETTER_TAG: &str = "dead-letters";
 
 /// The side output every fallible operator sends its dead letters to.
 pub(crate) fn dead_letter_tag<T>() -> OutputTag<DeadLetter<T>> {

@@ -237,7 +237,9 @@ impl StreamEnvironment {
     /// `Topology#describe()` does — print it with `{}`. Every `key_by` and `rebalance` must
     /// be marked ([`KeyedStream::repartitioned`](crate::KeyedStream::repartitioned),
     /// [`DataStream::repartition`](crate::DataStream::repartition)); an unmarked one, a
-    /// broadcast, or the key_by of a join is refused with an error that names the edge.
+    /// broadcast, or the key_by of a join is refused with an error that names the edge. Every
+    /// source must be read from a topic (eddy-kafka's `from_kafka` marks a Kafka source of one
+    /// topic); sinks may write a topic (eddy-kafka's `sink_to_kafka`) or run in every task.
     /// Builds nothing and starts nothing; the job can still be executed in one process.
     ///
     /// ```

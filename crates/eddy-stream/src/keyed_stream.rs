@@ -92,8 +92,11 @@ where
     ///     .repartitioned(Repartitioned::named("totals"))
     ///     .sum(|e| &mut e.1)
     ///     .for_each(|_| {});
-    /// let plan = env.distributed_plan("shop").unwrap();
-    /// assert_eq!(plan.topics[0].name, "shop-totals-repartition");
+    /// // The key_by is marked (its topic: shop-totals-repartition). What a distributed job
+    /// // still cannot read is the collection: its sources are Kafka topics (eddy-kafka's
+    /// // `from_kafka`), so the plan is refused for the source alone.
+    /// let refused = env.distributed_plan("shop").unwrap_err().to_string();
+    /// assert!(refused.contains("'Source: Collection' is not read from a topic"), "{refused}");
     /// ```
     pub fn repartitioned(self, how: Repartitioned<T>) -> Self {
         self.with_mark(Some(how.mark()))

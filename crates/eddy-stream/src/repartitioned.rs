@@ -18,9 +18,11 @@
 //!     .map(|word| (word, 1u64));
 //! let counts = words.key_by(|w| w.0.clone()).repartitioned(Repartitioned::named("words"));
 //! counts.sum(|w| &mut w.1).for_each(|_| {});
-//! let plan = env.distributed_plan("wc").unwrap();
-//! assert_eq!(plan.topics.len(), 2);
-//! assert_eq!(plan.topics[1].name, "wc-words-repartition");
+//! // Both cuts are marked (topics wc-spread-repartition and wc-words-repartition); what is
+//! // left is the source: a distributed job reads Kafka topics (eddy-kafka's `from_kafka`,
+//! // whose docs plan this job whole).
+//! let refused = env.distributed_plan("wc").unwrap_err().to_string();
+//! assert!(refused.contains("'Source: Collection' is not read from a topic"), "{refused}");
 //! ```
 //!
 //! [`Repartitioned::named`] encodes the records with bincode (for any

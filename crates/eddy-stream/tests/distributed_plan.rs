@@ -2,15 +2,46 @@
 //! that cuts a job there (`distributed_plan`): the described plans of a word count and of a
 //! two-branch job against hand-written descriptions, the refusals, and a one-process run
 //! that ignores the marks (its output is the unmarked job's and a sequential model's).
+//!
+//! A distributed job reads its sources from topics: the sources here are collections marked
+//! by hand as read from one (eddy-kafka's `from_kafka` marks a Kafka source, and its tests
+//! plan a job of Kafka sources and sinks).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use eddy_core::BoxError;
 use eddy_runtime::codec::{Codec, RecordCodec};
+use eddy_runtime::graph::{AnyOutput, BuildContext};
+use eddy_runtime::topic::{InputTopic, Outbox, OutputTopic, TopicReader, TopicReaderFactory, TopicWriterFactory};
 use eddy_stream::prelude::*;
 use eddy_stream::repartitioned::Bincode;
 use proptest::prelude::*;
+
+/// A topic nothing here reads or writes: these tests only plan.
+struct Untouched;
+
+impl TopicReaderFactory for Untouched {
+    fn build(&self, _: &BuildContext, _: Vec<AnyOutput>) -> eddy_core::Result<Box<dyn TopicReader>> {
+        Err(eddy_core::Error::InvalidJob("a planning test's topic is never read".into()))
+    }
+}
+
+impl TopicWriterFactory for Untouched {
+    fn build(&self, _: &BuildContext, _: std::sync::Arc<str>, _: Outbox) -> eddy_core::Result<AnyOutput> {
+        Err(eddy_core::Error::InvalidJob("a planning test's topic is never written".into()))
+    }
+}
+
+/// The source `stream`, marked as read from `topic`.
+fn reading<T: Data>(stream: DataStream<T>, topic: &str) -> DataStream<T> {
+    stream.read_from_topic(InputTopic { topic: topic.into(), reader: std::sync::Arc::new(Untouched) })
+}
+
+/// The sink `sink`, marked as writing `topic`.
+fn writing(sink: StreamSink, topic: &str) -> StreamSink {
+    sink.write_to_topic(OutputTopic { topic: topic.into(), writer: std::sync::Arc::new(Untouched) })
+}
 
 /// (epoch ms, text) lines: `n` of them, a few words each, a second apart.
 fn lines(n: i64) -> Vec<(i64, String)> {
@@ -24,8 +55,7 @@ fn lines(n: i64) -> Vec<(i64, String)> {
 
 /// source → flat_map → key_by(word) → 5 s tumbling count → sink; the cuts marked or not.
 fn word_count(env: &StreamEnvironment, input: Vec<(i64, String)>, marked: bool) -> Collected<(i64, String, u64)> {
-    let words = env
-        .from_collection(input)
+    let words = reading(env.from_collection(input), "lines")
         .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |l| l.0)
         .flat_map(|(_, text)| text.split(' ').map(String::from).collect::<Vec<_>>());
     // A rebalance before the key_by, so both kinds of cut are in the job.
@@ -42,23 +72,22 @@ fn word_count(env: &StreamEnvironment, input: Vec<(i64, String)>, marked: bool) 
 #[test]
 fn a_word_count_is_described_as_its_sub_topologies_and_topics() {
     let env = StreamEnvironment::new();
-    let words = env
-        .from_collection(lines(3))
+    let words = reading(env.from_collection(lines(3)), "lines")
         .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |l| l.0)
         .flat_map(|(_, text)| text.split(' ').map(String::from).collect::<Vec<_>>())
         .key_by(|w: &String| w.clone())
         .repartitioned(Repartitioned::named("words"));
-    words
+    let counts = words
         .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
-        .aggregate_with(Count, |w, _, n| (w.clone(), n))
-        .collect();
+        .aggregate_with(Count, |w, _, n| (w.clone(), n));
+    writing(counts.for_each(|_| {}).name("Sink: counts"), "counts");
     let plan = env.distributed_plan("wc").unwrap();
     // The window pre-aggregates before the cut, as in one process: its partial counts are
     // what crosses the topic.
     let expected = "\
 application wc: 2 sub-topologies, 1 repartition topic
 sub-topology 0
-  Source: Collection
+  Source: Collection (topic lines)
     --> Timestamps/Watermarks
   Timestamps/Watermarks
     --> FlatMap
@@ -71,9 +100,9 @@ sub-topology 0
     <-- FlatMap
 sub-topology 1
   Window
-    --> Sink: Collect
+    --> Sink: counts
     <-- topic wc-words-repartition
-  Sink: Collect
+  Sink: counts (topic counts)
     <-- Window
 repartition topics
   wc-words-repartition: Window (pre-aggregate) --HASH--> Window, from sub-topology 0 to 1
@@ -84,6 +113,9 @@ repartition topics
         "{}",
         plan.topics[0].record_type
     );
+    let at = |t: &eddy_runtime::distributed_plan::ExternalTopic| (t.topic.clone(), t.node, t.sub_topology);
+    assert_eq!(plan.input_topics.iter().map(at).collect::<Vec<_>>(), [("lines".to_string(), 0, 0)]);
+    assert_eq!(plan.output_topics.iter().map(at).collect::<Vec<_>>(), [("counts".to_string(), 5, 1)]);
     // Describing changed nothing: the job still runs, in one process.
     env.execute("wc").unwrap().wait().unwrap();
 }
@@ -93,8 +125,7 @@ fn a_job_of_two_branches_is_three_sub_topologies() {
     // The taxi job's shape: parse trips, count pickups per cell, and average the airport
     // trips' durations per (cell, airport); each branch its own key_by and topic.
     let env = StreamEnvironment::new();
-    let trips = env
-        .from_collection(vec![(0i64, 7u32, 3u8, 20u64)])
+    let trips = reading(env.from_collection(vec![(0i64, 7u32, 3u8, 20u64)]), "trips")
         .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(), |t| t.0)
         .map(|t| t)
         .name("parse");
@@ -106,6 +137,7 @@ fn a_job_of_two_branches_is_three_sub_topologies() {
         .name("pickup count")
         .for_each(|_| {})
         .name("Sink: pickup_count");
+    // A sink without a topic (a callback) runs in every task: this one is not marked.
     trips
         .filter(|t| t.2 > 0)
         .name("airport trips")
@@ -114,11 +146,12 @@ fn a_job_of_two_branches_is_three_sub_topologies() {
         .reduce(|a, b| (a.0, a.1, a.2, a.3 + b.3))
         .name("trip duration")
         .for_each(|_| {})
-        .name("Sink: trip_duration");
+        .name("Sink: trip_duration")
+        .write_to_topic(OutputTopic { topic: "trip_duration".into(), writer: std::sync::Arc::new(Untouched) });
     let expected = "\
 application taxi: 3 sub-topologies, 2 repartition topics
 sub-topology 0
-  Source: Collection
+  Source: Collection (topic trips)
     --> Timestamps/Watermarks
   Timestamps/Watermarks
     --> parse
@@ -143,7 +176,7 @@ sub-topology 2
   trip duration
     --> Sink: trip_duration
     <-- topic taxi-airport-trips-repartition
-  Sink: trip_duration
+  Sink: trip_duration (topic trip_duration)
     <-- trip duration
 repartition topics
   taxi-hot-spots-repartition: pickup count (pre-aggregate) --HASH--> pickup count, from sub-topology 0 to 1
@@ -210,7 +243,8 @@ fn an_unmarked_key_by_or_rebalance_is_refused_saying_which_call_marks_it() {
 
     // repartition() after shuffle() keeps the shuffle, now marked.
     let env = StreamEnvironment::new();
-    env.from_collection(vec![1u64]).shuffle().repartition(Repartitioned::named("spread")).map(|x| x + 1).print();
+    let numbers = reading(env.from_collection(vec![1u64]), "numbers");
+    numbers.shuffle().repartition(Repartitioned::named("spread")).map(|x| x + 1).print();
     let plan = env.distributed_plan("app").unwrap();
     assert_eq!(plan.topics[0].strategy, eddy_runtime::ShipStrategy::Shuffle);
 
@@ -219,6 +253,23 @@ fn an_unmarked_key_by_or_rebalance_is_refused_saying_which_call_marks_it() {
     env.from_collection(vec![1u64]).repartition(Repartitioned::named("spread")).forward().map(|x| x + 1).print();
     let message = refusal(&env);
     assert!(message.contains("is marked for repartition 'spread' but never leaves its task"), "{message}");
+}
+
+#[test]
+fn a_source_not_read_from_a_topic_is_refused_naming_it_and_what_reads_one() {
+    let env = StreamEnvironment::new();
+    let marked = reading(env.from_collection(vec![1u64]), "numbers");
+    let unmarked = env.from_collection(vec![2u64]).name("Source: more numbers");
+    marked.union(&[unmarked]).map(|x| x + 1).print();
+    let message = refusal(&env);
+    assert!(message.contains("'Source: more numbers' is not read from a topic"), "{message}");
+    assert!(message.contains("a distributed job reads its input from Kafka topics"), "{message}");
+    assert!(message.contains("env.from_kafka(source, strategy, name)"), "{message}");
+
+    let env = StreamEnvironment::new();
+    reading(env.from_collection(vec![1u64]), "numbers?").print();
+    let message = refusal(&env);
+    assert!(message.contains("the input topic of 'Source: Collection' 'numbers?' cannot be part"), "{message}");
 }
 
 #[test]
@@ -244,8 +295,8 @@ fn broadcasts_and_two_input_keyed_operators_are_refused_with_the_reason() {
 #[test]
 fn a_union_of_repartitioned_streams_reads_both_topics_in_one_sub_topology() {
     let env = StreamEnvironment::new();
-    let a = env.from_collection(vec![1u64]).repartition(Repartitioned::named("a"));
-    let b = env.from_collection(vec![2u64]).repartition(Repartitioned::named("b"));
+    let a = reading(env.from_collection(vec![1u64]), "a").repartition(Repartitioned::named("a"));
+    let b = reading(env.from_collection(vec![2u64]), "b").repartition(Repartitioned::named("b"));
     a.union(&[b]).map(|x| x * 2).name("double").print();
     let plan = env.distributed_plan("u").unwrap();
     let [first, second, union] = &plan.sub_topologies[..] else { panic!("{plan}") };
@@ -275,7 +326,7 @@ impl Codec<Reading> for Tenths {
 #[test]
 fn a_type_without_serde_is_marked_with_a_codec_of_its_own() {
     let env = StreamEnvironment::new();
-    let readings = env.from_collection(vec![Reading(215), Reading(-40)]);
+    let readings = reading(env.from_collection(vec![Reading(215), Reading(-40)]), "readings");
     let out = readings.repartition(Repartitioned::with_codec("readings", Tenths)).map(|r| r.0).collect();
     let plan = env.distributed_plan("sensors").unwrap();
     assert_eq!(plan.topics[0].name, "sensors-readings-repartition");
@@ -363,7 +414,7 @@ impl ProcessFunction<u64, u64> for SplitOdd {
 fn a_side_output_stays_in_its_producer_unless_its_edge_is_cut() {
     let env = StreamEnvironment::new();
     let odd = OutputTag::<u64>::new("odd");
-    let split = env.from_collection(vec![1u64, 2, 3]).process(SplitOdd(odd.clone())).name("split");
+    let split = reading(env.from_collection(vec![1u64, 2, 3]), "numbers").process(SplitOdd(odd.clone())).name("split");
     split.map(|x| x * 10).name("evens").for_each(|_| {});
     let odds = split.side_output(&odd);
     odds.map(|x| x + 1).name("odds kept").for_each(|_| {});

@@ -74,19 +74,31 @@ impl StreamEnvironment {
         S: SplitSource<T>,
         G: WatermarkGenerator<T>,
     {
-        let watermarks = (TypeId::of::<G>() != TypeId::of::<NoWatermarks>()).then(|| {
-            let generator = strategy.generator.clone();
+        self.add_source_node(name, false, SourceNode::new(source, strategy.per_split()))
+    }
+}
+
+impl<G> WatermarkStrategy<G> {
+    /// The strategy as a source runs it inside: one generator per split (partition, shard),
+    /// the subtask's watermark the minimum over its splits; `None` for
+    /// [`WatermarkStrategy::no_watermarks`]. [`StreamEnvironment::from_source`] runs it; a
+    /// connector's reader of a distributed task (`eddy_runtime::topic`) runs the same.
+    pub fn per_split<T>(&self) -> Option<SourceWatermarks<T>>
+    where
+        G: WatermarkGenerator<T>,
+    {
+        (TypeId::of::<G>() != TypeId::of::<NoWatermarks>()).then(|| {
+            let generator = self.generator.clone();
             let watermarks = SourceWatermarks::new(
                 move || Box::new(PerSplit(generator.clone())) as Box<dyn SplitWatermarkGenerator<T>>,
-                strategy.interval,
-                strategy.idleness,
+                self.interval,
+                self.idleness,
             );
-            match &strategy.alignment {
+            match &self.alignment {
                 Some(alignment) => watermarks.with_alignment(alignment.clone()),
                 None => watermarks,
             }
-        });
-        self.add_source_node(name, false, SourceNode::new(source, watermarks))
+        })
     }
 }
 
