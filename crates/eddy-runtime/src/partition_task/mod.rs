@@ -76,7 +76,7 @@ use crate::metrics::MetricRegistry;
 use crate::topic::{Outbox, Outgoing, TopicReader, TopicRecord};
 
 pub(crate) use merge::merge;
-pub use task_state::TaskState;
+pub use task_state::{ProducerProgress, TaskState};
 pub(crate) use topic_input::topic_input;
 pub use topic_input::TopicInput;
 pub(crate) use topic_writer::topic_writer;
@@ -113,7 +113,51 @@ struct CutInput {
     input: Box<dyn TopicInput>,
     /// One input per producing task: the cut input's watermark is their minimum.
     producers: WatermarkValve,
+    /// What the producing tasks said, for snapshots.
+    progress: ProducerProgress,
     ended: bool,
+}
+
+impl CutInput {
+    /// Producing task `producer`'s watermark.
+    fn watermark(&mut self, producer: usize, watermark: Timestamp) -> Result<()> {
+        let newest = &mut self.progress.watermarks[producer];
+        *newest = (*newest).max(watermark);
+        let update = self.producers.watermark(producer, watermark);
+        match update.watermark {
+            Some(watermark) if !self.ended => self.input.watermark(watermark),
+            _ => Ok(()),
+        }
+    }
+
+    /// Producing task `producer`'s end; the input's once all have ended.
+    fn end(&mut self, producer: usize) -> Result<()> {
+        self.progress.ended[producer] = true;
+        let update = self.producers.end(producer);
+        if self.ended {
+            return Ok(());
+        }
+        if let Some(watermark) = update.watermark {
+            self.input.watermark(watermark)?;
+        }
+        if self.producers.all_ended() {
+            self.ended = true;
+            self.input.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Takes up what the producing tasks had said at a checkpoint.
+    fn restore(&mut self, progress: &ProducerProgress) -> Result<()> {
+        let producers = progress.watermarks.iter().zip(&progress.ended).enumerate();
+        for (producer, (&watermark, &ended)) in producers.take(self.progress.ended.len()) {
+            self.watermark(producer, watermark)?;
+            if ended {
+                self.end(producer)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Task `partition` of `partitions` of one sub-topology (see the [module docs](self)).
@@ -186,6 +230,9 @@ impl PartitionTask {
         if let Some(restored) = &hooks.restored {
             restored.release();
         }
+        if let Some(state) = &spec.restored {
+            guard(|| task.restore_inputs(state))?;
+        }
         Ok(task)
     }
 
@@ -229,35 +276,14 @@ impl PartitionTask {
     /// input's watermark is the minimum over all `partitions` producing tasks; the operator
     /// sees it when that minimum advances.
     pub fn watermark(&mut self, topic: &str, producer: usize, watermark: Timestamp) -> Result<()> {
-        self.run(|task| {
-            let input = task.producer_input(topic, producer)?;
-            let update = input.producers.watermark(producer, watermark);
-            match update.watermark {
-                Some(watermark) if !input.ended => input.input.watermark(watermark),
-                _ => Ok(()),
-            }
-        })
+        self.run(|task| task.producer_input(topic, producer)?.watermark(producer, watermark))
     }
 
     /// Producing task `producer`'s end of input on the repartition topic `topic`. Once every
     /// producing task has ended, the cut input ends: the end of event time, then its operator
     /// finishes (when its other inputs have ended too).
     pub fn end(&mut self, topic: &str, producer: usize) -> Result<()> {
-        self.run(|task| {
-            let input = task.producer_input(topic, producer)?;
-            let update = input.producers.end(producer);
-            if input.ended {
-                return Ok(());
-            }
-            if let Some(watermark) = update.watermark {
-                input.input.watermark(watermark)?;
-            }
-            if input.producers.all_ended() {
-                input.ended = true;
-                input.input.finish()?;
-            }
-            Ok(())
-        })
+        self.run(|task| task.producer_input(topic, producer)?.end(producer))
     }
 
     /// A bounded run: this task's partition of the input topic `topic` reached the end offset
@@ -308,7 +334,18 @@ impl PartitionTask {
             }
             let (operators, _) = merge_parts(task.parts.take(), task.identity.max_parallelism);
             let Identity { sub_topology, partition, partitions, max_parallelism } = task.identity;
-            Ok(TaskState { checkpoint, sub_topology, partition, partitions, max_parallelism, operators })
+            let ended_topics = task.readers.iter().filter(|r| r.ended).map(|r| r.topic.clone()).collect();
+            let producers = task.inputs.iter().map(|i| i.progress.clone()).collect();
+            Ok(TaskState {
+                checkpoint,
+                sub_topology,
+                partition,
+                partitions,
+                max_parallelism,
+                operators,
+                ended_topics,
+                producers,
+            })
         })
     }
 
@@ -331,6 +368,23 @@ impl PartitionTask {
     /// The task's counters (records in and out of its operators, dead letters).
     pub fn metrics(&self) -> &MetricRegistry {
         &self.metrics
+    }
+
+    /// A restored task's inputs pick up where they were at the checkpoint: the input topics
+    /// that had ended end again, and each cut input hears its producers' watermarks and ends
+    /// again. Operators that had finished then hold no state, so finishing again adds nothing.
+    fn restore_inputs(&mut self, state: &TaskState) -> Result<()> {
+        for reader in self.readers.iter_mut().filter(|r| state.ended_topics.contains(&r.topic)) {
+            if !std::mem::replace(&mut reader.ended, true) {
+                reader.reader.finish()?;
+            }
+        }
+        for progress in &state.producers {
+            if let Some(input) = self.inputs.iter_mut().find(|i| i.topic == progress.topic) {
+                input.restore(progress)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs `f` unless the task failed before; a failure (an error or a panic) fails the task.
@@ -514,8 +568,14 @@ impl Wiring<'_> {
             for &e in topology.inputs.iter().filter(|&&e| graph.edges[e].to == node) {
                 let cut = self.cut_topic(e, &task.outbox)?;
                 let input = graph.edges[e].factory.topic_input(&ctx, &cut, take_head(&mut heads, e)?)?;
-                let producers = WatermarkValve::new(self.spec.partitions);
-                task.inputs.push(CutInput { topic: cut.topic.to_string(), input, producers, ended: false });
+                let partitions = self.spec.partitions;
+                let progress = ProducerProgress {
+                    topic: cut.topic.to_string(),
+                    watermarks: vec![Timestamp::MIN; partitions],
+                    ended: vec![false; partitions],
+                };
+                let producers = WatermarkValve::new(partitions);
+                task.inputs.push(CutInput { topic: cut.topic.to_string(), input, producers, progress, ended: false });
             }
         }
         Ok(())
@@ -555,7 +615,10 @@ fn check_nodes(graph: &JobGraph, nodes: &[NodeId]) -> Result<()> {
                 n.name
             )));
         }
-        if n.stateful && n.uid.is_none() {
+        // A marked source or sink is replaced by its topic's reader or writer: its own state
+        // (a source's splits, a sink's transactions) is the topic's offsets and transaction.
+        let replaced = n.input_topic.is_some() || n.output_topic.is_some();
+        if n.stateful && !replaced && n.uid.is_none() {
             return Err(Error::InvalidJob(format!(
                 "operator '{}' keeps state but has no uid; a distributed task checkpoints its state and \
                  matches it to operators by uid, so give it a stable one with .uid(\"...\")",
