@@ -242,6 +242,44 @@ fn two_cuts(env: &StreamEnvironment, mode: Mode, lines: &[String]) -> Option<Col
     sink(counts, mode)
 }
 
+/// Sends lines of an odd number of words to a side output.
+#[derive(Clone)]
+struct SplitOdd(OutputTag<String>);
+
+impl ProcessFunction<String, String> for SplitOdd {
+    fn process_element(&mut self, line: String, ctx: &mut ProcessContext<'_, String>) {
+        if words(&line).len() % 2 == 0 {
+            ctx.collect(line);
+        } else {
+            ctx.output(&self.0, line);
+        }
+    }
+}
+
+/// A side output cut by a key_by and unioned back with the main output: the sub-topology
+/// writes the side output's topic and reads it back, and the union merges an input of its
+/// own task with a cut input.
+fn side_output(env: &StreamEnvironment, mode: Mode, lines: &[String]) -> Option<Collected<String>> {
+    let odd = OutputTag::<String>::new("odd");
+    let split = source(env, mode, "lines", lines).process(SplitOdd(odd.clone()));
+    let counts = split
+        .side_output(&odd)
+        .key_by(|l: &String| words(l).len())
+        .repartitioned(Repartitioned::named("odd"))
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+        .aggregate_with(Count, |len, window, n| format!("{}\t{len}\t{n}", window.end))
+        .uid("odd");
+    let out = split.map(|l| format!("main\t{l}")).union(&[counts]);
+    sink(out, mode)
+}
+
+fn side_output_model(lines: &[String]) -> Vec<String> {
+    let (even, odd): (Vec<String>, Vec<String>) = lines.iter().cloned().partition(|l| words(l).len() % 2 == 0);
+    let mut out = union_model(&odd);
+    out.extend(even.iter().map(|l| format!("main\t{l}")));
+    sorted(out)
+}
+
 fn sorted(mut values: Vec<String>) -> Vec<String> {
     values.sort();
     values
@@ -573,13 +611,14 @@ struct Case {
     inputs: Vec<(&'static str, Vec<String>)>,
 }
 
-/// Shape `shape` (0..4) over `input`.
+/// Shape `shape` (0..5) over `input`.
 fn case(shape: usize, input: &[String]) -> Case {
     let lines = || vec![("lines", input.to_vec())];
     match shape {
         0 => Case { name: "stateless", job: stateless, model: stateless_model(input), inputs: lines() },
         1 => Case { name: "word count", job: word_count, model: word_count_model(input), inputs: lines() },
         2 => Case { name: "union", job: union, model: union_model(input), inputs: union_inputs(input) },
+        3 => Case { name: "side output", job: side_output, model: side_output_model(input), inputs: lines() },
         _ => Case { name: "two cuts", job: two_cuts, model: word_count_model(input), inputs: lines() },
     }
 }
@@ -599,7 +638,7 @@ fn a_word_count_runs_as_partition_tasks_and_equals_one_process() {
 #[test]
 fn each_job_shape_equals_its_model() {
     let input = lines(40, 3);
-    for shape in 0..4 {
+    for shape in 0..5 {
         let Case { name, job, model, inputs } = case(shape, &input);
         assert_eq!(one_process(job, &input), model, "{name} in one process");
         let (output, _) = run_distributed(job, &inputs, 2, 5, 0, 0);
@@ -612,7 +651,7 @@ proptest! {
 
     /// Whatever order the tasks read their partitions in, and however many partitions.
     #[test]
-    fn any_order_gives_the_model(seed in any::<u64>(), partitions in 1usize..5, n in 0usize..50, shape in 0usize..4) {
+    fn any_order_gives_the_model(seed in any::<u64>(), partitions in 1usize..5, n in 0usize..50, shape in 0usize..5) {
         let input = lines(n, seed ^ 0x5eed);
         let Case { job, model, inputs, .. } = case(shape, &input);
         let (output, _) = run_distributed(job, &inputs, partitions, seed, 5, 0);
@@ -623,7 +662,7 @@ proptest! {
     /// output is still exactly the model's (nothing lost, nothing twice).
     #[test]
     fn failures_between_snapshots_lose_and_repeat_nothing(
-        seed in any::<u64>(), partitions in 1usize..4, n in 1usize..50, shape in 0usize..4,
+        seed in any::<u64>(), partitions in 1usize..4, n in 1usize..50, shape in 0usize..5,
         commit_percent in 1usize..30, fail_percent in 1usize..20,
     ) {
         let input = lines(n, seed ^ 0xfa11);
@@ -638,9 +677,9 @@ fn tasks_restored_many_times_still_give_the_model() {
     // The property test's failures fall where its seeds put them; here every shape fails
     // often, and the test checks that it did.
     let mut failures = 0;
-    for seed in 0..12u64 {
+    for seed in 0..15u64 {
         let input = lines(30, seed);
-        let Case { name, job, model, inputs } = case(seed as usize % 4, &input);
+        let Case { name, job, model, inputs } = case(seed as usize % 5, &input);
         let (output, failed) = run_distributed(job, &inputs, 3, seed, 15, 10);
         assert_eq!(output, model, "{name}, seed {seed}");
         failures += failed;
@@ -688,7 +727,10 @@ fn a_state_of_another_task_is_refused() {
     let state = task.snapshot(1).unwrap();
     let other = TaskState { partition: 1, ..state };
     let error = word_count_task(1, Some(other)).err().expect("refused").to_string();
-    assert!(error.contains("not of"), "{error}");
+    assert!(
+        error.contains("holds the state of task 1 of 2 of sub-topology 1 (16 key groups), not of task 0 of 2"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -764,4 +806,11 @@ fn a_cut_input_waits_for_the_slowest_producer_and_ends_with_the_last() {
     let end = Outgoing::End { topic: "app-spread-repartition".into() };
     assert_eq!(sent(&mut task), [watermark(MAX_WATERMARK), end]);
     assert!(task.is_finished());
+}
+
+#[test]
+fn the_side_output_job_is_one_sub_topology_that_reads_its_own_topic() {
+    let (_, plan, _) = distributed(side_output, &[]);
+    assert_eq!(plan.sub_topologies.len(), 1, "{plan}");
+    assert_eq!(plan.sub_topologies[0].inputs, plan.sub_topologies[0].outputs, "{plan}");
 }

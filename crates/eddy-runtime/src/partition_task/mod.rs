@@ -186,6 +186,13 @@ struct Identity {
     max_parallelism: usize,
 }
 
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Identity { sub_topology, partition, partitions, max_parallelism } = self;
+        write!(f, "task {partition} of {partitions} of sub-topology {sub_topology} ({max_parallelism} key groups)")
+    }
+}
+
 impl PartitionTask {
     /// Builds every node of the sub-topology as subtask `partition` of `partitions`, wired
     /// to each other and to the task's topics; restores `spec.restored`. Refuses a source
@@ -471,7 +478,7 @@ fn restored(state: &TaskState, task: Identity, application_id: &str) -> Result<R
     };
     if of != task {
         return Err(Error::Checkpoint(format!(
-            "checkpoint {} holds the state of {of:?}, not of {task:?}: a task restores its own state \
+            "checkpoint {} holds the state of {of}, not of {task}: a task restores its own state \
              (regrouping key groups between tasks is not built yet)",
             state.checkpoint
         )));
