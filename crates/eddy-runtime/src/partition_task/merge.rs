@@ -125,3 +125,107 @@ impl<T: Send> Output<T> for MergeInput<T> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use eddy_core::time::MAX_WATERMARK;
+    use eddy_core::BarrierKind;
+
+    use super::*;
+
+    /// What reached the merged operator.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Seen {
+        Records(Vec<u32>),
+        Watermark(Timestamp),
+        Barrier(u64),
+        Tick(Timestamp),
+        Finish,
+    }
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Seen>>>);
+
+    impl Recorder {
+        fn take(&self) -> Vec<Seen> {
+            std::mem::take(&mut self.0.lock().unwrap())
+        }
+        fn push(&self, seen: Seen) -> Result<()> {
+            self.0.lock().unwrap().push(seen);
+            Ok(())
+        }
+    }
+
+    impl Output<u32> for Recorder {
+        fn records(&mut self, batch: &mut Vec<Record<u32>>) -> Result<()> {
+            self.push(Seen::Records(batch.drain(..).map(|r| r.value).collect()))
+        }
+        fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+            self.push(Seen::Watermark(watermark))
+        }
+        fn idle(&mut self, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn tick(&mut self, now: Timestamp) -> Result<()> {
+            self.push(Seen::Tick(now))
+        }
+        fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+            self.push(Seen::Barrier(barrier.checkpoint))
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.push(Seen::Finish)
+        }
+    }
+
+    fn merged(inputs: usize) -> (Recorder, Vec<Box<dyn Output<u32>>>) {
+        let recorder = Recorder::default();
+        let outputs = merge::<u32>(erase::<u32>(Box::new(recorder.clone())), inputs).unwrap();
+        (recorder, outputs.into_iter().map(|o| unerase::<u32>(o).unwrap()).collect())
+    }
+
+    fn barrier(checkpoint: u64) -> Barrier {
+        Barrier { checkpoint, kind: BarrierKind::Checkpoint }
+    }
+
+    #[test]
+    fn the_watermark_is_the_minimum_and_the_end_comes_with_the_last_input() {
+        let (seen, mut inputs) = merged(2);
+        inputs[0].records(&mut vec![Record::new(1, 0)]).unwrap();
+        inputs[0].watermark(10).unwrap();
+        inputs[1].watermark(4).unwrap();
+        inputs[1].watermark(12).unwrap();
+        inputs[0].finish().unwrap();
+        assert_eq!(seen.take(), [Seen::Records(vec![1]), Seen::Watermark(4), Seen::Watermark(10), Seen::Watermark(12)]);
+        inputs[1].finish().unwrap();
+        assert_eq!(seen.take(), [Seen::Watermark(MAX_WATERMARK), Seen::Finish]);
+    }
+
+    #[test]
+    fn a_barrier_passes_once_every_open_input_has_passed_it() {
+        let (seen, mut inputs) = merged(3);
+        inputs[0].barrier(barrier(1)).unwrap();
+        inputs[1].barrier(barrier(1)).unwrap();
+        assert_eq!(seen.take(), []);
+        inputs[2].barrier(barrier(1)).unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(1)]);
+        // An input that ends counts as having passed every later barrier.
+        inputs[2].finish().unwrap();
+        inputs[0].barrier(barrier(2)).unwrap();
+        assert_eq!(seen.take(), []);
+        inputs[1].barrier(barrier(2)).unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(2)]);
+        // And one that ends while a barrier waits for it releases the barrier.
+        inputs[0].barrier(barrier(3)).unwrap();
+        inputs[1].finish().unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(3)]);
+    }
+
+    #[test]
+    fn several_inputs_tick_the_operator_once() {
+        let (seen, mut inputs) = merged(2);
+        inputs[0].tick(100).unwrap();
+        inputs[1].tick(100).unwrap();
+        inputs[1].tick(150).unwrap();
+        assert_eq!(seen.take(), [Seen::Tick(100), Seen::Tick(150)]);
+    }
+}
