@@ -126,14 +126,18 @@ impl Output<String> for StringWriter {
 /// Where a job's lines come from, and where its results go.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
+    /// Sources read topics, the sink writes topic `out`.
     Distributed,
+    /// Sources read topics, the sink is an unmarked `collect()`: a transactional sink the
+    /// tasks run as they are.
+    DistributedCollect,
     OneProcess,
 }
 
 /// A source of `lines`, read from topic `topic` in a distributed run.
 fn source(env: &StreamEnvironment, mode: Mode, topic: &str, lines: &[String]) -> DataStream<String> {
     match mode {
-        Mode::Distributed => env
+        Mode::Distributed | Mode::DistributedCollect => env
             .from_collection(Vec::<String>::new())
             .read_from_topic(InputTopic { topic: topic.to_string(), reader: Arc::new(Lines) }),
         Mode::OneProcess => env
@@ -151,7 +155,7 @@ fn sink(results: DataStream<String>, mode: Mode) -> Option<Collected<String>> {
                 .write_to_topic(OutputTopic { topic: "out".into(), writer: Arc::new(Strings) });
             None
         }
-        Mode::OneProcess => Some(results.collect()),
+        Mode::OneProcess | Mode::DistributedCollect => Some(results.collect()),
     }
 }
 
@@ -298,12 +302,22 @@ fn one_process(job: Job, lines: &[String]) -> Vec<String> {
 
 /// The job's graph and plan for a distributed run.
 fn distributed(job: Job, lines: &[String]) -> (JobGraph, eddy_runtime::distributed_plan::DistributedPlan, JobConfig) {
+    let (graph, plan, config, _) = distributed_in(job, Mode::Distributed, lines);
+    (graph, plan, config)
+}
+
+/// The job's graph, plan and `collect()` sink for a distributed run in `mode`.
+fn distributed_in(
+    job: Job,
+    mode: Mode,
+    lines: &[String],
+) -> (JobGraph, eddy_runtime::distributed_plan::DistributedPlan, JobConfig, Option<Collected<String>>) {
     let env = StreamEnvironment::new();
     env.set_max_parallelism(16);
-    job(&env, Mode::Distributed, lines);
+    let collected = job(&env, mode, lines);
     let plan = env.distributed_plan("app").unwrap();
     let (graph, config) = env.take_job().unwrap();
-    (graph, plan, config)
+    (graph, plan, config, collected)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -355,6 +369,8 @@ struct Slot {
     task: PartitionTask,
     positions: HashMap<String, usize>,
     pending: Vec<Outgoing>,
+    /// Whether it read something since its last commit.
+    dirty: bool,
     checkpoint: Option<(Vec<u8>, HashMap<String, usize>)>,
 }
 
@@ -410,6 +426,7 @@ impl<'a> Run<'a> {
                     task,
                     positions: HashMap::new(),
                     pending: Vec::new(),
+                    dirty: false,
                     checkpoint: None,
                 };
                 run.slots.push(slot);
@@ -467,11 +484,19 @@ impl<'a> Run<'a> {
         }
         let produced = slot.task.drain();
         slot.pending.extend(produced);
+        slot.dirty = true;
     }
 
     /// Snapshots slot `s` and commits it: what it produced goes into the topics, its state
     /// and positions are kept.
     fn commit(&mut self, s: usize) {
+        self.commit_or_crash(s, false);
+    }
+
+    /// Commits slot `s`; with `crash`, its process dies right after the transaction
+    /// committed, before the task hears of it (its transactional sinks have not committed
+    /// theirs): the task is rebuilt from the state just committed.
+    fn commit_or_crash(&mut self, s: usize, crash: bool) {
         let checkpoint = self.next_checkpoint;
         self.next_checkpoint += 1;
         let slot = &mut self.slots[s];
@@ -479,10 +504,16 @@ impl<'a> Run<'a> {
         let produced = slot.task.drain();
         slot.pending.extend(produced);
         slot.checkpoint = Some((state.to_bytes(), slot.positions.clone()));
-        slot.task.committed(checkpoint);
+        if !crash {
+            slot.task.committed(checkpoint);
+        }
+        slot.dirty = false;
         let (producer, pending) = (slot.partition, std::mem::take(&mut slot.pending));
         for out in pending {
             self.route(producer, out);
+        }
+        if crash {
+            self.fail(s);
         }
     }
 
@@ -500,6 +531,7 @@ impl<'a> Run<'a> {
         slot.task = task;
         slot.positions = positions;
         slot.pending.clear();
+        slot.dirty = true;
     }
 
     fn route(&mut self, producer: usize, out: Outgoing) {
@@ -522,16 +554,19 @@ impl<'a> Run<'a> {
     }
 
     /// Runs every task to its end: each step hands one waiting message to a task `choices`
-    /// picks; after a step, that task commits `commit_percent` times in 100 and fails
-    /// `fail_percent` times in 100 (at most `max_failures` times in all). When nothing is
-    /// waiting, every task commits what it still holds.
+    /// picks; after a step, that task commits `commit_percent` times in 100 (and dies right
+    /// after the commit `fail_percent` times in 100 of those) and fails `fail_percent` times
+    /// in 100 (at most `max_failures` failures in all). When nothing is
+    /// waiting, every task that read something since its last commit commits (as a caller
+    /// commits at every interval).
     fn run(&mut self, choices: &mut Choices, commit_percent: usize, fail_percent: usize, max_failures: usize) {
         loop {
             let ready: Vec<(usize, String)> =
                 (0..self.slots.len()).flat_map(|s| self.readable(s).into_iter().map(move |t| (s, t))).collect();
             if ready.is_empty() {
-                let holding: Vec<usize> =
-                    (0..self.slots.len()).filter(|&s| !self.slots[s].pending.is_empty()).collect();
+                let holding: Vec<usize> = (0..self.slots.len())
+                    .filter(|&s| self.slots[s].dirty || !self.slots[s].pending.is_empty())
+                    .collect();
                 if holding.is_empty() {
                     break;
                 }
@@ -541,7 +576,8 @@ impl<'a> Run<'a> {
             let (s, topic) = ready[choices.below(ready.len())].clone();
             self.deliver(s, &topic);
             if choices.chance(commit_percent) {
-                self.commit(s);
+                let crash = self.failures < max_failures && choices.chance(fail_percent);
+                self.commit_or_crash(s, crash);
             }
             if self.failures < max_failures && choices.chance(fail_percent) {
                 self.fail(s);
@@ -591,11 +627,26 @@ fn run_distributed(
     commit_percent: usize,
     fail_percent: usize,
 ) -> (Vec<String>, usize) {
+    run_distributed_in(Mode::Distributed, job, inputs, partitions, seed, commit_percent, fail_percent)
+}
+
+/// Runs `job` distributed, its sink as `mode` says.
+fn run_distributed_in(
+    mode: Mode,
+    job: Job,
+    inputs: &[(&str, Vec<String>)],
+    partitions: usize,
+    seed: u64,
+    commit_percent: usize,
+    fail_percent: usize,
+) -> (Vec<String>, usize) {
     let all: Vec<String> = inputs.iter().flat_map(|(_, l)| l.clone()).collect();
-    let (graph, plan, config) = distributed(job, &all);
+    let (graph, plan, config, collected) = distributed_in(job, mode, &all);
     let mut run = Run::new(&graph, &plan, &config, partitions, inputs);
     run.run(&mut Choices(seed), commit_percent, fail_percent, 5);
-    (run.output(), run.failures)
+    let mut output = run.output();
+    output.extend(collected.map(|c| c.take()).unwrap_or_default());
+    (sorted(output), run.failures)
 }
 
 fn union_inputs(lines: &[String]) -> Vec<(&'static str, Vec<String>)> {
@@ -643,6 +694,8 @@ fn each_job_shape_equals_its_model() {
         assert_eq!(one_process(job, &input), model, "{name} in one process");
         let (output, _) = run_distributed(job, &inputs, 2, 5, 0, 0);
         assert_eq!(output, model, "{name} distributed");
+        let (output, _) = run_distributed_in(Mode::DistributedCollect, job, &inputs, 2, 5, 0, 0);
+        assert_eq!(output, model, "{name} distributed into a collect() sink");
     }
 }
 
@@ -659,15 +712,17 @@ proptest! {
     }
 
     /// Tasks fail at random points and restart from their last committed snapshot: the
-    /// output is still exactly the model's (nothing lost, nothing twice).
+    /// output is still exactly the model's (nothing lost, nothing twice), written to a topic
+    /// or collected by a transactional sink that the tasks commit.
     #[test]
     fn failures_between_snapshots_lose_and_repeat_nothing(
         seed in any::<u64>(), partitions in 1usize..4, n in 1usize..50, shape in 0usize..5,
-        commit_percent in 1usize..30, fail_percent in 1usize..20,
+        commit_percent in 1usize..30, fail_percent in 1usize..20, collect in any::<bool>(),
     ) {
         let input = lines(n, seed ^ 0xfa11);
         let Case { job, model, inputs, .. } = case(shape, &input);
-        let (output, _) = run_distributed(job, &inputs, partitions, seed, commit_percent, fail_percent);
+        let mode = if collect { Mode::DistributedCollect } else { Mode::Distributed };
+        let (output, _) = run_distributed_in(mode, job, &inputs, partitions, seed, commit_percent, fail_percent);
         prop_assert_eq!(output, model);
     }
 }
@@ -680,7 +735,8 @@ fn tasks_restored_many_times_still_give_the_model() {
     for seed in 0..15u64 {
         let input = lines(30, seed);
         let Case { name, job, model, inputs } = case(seed as usize % 5, &input);
-        let (output, failed) = run_distributed(job, &inputs, 3, seed, 15, 10);
+        let mode = if seed % 2 == 0 { Mode::Distributed } else { Mode::DistributedCollect };
+        let (output, failed) = run_distributed_in(mode, job, &inputs, 3, seed, 15, 10);
         assert_eq!(output, model, "{name}, seed {seed}");
         failures += failed;
     }

@@ -8,11 +8,12 @@
 //! synchronously: each input gets an [`Output`] of its own (its index into the valve), and
 //! they share the operator. A barrier reaches the operator once every input that has not
 //! ended has passed it on; no input can run ahead meanwhile, since the task pushes a
-//! checkpoint's barrier into all its inputs at once.
+//! checkpoint's barrier into all its inputs at once. The final barrier that follows an
+//! input's end reaches it once, after the last input's.
 
 use std::sync::{Arc, Mutex};
 
-use eddy_core::{Barrier, Output, Record, Result, Timestamp, ValveUpdate, WatermarkValve};
+use eddy_core::{Barrier, BarrierKind, Output, Record, Result, Timestamp, ValveUpdate, WatermarkValve};
 
 use crate::graph::{erase, unerase, AnyOutput};
 
@@ -25,6 +26,8 @@ struct Shared<T> {
     barrier: Option<(Barrier, Vec<bool>)>,
     /// The newest processing time passed on, so several inputs tick the operator once.
     now: Timestamp,
+    /// Whether the final barrier was passed on.
+    finalized: bool,
 }
 
 impl<T> Shared<T> {
@@ -70,6 +73,7 @@ pub(crate) fn merge<T: Send + 'static>(head: AnyOutput, inputs: usize) -> Result
         ended: vec![false; inputs],
         barrier: None,
         now: Timestamp::MIN,
+        finalized: false,
     }));
     Ok((0..inputs).map(|index| erase::<T>(Box::new(MergeInput { index, shared: shared.clone() }))).collect())
 }
@@ -105,6 +109,12 @@ impl<T: Send> Output<T> for MergeInput<T> {
 
     fn barrier(&mut self, barrier: Barrier) -> Result<()> {
         self.with(|s| {
+            // The final barrier follows an input's end: it collects the operator's final
+            // state once, after the last input has ended and the operator has finished.
+            if barrier.kind == BarrierKind::Final {
+                let last = s.ended.iter().all(|&e| e) && !std::mem::replace(&mut s.finalized, true);
+                return if last { s.head.barrier(barrier) } else { Ok(()) };
+            }
             let inputs = s.ended.len();
             let (_, arrived) = s.barrier.get_or_insert_with(|| (barrier, vec![false; inputs]));
             arrived[self.index] = true;
@@ -218,6 +228,20 @@ mod tests {
         inputs[0].barrier(barrier(3)).unwrap();
         inputs[1].finish().unwrap();
         assert_eq!(seen.take(), [Seen::Barrier(3)]);
+    }
+
+    #[test]
+    fn the_final_barrier_passes_once_after_the_last_input_ended() {
+        let (seen, mut inputs) = merged(2);
+        inputs[0].finish().unwrap();
+        inputs[0].barrier(Barrier::FINAL).unwrap();
+        assert_eq!(seen.take(), [], "input 1 is still open");
+        inputs[1].barrier(barrier(4)).unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(4)], "a checkpoint passes as before");
+        inputs[1].finish().unwrap();
+        inputs[1].barrier(Barrier::FINAL).unwrap();
+        inputs[1].barrier(Barrier::FINAL).unwrap();
+        assert_eq!(seen.take(), [Seen::Watermark(MAX_WATERMARK), Seen::Finish, Seen::Barrier(u64::MAX)]);
     }
 
     #[test]
