@@ -17,6 +17,7 @@ use eddy_core::time::MAX_WATERMARK;
 use eddy_core::{Barrier, Output, Record, Timestamp};
 use eddy_runtime::fan_out::combine;
 use eddy_runtime::graph::{erase, AnyOutput, BuildContext, JobGraph};
+use eddy_runtime::metrics::names;
 use eddy_runtime::partition_task::{PartitionTask, TaskSpec, TaskState};
 use eddy_runtime::topic::{
     InputTopic, OutRecord, Outbox, Outgoing, OutputTopic, TopicReader, TopicReaderFactory, TopicRecord,
@@ -869,4 +870,16 @@ fn the_side_output_job_is_one_sub_topology_that_reads_its_own_topic() {
     let (_, plan, _) = distributed(side_output, &[]);
     assert_eq!(plan.sub_topologies.len(), 1, "{plan}");
     assert_eq!(plan.sub_topologies[0].inputs, plan.sub_topologies[0].outputs, "{plan}");
+}
+
+#[test]
+fn a_task_counts_what_its_operators_count() {
+    let input = lines(30, 9);
+    let (graph, plan, config, collected) = distributed_in(stateless, Mode::DistributedCollect, &input);
+    let mut run = Run::new(&graph, &plan, &config, 2, &[("lines", input.clone())]);
+    run.run(&mut Choices(1), 0, 0, 0);
+    let written = |s: &Slot| s.task.metrics().counter("Sink: Collect", s.partition, names::RECORDS_WRITTEN).get();
+    let written: u64 = run.slots.iter().map(written).sum();
+    assert_eq!(written as usize, stateless_model(&input).len());
+    assert_eq!(collected.unwrap().take().len(), stateless_model(&input).len());
 }

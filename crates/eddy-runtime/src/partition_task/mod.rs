@@ -454,3 +454,15 @@ fn restored(state: &TaskState, task: Identity, application_id: &str) -> Result<R
     }
     Ok(state.restored(application_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_and_its_state_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<PartitionTask>();
+        send::<TaskState>();
+    }
+}
