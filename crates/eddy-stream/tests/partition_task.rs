@@ -883,3 +883,35 @@ fn a_task_counts_what_its_operators_count() {
     assert_eq!(written as usize, stateless_model(&input).len());
     assert_eq!(collected.unwrap().take().len(), stateless_model(&input).len());
 }
+
+#[test]
+fn an_exactly_once_file_sink_in_failing_tasks_writes_every_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = 0;
+    for seed in 0..6u64 {
+        let input = lines(40, seed);
+        let out = dir.path().join(seed.to_string());
+        let env = StreamEnvironment::new();
+        source(&env, Mode::Distributed, "lines", &input)
+            .map(|l| l.to_uppercase())
+            .write_exactly_once(&out)
+            .uid("files");
+        let plan = env.distributed_plan("app").unwrap();
+        let (graph, config) = env.take_job().unwrap();
+        let mut run = Run::new(&graph, &plan, &config, 2, &[("lines", input.clone())]);
+        run.run(&mut Choices(seed), 20, 15, 5);
+        failures += run.failures;
+        // What a reader sees: the files whose names start with neither '.' nor '_'.
+        let mut visible = Vec::new();
+        for entry in std::fs::read_dir(&out).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if entry.file_type().unwrap().is_file() && !name.starts_with(['.', '_']) {
+                visible.extend(std::fs::read_to_string(entry.path()).unwrap().lines().map(String::from));
+            }
+        }
+        let model = sorted(input.iter().map(|l| l.to_uppercase()).collect());
+        assert_eq!(sorted(visible), model, "seed {seed}");
+    }
+    assert!(failures >= 10, "only {failures} failures injected");
+}

@@ -67,7 +67,7 @@ mod wiring;
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use eddy_core::error::panic_message;
@@ -186,6 +186,7 @@ impl PartitionTask {
             alignment: ChainAlignment::new(AlignmentGroups::default()),
             metrics: &metrics,
             outbox: &outbox,
+            attempt: next_attempt(),
         };
         let built = guard(|| wiring.build());
         if let Some(restored) = &hooks.restored {
@@ -405,6 +406,14 @@ impl PartitionTask {
 
 fn after_end(topic: &str) -> Error {
     Error::InvalidJob(format!("a record of topic '{topic}' came after that input ended"))
+}
+
+/// The attempt number of the next task this process builds: one more each time, so what a
+/// task's operators name by attempt (a file sink's part files) never collides with what an
+/// earlier task of this process left behind — the task it replaces after a failure.
+fn next_attempt() -> usize {
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+    BUILT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// `f`'s result, or its panic as an error.

@@ -28,6 +28,8 @@ pub(super) struct Wiring<'s> {
     pub(super) alignment: ChainAlignment,
     pub(super) metrics: &'s MetricRegistry,
     pub(super) outbox: &'s Outbox,
+    /// What the operators see as their attempt number.
+    pub(super) attempt: usize,
 }
 
 /// The built task's entry points.
@@ -54,7 +56,7 @@ impl Wiring<'_> {
             cancel: &self.cancel,
             side_outputs: RefCell::new(Vec::new()),
             uid: spec.graph.nodes[node].uid.clone(),
-            attempt: 0,
+            attempt: self.attempt,
             checkpoint: Some(self.hooks),
             queries: &self.queries,
             alignment: &self.alignment,
