@@ -7,7 +7,8 @@
 //!
 //! Sources read topics of utf8 lines `"<ms>\t<text>"` through a reader written here (the
 //! event time is the line's, watermarks monotonous); sinks write a topic `out` through a
-//! writer written here.
+//! writer written here, or are transactional sinks the tasks run as they are (`collect()`,
+//! an exactly-once file sink), which the tasks' checkpoints commit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -386,6 +387,8 @@ struct Run<'a> {
     next_checkpoint: u64,
     /// Tasks thrown away and rebuilt.
     failures: usize,
+    /// Processing time, ms.
+    now: i64,
 }
 
 impl<'a> Run<'a> {
@@ -405,6 +408,7 @@ impl<'a> Run<'a> {
             slots: Vec::new(),
             next_checkpoint: 1,
             failures: 0,
+            now: 1_000_000,
         };
         for (topic, lines) in inputs {
             let mut parts = vec![Vec::new(); partitions];
@@ -576,6 +580,16 @@ impl<'a> Run<'a> {
             }
             let (s, topic) = ready[choices.below(ready.len())].clone();
             self.deliver(s, &topic);
+            // Processing time passes now and then; the jobs are in event time, so it must
+            // change nothing.
+            if choices.chance(10) {
+                self.now += 1_000;
+                let now = self.now;
+                let slot = &mut self.slots[s];
+                slot.task.tick(now).unwrap();
+                let produced = slot.task.drain();
+                slot.pending.extend(produced);
+            }
             if choices.chance(commit_percent) {
                 let crash = self.failures < max_failures && choices.chance(fail_percent);
                 self.commit_or_crash(s, crash);
