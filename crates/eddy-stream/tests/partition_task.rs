@@ -929,3 +929,25 @@ fn an_exactly_once_file_sink_in_failing_tasks_writes_every_line_once() {
     }
     assert!(failures >= 10, "only {failures} failures injected");
 }
+
+#[test]
+fn state_no_operator_of_the_task_claims_is_refused_unless_allowed() {
+    let mut task = word_count_task(1, None).unwrap();
+    let mut state = task.snapshot(1).unwrap();
+    assert_eq!(state.operators.iter().map(|o| o.uid.as_str()).collect::<Vec<_>>(), ["count"]);
+    state.operators[0].uid = "renamed".into();
+    let error = word_count_task(1, Some(state.clone())).err().expect("refused").to_string();
+    assert!(error.contains("no operator of its sub-topology claims (uids: renamed)"), "{error}");
+    let (graph, plan, mut config) = distributed(word_count, &[]);
+    config.allow_non_restored_state = true;
+    let spec = TaskSpec {
+        graph: &graph,
+        plan: &plan,
+        sub_topology: 1,
+        partition: 0,
+        partitions: 2,
+        config: &config,
+        restored: Some(state),
+    };
+    assert!(PartitionTask::build(spec).is_ok());
+}

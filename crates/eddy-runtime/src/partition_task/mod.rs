@@ -160,7 +160,7 @@ impl PartitionTask {
         let transactions = Transactions::of(spec.graph, &topology.nodes);
         let restored = match &spec.restored {
             Some(state) => {
-                let restored = restored(state, identity, &spec.plan.application_id)?;
+                let restored = restored(&spec, state, identity)?;
                 transactions.restore(state.checkpoint, &state.operators)?;
                 Some(Arc::new(restored))
             }
@@ -446,8 +446,10 @@ fn identity(spec: &TaskSpec<'_>) -> Result<Identity> {
     Ok(Identity { sub_topology: spec.sub_topology, partition, partitions, max_parallelism })
 }
 
-/// The snapshot a task restores `state` from, if `state` is this task's.
-fn restored(state: &TaskState, task: Identity, application_id: &str) -> Result<RestoredState> {
+/// The snapshot a task restores `state` from, if `state` is this task's and every operator
+/// it holds state of is in the task (or the job allows dropping what is not, as a
+/// one-process restore does).
+fn restored(spec: &TaskSpec<'_>, state: &TaskState, task: Identity) -> Result<RestoredState> {
     let of = Identity {
         sub_topology: state.sub_topology,
         partition: state.partition,
@@ -461,7 +463,18 @@ fn restored(state: &TaskState, task: Identity, application_id: &str) -> Result<R
             state.checkpoint
         )));
     }
-    Ok(state.restored(application_id))
+    let nodes = &spec.plan.sub_topologies[spec.sub_topology].nodes;
+    let claimed = |uid: &str| nodes.iter().any(|&n| spec.graph.nodes[n].uid.as_deref() == Some(uid));
+    let unclaimed: Vec<&str> = state.operators.iter().map(|o| o.uid.as_str()).filter(|u| !claimed(u)).collect();
+    if !unclaimed.is_empty() && !spec.config.allow_non_restored_state {
+        return Err(Error::Checkpoint(format!(
+            "checkpoint {} of {task} holds state of operators no operator of its sub-topology claims \
+             (uids: {}); give the operators those uids, or call allow_non_restored_state() to drop that state",
+            state.checkpoint,
+            unclaimed.join(", ")
+        )));
+    }
+    Ok(state.restored(&spec.plan.application_id))
 }
 
 #[cfg(test)]
