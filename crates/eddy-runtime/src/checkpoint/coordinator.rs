@@ -686,7 +686,7 @@ pub fn open_verified(path: &Path) -> Result<RestoredState> {
     Ok(RestoredState::from_disk(reader))
 }
 
-fn pending_transactions(operators: &[OperatorSnapshot], uid: &str) -> Vec<Vec<u8>> {
+pub(crate) fn pending_transactions(operators: &[OperatorSnapshot], uid: &str) -> Vec<Vec<u8>> {
     operators
         .iter()
         .filter(|o| o.uid == uid)

@@ -8,11 +8,12 @@
 //! synchronously: each input gets an [`Output`] of its own (its index into the valve), and
 //! they share the operator. A barrier reaches the operator once every input that has not
 //! ended has passed it on; no input can run ahead meanwhile, since the task pushes a
-//! checkpoint's barrier into all its inputs at once.
+//! checkpoint's barrier into all its inputs at once. The final barrier that follows an
+//! input's end reaches it once, after the last input's.
 
 use std::sync::{Arc, Mutex};
 
-use eddy_core::{Barrier, Output, Record, Result, Timestamp, ValveUpdate, WatermarkValve};
+use eddy_core::{Barrier, BarrierKind, Output, Record, Result, Timestamp, ValveUpdate, WatermarkValve};
 
 use crate::graph::{erase, unerase, AnyOutput};
 
@@ -25,6 +26,8 @@ struct Shared<T> {
     barrier: Option<(Barrier, Vec<bool>)>,
     /// The newest processing time passed on, so several inputs tick the operator once.
     now: Timestamp,
+    /// Whether the final barrier was passed on.
+    finalized: bool,
 }
 
 impl<T> Shared<T> {
@@ -70,6 +73,7 @@ pub(crate) fn merge<T: Send + 'static>(head: AnyOutput, inputs: usize) -> Result
         ended: vec![false; inputs],
         barrier: None,
         now: Timestamp::MIN,
+        finalized: false,
     }));
     Ok((0..inputs).map(|index| erase::<T>(Box::new(MergeInput { index, shared: shared.clone() }))).collect())
 }
@@ -105,6 +109,12 @@ impl<T: Send> Output<T> for MergeInput<T> {
 
     fn barrier(&mut self, barrier: Barrier) -> Result<()> {
         self.with(|s| {
+            // The final barrier follows an input's end: it collects the operator's final
+            // state once, after the last input has ended and the operator has finished.
+            if barrier.kind == BarrierKind::Final {
+                let last = s.ended.iter().all(|&e| e) && !std::mem::replace(&mut s.finalized, true);
+                return if last { s.head.barrier(barrier) } else { Ok(()) };
+            }
             let inputs = s.ended.len();
             let (_, arrived) = s.barrier.get_or_insert_with(|| (barrier, vec![false; inputs]));
             arrived[self.index] = true;
@@ -123,5 +133,123 @@ impl<T: Send> Output<T> for MergeInput<T> {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_core::time::MAX_WATERMARK;
+    use eddy_core::BarrierKind;
+
+    use super::*;
+
+    /// What reached the merged operator.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Seen {
+        Records(Vec<u32>),
+        Watermark(Timestamp),
+        Barrier(u64),
+        Tick(Timestamp),
+        Finish,
+    }
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Seen>>>);
+
+    impl Recorder {
+        fn take(&self) -> Vec<Seen> {
+            std::mem::take(&mut self.0.lock().unwrap())
+        }
+        fn push(&self, seen: Seen) -> Result<()> {
+            self.0.lock().unwrap().push(seen);
+            Ok(())
+        }
+    }
+
+    impl Output<u32> for Recorder {
+        fn records(&mut self, batch: &mut Vec<Record<u32>>) -> Result<()> {
+            self.push(Seen::Records(batch.drain(..).map(|r| r.value).collect()))
+        }
+        fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+            self.push(Seen::Watermark(watermark))
+        }
+        fn idle(&mut self, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn tick(&mut self, now: Timestamp) -> Result<()> {
+            self.push(Seen::Tick(now))
+        }
+        fn barrier(&mut self, barrier: Barrier) -> Result<()> {
+            self.push(Seen::Barrier(barrier.checkpoint))
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.push(Seen::Finish)
+        }
+    }
+
+    fn merged(inputs: usize) -> (Recorder, Vec<Box<dyn Output<u32>>>) {
+        let recorder = Recorder::default();
+        let outputs = merge::<u32>(erase::<u32>(Box::new(recorder.clone())), inputs).unwrap();
+        (recorder, outputs.into_iter().map(|o| unerase::<u32>(o).unwrap()).collect())
+    }
+
+    fn barrier(checkpoint: u64) -> Barrier {
+        Barrier { checkpoint, kind: BarrierKind::Checkpoint }
+    }
+
+    #[test]
+    fn the_watermark_is_the_minimum_and_the_end_comes_with_the_last_input() {
+        let (seen, mut inputs) = merged(2);
+        inputs[0].records(&mut vec![Record::new(1, 0)]).unwrap();
+        inputs[0].watermark(10).unwrap();
+        inputs[1].watermark(4).unwrap();
+        inputs[1].watermark(12).unwrap();
+        inputs[0].finish().unwrap();
+        assert_eq!(seen.take(), [Seen::Records(vec![1]), Seen::Watermark(4), Seen::Watermark(10), Seen::Watermark(12)]);
+        inputs[1].finish().unwrap();
+        assert_eq!(seen.take(), [Seen::Watermark(MAX_WATERMARK), Seen::Finish]);
+    }
+
+    #[test]
+    fn a_barrier_passes_once_every_open_input_has_passed_it() {
+        let (seen, mut inputs) = merged(3);
+        inputs[0].barrier(barrier(1)).unwrap();
+        inputs[1].barrier(barrier(1)).unwrap();
+        assert_eq!(seen.take(), []);
+        inputs[2].barrier(barrier(1)).unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(1)]);
+        // An input that ends counts as having passed every later barrier.
+        inputs[2].finish().unwrap();
+        inputs[0].barrier(barrier(2)).unwrap();
+        assert_eq!(seen.take(), []);
+        inputs[1].barrier(barrier(2)).unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(2)]);
+        // And one that ends while a barrier waits for it releases the barrier.
+        inputs[0].barrier(barrier(3)).unwrap();
+        inputs[1].finish().unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(3)]);
+    }
+
+    #[test]
+    fn the_final_barrier_passes_once_after_the_last_input_ended() {
+        let (seen, mut inputs) = merged(2);
+        inputs[0].finish().unwrap();
+        inputs[0].barrier(Barrier::FINAL).unwrap();
+        assert_eq!(seen.take(), [], "input 1 is still open");
+        inputs[1].barrier(barrier(4)).unwrap();
+        assert_eq!(seen.take(), [Seen::Barrier(4)], "a checkpoint passes as before");
+        inputs[1].finish().unwrap();
+        inputs[1].barrier(Barrier::FINAL).unwrap();
+        inputs[1].barrier(Barrier::FINAL).unwrap();
+        assert_eq!(seen.take(), [Seen::Watermark(MAX_WATERMARK), Seen::Finish, Seen::Barrier(u64::MAX)]);
+    }
+
+    #[test]
+    fn several_inputs_tick_the_operator_once() {
+        let (seen, mut inputs) = merged(2);
+        inputs[0].tick(100).unwrap();
+        inputs[1].tick(100).unwrap();
+        inputs[1].tick(150).unwrap();
+        assert_eq!(seen.take(), [Seen::Tick(100), Seen::Tick(150)]);
     }
 }

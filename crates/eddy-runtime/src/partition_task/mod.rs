@@ -40,7 +40,16 @@
 //!   several inputs gets them through a merge that takes the minimum of their watermarks,
 //!   aligns barriers and finishes it once all have ended.
 //! - **Sinks** marked with an [`OutputTopic`](crate::topic::OutputTopic) are built by its
-//!   writer factory into the task's outbox; unmarked sinks run as they do in one process.
+//!   writer factory into the task's outbox; unmarked sinks run as they do in one process, and
+//!   the transactions an unmarked transactional sink (`collect()`, an exactly-once file sink)
+//!   pre-commits for a checkpoint are committed once the caller reports it
+//!   [`committed`](PartitionTask::committed), and again when a task restores it.
+//! - **The end** of an input (a bounded input topic's, or every producer's on a repartition
+//!   topic) finishes the operators it feeds and then passes them the final barrier, as a
+//!   chain does in one process: what they still hold (a transactional sink's last
+//!   transaction) goes into the task's next snapshot, which the caller takes and commits
+//!   once the task [`is_finished`](PartitionTask::is_finished). A source's
+//!   [`TopicReader`](crate::topic::TopicReader) passes that barrier on like any other.
 //! - **State**: every stateful operator has a uid (as in a checkpointed job);
 //!   [`snapshot`](PartitionTask::snapshot) passes a checkpoint barrier through the task and
 //!   returns what its operators hold as a [`TaskState`], and a task built with that state
@@ -48,21 +57,23 @@
 //!   [`committed`](PartitionTask::committed) (what transactional operators read as the newest
 //!   completed checkpoint).
 
+mod inputs;
 mod merge;
 mod task_state;
 mod topic_input;
 mod topic_writer;
+mod transactions;
+mod wiring;
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use eddy_core::error::panic_message;
-use eddy_core::{AlignmentGroups, Barrier, BarrierKind, Error, OperatorInfo, Result, Timestamp, WatermarkValve};
+use eddy_core::{AlignmentGroups, Barrier, BarrierKind, Error, Result, Timestamp};
 use eddy_state::QueryRegistry;
 
-use crate::build_context::BuildContext;
 use crate::chain_alignment::ChainAlignment;
 use crate::checkpoint::coordinator::merge_parts;
 use crate::checkpoint::restored::RestoredState;
@@ -71,12 +82,15 @@ use crate::checkpoint::task::{CheckpointHooks, TaskCheckpointing};
 use crate::checkpoint::CheckpointingMode;
 use crate::config::JobConfig;
 use crate::distributed_plan::DistributedPlan;
-use crate::graph::{AnyOutput, JobGraph, NodeId, NodeInstance};
+use crate::graph::JobGraph;
 use crate::metrics::MetricRegistry;
-use crate::topic::{Outbox, Outgoing, TopicReader, TopicRecord};
+use crate::partition_task::inputs::{CutInput, Reader};
+use crate::partition_task::transactions::Transactions;
+use crate::partition_task::wiring::Wiring;
+use crate::topic::{Outbox, Outgoing, TopicRecord};
 
 pub(crate) use merge::merge;
-pub use task_state::TaskState;
+pub use task_state::{ProducerProgress, TaskState};
 pub(crate) use topic_input::topic_input;
 pub use topic_input::TopicInput;
 pub(crate) use topic_writer::topic_writer;
@@ -100,22 +114,6 @@ pub struct TaskSpec<'a> {
     pub restored: Option<TaskState>,
 }
 
-/// A source node's reader of one input topic.
-struct Reader {
-    topic: String,
-    reader: Box<dyn TopicReader>,
-    ended: bool,
-}
-
-/// A cut edge this task reads: its topic, its typed input and the producing tasks' progress.
-struct CutInput {
-    topic: String,
-    input: Box<dyn TopicInput>,
-    /// One input per producing task: the cut input's watermark is their minimum.
-    producers: WatermarkValve,
-    ended: bool,
-}
-
 /// Task `partition` of `partitions` of one sub-topology (see the [module docs](self)).
 pub struct PartitionTask {
     readers: Vec<Reader>,
@@ -127,8 +125,10 @@ pub struct PartitionTask {
     completed: Arc<AtomicU64>,
     partitions: usize,
     identity: Identity,
-    /// Set when a call failed: the task's operators are in an unknown state.
-    failed: bool,
+    /// The transactional sinks it runs as they are, and their transactions to commit.
+    transactions: Transactions,
+    /// Why a call failed: the task's operators are then in an unknown state.
+    failure: Option<Error>,
     /// The task's counters (read through [`metrics`](Self::metrics)).
     metrics: MetricRegistry,
 }
@@ -142,6 +142,13 @@ struct Identity {
     max_parallelism: usize,
 }
 
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Identity { sub_topology, partition, partitions, max_parallelism } = self;
+        write!(f, "task {partition} of {partitions} of sub-topology {sub_topology} ({max_parallelism} key groups)")
+    }
+}
+
 impl PartitionTask {
     /// Builds every node of the sub-topology as subtask `partition` of `partitions`, wired
     /// to each other and to the task's topics; restores `spec.restored`. Refuses a source
@@ -149,8 +156,14 @@ impl PartitionTask {
     /// another task.
     pub fn build(spec: TaskSpec<'_>) -> Result<PartitionTask> {
         let identity = identity(&spec)?;
+        let topology = &spec.plan.sub_topologies[spec.sub_topology];
+        let transactions = Transactions::of(spec.graph, &topology.nodes);
         let restored = match &spec.restored {
-            Some(state) => Some(Arc::new(restored(state, identity, &spec.plan.application_id)?)),
+            Some(state) => {
+                let restored = restored(&spec, state, identity)?;
+                transactions.restore(state.checkpoint, &state.operators)?;
+                Some(Arc::new(restored))
+            }
             None => None,
         };
         let completed = Arc::new(AtomicU64::new(spec.restored.as_ref().map_or(0, |s| s.checkpoint)));
@@ -164,27 +177,36 @@ impl PartitionTask {
             incremental_base: None,
             commands: RefCell::new(None),
         };
-        let mut task = PartitionTask {
-            readers: Vec::new(),
-            inputs: Vec::new(),
-            outbox: Outbox::default(),
-            parts,
-            completed,
-            partitions: spec.partitions,
-            identity,
-            failed: false,
-            metrics: MetricRegistry::default(),
-        };
+        let (outbox, metrics) = (Outbox::default(), MetricRegistry::default());
         let wiring = Wiring {
             spec: &spec,
             hooks: &hooks,
             cancel: Arc::new(AtomicBool::new(false)),
             queries: QueryRegistry::default(),
             alignment: ChainAlignment::new(AlignmentGroups::default()),
+            metrics: &metrics,
+            outbox: &outbox,
+            attempt: next_attempt(),
         };
-        guard(|| wiring.build(&mut task))?;
+        let built = guard(|| wiring.build());
         if let Some(restored) = &hooks.restored {
             restored.release();
+        }
+        let built = built?;
+        let mut task = PartitionTask {
+            readers: built.readers,
+            inputs: built.inputs,
+            outbox,
+            parts,
+            completed,
+            partitions: spec.partitions,
+            identity,
+            transactions,
+            failure: None,
+            metrics,
+        };
+        if let Some(state) = &spec.restored {
+            guard(|| task.restore_inputs(state))?;
         }
         Ok(task)
     }
@@ -229,35 +251,14 @@ impl PartitionTask {
     /// input's watermark is the minimum over all `partitions` producing tasks; the operator
     /// sees it when that minimum advances.
     pub fn watermark(&mut self, topic: &str, producer: usize, watermark: Timestamp) -> Result<()> {
-        self.run(|task| {
-            let input = task.producer_input(topic, producer)?;
-            let update = input.producers.watermark(producer, watermark);
-            match update.watermark {
-                Some(watermark) if !input.ended => input.input.watermark(watermark),
-                _ => Ok(()),
-            }
-        })
+        self.run(|task| task.producer_input(topic, producer)?.watermark(producer, watermark))
     }
 
     /// Producing task `producer`'s end of input on the repartition topic `topic`. Once every
     /// producing task has ended, the cut input ends: the end of event time, then its operator
     /// finishes (when its other inputs have ended too).
     pub fn end(&mut self, topic: &str, producer: usize) -> Result<()> {
-        self.run(|task| {
-            let input = task.producer_input(topic, producer)?;
-            let update = input.producers.end(producer);
-            if input.ended {
-                return Ok(());
-            }
-            if let Some(watermark) = update.watermark {
-                input.input.watermark(watermark)?;
-            }
-            if input.producers.all_ended() {
-                input.ended = true;
-                input.input.finish()?;
-            }
-            Ok(())
-        })
+        self.run(|task| task.producer_input(topic, producer)?.end(producer))
     }
 
     /// A bounded run: this task's partition of the input topic `topic` reached the end offset
@@ -268,9 +269,7 @@ impl PartitionTask {
             let mut found = false;
             for reader in task.readers.iter_mut().filter(|r| r.topic == topic) {
                 found = true;
-                if !std::mem::replace(&mut reader.ended, true) {
-                    reader.reader.finish()?;
-                }
+                reader.end()?;
             }
             match found {
                 true => Ok(()),
@@ -307,14 +306,29 @@ impl PartitionTask {
                 input.input.barrier(barrier)?;
             }
             let (operators, _) = merge_parts(task.parts.take(), task.identity.max_parallelism);
+            task.transactions.snapshot(checkpoint, &operators);
             let Identity { sub_topology, partition, partitions, max_parallelism } = task.identity;
-            Ok(TaskState { checkpoint, sub_topology, partition, partitions, max_parallelism, operators })
+            let ended_topics = task.readers.iter().filter(|r| r.ended).map(|r| r.topic.clone()).collect();
+            let producers = task.inputs.iter().map(|i| i.progress.clone()).collect();
+            Ok(TaskState {
+                checkpoint,
+                sub_topology,
+                partition,
+                partitions,
+                max_parallelism,
+                operators,
+                ended_topics,
+                producers,
+            })
         })
     }
 
     /// Checkpoint `checkpoint`'s transaction committed: operators that commit side effects
     /// of their own read it as the newest completed checkpoint.
     pub fn committed(&mut self, checkpoint: u64) {
+        if let Err(error) = self.transactions.committed(checkpoint) {
+            self.failure.get_or_insert(error);
+        }
         self.completed.fetch_max(checkpoint, Ordering::AcqRel);
     }
 
@@ -333,15 +347,32 @@ impl PartitionTask {
         &self.metrics
     }
 
+    /// A restored task's inputs pick up where they were at the checkpoint: the input topics
+    /// that had ended end again, and each cut input hears its producers' watermarks and ends
+    /// again. Operators that had finished then hold no state, so finishing again adds nothing.
+    fn restore_inputs(&mut self, state: &TaskState) -> Result<()> {
+        for reader in self.readers.iter_mut().filter(|r| state.ended_topics.contains(&r.topic)) {
+            reader.end()?;
+        }
+        for progress in &state.producers {
+            if let Some(input) = self.inputs.iter_mut().find(|i| i.topic == progress.topic) {
+                input.restore(progress)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `f` unless the task failed before; a failure (an error or a panic) fails the task.
     fn run<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
-        if self.failed {
-            return Err(Error::InvalidJob(
-                "the partition task failed before; build a new one from its last checkpoint".into(),
-            ));
+        if let Some(failure) = &self.failure {
+            return Err(Error::InvalidJob(format!(
+                "the partition task failed before ({failure}); build a new one from its last checkpoint"
+            )));
         }
         let result = guard(|| f(self));
-        self.failed = result.is_err();
+        if let Err(error) = &result {
+            self.failure = Some(error.clone());
+        }
         result
     }
 
@@ -377,6 +408,14 @@ fn after_end(topic: &str) -> Error {
     Error::InvalidJob(format!("a record of topic '{topic}' came after that input ended"))
 }
 
+/// The attempt number of the next task this process builds: one more each time, so what a
+/// task's operators name by attempt (a file sink's part files) never collides with what an
+/// earlier task of this process left behind — the task it replaces after a failure.
+fn next_attempt() -> usize {
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+    BUILT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// `f`'s result, or its panic as an error.
 fn guard<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     catch_unwind(AssertUnwindSafe(f))
@@ -407,8 +446,10 @@ fn identity(spec: &TaskSpec<'_>) -> Result<Identity> {
     Ok(Identity { sub_topology: spec.sub_topology, partition, partitions, max_parallelism })
 }
 
-/// The snapshot a task restores `state` from, if `state` is this task's.
-fn restored(state: &TaskState, task: Identity, application_id: &str) -> Result<RestoredState> {
+/// The snapshot a task restores `state` from, if `state` is this task's and every operator
+/// it holds state of is in the task (or the job allows dropping what is not, as a
+/// one-process restore does).
+fn restored(spec: &TaskSpec<'_>, state: &TaskState, task: Identity) -> Result<RestoredState> {
     let of = Identity {
         sub_topology: state.sub_topology,
         partition: state.partition,
@@ -417,151 +458,33 @@ fn restored(state: &TaskState, task: Identity, application_id: &str) -> Result<R
     };
     if of != task {
         return Err(Error::Checkpoint(format!(
-            "checkpoint {} holds the state of {of:?}, not of {task:?}: a task restores its own state \
+            "checkpoint {} holds the state of {of}, not of {task}: a task restores its own state \
              (regrouping key groups between tasks is not built yet)",
             state.checkpoint
         )));
     }
-    Ok(state.restored(application_id))
+    let nodes = &spec.plan.sub_topologies[spec.sub_topology].nodes;
+    let claimed = |uid: &str| nodes.iter().any(|&n| spec.graph.nodes[n].uid.as_deref() == Some(uid));
+    let unclaimed: Vec<&str> = state.operators.iter().map(|o| o.uid.as_str()).filter(|u| !claimed(u)).collect();
+    if !unclaimed.is_empty() && !spec.config.allow_non_restored_state {
+        return Err(Error::Checkpoint(format!(
+            "checkpoint {} of {task} holds state of operators no operator of its sub-topology claims \
+             (uids: {}); give the operators those uids, or call allow_non_restored_state() to drop that state",
+            state.checkpoint,
+            unclaimed.join(", ")
+        )));
+    }
+    Ok(state.restored(&spec.plan.application_id))
 }
 
-/// What building the nodes of one task needs.
-struct Wiring<'s> {
-    spec: &'s TaskSpec<'s>,
-    hooks: &'s CheckpointHooks,
-    cancel: Arc<AtomicBool>,
-    queries: QueryRegistry,
-    alignment: ChainAlignment,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Wiring<'_> {
-    fn context<'c>(&'c self, node: NodeId, metrics: &'c MetricRegistry) -> BuildContext<'c> {
-        let spec = self.spec;
-        BuildContext {
-            info: OperatorInfo {
-                name: spec.graph.nodes[node].name.clone(),
-                subtask: spec.partition,
-                parallelism: spec.partitions,
-            },
-            config: spec.config,
-            metrics,
-            cancel: &self.cancel,
-            side_outputs: RefCell::new(Vec::new()),
-            uid: spec.graph.nodes[node].uid.clone(),
-            attempt: 0,
-            checkpoint: Some(self.hooks),
-            queries: &self.queries,
-            alignment: &self.alignment,
-        }
+    #[test]
+    fn a_task_and_its_state_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<PartitionTask>();
+        send::<TaskState>();
     }
-
-    /// Builds the sub-topology's nodes, consumers first, into `task`.
-    fn build(&self, task: &mut PartitionTask) -> Result<()> {
-        let (graph, plan) = (self.spec.graph, self.spec.plan);
-        let topology = &plan.sub_topologies[self.spec.sub_topology];
-        check_nodes(graph, &topology.nodes)?;
-        // Each node's inputs, as the edges into it in graph order; filled as nodes are built.
-        let inputs_of = |node: NodeId| graph.edges.iter().enumerate().filter(move |(_, e)| e.to == node);
-        let mut heads: Vec<Vec<Option<AnyOutput>>> = (0..graph.nodes.len()).map(|_| Vec::new()).collect();
-        let take_head = |heads: &mut Vec<Vec<Option<AnyOutput>>>, edge: usize| -> Result<AnyOutput> {
-            let to = graph.edges[edge].to;
-            let index = inputs_of(to).position(|(e, _)| e == edge).expect("an edge into its consumer");
-            heads[to].get_mut(index).and_then(Option::take).ok_or_else(|| {
-                Error::InvalidJob(format!("internal: input {index} of '{}' is not built", graph.nodes[to].name))
-            })
-        };
-        for &node in topology.nodes.iter().rev() {
-            let ctx = self.context(node, &task.metrics);
-            let mut outputs = Vec::new();
-            for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == node) {
-                let consumer = match plan.topic_of(e) {
-                    Some(_) => edge.factory.topic_writer(&ctx, &self.cut_topic(e, &task.outbox)?, edge.strategy)?,
-                    None => take_head(&mut heads, e)?,
-                };
-                match &edge.tag {
-                    None => outputs.push(consumer),
-                    Some(tag) => {
-                        ctx.side_outputs.borrow_mut().push((tag.clone(), edge.factory.side_channel(consumer)?))
-                    }
-                }
-            }
-            let node_ref = &graph.nodes[node];
-            let mut edges_in = inputs_of(node).peekable();
-            let Some(&(_, first)) = edges_in.peek() else {
-                // A source: the task reads its topic (check_nodes made sure it has one).
-                let topic = node_ref.input_topic.as_ref().expect("checked");
-                let reader = topic.reader.build(&ctx, outputs)?;
-                task.readers.push(Reader { topic: topic.topic.clone(), reader, ended: false });
-                continue;
-            };
-            let head = match &node_ref.output_topic {
-                Some(topic) => topic.writer.build(&ctx, topic.topic.as_str().into(), task.outbox.clone())?,
-                None => match node_ref.factory.build(&ctx, outputs)? {
-                    NodeInstance::Operator(head) => head,
-                    NodeInstance::Source(_) => {
-                        return Err(Error::InvalidJob(format!(
-                            "internal: '{}' has inputs but was built as a source",
-                            node_ref.name
-                        )))
-                    }
-                },
-            };
-            let count = inputs_of(node).count();
-            heads[node] = match count {
-                1 => vec![Some(head)],
-                _ => first.factory.merge(head, count)?.into_iter().map(Some).collect(),
-            };
-            for &e in topology.inputs.iter().filter(|&&e| graph.edges[e].to == node) {
-                let cut = self.cut_topic(e, &task.outbox)?;
-                let input = graph.edges[e].factory.topic_input(&ctx, &cut, take_head(&mut heads, e)?)?;
-                let producers = WatermarkValve::new(self.spec.partitions);
-                task.inputs.push(CutInput { topic: cut.topic.to_string(), input, producers, ended: false });
-            }
-        }
-        Ok(())
-    }
-
-    /// The repartition topic of cut edge `edge`.
-    fn cut_topic(&self, edge: usize, outbox: &Outbox) -> Result<CutTopic> {
-        let (graph, plan) = (self.spec.graph, self.spec.plan);
-        let topic =
-            plan.topic_of(edge).ok_or_else(|| Error::InvalidJob(format!("internal: edge {edge} is not cut")))?;
-        let repartition = graph.edges[edge].repartition.clone().ok_or_else(|| {
-            Error::InvalidJob(format!(
-                "repartition topic '{}' belongs to an edge without a mark: is the plan of this graph?",
-                topic.name
-            ))
-        })?;
-        Ok(CutTopic {
-            topic: topic.name.as_str().into(),
-            repartition,
-            partitions: self.spec.partitions,
-            outbox: outbox.clone(),
-        })
-    }
-}
-
-/// Refuses what a task cannot run: a source without an input topic (a distributed job reads
-/// topics), a stateful operator without a uid (its state could not be restored).
-fn check_nodes(graph: &JobGraph, nodes: &[NodeId]) -> Result<()> {
-    for &node in nodes {
-        let n = &graph.nodes[node];
-        let is_source = !graph.edges.iter().any(|e| e.to == node);
-        if is_source && n.input_topic.is_none() {
-            return Err(Error::InvalidJob(format!(
-                "source '{}' does not read a topic: a distributed job's tasks read their input from Kafka \
-                 topics, one partition per task; use a Kafka source (or mark the source with \
-                 read_from_topic), or run this job in one process",
-                n.name
-            )));
-        }
-        if n.stateful && n.uid.is_none() {
-            return Err(Error::InvalidJob(format!(
-                "operator '{}' keeps state but has no uid; a distributed task checkpoints its state and \
-                 matches it to operators by uid, so give it a stable one with .uid(\"...\")",
-                n.name
-            )));
-        }
-    }
-    Ok(())
 }

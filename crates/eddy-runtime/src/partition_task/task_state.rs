@@ -2,7 +2,7 @@
 //! transaction can carry.
 
 use eddy_core::key::KeyGroupRange;
-use eddy_core::{Error, Result};
+use eddy_core::{Error, Result, Timestamp};
 use eddy_state::{ListEntries, OperatorSnapshot, Redistribution, SnapshotHeader, SnapshotKind};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,24 @@ pub struct TaskState {
     /// Each stateful operator's state, by uid: keyed entries, and its lists with this task's
     /// items at index `partition`.
     pub operators: Vec<OperatorSnapshot>,
+    /// The input topics whose end the task had reached (a bounded run).
+    pub ended_topics: Vec<String>,
+    /// What the task had heard from the producing tasks of each repartition topic it reads:
+    /// their positions lie before the checkpoint's input positions, so a restored task does
+    /// not hear them again.
+    pub producers: Vec<ProducerProgress>,
+}
+
+/// The producing tasks' watermarks and ends on one repartition topic, as a reading task had
+/// them at a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerProgress {
+    /// The repartition topic.
+    pub topic: String,
+    /// Each producing task's newest watermark.
+    pub watermarks: Vec<Timestamp>,
+    /// Whether each producing task had ended.
+    pub ended: Vec<bool>,
 }
 
 impl TaskState {

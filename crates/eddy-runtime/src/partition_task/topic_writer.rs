@@ -122,3 +122,84 @@ impl<T: Send + 'static, P: Partitioner<T>> Output<T> for TopicWriter<T, P> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use eddy_core::key::{key_group, KeyGroupRange, KeyHasher};
+    use eddy_core::BoxError;
+
+    use super::*;
+    use crate::codec::Codec;
+    use crate::graph::unerase;
+    use crate::partitioner::{KeyGroups, Rebalance};
+
+    struct Utf8;
+    impl Codec<String> for Utf8 {
+        fn encode(&self, value: &String, out: &mut Vec<u8>) -> Result<(), BoxError> {
+            out.extend_from_slice(value.as_bytes());
+            Ok(())
+        }
+        fn decode(&self, bytes: &[u8]) -> Result<String, BoxError> {
+            Ok(std::str::from_utf8(bytes)?.to_string())
+        }
+    }
+
+    fn topic(partitions: usize) -> CutTopic {
+        let repartition = Repartition::new("words", RecordCodec::new(Arc::new(Utf8)));
+        CutTopic { topic: "app-words-repartition".into(), repartition, partitions, outbox: Outbox::default() }
+    }
+
+    fn info() -> OperatorInfo {
+        OperatorInfo { name: "FlatMap".into(), subtask: 1, parallelism: 3 }
+    }
+
+    fn partitions(out: &[Outgoing]) -> Vec<i32> {
+        out.iter().filter_map(|o| if let Outgoing::Record(r) = o { r.partition } else { None }).collect()
+    }
+
+    #[test]
+    fn a_keyed_record_goes_to_the_partition_whose_task_owns_its_key_group() {
+        let (topic, max_parallelism) = (topic(3), 16);
+        let partitioner = KeyGroups::new(|w: &String| w.clone(), max_parallelism);
+        let mut writer = unerase::<String>(topic_writer::<String, _>(info(), &topic, partitioner).unwrap()).unwrap();
+        let words: Vec<String> = (0..50).map(|i| format!("word{i}")).collect();
+        writer.records(&mut words.iter().map(|w| Record::new(w.clone(), 7)).collect()).unwrap();
+        let out = topic.outbox.take();
+        for (word, partition) in words.iter().zip(partitions(&out)) {
+            let group = key_group(KeyHasher::default().hash(word).unwrap(), max_parallelism);
+            let owner = KeyGroupRange::of_subtask(partition as usize, max_parallelism, 3);
+            assert!(owner.contains(group), "{word}: key group {group} is not in partition {partition}'s {owner:?}");
+        }
+        let Outgoing::Record(first) = &out[0] else { panic!("a record") };
+        assert_eq!(
+            topic.repartition.codec_of::<String>().unwrap().decode(&first.payload).unwrap(),
+            Record::new("word0".into(), 7)
+        );
+        assert_eq!(first.timestamp, Some(7));
+    }
+
+    #[test]
+    fn a_rebalance_goes_round_robin_and_time_goes_to_every_partition() {
+        let topic = topic(3);
+        let mut writer =
+            unerase::<String>(topic_writer::<String, _>(info(), &topic, Rebalance::starting_at(1)).unwrap()).unwrap();
+        writer.records(&mut (0..4).map(|i| Record::new(i.to_string(), i)).collect()).unwrap();
+        assert_eq!(partitions(&topic.outbox.take()), [2, 0, 1, 2]);
+        writer.watermark(5).unwrap();
+        writer.watermark(5).unwrap();
+        writer.watermark(3).unwrap();
+        writer.finish().unwrap();
+        let name: Arc<str> = "app-words-repartition".into();
+        let expected = [Outgoing::Watermark { topic: name.clone(), watermark: 5 }, Outgoing::End { topic: name }];
+        assert_eq!(topic.outbox.take(), expected, "a watermark is sent once, and never backwards");
+    }
+
+    #[test]
+    fn an_edge_of_another_record_type_is_refused() {
+        let error = topic_writer::<u64, _>(info(), &topic(2), Rebalance::starting_at(0)).err().unwrap().to_string();
+        assert!(
+            error.contains("'app-words-repartition' encodes alloc::string::String, but the edge carries u64"),
+            "{error}"
+        );
+    }
+}
