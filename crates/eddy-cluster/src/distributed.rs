@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use eddy_runtime::distributed_plan::DistributedPlan;
-use eddy_runtime::graph::JobGraph;
 use eddy_stream::StreamEnvironment;
 
 use crate::cluster::{create_repartition_topic, end_offsets, input_partitions, run_members};
@@ -32,7 +31,7 @@ use crate::store::CheckpointStore;
 /// `config.max_parallelism` must be the environment's (the number of key groups).
 ///
 /// Refused, each with a message saying what to change: a job the distributed plan refuses
-/// (an unmarked `key_by`, a broadcast, …), a source that reads no topic, a sub-topology that
+/// (an unmarked `key_by`, a broadcast, a source that reads no topic, …), a sub-topology that
 /// reads several topics (a union of two repartitioned streams or of two topics: the group
 /// would have to hand partition `p` of each to the same member; not built yet), topics of
 /// different partition counts.
@@ -58,7 +57,7 @@ pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop
     let plan = DistributedPlan::of(&graph, &config.application_id).map_err(|e| ClusterError::Runtime(e.to_string()))?;
     // Opened first, so a wrong URL is refused before any connection is tried.
     let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
-    let readers = readers(&graph, &plan)?;
+    let readers = readers(&plan)?;
     let inputs: Vec<&str> =
         readers.keys().filter(|t| !plan.topics.iter().any(|r| &r.name == *t)).map(|t| t.as_str()).collect();
     let partitions = co_partitioned(config, &inputs)?;
@@ -86,45 +85,33 @@ pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop
     run_members(work, config, partitions, stop)
 }
 
-/// Every topic the job's tasks read → the sub-topology that reads it; refuses a source
-/// without a topic, a sub-topology reading several topics, and a topic read by two.
-pub(crate) fn readers(graph: &JobGraph, plan: &DistributedPlan) -> Result<BTreeMap<String, usize>> {
+/// Every topic the job's tasks read → the sub-topology that reads it; refuses a
+/// sub-topology reading several topics, and a topic read by two.
+pub(crate) fn readers(plan: &DistributedPlan) -> Result<BTreeMap<String, usize>> {
+    let mut read: Vec<Vec<&str>> = vec![Vec::new(); plan.sub_topologies.len()];
+    for input in &plan.input_topics {
+        read[input.sub_topology].push(&input.topic);
+    }
+    for topic in &plan.topics {
+        read[topic.reader].push(&topic.name);
+    }
     let mut readers = BTreeMap::new();
-    for sub in &plan.sub_topologies {
-        let mut topics: Vec<String> = Vec::new();
-        for &source in &sub.sources {
-            let node = &graph.nodes[source];
-            let topic = node.input_topic.as_ref().ok_or_else(|| {
-                ClusterError::Runtime(format!(
-                    "the source '{}' of sub-topology {} reads no Kafka topic: a distributed job reads its input from \
-                     topics, so read it with eddy-kafka's source",
-                    node.name, sub.id
-                ))
-            })?;
-            topics.push(topic.topic.clone());
-        }
-        for &edge in &sub.inputs {
-            topics.extend(plan.topic_of(edge).map(|t| t.name.clone()));
-        }
+    for (sub, mut topics) in read.into_iter().enumerate() {
         topics.dedup();
-        match topics.as_slice() {
-            [topic] => {
-                if let Some(other) = readers.insert(topic.clone(), sub.id) {
-                    return Err(ClusterError::Runtime(format!(
-                        "the topic {topic} is read by sub-topologies {other} and {}: read it once and split the stream",
-                        sub.id
-                    )));
-                }
-            }
-            _ => {
+        if topics.len() > 1 {
+            return Err(ClusterError::Runtime(format!(
+                "sub-topology {sub} reads {} topics ({}): a task that reads several topics is not built yet \
+                 (the consumer group would have to hand partition p of each to the same member); \
+                 run this job in one process",
+                topics.len(),
+                topics.join(", ")
+            )));
+        }
+        for topic in topics {
+            if let Some(other) = readers.insert(topic.to_string(), sub) {
                 return Err(ClusterError::Runtime(format!(
-                    "sub-topology {} reads {} topics ({}): a task that reads several topics is not built yet \
-                     (the consumer group would have to hand partition p of each to the same member); \
-                     run this job in one process",
-                    sub.id,
-                    topics.len(),
-                    topics.join(", ")
-                )))
+                    "the topic {topic} is read by sub-topologies {other} and {sub}: read it once and split the stream"
+                )));
             }
         }
     }

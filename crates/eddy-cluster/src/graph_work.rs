@@ -10,13 +10,13 @@
 //! the repartition topic, as [`Control`] messages with the task's partition as producer.
 //!
 //! **Checkpoints.** Before each commit the task takes a snapshot (a checkpoint barrier
-//! through its operators), sends what the barrier flushed, and files a [`GraphCheckpoint`]
-//! under the offset its transaction commits (`state/sub-topology-<n>/<p>/<offset>.bin`, as a
-//! window task files its manifest): the operators' [`TaskState`] and the newest watermark
-//! and end of every producing task it has read. The transaction is the checkpoint's commit
-//! point; a task that starts reads the checkpoint its committed offset names, builds its
-//! `PartitionTask` from the state, and hands it the producers' progress again (the control
-//! messages before the committed offset are never read again).
+//! through its operators), sends what the barrier flushed, and files the [`TaskState`] —
+//! its operators' state, and the newest watermark and end of every producing task it has
+//! heard (control messages before the committed offset are never read again) — under the
+//! offset its transaction commits (`state/sub-topology-<n>/<p>/<offset>.bin`, as a window
+//! task files its manifest). The transaction is the checkpoint's commit point; a task that
+//! starts reads the state its committed offset names and builds its `PartitionTask` from it;
+//! the checkpoint a commit supersedes is deleted once it has committed.
 //!
 //! **Bounded runs.** A source piece's task that has read its input partition up to the end
 //! offset seen at start tells its task (`end_of_topic`): its sources finish, and the end
@@ -32,7 +32,6 @@ use eddy_runtime::graph::JobGraph;
 use eddy_runtime::partition_task::{PartitionTask, TaskSpec, TaskState};
 use eddy_runtime::topic::{Outgoing, TopicRecord};
 use rdkafka::producer::BaseRecord;
-use serde::{Deserialize, Serialize};
 
 use crate::control::Control;
 use crate::error::{ClusterError, Result};
@@ -52,25 +51,6 @@ pub(crate) struct GraphWork {
     pub(crate) ends: Option<BTreeMap<String, Vec<i64>>>,
 }
 
-/// What a partition task's checkpoint files besides its operators' state: what its inputs'
-/// producing tasks have told it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GraphCheckpoint {
-    /// [`TaskState::to_bytes`].
-    pub state: Vec<u8>,
-    /// `(repartition topic, producing task)` → its newest watermark and whether it ended.
-    pub producers: BTreeMap<(String, u32), Progress>,
-}
-
-/// How far a producing task has got on a repartition topic.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
-    /// Its newest watermark, if it sent one.
-    pub watermark: Option<i64>,
-    /// Whether it sent its end of input.
-    pub ended: bool,
-}
-
 /// One partition task and what the cluster keeps beside it.
 pub(crate) struct Body {
     task: PartitionTask,
@@ -80,7 +60,6 @@ pub(crate) struct Body {
     manifest: Option<i64>,
     /// The next checkpoint's number.
     next_checkpoint: u64,
-    producers: BTreeMap<(String, u32), Progress>,
     /// The input topics whose end this task has told its `PartitionTask` about.
     ended_topics: Vec<String>,
 }
@@ -113,31 +92,21 @@ impl Work for GraphWork {
     fn resume(cx: &Context<Self>, role: usize, partition: i32, committed: Option<i64>) -> Result<Body> {
         let work = &cx.work;
         let name = work.name(role);
-        let checkpoint = match committed {
+        let restored = match committed {
             None => None,
             Some(offset) => {
+                let path = crate::store::CheckpointStore::state_path(name, partition, offset);
                 let bytes = cx.store.get_state(name, partition, offset)?.ok_or_else(|| {
                     ClusterError::Checkpoint(format!(
-                        "{}, which the committed offset {offset} of task {name}/{partition} needs, is missing from the checkpoint store: was it emptied? Start over with a new --application-id",
-                        crate::store::CheckpointStore::state_path(name, partition, offset)
+                        "{path}, which the committed offset {offset} of task {name}/{partition} needs, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
                     ))
                 })?;
-                let damaged = |why: String| {
+                Some(TaskState::from_bytes(&bytes).map_err(|e| {
                     ClusterError::Checkpoint(format!(
-                        "{} does not decode ({why}): was it written by another build? Use a new --application-id",
-                        crate::store::CheckpointStore::state_path(name, partition, offset)
+                        "{path} does not decode ({e}): was it written by another build? Use a new --application-id"
                     ))
-                };
-                let (checkpoint, _): (GraphCheckpoint, _) =
-                    bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
-                        .map_err(|e| damaged(e.to_string()))?;
-                let state = TaskState::from_bytes(&checkpoint.state).map_err(|e| damaged(e.to_string()))?;
-                Some((checkpoint.producers, state))
+                })?)
             }
-        };
-        let (producers, restored) = match checkpoint {
-            Some((producers, state)) => (producers, Some(state)),
-            None => (BTreeMap::new(), None),
         };
         let next_checkpoint = restored.as_ref().map_or(1, |state| state.checkpoint + 1);
         let spec = TaskSpec {
@@ -150,25 +119,7 @@ impl Work for GraphWork {
             restored,
         };
         let task = PartitionTask::build(spec).map_err(|e| runtime_error(name, partition, e))?;
-        let mut body = Body {
-            task,
-            sub_topology: role,
-            partition,
-            manifest: committed,
-            next_checkpoint,
-            producers: BTreeMap::new(),
-            ended_topics: Vec::new(),
-        };
-        // What the producers said before the committed offset is not read again.
-        for ((topic, producer), progress) in producers {
-            if let Some(watermark) = progress.watermark {
-                body.control(name, &topic, Control::Watermark { producer, watermark })?;
-            }
-            if progress.ended {
-                body.control(name, &topic, Control::End { producer })?;
-            }
-        }
-        Ok(body)
+        Ok(Body { task, sub_topology: role, partition, manifest: committed, next_checkpoint, ended_topics: Vec::new() })
     }
 
     fn process(cx: &Context<Self>, body: &mut Body, received: &Received<'_>, out: &mut Out<'_>) -> Result<()> {
@@ -226,10 +177,7 @@ impl Work for GraphWork {
         let name = cx.work.name(body.sub_topology);
         let state = body.task.snapshot(body.next_checkpoint).map_err(|e| runtime_error(name, partition, e))?;
         body.send(cx, out)?;
-        let checkpoint = GraphCheckpoint { state: state.to_bytes(), producers: body.producers.clone() };
-        let bytes = bincode::serde::encode_to_vec(&checkpoint, bincode::config::standard())
-            .expect("a checkpoint of bytes and integers encodes");
-        cx.store.put_state(name, partition, offset, bytes)
+        cx.store.put_state(name, partition, offset, state.to_bytes())
     }
 
     fn committed(cx: &Context<Self>, body: &mut Body, offset: i64) -> Result<()> {
@@ -248,19 +196,13 @@ impl Work for GraphWork {
 }
 
 impl Body {
-    /// Hands a producing task's control message on `topic` to the task, and notes it for
-    /// the next checkpoint.
+    /// Hands a producing task's control message on `topic` to the task.
     fn control(&mut self, name: &str, topic: &str, control: Control) -> Result<()> {
         let (producer, outcome) = match control {
             Control::Watermark { producer, watermark } => {
-                let progress = self.producers.entry((topic.to_string(), producer)).or_default();
-                progress.watermark = Some(progress.watermark.map_or(watermark, |w| w.max(watermark)));
                 (producer, self.task.watermark(topic, producer as usize, watermark))
             }
-            Control::End { producer } => {
-                self.producers.entry((topic.to_string(), producer)).or_default().ended = true;
-                (producer, self.task.end(topic, producer as usize))
-            }
+            Control::End { producer } => (producer, self.task.end(topic, producer as usize)),
         };
         outcome.map_err(|e| {
             ClusterError::Runtime(format!(
@@ -339,7 +281,7 @@ mod tests {
             .print();
         let (graph, config) = env.take_job().unwrap();
         let plan = DistributedPlan::of(&graph, "app").unwrap();
-        let readers = crate::distributed::readers(&graph, &plan).unwrap();
+        let readers = crate::distributed::readers(&plan).unwrap();
         let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
         let work = GraphWork { graph, plan, config, readers, names, ends: None };
         Context {
@@ -368,13 +310,10 @@ mod tests {
         }
         assert!(GraphWork::finished(&body));
         let state = body.task.snapshot(1).unwrap();
-        let checkpoint = GraphCheckpoint { state: state.to_bytes(), producers: body.producers.clone() };
-        let bytes = bincode::serde::encode_to_vec(&checkpoint, bincode::config::standard()).unwrap();
-        cx.store.put_state("sub-topology-1", 0, 42, bytes).unwrap();
+        cx.store.put_state("sub-topology-1", 0, 42, state.to_bytes()).unwrap();
 
         let restored = GraphWork::resume(&cx, 1, 0, Some(42)).unwrap();
         assert!(GraphWork::finished(&restored), "the restored task waits for ends it read before");
-        assert_eq!(restored.producers, checkpoint.producers);
         assert_eq!(restored.next_checkpoint, 2);
         // A checkpoint its committed offset names but the store lacks is a clear error.
         let missing = GraphWork::resume(&cx, 1, 0, Some(43)).err().unwrap().to_string();

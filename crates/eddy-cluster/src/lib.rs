@@ -75,14 +75,30 @@
 //!
 //! ```no_run
 //! use std::sync::{atomic::AtomicBool, Arc};
+//! use std::time::Duration;
 //! use eddy_cluster::ClusterConfig;
-//! use eddy_stream::StreamEnvironment;
+//! use eddy_kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt, Text};
+//! use eddy_stream::prelude::*;
 //!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let brokers = "127.0.0.1:9092";
+//! let lines = KafkaSource::builder().brokers(brokers).topics(["lines"]).build()?;
+//! let counts = KafkaSink::builder().brokers(brokers).topic("counts").serializer(Text)
+//!     .delivery(DeliveryGuarantee::ExactlyOnce).transactional_id_prefix("wc-counts").build()?;
 //! let env = StreamEnvironment::new();
-//! // env.from_kafka(…).flat_map(…).key_by(…).repartitioned(Repartitioned::named("words"))
-//! //    .window(…).aggregate_with(…).sink_to_kafka(…);
-//! let config = ClusterConfig::for_graph("127.0.0.1:9092", "word-count", "file:///shared/wc");
-//! eddy_cluster::execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).unwrap();
+//! env.from_kafka(lines, WatermarkStrategy::monotonous(), "lines")
+//!     .flat_map(|line: String| line.split(' ').map(String::from).collect::<Vec<_>>())
+//!     .key_by(|w: &String| w.clone())
+//!     .repartitioned(Repartitioned::named("words"))
+//!     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+//!     .aggregate_with(Count, |w, window, n| format!("{},{w},{n}", window.start))
+//!     .uid("counts")
+//!     .sink_to_kafka(counts)
+//!     .uid("counts-sink");
+//! let config = ClusterConfig::for_graph(brokers, "word-count", "file:///shared/wc");
+//! // Start the same program in as many processes as needed; set `stop` on SIGTERM.
+//! eddy_cluster::execute_distributed(&env, &config, Arc::new(AtomicBool::new(false)))?;
+//! # Ok(()) }
 //! ```
 //!
 //! See `docs/scale-out.md` for how this maps to Kafka Streams and Flink.

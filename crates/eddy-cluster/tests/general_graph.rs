@@ -18,13 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{create_topic, produce_to, read_committed, Service};
 use eddy_cluster::{execute_distributed, ClusterConfig, Summary};
-use eddy_core::{Barrier, Output, Record, Result, Timestamp};
-use eddy_runtime::graph::BuildContext;
-use eddy_runtime::graph::{erase, unerase, AnyOutput};
-use eddy_runtime::topic::{
-    InputTopic, OutRecord, Outbox, Outgoing, OutputTopic, TopicReader, TopicReaderFactory, TopicRecord,
-    TopicWriterFactory,
-};
+use eddy_kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt, Text};
 use eddy_stream::prelude::*;
 
 /// Input partitions (so tasks per sub-topology).
@@ -74,113 +68,44 @@ fn model(input: &[Vec<String>]) -> BTreeSet<String> {
     counts.into_iter().map(|((start, word), n)| format!("{start},{},{word},{n}", start + WINDOW_MS)).collect()
 }
 
-/// Reads `<ms>\t<text>` records: event time from the prefix, the watermark (newest time − 1)
-/// passed on at every barrier and tick, as a periodic watermark strategy does.
-struct Lines;
-
-struct LinesReader {
-    out: Box<dyn Output<(i64, String)>>,
-    newest: Timestamp,
-    emitted: Timestamp,
-    batch: Vec<Record<(i64, String)>>,
+/// The source of `topic`: `<ms>\t<text>` lines, event time from the prefix.
+fn lines(brokers: &str, topic: &str) -> KafkaSource<String> {
+    KafkaSource::builder()
+        .brokers(brokers)
+        .topics([topic])
+        .build()
+        .unwrap()
+        .timestamps(|line: &String| line.split_once('\t').and_then(|(ms, _)| ms.parse().ok()).unwrap_or(0))
+        .unwrap()
 }
 
-impl TopicReaderFactory for Lines {
-    fn build(&self, _: &BuildContext, mut outputs: Vec<AnyOutput>) -> Result<Box<dyn TopicReader>> {
-        let out = unerase(outputs.remove(0))?;
-        Ok(Box::new(LinesReader { out, newest: i64::MIN, emitted: i64::MIN, batch: Vec::new() }))
-    }
+/// The exactly-once sink of rows to `topic`.
+fn rows(brokers: &str, topic: &str) -> KafkaSink<String> {
+    KafkaSink::builder()
+        .brokers(brokers)
+        .topic(topic)
+        .serializer(Text)
+        .delivery(DeliveryGuarantee::ExactlyOnce)
+        .transactional_id_prefix(format!("{topic}-sink"))
+        .build()
+        .unwrap()
 }
 
-impl LinesReader {
-    fn advance(&mut self) -> Result<()> {
-        if self.newest > i64::MIN && self.newest - 1 > self.emitted {
-            self.emitted = self.newest - 1;
-            self.out.watermark(self.emitted)?;
-        }
-        Ok(())
-    }
-}
-
-impl TopicReader for LinesReader {
-    fn record(&mut self, record: &TopicRecord<'_>) -> Result<()> {
-        let line = std::str::from_utf8(record.payload.unwrap_or_default()).expect("utf-8 lines");
-        let (time, text) = line.split_once('\t').expect("<ms>\\t<text>");
-        let time: i64 = time.parse().expect("a time");
-        self.newest = self.newest.max(time);
-        self.batch.push(Record::new((time, text.to_string()), time));
-        self.out.records(&mut self.batch)
-    }
-    fn tick(&mut self, _: Timestamp) -> Result<()> {
-        self.advance()
-    }
-    fn barrier(&mut self, barrier: Barrier) -> Result<()> {
-        self.advance()?;
-        self.out.barrier(barrier)
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.out.watermark(i64::MAX)?;
-        self.out.finish()
-    }
-}
-
-/// Writes each row as the value of a record of the output topic.
-struct Rows;
-
-struct RowsWriter {
-    topic: Arc<str>,
-    outbox: Outbox,
-}
-
-impl TopicWriterFactory for Rows {
-    fn build(&self, _: &BuildContext, topic: Arc<str>, outbox: Outbox) -> Result<AnyOutput> {
-        Ok(erase::<String>(Box::new(RowsWriter { topic, outbox })))
-    }
-}
-
-impl Output<String> for RowsWriter {
-    fn records(&mut self, batch: &mut Vec<Record<String>>) -> Result<()> {
-        self.outbox.extend(batch.drain(..).map(|r| {
-            Outgoing::Record(OutRecord {
-                topic: self.topic.clone(),
-                partition: None,
-                key: None,
-                payload: r.value.into_bytes(),
-                timestamp: None,
-            })
-        }));
-        Ok(())
-    }
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
-    fn idle(&mut self, _: bool) -> Result<()> {
-        Ok(())
-    }
-    fn tick(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: Barrier) -> Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// The word count: lines → words → key_by(word), marked → 5 s tumbling count → rows.
-fn word_count(env: &StreamEnvironment) {
-    env.from_collection(Vec::<(i64, String)>::new())
-        .uid("lines")
-        .read_from_topic(InputTopic { topic: "lines".into(), reader: Arc::new(Lines) })
-        .flat_map(|(_, text)| text.split(' ').map(String::from).collect::<Vec<_>>())
+/// The word count: lines → words → key_by(word), marked → 5 s tumbling count → rows, each
+/// `start,end,word,count`.
+fn word_count(env: &StreamEnvironment, brokers: &str) {
+    env.from_kafka(lines(brokers, "lines"), WatermarkStrategy::monotonous(), "lines")
+        .flat_map(|line: String| {
+            let (_, text) = line.split_once('\t').unwrap_or_default();
+            text.split(' ').map(String::from).collect::<Vec<_>>()
+        })
         .key_by(|w: &String| w.clone())
         .repartitioned(Repartitioned::named("words"))
         .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS as u64)))
         .aggregate_with(Count, |word, window, n| format!("{},{},{word},{n}", window.start, window.end))
         .uid("counts")
-        .print()
-        .write_to_topic(OutputTopic { topic: "counts".into(), writer: Arc::new(Rows) });
+        .sink_to_kafka(rows(brokers, "counts"))
+        .uid("counts-sink");
 }
 
 /// The configuration of every process of the tests.
@@ -196,9 +121,10 @@ fn config(brokers: &str, store: &str) -> ClusterConfig {
 fn start(brokers: &str, store: &str, stop: Arc<AtomicBool>) -> JoinHandle<eddy_cluster::Result<Summary>> {
     let mut config = config(brokers, store);
     config.bounded = true;
+    let brokers = brokers.to_string();
     std::thread::spawn(move || {
         let env = StreamEnvironment::new();
-        word_count(&env);
+        word_count(&env, &brokers);
         execute_distributed(&env, &config, stop)
     })
 }
@@ -304,7 +230,7 @@ fn child_process() {
     let mut config = config(brokers, store);
     config.instance_id = Some(instance.to_string());
     let env = StreamEnvironment::new();
-    word_count(&env);
+    word_count(&env, brokers);
     execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).expect("the process failed");
 }
 
@@ -397,17 +323,17 @@ fn jobs_and_settings_that_cannot_run_distributed_are_refused_up_front() {
     let store = tempfile::tempdir().unwrap();
     let url = format!("file://{}", store.path().display());
     // No broker listens there: each refusal comes before any connection.
+    let brokers = "127.0.0.1:1";
     let refused = |build: &dyn Fn(&StreamEnvironment), config: &ClusterConfig| {
         let env = StreamEnvironment::new();
         build(&env);
         execute_distributed(&env, config, Arc::new(AtomicBool::new(false))).unwrap_err().to_string()
     };
-    let lines = |env: &StreamEnvironment, topic: &str| {
-        env.from_collection(Vec::<(i64, String)>::new())
-            .uid(topic)
-            .read_from_topic(InputTopic { topic: topic.into(), reader: Arc::new(Lines) })
+    let source = |env: &StreamEnvironment, topic: &str| {
+        env.from_kafka(lines(brokers, topic), WatermarkStrategy::monotonous(), topic).uid(topic)
     };
-    let graph_config = config("127.0.0.1:1", &url);
+    let graph_config = config(brokers, &url);
+    let word_count = |env: &StreamEnvironment| word_count(env, brokers);
 
     let mut named = graph_config.clone();
     named.input_topic = "lines".into();
@@ -421,7 +347,7 @@ fn jobs_and_settings_that_cannot_run_distributed_are_refused_up_front() {
 
     let e = refused(
         &|env: &StreamEnvironment| {
-            lines(env, "lines").key_by(|l| l.0).reduce(|a, _| a).map(|l| l.1).print();
+            source(env, "lines").key_by(|l| l.len()).reduce(|a, _| a).print();
         },
         &graph_config,
     );
@@ -429,8 +355,7 @@ fn jobs_and_settings_that_cannot_run_distributed_are_refused_up_front() {
 
     // A union of two topics: the group may hand their partitions p to different members.
     let union = |env: &StreamEnvironment| {
-        let sink = OutputTopic { topic: "counts".into(), writer: Arc::new(Rows) };
-        lines(env, "a").union(&[lines(env, "b")]).map(|(_, text)| text).print().write_to_topic(sink);
+        source(env, "a").union(&[source(env, "b")]).sink_to_kafka(rows(brokers, "out")).uid("out");
     };
     let e = refused(&union, &graph_config);
     assert!(
@@ -452,13 +377,10 @@ fn input_topics_of_different_partition_counts_are_refused() {
     let store = tempfile::tempdir().unwrap();
     let env = StreamEnvironment::new();
     for topic in ["a", "b"] {
-        let sink = OutputTopic { topic: format!("{topic}-out"), writer: Arc::new(Rows) };
-        env.from_collection(Vec::<(i64, String)>::new())
+        env.from_kafka(lines(&brokers, topic), WatermarkStrategy::monotonous(), topic)
             .uid(topic)
-            .read_from_topic(InputTopic { topic: topic.into(), reader: Arc::new(Lines) })
-            .map(|(_, text)| text)
-            .print()
-            .write_to_topic(sink);
+            .sink_to_kafka(rows(&brokers, &format!("{topic}-out")))
+            .uid(&format!("{topic}-out"));
     }
     let config = config(&brokers, &format!("file://{}", store.path().display()));
     let e = execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).unwrap_err().to_string();
