@@ -12,11 +12,16 @@
 //! **Checkpoints.** Before each commit the task takes a snapshot (a checkpoint barrier
 //! through its operators), sends what the barrier flushed, and files the [`TaskState`] —
 //! its operators' state, and the newest watermark and end of every producing task it has
-//! heard (control messages before the committed offset are never read again) — under the
-//! offset its transaction commits (`state/sub-topology-<n>/<p>/<offset>.bin`, as a window
-//! task files its manifest). The transaction is the checkpoint's commit point; a task that
-//! starts reads the state its committed offset names and builds its `PartitionTask` from it;
-//! the checkpoint a commit supersedes is deleted once it has committed.
+//! heard (control messages before the committed offset are never read again) — as
+//! `state/sub-topology-<n>/<p>/<id>.bin`, and its transaction commits the offset with `<id>`
+//! as the offset's metadata (as Kafka Streams commits a task's metadata with its offsets).
+//! So the committed offset names a complete checkpoint, and the transaction is the
+//! checkpoint's commit point. The id is the checkpoint's number and a random part: unlike a
+//! window task's offset-named checkpoint, a partition task may commit twice at one offset
+//! (output a tick produced: a processing-time timer, a watermark), and a zombie's file of the
+//! same number must not overwrite the new owner's. A task that starts reads the state its
+//! committed offset's metadata names and builds its `PartitionTask` from it; the checkpoint
+//! a commit supersedes is deleted once it has committed.
 //!
 //! **Bounded runs.** A source piece's task that has read its input partition up to the end
 //! offset seen at start tells its task (`end_of_topic`): its sources finish, and the end
@@ -24,7 +29,9 @@
 //! (`is_finished`) and that is committed; the run ends when every task of every
 //! sub-topology is.
 
+use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
 
 use eddy_runtime::config::JobConfig;
 use eddy_runtime::distributed_plan::DistributedPlan;
@@ -36,7 +43,7 @@ use rdkafka::producer::BaseRecord;
 use crate::control::Control;
 use crate::error::{ClusterError, Result};
 use crate::task::Context;
-use crate::work::{Out, Received, Work};
+use crate::work::{Committed, Out, Received, Work};
 
 /// A job graph cut into sub-topologies, run as partition tasks.
 pub(crate) struct GraphWork {
@@ -56,8 +63,10 @@ pub(crate) struct Body {
     task: PartitionTask,
     sub_topology: usize,
     partition: i32,
-    /// The offset of the newest committed checkpoint.
-    manifest: Option<i64>,
+    /// The id of the newest committed checkpoint.
+    manifest: Option<String>,
+    /// The id of the checkpoint filed for the commit under way.
+    filed: Option<String>,
     /// The next checkpoint's number.
     next_checkpoint: u64,
     /// The input topics whose end this task has told its `PartitionTask` about.
@@ -89,16 +98,21 @@ impl Work for GraphWork {
         partitions * self.plan.sub_topologies.len()
     }
 
-    fn resume(cx: &Context<Self>, role: usize, partition: i32, committed: Option<i64>) -> Result<Body> {
+    fn resume(cx: &Context<Self>, role: usize, partition: i32, committed: Option<&Committed>) -> Result<Body> {
         let work = &cx.work;
         let name = work.name(role);
         let restored = match committed {
             None => None,
-            Some(offset) => {
-                let path = crate::store::CheckpointStore::state_path(name, partition, offset);
-                let bytes = cx.store.get_state(name, partition, offset)?.ok_or_else(|| {
+            Some(Committed { offset, metadata }) => {
+                if metadata.is_empty() {
+                    return Err(ClusterError::Checkpoint(format!(
+                        "the committed offset {offset} of task {name}/{partition} names no checkpoint: was it committed by another program under this application id? Use a new --application-id"
+                    )));
+                }
+                let path = crate::store::CheckpointStore::checkpoint_path(name, partition, metadata);
+                let bytes = cx.store.get_checkpoint(name, partition, metadata)?.ok_or_else(|| {
                     ClusterError::Checkpoint(format!(
-                        "{path}, which the committed offset {offset} of task {name}/{partition} needs, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
+                        "{path}, which the committed offset {offset} of task {name}/{partition} names, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
                     ))
                 })?;
                 Some(TaskState::from_bytes(&bytes).map_err(|e| {
@@ -119,7 +133,16 @@ impl Work for GraphWork {
             restored,
         };
         let task = PartitionTask::build(spec).map_err(|e| runtime_error(name, partition, e))?;
-        Ok(Body { task, sub_topology: role, partition, manifest: committed, next_checkpoint, ended_topics: Vec::new() })
+        let manifest = committed.map(|c| c.metadata.clone());
+        Ok(Body {
+            task,
+            sub_topology: role,
+            partition,
+            manifest,
+            filed: None,
+            next_checkpoint,
+            ended_topics: Vec::new(),
+        })
     }
 
     fn process(cx: &Context<Self>, body: &mut Body, received: &Received<'_>, out: &mut Out<'_>) -> Result<()> {
@@ -173,19 +196,25 @@ impl Work for GraphWork {
         Ok(ended)
     }
 
-    fn checkpoint(cx: &Context<Self>, body: &mut Body, partition: i32, offset: i64, out: &mut Out<'_>) -> Result<()> {
+    /// Files the state as checkpoint `<number>-<random>`: a name no other commit uses, not
+    /// even one at the same offset (output sent by a tick) or a zombie's of the same number.
+    fn checkpoint(cx: &Context<Self>, body: &mut Body, partition: i32, _: i64, out: &mut Out<'_>) -> Result<String> {
         let name = cx.work.name(body.sub_topology);
         let state = body.task.snapshot(body.next_checkpoint).map_err(|e| runtime_error(name, partition, e))?;
         body.send(cx, out)?;
-        cx.store.put_state(name, partition, offset, state.to_bytes())
+        let id = format!("{:020}-{:016x}", body.next_checkpoint, RandomState::new().build_hasher().finish());
+        cx.store.put_checkpoint(name, partition, &id, state.to_bytes())?;
+        body.filed = Some(id.clone());
+        Ok(id)
     }
 
-    fn committed(cx: &Context<Self>, body: &mut Body, offset: i64) -> Result<()> {
+    fn committed(cx: &Context<Self>, body: &mut Body, _: i64) -> Result<()> {
         body.task.committed(body.next_checkpoint);
         body.next_checkpoint += 1;
         // The checkpoint this one supersedes is never read again.
-        if let Some(previous) = body.manifest.replace(offset).filter(|&previous| previous != offset) {
-            cx.store.delete_state(cx.work.name(body.sub_topology), body.partition, previous)?;
+        let filed = body.filed.take();
+        if let Some(previous) = std::mem::replace(&mut body.manifest, filed) {
+            cx.store.delete_checkpoint(cx.work.name(body.sub_topology), body.partition, &previous)?;
         }
         Ok(())
     }
@@ -310,13 +339,16 @@ mod tests {
         }
         assert!(GraphWork::finished(&body));
         let state = body.task.snapshot(1).unwrap();
-        cx.store.put_state("sub-topology-1", 0, 42, state.to_bytes()).unwrap();
+        cx.store.put_checkpoint("sub-topology-1", 0, "c1", state.to_bytes()).unwrap();
 
-        let restored = GraphWork::resume(&cx, 1, 0, Some(42)).unwrap();
+        let committed = |metadata: &str| Committed { offset: 42, metadata: metadata.into() };
+        let restored = GraphWork::resume(&cx, 1, 0, Some(&committed("c1"))).unwrap();
         assert!(GraphWork::finished(&restored), "the restored task waits for ends it read before");
         assert_eq!(restored.next_checkpoint, 2);
         // A checkpoint its committed offset names but the store lacks is a clear error.
-        let missing = GraphWork::resume(&cx, 1, 0, Some(43)).err().unwrap().to_string();
+        let missing = GraphWork::resume(&cx, 1, 0, Some(&committed("c2"))).err().unwrap().to_string();
         assert!(missing.contains("is missing from the checkpoint store"), "{missing}");
+        let unnamed = GraphWork::resume(&cx, 1, 0, Some(&committed(""))).err().unwrap().to_string();
+        assert!(unnamed.contains("names no checkpoint"), "{unnamed}");
     }
 }

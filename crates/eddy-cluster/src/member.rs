@@ -26,7 +26,7 @@ use crate::config::ClusterConfig;
 use crate::error::{ClusterError, Result};
 use crate::liveness::{Heartbeat, Watch};
 use crate::task::{Context, Task};
-use crate::work::{Received, Role, Work};
+use crate::work::{Committed, Received, Role, Work};
 
 /// How long a call to the group coordinator may take.
 const GROUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,8 +73,8 @@ impl<W: Work> Tasks<W> {
         let count = wanted.len();
         let starts = wanted.into_iter().zip(producers).collect();
         let tasks = in_parallel(starts, |((role, topic, partition), producer)| {
-            let offset = committed.get(&(topic.clone(), partition)).copied();
-            Task::resume(cx, role, &topic, partition, producer, offset).map(|task| (role, topic, partition, task))
+            let last = committed.get(&(topic.clone(), partition)).cloned();
+            Task::resume(cx, role, &topic, partition, producer, last).map(|task| (role, topic, partition, task))
         });
         let mut from = TopicPartitionList::new();
         for started in tasks {
@@ -148,12 +148,12 @@ fn commit<W: Work>(cx: &Context<W>, group: &ConsumerGroupMetadata, tasks: Vec<&m
     }
 }
 
-/// The committed offsets of `partitions` in the group, by topic and partition (none for a
-/// partition without one).
+/// The committed offsets of `partitions` in the group, with their metadata, by topic and
+/// partition (none for a partition without one).
 fn committed_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     partitions: &TopicPartitionList,
-) -> Result<BTreeMap<(String, i32), i64>> {
+) -> Result<BTreeMap<(String, i32), Committed>> {
     let mut list = TopicPartitionList::new();
     for element in partitions.elements() {
         list.add_partition(element.topic(), element.partition());
@@ -165,7 +165,10 @@ fn committed_offsets<C: ConsumerContext>(
         .elements()
         .iter()
         .filter_map(|e| match e.offset() {
-            Offset::Offset(offset) => Some(((e.topic().to_string(), e.partition()), offset)),
+            Offset::Offset(offset) => {
+                let committed = Committed { offset, metadata: e.metadata().to_string() };
+                Some(((e.topic().to_string(), e.partition()), committed))
+            }
             _ => None,
         })
         .collect())

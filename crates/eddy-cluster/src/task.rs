@@ -22,7 +22,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::error::{ClusterError, Result};
 use crate::incarnation::TRANSACTION_TIMEOUT;
 use crate::store::CheckpointStore;
-use crate::work::{Out, Received, Role, Work};
+use crate::work::{Committed, Out, Received, Role, Work};
 
 /// How long dropping a task may wait for its transaction's abort.
 const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,17 +70,18 @@ impl<W: Work> Task<W> {
     }
 
     /// Starts `role`'s task of `partition` of `topic`, writing with `producer` (from
-    /// [`incarnate`](Task::incarnate)), from its committed offset `committed`: restores its
-    /// state from the checkpoint that offset names.
+    /// [`incarnate`](Task::incarnate)), from its last commit `committed`: restores its
+    /// state from the checkpoint that commit names.
     pub fn resume(
         cx: &Context<W>,
         role: Role<W>,
         topic: &str,
         partition: i32,
         producer: BaseProducer,
-        committed: Option<i64>,
+        committed: Option<Committed>,
     ) -> Result<Self> {
-        let body = W::resume(cx, role, partition, committed)?;
+        let body = W::resume(cx, role, partition, committed.as_ref())?;
+        let committed = committed.map(|c| c.offset);
         let mut task = Task {
             role,
             topic: topic.to_string(),
@@ -151,16 +152,16 @@ impl<W: Work> Task<W> {
             return Ok(());
         }
         let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
-        W::checkpoint(cx, &mut self.body, self.partition, self.next_offset, &mut out)?;
+        let metadata = W::checkpoint(cx, &mut self.body, self.partition, self.next_offset, &mut out)?;
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
             self.producer.begin_transaction().map_err(|e| transaction_error(&self.producer, what(), e))?;
             self.in_transaction = true;
         }
         let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(&self.topic, self.partition, Offset::Offset(self.next_offset))
-            .map_err(ClusterError::kafka(what()))?;
+        let mut offset = offsets.add_partition(&self.topic, self.partition);
+        offset.set_offset(Offset::Offset(self.next_offset)).map_err(ClusterError::kafka(what()))?;
+        offset.set_metadata(metadata);
         let committed = self
             .producer
             .send_offsets_to_transaction(&offsets, group, TRANSACTION_TIMEOUT)

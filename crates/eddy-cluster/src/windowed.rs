@@ -15,7 +15,7 @@ use crate::repartition::{Envelope, Partitioner};
 use crate::task::Context;
 use crate::topology::{Role, Topology};
 use crate::window_state::WindowState;
-use crate::work::{Out, Received, Work};
+use crate::work::{Committed, Out, Received, Work};
 
 /// A [`WindowedJob`] with its topics, run as source and window tasks.
 pub(crate) struct Windowed<J> {
@@ -78,7 +78,8 @@ impl<J: WindowedJob> Work for Windowed<J> {
         partitions * self.topology.branches.len()
     }
 
-    fn resume(cx: &Context<Self>, role: Role, partition: i32, committed: Option<i64>) -> Result<Body<J>> {
+    fn resume(cx: &Context<Self>, role: Role, partition: i32, committed: Option<&Committed>) -> Result<Body<J>> {
+        let committed = committed.map(|c| c.offset);
         let partitioner = cx.work.partitioner.clone();
         Ok(match role {
             Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN, partitioner, keyed: Vec::new() },
@@ -158,11 +159,12 @@ impl<J: WindowedJob> Work for Windowed<J> {
         Ok(true)
     }
 
-    fn checkpoint(cx: &Context<Self>, body: &mut Body<J>, _: i32, offset: i64, _: &mut Out<'_>) -> Result<()> {
+    /// A window task's checkpoint is named by the offset it commits with (no metadata).
+    fn checkpoint(cx: &Context<Self>, body: &mut Body<J>, _: i32, offset: i64, _: &mut Out<'_>) -> Result<String> {
         if let Body::Window { state, checkpoints, .. } = body {
             checkpoints.write(&cx.store, state, &cx.work.format(), offset)?;
         }
-        Ok(())
+        Ok(String::new())
     }
 
     fn committed(cx: &Context<Self>, body: &mut Body<J>, offset: i64) -> Result<()> {

@@ -43,6 +43,15 @@ pub struct Received<'a> {
     pub control: Option<&'a [u8]>,
 }
 
+/// Where a task's last commit left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The committed offset: the task reads on from there.
+    pub offset: i64,
+    /// What its body committed with the offset ([`Work::checkpoint`]'s result).
+    pub metadata: String,
+}
+
 /// What the tasks of one kind of job do beyond what every task does (see the module docs).
 pub(crate) trait Work: Send + Sync + Sized + 'static {
     /// Which sub-topology a task runs: with the partition, it names the task.
@@ -67,9 +76,13 @@ pub(crate) trait Work: Send + Sync + Sized + 'static {
     /// How many tasks a bounded run waits for: it ends once that many are finished.
     fn finishing_tasks(&self, partitions: usize) -> usize;
 
-    /// The body of `role`'s task `partition` as of the checkpoint at `committed` (a fresh
-    /// one without a committed offset).
-    fn resume(cx: &Context<Self>, role: Role<Self>, partition: i32, committed: Option<i64>) -> Result<Self::Body>;
+    /// The body of `role`'s task `partition` as of its last commit (a fresh one without).
+    fn resume(
+        cx: &Context<Self>,
+        role: Role<Self>,
+        partition: i32,
+        committed: Option<&Committed>,
+    ) -> Result<Self::Body>;
 
     /// Processes one record, sending what it produces through `out`.
     fn process(cx: &Context<Self>, body: &mut Self::Body, record: &Received<'_>, out: &mut Out<'_>) -> Result<()>;
@@ -89,15 +102,16 @@ pub(crate) trait Work: Send + Sync + Sized + 'static {
         out: &mut Out<'_>,
     ) -> Result<bool>;
 
-    /// Files the task's state in the checkpoint store under `offset`, the offset its
-    /// transaction is about to commit, sending whatever must be in that transaction first.
+    /// Files the task's state in the checkpoint store for the transaction about to commit
+    /// `offset`, sending whatever must be in that transaction first; returns the metadata
+    /// to commit with the offset (what [`resume`](Work::resume) finds the state by).
     fn checkpoint(
         cx: &Context<Self>,
         body: &mut Self::Body,
         partition: i32,
         offset: i64,
         out: &mut Out<'_>,
-    ) -> Result<()>;
+    ) -> Result<String>;
 
     /// The transaction holding the checkpoint at `offset` committed.
     fn committed(cx: &Context<Self>, body: &mut Self::Body, offset: i64) -> Result<()>;
