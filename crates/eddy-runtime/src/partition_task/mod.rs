@@ -123,6 +123,8 @@ pub struct PartitionTask {
     parts: TaskSnapshots,
     /// The newest committed checkpoint, as operators read it.
     completed: Arc<AtomicU64>,
+    /// The newest checkpoint taken or restored.
+    last_checkpoint: u64,
     partitions: usize,
     identity: Identity,
     /// The transactional sinks it runs as they are, and their transactions to commit.
@@ -199,6 +201,7 @@ impl PartitionTask {
             outbox,
             parts,
             completed,
+            last_checkpoint: spec.restored.as_ref().map_or(0, |s| s.checkpoint),
             partitions: spec.partitions,
             identity,
             transactions,
@@ -296,7 +299,19 @@ impl PartitionTask {
     /// handed in so far, and returns what the operators hold. Afterwards the outbox holds all
     /// the output of the records before the barrier: the caller drains it into the
     /// transaction that also commits this state and its input positions.
+    ///
+    /// Checkpoint ids increase over the life of the task's state, across restores (a
+    /// transactional sink keeps what no newer completed checkpoint covers): an id not above
+    /// the last one taken or restored is refused.
     pub fn snapshot(&mut self, checkpoint: u64) -> Result<TaskState> {
+        if checkpoint <= self.last_checkpoint {
+            return Err(Error::Checkpoint(format!(
+                "checkpoint {checkpoint} of {} comes after checkpoint {}: ids must increase, across \
+                 restores too",
+                self.identity, self.last_checkpoint
+            )));
+        }
+        self.last_checkpoint = checkpoint;
         self.run(|task| {
             let barrier = Barrier { checkpoint, kind: BarrierKind::Checkpoint };
             for reader in task.readers.iter_mut().filter(|r| !r.ended) {
