@@ -26,6 +26,25 @@
 //! task produced — records for repartition and output topics, and this task's watermarks and
 //! end of input for the tasks that read its repartition topics — into its producer.
 //!
+//! The caller's loop, in outline (`crates/eddy-stream/tests/partition_task.rs` runs it over
+//! in-memory topics):
+//!
+//! ```text
+//! task = PartitionTask::build(TaskSpec { .., restored: the TaskState of the last commit })
+//! consumer: partition p of task.input_topics(), from the offsets of the last commit
+//! loop:
+//!     a record of topic t        -> task.record(t, record)
+//!     producer q's watermark     -> task.watermark(t, q, watermark)     (repartition topics)
+//!     producer q's end           -> task.end(t, q)
+//!     a bounded input's end      -> task.end_of_topic(t)
+//!     now and then               -> task.tick(now)
+//!     producer.send(task.drain())                     (in the open transaction)
+//!     every commit interval, and once the task is_finished():
+//!         state = task.snapshot(next checkpoint id); producer.send(task.drain())
+//!         commit offsets + state.to_bytes() + what was sent, in one transaction
+//!         task.committed(that id)
+//! ```
+//!
 //! - **Sources** read topics: each source node must carry an [`InputTopic`](crate::topic::InputTopic)
 //!   mark, whose reader decodes records and assigns their event time and watermarks.
 //! - **Cut edges** end in a topic writer that encodes each record with the edge's
