@@ -951,3 +951,18 @@ fn state_no_operator_of_the_task_claims_is_refused_unless_allowed() {
     };
     assert!(PartitionTask::build(spec).is_ok());
 }
+
+#[test]
+fn checkpoint_ids_must_increase_across_restores() {
+    let mut task = word_count_task(1, None).unwrap();
+    let state = task.snapshot(7).unwrap();
+    let error = task.snapshot(7).unwrap_err().to_string();
+    assert!(
+        error.contains("checkpoint 7 of task 0 of 2 of sub-topology 1 (16 key groups) comes after checkpoint 7"),
+        "{error}"
+    );
+    task.snapshot(8).expect("a refused id does not fail the task");
+    let mut restored = word_count_task(1, Some(state)).unwrap();
+    assert!(restored.snapshot(3).is_err());
+    restored.snapshot(9).unwrap();
+}

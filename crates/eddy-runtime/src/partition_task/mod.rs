@@ -26,6 +26,25 @@
 //! task produced — records for repartition and output topics, and this task's watermarks and
 //! end of input for the tasks that read its repartition topics — into its producer.
 //!
+//! The caller's loop, in outline (`crates/eddy-stream/tests/partition_task.rs` runs it over
+//! in-memory topics):
+//!
+//! ```text
+//! task = PartitionTask::build(TaskSpec { .., restored: the TaskState of the last commit })
+//! consumer: partition p of task.input_topics(), from the offsets of the last commit
+//! loop:
+//!     a record of topic t        -> task.record(t, record)
+//!     producer q's watermark     -> task.watermark(t, q, watermark)     (repartition topics)
+//!     producer q's end           -> task.end(t, q)
+//!     a bounded input's end      -> task.end_of_topic(t)
+//!     now and then               -> task.tick(now)
+//!     producer.send(task.drain())                     (in the open transaction)
+//!     every commit interval, and once the task is_finished():
+//!         state = task.snapshot(next checkpoint id); producer.send(task.drain())
+//!         commit offsets + state.to_bytes() + what was sent, in one transaction
+//!         task.committed(that id)
+//! ```
+//!
 //! - **Sources** read topics: each source node must carry an [`InputTopic`](crate::topic::InputTopic)
 //!   mark, whose reader decodes records and assigns their event time and watermarks.
 //! - **Cut edges** end in a topic writer that encodes each record with the edge's
@@ -123,6 +142,8 @@ pub struct PartitionTask {
     parts: TaskSnapshots,
     /// The newest committed checkpoint, as operators read it.
     completed: Arc<AtomicU64>,
+    /// The newest checkpoint taken or restored.
+    last_checkpoint: u64,
     partitions: usize,
     identity: Identity,
     /// The transactional sinks it runs as they are, and their transactions to commit.
@@ -199,6 +220,7 @@ impl PartitionTask {
             outbox,
             parts,
             completed,
+            last_checkpoint: spec.restored.as_ref().map_or(0, |s| s.checkpoint),
             partitions: spec.partitions,
             identity,
             transactions,
@@ -296,7 +318,19 @@ impl PartitionTask {
     /// handed in so far, and returns what the operators hold. Afterwards the outbox holds all
     /// the output of the records before the barrier: the caller drains it into the
     /// transaction that also commits this state and its input positions.
+    ///
+    /// Checkpoint ids increase over the life of the task's state, across restores (a
+    /// transactional sink keeps what no newer completed checkpoint covers): an id not above
+    /// the last one taken or restored is refused.
     pub fn snapshot(&mut self, checkpoint: u64) -> Result<TaskState> {
+        if checkpoint <= self.last_checkpoint {
+            return Err(Error::Checkpoint(format!(
+                "checkpoint {checkpoint} of {} comes after checkpoint {}: ids must increase, across \
+                 restores too",
+                self.identity, self.last_checkpoint
+            )));
+        }
+        self.last_checkpoint = checkpoint;
         self.run(|task| {
             let barrier = Barrier { checkpoint, kind: BarrierKind::Checkpoint };
             for reader in task.readers.iter_mut().filter(|r| !r.ended) {
