@@ -119,8 +119,19 @@ fn config(brokers: &str, store: &str) -> ClusterConfig {
 
 /// One "process": its own environment and one member, run on a thread, bounded.
 fn start(brokers: &str, store: &str, stop: Arc<AtomicBool>) -> JoinHandle<eddy_cluster::Result<Summary>> {
+    start_with(brokers, store, stop, 1)
+}
+
+/// One "process" of `threads` members, run on a thread, bounded.
+fn start_with(
+    brokers: &str,
+    store: &str,
+    stop: Arc<AtomicBool>,
+    threads: usize,
+) -> JoinHandle<eddy_cluster::Result<Summary>> {
     let mut config = config(brokers, store);
     config.bounded = true;
+    config.threads = threads;
     let brokers = brokers.to_string();
     std::thread::spawn(move || {
         let env = StreamEnvironment::new();
@@ -166,13 +177,15 @@ fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration) -> 
     process.join().expect("the process thread panicked").expect("the process failed")
 }
 
+/// Two processes, the first of two members (Kafka Streams' `num.stream.threads`).
 #[test]
 fn two_processes_count_words_as_the_sequential_model() {
     let Some((kafka, expected)) = setup(input(300)) else { return };
     let brokers = kafka.address();
     let store = tempfile::tempdir().unwrap();
     let url = format!("file://{}", store.path().display());
-    let processes: Vec<_> = (0..2).map(|_| start(&brokers, &url, Arc::new(AtomicBool::new(false)))).collect();
+    let processes: Vec<_> =
+        (1..=2).rev().map(|threads| start_with(&brokers, &url, Arc::new(AtomicBool::new(false)), threads)).collect();
     let summaries: Vec<Summary> = processes.into_iter().map(|p| join(p, Duration::from_secs(120))).collect();
     // Every task ran somewhere: 2 sub-topologies × 4 partitions.
     assert!(summaries.iter().map(|s| s.tasks_started).sum::<u64>() >= 2 * PARTITIONS as u64, "{summaries:?}");
