@@ -112,8 +112,6 @@ fn word_count(env: &StreamEnvironment, brokers: &str) {
 fn config(brokers: &str, store: &str) -> ClusterConfig {
     let mut config = ClusterConfig::for_graph(brokers, "wc", store);
     config.commit_interval = Duration::from_millis(300);
-    // How long a rebalance waits for the members to rejoin: short, as noida-db's are frequent.
-    config.max_poll_interval = Duration::from_secs(8);
     config
 }
 
@@ -168,10 +166,14 @@ fn committed_rows(brokers: &str, expected: usize) -> BTreeSet<String> {
 }
 
 /// Joins a process, at most `limit` from now.
-fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration) -> Summary {
+fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration, store: &std::path::Path) -> Summary {
     let deadline = Instant::now() + limit;
     while !process.is_finished() {
-        assert!(Instant::now() < deadline, "a process did not finish within {limit:?}");
+        let done = || {
+            let done = std::fs::read_dir(store.join("done")).map(|d| d.flatten().map(|e| e.file_name()).collect());
+            done.unwrap_or_else(|_| Vec::new())
+        };
+        assert!(Instant::now() < deadline, "a process did not finish within {limit:?}; tasks done: {:?}", done());
         std::thread::sleep(Duration::from_millis(50));
     }
     process.join().expect("the process thread panicked").expect("the process failed")
@@ -186,7 +188,8 @@ fn two_processes_count_words_as_the_sequential_model() {
     let url = format!("file://{}", store.path().display());
     let processes: Vec<_> =
         (1..=2).rev().map(|threads| start_with(&brokers, &url, Arc::new(AtomicBool::new(false)), threads)).collect();
-    let summaries: Vec<Summary> = processes.into_iter().map(|p| join(p, Duration::from_secs(120))).collect();
+    let summaries: Vec<Summary> =
+        processes.into_iter().map(|p| join(p, Duration::from_secs(120), store.path())).collect();
     // Every task ran somewhere: 2 sub-topologies × 4 partitions.
     assert!(summaries.iter().map(|s| s.tasks_started).sum::<u64>() >= 2 * PARTITIONS as u64, "{summaries:?}");
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
@@ -220,9 +223,9 @@ fn processes_stopped_mid_run_hand_their_tasks_on_and_the_output_stays_exact() {
     let mut started = 0;
     for (stop, process) in stops.iter().zip(processes.drain(..)) {
         stop.store(true, Ordering::Relaxed);
-        started += join(process, Duration::from_secs(60)).tasks_started;
+        started += join(process, Duration::from_secs(60), store.path()).tasks_started;
     }
-    let last = join(start(&brokers, &url, Arc::new(AtomicBool::new(false))), Duration::from_secs(180));
+    let last = join(start(&brokers, &url, Arc::new(AtomicBool::new(false))), Duration::from_secs(180), store.path());
     assert_eq!(last.tasks_started, 2 * PARTITIONS as u64, "the last process runs every task");
     assert!(started >= 2 * PARTITIONS as u64, "{started}");
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
@@ -242,6 +245,9 @@ fn child_process() {
     let [brokers, store, instance]: [&str; 3] = spec.split(' ').collect::<Vec<_>>().try_into().expect("three words");
     let mut config = config(brokers, store);
     config.instance_id = Some(instance.to_string());
+    // How long a rebalance waits for the members to rejoin: short, as noida-db's are frequent
+    // (as `tests/scale_out.rs` runs its unbounded processes).
+    config.max_poll_interval = Duration::from_secs(8);
     let env = StreamEnvironment::new();
     word_count(&env, brokers);
     execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).expect("the process failed");
