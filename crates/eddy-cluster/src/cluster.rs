@@ -16,6 +16,8 @@ use crate::error::{ClusterError, Result};
 use crate::job::WindowedJob;
 use crate::member::Summary;
 use crate::store::CheckpointStore;
+use crate::windowed::Windowed;
+use crate::work::Work;
 
 /// How long a metadata or admin call may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,10 +32,10 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// too).
 pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
     config.validate()?;
-    let topology = Arc::new(crate::topology::Topology::of(&job, config)?);
+    let topology = crate::topology::Topology::of(&job, config)?;
     // Opened first, so a wrong URL is refused before any connection is tried.
     let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
-    let partitions = input_partitions(config)?;
+    let partitions = input_partitions(config, &config.input_topic)?;
     if partitions > config.max_parallelism {
         return Err(ClusterError::Config(format!(
             "the input topic {} has {partitions} partitions, more than the {} key groups: use fewer partitions",
@@ -44,15 +46,26 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
         create_repartition_topic(config, &branch.repartition, partitions)?;
     }
     let ends = match config.bounded {
-        true => Some(store.end_offsets(end_offsets(config, partitions)?)?),
+        true => Some(store.end_offsets(end_offsets(config, &config.input_topic, partitions)?)?),
         false => None,
     };
+    let partitioner = crate::repartition::Partitioner::new(config.max_parallelism, partitions);
+    let work = Windowed { job, topology, partitioner, ends };
+    run_members(work, config, partitions, stop)
+}
+
+/// Runs `config.threads` members doing `work` until they all end; returns what they did, or
+/// the first error of any member (the others then stop too).
+pub(crate) fn run_members<W: Work>(
+    work: W,
+    config: &ClusterConfig,
+    partitions: usize,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary> {
     let process = Arc::new(Process {
-        job: Arc::new(job),
+        work: Arc::new(work),
         config: config.clone(),
-        topology,
         partitions,
-        ends,
         stop,
         members: Mutex::new(Vec::new()),
     });
@@ -78,20 +91,17 @@ pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>
 }
 
 /// What the members of this process share, and their threads.
-pub(crate) struct Process<J> {
-    pub(crate) job: Arc<J>,
+pub(crate) struct Process<W> {
+    pub(crate) work: Arc<W>,
     pub(crate) config: ClusterConfig,
-    pub(crate) topology: Arc<crate::topology::Topology>,
-    /// Partitions of the input topic.
+    /// Partitions of the input topics (and of every repartition topic).
     pub(crate) partitions: usize,
-    /// The input's end offsets, in a bounded run.
-    pub(crate) ends: Option<Vec<i64>>,
     /// Set on SIGTERM, or when a member fails (the others then stop too).
     pub(crate) stop: Arc<AtomicBool>,
     members: Mutex<Vec<JoinHandle<Result<Summary>>>>,
 }
 
-impl<J: WindowedJob> Process<J> {
+impl<W: Work> Process<W> {
     /// Starts a member thread named `name`, with static membership under `instance` if
     /// given; a `stand_in` joins under a silent member's instance (see `liveness`).
     pub(crate) fn start_member(self: &Arc<Self>, name: String, instance: Option<String>, stand_in: bool) -> Result<()> {
@@ -118,29 +128,27 @@ fn metadata_consumer(config: &ClusterConfig) -> Result<BaseConsumer> {
         .map_err(ClusterError::kafka("creating a metadata client"))
 }
 
-/// The number of partitions of the input topic.
-fn input_partitions(config: &ClusterConfig) -> Result<usize> {
+/// The number of partitions of the input topic `topic`.
+pub(crate) fn input_partitions(config: &ClusterConfig, topic: &str) -> Result<usize> {
     let consumer = metadata_consumer(config)?;
-    let what = format!("reading the metadata of {}", config.input_topic);
-    let metadata =
-        consumer.fetch_metadata(Some(&config.input_topic), METADATA_TIMEOUT).map_err(ClusterError::kafka(what))?;
+    let what = format!("reading the metadata of {topic}");
+    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(ClusterError::kafka(what))?;
     match metadata.topics().first().map(|t| (t.error(), t.partitions().len())) {
         Some((None, n)) if n > 0 => Ok(n),
         _ => Err(ClusterError::Config(format!(
-            "the input topic {} does not exist (or has no partitions): create it first",
-            config.input_topic
+            "the input topic {topic} does not exist (or has no partitions): create it first"
         ))),
     }
 }
 
-/// The input's high watermarks now.
-fn end_offsets(config: &ClusterConfig, partitions: usize) -> Result<Vec<i64>> {
+/// The high watermarks of the input topic `topic` now.
+pub(crate) fn end_offsets(config: &ClusterConfig, topic: &str, partitions: usize) -> Result<Vec<i64>> {
     let consumer = metadata_consumer(config)?;
     (0..partitions as i32)
         .map(|p| {
-            let what = format!("reading the end offset of {} partition {p}", config.input_topic);
+            let what = format!("reading the end offset of {topic} partition {p}");
             consumer
-                .fetch_watermarks(&config.input_topic, p, METADATA_TIMEOUT)
+                .fetch_watermarks(topic, p, METADATA_TIMEOUT)
                 .map(|(_, high)| high)
                 .map_err(ClusterError::kafka(what))
         })
@@ -148,7 +156,7 @@ fn end_offsets(config: &ClusterConfig, partitions: usize) -> Result<Vec<i64>> {
 }
 
 /// Creates the repartition topic `topic` unless it exists.
-fn create_repartition_topic(config: &ClusterConfig, topic: &str, partitions: usize) -> Result<()> {
+pub(crate) fn create_repartition_topic(config: &ClusterConfig, topic: &str, partitions: usize) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &config.brokers)
         .create()

@@ -75,16 +75,32 @@ impl ClusterConfig {
         }
     }
 
+    /// A configuration for [`execute_distributed`](crate::execute_distributed), which takes
+    /// its topics from the job's Kafka sources and sinks: `input_topic` and `output_topic`
+    /// are left empty (it refuses them set); the rest as [`new`](Self::new).
+    pub fn for_graph(
+        brokers: impl Into<String>,
+        application_id: impl Into<String>,
+        checkpoint_store: impl Into<String>,
+    ) -> Self {
+        Self::new(brokers, application_id, "", "", checkpoint_store)
+    }
+
     /// Refuses settings that cannot work, saying what to change.
     pub fn validate(&self) -> Result<()> {
+        if self.input_topic == self.output_topic {
+            return Err(ClusterError::Config("the input and output topics must differ".into()));
+        }
+        self.validate_membership()
+    }
+
+    /// Refuses membership settings that cannot work (everything but the topics).
+    pub(crate) fn validate_membership(&self) -> Result<()> {
         let bad = |message: &str| Err(ClusterError::Config(message.to_string()));
         if self.application_id.is_empty()
             || !self.application_id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
             return bad("the application id must be non-empty and use only letters, digits, `.`, `_` and `-` (it names Kafka topics)");
-        }
-        if self.input_topic == self.output_topic {
-            return bad("the input and output topics must differ");
         }
         if self.threads == 0 {
             return bad("threads must be at least 1");

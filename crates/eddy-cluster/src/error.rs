@@ -28,6 +28,9 @@ pub enum ClusterError {
     /// changed behind the application's back, so its state cannot be restored.
     #[error("checkpoint {0}")]
     Checkpoint(String),
+    /// A job graph's operators failed, or the job cannot run distributed (see the message).
+    #[error("{0}")]
+    Runtime(String),
     /// Another process took over this process's task (it was paused longer than the session
     /// timeout): this process stops; its tasks run elsewhere.
     #[error("fenced: {0}")]

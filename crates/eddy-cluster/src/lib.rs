@@ -63,12 +63,54 @@
 //! eddy_cluster::run(WordCount, &config, Arc::new(AtomicBool::new(false))).unwrap();
 //! ```
 //!
+//!
+//! # Running a DataStream job
+//!
+//! [`execute_distributed`] runs any job built with the DataStream API whose cut edges are
+//! marked (`repartitioned`, `repartition`: see `StreamEnvironment::distributed_plan`): each
+//! sub-topology of its plan runs as partition tasks (`eddy_runtime::partition_task`), one per
+//! partition, assigned, fenced, checkpointed and moved exactly as the tasks above; what
+//! crosses a repartition topic besides records is a [`control`] message. Its sources must
+//! read Kafka topics and its sinks write them (eddy-kafka's `from_kafka` and
+//! `sink_to_kafka` mark them), so the configuration names no topics:
+//!
+//! ```no_run
+//! use std::sync::{atomic::AtomicBool, Arc};
+//! use std::time::Duration;
+//! use eddy_cluster::ClusterConfig;
+//! use eddy_kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt, Text};
+//! use eddy_stream::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let brokers = "127.0.0.1:9092";
+//! let lines = KafkaSource::builder().brokers(brokers).topics(["lines"]).build()?;
+//! let counts = KafkaSink::builder().brokers(brokers).topic("counts").serializer(Text)
+//!     .delivery(DeliveryGuarantee::ExactlyOnce).transactional_id_prefix("wc-counts").build()?;
+//! let env = StreamEnvironment::new();
+//! env.from_kafka(lines, WatermarkStrategy::monotonous(), "lines")
+//!     .flat_map(|line: String| line.split(' ').map(String::from).collect::<Vec<_>>())
+//!     .key_by(|w: &String| w.clone())
+//!     .repartitioned(Repartitioned::named("words"))
+//!     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+//!     .aggregate_with(Count, |w, window, n| format!("{},{w},{n}", window.start))
+//!     .uid("counts")
+//!     .sink_to_kafka(counts)
+//!     .uid("counts-sink");
+//! let config = ClusterConfig::for_graph(brokers, "word-count", "file:///shared/wc");
+//! // Start the same program in as many processes as needed; set `stop` on SIGTERM.
+//! eddy_cluster::execute_distributed(&env, &config, Arc::new(AtomicBool::new(false)))?;
+//! # Ok(()) }
+//! ```
+//!
 //! See `docs/scale-out.md` for how this maps to Kafka Streams and Flink.
 
 mod checkpoint;
 pub mod cluster;
 pub mod config;
+pub mod control;
+mod distributed;
 pub mod error;
+mod graph_work;
 pub mod group_snapshot;
 mod incarnation;
 pub mod job;
@@ -81,9 +123,12 @@ mod task;
 mod test_job;
 pub mod topology;
 pub mod window_state;
+mod windowed;
+mod work;
 
 pub use cluster::run;
 pub use config::ClusterConfig;
+pub use distributed::execute_distributed;
 pub use error::{ClusterError, Result};
 pub use job::{Branch, InputRecord, Keyed, WindowedJob};
 pub use member::Summary;

@@ -17,34 +17,33 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::KafkaResult;
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
 use crate::cluster::Process;
 use crate::config::ClusterConfig;
 use crate::error::{ClusterError, Result};
-use crate::job::{InputRecord, WindowedJob};
 use crate::liveness::{Heartbeat, Watch};
 use crate::task::{Context, Task};
-use crate::topology::Role;
+use crate::work::{Committed, Received, Role, Work};
 
 /// How long a call to the group coordinator may take.
 const GROUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A member's tasks and what they share.
-struct Tasks<J: WindowedJob> {
-    cx: Context<J>,
-    tasks: BTreeMap<(Role, i32), Task<J>>,
+struct Tasks<W: Work> {
+    cx: Context<W>,
+    tasks: BTreeMap<(Role<W>, i32), Task<W>>,
     /// The first error met in a rebalance callback, reported by the loop.
     error: Option<ClusterError>,
     /// What the member did, for its summary.
     summary: Summary,
 }
 
-impl<J: WindowedJob> Tasks<J> {
-    fn role_of(&self, topic: &str) -> Role {
-        self.cx.topology.role_of(topic)
+impl<W: Work> Tasks<W> {
+    fn role_of(&self, topic: &str) -> Role<W> {
+        self.cx.work.role_of(topic)
     }
 
     /// Starts the tasks of newly assigned partitions; returns where to read each.
@@ -55,15 +54,15 @@ impl<J: WindowedJob> Tasks<J> {
     /// request reads all their committed offsets, after every fencing.
     fn assign(
         &mut self,
-        consumer: &BaseConsumer<Rebalancing<J>>,
+        consumer: &BaseConsumer<Rebalancing<W>>,
         assigned: &TopicPartitionList,
     ) -> Result<TopicPartitionList> {
         let started = Instant::now();
         let cx = &self.cx;
-        let wanted: Vec<(Role, String, i32)> = assigned
+        let wanted: Vec<(Role<W>, String, i32)> = assigned
             .elements()
             .iter()
-            .map(|e| (cx.topology.role_of(e.topic()), e.topic().to_string(), e.partition()))
+            .map(|e| (cx.work.role_of(e.topic()), e.topic().to_string(), e.partition()))
             .collect();
         let incarnations = wanted.iter().map(|(role, _, partition)| (*role, *partition)).collect();
         let producers = in_parallel(incarnations, |(role, partition)| Task::incarnate(cx, role, partition));
@@ -74,8 +73,8 @@ impl<J: WindowedJob> Tasks<J> {
         let count = wanted.len();
         let starts = wanted.into_iter().zip(producers).collect();
         let tasks = in_parallel(starts, |((role, topic, partition), producer)| {
-            let offset = committed.get(&(topic.clone(), partition)).copied();
-            Task::resume(cx, role, &topic, partition, producer, offset).map(|task| (role, topic, partition, task))
+            let last = committed.get(&(topic.clone(), partition)).cloned();
+            Task::resume(cx, role, &topic, partition, producer, last).map(|task| (role, topic, partition, task))
         });
         let mut from = TopicPartitionList::new();
         for started in tasks {
@@ -97,7 +96,7 @@ impl<J: WindowedJob> Tasks<J> {
     }
 
     /// Commits and drops the tasks of revoked partitions.
-    fn revoke(&mut self, consumer: &BaseConsumer<Rebalancing<J>>, revoked: &TopicPartitionList) -> Result<()> {
+    fn revoke(&mut self, consumer: &BaseConsumer<Rebalancing<W>>, revoked: &TopicPartitionList) -> Result<()> {
         let group = consumer.group_metadata();
         let mut handed = Vec::new();
         for element in revoked.elements() {
@@ -115,14 +114,19 @@ impl<J: WindowedJob> Tasks<J> {
         Ok(())
     }
 
+    /// Tells every task that processing time passed.
+    fn tick(&mut self) -> Result<()> {
+        self.tasks.values_mut().try_for_each(|task| task.tick(&self.cx))
+    }
+
     /// Commits every task.
-    fn commit_all(&mut self, consumer: &BaseConsumer<Rebalancing<J>>) -> Result<()> {
+    fn commit_all(&mut self, consumer: &BaseConsumer<Rebalancing<W>>) -> Result<()> {
         let Some(group) = consumer.group_metadata() else { return Ok(()) };
         let positions = consumer.position().unwrap_or_default();
         for ((role, partition), task) in &mut self.tasks {
-            if *role == Role::Source {
+            if self.cx.work.skips_markers(*role) {
                 if let Some(Offset::Offset(position)) =
-                    positions.find_partition(&self.cx.topology.input, *partition).map(|e| e.offset())
+                    positions.find_partition(task.topic(), *partition).map(|e| e.offset())
                 {
                     task.skip_to(position);
                 }
@@ -136,7 +140,7 @@ impl<J: WindowedJob> Tasks<J> {
 /// trips to the broker that wait for nothing another task does: they run at once, so a
 /// member's commit takes about as long as one task's. One after another, at ~0.1 s each,
 /// 8 tasks took most of a 1 s commit interval.
-fn commit<J: WindowedJob>(cx: &Context<J>, group: &ConsumerGroupMetadata, tasks: Vec<&mut Task<J>>) -> Result<()> {
+fn commit<W: Work>(cx: &Context<W>, group: &ConsumerGroupMetadata, tasks: Vec<&mut Task<W>>) -> Result<()> {
     match tasks.len() {
         0 => Ok(()),
         1 => tasks.into_iter().try_for_each(|task| task.commit(cx, group)),
@@ -144,12 +148,12 @@ fn commit<J: WindowedJob>(cx: &Context<J>, group: &ConsumerGroupMetadata, tasks:
     }
 }
 
-/// The committed offsets of `partitions` in the group, by topic and partition (none for a
-/// partition without one).
+/// The committed offsets of `partitions` in the group, with their metadata, by topic and
+/// partition (none for a partition without one).
 fn committed_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     partitions: &TopicPartitionList,
-) -> Result<BTreeMap<(String, i32), i64>> {
+) -> Result<BTreeMap<(String, i32), Committed>> {
     let mut list = TopicPartitionList::new();
     for element in partitions.elements() {
         list.add_partition(element.topic(), element.partition());
@@ -161,7 +165,10 @@ fn committed_offsets<C: ConsumerContext>(
         .elements()
         .iter()
         .filter_map(|e| match e.offset() {
-            Offset::Offset(offset) => Some(((e.topic().to_string(), e.partition()), offset)),
+            Offset::Offset(offset) => {
+                let committed = Committed { offset, metadata: e.metadata().to_string() };
+                Some(((e.topic().to_string(), e.partition()), committed))
+            }
             _ => None,
         })
         .collect())
@@ -182,19 +189,19 @@ fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Syn
 }
 
 /// The consumer's context: runs the rebalance callbacks on the member's tasks.
-struct Rebalancing<J: WindowedJob> {
-    tasks: Arc<Mutex<Tasks<J>>>,
+struct Rebalancing<W: Work> {
+    tasks: Arc<Mutex<Tasks<W>>>,
 }
 
-impl<J: WindowedJob> Rebalancing<J> {
-    fn lock(&self) -> MutexGuard<'_, Tasks<J>> {
+impl<W: Work> Rebalancing<W> {
+    fn lock(&self) -> MutexGuard<'_, Tasks<W>> {
         self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-impl<J: WindowedJob> ClientContext for Rebalancing<J> {}
+impl<W: Work> ClientContext for Rebalancing<W> {}
 
-impl<J: WindowedJob> ConsumerContext for Rebalancing<J> {
+impl<W: Work> ConsumerContext for Rebalancing<W> {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
         let mut tasks = self.lock();
         let outcome: KafkaResult<()> = match err {
@@ -226,26 +233,18 @@ impl<J: WindowedJob> ConsumerContext for Rebalancing<J> {
 /// until every window task has fired its last window. With static membership (`instance`)
 /// it keeps a liveness lease and stands in for silent members (see `liveness`); a
 /// `stand_in` itself stops quietly when the member it stands in for comes back.
-pub(crate) fn run<J: WindowedJob>(
-    process: &Arc<Process<J>>,
-    instance: Option<String>,
-    stand_in: bool,
-) -> Result<Summary> {
+pub(crate) fn run<W: Work>(process: &Arc<Process<W>>, instance: Option<String>, stand_in: bool) -> Result<Summary> {
     let config = &process.config;
     let store = crate::store::CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
-    let topology = process.topology.clone();
-    let topics: Vec<String> = topology.subscribed().into_iter().map(str::to_string).collect();
+    let topics = process.work.subscribed();
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-    let windows = process.partitions * topology.branches.len();
+    let finishing = process.work.finishing_tasks(process.partitions);
     let cx = Context {
-        job: process.job.clone(),
+        work: process.work.clone(),
         application_id: config.application_id.clone(),
         brokers: config.brokers.clone(),
-        topology,
         partitions: process.partitions,
-        partitioner: crate::repartition::Partitioner::new(config.max_parallelism, process.partitions),
         store,
-        ends: process.ends.clone(),
     };
     let tasks = Arc::new(Mutex::new(Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default() }));
     let heartbeat_interval = (config.session_timeout / 6).max(Duration::from_millis(100));
@@ -259,7 +258,7 @@ pub(crate) fn run<J: WindowedJob>(
             Heartbeat::start(&config.checkpoint_store, config.s3_endpoint.as_deref(), instance, heartbeat_interval)?;
         liveness = Some((instance.as_str(), heartbeat, Watch::default()));
     }
-    let consumer: BaseConsumer<Rebalancing<J>> = settings
+    let consumer: BaseConsumer<Rebalancing<W>> = settings
         .set("bootstrap.servers", &config.brokers)
         .set("group.id", &config.application_id)
         .set("partition.assignment.strategy", "cooperative-sticky")
@@ -280,7 +279,7 @@ pub(crate) fn run<J: WindowedJob>(
         if process.stop.load(Ordering::Relaxed) {
             break lock().commit_all(&consumer);
         }
-        let stepped = step(&consumer, &tasks, config, windows, &mut last_commit).and_then(|flow| {
+        let stepped = step(&consumer, &tasks, config, finishing, &mut last_commit).and_then(|flow| {
             // Every heartbeat interval, a look at the others' leases.
             if let (Some((own, _, watch)), true) = (&mut liveness, last_watch.elapsed() >= heartbeat_interval) {
                 last_watch = Instant::now();
@@ -362,17 +361,18 @@ fn instance_fenced<C: ConsumerContext>(consumer: &BaseConsumer<C>, error: &Clust
 /// Whether a member goes on.
 enum Flow {
     Running,
-    /// A bounded run's every window fired and is committed.
+    /// A bounded run's every task finished and is committed.
     Finished,
 }
 
 /// Polls one record and processes it; commits every task when the commit interval is up. A
-/// bounded run is finished when all `windows` window tasks (of every branch) are done.
-fn step<J: WindowedJob>(
-    consumer: &BaseConsumer<Rebalancing<J>>,
-    tasks: &Mutex<Tasks<J>>,
+/// bounded run is finished when `finishing` tasks are done (a windowed job's window tasks of
+/// every branch; every task of a job graph).
+fn step<W: Work>(
+    consumer: &BaseConsumer<Rebalancing<W>>,
+    tasks: &Mutex<Tasks<W>>,
     config: &ClusterConfig,
-    windows: usize,
+    finishing: usize,
     last_commit: &mut Instant,
 ) -> Result<Flow> {
     // Polled without the lock: the rebalance callbacks, run inside `poll`, take it.
@@ -387,11 +387,19 @@ fn step<J: WindowedJob>(
             let role = tasks.role_of(message.topic());
             // A record of a partition revoked since it was fetched has no task: skipped.
             if let Some(task) = tasks.tasks.get_mut(&(role, message.partition())) {
-                let record = InputRecord {
-                    payload: message.payload().unwrap_or_default(),
+                let control = message.headers().and_then(|headers| {
+                    headers.iter().find(|h| h.key == crate::control::CONTROL_HEADER).and_then(|h| h.value)
+                });
+                let record = Received {
+                    topic: message.topic(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key(),
+                    payload: message.payload(),
                     timestamp: message.timestamp().to_millis(),
+                    control,
                 };
-                task.process(&mut tasks.cx, message.offset(), record)?;
+                task.process(&tasks.cx, &record)?;
                 tasks.summary.records += 1;
             }
         }
@@ -401,14 +409,16 @@ fn step<J: WindowedJob>(
             return Err(ClusterError::kafka("polling the group")(e));
         }
         Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-        None => {}
+        // Idle: processing time still passes.
+        None => tasks.tick()?,
     }
     if last_commit.elapsed() < config.commit_interval {
         return Ok(Flow::Running);
     }
     *last_commit = Instant::now();
+    tasks.tick()?;
     tasks.commit_all(consumer)?;
-    match tasks.cx.ends.is_some() && tasks.cx.store.done_count()? >= windows {
+    match config.bounded && tasks.cx.store.done_count()? >= finishing {
         true => Ok(Flow::Finished),
         false => Ok(Flow::Running),
     }

@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! state/<branch>/<partition>/<offset>.bin   a window task's checkpoint manifest at committed offset <offset>
+//! state/sub-topology-<n>/<partition>/<id>.bin   a job graph's partition task's state, checkpoint <id> (see `graph_work`)
 //! state/<branch>/<partition>/groups/<g>/<offset>.bin   key group g's open windows as of <offset> (see `checkpoint`)
 //! done/<branch>-<partition>                 (bounded runs) the window task has fired its last window
 //! bounded-end-offsets.json                  (bounded runs) the input's end offsets, seen once at start
@@ -85,7 +86,29 @@ impl CheckpointStore {
 
     /// Where the state of branch `branch`'s window task `partition` taken at `offset` lives.
     pub fn state_path(branch: &str, partition: i32, offset: i64) -> Path {
-        Path::from(format!("state/{branch}/{partition}/{offset:020}.bin"))
+        Self::checkpoint_path(branch, partition, &format!("{offset:020}"))
+    }
+
+    /// Where checkpoint `id` of task `name`/`partition` lives: `state/<name>/<partition>/<id>.bin`.
+    pub fn checkpoint_path(name: &str, partition: i32, id: &str) -> Path {
+        Path::from(format!("state/{name}/{partition}/{id}.bin"))
+    }
+
+    /// Files checkpoint `id` of task `name`/`partition`.
+    pub fn put_checkpoint(&self, name: &str, partition: i32, id: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = Self::checkpoint_path(name, partition, id);
+        let put = self.store.put(&path, PutPayload::from(bytes));
+        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
+    }
+
+    /// Checkpoint `id` of task `name`/`partition`, if filed.
+    pub fn get_checkpoint(&self, name: &str, partition: i32, id: &str) -> Result<Option<Vec<u8>>> {
+        self.get(&Self::checkpoint_path(name, partition, id))
+    }
+
+    /// Deletes checkpoint `id` of task `name`/`partition` (superseded by a newer committed one).
+    pub fn delete_checkpoint(&self, name: &str, partition: i32, id: &str) -> Result<()> {
+        self.delete(Self::checkpoint_path(name, partition, id))
     }
 
     /// Files the checkpoint manifest of branch `branch`'s window task `partition`, taken at
@@ -153,7 +176,7 @@ impl CheckpointStore {
 
     /// The end offsets of a bounded run: the ones already recorded by any process, else
     /// `seen` (recorded now), so every process stops at the same offsets.
-    pub fn end_offsets(&self, seen: Vec<i64>) -> Result<Vec<i64>> {
+    pub fn end_offsets<T: serde::Serialize + serde::de::DeserializeOwned>(&self, seen: T) -> Result<T> {
         let path = Path::from("bounded-end-offsets.json");
         let bytes = serde_json::to_vec(&seen).expect("offsets serialize");
         let create = PutOptions { mode: PutMode::Create, ..Default::default() };

@@ -1,81 +1,45 @@
 //! A task: one partition of one sub-topology, with its own transactional producer.
 //!
-//! A source task owns an input partition: it runs [`WindowedJob::extract`] on each record and
-//! writes each keyed value to the partition of its key group in its branch's repartition
-//! topic. A window task owns a partition of one branch's repartition topic, the key groups
-//! in it and their windows; it writes the rows of fired windows to the branch's output topic.
-//!
-//! Each task commits on its own, every commit interval: in one Kafka transaction of its own
-//! producer (`transactional.id = <application.id>-<source|branch name>-<partition>-<n>`, its
-//! [incarnation](crate::incarnation) `n`) go the records it wrote and the offset it read up
-//! to (`send_offsets_to_transaction` with the consumer group's metadata), so the input
-//! consumed and the output produced commit together or not at all. A window task first files
-//! its state in the checkpoint store under that offset. When a task starts elsewhere, it
-//! fences the previous incarnation (aborting what the old owner left open: a zombie can no
-//! longer commit) and writes as the next.
+//! What a task computes is its [`Work`]'s body (a [`WindowedJob`](crate::WindowedJob)'s
+//! source or window task, or a DataStream graph's partition task); what every task does the
+//! same way is here: it reads its partition from the committed offset on, skipping what it
+//! read before a restart, and commits on its own, every commit interval. In one Kafka
+//! transaction of its own producer (`transactional.id = <application.id>-<name>-<partition>-<n>`,
+//! its [incarnation](crate::incarnation) `n`) go the records it wrote and the offset it read
+//! up to (`send_offsets_to_transaction` with the consumer group's metadata), so the input
+//! consumed and the output produced commit together or not at all. Its body files its state
+//! in the checkpoint store under that offset first. When a task starts elsewhere, it fences
+//! the previous incarnation (aborting what the old owner left open: a zombie can no longer
+//! commit) and writes as the next.
 
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
+use rdkafka::producer::{BaseProducer, Producer, PurgeConfig};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::checkpoint::Checkpoints;
 use crate::error::{ClusterError, Result};
-use crate::group_snapshot::GroupFormat;
 use crate::incarnation::TRANSACTION_TIMEOUT;
-use crate::job::{InputRecord, WindowedJob};
-use crate::repartition::{Envelope, Partitioner};
 use crate::store::CheckpointStore;
-use crate::topology::{Role, Topology};
-use crate::window_state::WindowState;
+use crate::work::{Committed, Out, Received, Role, Work};
 
 /// How long dropping a task may wait for its transaction's abort.
 const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a member's tasks share: the job, the topics, where state goes.
-pub struct Context<J> {
-    pub(crate) job: std::sync::Arc<J>,
+/// What a member's tasks share: the work, the names, where state goes.
+pub struct Context<W> {
+    pub(crate) work: std::sync::Arc<W>,
     pub(crate) application_id: String,
     pub(crate) brokers: String,
-    pub(crate) topology: std::sync::Arc<Topology>,
-    /// Partitions of the input topic (= of each repartition topic, = source tasks).
+    /// Partitions of the input topics (= of each repartition topic, = tasks per sub-topology).
     pub(crate) partitions: usize,
-    pub(crate) partitioner: Partitioner,
     pub(crate) store: CheckpointStore,
-    /// The input's end offsets, in a bounded run.
-    pub(crate) ends: Option<Vec<i64>>,
-}
-
-impl<J: WindowedJob> Context<J> {
-    /// How window tasks file a key group's windows.
-    fn format(&self) -> GroupFormat {
-        GroupFormat { window_ms: self.job.window_ms(), max_parallelism: self.partitioner.max_parallelism() }
-    }
-}
-
-/// What a task keeps besides its offsets.
-enum Body<K, A> {
-    Source {
-        /// The newest event time read.
-        newest: i64,
-        /// The watermark last written to the repartition topic.
-        emitted: i64,
-    },
-    Window {
-        /// The branch whose windows these are.
-        branch: usize,
-        state: WindowState<K, A>,
-        /// Where its checkpoints are.
-        checkpoints: Checkpoints,
-        /// Whether its `done/` marker is written.
-        marked_done: bool,
-    },
 }
 
 /// One partition of one sub-topology.
-pub struct Task<J: WindowedJob> {
+pub struct Task<W: Work> {
+    role: Role<W>,
     topic: String,
     partition: i32,
     producer: BaseProducer,
@@ -90,42 +54,36 @@ pub struct Task<J: WindowedJob> {
     read_any: bool,
     /// When it started, until its first commit (logged: how long a moved task takes to run).
     started: Option<Instant>,
-    body: Body<J::Key, J::Accumulator>,
-    keyed: Vec<crate::job::Keyed<J::Key, J::Value>>,
-    rows: Vec<Vec<u8>>,
+    /// Whether its `done/` marker is written.
+    marked_done: bool,
+    body: W::Body,
 }
 
-impl<J: WindowedJob> Task<J> {
+impl<W: Work> Task<W> {
     /// The producer of a new incarnation of `role`'s task `partition`: the previous owner is
     /// fenced, its open transaction aborted. Read the task's committed offset after this
     /// (the fencing aborted any offsets the previous owner left pending), then
     /// [`resume`](Task::resume).
-    pub fn incarnate(cx: &Context<J>, role: Role, partition: i32) -> Result<BaseProducer> {
-        let task = cx.topology.transactional_id(&cx.application_id, role, partition);
+    pub fn incarnate(cx: &Context<W>, role: Role<W>, partition: i32) -> Result<BaseProducer> {
+        let task = format!("{}-{}-{partition}", cx.application_id, cx.work.name(role));
         crate::incarnation::start(&cx.brokers, &cx.store, &task)
     }
 
-    /// Starts the task of `partition` of `topic`, writing with `producer` (from
-    /// [`incarnate`](Task::incarnate)), from its committed offset `committed`: restores a
-    /// window task's state from the checkpoint that offset names.
+    /// Starts `role`'s task of `partition` of `topic`, writing with `producer` (from
+    /// [`incarnate`](Task::incarnate)), from its last commit `committed`: restores its
+    /// state from the checkpoint that commit names.
     pub fn resume(
-        cx: &Context<J>,
-        role: Role,
+        cx: &Context<W>,
+        role: Role<W>,
         topic: &str,
         partition: i32,
         producer: BaseProducer,
-        committed: Option<i64>,
+        committed: Option<Committed>,
     ) -> Result<Self> {
-        let body = match role {
-            Role::Source => Body::Source { newest: i64::MIN, emitted: i64::MIN },
-            Role::Window(branch) => {
-                let name = &cx.topology.branches[branch].name;
-                let (state, checkpoints) =
-                    Checkpoints::restore(&cx.store, name, partition, committed, cx.partitions, &cx.format())?;
-                Body::Window { branch, state, checkpoints, marked_done: false }
-            }
-        };
+        let body = W::resume(cx, role, partition, committed.as_ref())?;
+        let committed = committed.map(|c| c.offset);
         let mut task = Task {
+            role,
             topic: topic.to_string(),
             partition,
             producer,
@@ -135,12 +93,16 @@ impl<J: WindowedJob> Task<J> {
             dirty: false,
             read_any: false,
             started: Some(Instant::now()),
+            marked_done: false,
             body,
-            keyed: Vec::new(),
-            rows: Vec::new(),
         };
         task.mark_done_if_finished(cx)?;
         Ok(task)
+    }
+
+    /// The topic whose partition the task reads.
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// Where the consumer starts reading the task's partition.
@@ -148,48 +110,22 @@ impl<J: WindowedJob> Task<J> {
         self.committed.map_or(Offset::Beginning, Offset::Offset)
     }
 
-    /// Processes the record at `offset` (one read again after a restart is skipped).
-    pub fn process(&mut self, cx: &mut Context<J>, offset: i64, record: InputRecord<'_>) -> Result<()> {
-        if offset < self.next_offset {
+    /// Processes `record` (one read again after a restart is skipped).
+    pub fn process(&mut self, cx: &Context<W>, record: &Received<'_>) -> Result<()> {
+        if record.offset < self.next_offset {
             return Ok(());
         }
-        self.next_offset = offset + 1;
+        self.next_offset = record.offset + 1;
         self.dirty = true;
         self.read_any = true;
-        match &mut self.body {
-            Body::Source { newest, .. } => {
-                cx.job.extract(&record, &mut self.keyed);
-                for keyed in self.keyed.drain(..) {
-                    let branches = cx.topology.branches.len();
-                    let topic = &cx.topology.branches.get(keyed.branch).ok_or_else(|| {
-                        ClusterError::Config(format!(
-                            "extract gave a value for branch {}, but the job has {branches} branches",
-                            keyed.branch
-                        ))
-                    })?;
-                    *newest = (*newest).max(keyed.timestamp);
-                    let group = cx.partitioner.key_group(&keyed.key);
-                    let partition = cx.partitioner.partition_of(group);
-                    let envelope = Envelope::Record { key: keyed.key, value: keyed.value, timestamp: keyed.timestamp };
-                    let record = envelope.encode();
-                    send(&self.producer, &mut self.in_transaction, &topic.repartition, Some(partition), &record)?;
-                }
-            }
-            Body::Window { branch, state, .. } => match Envelope::<J::Key, J::Value>::decode(record.payload)? {
-                Envelope::Record { key, value, timestamp } => {
-                    let group = cx.partitioner.key_group(&key) as u32;
-                    state.add(&*cx.job, *branch, group, key, value, timestamp);
-                }
-                Envelope::Watermark { producer, watermark } => {
-                    state.advance(&*cx.job, *branch, producer, watermark, &mut self.rows)?;
-                    let output = &cx.topology.branches[*branch].output;
-                    for row in self.rows.drain(..) {
-                        send(&self.producer, &mut self.in_transaction, output, None, &row)?;
-                    }
-                }
-            },
-        }
-        Ok(())
+        let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
+        W::process(cx, &mut self.body, record, &mut out)
+    }
+
+    /// Processing time passed: sends what the body has due.
+    pub fn tick(&mut self, cx: &Context<W>) -> Result<()> {
+        let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
+        W::tick(cx, &mut self.body, &mut out)
     }
 
     /// Moves the read position past what the consumer skipped (transaction markers), once
@@ -204,51 +140,35 @@ impl<J: WindowedJob> Task<J> {
     }
 
     /// Commits what the task did since its last commit, in one transaction with its input
-    /// offset; a window task checkpoints its state first. `group` is the consumer group's
+    /// offset; its body checkpoints its state first. `group` is the consumer group's
     /// current metadata (the broker refuses the offsets of a member that is no longer in it).
-    pub fn commit(&mut self, cx: &Context<J>, group: &ConsumerGroupMetadata) -> Result<()> {
-        if let Body::Source { newest, emitted } = &mut self.body {
-            let at_end = cx.ends.as_ref().is_some_and(|ends| self.next_offset >= ends[self.partition as usize]);
-            let watermark = match at_end {
-                true => i64::MAX,
-                false => newest.saturating_sub(cx.job.out_of_orderness_ms()).saturating_sub(1),
-            };
-            if watermark > *emitted {
-                let mark =
-                    Envelope::<J::Key, J::Value>::Watermark { producer: self.partition as u32, watermark }.encode();
-                for topic in &cx.topology.branches {
-                    for partition in 0..cx.partitions as i32 {
-                        send(&self.producer, &mut self.in_transaction, &topic.repartition, Some(partition), &mark)?;
-                    }
-                }
-                *emitted = watermark;
-                self.dirty = true;
-            }
+    pub fn commit(&mut self, cx: &Context<W>, group: &ConsumerGroupMetadata) -> Result<()> {
+        let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
+        if W::prepare(cx, &mut self.body, self.partition, self.next_offset, &mut out)? {
+            self.dirty = true;
         }
-        if !self.dirty {
+        // What the body sent between commits (a tick's output) commits too.
+        if !self.dirty && !self.in_transaction {
             return Ok(());
         }
-        if let Body::Window { state, checkpoints, .. } = &mut self.body {
-            checkpoints.write(&cx.store, state, &cx.format(), self.next_offset)?;
-        }
+        let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
+        let metadata = W::checkpoint(cx, &mut self.body, self.partition, self.next_offset, &mut out)?;
         let what = || format!("committing {} partition {}", self.topic, self.partition);
         if !self.in_transaction {
             self.producer.begin_transaction().map_err(|e| transaction_error(&self.producer, what(), e))?;
             self.in_transaction = true;
         }
         let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(&self.topic, self.partition, Offset::Offset(self.next_offset))
-            .map_err(ClusterError::kafka(what()))?;
+        let mut offset = offsets.add_partition(&self.topic, self.partition);
+        offset.set_offset(Offset::Offset(self.next_offset)).map_err(ClusterError::kafka(what()))?;
+        offset.set_metadata(metadata);
         let committed = self
             .producer
             .send_offsets_to_transaction(&offsets, group, TRANSACTION_TIMEOUT)
             .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
         self.in_transaction = false;
         committed.map_err(|e| transaction_error(&self.producer, what(), e))?;
-        if let Body::Window { checkpoints, .. } = &mut self.body {
-            checkpoints.committed(&cx.store, self.next_offset)?;
-        }
+        W::committed(cx, &mut self.body, self.next_offset)?;
         self.committed = Some(self.next_offset);
         self.dirty = false;
         if let Some(started) = self.started.take() {
@@ -267,12 +187,10 @@ impl<J: WindowedJob> Task<J> {
         }
     }
 
-    fn mark_done_if_finished(&mut self, cx: &Context<J>) -> Result<()> {
-        if let Body::Window { branch, state, marked_done, .. } = &mut self.body {
-            if state.finished() && !*marked_done && !self.dirty {
-                cx.store.mark_done(&cx.topology.branches[*branch].name, self.partition)?;
-                *marked_done = true;
-            }
+    fn mark_done_if_finished(&mut self, cx: &Context<W>) -> Result<()> {
+        if W::finished(&self.body) && !self.marked_done && !self.dirty {
+            cx.store.mark_done(cx.work.name(self.role), self.partition)?;
+            self.marked_done = true;
         }
         Ok(())
     }
@@ -289,40 +207,9 @@ fn abort(producer: &BaseProducer) -> rdkafka::error::KafkaResult<()> {
     producer.abort_transaction(ABORT_TIMEOUT)
 }
 
-/// Sends one record in the task's transaction (begun on its first record), waiting while the
-/// producer's queue is full.
-fn send(
-    producer: &BaseProducer,
-    in_transaction: &mut bool,
-    topic: &str,
-    partition: Option<i32>,
-    payload: &[u8],
-) -> Result<()> {
-    if !*in_transaction {
-        producer
-            .begin_transaction()
-            .map_err(|e| transaction_error(producer, format!("beginning a transaction on {topic}"), e))?;
-        *in_transaction = true;
-    }
-    let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
-    if let Some(partition) = partition {
-        record = record.partition(partition);
-    }
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                producer.poll(Duration::from_millis(10));
-                record = returned;
-            }
-            Err((e, _)) => return Err(transaction_error(producer, format!("writing to {topic}"), e)),
-        }
-    }
-}
-
 /// [`ClusterError::Fenced`] when a newer producer with the task's transactional id fenced
 /// this one (the task runs elsewhere now), else the Kafka error.
-fn transaction_error(producer: &BaseProducer, what: String, error: KafkaError) -> ClusterError {
+pub(crate) fn transaction_error(producer: &BaseProducer, what: String, error: KafkaError) -> ClusterError {
     let fenced = |code| {
         matches!(
             code,
@@ -346,10 +233,14 @@ mod tests {
     use rdkafka::client::DefaultClientContext;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
+    use rdkafka::producer::BaseRecord;
     use rdkafka::ClientConfig;
 
     use super::*;
-    use crate::job::Keyed;
+    use crate::job::{InputRecord, Keyed, WindowedJob};
+    use crate::repartition::{Envelope, Partitioner};
+    use crate::topology::{Role, Topology};
+    use crate::windowed::Windowed;
 
     /// One value per record, keyed by the record's text, at time 0.
     struct Echo;
@@ -391,25 +282,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
         let config = crate::ClusterConfig::new(&brokers, "app", "in", "out", &url);
-        let mut cx = Context {
-            job: Arc::new(Echo),
-            application_id: "app".into(),
-            brokers: brokers.clone(),
-            topology: Arc::new(Topology::of(&Echo, &config).unwrap()),
-            partitions: 1,
+        let work = Windowed {
+            job: Echo,
+            topology: Topology::of(&Echo, &config).unwrap(),
             partitioner: Partitioner::new(128, 1),
-            store: CheckpointStore::open(&url, None).unwrap(),
             ends: None,
         };
-        let record = |text: &'static str| InputRecord { payload: text.as_bytes(), timestamp: None };
+        let cx = Context {
+            work: Arc::new(work),
+            application_id: "app".into(),
+            brokers: brokers.clone(),
+            partitions: 1,
+            store: CheckpointStore::open(&url, None).unwrap(),
+        };
+        let record = |text: &'static str| Received {
+            topic: "in",
+            partition: 0,
+            offset: 0,
+            key: None,
+            payload: Some(text.as_bytes()),
+            timestamp: None,
+            control: None,
+        };
 
         // The first owner writes a record and never commits.
-        let start = |cx: &Context<Echo>| {
+        let start = |cx: &Context<Windowed<Echo>>| {
             let producer = Task::incarnate(cx, Role::Source, 0).unwrap();
             Task::resume(cx, Role::Source, "in", 0, producer, None).unwrap()
         };
         let mut first = start(&cx);
-        first.process(&mut cx, 0, record("first")).unwrap();
+        first.process(&cx, &record("first")).unwrap();
         first.producer.flush(TRANSACTION_TIMEOUT).unwrap();
         // A reader waits at its open transaction.
         let reader: BaseConsumer = ClientConfig::new()
@@ -436,7 +338,7 @@ mod tests {
         // the abort before the next owner writes.
         let mut next = start(&cx);
         assert_eq!(read(Duration::from_secs(1)), []);
-        next.process(&mut cx, 0, record("next")).unwrap();
+        next.process(&cx, &record("next")).unwrap();
         let group: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "app").create().unwrap();
         next.commit(&cx, &group.group_metadata().unwrap()).unwrap();

@@ -85,14 +85,13 @@ impl Topology {
         std::iter::once(self.input.as_str()).chain(self.branches.iter().map(|b| b.repartition.as_str())).collect()
     }
 
-    /// The transactional id of a task: `<application id>-source-<p>` or
-    /// `<application id>-<branch name>-<p>`.
-    pub fn transactional_id(&self, application_id: &str, role: Role, partition: i32) -> String {
-        let name = match role {
+    /// The name of `role`'s tasks: `source`, or the branch's name (a task's transactional id
+    /// is `<application id>-<name>-<partition>`).
+    pub fn name(&self, role: Role) -> &str {
+        match role {
             Role::Source => "source",
             Role::Window(branch) => &self.branches[branch].name,
-        };
-        format!("{application_id}-{name}-{partition}")
+        }
     }
 }
 
@@ -130,8 +129,8 @@ mod tests {
         assert_eq!(topology.branches[1].output, "durations");
         assert_eq!(topology.role_of("trips"), Role::Source);
         assert_eq!(topology.role_of("taxi-airports-repartition"), Role::Window(1));
-        assert_eq!(topology.transactional_id("taxi", Role::Window(1), 3), "taxi-airports-3");
-        assert_eq!(topology.transactional_id("taxi", Role::Source, 3), "taxi-source-3");
+        assert_eq!(topology.name(Role::Window(1)), "airports");
+        assert_eq!(topology.name(Role::Source), "source");
     }
 
     #[test]

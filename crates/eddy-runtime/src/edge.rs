@@ -12,6 +12,7 @@ use crate::gate::InputGate;
 use crate::graph::{erase, unerase, AnyEnd, AnyOutput, EdgeFactory, ShipStrategy};
 use crate::metrics::names;
 use crate::observed::{Observed, Observers};
+use crate::partition_task::{merge, topic_input, topic_writer, CutTopic, TopicInput};
 use crate::partitioner::{Forward, KeyGroups, Partitioner, Rebalance, Shuffle};
 use crate::side_channel::{SideChannel, TypedSideChannel};
 use crate::task::Task;
@@ -128,6 +129,26 @@ impl<T: Clone + Send + 'static> EdgeFactory for PlainEdge<T> {
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
         gate::<T>(ctx, receiver, inputs, head)
     }
+
+    fn topic_writer(&self, ctx: &BuildContext, topic: &CutTopic, strategy: ShipStrategy) -> Result<AnyOutput> {
+        let subtask = ctx.info.subtask;
+        match strategy {
+            ShipStrategy::Rebalance => topic_writer::<T, _>(ctx.info.clone(), topic, Rebalance::starting_at(subtask)),
+            ShipStrategy::Shuffle => topic_writer::<T, _>(ctx.info.clone(), topic, Shuffle::seeded(subtask as u64)),
+            other => Err(Error::InvalidJob(format!(
+                "internal: a {other:?} edge does not write repartition topic '{}'",
+                topic.topic
+            ))),
+        }
+    }
+
+    fn topic_input(&self, ctx: &BuildContext, topic: &CutTopic, consumer: AnyOutput) -> Result<Box<dyn TopicInput>> {
+        topic_input::<T>(ctx.info.clone(), topic, consumer)
+    }
+
+    fn merge(&self, head: AnyOutput, inputs: usize) -> Result<Vec<AnyOutput>> {
+        merge::<T>(head, inputs)
+    }
 }
 
 impl<T, K, F> EdgeFactory for KeyedEdge<T, F>
@@ -161,5 +182,18 @@ where
 
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>> {
         gate::<T>(ctx, receiver, inputs, head)
+    }
+
+    fn topic_writer(&self, ctx: &BuildContext, topic: &CutTopic, _: ShipStrategy) -> Result<AnyOutput> {
+        let partitioner = KeyGroups::new(self.key_of.clone(), ctx.config.max_parallelism);
+        topic_writer::<T, _>(ctx.info.clone(), topic, partitioner)
+    }
+
+    fn topic_input(&self, ctx: &BuildContext, topic: &CutTopic, consumer: AnyOutput) -> Result<Box<dyn TopicInput>> {
+        topic_input::<T>(ctx.info.clone(), topic, consumer)
+    }
+
+    fn merge(&self, head: AnyOutput, inputs: usize) -> Result<Vec<AnyOutput>> {
+        merge::<T>(head, inputs)
     }
 }

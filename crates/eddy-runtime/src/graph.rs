@@ -11,6 +11,7 @@ use eddy_core::{Error, Output, Result};
 pub use crate::build_context::BuildContext;
 use crate::checkpoint::committer::TxnCommitter;
 use crate::observed::Observers;
+use crate::partition_task::{CutTopic, TopicInput};
 use crate::repartition::Repartition;
 use crate::side_channel::SideChannel;
 use crate::task::Task;
@@ -88,6 +89,17 @@ pub trait EdgeFactory: Send + Sync {
     fn observe(&self, output: AnyOutput, observers: Observers) -> Result<AnyOutput>;
     /// The downstream head's loop: reads `receiver` (fed by `inputs` senders), drives `head`.
     fn gate(&self, ctx: &BuildContext, receiver: AnyEnd, inputs: usize, head: AnyOutput) -> Result<Box<dyn Task>>;
+    /// In a [partition task](crate::partition_task): the tail of this cut edge, writing its
+    /// records to `topic` spread over its partitions as `strategy` (`KeyGroups`, `Rebalance`
+    /// or `Shuffle`) says.
+    fn topic_writer(&self, ctx: &BuildContext, topic: &CutTopic, strategy: ShipStrategy) -> Result<AnyOutput>;
+    /// In a partition task: the head of this cut edge, decoding `topic`'s records into
+    /// `consumer` (the operator `ctx` describes).
+    fn topic_input(&self, ctx: &BuildContext, topic: &CutTopic, consumer: AnyOutput) -> Result<Box<dyn TopicInput>>;
+    /// In a partition task: one output per input (`inputs` of them, all carrying this edge's
+    /// records) of the operator `head`, which combine their watermarks, align their barriers
+    /// and finish it once all have ended.
+    fn merge(&self, head: AnyOutput, inputs: usize) -> Result<Vec<AnyOutput>>;
 }
 
 /// An operator (or source) in the graph.

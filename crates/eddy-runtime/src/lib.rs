@@ -20,10 +20,11 @@
 //!   per operator and job on demand, with [`record_rates`] per second, the functions' own
 //!   [`user_metrics`] and the [`checkpoint::history`]; [`jobs`] lists an environment's jobs for
 //!   an endpoint, and [`explain`] shows a plan without running it.
-//! - Distributed runs (planned, not run yet): [`sub_topology`] cuts a graph at its key_by,
-//!   rebalance and shuffle edges into the pieces a task runs, [`distributed_plan`] checks the
-//!   cut and names its repartition topics after the edges' [`repartition`] marks, whose
-//!   [`codec`] turns the records that cross into bytes.
+//! - Distributed runs: [`sub_topology`] cuts a graph at its key_by, rebalance and shuffle
+//!   edges into the pieces a task runs, [`distributed_plan`] checks the cut and names its
+//!   repartition topics after the edges' [`repartition`] marks, whose [`codec`] turns the
+//!   records that cross into bytes; a [`partition_task`] runs one piece for one partition on
+//!   its caller's thread, reading and writing the [`topic`]s its consumer group hands it.
 //! - Logs: `tracing` spans `job` › `attempt` › `task` / `checkpoint` (with the job's name, the
 //!   attempt number, the task's name, the checkpoint's id) around every event the runtime
 //!   logs.
@@ -61,6 +62,7 @@ pub mod metric_names;
 pub mod metrics;
 pub mod observed;
 pub mod operator_metrics;
+pub mod partition_task;
 mod partitioner;
 mod planner;
 pub mod record_rates;

@@ -48,7 +48,9 @@ pub trait TopicReader: Send {
     /// Processing time has advanced to `now`: passes on what is buffered and the watermark
     /// the strategy allows now (idleness included).
     fn tick(&mut self, now: Timestamp) -> Result<()>;
-    /// A checkpoint barrier: every record before it has been handed in.
+    /// A checkpoint barrier: every record before it has been handed in. Pass it on to the
+    /// consumers; after [`finish`](Self::finish) the task sends `Barrier::FINAL` here too,
+    /// to collect what they still hold.
     fn barrier(&mut self, barrier: Barrier) -> Result<()>;
     /// The partition's input has ended (a bounded run reached the end offset seen at start):
     /// emits the final watermark and finishes the node's consumers.

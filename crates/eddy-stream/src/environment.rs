@@ -202,6 +202,17 @@ impl StreamEnvironment {
         Ok(job)
     }
 
+    /// Takes the job built so far, with its settings, for a runtime other than `execute`'s
+    /// (the partition tasks of a distributed run, [`eddy_runtime::partition_task`]); the
+    /// environment is then empty again. A job built wrongly is refused as `execute` refuses it.
+    pub fn take_job(&self) -> Result<(JobGraph, JobConfig)> {
+        let mut inner = self.inner();
+        if !inner.misuse.is_empty() {
+            return Err(Error::InvalidJob(std::mem::take(&mut inner.misuse).join("; ")));
+        }
+        Ok((std::mem::take(&mut inner.graph), inner.config.clone()))
+    }
+
     /// The plan of the job built so far, as `execute` would run it: its chains, their
     /// parallelism, and how records cross between them (Flink's `explain`). Print it as text
     /// (`{}`), or take `to_dot()` / `to_mermaid()` for a picture. Builds nothing and starts

@@ -422,7 +422,7 @@ impl Coordinator {
         let ended = Ended::of(&pending);
         let mut sizes: Vec<SubtaskSize> =
             pending.parts.iter().map(|part| SubtaskSize::of(part, self.max_parallelism)).collect();
-        let (operators, changes) = merge(pending.parts, self.max_parallelism);
+        let (operators, changes) = merge_parts(pending.parts, self.max_parallelism);
         match pending.savepoint {
             Some(request) => {
                 let stop = request.stop.is_some();
@@ -466,7 +466,7 @@ impl Coordinator {
         let id = self.next_id;
         self.next_id += 1;
         let header = self.header(id, SnapshotKind::Checkpoint, now_ms(), true);
-        let (operators, changes) = merge(parts, self.max_parallelism);
+        let (operators, changes) = merge_parts(parts, self.max_parallelism);
         let transactions = self.transactions(&operators);
         self.store(header, operators, changes)?;
         self.commit(id, transactions)?;
@@ -686,7 +686,7 @@ pub fn open_verified(path: &Path) -> Result<RestoredState> {
     Ok(RestoredState::from_disk(reader))
 }
 
-fn pending_transactions(operators: &[OperatorSnapshot], uid: &str) -> Vec<Vec<u8>> {
+pub(crate) fn pending_transactions(operators: &[OperatorSnapshot], uid: &str) -> Vec<Vec<u8>> {
     operators
         .iter()
         .filter(|o| o.uid == uid)
@@ -701,7 +701,10 @@ fn pending_transactions(operators: &[OperatorSnapshot], uid: &str) -> Vec<Vec<u8
 /// Subtasks that handed over their changes make an [`OperatorChanges`] of their operator,
 /// in which the other subtasks of the operator (those that handed over all their state)
 /// replace their key groups.
-fn merge(parts: Vec<SubtaskSnapshot>, max_parallelism: usize) -> (Vec<OperatorSnapshot>, Vec<OperatorChanges>) {
+pub(crate) fn merge_parts(
+    parts: Vec<SubtaskSnapshot>,
+    max_parallelism: usize,
+) -> (Vec<OperatorSnapshot>, Vec<OperatorChanges>) {
     let mut operators: Vec<OperatorSnapshot> = Vec::new();
     let changed: HashSet<String> = parts.iter().filter(|p| p.changes.is_some()).map(|p| p.uid.clone()).collect();
     let mut changes: Vec<OperatorChanges> =

@@ -1,0 +1,135 @@
+//! Running this process's share of a DataStream job: [`execute_distributed`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use eddy_runtime::distributed_plan::DistributedPlan;
+use eddy_stream::StreamEnvironment;
+
+use crate::cluster::{create_repartition_topic, end_offsets, input_partitions, run_members};
+use crate::config::ClusterConfig;
+use crate::error::{ClusterError, Result};
+use crate::graph_work::GraphWork;
+use crate::member::Summary;
+use crate::store::CheckpointStore;
+
+/// Runs this process's share of the job built in `env`, as Kafka Streams runs a topology:
+/// `config.threads` members of the consumer group `config.application_id`, each running the
+/// partition tasks the group assigns it — one per partition of each sub-topology of
+/// [`env.distributed_plan`](StreamEnvironment::distributed_plan) — until `stop` is set (each
+/// member commits and hands its tasks back) or, with `config.bounded`, until every task has
+/// read its input to the end offsets seen at start and committed. Start the same program in
+/// as many processes as needed; the environment is empty afterwards, as after `execute`.
+///
+/// The topics come from the job: its sources must read Kafka topics (eddy-kafka's sources
+/// carry the mark), all with the same number of partitions, which is also the number of
+/// partitions of every repartition topic (created here if missing, named
+/// `<application id>-<name>-repartition`) and of tasks per sub-topology. Its sinks write in
+/// each task's transaction (eddy-kafka's sinks carry the mark). So `config.input_topic` and
+/// `config.output_topic` must be empty ([`ClusterConfig::for_graph`]), and
+/// `config.max_parallelism` must be the environment's (the number of key groups).
+///
+/// Refused, each with a message saying what to change: a job the distributed plan refuses
+/// (an unmarked `key_by`, a broadcast, a source that reads no topic, …), a sub-topology that
+/// reads several topics (a union of two repartitioned streams or of two topics: the group
+/// would have to hand partition `p` of each to the same member; not built yet), topics of
+/// different partition counts.
+pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
+    config.validate_membership()?;
+    if !config.input_topic.is_empty() || !config.output_topic.is_empty() {
+        return Err(ClusterError::Config(format!(
+            "execute_distributed reads the topics of the job's Kafka sources and writes those of its sinks, \
+             but the configuration names input topic {:?} and output topic {:?}: leave both empty (ClusterConfig::for_graph)",
+            config.input_topic, config.output_topic
+        )));
+    }
+    let (graph, job_config) = env.take_job().map_err(|e| ClusterError::Runtime(e.to_string()))?;
+    if graph.nodes.is_empty() {
+        return Err(ClusterError::Runtime("the job has no operators; add a source and a sink".into()));
+    }
+    if job_config.max_parallelism != config.max_parallelism {
+        return Err(ClusterError::Config(format!(
+            "the environment's max parallelism (key groups) is {} but the cluster configuration's is {}: make them equal",
+            job_config.max_parallelism, config.max_parallelism
+        )));
+    }
+    let plan = DistributedPlan::of(&graph, &config.application_id).map_err(|e| ClusterError::Runtime(e.to_string()))?;
+    // Opened first, so a wrong URL is refused before any connection is tried.
+    let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
+    let readers = readers(&plan)?;
+    let inputs: Vec<&str> =
+        readers.keys().filter(|t| !plan.topics.iter().any(|r| &r.name == *t)).map(|t| t.as_str()).collect();
+    let partitions = co_partitioned(config, &inputs)?;
+    if partitions > config.max_parallelism {
+        return Err(ClusterError::Config(format!(
+            "the input topics have {partitions} partitions, more than the {} key groups: use fewer partitions",
+            config.max_parallelism
+        )));
+    }
+    for topic in &plan.topics {
+        create_repartition_topic(config, &topic.name, partitions)?;
+    }
+    let ends = match config.bounded {
+        true => {
+            let seen = inputs
+                .iter()
+                .map(|topic| Ok((topic.to_string(), end_offsets(config, topic, partitions)?)))
+                .collect::<Result<BTreeMap<_, _>>>()?;
+            Some(store.end_offsets(seen)?)
+        }
+        false => None,
+    };
+    let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
+    let work = GraphWork { graph, plan, config: job_config, readers, names, ends };
+    run_members(work, config, partitions, stop)
+}
+
+/// Every topic the job's tasks read → the sub-topology that reads it; refuses a
+/// sub-topology reading several topics, and a topic read by two.
+pub(crate) fn readers(plan: &DistributedPlan) -> Result<BTreeMap<String, usize>> {
+    let mut read: Vec<Vec<&str>> = vec![Vec::new(); plan.sub_topologies.len()];
+    for input in &plan.input_topics {
+        read[input.sub_topology].push(&input.topic);
+    }
+    for topic in &plan.topics {
+        read[topic.reader].push(&topic.name);
+    }
+    let mut readers = BTreeMap::new();
+    for (sub, mut topics) in read.into_iter().enumerate() {
+        topics.dedup();
+        if topics.len() > 1 {
+            return Err(ClusterError::Runtime(format!(
+                "sub-topology {sub} reads {} topics ({}): a task that reads several topics is not built yet \
+                 (the consumer group would have to hand partition p of each to the same member); \
+                 run this job in one process",
+                topics.len(),
+                topics.join(", ")
+            )));
+        }
+        for topic in topics {
+            if let Some(other) = readers.insert(topic.to_string(), sub) {
+                return Err(ClusterError::Runtime(format!(
+                    "the topic {topic} is read by sub-topologies {other} and {sub}: read it once and split the stream"
+                )));
+            }
+        }
+    }
+    Ok(readers)
+}
+
+/// The partition count of the input topics, which must be the same for all (Kafka Streams'
+/// co-partitioning: task `p` of every sub-topology holds the same key groups).
+fn co_partitioned(config: &ClusterConfig, topics: &[&str]) -> Result<usize> {
+    let counts = topics.iter().map(|t| Ok((*t, input_partitions(config, t)?))).collect::<Result<Vec<_>>>()?;
+    match counts.first() {
+        None => Err(ClusterError::Runtime("the job reads no topic".into())),
+        Some(&(first, n)) => match counts.iter().find(|(_, m)| *m != n) {
+            Some((other, m)) => Err(ClusterError::Config(format!(
+                "the input topics {first} ({n} partitions) and {other} ({m} partitions) differ in partition count: \
+                 every topic of a distributed job needs the same (Kafka Streams' co-partitioning); repartition one"
+            ))),
+            None => Ok(n),
+        },
+    }
+}

@@ -1,0 +1,354 @@
+//! A DataStream job graph's tasks: [`GraphWork`], the [`Work`] of its partition tasks.
+//!
+//! Each task is one partition of one sub-topology of the job's
+//! [`DistributedPlan`], an `eddy_runtime` [`PartitionTask`] that runs the sub-topology's
+//! operators as subtask `p` of `partitions`. The member hands it what its consumer reads —
+//! records of its input topic's partition `p` (a source piece) or of its repartition topic's
+//! partition `p`, and the producing tasks' [`Control`] messages — and sends what it drains
+//! through the task's transactional producer: records to their partition (a cut edge's key
+//! group's) or by key (an output topic), watermarks and ends of input to every partition of
+//! the repartition topic, as [`Control`] messages with the task's partition as producer.
+//!
+//! **Checkpoints.** Before each commit the task takes a snapshot (a checkpoint barrier
+//! through its operators), sends what the barrier flushed, and files the [`TaskState`] —
+//! its operators' state, and the newest watermark and end of every producing task it has
+//! heard (control messages before the committed offset are never read again) — as
+//! `state/sub-topology-<n>/<p>/<id>.bin`, and its transaction commits the offset with `<id>`
+//! as the offset's metadata (as Kafka Streams commits a task's metadata with its offsets).
+//! So the committed offset names a complete checkpoint, and the transaction is the
+//! checkpoint's commit point. The id is the checkpoint's number and a random part: unlike a
+//! window task's offset-named checkpoint, a partition task may commit twice at one offset
+//! (output a tick produced: a processing-time timer, a watermark), and a zombie's file of the
+//! same number must not overwrite the new owner's. A task that starts reads the state its
+//! committed offset's metadata names and builds its `PartitionTask` from it; the checkpoint
+//! a commit supersedes is deleted once it has committed.
+//!
+//! **Bounded runs.** A source piece's task that has read its input partition up to the end
+//! offset seen at start tells its task (`end_of_topic`): its sources finish, and the end
+//! travels through the repartition topics. A task is finished when every input ended
+//! (`is_finished`) and that is committed; the run ends when every task of every
+//! sub-topology is.
+
+use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+
+use eddy_runtime::config::JobConfig;
+use eddy_runtime::distributed_plan::DistributedPlan;
+use eddy_runtime::graph::JobGraph;
+use eddy_runtime::partition_task::{PartitionTask, TaskSpec, TaskState};
+use eddy_runtime::topic::{Outgoing, TopicRecord};
+use rdkafka::producer::BaseRecord;
+
+use crate::control::Control;
+use crate::error::{ClusterError, Result};
+use crate::task::Context;
+use crate::work::{Committed, Out, Received, Work};
+
+/// A job graph cut into sub-topologies, run as partition tasks.
+pub(crate) struct GraphWork {
+    pub(crate) graph: JobGraph,
+    pub(crate) plan: DistributedPlan,
+    pub(crate) config: JobConfig,
+    /// Every topic a task reads → the sub-topology that reads it.
+    pub(crate) readers: BTreeMap<String, usize>,
+    /// Each sub-topology's name: `sub-topology-<n>`.
+    pub(crate) names: Vec<String>,
+    /// The input topics' end offsets, in a bounded run.
+    pub(crate) ends: Option<BTreeMap<String, Vec<i64>>>,
+}
+
+/// One partition task and what the cluster keeps beside it.
+pub(crate) struct Body {
+    task: PartitionTask,
+    sub_topology: usize,
+    partition: i32,
+    /// The id of the newest committed checkpoint.
+    manifest: Option<String>,
+    /// The id of the checkpoint filed for the commit under way.
+    filed: Option<String>,
+    /// The next checkpoint's number.
+    next_checkpoint: u64,
+    /// The input topics whose end this task has told its `PartitionTask` about.
+    ended_topics: Vec<String>,
+}
+
+impl Work for GraphWork {
+    type Role = usize;
+    type Body = Body;
+
+    fn subscribed(&self) -> Vec<String> {
+        self.readers.keys().cloned().collect()
+    }
+
+    fn role_of(&self, topic: &str) -> usize {
+        // The member subscribes to these topics only: a record of another cannot come.
+        self.readers.get(topic).copied().unwrap_or_default()
+    }
+
+    fn name(&self, role: usize) -> &str {
+        &self.names[role]
+    }
+
+    fn skips_markers(&self, _: usize) -> bool {
+        true
+    }
+
+    fn finishing_tasks(&self, partitions: usize) -> usize {
+        partitions * self.plan.sub_topologies.len()
+    }
+
+    fn resume(cx: &Context<Self>, role: usize, partition: i32, committed: Option<&Committed>) -> Result<Body> {
+        let work = &cx.work;
+        let name = work.name(role);
+        let restored = match committed {
+            None => None,
+            Some(Committed { offset, metadata }) => {
+                if metadata.is_empty() {
+                    return Err(ClusterError::Checkpoint(format!(
+                        "the committed offset {offset} of task {name}/{partition} names no checkpoint: was it committed by another program under this application id? Use a new --application-id"
+                    )));
+                }
+                let path = crate::store::CheckpointStore::checkpoint_path(name, partition, metadata);
+                let bytes = cx.store.get_checkpoint(name, partition, metadata)?.ok_or_else(|| {
+                    ClusterError::Checkpoint(format!(
+                        "{path}, which the committed offset {offset} of task {name}/{partition} names, is missing from the checkpoint store: was it emptied? Start over with a new --application-id"
+                    ))
+                })?;
+                Some(TaskState::from_bytes(&bytes).map_err(|e| {
+                    ClusterError::Checkpoint(format!(
+                        "{path} does not decode ({e}): was it written by another build? Use a new --application-id"
+                    ))
+                })?)
+            }
+        };
+        let next_checkpoint = restored.as_ref().map_or(1, |state| state.checkpoint + 1);
+        let spec = TaskSpec {
+            graph: &work.graph,
+            plan: &work.plan,
+            sub_topology: role,
+            partition: partition as usize,
+            partitions: cx.partitions,
+            config: &work.config,
+            restored,
+        };
+        let task = PartitionTask::build(spec).map_err(|e| runtime_error(name, partition, e))?;
+        let manifest = committed.map(|c| c.metadata.clone());
+        Ok(Body {
+            task,
+            sub_topology: role,
+            partition,
+            manifest,
+            filed: None,
+            next_checkpoint,
+            ended_topics: Vec::new(),
+        })
+    }
+
+    fn process(cx: &Context<Self>, body: &mut Body, received: &Received<'_>, out: &mut Out<'_>) -> Result<()> {
+        let name = cx.work.name(body.sub_topology);
+        match received.control {
+            Some(bytes) => body.control(name, received.topic, Control::decode(bytes)?)?,
+            None => {
+                let record = TopicRecord {
+                    partition: received.partition,
+                    offset: received.offset,
+                    key: received.key,
+                    payload: received.payload,
+                    timestamp: received.timestamp,
+                };
+                let topic = received.topic;
+                body.task.record(topic, &record).map_err(|e| runtime_error(name, body.partition, e))?
+            }
+        }
+        body.send(cx, out)
+    }
+
+    fn tick(cx: &Context<Self>, body: &mut Body, out: &mut Out<'_>) -> Result<()> {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let name = cx.work.name(body.sub_topology);
+        body.task.tick(now).map_err(|e| runtime_error(name, body.partition, e))?;
+        body.send(cx, out)
+    }
+
+    fn prepare(
+        cx: &Context<Self>,
+        body: &mut Body,
+        partition: i32,
+        next_offset: i64,
+        out: &mut Out<'_>,
+    ) -> Result<bool> {
+        let Some(ends) = &cx.work.ends else { return Ok(false) };
+        let mut ended = false;
+        for (topic, ends) in ends {
+            if cx.work.readers.get(topic) != Some(&body.sub_topology) || body.ended_topics.contains(topic) {
+                continue;
+            }
+            if next_offset >= ends[partition as usize] {
+                let name = cx.work.name(body.sub_topology);
+                body.task.end_of_topic(topic).map_err(|e| runtime_error(name, partition, e))?;
+                body.ended_topics.push(topic.clone());
+                ended = true;
+            }
+        }
+        body.send(cx, out)?;
+        Ok(ended)
+    }
+
+    /// Files the state as checkpoint `<number>-<random>`: a name no other commit uses, not
+    /// even one at the same offset (output sent by a tick) or a zombie's of the same number.
+    fn checkpoint(cx: &Context<Self>, body: &mut Body, partition: i32, _: i64, out: &mut Out<'_>) -> Result<String> {
+        let name = cx.work.name(body.sub_topology);
+        let state = body.task.snapshot(body.next_checkpoint).map_err(|e| runtime_error(name, partition, e))?;
+        body.send(cx, out)?;
+        let id = format!("{:020}-{:016x}", body.next_checkpoint, RandomState::new().build_hasher().finish());
+        cx.store.put_checkpoint(name, partition, &id, state.to_bytes())?;
+        body.filed = Some(id.clone());
+        Ok(id)
+    }
+
+    fn committed(cx: &Context<Self>, body: &mut Body, _: i64) -> Result<()> {
+        body.task.committed(body.next_checkpoint);
+        body.next_checkpoint += 1;
+        // The checkpoint this one supersedes is never read again.
+        let filed = body.filed.take();
+        if let Some(previous) = std::mem::replace(&mut body.manifest, filed) {
+            cx.store.delete_checkpoint(cx.work.name(body.sub_topology), body.partition, &previous)?;
+        }
+        Ok(())
+    }
+
+    fn finished(body: &Body) -> bool {
+        body.task.is_finished()
+    }
+}
+
+impl Body {
+    /// Hands a producing task's control message on `topic` to the task.
+    fn control(&mut self, name: &str, topic: &str, control: Control) -> Result<()> {
+        let (producer, outcome) = match control {
+            Control::Watermark { producer, watermark } => {
+                (producer, self.task.watermark(topic, producer as usize, watermark))
+            }
+            Control::End { producer } => (producer, self.task.end(topic, producer as usize)),
+        };
+        outcome.map_err(|e| {
+            ClusterError::Runtime(format!(
+                "task {name}/{}: a control message of producing task {producer} on {topic}: {e}",
+                self.partition
+            ))
+        })
+    }
+
+    /// Sends what the task produced: records to their partition (or by key), watermarks and
+    /// ends to every partition of their repartition topic.
+    fn send(&mut self, cx: &Context<GraphWork>, out: &mut Out<'_>) -> Result<()> {
+        let producer = self.partition as u32;
+        for outgoing in self.task.drain() {
+            match outgoing {
+                Outgoing::Record(record) => {
+                    let mut base = BaseRecord::<[u8], [u8]>::to(&record.topic).payload(&record.payload[..]);
+                    if let Some(key) = &record.key {
+                        base = base.key(&key[..]);
+                    }
+                    if let Some(timestamp) = record.timestamp {
+                        base = base.timestamp(timestamp);
+                    }
+                    out.send_record(base, record.partition)?;
+                }
+                Outgoing::Watermark { topic, watermark } => {
+                    let control = Control::Watermark { producer, watermark }.encode();
+                    (0..cx.partitions as i32).try_for_each(|to| out.send_control(&topic, to, &control))?;
+                }
+                Outgoing::End { topic } => {
+                    let control = Control::End { producer }.encode();
+                    (0..cx.partitions as i32).try_for_each(|to| out.send_control(&topic, to, &control))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error of task `name`/`partition`'s operators, saying whose.
+fn runtime_error(name: &str, partition: i32, error: eddy_core::Error) -> ClusterError {
+    ClusterError::Runtime(format!("task {name}/{partition}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use eddy_runtime::graph::{AnyOutput, BuildContext};
+    use eddy_runtime::topic::{InputTopic, TopicReader, TopicReaderFactory};
+    use eddy_stream::prelude::*;
+
+    use super::*;
+    use crate::store::CheckpointStore;
+
+    /// The source's topic reader; the window's task (sub-topology 1) never builds it.
+    struct Unread;
+
+    impl TopicReaderFactory for Unread {
+        fn build(&self, _: &BuildContext, _: Vec<AnyOutput>) -> eddy_core::Result<Box<dyn TopicReader>> {
+            Err(eddy_core::Error::InvalidJob("sub-topology 0 is not built here".into()))
+        }
+    }
+
+    /// source → key_by(word), marked → 5 s count → print, planned for `partitions` tasks.
+    fn context(store: &str, partitions: usize) -> Context<GraphWork> {
+        let env = StreamEnvironment::new();
+        env.from_collection(Vec::<String>::new())
+            .read_from_topic(InputTopic { topic: "lines".into(), reader: Arc::new(Unread) })
+            .key_by(|w: &String| w.clone())
+            .repartitioned(Repartitioned::named("words"))
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+            .aggregate_with(Count, |w, _, n| format!("{w},{n}"))
+            .uid("counts")
+            .print();
+        let (graph, config) = env.take_job().unwrap();
+        let plan = DistributedPlan::of(&graph, "app").unwrap();
+        let readers = crate::distributed::readers(&plan).unwrap();
+        let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
+        let work = GraphWork { graph, plan, config, readers, names, ends: None };
+        Context {
+            work: Arc::new(work),
+            application_id: "app".into(),
+            brokers: String::new(),
+            partitions,
+            store: CheckpointStore::open(store, None).unwrap(),
+        }
+    }
+
+    /// A task reads its producers' control messages once: those before its committed offset
+    /// come back from its checkpoint. Here every producer ended before the checkpoint, so the
+    /// restored task has finished (without them it would wait for ends that never come).
+    #[test]
+    fn a_restored_task_knows_what_its_producers_said_before_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let cx = context(&format!("file://{}", dir.path().display()), 2);
+        let topic = "app-words-repartition";
+        assert_eq!(cx.work.readers.get(topic), Some(&1));
+        let mut body = GraphWork::resume(&cx, 1, 0, None).unwrap();
+        body.control("window", topic, Control::Watermark { producer: 0, watermark: 7 }).unwrap();
+        assert!(!GraphWork::finished(&body));
+        for producer in 0..2 {
+            body.control("window", topic, Control::End { producer }).unwrap();
+        }
+        assert!(GraphWork::finished(&body));
+        let state = body.task.snapshot(1).unwrap();
+        cx.store.put_checkpoint("sub-topology-1", 0, "c1", state.to_bytes()).unwrap();
+
+        let committed = |metadata: &str| Committed { offset: 42, metadata: metadata.into() };
+        let restored = GraphWork::resume(&cx, 1, 0, Some(&committed("c1"))).unwrap();
+        assert!(GraphWork::finished(&restored), "the restored task waits for ends it read before");
+        assert_eq!(restored.next_checkpoint, 2);
+        // A checkpoint its committed offset names but the store lacks is a clear error.
+        let missing = GraphWork::resume(&cx, 1, 0, Some(&committed("c2"))).err().unwrap().to_string();
+        assert!(missing.contains("is missing from the checkpoint store"), "{missing}");
+        let unnamed = GraphWork::resume(&cx, 1, 0, Some(&committed(""))).err().unwrap().to_string();
+        assert!(unnamed.contains("names no checkpoint"), "{unnamed}");
+    }
+}

@@ -1,0 +1,443 @@
+//! A word count written with the DataStream API, run by `execute_distributed` as partition
+//! tasks of one consumer group over a multi-partition input topic on a real broker
+//! (noida-db): two "processes" (each its own environment and member, as separate programs
+//! would be) on threads, bounded; one of them stopped mid-run, its tasks handed to the
+//! other; and real processes (this test binary started again as a child), one killed with
+//! SIGKILL mid-run and replaced. The read_committed output always equals a sequential
+//! model's counts.
+
+#[path = "../../eddy-kafka/tests/common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{create_topic, produce_to, read_committed, Service};
+use eddy_cluster::{execute_distributed, ClusterConfig, Summary};
+use eddy_kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt, Text};
+use eddy_stream::prelude::*;
+
+/// Input partitions (so tasks per sub-topology).
+const PARTITIONS: i32 = 4;
+/// Window length.
+const WINDOW_MS: i64 = 5000;
+
+/// The input: per partition, `lines` lines `<ms>\t<words>` in event-time order (so nothing is
+/// late), from a seeded generator over a small vocabulary.
+fn input(lines: usize) -> Vec<Vec<String>> {
+    uneven_input(&[(lines, 400); PARTITIONS as usize])
+}
+
+/// The input, with `lines[p].0` lines in partition `p`, up to `lines[p].1` ms apart.
+fn uneven_input(lines: &[(usize, u64)]) -> Vec<Vec<String>> {
+    let mut seed = 16u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    (0..PARTITIONS)
+        .map(|p| {
+            let mut time = 1_767_225_600_000 + p as i64 * 37;
+            let (lines, step) = lines[p as usize];
+            (0..lines)
+                .map(|_| {
+                    time += next(step) as i64;
+                    let words: Vec<String> = (0..1 + next(6)).map(|_| format!("w{}", next(50))).collect();
+                    format!("{time}\t{}", words.join(" "))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The sequential model: `start,end,word,count` per word and window.
+fn model(input: &[Vec<String>]) -> BTreeSet<String> {
+    let mut counts: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    for line in input.iter().flatten() {
+        let (time, text) = line.split_once('\t').unwrap();
+        let time: i64 = time.parse().unwrap();
+        let start = time - time.rem_euclid(WINDOW_MS);
+        for word in text.split(' ') {
+            *counts.entry((start, word.to_string())).or_default() += 1;
+        }
+    }
+    counts.into_iter().map(|((start, word), n)| format!("{start},{},{word},{n}", start + WINDOW_MS)).collect()
+}
+
+/// The source of `topic`: `<ms>\t<text>` lines, event time from the prefix.
+fn lines(brokers: &str, topic: &str) -> KafkaSource<String> {
+    KafkaSource::builder()
+        .brokers(brokers)
+        .topics([topic])
+        .build()
+        .unwrap()
+        .timestamps(|line: &String| line.split_once('\t').and_then(|(ms, _)| ms.parse().ok()).unwrap_or(0))
+        .unwrap()
+}
+
+/// The exactly-once sink of rows to `topic`.
+fn rows(brokers: &str, topic: &str) -> KafkaSink<String> {
+    KafkaSink::builder()
+        .brokers(brokers)
+        .topic(topic)
+        .serializer(Text)
+        .delivery(DeliveryGuarantee::ExactlyOnce)
+        .transactional_id_prefix(format!("{topic}-sink"))
+        .build()
+        .unwrap()
+}
+
+/// The word count: lines → words → key_by(word), marked → 5 s tumbling count → rows, each
+/// `start,end,word,count`.
+fn word_count(env: &StreamEnvironment, brokers: &str) {
+    env.from_kafka(lines(brokers, "lines"), WatermarkStrategy::monotonous(), "lines")
+        .flat_map(|line: String| {
+            let (_, text) = line.split_once('\t').unwrap_or_default();
+            text.split(' ').map(String::from).collect::<Vec<_>>()
+        })
+        .key_by(|w: &String| w.clone())
+        .repartitioned(Repartitioned::named("words"))
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS as u64)))
+        .aggregate_with(Count, |word, window, n| format!("{},{},{word},{n}", window.start, window.end))
+        .uid("counts")
+        .sink_to_kafka(rows(brokers, "counts"))
+        .uid("counts-sink");
+}
+
+/// The configuration of every process of the tests.
+fn config(brokers: &str, store: &str) -> ClusterConfig {
+    let mut config = ClusterConfig::for_graph(brokers, "wc", store);
+    config.commit_interval = Duration::from_millis(300);
+    config
+}
+
+/// One "process": its own environment and one member, run on a thread, bounded.
+fn start(brokers: &str, store: &str, stop: Arc<AtomicBool>) -> JoinHandle<eddy_cluster::Result<Summary>> {
+    start_with(brokers, store, stop, 1)
+}
+
+/// One "process" of `threads` members, run on a thread, bounded.
+fn start_with(
+    brokers: &str,
+    store: &str,
+    stop: Arc<AtomicBool>,
+    threads: usize,
+) -> JoinHandle<eddy_cluster::Result<Summary>> {
+    let mut config = config(brokers, store);
+    config.bounded = true;
+    config.threads = threads;
+    let brokers = brokers.to_string();
+    std::thread::spawn(move || {
+        let env = StreamEnvironment::new();
+        word_count(&env, &brokers);
+        execute_distributed(&env, &config, stop)
+    })
+}
+
+/// A broker with `input` in `lines` and an empty `counts`, and the model's rows.
+fn setup(input: Vec<Vec<String>>) -> Option<(Service, BTreeSet<String>)> {
+    let kafka = Service::kafka()?;
+    let brokers = kafka.address();
+    create_topic(&brokers, "lines", PARTITIONS);
+    create_topic(&brokers, "counts", 3);
+    append(&brokers, &input);
+    Some((kafka, model(&input)))
+}
+
+/// Appends `input[p]` to partition `p` of `lines`.
+fn append(brokers: &str, input: &[Vec<String>]) {
+    for (p, lines) in input.iter().enumerate() {
+        let values: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
+        produce_to(brokers, "lines", p as i32, &values);
+    }
+}
+
+/// What `counts` holds, read_committed, checking nothing is there twice.
+fn committed_rows(brokers: &str, expected: usize) -> BTreeSet<String> {
+    let mut rows = BTreeSet::new();
+    for row in read_committed(brokers, "counts", expected + 1, Duration::from_secs(3)) {
+        assert!(rows.insert(row.clone()), "{row} committed twice");
+    }
+    rows
+}
+
+/// Joins a process, at most `limit` from now.
+fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration, store: &std::path::Path) -> Summary {
+    let deadline = Instant::now() + limit;
+    while !process.is_finished() {
+        let done = || {
+            let done = std::fs::read_dir(store.join("done")).map(|d| d.flatten().map(|e| e.file_name()).collect());
+            done.unwrap_or_else(|_| Vec::new())
+        };
+        assert!(Instant::now() < deadline, "a process did not finish within {limit:?}; tasks done: {:?}", done());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    process.join().expect("the process thread panicked").expect("the process failed")
+}
+
+/// Two processes, the first of two members (Kafka Streams' `num.stream.threads`).
+#[test]
+fn two_processes_count_words_as_the_sequential_model() {
+    let Some((kafka, expected)) = setup(input(300)) else { return };
+    let brokers = kafka.address();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let processes: Vec<_> =
+        (1..=2).rev().map(|threads| start_with(&brokers, &url, Arc::new(AtomicBool::new(false)), threads)).collect();
+    let summaries: Vec<Summary> =
+        processes.into_iter().map(|p| join(p, Duration::from_secs(120), store.path())).collect();
+    // Every task ran somewhere: 2 sub-topologies × 4 partitions.
+    assert!(summaries.iter().map(|s| s.tasks_started).sum::<u64>() >= 2 * PARTITIONS as u64, "{summaries:?}");
+    assert_eq!(committed_rows(&brokers, expected.len()), expected);
+}
+
+/// The processes stop (SIGTERM, say) mid-run, one after the other: each commits and hands
+/// its tasks back, the first's to the second; then a new process restores every task's state
+/// (windows half counted) from the store and finishes the work. Partition 3 of the input is
+/// much longer than the others, so the stops come while it is being read, after the source
+/// tasks of partitions 0 to 2 have ended (their ends are in the window tasks' checkpoints;
+/// `graph_work`'s unit test checks a restored task keeps them).
+#[test]
+fn processes_stopped_mid_run_hand_their_tasks_on_and_the_output_stays_exact() {
+    let Some((kafka, expected)) = setup(uneven_input(&[(200, 400), (200, 400), (200, 400), (200_000, 4)])) else {
+        return;
+    };
+    let brokers = kafka.address();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let stops: Vec<_> = (0..2).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let mut processes: Vec<_> = stops.iter().map(|stop| start(&brokers, &url, stop.clone())).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ended = |p: usize| store.path().join(format!("done/sub-topology-0-{p}")).exists();
+    while !(0..3).all(ended) {
+        assert!(Instant::now() < deadline, "the short partitions did not end within a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A commit interval and more, for the window tasks to commit what they read.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!ended(3), "partition 3 ended already: make it longer");
+    let mut started = 0;
+    for (stop, process) in stops.iter().zip(processes.drain(..)) {
+        stop.store(true, Ordering::Relaxed);
+        started += join(process, Duration::from_secs(60), store.path()).tasks_started;
+    }
+    let last = join(start(&brokers, &url, Arc::new(AtomicBool::new(false))), Duration::from_secs(180), store.path());
+    assert_eq!(last.tasks_started, 2 * PARTITIONS as u64, "the last process runs every task");
+    assert!(started >= 2 * PARTITIONS as u64, "{started}");
+    assert_eq!(committed_rows(&brokers, expected.len()), expected);
+}
+
+/// The variable that makes [`child_process`] run one process of the job: `<brokers> <store
+/// url> <instance id>`.
+const CHILD: &str = "EDDY_GENERAL_GRAPH_CHILD";
+
+/// Not a test of its own: one unbounded process of the word count, as a child of
+/// [`a_process_killed_mid_run_is_replaced_and_the_output_stays_exact`] starts it (this test
+/// binary run again with [`CHILD`] set). It runs until it is killed.
+#[test]
+#[ignore = "the child process of the kill test; runs only with EDDY_GENERAL_GRAPH_CHILD set"]
+fn child_process() {
+    let Ok(spec) = std::env::var(CHILD) else { return };
+    let [brokers, store, instance]: [&str; 3] = spec.split(' ').collect::<Vec<_>>().try_into().expect("three words");
+    let mut config = config(brokers, store);
+    config.instance_id = Some(instance.to_string());
+    // How long a rebalance waits for the members to rejoin: short, as noida-db's are frequent
+    // (as `tests/scale_out.rs` runs its unbounded processes).
+    config.max_poll_interval = Duration::from_secs(8);
+    let env = StreamEnvironment::new();
+    word_count(&env, brokers);
+    execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).expect("the process failed");
+}
+
+/// A child process, killed (SIGKILL) when dropped: also when the test fails.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts this test binary as one process of the job, static member `instance`.
+fn spawn_process(brokers: &str, store: &str, instance: &str) -> Running {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(CHILD, format!("{brokers} {store} {instance}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+/// Waits until at least `rows` rows are committed.
+fn wait_for_rows(brokers: &str, rows: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let committed = read_committed(brokers, "counts", rows, Duration::from_millis(500)).len();
+        if committed >= rows {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {committed} of {rows} rows committed after 2 minutes");
+    }
+}
+
+/// A run that is still going when a process is killed: the input comes in two halves, the
+/// second after the kill, so the work cannot be over before; unbounded, so the last line of
+/// each partition is far ahead in event time and its watermark fires every window of the
+/// real lines. Two static members, `a` and `b`.
+struct KilledMidRun {
+    kafka: Service,
+    store: tempfile::TempDir,
+    second: Vec<Vec<String>>,
+    expected: BTreeSet<String>,
+}
+
+impl KilledMidRun {
+    /// Starts the run and kills `a` once every window task has checkpointed (and, a commit
+    /// interval later, committed) windows still open; returns the run and the survivor `b`.
+    fn start() -> Option<(Self, Running)> {
+        let kafka = Service::kafka()?;
+        let brokers = kafka.address();
+        create_topic(&brokers, "lines", PARTITIONS);
+        create_topic(&brokers, "counts", 3);
+        let input = input(1000);
+        let expected = model(&input);
+        let newest =
+            input.iter().flatten().map(|l| l.split_once('\t').unwrap().0.parse::<i64>().unwrap()).max().unwrap();
+        let (first, mut second): (Vec<_>, Vec<_>) = input
+            .iter()
+            .map(|lines| {
+                let (a, b) = lines.split_at(lines.len() / 2);
+                (a.to_vec(), b.to_vec())
+            })
+            .unzip();
+        for lines in &mut second {
+            lines.push(format!("{}\tsentinel", newest + 10 * WINDOW_MS));
+        }
+        append(&brokers, &first);
+        let run = KilledMidRun { kafka, store: tempfile::tempdir().unwrap(), second, expected };
+        let victim = spawn_process(&brokers, &run.url(), "a");
+        let survivor = spawn_process(&brokers, &run.url(), "b");
+        wait_for_rows(&brokers, 1);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let filed = |p: i32| std::fs::read_dir(run.store.path().join(format!("state/sub-topology-1/{p}"))).is_ok();
+        while !(0..PARTITIONS).all(filed) {
+            assert!(Instant::now() < deadline, "not every window task checkpointed within a minute");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        drop(victim);
+        Some((run, survivor))
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.store.path().display())
+    }
+
+    /// Appends the second half, waits for every row and checks them.
+    fn finish_input_and_check(&self) {
+        let brokers = self.kafka.address();
+        append(&brokers, &self.second);
+        wait_for_rows(&brokers, self.expected.len());
+        assert_eq!(committed_rows(&brokers, self.expected.len()), self.expected);
+    }
+}
+
+/// SIGKILL mid-run, then a replacement under the same instance id (a StatefulSet restarting
+/// a pod) takes the dead process's place in the group: it fences the dead one's open
+/// transactions, restores its tasks' state from the store and reads on from their
+/// committed offsets.
+#[test]
+fn a_process_killed_mid_run_is_replaced_and_the_output_stays_exact() {
+    let Some((run, survivor)) = KilledMidRun::start() else { return };
+    let replacement = spawn_process(&run.kafka.address(), &run.url(), "a");
+    run.finish_input_and_check();
+    drop((survivor, replacement));
+}
+
+/// SIGKILL mid-run and no replacement: noida-db never drops the dead member, so the survivor
+/// stands in for it once its liveness lease has stood still for the session timeout (as for
+/// a `WindowedJob`: `liveness.rs`), and runs its tasks, their state restored from the store.
+#[test]
+fn a_process_killed_for_good_has_its_tasks_run_by_the_survivor() {
+    let Some((run, survivor)) = KilledMidRun::start() else { return };
+    run.finish_input_and_check();
+    drop(survivor);
+}
+
+/// What `execute_distributed` refuses before it connects to anything, with what to change.
+#[test]
+fn jobs_and_settings_that_cannot_run_distributed_are_refused_up_front() {
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    // No broker listens there: each refusal comes before any connection.
+    let brokers = "127.0.0.1:1";
+    let refused = |build: &dyn Fn(&StreamEnvironment), config: &ClusterConfig| {
+        let env = StreamEnvironment::new();
+        build(&env);
+        execute_distributed(&env, config, Arc::new(AtomicBool::new(false))).unwrap_err().to_string()
+    };
+    let source = |env: &StreamEnvironment, topic: &str| {
+        env.from_kafka(lines(brokers, topic), WatermarkStrategy::monotonous(), topic).uid(topic)
+    };
+    let graph_config = config(brokers, &url);
+    let word_count = |env: &StreamEnvironment| word_count(env, brokers);
+
+    let mut named = graph_config.clone();
+    named.input_topic = "lines".into();
+    let e = refused(&word_count, &named);
+    assert!(e.contains("leave both empty (ClusterConfig::for_graph)"), "{e}");
+
+    let mut key_groups = graph_config.clone();
+    key_groups.max_parallelism = 64;
+    let e = refused(&word_count, &key_groups);
+    assert!(e.contains("max parallelism (key groups) is 128 but the cluster configuration's is 64"), "{e}");
+
+    let e = refused(
+        &|env: &StreamEnvironment| {
+            source(env, "lines").key_by(|l| l.len()).reduce(|a, _| a).print();
+        },
+        &graph_config,
+    );
+    assert!(e.contains("is not marked for distributed runs"), "{e}");
+
+    // A union of two topics: the group may hand their partitions p to different members.
+    let union = |env: &StreamEnvironment| {
+        source(env, "a").union(&[source(env, "b")]).sink_to_kafka(rows(brokers, "out")).uid("out");
+    };
+    let e = refused(&union, &graph_config);
+    assert!(
+        e.contains("sub-topology 0 reads 2 topics (a, b): a task that reads several topics is not built yet"),
+        "{e}"
+    );
+
+    let empty = refused(&|_: &StreamEnvironment| {}, &graph_config);
+    assert!(empty.contains("the job has no operators"), "{empty}");
+}
+
+/// Every input topic of a job needs the same partition count.
+#[test]
+fn input_topics_of_different_partition_counts_are_refused() {
+    let Some(kafka) = Service::kafka() else { return };
+    let brokers = kafka.address();
+    create_topic(&brokers, "a", 2);
+    create_topic(&brokers, "b", 3);
+    let store = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new();
+    for topic in ["a", "b"] {
+        env.from_kafka(lines(&brokers, topic), WatermarkStrategy::monotonous(), topic)
+            .uid(topic)
+            .sink_to_kafka(rows(&brokers, &format!("{topic}-out")))
+            .uid(&format!("{topic}-out"));
+    }
+    let config = config(&brokers, &format!("file://{}", store.path().display()));
+    let e = execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).unwrap_err().to_string();
+    assert!(e.contains("the input topics a (2 partitions) and b (3 partitions) differ in partition count"), "{e}");
+}
