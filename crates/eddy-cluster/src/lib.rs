@@ -69,9 +69,10 @@
 //! [`execute_distributed`] runs any job built with the DataStream API whose cut edges are
 //! marked (`repartitioned`, `repartition`: see `StreamEnvironment::distributed_plan`): each
 //! sub-topology of its plan runs as partition tasks (`eddy_runtime::partition_task`), one per
-//! partition, assigned, fenced, checkpointed and moved exactly as the tasks above
-//! ([`graph_work`]). Its sources must read Kafka topics and its sinks write them (the
-//! connector marks them), so the configuration names no topics:
+//! partition, assigned, fenced, checkpointed and moved exactly as the tasks above; what
+//! crosses a repartition topic besides records is a [`control`] message. Its sources must
+//! read Kafka topics and its sinks write them (eddy-kafka's `from_kafka` and
+//! `sink_to_kafka` mark them), so the configuration names no topics:
 //!
 //! ```no_run
 //! use std::sync::{atomic::AtomicBool, Arc};
@@ -109,7 +110,7 @@ pub mod config;
 pub mod control;
 mod distributed;
 pub mod error;
-pub mod graph_work;
+mod graph_work;
 pub mod group_snapshot;
 mod incarnation;
 pub mod job;

@@ -112,15 +112,24 @@ fn word_count(env: &StreamEnvironment, brokers: &str) {
 fn config(brokers: &str, store: &str) -> ClusterConfig {
     let mut config = ClusterConfig::for_graph(brokers, "wc", store);
     config.commit_interval = Duration::from_millis(300);
-    // How long a rebalance waits for the members to rejoin: short, as noida-db's are frequent.
-    config.max_poll_interval = Duration::from_secs(8);
     config
 }
 
 /// One "process": its own environment and one member, run on a thread, bounded.
 fn start(brokers: &str, store: &str, stop: Arc<AtomicBool>) -> JoinHandle<eddy_cluster::Result<Summary>> {
+    start_with(brokers, store, stop, 1)
+}
+
+/// One "process" of `threads` members, run on a thread, bounded.
+fn start_with(
+    brokers: &str,
+    store: &str,
+    stop: Arc<AtomicBool>,
+    threads: usize,
+) -> JoinHandle<eddy_cluster::Result<Summary>> {
     let mut config = config(brokers, store);
     config.bounded = true;
+    config.threads = threads;
     let brokers = brokers.to_string();
     std::thread::spawn(move || {
         let env = StreamEnvironment::new();
@@ -157,23 +166,30 @@ fn committed_rows(brokers: &str, expected: usize) -> BTreeSet<String> {
 }
 
 /// Joins a process, at most `limit` from now.
-fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration) -> Summary {
+fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration, store: &std::path::Path) -> Summary {
     let deadline = Instant::now() + limit;
     while !process.is_finished() {
-        assert!(Instant::now() < deadline, "a process did not finish within {limit:?}");
+        let done = || {
+            let done = std::fs::read_dir(store.join("done")).map(|d| d.flatten().map(|e| e.file_name()).collect());
+            done.unwrap_or_else(|_| Vec::new())
+        };
+        assert!(Instant::now() < deadline, "a process did not finish within {limit:?}; tasks done: {:?}", done());
         std::thread::sleep(Duration::from_millis(50));
     }
     process.join().expect("the process thread panicked").expect("the process failed")
 }
 
+/// Two processes, the first of two members (Kafka Streams' `num.stream.threads`).
 #[test]
 fn two_processes_count_words_as_the_sequential_model() {
     let Some((kafka, expected)) = setup(input(300)) else { return };
     let brokers = kafka.address();
     let store = tempfile::tempdir().unwrap();
     let url = format!("file://{}", store.path().display());
-    let processes: Vec<_> = (0..2).map(|_| start(&brokers, &url, Arc::new(AtomicBool::new(false)))).collect();
-    let summaries: Vec<Summary> = processes.into_iter().map(|p| join(p, Duration::from_secs(120))).collect();
+    let processes: Vec<_> =
+        (1..=2).rev().map(|threads| start_with(&brokers, &url, Arc::new(AtomicBool::new(false)), threads)).collect();
+    let summaries: Vec<Summary> =
+        processes.into_iter().map(|p| join(p, Duration::from_secs(120), store.path())).collect();
     // Every task ran somewhere: 2 sub-topologies × 4 partitions.
     assert!(summaries.iter().map(|s| s.tasks_started).sum::<u64>() >= 2 * PARTITIONS as u64, "{summaries:?}");
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
@@ -207,9 +223,9 @@ fn processes_stopped_mid_run_hand_their_tasks_on_and_the_output_stays_exact() {
     let mut started = 0;
     for (stop, process) in stops.iter().zip(processes.drain(..)) {
         stop.store(true, Ordering::Relaxed);
-        started += join(process, Duration::from_secs(60)).tasks_started;
+        started += join(process, Duration::from_secs(60), store.path()).tasks_started;
     }
-    let last = join(start(&brokers, &url, Arc::new(AtomicBool::new(false))), Duration::from_secs(180));
+    let last = join(start(&brokers, &url, Arc::new(AtomicBool::new(false))), Duration::from_secs(180), store.path());
     assert_eq!(last.tasks_started, 2 * PARTITIONS as u64, "the last process runs every task");
     assert!(started >= 2 * PARTITIONS as u64, "{started}");
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
@@ -229,6 +245,9 @@ fn child_process() {
     let [brokers, store, instance]: [&str; 3] = spec.split(' ').collect::<Vec<_>>().try_into().expect("three words");
     let mut config = config(brokers, store);
     config.instance_id = Some(instance.to_string());
+    // How long a rebalance waits for the members to rejoin: short, as noida-db's are frequent
+    // (as `tests/scale_out.rs` runs its unbounded processes).
+    config.max_poll_interval = Duration::from_secs(8);
     let env = StreamEnvironment::new();
     word_count(&env, brokers);
     execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).expect("the process failed");
@@ -269,52 +288,88 @@ fn wait_for_rows(brokers: &str, rows: usize) {
     }
 }
 
+/// A run that is still going when a process is killed: the input comes in two halves, the
+/// second after the kill, so the work cannot be over before; unbounded, so the last line of
+/// each partition is far ahead in event time and its watermark fires every window of the
+/// real lines. Two static members, `a` and `b`.
+struct KilledMidRun {
+    kafka: Service,
+    store: tempfile::TempDir,
+    second: Vec<Vec<String>>,
+    expected: BTreeSet<String>,
+}
+
+impl KilledMidRun {
+    /// Starts the run and kills `a` once every window task has checkpointed (and, a commit
+    /// interval later, committed) windows still open; returns the run and the survivor `b`.
+    fn start() -> Option<(Self, Running)> {
+        let kafka = Service::kafka()?;
+        let brokers = kafka.address();
+        create_topic(&brokers, "lines", PARTITIONS);
+        create_topic(&brokers, "counts", 3);
+        let input = input(1000);
+        let expected = model(&input);
+        let newest =
+            input.iter().flatten().map(|l| l.split_once('\t').unwrap().0.parse::<i64>().unwrap()).max().unwrap();
+        let (first, mut second): (Vec<_>, Vec<_>) = input
+            .iter()
+            .map(|lines| {
+                let (a, b) = lines.split_at(lines.len() / 2);
+                (a.to_vec(), b.to_vec())
+            })
+            .unzip();
+        for lines in &mut second {
+            lines.push(format!("{}\tsentinel", newest + 10 * WINDOW_MS));
+        }
+        append(&brokers, &first);
+        let run = KilledMidRun { kafka, store: tempfile::tempdir().unwrap(), second, expected };
+        let victim = spawn_process(&brokers, &run.url(), "a");
+        let survivor = spawn_process(&brokers, &run.url(), "b");
+        wait_for_rows(&brokers, 1);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let filed = |p: i32| std::fs::read_dir(run.store.path().join(format!("state/sub-topology-1/{p}"))).is_ok();
+        while !(0..PARTITIONS).all(filed) {
+            assert!(Instant::now() < deadline, "not every window task checkpointed within a minute");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        drop(victim);
+        Some((run, survivor))
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.store.path().display())
+    }
+
+    /// Appends the second half, waits for every row and checks them.
+    fn finish_input_and_check(&self) {
+        let brokers = self.kafka.address();
+        append(&brokers, &self.second);
+        wait_for_rows(&brokers, self.expected.len());
+        assert_eq!(committed_rows(&brokers, self.expected.len()), self.expected);
+    }
+}
+
 /// SIGKILL mid-run, then a replacement under the same instance id (a StatefulSet restarting
 /// a pod) takes the dead process's place in the group: it fences the dead one's open
 /// transactions, restores its tasks' state from the store and reads on from their
-/// committed offsets. The input comes in two halves, the second after the kill, so the work
-/// cannot be over before; unbounded, so the last line of each partition is far ahead in
-/// event time and its watermark fires every window of the real lines.
+/// committed offsets.
 #[test]
 fn a_process_killed_mid_run_is_replaced_and_the_output_stays_exact() {
-    let Some(kafka) = Service::kafka() else { return };
-    let brokers = kafka.address();
-    create_topic(&brokers, "lines", PARTITIONS);
-    create_topic(&brokers, "counts", 3);
-    let input = input(1000);
-    let expected = model(&input);
-    let newest = input.iter().flatten().map(|l| l.split_once('\t').unwrap().0.parse::<i64>().unwrap()).max().unwrap();
-    let (first, mut second): (Vec<_>, Vec<_>) = input
-        .iter()
-        .map(|lines| {
-            let (a, b) = lines.split_at(lines.len() / 2);
-            (a.to_vec(), b.to_vec())
-        })
-        .unzip();
-    for lines in &mut second {
-        lines.push(format!("{}\tsentinel", newest + 10 * WINDOW_MS));
-    }
-    append(&brokers, &first);
-    let store = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", store.path().display());
-    let victim = spawn_process(&brokers, &url, "a");
-    let survivor = spawn_process(&brokers, &url, "b");
-    wait_for_rows(&brokers, 1);
-    // Every window task has checkpointed (and, a commit interval later, committed) windows
-    // still open: the victim's must come back from the store.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let filed = |p: i32| std::fs::read_dir(store.path().join(format!("state/sub-topology-1/{p}"))).is_ok();
-    while !(0..PARTITIONS).all(filed) {
-        assert!(Instant::now() < deadline, "not every window task checkpointed within a minute");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(700));
-    drop(victim);
-    let replacement = spawn_process(&brokers, &url, "a");
-    append(&brokers, &second);
-    wait_for_rows(&brokers, expected.len());
-    assert_eq!(committed_rows(&brokers, expected.len()), expected);
+    let Some((run, survivor)) = KilledMidRun::start() else { return };
+    let replacement = spawn_process(&run.kafka.address(), &run.url(), "a");
+    run.finish_input_and_check();
     drop((survivor, replacement));
+}
+
+/// SIGKILL mid-run and no replacement: noida-db never drops the dead member, so the survivor
+/// stands in for it once its liveness lease has stood still for the session timeout (as for
+/// a `WindowedJob`: `liveness.rs`), and runs its tasks, their state restored from the store.
+#[test]
+fn a_process_killed_for_good_has_its_tasks_run_by_the_survivor() {
+    let Some((run, survivor)) = KilledMidRun::start() else { return };
+    run.finish_input_and_check();
+    drop(survivor);
 }
 
 /// What `execute_distributed` refuses before it connects to anything, with what to change.

@@ -828,11 +828,15 @@ fn bad_repartition_bytes_are_an_error_naming_the_topic() {
 fn a_source_without_an_input_topic_is_refused() {
     let env = StreamEnvironment::new();
     env.from_collection(vec!["0\ta".to_string()])
+        .read_from_topic(InputTopic { topic: "lines".into(), reader: Arc::new(Lines) })
         .map(|l| l.to_uppercase())
         .add_sink("Out", |_, _| Ok(Discard))
         .write_to_topic(OutputTopic { topic: "out".into(), writer: Arc::new(Strings) });
+    // The plan refuses an unmarked source itself; a task checks again, for a plan made from
+    // another graph than the one it is given.
     let plan = env.distributed_plan("app").unwrap();
-    let (graph, config) = env.take_job().unwrap();
+    let (mut graph, config) = env.take_job().unwrap();
+    graph.nodes[0].input_topic = None;
     let spec = TaskSpec {
         graph: &graph,
         plan: &plan,
