@@ -3,7 +3,8 @@
 //! every task (the dead one's too) committing progress again, with a replacement started
 //! under the dead one's `--instance-id`, and without (a survivor stands in for it once its
 //! lease has stood still for the session timeout). Against noida-db on loopback, with the
-//! release `word_count` example as the processes.
+//! release `word_count` example as the processes (its distributed mode: the one-process
+//! DataStream job, run by `eddy_cluster::execute_distributed`).
 //!
 //! On one machine the processes share its cores, so this is a functional scale check (the
 //! work spreads, nothing is lost), not a speed-up claim.

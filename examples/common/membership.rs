@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use eddy_cluster::{ClusterConfig, WindowedJob};
+use eddy::prelude::StreamEnvironment;
+use eddy_cluster::ClusterConfig;
 
 /// The group-membership and checkpoint-store flags of a distributed run.
 #[derive(Args, Debug, Clone)]
@@ -40,11 +41,11 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// The job's settings: `application_id` reading `input` on `brokers`, writing `output`,
-    /// with these flags' store and membership.
-    pub fn config(&self, brokers: &str, application_id: &str, input: &str, output: &str) -> ClusterConfig {
+    /// The job's settings: `application_id` on `brokers`, with these flags' store and
+    /// membership (the topics are the job's sources' and sinks').
+    pub fn config(&self, brokers: &str, application_id: &str) -> ClusterConfig {
         let store = self.checkpoint_store.clone().unwrap_or_default();
-        let mut config = ClusterConfig::new(brokers, application_id, input, output, store);
+        let mut config = ClusterConfig::for_graph(brokers, application_id, store);
         config.session_timeout = Duration::from_millis(self.session_timeout_ms);
         config.max_poll_interval = Duration::from_millis(self.max_poll_interval_ms);
         config.instance_id = self.instance_id.clone();
@@ -52,16 +53,17 @@ impl Membership {
     }
 }
 
-/// Runs this process's share of `job` until the input ends (`config.bounded`) or SIGTERM /
-/// Ctrl-C, which commits and hands the tasks back; says on stderr how it ended.
-pub fn run(name: &str, job: impl WindowedJob, config: &ClusterConfig) -> anyhow::Result<()> {
+/// Runs this process's share of the job built in `env` (`eddy_cluster::execute_distributed`)
+/// until the input ends (`config.bounded`) or SIGTERM / Ctrl-C, which commits and hands the
+/// tasks back; says on stderr how it ended.
+pub fn run(name: &str, env: &StreamEnvironment, config: &ClusterConfig) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
     ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
         .context("cannot install the SIGTERM / Ctrl-C handler")?;
     let started = Instant::now();
-    let summary =
-        eddy_cluster::run(job, config, stop.clone()).with_context(|| format!("{name} (distributed) failed"))?;
+    let summary = eddy_cluster::execute_distributed(env, config, stop.clone())
+        .with_context(|| format!("{name} (distributed) failed"))?;
     let why =
         if stop.load(Ordering::Relaxed) { "stopped; tasks handed back" } else { "input ended; all windows committed" };
     eprintln!(

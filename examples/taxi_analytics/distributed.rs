@@ -12,22 +12,26 @@
 //! `--checkpoint-store s3://bucket/prefix --s3-endpoint http://host:port` keeps the state in
 //! S3. SIGTERM / Ctrl-C commits, hands this process's tasks back to the group and exits 0.
 //!
-//! One extract (parse, keep trips inside NYC) feeds two keyed-window branches, each a
-//! sub-topology of its own behind its own repartition topic, as Kafka Streams cuts a topology
-//! at each `key_by`: hot spots (pickups per geohash cell) and airport trips (per pickup cell
-//! and airport, with their durations). Event time is the drop-off time; watermarks come from
-//! bounded out-of-orderness (`--out-of-orderness-ms`, default 60 s): the input's watermark
-//! events are not used, and records that are not trips are skipped (no dead-letter output).
+//! The job is the one-process run's over Kafka ([`kafka::build`]: parse, keep trips inside
+//! NYC, then hot spots and airport trips), its results written with exactly-once
+//! `sink_to_kafka`s, run with `eddy_cluster::execute_distributed`. It is cut at its two marked
+//! `key_by`s, as Kafka Streams cuts a topology: one extract sub-topology feeds two
+//! keyed-window sub-topologies, each behind its own repartition topic
+//! (`<A>-hot-spots-repartition`, `<A>-airport-trips-repartition`). Event time is the
+//! drop-off time; watermarks come from bounded out-of-orderness (`--out-of-orderness-ms`,
+//! default 60 s) per partition: the input's watermark events are not used. Records that are
+//! not trips and late trips are counted, not written (this mode has no file outputs).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use eddy_cluster::{Branch, InputRecord, Keyed, WindowedJob};
-use serde::{Deserialize, Serialize};
+use eddy::prelude::*;
 
-use crate::job::{geohash_of, parse_line, Format, Options, Parsed};
+use crate::job::{Options, Tally};
+use crate::kafka;
 use crate::membership::{self, Membership};
-use crate::trip::{airport_of, PickupCount, TripDuration, NYC};
 
 /// The distributed mode's flags.
 #[derive(Args, Debug, Clone)]
@@ -43,102 +47,8 @@ pub struct ClusterArgs {
     pub membership: Membership,
 }
 
-/// What the two branches group by.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-enum Key {
-    /// Hot spots: a pickup cell.
-    Cell(String),
-    /// Airport trips: a pickup cell and the airport.
-    CellAirport(String, String),
-}
-
-/// The branches, in `Keyed::branch` order.
-const HOT_SPOTS: usize = 0;
-const AIRPORT_TRIPS: usize = 1;
-
 /// Bounded out-of-orderness when none is given: the disorder `taxi_replay` generates.
 const DEFAULT_OUT_OF_ORDERNESS_MS: u64 = 60_000;
-
-/// The taxi job as sub-topologies: trips → cells, then hot spots and airport trips.
-struct Taxi {
-    options: Options,
-    pickup_topic: String,
-    duration_topic: String,
-}
-
-impl WindowedJob for Taxi {
-    type Key = Key;
-    /// Whole minutes of a trip (0 for a hot-spot pickup, which only counts).
-    type Value = i64;
-    /// (sum of the values, number of trips).
-    type Accumulator = (i64, u64);
-
-    fn branches(&self) -> Vec<Branch> {
-        vec![
-            Branch::new("hot-spots").output_topic(&self.pickup_topic),
-            Branch::new("airport-trips").output_topic(&self.duration_topic),
-        ]
-    }
-
-    fn window_ms(&self) -> i64 {
-        self.options.window_ms as i64
-    }
-
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.options.out_of_orderness_ms.unwrap_or(DEFAULT_OUT_OF_ORDERNESS_MS) as i64
-    }
-
-    fn extract(&self, record: &InputRecord<'_>, out: &mut Vec<Keyed<Key, i64>>) {
-        let line = String::from_utf8_lossy(record.payload).into_owned();
-        // As in one process: trips inside NYC; watermark events, dead letters and empty
-        // records are skipped.
-        let Parsed::Trip(t) = parse_line(line, &Format::Json) else { return };
-        if !(NYC.contains(t.pickup_lat, t.pickup_lon) && NYC.contains(t.dropoff_lat, t.dropoff_lon)) {
-            return;
-        }
-        let timestamp = t.dropoff_ms;
-        if let Some(cell) = geohash_of(t.pickup_lat, t.pickup_lon, self.options.hotspot_precision) {
-            out.push(Keyed { branch: HOT_SPOTS, key: Key::Cell(cell), value: 0, timestamp });
-        }
-        let airport = airport_of(t.dropoff_lat, t.dropoff_lon);
-        let cell = geohash_of(t.pickup_lat, t.pickup_lon, self.options.airport_precision);
-        if let (Some(airport), Some(cell)) = (airport, cell) {
-            let minutes = (t.dropoff_ms - t.pickup_ms) / 60_000;
-            out.push(Keyed {
-                branch: AIRPORT_TRIPS,
-                key: Key::CellAirport(cell, airport.into()),
-                value: minutes,
-                timestamp,
-            });
-        }
-    }
-
-    fn add(&self, _branch: usize, (sum, trips): &mut (i64, u64), minutes: i64) {
-        *sum += minutes;
-        *trips += 1;
-    }
-
-    fn format(&self, _branch: usize, key: &Key, _start: i64, end: i64, &(sum, trips): &(i64, u64)) -> Option<Vec<u8>> {
-        let json = match key {
-            Key::Cell(cell) => {
-                serde_json::to_vec(&PickupCount { location: cell.clone(), pickup_count: trips, timestamp: end })
-            }
-            Key::CellAirport(cell, airport) => {
-                if trips < self.options.min_airport_trips {
-                    return None;
-                }
-                serde_json::to_vec(&TripDuration {
-                    location: cell.clone(),
-                    airport_code: airport.clone(),
-                    sum_trip_duration: sum,
-                    avg_trip_duration: sum as f64 / trips as f64,
-                    timestamp: end,
-                })
-            }
-        };
-        Some(json.expect("results serialize"))
-    }
-}
 
 /// The distributed run's settings, from the flags.
 pub struct Settings<'a> {
@@ -153,21 +63,39 @@ pub struct Settings<'a> {
 
 /// Runs this process's share until the input ends (`--bounded`) or SIGTERM.
 pub fn run(settings: Settings<'_>) -> anyhow::Result<()> {
-    let (cluster, kafka) = (settings.cluster, settings.kafka);
+    let (cluster, args) = (settings.cluster, settings.kafka);
     let mut config = cluster.membership.config(
-        kafka.kafka_brokers.as_deref().unwrap_or_default(),
+        args.kafka_brokers.as_deref().unwrap_or_default(),
         cluster.application_id.as_deref().unwrap_or_default(),
-        kafka.topic.as_deref().unwrap_or_default(),
-        &kafka.pickup_topic,
     );
     config.s3_endpoint = settings.s3_endpoint;
     config.threads = settings.parallelism.unwrap_or(1);
-    config.bounded = kafka.bounded;
+    config.bounded = args.bounded;
     config.commit_interval = Duration::from_millis(settings.checkpoint_interval_ms);
-    let job = Taxi {
-        options: settings.options,
-        pickup_topic: kafka.pickup_topic.clone(),
-        duration_topic: kafka.duration_topic.clone(),
-    };
-    membership::run("taxi analytics", job, &config)
+
+    let mut options = settings.options;
+    options.out_of_orderness_ms = Some(options.out_of_orderness_ms.unwrap_or(DEFAULT_OUT_OF_ORDERNESS_MS));
+    // Each task reads one partition, so there is nothing for watermark alignment to align.
+    options.max_drift_ms = None;
+    let env = StreamEnvironment::new();
+    let outputs = kafka::build(&env, args, &options, env.parallelism(), Arc::new(Tally::default()))?;
+    kafka::write(&outputs, args, true)?;
+    // Each task counts what it could not use; a task fails on a dead letter nobody reads.
+    let (dead, late) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    count(&outputs.dead_letters, dead.clone());
+    count(&outputs.late, late.clone());
+    membership::run("taxi analytics", &env, &config)?;
+    eprintln!(
+        "taxi analytics: {} dead letters, {} late trips here (not written in the distributed mode)",
+        dead.load(Ordering::Relaxed),
+        late.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+/// Counts `stream`'s records into `into`.
+fn count<T: Clone + Send + 'static>(stream: &DataStream<T>, into: Arc<AtomicU64>) {
+    stream.for_each(move |_| {
+        into.fetch_add(1, Ordering::Relaxed);
+    });
 }

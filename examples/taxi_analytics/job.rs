@@ -54,8 +54,9 @@ pub enum Format {
     TlcCsv(TlcSchema),
 }
 
-/// A trip's facts the job uses, with times in ms since the epoch.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A trip's facts the job uses, with times in ms since the epoch (serde: a distributed run
+/// carries them through a repartition topic).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TripFacts {
     pub pickup_lat: f64,
     pub pickup_lon: f64,
@@ -417,6 +418,12 @@ pub fn aligned<G>(strategy: WatermarkStrategy<G>, options: &Options) -> Watermar
     }
 }
 
+/// The names of the two `key_by`s' repartitions: a distributed run cuts the job there, into
+/// the topics `<application id>-hot-spots-repartition` and
+/// `<application id>-airport-trips-repartition` (the one-process run ignores them).
+pub const HOT_SPOTS: &str = "hot-spots";
+pub const AIRPORT_TRIPS: &str = "airport-trips";
+
 fn window(options: &Options) -> TumblingEventTimeWindows {
     TumblingEventTimeWindows::of(Duration::from_millis(options.window_ms))
 }
@@ -433,6 +440,7 @@ fn hot_spots(
         .flat_map(move |t| geohash_of(t.pickup_lat, t.pickup_lon, precision).map(|cell| (cell, t)))
         .name("PickupCell")
         .key_by(|(cell, _): &(String, TripFacts)| cell.clone())
+        .repartitioned(Repartitioned::named(HOT_SPOTS))
         .window(window(options))
         .side_output_late_data(late)
         .aggregate_with(Count, |cell, window, pickup_count| PickupCount {
@@ -448,14 +456,14 @@ fn hot_spots(
 #[derive(Debug, Clone, Copy)]
 struct SumCount;
 
-impl AggregateFunction<(String, &'static str, i64)> for SumCount {
+impl AggregateFunction<(String, String, i64)> for SumCount {
     type Acc = (i64, u64);
     type Out = (i64, u64);
 
     fn create_accumulator(&self) -> (i64, u64) {
         (0, 0)
     }
-    fn add(&self, acc: &mut (i64, u64), trip: (String, &'static str, i64)) {
+    fn add(&self, acc: &mut (i64, u64), trip: (String, String, i64)) {
         acc.0 += trip.2;
         acc.1 += 1;
     }
@@ -475,10 +483,11 @@ fn airport_durations(trips: &DataStream<TripFacts>, options: &Options) -> DataSt
         .flat_map(move |t| {
             let airport = airport_of(t.dropoff_lat, t.dropoff_lon)?;
             let minutes = (t.dropoff_ms - t.pickup_ms) / 60_000;
-            Some((geohash_of(t.pickup_lat, t.pickup_lon, precision)?, airport, minutes))
+            Some((geohash_of(t.pickup_lat, t.pickup_lon, precision)?, airport.to_string(), minutes))
         })
         .name("AirportTrip")
-        .key_by(|trip: &(String, &'static str, i64)| (trip.0.clone(), trip.1.to_string()))
+        .key_by(|trip: &(String, String, i64)| (trip.0.clone(), trip.1.clone()))
+        .repartitioned(Repartitioned::named(AIRPORT_TRIPS))
         .window(window(options))
         .aggregate_with(SumCount, move |(cell, airport), window, (sum, trips)| {
             (trips >= min_trips).then(|| TripDuration {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use eddy::prelude::*;
-use eddy_kafka::{DeliveryGuarantee, KafkaRecord, KafkaSink, KafkaSinkExt, KafkaSource};
+use eddy_kafka::{DeliveryGuarantee, KafkaRecord, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt};
 
 use crate::job::{self, Format, Options, Outputs, Parsed, Tally};
 
@@ -81,7 +81,8 @@ impl KafkaArgs {
 
 /// The job over the topic: each record is parsed in the source, so the watermark events of
 /// each partition drive that partition's watermark; the subtask's is the minimum. Records
-/// that are not events are the source's dead letters.
+/// that are not events are the source's dead letters. Read with `from_kafka`, so the
+/// distributed run builds the same job (one task per partition).
 pub fn build(
     env: &StreamEnvironment,
     args: &KafkaArgs,
@@ -112,11 +113,11 @@ pub fn build(
     let parsed = match options.out_of_orderness_ms {
         Some(bound) => {
             let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(bound));
-            env.from_source(source, job::aligned(strategy, options), &topic)
+            env.from_kafka(source, job::aligned(strategy, options), &topic)
         }
         None => {
             let strategy = WatermarkStrategy::for_generator(job::watermark_events());
-            env.from_source(source, job::aligned(strategy, options), &topic)
+            env.from_kafka(source, job::aligned(strategy, options), &topic)
         }
     }
     .uid("trips");

@@ -14,11 +14,20 @@
 //! runs P group members in this process. Without `--timestamped`, a record's event time is
 //! its Kafka timestamp (Kafka Streams' default), so windows are event-time windows either way.
 //! SIGTERM / Ctrl-C commits, hands this process's tasks back to the group and exits 0.
+//!
+//! The job is the one-process run's ([`job::word_counts`]), built on the topic's lines read
+//! with `from_kafka` and written with an exactly-once `sink_to_kafka`, and run with
+//! `eddy_cluster::execute_distributed`: it is cut at the marked `key_by` word into two
+//! sub-topologies joined by the repartition topic `<A>-window-repartition`.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use clap::Args;
-use eddy_cluster::{InputRecord, Keyed, WindowedJob};
+use eddy::prelude::*;
 
-use crate::job::{parse_stamped, Tokens, WindowCount, Word};
+use crate::job::{self, Options};
+use crate::kafka::{self, LineTime};
 use crate::membership::{self, Membership};
 
 /// The distributed mode's flags.
@@ -37,55 +46,6 @@ pub struct ClusterArgs {
     pub membership: Membership,
 }
 
-/// The word count as two sub-topologies: lines → words (keyed by word), then windows.
-struct WordCount {
-    timestamped: bool,
-    window_ms: i64,
-    out_of_orderness_ms: i64,
-}
-
-impl WindowedJob for WordCount {
-    type Key = Word;
-    type Value = u64;
-    type Accumulator = u64;
-
-    fn window_ms(&self) -> i64 {
-        self.window_ms
-    }
-
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.out_of_orderness_ms
-    }
-
-    fn extract(&self, record: &InputRecord<'_>, out: &mut Vec<Keyed<Word, u64>>) {
-        // Lines that are not UTF-8, lack the time prefix, or carry a reserved time are
-        // skipped, as the one-process run skips them.
-        let Ok(line) = std::str::from_utf8(record.payload) else { return };
-        let (timestamp, tokens) = match self.timestamped {
-            true => match parse_stamped(line.to_string()) {
-                Some(stamped) => (stamped.timestamp(), stamped.tokens()),
-                None => return,
-            },
-            false => match record.timestamp {
-                Some(timestamp) => (timestamp, Tokens::new(line.to_string(), 0)),
-                None => return,
-            },
-        };
-        if timestamp == i64::MIN || timestamp == i64::MAX {
-            return;
-        }
-        out.extend(tokens.map(|word| Keyed { branch: 0, key: word, value: 1, timestamp }));
-    }
-
-    fn add(&self, _branch: usize, count: &mut u64, value: u64) {
-        *count += value;
-    }
-
-    fn format(&self, _branch: usize, word: &Word, start: i64, end: i64, count: &u64) -> Option<Vec<u8>> {
-        Some(WindowCount { start, end, word: word.clone(), count: *count }.to_string().into_bytes())
-    }
-}
-
 /// The distributed run's settings, from the flags.
 pub struct Settings<'a> {
     pub cluster: &'a ClusterArgs,
@@ -99,21 +59,41 @@ pub struct Settings<'a> {
 
 /// Runs this process's share until the input ends (`--bounded`) or SIGTERM.
 pub fn run(settings: Settings<'_>) -> anyhow::Result<()> {
-    let (cluster, kafka) = (settings.cluster, settings.kafka);
+    let (cluster, args) = (settings.cluster, settings.kafka);
     let mut config = cluster.membership.config(
-        kafka.kafka_brokers.as_deref().unwrap_or_default(),
+        args.kafka_brokers.as_deref().unwrap_or_default(),
         cluster.application_id.as_deref().unwrap_or_default(),
-        kafka.input_topic.as_deref().unwrap_or_default(),
-        kafka.output_topic.as_deref().unwrap_or_default(),
     );
     config.s3_endpoint = cluster.s3_endpoint.clone();
     config.threads = settings.parallelism.unwrap_or(1);
-    config.bounded = kafka.bounded;
+    config.bounded = args.bounded;
     config.commit_interval = std::time::Duration::from_millis(settings.checkpoint_interval_ms);
-    let job = WordCount {
-        timestamped: settings.timestamped,
-        window_ms: settings.window_ms as i64,
-        out_of_orderness_ms: settings.out_of_orderness_ms as i64,
+
+    let env = StreamEnvironment::new();
+    // Each task reads one partition, so the sources' watermark alignment has nothing to align.
+    let strategy = job::watermark_strategy(settings.out_of_orderness_ms, None);
+    let time = match settings.timestamped {
+        true => LineTime::Prefix(strategy),
+        false => LineTime::Record(strategy),
     };
-    membership::run("word count", job, &config)
+    let topic = args.input_topic.as_deref().unwrap_or_default();
+    let lines = kafka::lines(&env, args, topic, time)?.uid("lines");
+    // Lines the source refuses (no time prefix, not UTF-8) are skipped and reported, as in
+    // one process; a task fails on a refused record nobody reads.
+    let malformed = Arc::new(AtomicU64::new(0));
+    let reasons = lines
+        .dead_letters::<RawRecord>()
+        .map(|letter| format!("{}, {}: {}", letter.input.split, letter.input.position, letter.error));
+    job::report_skipped(&reasons, malformed.clone());
+    let options = Options {
+        timestamped: settings.timestamped,
+        window_ms: settings.window_ms,
+        out_of_orderness_ms: settings.out_of_orderness_ms,
+        max_drift_ms: None,
+        stamped_by_source: true,
+    };
+    let counts = job::word_counts(&lines, &options, malformed).uid("counts");
+    let output = args.output_topic.as_deref().unwrap_or_default();
+    kafka::write(&counts, args, output, true)?.uid("output");
+    membership::run("word count", &env, &config)
 }

@@ -26,7 +26,9 @@ pub struct Options {
     /// does not hold what one subtask read far ahead (`None`: not aligned).
     pub max_drift_ms: Option<u64>,
     /// The source already stamped each line and generates the watermarks (per Kafka
-    /// partition), so the job must not replace them.
+    /// partition), so the job must not replace them. Without `timestamped`, the lines are
+    /// plain text and the source's time (a Kafka record's timestamp, Kafka Streams' default
+    /// event time) is their event time: the windows are event-time windows all the same.
     pub stamped_by_source: bool,
 }
 
@@ -128,7 +130,13 @@ pub fn watermark_strategy(out_of_orderness_ms: u64, max_drift_ms: Option<u64>) -
     }
 }
 
-/// Builds the job on `lines`. Lines that are not `<epoch_ms>\t<text>` in timestamped mode,
+/// The name of the word count's repartition: the `key_by` word is cut there in a
+/// distributed run, its topic `<application id>-window-repartition` (the one-process run
+/// ignores it).
+pub const REPARTITION: &str = "window";
+
+/// Builds the job on `lines`, shared by the one-process run (lines from a file, stdin or a
+/// Kafka topic) and the distributed one (lines from `from_kafka`). Lines that are not `<epoch_ms>\t<text>` in timestamped mode,
 /// or whose timestamp is not an event time (`i64::MIN` and `i64::MAX` are reserved), are
 /// skipped and counted in `malformed`.
 pub fn word_counts(
@@ -171,6 +179,15 @@ pub fn word_counts(
             .flat_map(Stamped::tokens)
             .name("Tokenize")
             .key_by(|word: &Word| word.clone())
+            .repartitioned(Repartitioned::named(REPARTITION))
+            .window(TumblingEventTimeWindows::of(size))
+            .aggregate_with(Count, to_row)
+    } else if options.stamped_by_source {
+        lines
+            .flat_map(|line| Tokens::new(line, 0))
+            .name("Tokenize")
+            .key_by(|word: &Word| word.clone())
+            .repartitioned(Repartitioned::named(REPARTITION))
             .window(TumblingEventTimeWindows::of(size))
             .aggregate_with(Count, to_row)
     } else {
@@ -178,6 +195,7 @@ pub fn word_counts(
             .flat_map(|line| Tokens::new(line, 0))
             .name("Tokenize")
             .key_by(|word: &Word| word.clone())
+            .repartitioned(Repartitioned::named(REPARTITION))
             .window(TumblingProcessingTimeWindows::of(size))
             .aggregate_with(Count, to_row)
     }

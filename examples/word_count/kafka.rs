@@ -6,7 +6,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use eddy::core::time::NO_TIMESTAMP;
 use eddy::prelude::*;
-use eddy_kafka::{DeliveryGuarantee, Deserializer, KafkaRecord, KafkaSink, KafkaSinkExt, KafkaSource, Utf8};
+use eddy_kafka::{
+    DeliveryGuarantee, Deserializer, KafkaRecord, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt, Utf8,
+};
 
 use crate::job::{parse_stamped, WindowCount};
 
@@ -37,23 +39,33 @@ impl KafkaArgs {
     }
 }
 
-/// The lines of topic `topic`. With `timestamped`, each line's `<epoch_ms>\t` prefix is its
-/// event time and `strategy`'s watermarks are generated per partition inside the source, so
-/// partitions read in bursts never make each other's records late; aligned, a partition far
-/// ahead of the others is paused until they catch up.
+/// Where the lines of a topic get their event time.
+pub enum LineTime {
+    /// Each line's `<epoch_ms>\t` prefix, with the strategy's watermarks.
+    Prefix(WatermarkStrategy),
+    /// Each record's Kafka timestamp (Kafka Streams' default), with the strategy's watermarks.
+    Record(WatermarkStrategy),
+    /// None: the job runs in processing time.
+    Processing,
+}
+
+/// The lines of topic `topic`, read with `from_kafka` (so a distributed run reads the same
+/// source, one task per partition). With event time, the strategy's watermarks are generated
+/// per partition inside the source, so partitions read in bursts never make each other's
+/// records late; aligned (one process), a partition far ahead of the others is paused until
+/// they catch up.
 pub fn lines(
     env: &StreamEnvironment,
     args: &KafkaArgs,
     topic: &str,
-    timestamped: bool,
-    strategy: WatermarkStrategy,
+    time: LineTime,
 ) -> anyhow::Result<DataStream<String>> {
     let mut builder = KafkaSource::builder().brokers(args.kafka_brokers.clone().unwrap_or_default()).topics([topic]);
     if args.bounded {
         builder = builder.bounded();
     }
-    let lines = match timestamped {
-        true => {
+    let lines = match time {
+        LineTime::Prefix(strategy) => {
             // A line without its time prefix is refused by the source: a dead letter, counted
             // and named with the other skipped lines.
             let source = builder
@@ -67,11 +79,12 @@ pub fn lines(
                 .build()
                 .context("the Kafka input")?
                 .timestamps(|line: &String| parse_stamped(line.clone()).map_or(NO_TIMESTAMP, |s| s.timestamp()))?;
-            env.from_source(source, strategy, topic)
+            env.from_kafka(source, strategy, topic)
         }
-        false => {
+        LineTime::Record(strategy) => env.from_kafka(builder.build().context("the Kafka input")?, strategy, topic),
+        LineTime::Processing => {
             let source = builder.build().context("the Kafka input")?;
-            env.from_source(source, WatermarkStrategy::no_watermarks(), topic)
+            env.from_kafka(source, WatermarkStrategy::no_watermarks(), topic)
         }
     };
     Ok(lines)

@@ -208,8 +208,13 @@ fn main() -> anyhow::Result<()> {
     // without checkpointing.
     let (lines, timestamped) = match (args.input.as_deref(), &args.kafka.input_topic) {
         (_, Some(topic)) => {
-            let strategy = job::watermark_strategy(args.out_of_orderness_ms, Some(args.max_drift_ms));
-            (kafka::lines(&env, &args.kafka, topic, args.timestamped, strategy)?, args.timestamped)
+            let time = match args.timestamped {
+                true => {
+                    kafka::LineTime::Prefix(job::watermark_strategy(args.out_of_orderness_ms, Some(args.max_drift_ms)))
+                }
+                false => kafka::LineTime::Processing,
+            };
+            (kafka::lines(&env, &args.kafka, topic, time)?, args.timestamped)
         }
         (None, None) => (env.read_text_file(BUNDLED), true),
         (Some("-"), None) => (env.stdin_lines(), args.timestamped),
@@ -221,7 +226,7 @@ fn main() -> anyhow::Result<()> {
         window_ms: args.window_ms,
         out_of_orderness_ms: args.out_of_orderness_ms,
         max_drift_ms: Some(args.max_drift_ms),
-        stamped_by_source: args.kafka.input_topic.is_some(),
+        stamped_by_source: args.kafka.input_topic.is_some() && timestamped,
     };
     let malformed = Arc::new(AtomicU64::new(0));
     // Lines too long or not UTF-8 (the source's dead letters) are skipped like malformed ones.

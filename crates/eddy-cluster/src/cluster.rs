@@ -165,7 +165,10 @@ pub(crate) fn create_repartition_topic(config: &ClusterConfig, topic: &str, part
         .enable_all()
         .build()
         .map_err(|e| ClusterError::Config(format!("cannot start an I/O runtime: {e}")))?;
-    let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(1));
+    // Kept for ever, as Kafka Streams keeps its repartition topics (`retention.ms` -1): a
+    // record's timestamp is its event time, which may be far in the past (replayed history),
+    // and the broker's time-based retention would delete it before its task reads it.
+    let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(1)).set("retention.ms", "-1");
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let what = || format!("creating the repartition topic {topic}");
     let results = runtime.block_on(admin.create_topics([&new], &options)).map_err(ClusterError::kafka(what()))?;
