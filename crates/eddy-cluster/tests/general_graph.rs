@@ -108,8 +108,21 @@ fn word_count(env: &StreamEnvironment, brokers: &str) {
         .uid("counts-sink");
 }
 
+/// The tests' logs on stderr, filtered by `EDDY_TEST_LOG` (`RUST_LOG` syntax, e.g.
+/// `eddy_cluster=debug`); none without it.
+fn logs() {
+    if let Ok(filter) = std::env::var("EDDY_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_thread_names(true)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// The configuration of every process of the tests.
 fn config(brokers: &str, store: &str) -> ClusterConfig {
+    logs();
     let mut config = ClusterConfig::for_graph(brokers, "wc", store);
     config.commit_interval = Duration::from_millis(300);
     config
@@ -166,17 +179,65 @@ fn committed_rows(brokers: &str, expected: usize) -> BTreeSet<String> {
 }
 
 /// Joins a process, at most `limit` from now.
-fn join(process: JoinHandle<eddy_cluster::Result<Summary>>, limit: Duration, store: &std::path::Path) -> Summary {
+fn join(
+    process: JoinHandle<eddy_cluster::Result<Summary>>,
+    limit: Duration,
+    brokers: &str,
+    store: &std::path::Path,
+) -> Summary {
     let deadline = Instant::now() + limit;
     while !process.is_finished() {
         let done = || {
             let done = std::fs::read_dir(store.join("done")).map(|d| d.flatten().map(|e| e.file_name()).collect());
             done.unwrap_or_else(|_| Vec::new())
         };
-        assert!(Instant::now() < deadline, "a process did not finish within {limit:?}; tasks done: {:?}", done());
+        assert!(
+            Instant::now() < deadline,
+            "a process did not finish within {limit:?}; tasks done: {:?}; {}",
+            done(),
+            group_state(brokers)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     process.join().expect("the process thread panicked").expect("the process failed")
+}
+
+/// The group's state, members and committed input offsets, for a run that does not finish:
+/// a rebalance that never completes (members listed, state not `Stable`) reads differently
+/// from a slow run (offsets moving on).
+fn group_state(brokers: &str) -> String {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer =
+        match rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "wc").create() {
+            Ok(consumer) => consumer,
+            Err(e) => return format!("no consumer to describe the group: {e}"),
+        };
+    let timeout = Duration::from_secs(5);
+    let groups = match consumer.fetch_group_list(Some("wc"), timeout) {
+        Ok(list) => list
+            .groups()
+            .iter()
+            .map(|g| {
+                format!(
+                    "group {} {} members {:?}",
+                    g.name(),
+                    g.state(),
+                    g.members().iter().map(|m| m.id()).collect::<Vec<_>>()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("group list failed: {e}"),
+    };
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    (0..PARTITIONS).for_each(|p| {
+        partitions.add_partition("lines", p);
+    });
+    let offsets = match consumer.committed_offsets(partitions, timeout) {
+        Ok(list) => format!("{:?}", list.elements().iter().map(|e| e.offset()).collect::<Vec<_>>()),
+        Err(e) => format!("failed: {e}"),
+    };
+    format!("{groups}; committed offsets of lines: {offsets}")
 }
 
 /// Two processes, the first of two members (Kafka Streams' `num.stream.threads`).
@@ -189,7 +250,7 @@ fn two_processes_count_words_as_the_sequential_model() {
     let processes: Vec<_> =
         (1..=2).rev().map(|threads| start_with(&brokers, &url, Arc::new(AtomicBool::new(false)), threads)).collect();
     let summaries: Vec<Summary> =
-        processes.into_iter().map(|p| join(p, Duration::from_secs(120), store.path())).collect();
+        processes.into_iter().map(|p| join(p, Duration::from_secs(120), &brokers, store.path())).collect();
     // Every task ran somewhere: 2 sub-topologies × 4 partitions.
     assert!(summaries.iter().map(|s| s.tasks_started).sum::<u64>() >= 2 * PARTITIONS as u64, "{summaries:?}");
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
@@ -223,9 +284,10 @@ fn processes_stopped_mid_run_hand_their_tasks_on_and_the_output_stays_exact() {
     let mut started = 0;
     for (stop, process) in stops.iter().zip(processes.drain(..)) {
         stop.store(true, Ordering::Relaxed);
-        started += join(process, Duration::from_secs(60), store.path()).tasks_started;
+        started += join(process, Duration::from_secs(60), &brokers, store.path()).tasks_started;
     }
-    let last = join(start(&brokers, &url, Arc::new(AtomicBool::new(false))), Duration::from_secs(180), store.path());
+    let last =
+        join(start(&brokers, &url, Arc::new(AtomicBool::new(false))), Duration::from_secs(180), &brokers, store.path());
     assert_eq!(last.tasks_started, 2 * PARTITIONS as u64, "the last process runs every task");
     assert!(started >= 2 * PARTITIONS as u64, "{started}");
     assert_eq!(committed_rows(&brokers, expected.len()), expected);
