@@ -90,8 +90,12 @@ impl Work for GraphWork {
         &self.names[role]
     }
 
-    fn skips_markers(&self, _: usize) -> bool {
-        true
+    /// Only a task of an input topic: its bounded end is an offset, which transaction markers
+    /// may stand at. A repartition topic's end is its producers' end records, so its tasks
+    /// commit the offset after the last record they processed, as window tasks of a
+    /// `WindowedJob` do — never a position they did not read up to themselves.
+    fn skips_markers(&self, role: usize) -> bool {
+        self.plan.input_topics.iter().any(|topic| topic.sub_topology == role)
     }
 
     fn finishing_tasks(&self, partitions: usize) -> usize {
