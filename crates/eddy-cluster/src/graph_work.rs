@@ -36,6 +36,7 @@ use std::hash::{BuildHasher, Hasher};
 use eddy_runtime::config::JobConfig;
 use eddy_runtime::distributed_plan::DistributedPlan;
 use eddy_runtime::graph::JobGraph;
+use eddy_runtime::metric_names::LATE_RECORDS_DROPPED;
 use eddy_runtime::partition_task::{PartitionTask, TaskSpec, TaskState};
 use eddy_runtime::topic::{Outgoing, TopicRecord};
 use rdkafka::producer::BaseRecord;
@@ -71,6 +72,8 @@ pub(crate) struct Body {
     next_checkpoint: u64,
     /// The input topics whose end this task has told its `PartitionTask` about.
     ended_topics: Vec<String>,
+    /// The late records its operators had dropped at the last commit.
+    late: u64,
 }
 
 impl Work for GraphWork {
@@ -146,6 +149,7 @@ impl Work for GraphWork {
             filed: None,
             next_checkpoint,
             ended_topics: Vec::new(),
+            late: 0,
         })
     }
 
@@ -215,6 +219,7 @@ impl Work for GraphWork {
     fn committed(cx: &Context<Self>, body: &mut Body, _: i64) -> Result<()> {
         body.task.committed(body.next_checkpoint);
         body.next_checkpoint += 1;
+        body.warn_of_late_records(cx.work.name(body.sub_topology));
         // The checkpoint this one supersedes is never read again.
         let filed = body.filed.take();
         if let Some(previous) = std::mem::replace(&mut body.manifest, filed) {
@@ -229,6 +234,18 @@ impl Work for GraphWork {
 }
 
 impl Body {
+    /// Logs the late records the task's operators dropped since the last commit: no error
+    /// (Flink drops them too, counting them), but a run whose output misses records should
+    /// say where they went.
+    fn warn_of_late_records(&mut self, name: &str) {
+        let late = self.task.metrics().snapshot().total_all(LATE_RECORDS_DROPPED);
+        if late > self.late {
+            let dropped = late - self.late;
+            tracing::warn!(task = name, partition = self.partition, dropped, "late records dropped");
+            self.late = late;
+        }
+    }
+
     /// Hands a producing task's control message on `topic` to the task.
     fn control(&mut self, name: &str, topic: &str, control: Control) -> Result<()> {
         let (producer, outcome) = match control {
