@@ -3,8 +3,10 @@
 //! Each task is one partition of one sub-topology of the job's
 //! [`DistributedPlan`], an `eddy_runtime` [`PartitionTask`] that runs the sub-topology's
 //! operators as subtask `p` of `partitions`. The member hands it what its consumer reads —
-//! records of its input topic's partition `p` (a source piece) or of its repartition topic's
-//! partition `p`, and the producing tasks' [`Control`] messages — and sends what it drains
+//! records of partition `p` of each topic the sub-topology reads (its input topics, its
+//! repartition topics: a union or a join reads several, the first by name its *lead*, by
+//! which the group assigns the task), and the producing tasks' [`Control`] messages — and
+//! sends what it drains
 //! through the task's transactional producer: records to their partition (a cut edge's key
 //! group's) or by key (an output topic), watermarks and ends of input to every partition of
 //! the repartition topic, as [`Control`] messages with the task's partition as producer.
@@ -23,8 +25,8 @@
 //! committed offset's metadata names and builds its `PartitionTask` from it; the checkpoint
 //! a commit supersedes is deleted once it has committed.
 //!
-//! **Bounded runs.** A source piece's task that has read its input partition up to the end
-//! offset seen at start tells its task (`end_of_topic`): its sources finish, and the end
+//! **Bounded runs.** A task that has read an input topic's partition up to the end offset
+//! seen at start tells its `PartitionTask` (`end_of_topic`, for each topic on its own): its sources finish, and the end
 //! travels through the repartition topics. A task is finished when every input ended
 //! (`is_finished`) and that is committed; the run ends when every task of every
 //! sub-topology is.
@@ -53,6 +55,8 @@ pub(crate) struct GraphWork {
     pub(crate) config: JobConfig,
     /// Every topic a task reads → the sub-topology that reads it.
     pub(crate) readers: BTreeMap<String, usize>,
+    /// Each sub-topology's topics, by name: the first is its lead.
+    pub(crate) reads: Vec<Vec<String>>,
     /// Each sub-topology's name: `sub-topology-<n>`.
     pub(crate) names: Vec<String>,
     /// The input topics' end offsets, in a bounded run.
@@ -81,7 +85,11 @@ impl Work for GraphWork {
     type Body = Body;
 
     fn subscribed(&self) -> Vec<String> {
-        self.readers.keys().cloned().collect()
+        self.reads.iter().filter_map(|topics| topics.first().cloned()).collect()
+    }
+
+    fn co_read(&self, role: usize) -> &[String] {
+        self.reads[role].get(1..).unwrap_or_default()
     }
 
     fn role_of(&self, topic: &str) -> usize {
@@ -93,12 +101,12 @@ impl Work for GraphWork {
         &self.names[role]
     }
 
-    /// Only a task of an input topic: its bounded end is an offset, which transaction markers
-    /// may stand at. A repartition topic's end is its producers' end records, so its tasks
+    /// Only in an input topic: its bounded end is an offset, which transaction markers may
+    /// stand at. A repartition topic's end is its producers' end records, so its tasks
     /// commit the offset after the last record they processed, as window tasks of a
     /// `WindowedJob` do — never a position they did not read up to themselves.
-    fn skips_markers(&self, role: usize) -> bool {
-        self.plan.input_topics.iter().any(|topic| topic.sub_topology == role)
+    fn skips_markers(&self, topic: &str) -> bool {
+        self.plan.input_topics.iter().any(|input| input.topic == topic)
     }
 
     fn finishing_tasks(&self, partitions: usize) -> usize {
@@ -184,13 +192,14 @@ impl Work for GraphWork {
         cx: &Context<Self>,
         body: &mut Body,
         partition: i32,
-        next_offset: i64,
+        next_offsets: &[(&str, i64)],
         out: &mut Out<'_>,
     ) -> Result<bool> {
         let Some(ends) = &cx.work.ends else { return Ok(false) };
         let mut ended = false;
         for (topic, ends) in ends {
-            if cx.work.readers.get(topic) != Some(&body.sub_topology) || body.ended_topics.contains(topic) {
+            let Some(&(_, next_offset)) = next_offsets.iter().find(|(read, _)| read == topic) else { continue };
+            if body.ended_topics.contains(topic) {
                 continue;
             }
             if next_offset >= ends[partition as usize] {
@@ -332,8 +341,9 @@ mod tests {
         let (graph, config) = env.take_job().unwrap();
         let plan = DistributedPlan::of(&graph, "app").unwrap();
         let readers = crate::distributed::readers(&plan).unwrap();
+        let reads = crate::distributed::reads(&readers, plan.sub_topologies.len());
         let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
-        let work = GraphWork { graph, plan, config, readers, names, ends: None };
+        let work = GraphWork { graph, plan, config, readers, reads, names, ends: None };
         Context {
             work: Arc::new(work),
             application_id: "app".into(),

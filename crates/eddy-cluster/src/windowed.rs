@@ -70,8 +70,8 @@ impl<J: WindowedJob> Work for Windowed<J> {
         self.topology.name(role)
     }
 
-    fn skips_markers(&self, role: Role) -> bool {
-        role == Role::Source
+    fn skips_markers(&self, topic: &str) -> bool {
+        self.topology.role_of(topic) == Role::Source
     }
 
     fn finishing_tasks(&self, partitions: usize) -> usize {
@@ -137,10 +137,11 @@ impl<J: WindowedJob> Work for Windowed<J> {
         cx: &Context<Self>,
         body: &mut Body<J>,
         partition: i32,
-        next_offset: i64,
+        next_offsets: &[(&str, i64)],
         out: &mut Out<'_>,
     ) -> Result<bool> {
         let Body::Source { newest, emitted, .. } = body else { return Ok(false) };
+        let next_offset = next_offsets[0].1;
         let at_end = cx.work.ends.as_ref().is_some_and(|ends| next_offset >= ends[partition as usize]);
         let watermark = match at_end {
             true => i64::MAX,
