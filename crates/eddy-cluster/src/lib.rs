@@ -70,7 +70,10 @@
 //! marked (`repartitioned`, `repartition`: see `StreamEnvironment::distributed_plan`): each
 //! sub-topology of its plan runs as partition tasks (`eddy_runtime::partition_task`), one per
 //! partition, assigned, fenced, checkpointed and moved exactly as the tasks above; what
-//! crosses a repartition topic besides records is a [`control`] message. Its sources must
+//! crosses a repartition topic besides records is a [`control`] message. A sub-topology that
+//! reads several topics (a union) runs task `p` over partition `p` of each, its partition
+//! group, assigned by the partitions of its lead topic (Kafka Streams' co-partitioning; see
+//! [`execute_distributed`]). Its sources must
 //! read Kafka topics and its sinks write them (eddy-kafka's `from_kafka` and
 //! `sink_to_kafka` mark them), so the configuration names no topics:
 //!

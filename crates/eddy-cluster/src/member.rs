@@ -15,9 +15,11 @@
 //! a custom assignor, so the group assigns the lead topic's partitions only, and owning lead
 //! partition `p` is owning the task: the rebalance callback adds partition `p` of the other
 //! topics (its co-read partitions) to the same consumer's assignment, beside the lead's
-//! (`incremental_assign` accepts partitions outside the subscription; librdkafka keeps them
-//! until they are unassigned, and the group never hands them to anyone: nobody subscribes to
-//! them). When the lead partition is revoked (or lost), the task commits and is dropped, and
+//! (`incremental_assign` accepts partitions outside the subscription and keeps fetching them
+//! until they are unassigned: librdkafka computes revocations, and the partitions a member
+//! tells the group it owns, from what the group assigned, not from the consumer's whole
+//! assignment, so a co-read partition is never revoked behind its task's back, and the group
+//! never hands it to anyone: nobody subscribes to it). When the lead partition is revoked (or lost), the task commits and is dropped, and
 //! its co-read partitions are unassigned with it. One consumer, so one poll loop, one group
 //! metadata for the transactions of every partition, and no second client per member.
 
