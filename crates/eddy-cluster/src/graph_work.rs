@@ -15,9 +15,10 @@
 //! through its operators), sends what the barrier flushed, and files the [`TaskState`] —
 //! its operators' state, and the newest watermark and end of every producing task it has
 //! heard (control messages before the committed offset are never read again) — as
-//! `state/sub-topology-<n>/<p>/<id>.bin`, and its transaction commits the offset with `<id>`
-//! as the offset's metadata (as Kafka Streams commits a task's metadata with its offsets).
-//! So the committed offset names a complete checkpoint, and the transaction is the
+//! `state/sub-topology-<n>/<p>/<id>.bin`, and its transaction commits its offsets (one per
+//! topic it reads) with `<id>` as each offset's metadata (as Kafka Streams commits a task's
+//! metadata with its offsets); a task that starts reads its lead topic's. So the committed
+//! offset names a complete checkpoint, and the transaction is the
 //! checkpoint's commit point. The id is the checkpoint's number and a random part: unlike a
 //! window task's offset-named checkpoint, a partition task may commit twice at one offset
 //! (output a tick produced: a processing-time timer, a watermark), and a zombie's file of the
@@ -93,7 +94,7 @@ impl Work for GraphWork {
     }
 
     fn role_of(&self, topic: &str) -> usize {
-        // The member subscribes to these topics only: a record of another cannot come.
+        // The member reads these topics only: a record of another cannot come.
         self.readers.get(topic).copied().unwrap_or_default()
     }
 

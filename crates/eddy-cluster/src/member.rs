@@ -19,9 +19,10 @@
 //! until they are unassigned: librdkafka computes revocations, and the partitions a member
 //! tells the group it owns, from what the group assigned, not from the consumer's whole
 //! assignment, so a co-read partition is never revoked behind its task's back, and the group
-//! never hands it to anyone: nobody subscribes to it). When the lead partition is revoked (or lost), the task commits and is dropped, and
-//! its co-read partitions are unassigned with it. One consumer, so one poll loop, one group
-//! metadata for the transactions of every partition, and no second client per member.
+//! never hands it to anyone: nobody subscribes to it). When the lead partition is revoked
+//! (or lost), the task commits and is dropped, and its co-read partitions are unassigned
+//! with it. One consumer, so one poll loop, one group metadata for the transactions of every
+//! partition, and no second client per member.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
