@@ -160,11 +160,8 @@ impl<W: Work> Tasks<W> {
         let Some(group) = consumer.group_metadata() else { return Ok(()) };
         let positions = consumer.position().unwrap_or_default();
         for ((_, partition), task) in &mut self.tasks {
-            let skipping: Vec<String> = task
-                .start_offsets()
-                .map(|(topic, _)| topic.to_string())
-                .filter(|topic| self.cx.work.skips_markers(topic))
-                .collect();
+            let skipping: Vec<String> =
+                task.topics().filter(|topic| self.cx.work.skips_markers(topic)).map(str::to_string).collect();
             for topic in skipping {
                 if let Some(Offset::Offset(position)) = positions.find_partition(&topic, *partition).map(|e| e.offset())
                 {

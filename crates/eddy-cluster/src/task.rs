@@ -119,6 +119,11 @@ impl<W: Work> Task<W> {
         &self.inputs[0].topic
     }
 
+    /// Each topic the task reads (partition `partition` of it), the lead first.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.inputs.iter().map(|input| input.topic.as_str())
+    }
+
     /// Each topic the task reads (partition `partition` of it), with where the consumer
     /// starts reading it.
     pub fn start_offsets(&self) -> impl Iterator<Item = (&str, Offset)> {
