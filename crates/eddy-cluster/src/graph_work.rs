@@ -95,14 +95,14 @@ impl Work for GraphWork {
 
     /// Only a task of an input topic: its bounded end is an offset, which transaction markers
     /// may stand at. A repartition topic's end is its producers' end records, so its tasks
-    /// commit the offset after the last record they processed, as window tasks of a
-    /// `WindowedJob` do — never a position they did not read up to themselves.
+    /// commit the offset after the last record they processed — never a position they did not
+    /// read up to themselves.
     fn skips_markers(&self, role: usize) -> bool {
         self.plan.input_topics.iter().any(|topic| topic.sub_topology == role)
     }
 
-    fn finishing_tasks(&self, partitions: usize) -> usize {
-        partitions * self.plan.sub_topologies.len()
+    fn sub_topologies(&self) -> usize {
+        self.plan.sub_topologies.len()
     }
 
     fn resume(cx: &Context<Self>, role: usize, partition: i32, committed: Option<&Committed>) -> Result<Body> {
@@ -299,49 +299,8 @@ fn runtime_error(name: &str, partition: i32, error: eddy_core::Error) -> Cluster
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use eddy_runtime::graph::{AnyOutput, BuildContext};
-    use eddy_runtime::topic::{InputTopic, TopicReader, TopicReaderFactory};
-    use eddy_stream::prelude::*;
-
     use super::*;
-    use crate::store::CheckpointStore;
-
-    /// The source's topic reader; the window's task (sub-topology 1) never builds it.
-    struct Unread;
-
-    impl TopicReaderFactory for Unread {
-        fn build(&self, _: &BuildContext, _: Vec<AnyOutput>) -> eddy_core::Result<Box<dyn TopicReader>> {
-            Err(eddy_core::Error::InvalidJob("sub-topology 0 is not built here".into()))
-        }
-    }
-
-    /// source → key_by(word), marked → 5 s count → print, planned for `partitions` tasks.
-    fn context(store: &str, partitions: usize) -> Context<GraphWork> {
-        let env = StreamEnvironment::new();
-        env.from_collection(Vec::<String>::new())
-            .read_from_topic(InputTopic { topic: "lines".into(), reader: Arc::new(Unread) })
-            .key_by(|w: &String| w.clone())
-            .repartitioned(Repartitioned::named("words"))
-            .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
-            .aggregate_with(Count, |w, _, n| format!("{w},{n}"))
-            .uid("counts")
-            .print();
-        let (graph, config) = env.take_job().unwrap();
-        let plan = DistributedPlan::of(&graph, "app").unwrap();
-        let readers = crate::distributed::readers(&plan).unwrap();
-        let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
-        let work = GraphWork { graph, plan, config, readers, names, ends: None };
-        Context {
-            work: Arc::new(work),
-            application_id: "app".into(),
-            brokers: String::new(),
-            partitions,
-            store: CheckpointStore::open(store, None).unwrap(),
-        }
-    }
+    use crate::test_graph::{context, WORDS};
 
     /// A task reads its producers' control messages once: those before its committed offset
     /// come back from its checkpoint. Here every producer ended before the checkpoint, so the
@@ -349,8 +308,8 @@ mod tests {
     #[test]
     fn a_restored_task_knows_what_its_producers_said_before_its_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let cx = context(&format!("file://{}", dir.path().display()), 2);
-        let topic = "app-words-repartition";
+        let cx = context(&format!("file://{}", dir.path().display()), "127.0.0.1:1", 2);
+        let topic = WORDS;
         assert_eq!(cx.work.readers.get(topic), Some(&1));
         let mut body = GraphWork::resume(&cx, 1, 0, None).unwrap();
         body.control("window", topic, Control::Watermark { producer: 0, watermark: 7 }).unwrap();
