@@ -257,7 +257,7 @@ mod tests {
         ];
         runtime.block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let cx = context(&format!("file://{}", dir.path().display()), &brokers, 1);
+        let (cx, _) = context(&format!("file://{}", dir.path().display()), &brokers, 1);
         let record = |text: &'static str| Received {
             topic: "lines",
             partition: 0,
