@@ -36,7 +36,7 @@ use crate::store::CheckpointStore;
 /// would have to hand partition `p` of each to the same member; not built yet), topics of
 /// different partition counts.
 pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
-    config.validate_membership()?;
+    config.validate()?;
     if !config.input_topic.is_empty() || !config.output_topic.is_empty() {
         return Err(ClusterError::Config(format!(
             "execute_distributed reads the topics of the job's Kafka sources and writes those of its sinks, \
