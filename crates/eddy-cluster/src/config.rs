@@ -13,12 +13,6 @@ pub struct ClusterConfig {
     /// The job's identity (Kafka Streams' `application.id`): the consumer group, the prefix
     /// of every repartition topic and of every transactional id.
     pub application_id: String,
-    /// Must stay empty: [`execute_distributed`](crate::execute_distributed) reads the topics
-    /// of the job's Kafka sources and refuses a configuration that names another.
-    pub input_topic: String,
-    /// Must stay empty: [`execute_distributed`](crate::execute_distributed) writes the topics
-    /// of the job's Kafka sinks and refuses a configuration that names another.
-    pub output_topic: String,
     /// The shared checkpoint store: `file:///shared/dir` or `s3://bucket/prefix`.
     pub checkpoint_store: String,
     /// The S3 endpoint (`http://host:port`) for an S3-compatible store that is not AWS.
@@ -63,8 +57,6 @@ impl ClusterConfig {
         ClusterConfig {
             brokers: brokers.into(),
             application_id: application_id.into(),
-            input_topic: String::new(),
-            output_topic: String::new(),
             checkpoint_store: checkpoint_store.into(),
             s3_endpoint: None,
             threads: 1,

@@ -26,9 +26,9 @@ use crate::store::CheckpointStore;
 /// carry the mark), all with the same number of partitions, which is also the number of
 /// partitions of every repartition topic (created here if missing, named
 /// `<application id>-<name>-repartition`) and of tasks per sub-topology. Its sinks write in
-/// each task's transaction (eddy-kafka's sinks carry the mark). So `config.input_topic` and
-/// `config.output_topic` must be empty ([`ClusterConfig::for_graph`]), and
-/// `config.max_parallelism` must be the environment's (the number of key groups).
+/// each task's transaction (eddy-kafka's sinks carry the mark). So the configuration names
+/// no topics ([`ClusterConfig::for_graph`]), and `config.max_parallelism` must be the
+/// environment's (the number of key groups).
 ///
 /// Refused, each with a message saying what to change: a job the distributed plan refuses
 /// (an unmarked `key_by`, a broadcast, a source that reads no topic, …), a sub-topology that
@@ -37,13 +37,6 @@ use crate::store::CheckpointStore;
 /// different partition counts.
 pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
     config.validate()?;
-    if !config.input_topic.is_empty() || !config.output_topic.is_empty() {
-        return Err(ClusterError::Config(format!(
-            "execute_distributed reads the topics of the job's Kafka sources and writes those of its sinks, \
-             but the configuration names input topic {:?} and output topic {:?}: leave both empty (ClusterConfig::for_graph)",
-            config.input_topic, config.output_topic
-        )));
-    }
     let (graph, job_config) = env.take_job().map_err(|e| ClusterError::Runtime(e.to_string()))?;
     if graph.nodes.is_empty() {
         return Err(ClusterError::Runtime("the job has no operators; add a source and a sink".into()));
