@@ -87,7 +87,7 @@
 //! |---|---|---|
 //! | `tokio` | yes | async Rust integration: `from_channel` over tokio channels, `from_stream`, `into_sink`, `collect_stream`, `map_async`, and the shared I/O runtime (compiles tokio and futures-util) |
 //! | `kafka` | no | `eddy::kafka`: a Kafka source (partitions as splits, offsets in checkpoints) and a sink with exactly-once transactional output (compiles rdkafka, which builds librdkafka from C) |
-//! | `cluster` | no | `eddy::cluster`: a job spread over several processes, Kafka Streams style: a consumer group assigns tasks, repartition topics join sub-topologies, window state is checkpointed to S3 or a shared directory (compiles rdkafka and object_store) |
+//! | `cluster` | no | `eddy::cluster`: a job spread over several processes, Kafka Streams style: a consumer group assigns tasks, repartition topics join sub-topologies, task state is checkpointed to S3 or a shared directory (compiles rdkafka and object_store) |
 //! | `kinesis` | no | `eddy::kinesis`: a Kinesis Data Streams source (shards as splits, sequence numbers in checkpoints; compiles the AWS SDK, Rust 1.94.1 or newer) |
 //! | `elasticsearch` | no | `eddy::elasticsearch`: a `_bulk` sink (compiles reqwest with rustls) |
 //! | `files` | no | `eddy::files`: the partitioned file sink, exactly-once part files in S3 or a local directory as JSON lines or CSV (compiles object_store; Rust 1.88 or newer) |

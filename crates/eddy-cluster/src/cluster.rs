@@ -1,4 +1,5 @@
-//! Running this process's share of a distributed job: [`run`].
+//! The members of this process: [`run_members`] starts them and waits for them; and the
+//! metadata and admin calls a start makes (partition counts, end offsets, repartition topics).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,46 +14,11 @@ use rdkafka::ClientConfig;
 
 use crate::config::ClusterConfig;
 use crate::error::{ClusterError, Result};
-use crate::job::WindowedJob;
 use crate::member::Summary;
-use crate::store::CheckpointStore;
-use crate::windowed::Windowed;
 use crate::work::Work;
 
 /// How long a metadata or admin call may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Runs this process's share of `job`: `config.threads` members of the job's consumer
-/// group, until `stop` is set (each member commits and hands its tasks back to the group)
-/// or, with `config.bounded`, until every window has fired and is committed.
-///
-/// Creates the repartition topics if they are missing (as many partitions as the input
-/// topic).
-/// Returns what the members did, or the first error of any member (the others then stop
-/// too).
-pub fn run<J: WindowedJob>(job: J, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
-    config.validate()?;
-    let topology = crate::topology::Topology::of(&job, config)?;
-    // Opened first, so a wrong URL is refused before any connection is tried.
-    let store = CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
-    let partitions = input_partitions(config, &config.input_topic)?;
-    if partitions > config.max_parallelism {
-        return Err(ClusterError::Config(format!(
-            "the input topic {} has {partitions} partitions, more than the {} key groups: use fewer partitions",
-            config.input_topic, config.max_parallelism
-        )));
-    }
-    for branch in &topology.branches {
-        create_repartition_topic(config, &branch.repartition, partitions)?;
-    }
-    let ends = match config.bounded {
-        true => Some(store.end_offsets(end_offsets(config, &config.input_topic, partitions)?)?),
-        false => None,
-    };
-    let partitioner = crate::repartition::Partitioner::new(config.max_parallelism, partitions);
-    let work = Windowed { job, topology, partitioner, ends };
-    run_members(work, config, partitions, stop)
-}
 
 /// Runs `config.threads` members doing `work` until they all end; returns what they did, or
 /// the first error of any member (the others then stop too).

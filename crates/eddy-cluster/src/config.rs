@@ -11,12 +11,8 @@ pub struct ClusterConfig {
     /// Kafka bootstrap servers, `host:port[,…]`.
     pub brokers: String,
     /// The job's identity (Kafka Streams' `application.id`): the consumer group, the prefix
-    /// of the repartition topic and of every transactional id.
+    /// of every repartition topic and of every transactional id.
     pub application_id: String,
-    /// The topic read.
-    pub input_topic: String,
-    /// The topic the window rows are written to.
-    pub output_topic: String,
     /// The shared checkpoint store: `file:///shared/dir` or `s3://bucket/prefix`.
     pub checkpoint_store: String,
     /// The S3 endpoint (`http://host:port`) for an S3-compatible store that is not AWS.
@@ -49,20 +45,18 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// A configuration with the defaults: one thread, unbounded, commits every second, a
-    /// 6 s session timeout, a 300 s poll interval (Kafka's), 128 key groups.
-    pub fn new(
+    /// A configuration for [`execute_distributed`](crate::execute_distributed), which takes
+    /// its topics from the job's Kafka sources and sinks, with the defaults: one thread,
+    /// unbounded, commits every second, a 6 s session timeout, a 300 s poll interval
+    /// (Kafka's), 128 key groups.
+    pub fn for_graph(
         brokers: impl Into<String>,
         application_id: impl Into<String>,
-        input_topic: impl Into<String>,
-        output_topic: impl Into<String>,
         checkpoint_store: impl Into<String>,
     ) -> Self {
         ClusterConfig {
             brokers: brokers.into(),
             application_id: application_id.into(),
-            input_topic: input_topic.into(),
-            output_topic: output_topic.into(),
             checkpoint_store: checkpoint_store.into(),
             s3_endpoint: None,
             threads: 1,
@@ -75,27 +69,8 @@ impl ClusterConfig {
         }
     }
 
-    /// A configuration for [`execute_distributed`](crate::execute_distributed), which takes
-    /// its topics from the job's Kafka sources and sinks: `input_topic` and `output_topic`
-    /// are left empty (it refuses them set); the rest as [`new`](Self::new).
-    pub fn for_graph(
-        brokers: impl Into<String>,
-        application_id: impl Into<String>,
-        checkpoint_store: impl Into<String>,
-    ) -> Self {
-        Self::new(brokers, application_id, "", "", checkpoint_store)
-    }
-
     /// Refuses settings that cannot work, saying what to change.
     pub fn validate(&self) -> Result<()> {
-        if self.input_topic == self.output_topic {
-            return Err(ClusterError::Config("the input and output topics must differ".into()));
-        }
-        self.validate_membership()
-    }
-
-    /// Refuses membership settings that cannot work (everything but the topics).
-    pub(crate) fn validate_membership(&self) -> Result<()> {
         let bad = |message: &str| Err(ClusterError::Config(message.to_string()));
         if self.application_id.is_empty()
             || !self.application_id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))

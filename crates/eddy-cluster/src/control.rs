@@ -4,10 +4,9 @@
 //! A task that writes a repartition topic writes its records to the partition of each
 //! record's key group (or any, for a rebalance), but its watermark and the end of its input
 //! to *every* partition: each reading task keeps the newest watermark of every producing
-//! task and goes on at the minimum (as a window task of a [`WindowedJob`](crate::WindowedJob)
-//! does with [`Envelope::Watermark`](crate::repartition::Envelope::Watermark)). The records'
-//! values are the cut edge's codec's bytes, which any byte string may be; so a control
-//! message is told apart not by its value but by a Kafka record header,
+//! task and goes on at the minimum, as a Flink operator does with the watermarks of its input
+//! channels. The records' values are the cut edge's codec's bytes, which any byte string may
+//! be; so a control message is told apart not by its value but by a Kafka record header,
 //! [`CONTROL_HEADER`], whose value is the bincode of a [`Control`]. The producer is the
 //! writing task's partition.
 

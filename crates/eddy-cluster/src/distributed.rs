@@ -26,9 +26,9 @@ use crate::store::CheckpointStore;
 /// carry the mark), all with the same number of partitions, which is also the number of
 /// partitions of every repartition topic (created here if missing, named
 /// `<application id>-<name>-repartition`) and of tasks per sub-topology. Its sinks write in
-/// each task's transaction (eddy-kafka's sinks carry the mark). So `config.input_topic` and
-/// `config.output_topic` must be empty ([`ClusterConfig::for_graph`]), and
-/// `config.max_parallelism` must be the environment's (the number of key groups).
+/// each task's transaction (eddy-kafka's sinks carry the mark). So the configuration names
+/// no topics ([`ClusterConfig::for_graph`]), and `config.max_parallelism` must be the
+/// environment's (the number of key groups).
 ///
 /// A sub-topology may read several topics (a union of two topics, of two repartitioned
 /// streams, of a topic and a repartitioned stream): its task `p` reads partition `p` of each,
@@ -42,14 +42,7 @@ use crate::store::CheckpointStore;
 /// sub-topologies, topics of different partition counts (input topics, or a repartition
 /// topic left by an earlier run with another count).
 pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
-    config.validate_membership()?;
-    if !config.input_topic.is_empty() || !config.output_topic.is_empty() {
-        return Err(ClusterError::Config(format!(
-            "execute_distributed reads the topics of the job's Kafka sources and writes those of its sinks, \
-             but the configuration names input topic {:?} and output topic {:?}: leave both empty (ClusterConfig::for_graph)",
-            config.input_topic, config.output_topic
-        )));
-    }
+    config.validate()?;
     let (graph, job_config) = env.take_job().map_err(|e| ClusterError::Runtime(e.to_string()))?;
     if graph.nodes.is_empty() {
         return Err(ClusterError::Runtime("the job has no operators; add a source and a sink".into()));

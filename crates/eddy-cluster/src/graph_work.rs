@@ -104,14 +104,14 @@ impl Work for GraphWork {
 
     /// Only in an input topic: its bounded end is an offset, which transaction markers may
     /// stand at. A repartition topic's end is its producers' end records, so its tasks
-    /// commit the offset after the last record they processed, as window tasks of a
-    /// `WindowedJob` do — never a position they did not read up to themselves.
+    /// commit the offset after the last record they processed — never a position they did
+    /// not read up to themselves.
     fn skips_markers(&self, topic: &str) -> bool {
         self.plan.input_topics.iter().any(|input| input.topic == topic)
     }
 
-    fn finishing_tasks(&self, partitions: usize) -> usize {
-        partitions * self.plan.sub_topologies.len()
+    fn sub_topologies(&self) -> usize {
+        self.plan.sub_topologies.len()
     }
 
     fn resume(cx: &Context<Self>, role: usize, partition: i32, committed: Option<&Committed>) -> Result<Body> {
@@ -309,50 +309,8 @@ fn runtime_error(name: &str, partition: i32, error: eddy_core::Error) -> Cluster
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use eddy_runtime::graph::{AnyOutput, BuildContext};
-    use eddy_runtime::topic::{InputTopic, TopicReader, TopicReaderFactory};
-    use eddy_stream::prelude::*;
-
     use super::*;
-    use crate::store::CheckpointStore;
-
-    /// The source's topic reader; the window's task (sub-topology 1) never builds it.
-    struct Unread;
-
-    impl TopicReaderFactory for Unread {
-        fn build(&self, _: &BuildContext, _: Vec<AnyOutput>) -> eddy_core::Result<Box<dyn TopicReader>> {
-            Err(eddy_core::Error::InvalidJob("sub-topology 0 is not built here".into()))
-        }
-    }
-
-    /// source → key_by(word), marked → 5 s count → print, planned for `partitions` tasks.
-    fn context(store: &str, partitions: usize) -> Context<GraphWork> {
-        let env = StreamEnvironment::new();
-        env.from_collection(Vec::<String>::new())
-            .read_from_topic(InputTopic { topic: "lines".into(), reader: Arc::new(Unread) })
-            .key_by(|w: &String| w.clone())
-            .repartitioned(Repartitioned::named("words"))
-            .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
-            .aggregate_with(Count, |w, _, n| format!("{w},{n}"))
-            .uid("counts")
-            .print();
-        let (graph, config) = env.take_job().unwrap();
-        let plan = DistributedPlan::of(&graph, "app").unwrap();
-        let readers = crate::distributed::readers(&plan).unwrap();
-        let reads = crate::distributed::reads(&readers, plan.sub_topologies.len());
-        let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
-        let work = GraphWork { graph, plan, config, readers, reads, names, ends: None };
-        Context {
-            work: Arc::new(work),
-            application_id: "app".into(),
-            brokers: String::new(),
-            partitions,
-            store: CheckpointStore::open(store, None).unwrap(),
-        }
-    }
+    use crate::test_graph::{context, WORDS};
 
     /// A task reads its producers' control messages once: those before its committed offset
     /// come back from its checkpoint. Here every producer ended before the checkpoint, so the
@@ -360,8 +318,8 @@ mod tests {
     #[test]
     fn a_restored_task_knows_what_its_producers_said_before_its_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let cx = context(&format!("file://{}", dir.path().display()), 2);
-        let topic = "app-words-repartition";
+        let (cx, _) = context(&format!("file://{}", dir.path().display()), "127.0.0.1:1", 2);
+        let topic = WORDS;
         assert_eq!(cx.work.readers.get(topic), Some(&1));
         let mut body = GraphWork::resume(&cx, 1, 0, None).unwrap();
         body.control("window", topic, Control::Watermark { producer: 0, watermark: 7 }).unwrap();
@@ -382,5 +340,103 @@ mod tests {
         assert!(missing.contains("is missing from the checkpoint store"), "{missing}");
         let unnamed = GraphWork::resume(&cx, 1, 0, Some(&committed(""))).err().unwrap().to_string();
         assert!(unnamed.contains("names no checkpoint"), "{unnamed}");
+    }
+
+    /// The window task (sub-topology 1) goes through real checkpoints in a store (a
+    /// directory), committed every `every` records and restored from the one committed at
+    /// `cut`, while the source task (sub-topology 0) feeds it what it sends; after the end
+    /// of input, the rows its checkpoints committed are the sequential model's (a count per
+    /// line and 5 s window), and the store holds one checkpoint for the task, the committed
+    /// one.
+    #[test]
+    fn a_task_state_round_trips_through_the_store() {
+        use eddy_runtime::topic::TopicRecord;
+        use rdkafka::producer::BaseProducer;
+
+        let words = ["a", "b", "a", "c", "b", "a", "d", "a", "c", "b", "a", "e"];
+        // Non-decreasing times (monotonous watermarks: nothing late), over three windows.
+        let lines: Vec<(&str, i64)> = words.iter().enumerate().map(|(i, w)| (*w, 1_000 * i as i64 + 300)).collect();
+        let mut model = BTreeMap::<(i64, &str), u64>::new();
+        for (word, time) in &lines {
+            *model.entry((time - time % 5_000, *word)).or_default() += 1;
+        }
+        let mut expected: Vec<String> = model.iter().map(|((start, w), n)| format!("{start},{w},{n}")).collect();
+        expected.sort();
+        // Nothing here sends through the producer: the window task's sink is in memory.
+        let producer: BaseProducer = rdkafka::ClientConfig::new().create().unwrap();
+        let checkpoints = |dir: &std::path::Path| {
+            std::fs::read_dir(dir.join("state/sub-topology-1/0")).map_or(0, |files| files.count())
+        };
+        for every in [1, 3, 5] {
+            for cut in 0..=lines.len() {
+                let dir = tempfile::tempdir().unwrap();
+                let (cx, rows) = context(&format!("file://{}", dir.path().display()), "127.0.0.1:1", 1);
+                let mut source = GraphWork::resume(&cx, 0, 0, None).unwrap();
+                let mut window = GraphWork::resume(&cx, 1, 0, None).unwrap();
+                let mut in_transaction = false;
+                let mut out = Out { producer: &producer, in_transaction: &mut in_transaction };
+                let mut read = 0i64;
+                // What the source task sent goes to the window task, as the topic would carry it.
+                let mut forward = |source: &mut Body, window: &mut Body, out: &mut Out<'_>| {
+                    for outgoing in source.task.drain() {
+                        let control = match &outgoing {
+                            Outgoing::Record(_) => None,
+                            Outgoing::Watermark { watermark, .. } => {
+                                Some(Control::Watermark { producer: 0, watermark: *watermark }.encode())
+                            }
+                            Outgoing::End { .. } => Some(Control::End { producer: 0 }.encode()),
+                        };
+                        let record = match &outgoing {
+                            Outgoing::Record(record) => Some(record),
+                            _ => None,
+                        };
+                        let received = Received {
+                            topic: WORDS,
+                            partition: 0,
+                            offset: read,
+                            key: record.and_then(|r| r.key.as_deref()),
+                            payload: record.map(|r| &r.payload[..]),
+                            timestamp: record.and_then(|r| r.timestamp),
+                            control: control.as_deref(),
+                        };
+                        GraphWork::process(&cx, window, &received, out).unwrap();
+                        read += 1;
+                    }
+                };
+                let commit = |window: &mut Body, out: &mut Out<'_>, offset: i64| {
+                    let id = GraphWork::checkpoint(&cx, window, 0, offset, out).unwrap();
+                    GraphWork::committed(&cx, window, offset).unwrap();
+                    assert_eq!(checkpoints(dir.path()), 1, "superseded checkpoints are deleted");
+                    Committed { offset, metadata: id }
+                };
+                for (i, (word, time)) in lines.iter().enumerate() {
+                    let record = TopicRecord {
+                        partition: 0,
+                        offset: i as i64,
+                        key: None,
+                        payload: Some(word.as_bytes()),
+                        timestamp: Some(*time),
+                    };
+                    source.task.record("lines", &record).unwrap();
+                    source.task.tick(*time).unwrap();
+                    forward(&mut source, &mut window, &mut out);
+                    if i == cut {
+                        let committed = commit(&mut window, &mut out, i as i64);
+                        window = GraphWork::resume(&cx, 1, 0, Some(&committed)).unwrap();
+                    } else if i % every == 0 {
+                        commit(&mut window, &mut out, i as i64);
+                    }
+                }
+                source.task.end_of_topic("lines").unwrap();
+                source.task.tick(i64::MAX).unwrap();
+                forward(&mut source, &mut window, &mut out);
+                assert!(GraphWork::finished(&window), "the window task heard its producer's end");
+                commit(&mut window, &mut out, lines.len() as i64);
+                assert!(!in_transaction, "the window task sent something through the producer");
+                let mut rows = rows.take();
+                rows.sort();
+                assert_eq!(rows, expected, "every {every}, restored at {cut}");
+            }
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! A task's incarnations: each time a task starts somewhere, it fences the previous owner and
 //! then writes under a transactional id no producer has used before.
 //!
-//! Task `<application id>-source-3` started for the n-th time writes as
-//! `<application id>-source-3-<n>`; the checkpoint store records which incarnations were
+//! Task `<application id>-sub-topology-0-3` started for the n-th time writes as
+//! `<application id>-sub-topology-0-3-<n>`; the checkpoint store records which incarnations were
 //! claimed (`incarnations/<task>/<n>`). A start:
 //!
 //! 1. finds the newest claimed incarnation `n` and calls `init_transactions` with its id:
@@ -44,7 +44,7 @@ const TRANSACTION_ABORT_AFTER: &str = "10000";
 /// the same task at once lose a race or two at most).
 const ATTEMPTS: usize = 20;
 
-/// The producer of a new incarnation of `task` (`<application id>-<source|branch>-<p>`),
+/// The producer of a new incarnation of `task` (`<application id>-sub-topology-<n>-<p>`),
 /// initialized: the previous incarnation is fenced, its open transaction aborted.
 pub(crate) fn start(brokers: &str, store: &CheckpointStore, task: &str) -> Result<BaseProducer> {
     let started = Instant::now();

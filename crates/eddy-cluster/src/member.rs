@@ -288,7 +288,7 @@ fn unassign<C: ConsumerContext>(consumer: &BaseConsumer<C>, partitions: Vec<(Str
 }
 
 /// Runs one member until `stop` is set (then hands its tasks back) or, in a bounded run,
-/// until every window task has fired its last window. With static membership (`instance`)
+/// until every task has read its input to the end and committed. With static membership (`instance`)
 /// it keeps a liveness lease and stands in for silent members (see `liveness`); a
 /// `stand_in` itself stops quietly when the member it stands in for comes back.
 pub(crate) fn run<W: Work>(process: &Arc<Process<W>>, instance: Option<String>, stand_in: bool) -> Result<Summary> {
@@ -296,7 +296,7 @@ pub(crate) fn run<W: Work>(process: &Arc<Process<W>>, instance: Option<String>, 
     let store = crate::store::CheckpointStore::open(&config.checkpoint_store, config.s3_endpoint.as_deref())?;
     let topics = process.work.subscribed();
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-    let finishing = process.work.finishing_tasks(process.partitions);
+    let finishing = process.work.sub_topologies() * process.partitions;
     let cx = Context {
         work: process.work.clone(),
         application_id: config.application_id.clone(),
@@ -424,8 +424,8 @@ enum Flow {
 }
 
 /// Polls one record and processes it; commits every task when the commit interval is up. A
-/// bounded run is finished when `finishing` tasks are done (a windowed job's window tasks of
-/// every branch; every task of a job graph).
+/// bounded run is finished when `finishing` tasks are done (every task of every
+/// sub-topology).
 fn step<W: Work>(
     consumer: &BaseConsumer<Rebalancing<W>>,
     tasks: &Mutex<Tasks<W>>,

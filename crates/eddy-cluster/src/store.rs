@@ -1,5 +1,5 @@
-//! The shared checkpoint store: where window tasks file their state, so that a task that
-//! moves to another process restores it there.
+//! The shared checkpoint store: where tasks file their state, so that a task that moves to
+//! another process restores it there.
 //!
 //! Any [`object_store`] works; two are wired to URLs: `file:///shared/dir` (a directory every
 //! process sees: one machine, or a network file system) and `s3://bucket/prefix` (S3 or an
@@ -8,20 +8,18 @@
 //! Layout under the URL:
 //!
 //! ```text
-//! state/<branch>/<partition>/<offset>.bin   a window task's checkpoint manifest at committed offset <offset>
-//! state/sub-topology-<n>/<partition>/<id>.bin   a job graph's partition task's state, checkpoint <id> (see `graph_work`)
-//! state/<branch>/<partition>/groups/<g>/<offset>.bin   key group g's open windows as of <offset> (see `checkpoint`)
-//! done/<branch>-<partition>                 (bounded runs) the window task has fired its last window
-//! bounded-end-offsets.json                  (bounded runs) the input's end offsets, seen once at start
-//! incarnations/<task>/<n>                   the newest incarnation of a task claimed (see `incarnation`)
-//! leases/<instance>                          a static member's liveness lease (see `liveness`)
-//! stand-ins/<instance>/<lease>               who stands in for a silent member (see `liveness`)
+//! state/sub-topology-<n>/<partition>/<id>.bin   a task's state, checkpoint <id> (see `graph_work`)
+//! done/sub-topology-<n>-<partition>             (bounded runs) the task has finished
+//! bounded-end-offsets.json                      (bounded runs) the inputs' end offsets, seen once at start
+//! incarnations/<task>/<n>                       the newest incarnation of a task claimed (see `incarnation`)
+//! leases/<instance>                             a static member's liveness lease (see `liveness`)
+//! stand-ins/<instance>/<lease>                  who stands in for a silent member (see `liveness`)
 //! ```
 //!
-//! A state object is named after the repartition offset it was taken at, and it is written
-//! *before* the Kafka transaction that commits that offset. So the committed offset always
-//! names a complete checkpoint: the transaction is the checkpoint's commit, and a checkpoint
-//! whose transaction aborted is never read (it is deleted, or overwritten by the same state).
+//! A checkpoint is written *before* the Kafka transaction that commits the task's offset, and
+//! its id is the metadata committed with that offset. So the committed offset always names a
+//! complete checkpoint: the transaction is the checkpoint's commit, and a checkpoint whose
+//! transaction aborted is never read (the next commit files another under a new id).
 
 use std::sync::Arc;
 
@@ -84,11 +82,6 @@ impl CheckpointStore {
         move |source| ClusterError::Store { url: self.url.clone(), what, source }
     }
 
-    /// Where the state of branch `branch`'s window task `partition` taken at `offset` lives.
-    pub fn state_path(branch: &str, partition: i32, offset: i64) -> Path {
-        Self::checkpoint_path(branch, partition, &format!("{offset:020}"))
-    }
-
     /// Where checkpoint `id` of task `name`/`partition` lives: `state/<name>/<partition>/<id>.bin`.
     pub fn checkpoint_path(name: &str, partition: i32, id: &str) -> Path {
         Path::from(format!("state/{name}/{partition}/{id}.bin"))
@@ -111,47 +104,6 @@ impl CheckpointStore {
         self.delete(Self::checkpoint_path(name, partition, id))
     }
 
-    /// Files the checkpoint manifest of branch `branch`'s window task `partition`, taken at
-    /// repartition offset `offset`.
-    pub fn put_state(&self, branch: &str, partition: i32, offset: i64, bytes: Vec<u8>) -> Result<()> {
-        let path = Self::state_path(branch, partition, offset);
-        let put = self.store.put(&path, PutPayload::from(bytes));
-        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
-    }
-
-    /// Where key group `group` of branch `branch`'s window task `partition`, written at
-    /// `offset`, lives.
-    pub fn group_path(branch: &str, partition: i32, group: u32, offset: i64) -> Path {
-        Path::from(format!("state/{branch}/{partition}/groups/{group}/{offset:020}.bin"))
-    }
-
-    /// Files a key group's open windows, written at `offset`.
-    pub fn put_group(&self, branch: &str, partition: i32, group: u32, offset: i64, bytes: Vec<u8>) -> Result<()> {
-        let path = Self::group_path(branch, partition, group, offset);
-        let put = self.store.put(&path, PutPayload::from(bytes));
-        self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
-    }
-
-    /// A key group's open windows written at `offset`, if any.
-    pub fn get_group(&self, branch: &str, partition: i32, group: u32, offset: i64) -> Result<Option<Vec<u8>>> {
-        self.get(&Self::group_path(branch, partition, group, offset))
-    }
-
-    /// Deletes a key group's object written at `offset` (superseded by a committed one).
-    pub fn delete_group(&self, branch: &str, partition: i32, group: u32, offset: i64) -> Result<()> {
-        self.delete(Self::group_path(branch, partition, group, offset))
-    }
-
-    /// The state a window task filed at `offset`, if any.
-    pub fn get_state(&self, branch: &str, partition: i32, offset: i64) -> Result<Option<Vec<u8>>> {
-        self.get(&Self::state_path(branch, partition, offset))
-    }
-
-    /// Deletes the state filed at `offset` (superseded by a newer committed one).
-    pub fn delete_state(&self, branch: &str, partition: i32, offset: i64) -> Result<()> {
-        self.delete(Self::state_path(branch, partition, offset))
-    }
-
     fn delete(&self, path: Path) -> Result<()> {
         match self.runtime.block_on(self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -159,15 +111,14 @@ impl CheckpointStore {
         }
     }
 
-    /// Records that branch `branch`'s window task `partition` fired its last window (bounded
-    /// runs).
-    pub fn mark_done(&self, branch: &str, partition: i32) -> Result<()> {
-        let path = Path::from(format!("done/{branch}-{partition}"));
+    /// Records that task `name`/`partition` has finished (bounded runs).
+    pub fn mark_done(&self, name: &str, partition: i32) -> Result<()> {
+        let path = Path::from(format!("done/{name}-{partition}"));
         let put = self.store.put(&path, PutPayload::from_static(b"done"));
         self.runtime.block_on(put).map(drop).map_err(self.error(format!("writing {path}")))
     }
 
-    /// How many window tasks have fired their last window.
+    /// How many tasks have finished.
     pub fn done_count(&self) -> Result<usize> {
         let prefix = Path::from("done");
         let list = self.runtime.block_on(self.store.list_with_delimiter(Some(&prefix)));
@@ -292,17 +243,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn state_round_trips_and_the_first_end_offsets_win() {
+    fn checkpoints_round_trip_and_the_first_end_offsets_win() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().join("store").display());
         let store = CheckpointStore::open(&url, None).unwrap();
-        assert_eq!(store.get_state("w", 3, 7).unwrap(), None);
-        store.put_state("w", 3, 7, vec![1, 2]).unwrap();
-        assert_eq!(store.get_state("w", 3, 7).unwrap(), Some(vec![1, 2]));
-        assert_eq!(store.get_state("v", 3, 7).unwrap(), None, "each branch has its own");
-        store.delete_state("w", 3, 7).unwrap();
-        store.delete_state("w", 3, 7).unwrap();
-        assert_eq!(store.get_state("w", 3, 7).unwrap(), None);
+        assert_eq!(store.get_checkpoint("w", 3, "c7").unwrap(), None);
+        store.put_checkpoint("w", 3, "c7", vec![1, 2]).unwrap();
+        assert_eq!(store.get_checkpoint("w", 3, "c7").unwrap(), Some(vec![1, 2]));
+        assert_eq!(store.get_checkpoint("v", 3, "c7").unwrap(), None, "each task has its own");
+        assert_eq!(store.get_checkpoint("w", 4, "c7").unwrap(), None, "each partition has its own");
+        store.delete_checkpoint("w", 3, "c7").unwrap();
+        store.delete_checkpoint("w", 3, "c7").unwrap();
+        assert_eq!(store.get_checkpoint("w", 3, "c7").unwrap(), None);
         assert_eq!(store.end_offsets(vec![5, 6]).unwrap(), vec![5, 6]);
         let other = CheckpointStore::open(&url, None).unwrap();
         assert_eq!(other.end_offsets(vec![9, 9]).unwrap(), vec![5, 6]);
@@ -317,12 +269,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().join("store").display());
         let (one, two) = (CheckpointStore::open(&url, None).unwrap(), CheckpointStore::open(&url, None).unwrap());
-        assert_eq!(one.newest_incarnation("app-source-3").unwrap(), None);
-        assert!(one.claim_incarnation("app-source-3", 0).unwrap());
-        assert!(!two.claim_incarnation("app-source-3", 0).unwrap(), "claimed twice");
-        assert!(two.claim_incarnation("app-source-3", 1).unwrap());
-        assert_eq!(one.newest_incarnation("app-source-3").unwrap(), Some(1));
-        assert_eq!(one.newest_incarnation("app-source-30").unwrap(), None, "tasks are apart");
+        assert_eq!(one.newest_incarnation("app-sub-topology-0-3").unwrap(), None);
+        assert!(one.claim_incarnation("app-sub-topology-0-3", 0).unwrap());
+        assert!(!two.claim_incarnation("app-sub-topology-0-3", 0).unwrap(), "claimed twice");
+        assert!(two.claim_incarnation("app-sub-topology-0-3", 1).unwrap());
+        assert_eq!(one.newest_incarnation("app-sub-topology-0-3").unwrap(), Some(1));
+        assert_eq!(one.newest_incarnation("app-sub-topology-0-30").unwrap(), None, "tasks are apart");
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! A task: one partition of one sub-topology, with its own transactional producer.
 //!
-//! What a task computes is its [`Work`]'s body (a [`WindowedJob`](crate::WindowedJob)'s
-//! source or window task, or a DataStream graph's partition task); what every task does the
-//! same way is here: it reads its partitions — partition `p` of each topic its sub-topology
-//! reads, its *partition group*, the lead topic's first — each from its committed offset on,
-//! skipping what it read before a restart, and commits on its own, every commit interval. In
-//! one Kafka transaction of its own producer
-//! (`transactional.id = <application.id>-<name>-<partition>-<n>`, its
-//! [incarnation](crate::incarnation) `n`) go the records it wrote and the offsets it read up
-//! to in every partition of its group (`send_offsets_to_transaction` with the consumer
+//! What a task computes is its [`Work`]'s body (a DataStream graph's partition task: see
+//! [`GraphWork`](crate::graph_work::GraphWork)); what every task does the same way is here:
+//! it reads its partitions — partition `p` of each topic its sub-topology reads, its
+//! *partition group*, the lead topic's first — each from its committed offset on, skipping
+//! what it read before a restart, and commits on its own, every commit interval. In one Kafka
+//! transaction of its own producer (`transactional.id = <application.id>-<name>-<partition>-<n>`,
+//! its [incarnation](crate::incarnation) `n`) go the records it wrote and the offsets it read
+//! up to in every partition of its group (`send_offsets_to_transaction` with the consumer
 //! group's metadata, each with the body's checkpoint metadata; a restart reads the lead's),
 //! so the input consumed and the output produced commit together or not at all. Its body files its state
 //! in the checkpoint store under that offset first. When a task starts elsewhere, it fences
@@ -256,47 +255,24 @@ pub(crate) fn transaction_error(producer: &BaseProducer, what: String, error: Ka
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Instant;
 
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message;
+    use rdkafka::message::{Headers, Message};
     use rdkafka::producer::BaseRecord;
     use rdkafka::ClientConfig;
 
     use super::*;
-    use crate::job::{InputRecord, Keyed, WindowedJob};
-    use crate::repartition::{Envelope, Partitioner};
-    use crate::topology::{Role, Topology};
-    use crate::windowed::Windowed;
-
-    /// One value per record, keyed by the record's text, at time 0.
-    struct Echo;
-
-    impl WindowedJob for Echo {
-        type Key = String;
-        type Value = u64;
-        type Accumulator = u64;
-        fn window_ms(&self) -> i64 {
-            10
-        }
-        fn extract(&self, record: &InputRecord<'_>, out: &mut Vec<Keyed<String, u64>>) {
-            let key = String::from_utf8_lossy(record.payload).into_owned();
-            out.push(Keyed { branch: 0, key, value: 1, timestamp: 0 });
-        }
-        fn add(&self, _: usize, _: &mut u64, _: u64) {}
-        fn format(&self, _: usize, _: &String, _: i64, _: i64, _: &u64) -> Option<Vec<u8>> {
-            None
-        }
-    }
+    use crate::graph_work::GraphWork;
+    use crate::test_graph::{context, WORDS};
 
     /// The lost output after a SIGKILL: a source task's new owner fenced the old one, which
-    /// aborted the old owner's open transaction; a window task that had been reading the
-    /// repartition partition all along then never saw a record of the new owner (noida-db
-    /// reports the old abort to every later fetch, and librdkafka skips that producer id's
-    /// records from then on). With a fresh transactional id per incarnation it sees them.
+    /// aborted the old owner's open transaction; a task that had been reading the repartition
+    /// partition all along then never saw a record of the new owner (noida-db reports the old
+    /// abort to every later fetch, and librdkafka skips that producer id's records from then
+    /// on). With a fresh transactional id per incarnation it sees them.
     #[test]
     fn a_reader_waiting_at_an_aborted_transaction_sees_what_the_next_owner_commits() {
         let Some(kafka) = eddy_test_services::Service::kafka() else { return };
@@ -305,43 +281,32 @@ mod tests {
             ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let topics = [
-            NewTopic::new("in", 1, TopicReplication::Fixed(1)),
-            NewTopic::new("app-window-repartition", 1, TopicReplication::Fixed(1)),
+            NewTopic::new("lines", 1, TopicReplication::Fixed(1)),
+            NewTopic::new(WORDS, 1, TopicReplication::Fixed(1)),
         ];
         runtime.block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("file://{}", dir.path().display());
-        let config = crate::ClusterConfig::new(&brokers, "app", "in", "out", &url);
-        let work = Windowed {
-            job: Echo,
-            topology: Topology::of(&Echo, &config).unwrap(),
-            partitioner: Partitioner::new(128, 1),
-            ends: None,
-        };
-        let cx = Context {
-            work: Arc::new(work),
-            application_id: "app".into(),
-            brokers: brokers.clone(),
-            partitions: 1,
-            store: CheckpointStore::open(&url, None).unwrap(),
-        };
+        let (cx, _) = context(&format!("file://{}", dir.path().display()), &brokers, 1);
         let record = |text: &'static str| Received {
-            topic: "in",
+            topic: "lines",
             partition: 0,
             offset: 0,
             key: None,
             payload: Some(text.as_bytes()),
-            timestamp: None,
+            timestamp: Some(1_000),
             control: None,
         };
 
-        // The first owner writes a record and never commits.
-        let start = |cx: &Context<Windowed<Echo>>| {
-            let producer = Task::incarnate(cx, Role::Source, 0).unwrap();
-            Task::resume(cx, Role::Source, 0, producer, vec![("in".into(), None)]).unwrap()
+        // The first owner of the source task (sub-topology 0) writes a record and never commits.
+        let start = |cx: &Context<GraphWork>| {
+            let producer = Task::incarnate(cx, 0, 0).unwrap();
+            Task::resume(cx, 0, 0, producer, vec![("lines".into(), None)]).unwrap()
         };
         let mut first = start(&cx);
         first.process(&cx, &record("first")).unwrap();
+        // The Kafka source batches what it reads until processing time passes.
+        first.tick(&cx).unwrap();
+        assert!(first.in_transaction, "the source task wrote nothing to the repartition topic");
         first.producer.flush(TRANSACTION_TIMEOUT).unwrap();
         // A reader waits at its open transaction.
         let reader: BaseConsumer = ClientConfig::new()
@@ -351,35 +316,33 @@ mod tests {
             .create()
             .unwrap();
         let mut from = TopicPartitionList::new();
-        from.add_partition_offset("app-window-repartition", 0, Offset::Beginning).unwrap();
+        from.add_partition_offset(WORDS, 0, Offset::Beginning).unwrap();
         reader.assign(&from).unwrap();
-        let mut seen: Vec<Envelope<String, u64>> = vec![];
+        // The records (not the control messages: watermarks) the reader has read, as text.
+        let mut seen: Vec<String> = vec![];
         let mut read = |for_: Duration| {
             let deadline = Instant::now() + for_;
             while Instant::now() < deadline {
                 if let Some(Ok(m)) = reader.poll(Duration::from_millis(100)) {
-                    seen.push(Envelope::decode(m.payload().unwrap_or_default()).unwrap());
+                    if m.headers().is_none_or(|h| h.iter().all(|h| h.key != crate::control::CONTROL_HEADER)) {
+                        seen.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+                    }
                 }
             }
             seen.clone()
         };
-        assert_eq!(read(Duration::from_secs(1)), []);
+        assert_eq!(read(Duration::from_secs(1)), Vec::<String>::new());
         // The next owner fences the first (aborting its transaction); the reader reads past
         // the abort before the next owner writes.
         let mut next = start(&cx);
-        assert_eq!(read(Duration::from_secs(1)), []);
+        assert_eq!(read(Duration::from_secs(1)), Vec::<String>::new());
         next.process(&cx, &record("next")).unwrap();
         let group: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "app").create().unwrap();
         next.commit(&cx, &group.group_metadata().unwrap()).unwrap();
-        let keys: Vec<String> = read(Duration::from_secs(3))
-            .into_iter()
-            .filter_map(|e| match e {
-                Envelope::Record { key, .. } => Some(key),
-                Envelope::Watermark { .. } => None,
-            })
-            .collect();
-        assert_eq!(keys, ["next"], "the reader lost the next owner's records");
+        let seen = read(Duration::from_secs(3));
+        assert_eq!(seen.len(), 1, "the reader lost the next owner's records, or read the first's: {seen:?}");
+        assert!(seen[0].contains("next"), "{seen:?}");
         drop(first);
     }
 

@@ -6,12 +6,10 @@
 //! transaction holding what it wrote and the offset it read up to ([`crate::task`]). The
 //! member around it (consumer, rebalances, fencing, liveness, stand-ins: [`crate::member`])
 //! is the same too. What differs is the task's *body*: what it keeps, what it does with a
-//! record, and what it files in the checkpoint store before a commit. [`Work`] is that part:
-//!
-//! - [`Windowed`](crate::windowed::Windowed): a [`WindowedJob`](crate::WindowedJob)'s source
-//!   and window tasks;
-//! - [`GraphWork`](crate::graph_work::GraphWork): a DataStream job graph's sub-topologies,
-//!   each task an `eddy_runtime::partition_task::PartitionTask`.
+//! record, and what it files in the checkpoint store before a commit. [`Work`] is that part,
+//! and [`GraphWork`](crate::graph_work::GraphWork) does it: a DataStream job graph's
+//! sub-topologies, each task an `eddy_runtime::partition_task::PartitionTask`. The seam keeps
+//! the membership machinery apart from what a task computes, and lets it be tested alone.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -52,7 +50,7 @@ pub struct Committed {
     pub metadata: String,
 }
 
-/// What the tasks of one kind of job do beyond what every task does (see the module docs).
+/// What a job's tasks do beyond what every task does (see the module docs).
 pub(crate) trait Work: Send + Sync + Sized + 'static {
     /// Which sub-topology a task runs: with the partition, it names the task.
     type Role: Copy + Ord + Debug + Send + Sync + 'static;
@@ -81,8 +79,9 @@ pub(crate) trait Work: Send + Sync + Sized + 'static {
     /// read a record of it.
     fn skips_markers(&self, topic: &str) -> bool;
 
-    /// How many tasks a bounded run waits for: it ends once that many are finished.
-    fn finishing_tasks(&self, partitions: usize) -> usize;
+    /// How many sub-topologies the job has: a bounded run ends once every task of each (one
+    /// per partition) is finished.
+    fn sub_topologies(&self) -> usize;
 
     /// The body of `role`'s task `partition` as of its last commit (a fresh one without).
     fn resume(
@@ -140,13 +139,8 @@ pub struct Out<'a> {
 }
 
 impl Out<'_> {
-    /// Sends `payload` to `topic` (to `partition`, or by key), waiting while the producer's
-    /// queue is full.
-    pub fn send(&mut self, topic: &str, partition: Option<i32>, payload: &[u8]) -> Result<()> {
-        self.send_record(BaseRecord::to(topic).payload(payload), partition)
-    }
-
-    /// Sends `record` (to `partition`, if given) in the task's transaction.
+    /// Sends `record` (to `partition`, if given) in the task's transaction, waiting while the
+    /// producer's queue is full.
     pub fn send_record(&mut self, mut record: BaseRecord<'_, [u8], [u8]>, partition: Option<i32>) -> Result<()> {
         if !*self.in_transaction {
             let what = || format!("beginning a transaction on {}", record.topic);

@@ -511,8 +511,8 @@ fn a_process_killed_mid_run_is_replaced_and_the_output_stays_exact() {
 }
 
 /// SIGKILL mid-run and no replacement: noida-db never drops the dead member, so the survivor
-/// stands in for it once its liveness lease has stood still for the session timeout (as for
-/// a `WindowedJob`: `liveness.rs`), and runs its tasks, their state restored from the store.
+/// stands in for it once its liveness lease has stood still for the session timeout
+/// (`liveness.rs`), and runs its tasks, their state restored from the store.
 #[test]
 fn a_process_killed_for_good_has_its_tasks_run_by_the_survivor() {
     let Some((run, survivor)) = KilledMidRun::start() else { return };
@@ -537,11 +537,6 @@ fn jobs_and_settings_that_cannot_run_distributed_are_refused_up_front() {
     };
     let graph_config = config(brokers, &url);
     let word_count = |env: &StreamEnvironment| word_count(env, brokers);
-
-    let mut named = graph_config.clone();
-    named.input_topic = "lines".into();
-    let e = refused(&word_count, &named);
-    assert!(e.contains("leave both empty (ClusterConfig::for_graph)"), "{e}");
 
     let mut key_groups = graph_config.clone();
     key_groups.max_parallelism = 64;

@@ -1,5 +1,5 @@
-//! The checkpoint store on S3 (s3s-fs on loopback): what the window tasks and a bounded run
-//! keep there round-trips, under a prefix, with the credentials from the environment.
+//! The checkpoint store on S3 (s3s-fs on loopback): what the tasks and a bounded run keep
+//! there round-trips, under a prefix, with the credentials from the environment.
 
 use eddy_cluster::store::CheckpointStore;
 use eddy_test_services::{Service, ACCESS_KEY, REGION, SECRET_KEY};
@@ -13,19 +13,20 @@ fn checkpoints_round_trip_through_s3() {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
     std::env::set_var("AWS_REGION", REGION);
     let store = CheckpointStore::open("s3://state/apps/wc", Some(&s3.url())).unwrap();
-    assert_eq!(store.get_state("window", 4, 100).unwrap(), None);
-    store.put_state("window", 4, 100, b"window state".to_vec()).unwrap();
-    assert_eq!(store.get_state("window", 4, 100).unwrap().as_deref(), Some(&b"window state"[..]));
-    assert!(s3.dir().join("data/state/apps/wc/state/window/4/00000000000000000100.bin").exists());
-    store.delete_state("window", 4, 100).unwrap();
-    assert_eq!(store.get_state("window", 4, 100).unwrap(), None);
+    let (task, id) = ("sub-topology-1", "00000000000000000003-00000000000000ab");
+    assert_eq!(store.get_checkpoint(task, 4, id).unwrap(), None);
+    store.put_checkpoint(task, 4, id, b"window state".to_vec()).unwrap();
+    assert_eq!(store.get_checkpoint(task, 4, id).unwrap().as_deref(), Some(&b"window state"[..]));
+    assert!(s3.dir().join(format!("data/state/apps/wc/state/{task}/4/{id}.bin")).exists());
+    store.delete_checkpoint(task, 4, id).unwrap();
+    assert_eq!(store.get_checkpoint(task, 4, id).unwrap(), None);
 
     // The first process's end offsets are everyone's.
     assert_eq!(store.end_offsets(vec![10, 20]).unwrap(), vec![10, 20]);
     let other = CheckpointStore::open("s3://state/apps/wc", Some(&s3.url())).unwrap();
     assert_eq!(other.end_offsets(vec![11, 21]).unwrap(), vec![10, 20]);
-    store.mark_done("window", 0).unwrap();
-    store.mark_done("window", 3).unwrap();
+    store.mark_done("sub-topology-1", 0).unwrap();
+    store.mark_done("sub-topology-1", 3).unwrap();
     assert_eq!(other.done_count().unwrap(), 2);
 }
 
@@ -45,15 +46,18 @@ fn one_store_serves_several_threads_at_once() {
             scope.spawn(move || {
                 for offset in 0..5 {
                     let bytes = format!("{partition}/{offset}").into_bytes();
-                    store.put_group("window", partition, 7, offset, bytes.clone()).unwrap();
-                    assert_eq!(store.get_group("window", partition, 7, offset).unwrap(), Some(bytes));
-                    assert!(store.claim_incarnation(&format!("app-window-{partition}"), offset as u64).unwrap());
+                    let id = format!("{offset}");
+                    store.put_checkpoint("sub-topology-1", partition, &id, bytes.clone()).unwrap();
+                    assert_eq!(store.get_checkpoint("sub-topology-1", partition, &id).unwrap(), Some(bytes));
+                    let task = format!("app-sub-topology-1-{partition}");
+                    assert!(store.claim_incarnation(&task, offset).unwrap());
                 }
             });
         }
     });
     for partition in 0..8 {
-        assert_eq!(store.newest_incarnation(&format!("app-window-{partition}")).unwrap(), Some(4));
-        assert_eq!(store.get_group("window", partition, 7, 4).unwrap(), Some(format!("{partition}/4").into_bytes()));
+        assert_eq!(store.newest_incarnation(&format!("app-sub-topology-1-{partition}")).unwrap(), Some(4));
+        let newest = store.get_checkpoint("sub-topology-1", partition, "4").unwrap();
+        assert_eq!(newest, Some(format!("{partition}/4").into_bytes()));
     }
 }
