@@ -101,6 +101,10 @@ impl Work for GraphWork {
         self.plan.input_topics.iter().any(|topic| topic.sub_topology == role)
     }
 
+    fn purges(&self, topic: &str) -> bool {
+        self.plan.topics.iter().any(|t| t.name == topic)
+    }
+
     fn sub_topologies(&self) -> usize {
         self.plan.sub_topologies.len()
     }

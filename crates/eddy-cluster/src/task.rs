@@ -105,6 +105,12 @@ impl<W: Work> Task<W> {
         &self.topic
     }
 
+    /// The offsets the task last committed, by topic and partition (none before its first
+    /// commit).
+    pub fn committed_offsets(&self) -> impl Iterator<Item = (&str, i32, i64)> {
+        self.committed.map(|offset| (self.topic.as_str(), self.partition, offset)).into_iter()
+    }
+
     /// Where the consumer starts reading the task's partition.
     pub fn start_offset(&self) -> Offset {
         self.committed.map_or(Offset::Beginning, Offset::Offset)
