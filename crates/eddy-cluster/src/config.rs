@@ -42,13 +42,18 @@ pub struct ClusterConfig {
     pub instance_id: Option<String>,
     /// The number of key groups (fixed for the life of the job, as in one process).
     pub max_parallelism: usize,
+    /// How often a member deletes the repartition records its tasks have committed past
+    /// (Kafka Streams' `repartition.purge.interval.ms`; see `purge.rs`). Zero: after every
+    /// commit.
+    pub purge_interval: Duration,
 }
 
 impl ClusterConfig {
     /// A configuration for [`execute_distributed`](crate::execute_distributed), which takes
     /// its topics from the job's Kafka sources and sinks, with the defaults: one thread,
     /// unbounded, commits every second, a 6 s session timeout, a 300 s poll interval
-    /// (Kafka's), 128 key groups.
+    /// (Kafka's), 128 key groups, consumed repartition records deleted every 30 s (Kafka
+    /// Streams').
     pub fn for_graph(
         brokers: impl Into<String>,
         application_id: impl Into<String>,
@@ -66,6 +71,7 @@ impl ClusterConfig {
             max_poll_interval: Duration::from_secs(300),
             instance_id: None,
             max_parallelism: eddy_core::key::DEFAULT_MAX_PARALLELISM,
+            purge_interval: Duration::from_secs(30),
         }
     }
 

@@ -110,6 +110,10 @@ impl Work for GraphWork {
         self.plan.input_topics.iter().any(|input| input.topic == topic)
     }
 
+    fn purges(&self, topic: &str) -> bool {
+        self.plan.topics.iter().any(|t| t.name == topic)
+    }
+
     fn sub_topologies(&self) -> usize {
         self.plan.sub_topologies.len()
     }

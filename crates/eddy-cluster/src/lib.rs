@@ -89,6 +89,7 @@ mod graph_work;
 mod incarnation;
 mod liveness;
 mod member;
+mod purge;
 pub mod store;
 mod task;
 #[cfg(test)]

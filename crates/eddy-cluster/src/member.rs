@@ -40,6 +40,7 @@ use crate::cluster::Process;
 use crate::config::ClusterConfig;
 use crate::error::{ClusterError, Result};
 use crate::liveness::{Heartbeat, Watch};
+use crate::purge::Purger;
 use crate::task::{Context, Task};
 use crate::work::{Committed, Received, Role, Work};
 
@@ -54,6 +55,8 @@ struct Tasks<W: Work> {
     error: Option<ClusterError>,
     /// What the member did, for its summary.
     summary: Summary,
+    /// Deletes the repartition records the tasks committed past.
+    purger: Purger,
 }
 
 impl<W: Work> Tasks<W> {
@@ -153,6 +156,22 @@ impl<W: Work> Tasks<W> {
     /// Tells every task that processing time passed.
     fn tick(&mut self) -> Result<()> {
         self.tasks.values_mut().try_for_each(|task| task.tick(&self.cx))
+    }
+
+    /// Deletes the repartition records the tasks have committed past, every purge interval.
+    fn purge(&mut self) {
+        if !self.purger.is_due() {
+            return;
+        }
+        let work = &self.cx.work;
+        let committed: Vec<(String, i32, i64)> = self
+            .tasks
+            .values()
+            .flat_map(|task| task.committed_offsets())
+            .filter(|(topic, _, _)| work.purges(topic))
+            .map(|(topic, partition, offset)| (topic.to_string(), partition, offset))
+            .collect();
+        self.purger.purge(committed);
     }
 
     /// Commits every task.
@@ -304,7 +323,9 @@ pub(crate) fn run<W: Work>(process: &Arc<Process<W>>, instance: Option<String>, 
         partitions: process.partitions,
         store,
     };
-    let tasks = Arc::new(Mutex::new(Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default() }));
+    let purger = Purger::new(&config.brokers, config.purge_interval)?;
+    let tasks = Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default(), purger };
+    let tasks = Arc::new(Mutex::new(tasks));
     let heartbeat_interval = (config.session_timeout / 6).max(Duration::from_millis(100));
     let mut settings = ClientConfig::new();
     let mut liveness = None;
@@ -476,6 +497,7 @@ fn step<W: Work>(
     *last_commit = Instant::now();
     tasks.tick()?;
     tasks.commit_all(consumer)?;
+    tasks.purge();
     match config.bounded && tasks.cx.store.done_count()? >= finishing {
         true => Ok(Flow::Finished),
         false => Ok(Flow::Running),

@@ -123,6 +123,15 @@ impl<W: Work> Task<W> {
         self.inputs.iter().map(|input| input.topic.as_str())
     }
 
+    /// The offsets the task last committed, by topic and partition (none before its first
+    /// commit): one per topic of its partition group.
+    pub fn committed_offsets(&self) -> impl Iterator<Item = (&str, i32, i64)> {
+        let partition = self.partition;
+        self.inputs
+            .iter()
+            .filter_map(move |input| input.committed.map(|offset| (input.topic.as_str(), partition, offset)))
+    }
+
     /// Each topic the task reads (partition `partition` of it), with where the consumer
     /// starts reading it.
     pub fn start_offsets(&self) -> impl Iterator<Item = (&str, Offset)> {

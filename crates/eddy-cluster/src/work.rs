@@ -79,6 +79,10 @@ pub(crate) trait Work: Send + Sync + Sized + 'static {
     /// read a record of it.
     fn skips_markers(&self, topic: &str) -> bool;
 
+    /// Whether `topic` is internal to the job (a repartition topic): the records its tasks
+    /// committed past may be deleted.
+    fn purges(&self, topic: &str) -> bool;
+
     /// How many sub-topologies the job has: a bounded run ends once every task of each (one
     /// per partition) is finished.
     fn sub_topologies(&self) -> usize;

@@ -574,3 +574,45 @@ fn input_topics_of_different_partition_counts_are_refused() {
     let e = execute_distributed(&env, &config, Arc::new(AtomicBool::new(false))).unwrap_err().to_string();
     assert!(e.contains("the input topics a (2 partitions) and b (3 partitions) differ in partition count"), "{e}");
 }
+
+/// The repartition records a task has committed past are deleted, as Kafka Streams purges
+/// its repartition topics: with a purge after every commit, each repartition partition's
+/// first offset ends past 0 and never past the offset its task committed, and the output
+/// stays exact.
+#[test]
+fn consumed_repartition_records_are_deleted() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let Some((kafka, expected)) = setup(input(300)) else { return };
+    let brokers = kafka.address();
+    let store = tempfile::tempdir().unwrap();
+    let mut config = config(&brokers, &format!("file://{}", store.path().display()));
+    config.bounded = true;
+    config.purge_interval = Duration::ZERO;
+    let process = std::thread::spawn({
+        let brokers = brokers.clone();
+        move || {
+            let env = StreamEnvironment::new();
+            word_count(&env, &brokers);
+            execute_distributed(&env, &config, Arc::new(AtomicBool::new(false)))
+        }
+    });
+    join(process, Duration::from_secs(120), &brokers, store.path());
+    assert_rows(&brokers, &expected);
+
+    let topic = "wc-words-repartition";
+    let consumer: BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "wc").create().unwrap();
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    (0..PARTITIONS).for_each(|p| {
+        partitions.add_partition(topic, p);
+    });
+    let committed = consumer.committed_offsets(partitions, Duration::from_secs(5)).unwrap();
+    for p in 0..PARTITIONS {
+        let (first, _) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).unwrap();
+        let rdkafka::Offset::Offset(committed) = committed.find_partition(topic, p).unwrap().offset() else {
+            panic!("no committed offset for {topic} partition {p}")
+        };
+        assert!(first > 0, "nothing of {topic} partition {p} was deleted (committed: {committed})");
+        assert!(first <= committed, "{topic} partition {p} was deleted up to {first}, past its committed {committed}");
+    }
+}
