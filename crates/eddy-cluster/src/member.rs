@@ -57,6 +57,9 @@ struct Tasks<W: Work> {
     summary: Summary,
     /// Deletes the repartition records the tasks committed past.
     purger: Purger,
+    /// The co-read partitions in the consumer's assignment (asking the consumer for its
+    /// assignment is a request to librdkafka's group thread, which may wait during a close).
+    co_assigned: std::collections::BTreeSet<(String, i32)>,
 }
 
 impl<W: Work> Tasks<W> {
@@ -265,7 +268,11 @@ impl<W: Work> ConsumerContext for Rebalancing<W> {
                 // A co-read partition still assigned (its task dropped when the member was
                 // fenced) is assigned again, from the new task's offset.
                 Ok(from) => {
-                    unassign(consumer, tasks.co_read(partitions)).and_then(|()| consumer.incremental_assign(&from))
+                    let co_read = tasks.co_read(partitions);
+                    let assigned = unassign(consumer, &mut tasks.co_assigned, co_read.clone())
+                        .and_then(|()| consumer.incremental_assign(&from));
+                    tasks.co_assigned.extend(co_read);
+                    assigned
                 }
                 Err(e) => {
                     tasks.error.get_or_insert(e);
@@ -277,7 +284,8 @@ impl<W: Work> ConsumerContext for Rebalancing<W> {
                     tasks.error.get_or_insert(e);
                 }
                 let co_read = tasks.co_read(partitions);
-                consumer.incremental_unassign(partitions).and_then(|()| unassign(consumer, co_read))
+                let co_assigned = &mut tasks.co_assigned;
+                consumer.incremental_unassign(partitions).and_then(|()| unassign(consumer, co_assigned, co_read))
             }
             other => {
                 tracing::warn!(?other, "rebalance error");
@@ -290,13 +298,16 @@ impl<W: Work> ConsumerContext for Rebalancing<W> {
     }
 }
 
-/// Unassigns those of `partitions` the consumer reads (librdkafka refuses to unassign a
-/// partition it does not read, or to assign one it already does).
-fn unassign<C: ConsumerContext>(consumer: &BaseConsumer<C>, partitions: Vec<(String, i32)>) -> KafkaResult<()> {
-    let assigned = consumer.assignment()?;
+/// Unassigns those of the co-read `partitions` the consumer reads (`assigned`), librdkafka
+/// refusing to unassign a partition it does not read, or to assign one it already does.
+fn unassign<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    assigned: &mut std::collections::BTreeSet<(String, i32)>,
+    partitions: Vec<(String, i32)>,
+) -> KafkaResult<()> {
     let mut list = TopicPartitionList::new();
     for (topic, partition) in partitions {
-        if assigned.find_partition(&topic, partition).is_some() {
+        if assigned.remove(&(topic.clone(), partition)) {
             list.add_partition(&topic, partition);
         }
     }
@@ -324,7 +335,8 @@ pub(crate) fn run<W: Work>(process: &Arc<Process<W>>, instance: Option<String>, 
         store,
     };
     let purger = Purger::new(&config.brokers, config.purge_interval)?;
-    let tasks = Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default(), purger };
+    let co_assigned = Default::default();
+    let tasks = Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default(), purger, co_assigned };
     let tasks = Arc::new(Mutex::new(tasks));
     let heartbeat_interval = (config.session_timeout / 6).max(Duration::from_millis(100));
     let mut settings = ClientConfig::new();
