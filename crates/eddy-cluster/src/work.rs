@@ -2,8 +2,9 @@
 //!
 //! Every task of a distributed job — whatever it computes — is one partition of one
 //! sub-topology with its own transactional producer: it reads its partitions (partition `p`
-//! of each topic the sub-topology reads) from their committed offsets on, writes through its producer, and every commit interval commits one
-//! transaction holding what it wrote and the offset it read up to ([`crate::task`]). The
+//! of each topic the sub-topology reads) from their committed offsets on, writes through its
+//! producer, and every commit interval commits one transaction holding what it wrote and the
+//! offsets it read up to ([`crate::task`]). The
 //! member around it (consumer, rebalances, fencing, liveness, stand-ins: [`crate::member`])
 //! is the same too. What differs is the task's *body*: what it keeps, what it does with a
 //! record, and what it files in the checkpoint store before a commit. [`Work`] is that part,
