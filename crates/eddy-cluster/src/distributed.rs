@@ -30,11 +30,17 @@ use crate::store::CheckpointStore;
 /// no topics ([`ClusterConfig::for_graph`]), and `config.max_parallelism` must be the
 /// environment's (the number of key groups).
 ///
+/// A sub-topology may read several topics (a union of two topics, of two repartitioned
+/// streams, of a topic and a repartitioned stream): its task `p` reads partition `p` of each,
+/// its *partition group*, as a Kafka Streams task does. The group assigns tasks by the
+/// partitions of each sub-topology's *lead* topic (the first of its topics by name), and a
+/// member that owns lead partition `p` reads partition `p` of the others too (see
+/// `member`).
+///
 /// Refused, each with a message saying what to change: a job the distributed plan refuses
-/// (an unmarked `key_by`, a broadcast, a source that reads no topic, …), a sub-topology that
-/// reads several topics (a union of two repartitioned streams or of two topics: the group
-/// would have to hand partition `p` of each to the same member; not built yet), topics of
-/// different partition counts.
+/// (an unmarked `key_by`, a broadcast, a source that reads no topic, …), a topic read by two
+/// sub-topologies, topics of different partition counts (input topics, or a repartition
+/// topic left by an earlier run with another count).
 pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop: Arc<AtomicBool>) -> Result<Summary> {
     config.validate()?;
     let (graph, job_config) = env.take_job().map_err(|e| ClusterError::Runtime(e.to_string()))?;
@@ -62,6 +68,15 @@ pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop
     }
     for topic in &plan.topics {
         create_repartition_topic(config, &topic.name, partitions)?;
+        // Co-read with the input topics' partitions: an existing one must have as many.
+        let existing = input_partitions(config, &topic.name)?;
+        if existing != partitions {
+            return Err(ClusterError::Config(format!(
+                "the repartition topic {} has {existing} partitions but the input topics {partitions}: \
+                 delete it (or use a new --application-id)",
+                topic.name
+            )));
+        }
     }
     let ends = match config.bounded {
         true => {
@@ -73,13 +88,14 @@ pub fn execute_distributed(env: &StreamEnvironment, config: &ClusterConfig, stop
         }
         false => None,
     };
+    let reads = reads(&readers, plan.sub_topologies.len());
     let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
-    let work = GraphWork { graph, plan, config: job_config, readers, names, ends };
+    let work = GraphWork { graph, plan, config: job_config, readers, reads, names, ends };
     run_members(work, config, partitions, stop)
 }
 
-/// Every topic the job's tasks read → the sub-topology that reads it; refuses a
-/// sub-topology reading several topics, and a topic read by two.
+/// Every topic the job's tasks read → the sub-topology that reads it; refuses a topic read
+/// by two (a task's group would overlap another's).
 pub(crate) fn readers(plan: &DistributedPlan) -> Result<BTreeMap<String, usize>> {
     let mut read: Vec<Vec<&str>> = vec![Vec::new(); plan.sub_topologies.len()];
     for input in &plan.input_topics {
@@ -90,16 +106,8 @@ pub(crate) fn readers(plan: &DistributedPlan) -> Result<BTreeMap<String, usize>>
     }
     let mut readers = BTreeMap::new();
     for (sub, mut topics) in read.into_iter().enumerate() {
+        topics.sort_unstable();
         topics.dedup();
-        if topics.len() > 1 {
-            return Err(ClusterError::Runtime(format!(
-                "sub-topology {sub} reads {} topics ({}): a task that reads several topics is not built yet \
-                 (the consumer group would have to hand partition p of each to the same member); \
-                 run this job in one process",
-                topics.len(),
-                topics.join(", ")
-            )));
-        }
         for topic in topics {
             if let Some(other) = readers.insert(topic.to_string(), sub) {
                 return Err(ClusterError::Runtime(format!(
@@ -109,6 +117,16 @@ pub(crate) fn readers(plan: &DistributedPlan) -> Result<BTreeMap<String, usize>>
         }
     }
     Ok(readers)
+}
+
+/// Each of the `sub_topologies`' topics, in name order: the first is its lead topic, which
+/// every process picks alike.
+pub(crate) fn reads(readers: &BTreeMap<String, usize>, sub_topologies: usize) -> Vec<Vec<String>> {
+    let mut reads = vec![Vec::new(); sub_topologies];
+    for (topic, &sub) in readers {
+        reads[sub].push(topic.clone());
+    }
+    reads
 }
 
 /// The partition count of the input topics, which must be the same for all (Kafka Streams'

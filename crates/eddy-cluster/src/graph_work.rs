@@ -3,8 +3,10 @@
 //! Each task is one partition of one sub-topology of the job's
 //! [`DistributedPlan`], an `eddy_runtime` [`PartitionTask`] that runs the sub-topology's
 //! operators as subtask `p` of `partitions`. The member hands it what its consumer reads —
-//! records of its input topic's partition `p` (a source piece) or of its repartition topic's
-//! partition `p`, and the producing tasks' [`Control`] messages — and sends what it drains
+//! records of partition `p` of each topic the sub-topology reads (its input topics, its
+//! repartition topics: a union or a join reads several, the first by name its *lead*, by
+//! which the group assigns the task), and the producing tasks' [`Control`] messages — and
+//! sends what it drains
 //! through the task's transactional producer: records to their partition (a cut edge's key
 //! group's) or by key (an output topic), watermarks and ends of input to every partition of
 //! the repartition topic, as [`Control`] messages with the task's partition as producer.
@@ -13,9 +15,10 @@
 //! through its operators), sends what the barrier flushed, and files the [`TaskState`] —
 //! its operators' state, and the newest watermark and end of every producing task it has
 //! heard (control messages before the committed offset are never read again) — as
-//! `state/sub-topology-<n>/<p>/<id>.bin`, and its transaction commits the offset with `<id>`
-//! as the offset's metadata (as Kafka Streams commits a task's metadata with its offsets).
-//! So the committed offset names a complete checkpoint, and the transaction is the
+//! `state/sub-topology-<n>/<p>/<id>.bin`, and its transaction commits its offsets (one per
+//! topic it reads) with `<id>` as each offset's metadata (as Kafka Streams commits a task's
+//! metadata with its offsets); a task that starts reads its lead topic's. So the committed
+//! offset names a complete checkpoint, and the transaction is the
 //! checkpoint's commit point. The id is the checkpoint's number and a random part: unlike a
 //! window task's offset-named checkpoint, a partition task may commit twice at one offset
 //! (output a tick produced: a processing-time timer, a watermark), and a zombie's file of the
@@ -23,8 +26,8 @@
 //! committed offset's metadata names and builds its `PartitionTask` from it; the checkpoint
 //! a commit supersedes is deleted once it has committed.
 //!
-//! **Bounded runs.** A source piece's task that has read its input partition up to the end
-//! offset seen at start tells its task (`end_of_topic`): its sources finish, and the end
+//! **Bounded runs.** A task that has read an input topic's partition up to the end offset
+//! seen at start tells its `PartitionTask` (`end_of_topic`, for each topic on its own): its sources finish, and the end
 //! travels through the repartition topics. A task is finished when every input ended
 //! (`is_finished`) and that is committed; the run ends when every task of every
 //! sub-topology is.
@@ -53,6 +56,8 @@ pub(crate) struct GraphWork {
     pub(crate) config: JobConfig,
     /// Every topic a task reads → the sub-topology that reads it.
     pub(crate) readers: BTreeMap<String, usize>,
+    /// Each sub-topology's topics, by name: the first is its lead.
+    pub(crate) reads: Vec<Vec<String>>,
     /// Each sub-topology's name: `sub-topology-<n>`.
     pub(crate) names: Vec<String>,
     /// The input topics' end offsets, in a bounded run.
@@ -81,11 +86,15 @@ impl Work for GraphWork {
     type Body = Body;
 
     fn subscribed(&self) -> Vec<String> {
-        self.readers.keys().cloned().collect()
+        self.reads.iter().filter_map(|topics| topics.first().cloned()).collect()
+    }
+
+    fn co_read(&self, role: usize) -> &[String] {
+        self.reads[role].get(1..).unwrap_or_default()
     }
 
     fn role_of(&self, topic: &str) -> usize {
-        // The member subscribes to these topics only: a record of another cannot come.
+        // The member reads these topics only: a record of another cannot come.
         self.readers.get(topic).copied().unwrap_or_default()
     }
 
@@ -93,12 +102,12 @@ impl Work for GraphWork {
         &self.names[role]
     }
 
-    /// Only a task of an input topic: its bounded end is an offset, which transaction markers
-    /// may stand at. A repartition topic's end is its producers' end records, so its tasks
-    /// commit the offset after the last record they processed — never a position they did not
-    /// read up to themselves.
-    fn skips_markers(&self, role: usize) -> bool {
-        self.plan.input_topics.iter().any(|topic| topic.sub_topology == role)
+    /// Only in an input topic: its bounded end is an offset, which transaction markers may
+    /// stand at. A repartition topic's end is its producers' end records, so its tasks
+    /// commit the offset after the last record they processed — never a position they did
+    /// not read up to themselves.
+    fn skips_markers(&self, topic: &str) -> bool {
+        self.plan.input_topics.iter().any(|input| input.topic == topic)
     }
 
     fn purges(&self, topic: &str) -> bool {
@@ -188,13 +197,14 @@ impl Work for GraphWork {
         cx: &Context<Self>,
         body: &mut Body,
         partition: i32,
-        next_offset: i64,
+        next_offsets: &[(&str, i64)],
         out: &mut Out<'_>,
     ) -> Result<bool> {
         let Some(ends) = &cx.work.ends else { return Ok(false) };
         let mut ended = false;
         for (topic, ends) in ends {
-            if cx.work.readers.get(topic) != Some(&body.sub_topology) || body.ended_topics.contains(topic) {
+            let Some(&(_, next_offset)) = next_offsets.iter().find(|(read, _)| read == topic) else { continue };
+            if body.ended_topics.contains(topic) {
                 continue;
             }
             if next_offset >= ends[partition as usize] {

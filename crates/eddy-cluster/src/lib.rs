@@ -34,10 +34,12 @@
 //! state. Besides records, a producing task writes [`control`] records to every partition of
 //! the topic: its watermark, and (a bounded run) the end of its input; a reading task goes on
 //! at the minimum watermark over its producers, as a Flink operator does over its input
-//! channels.
+//! channels. A sub-topology that reads several topics (a union) runs task `p` over partition
+//! `p` of each, its *partition group*, assigned by the partitions of its lead topic (Kafka
+//! Streams' co-partitioning; see [`execute_distributed`]).
 //!
 //! **Exactly-once.** Each task commits, every commit interval, one Kafka transaction of its
-//! own producer holding what it wrote and the input offset it read up to. Its state is
+//! own producer holding what it wrote and the input offsets it read up to. Its state is
 //! checkpointed to the [`store`] first, and the checkpoint's id is the metadata committed
 //! with that offset: the committed offset always names a complete checkpoint. A task that
 //! moves restores that checkpoint and reads on from that offset; its new transactional

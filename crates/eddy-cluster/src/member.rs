@@ -1,13 +1,28 @@
 //! A member of the job's consumer group: one consumer, the tasks of the partitions the group
 //! assigned to it, and the loop that feeds them.
 //!
-//! The member subscribes to the input topic and the repartition topics with the
-//! cooperative-sticky assignor, so a rebalance moves only the partitions that must move: the
-//! others keep running. The rebalance callback does the moving: on a revocation it commits
-//! the revoked tasks (their last transaction and checkpoint) and drops them; on an
-//! assignment it starts the new tasks (fencing the previous owner, restoring state from the
-//! checkpoint the committed offset names) and tells the consumer to read each partition from
-//! that committed offset.
+//! The member subscribes to each sub-topology's lead topic with the cooperative-sticky
+//! assignor, so a rebalance moves only the partitions that must move: the others keep
+//! running. The rebalance callback does the moving: on a revocation it commits the revoked
+//! tasks (their last transaction and checkpoint) and drops them; on an assignment it starts
+//! the new tasks (fencing the previous owner, restoring state from the checkpoint the
+//! committed offset names) and tells the consumer to read each partition from that
+//! committed offset.
+//!
+//! **Partition groups.** A sub-topology that reads several topics (a union, a join) runs
+//! task `p` over partition `p` of each: Kafka Streams' co-partitioning, which its
+//! `StreamsPartitionAssignor` does by assigning such a group whole. librdkafka cannot plug in
+//! a custom assignor, so the group assigns the lead topic's partitions only, and owning lead
+//! partition `p` is owning the task: the rebalance callback adds partition `p` of the other
+//! topics (its co-read partitions) to the same consumer's assignment, beside the lead's
+//! (`incremental_assign` accepts partitions outside the subscription and keeps fetching them
+//! until they are unassigned: librdkafka computes revocations, and the partitions a member
+//! tells the group it owns, from what the group assigned, not from the consumer's whole
+//! assignment, so a co-read partition is never revoked behind its task's back, and the group
+//! never hands it to anyone: nobody subscribes to it). When the lead partition is revoked
+//! (or lost), the task commits and is dropped, and its co-read partitions are unassigned
+//! with it. One consumer, so one poll loop, one group metadata for the transactions of every
+//! partition, and no second client per member.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -42,6 +57,9 @@ struct Tasks<W: Work> {
     summary: Summary,
     /// Deletes the repartition records the tasks committed past.
     purger: Purger,
+    /// The co-read partitions in the consumer's assignment (asking the consumer for its
+    /// assignment is a request to librdkafka's group thread, which may wait during a close).
+    co_assigned: std::collections::BTreeSet<(String, i32)>,
 }
 
 impl<W: Work> Tasks<W> {
@@ -71,19 +89,28 @@ impl<W: Work> Tasks<W> {
         let producers = in_parallel(incarnations, |(role, partition)| Task::incarnate(cx, role, partition));
         let producers = producers.into_iter().collect::<Result<Vec<_>>>()?;
         let fenced = started.elapsed();
-        let committed = committed_offsets(consumer, assigned)?;
+        let mut group = TopicPartitionList::new();
+        for (role, lead, partition) in &wanted {
+            for topic in std::iter::once(lead).chain(cx.work.co_read(*role)) {
+                group.add_partition(topic, *partition);
+            }
+        }
+        let committed = committed_offsets(consumer, &group)?;
         let read = started.elapsed();
         let count = wanted.len();
         let starts = wanted.into_iter().zip(producers).collect();
-        let tasks = in_parallel(starts, |((role, topic, partition), producer)| {
-            let last = committed.get(&(topic.clone(), partition)).cloned();
-            Task::resume(cx, role, &topic, partition, producer, last).map(|task| (role, topic, partition, task))
+        let tasks = in_parallel(starts, |((role, lead, partition), producer)| {
+            let topics = std::iter::once(&lead).chain(cx.work.co_read(role));
+            let last = topics.map(|t| (t.clone(), committed.get(&(t.clone(), partition)).cloned())).collect();
+            Task::resume(cx, role, partition, producer, last).map(|task| (role, lead, partition, task))
         });
         let mut from = TopicPartitionList::new();
         for started in tasks {
             let (role, topic, partition, task) = started?;
-            from.add_partition_offset(&topic, partition, task.start_offset())
-                .map_err(ClusterError::kafka("setting a start offset"))?;
+            for (read, offset) in task.start_offsets() {
+                from.add_partition_offset(read, partition, offset)
+                    .map_err(ClusterError::kafka("setting a start offset"))?;
+            }
             tracing::info!(topic, partition, "task started");
             self.summary.tasks_started += 1;
             self.tasks.insert((role, partition), task);
@@ -96,6 +123,18 @@ impl<W: Work> Tasks<W> {
             "assigned tasks started"
         );
         Ok(from)
+    }
+
+    /// The co-read partitions of the tasks of `leads`: partition `p` of every other topic
+    /// their sub-topologies read.
+    fn co_read(&self, leads: &TopicPartitionList) -> Vec<(String, i32)> {
+        let work = &self.cx.work;
+        let mut co_read = Vec::new();
+        for lead in leads.elements() {
+            let topics = work.co_read(work.role_of(lead.topic()));
+            co_read.extend(topics.iter().map(|topic| (topic.clone(), lead.partition())));
+        }
+        co_read
     }
 
     /// Commits and drops the tasks of revoked partitions.
@@ -142,12 +181,13 @@ impl<W: Work> Tasks<W> {
     fn commit_all(&mut self, consumer: &BaseConsumer<Rebalancing<W>>) -> Result<()> {
         let Some(group) = consumer.group_metadata() else { return Ok(()) };
         let positions = consumer.position().unwrap_or_default();
-        for ((role, partition), task) in &mut self.tasks {
-            if self.cx.work.skips_markers(*role) {
-                if let Some(Offset::Offset(position)) =
-                    positions.find_partition(task.topic(), *partition).map(|e| e.offset())
+        for ((_, partition), task) in &mut self.tasks {
+            let skipping: Vec<String> =
+                task.topics().filter(|topic| self.cx.work.skips_markers(topic)).map(str::to_string).collect();
+            for topic in skipping {
+                if let Some(Offset::Offset(position)) = positions.find_partition(&topic, *partition).map(|e| e.offset())
                 {
-                    task.skip_to(position);
+                    task.skip_to(&topic, position);
                 }
             }
         }
@@ -225,7 +265,15 @@ impl<W: Work> ConsumerContext for Rebalancing<W> {
         let mut tasks = self.lock();
         let outcome: KafkaResult<()> = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => match tasks.assign(consumer, partitions) {
-                Ok(from) => consumer.incremental_assign(&from),
+                // A co-read partition still assigned (its task dropped when the member was
+                // fenced) is assigned again, from the new task's offset.
+                Ok(from) => {
+                    let co_read = tasks.co_read(partitions);
+                    let assigned = unassign(consumer, &mut tasks.co_assigned, co_read.clone())
+                        .and_then(|()| consumer.incremental_assign(&from));
+                    tasks.co_assigned.extend(co_read);
+                    assigned
+                }
                 Err(e) => {
                     tasks.error.get_or_insert(e);
                     consumer.incremental_assign(partitions)
@@ -235,7 +283,9 @@ impl<W: Work> ConsumerContext for Rebalancing<W> {
                 if let Err(e) = tasks.revoke(consumer, partitions) {
                     tasks.error.get_or_insert(e);
                 }
-                consumer.incremental_unassign(partitions)
+                let co_read = tasks.co_read(partitions);
+                let co_assigned = &mut tasks.co_assigned;
+                consumer.incremental_unassign(partitions).and_then(|()| unassign(consumer, co_assigned, co_read))
             }
             other => {
                 tracing::warn!(?other, "rebalance error");
@@ -245,6 +295,25 @@ impl<W: Work> ConsumerContext for Rebalancing<W> {
         if let Err(e) = outcome {
             tasks.error.get_or_insert(ClusterError::Kafka { what: "applying a rebalance".into(), source: e });
         }
+    }
+}
+
+/// Unassigns those of the co-read `partitions` the consumer reads (`assigned`), librdkafka
+/// refusing to unassign a partition it does not read, or to assign one it already does.
+fn unassign<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    assigned: &mut std::collections::BTreeSet<(String, i32)>,
+    partitions: Vec<(String, i32)>,
+) -> KafkaResult<()> {
+    let mut list = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        if assigned.remove(&(topic.clone(), partition)) {
+            list.add_partition(&topic, partition);
+        }
+    }
+    match list.count() {
+        0 => Ok(()),
+        _ => consumer.incremental_unassign(&list),
     }
 }
 
@@ -266,7 +335,8 @@ pub(crate) fn run<W: Work>(process: &Arc<Process<W>>, instance: Option<String>, 
         store,
     };
     let purger = Purger::new(&config.brokers, config.purge_interval)?;
-    let tasks = Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default(), purger };
+    let co_assigned = Default::default();
+    let tasks = Tasks { cx, tasks: BTreeMap::new(), error: None, summary: Summary::default(), purger, co_assigned };
     let tasks = Arc::new(Mutex::new(tasks));
     let heartbeat_interval = (config.session_timeout / 6).max(Duration::from_millis(100));
     let mut settings = ClientConfig::new();
@@ -291,7 +361,7 @@ pub(crate) fn run<W: Work>(process: &Arc<Process<W>>, instance: Option<String>, 
         .set("heartbeat.interval.ms", heartbeat_interval.as_millis().to_string())
         .create_with_context(Rebalancing { tasks: tasks.clone() })
         .map_err(ClusterError::kafka("creating the consumer"))?;
-    consumer.subscribe(&topics).map_err(ClusterError::kafka("subscribing to the input and repartition topics"))?;
+    consumer.subscribe(&topics).map_err(ClusterError::kafka("subscribing to the sub-topologies' lead topics"))?;
     tracing::debug!(instance, stand_in, "joining the group");
     let lock = || tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut last_commit = Instant::now();

@@ -7,8 +7,8 @@
 //! its state from the checkpoint its committed offset names and reads on from that offset.
 //! So, as Kafka Streams does (`repartition.purge.interval.ms`, 30 s), every purge interval
 //! a member asks the broker to delete each of its repartition partitions' records before the
-//! offset its task last committed (`DeleteRecords`). Input topics are the user's, and are
-//! never purged.
+//! offset its task last committed there (`DeleteRecords`; a task that reads two repartition
+//! topics committed an offset in each). Input topics are the user's, and are never purged.
 //!
 //! Purging is housekeeping: a failed request is logged and tried again at the next
 //! interval, never an error of the job.

@@ -2,12 +2,14 @@
 //!
 //! What a task computes is its [`Work`]'s body (a DataStream graph's partition task: see
 //! [`GraphWork`](crate::graph_work::GraphWork)); what every task does the same way is here:
-//! it reads its partition from the committed offset on, skipping what it read before a
-//! restart, and commits on its own, every commit interval. In one Kafka
+//! it reads its partitions — partition `p` of each topic its sub-topology reads, its
+//! *partition group*, the lead topic's first — each from its committed offset on, skipping
+//! what it read before a restart, and commits on its own, every commit interval. In one Kafka
 //! transaction of its own producer (`transactional.id = <application.id>-<name>-<partition>-<n>`,
-//! its [incarnation](crate::incarnation) `n`) go the records it wrote and the offset it read
-//! up to (`send_offsets_to_transaction` with the consumer group's metadata), so the input
-//! consumed and the output produced commit together or not at all. Its body files its state
+//! its [incarnation](crate::incarnation) `n`) go the records it wrote and the offsets it read
+//! up to in every partition of its group (`send_offsets_to_transaction` with the consumer
+//! group's metadata, each with the body's checkpoint metadata; a restart reads the lead's),
+//! so the input consumed and the output produced commit together or not at all. Its body files its state
 //! in the checkpoint store under that offset first. When a task starts elsewhere, it fences
 //! the previous incarnation (aborting what the old owner left open: a zombie can no longer
 //! commit) and writes as the next.
@@ -40,23 +42,29 @@ pub struct Context<W> {
 /// One partition of one sub-topology.
 pub struct Task<W: Work> {
     role: Role<W>,
-    topic: String,
     partition: i32,
+    /// Where it is in each topic's partition `partition`, the lead topic's first.
+    inputs: Vec<Input>,
     producer: BaseProducer,
     in_transaction: bool,
-    /// The offset after the last record processed.
-    next_offset: i64,
-    /// The committed offset, from which the task started or last committed.
-    committed: Option<i64>,
     /// Whether anything happened since the last commit.
     dirty: bool,
-    /// Whether the task has processed a record since it started.
-    read_any: bool,
     /// When it started, until its first commit (logged: how long a moved task takes to run).
     started: Option<Instant>,
     /// Whether its `done/` marker is written.
     marked_done: bool,
     body: W::Body,
+}
+
+/// A task's read position in one topic of its partition group.
+struct Input {
+    topic: String,
+    /// The offset after the last record processed.
+    next_offset: i64,
+    /// The committed offset, from which the task started or last committed.
+    committed: Option<i64>,
+    /// Whether the task has processed a record of this partition since it started.
+    read_any: bool,
 }
 
 impl<W: Work> Task<W> {
@@ -69,29 +77,34 @@ impl<W: Work> Task<W> {
         crate::incarnation::start(&cx.brokers, &cx.store, &task)
     }
 
-    /// Starts `role`'s task of `partition` of `topic`, writing with `producer` (from
-    /// [`incarnate`](Task::incarnate)), from its last commit `committed`: restores its
-    /// state from the checkpoint that commit names.
+    /// Starts `role`'s task of `partition`, writing with `producer` (from
+    /// [`incarnate`](Task::incarnate)), from its last commit: `committed` holds each topic
+    /// it reads (the lead topic first) with that topic's committed offset. Restores its
+    /// state from the checkpoint the lead's commit names (one transaction committed them
+    /// all, with the same metadata).
     pub fn resume(
         cx: &Context<W>,
         role: Role<W>,
-        topic: &str,
         partition: i32,
         producer: BaseProducer,
-        committed: Option<Committed>,
+        committed: Vec<(String, Option<Committed>)>,
     ) -> Result<Self> {
-        let body = W::resume(cx, role, partition, committed.as_ref())?;
-        let committed = committed.map(|c| c.offset);
+        let lead = committed.first().and_then(|(_, c)| c.as_ref());
+        let body = W::resume(cx, role, partition, lead)?;
+        let inputs = committed
+            .into_iter()
+            .map(|(topic, committed)| {
+                let committed = committed.map(|c| c.offset);
+                Input { topic, next_offset: committed.unwrap_or(0), committed, read_any: false }
+            })
+            .collect();
         let mut task = Task {
             role,
-            topic: topic.to_string(),
             partition,
+            inputs,
             producer,
             in_transaction: false,
-            next_offset: committed.unwrap_or(0),
-            committed,
             dirty: false,
-            read_any: false,
             started: Some(Instant::now()),
             marked_done: false,
             body,
@@ -100,30 +113,43 @@ impl<W: Work> Task<W> {
         Ok(task)
     }
 
-    /// The topic whose partition the task reads.
-    pub fn topic(&self) -> &str {
-        &self.topic
+    /// The lead topic: the one the consumer group assigned the task by.
+    pub fn lead(&self) -> &str {
+        &self.inputs[0].topic
+    }
+
+    /// Each topic the task reads (partition `partition` of it), the lead first.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.inputs.iter().map(|input| input.topic.as_str())
     }
 
     /// The offsets the task last committed, by topic and partition (none before its first
-    /// commit).
+    /// commit): one per topic of its partition group.
     pub fn committed_offsets(&self) -> impl Iterator<Item = (&str, i32, i64)> {
-        self.committed.map(|offset| (self.topic.as_str(), self.partition, offset)).into_iter()
+        let partition = self.partition;
+        self.inputs
+            .iter()
+            .filter_map(move |input| input.committed.map(|offset| (input.topic.as_str(), partition, offset)))
     }
 
-    /// Where the consumer starts reading the task's partition.
-    pub fn start_offset(&self) -> Offset {
-        self.committed.map_or(Offset::Beginning, Offset::Offset)
+    /// Each topic the task reads (partition `partition` of it), with where the consumer
+    /// starts reading it.
+    pub fn start_offsets(&self) -> impl Iterator<Item = (&str, Offset)> {
+        self.inputs
+            .iter()
+            .map(|input| (input.topic.as_str(), input.committed.map_or(Offset::Beginning, Offset::Offset)))
     }
 
     /// Processes `record` (one read again after a restart is skipped).
     pub fn process(&mut self, cx: &Context<W>, record: &Received<'_>) -> Result<()> {
-        if record.offset < self.next_offset {
+        // The consumer reads only the partitions of the task's group: no other topic comes.
+        let Some(input) = self.inputs.iter_mut().find(|input| input.topic == record.topic) else { return Ok(()) };
+        if record.offset < input.next_offset {
             return Ok(());
         }
-        self.next_offset = record.offset + 1;
+        input.next_offset = record.offset + 1;
+        input.read_any = true;
         self.dirty = true;
-        self.read_any = true;
         let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
         W::process(cx, &mut self.body, record, &mut out)
     }
@@ -134,23 +160,26 @@ impl<W: Work> Task<W> {
         W::tick(cx, &mut self.body, &mut out)
     }
 
-    /// Moves the read position past what the consumer skipped (transaction markers), once
-    /// the task has read a record itself: until then the consumer's position may still be
-    /// the one a previous owner of the partition in this process reached, and taking it
-    /// would commit input this task never processed.
-    pub fn skip_to(&mut self, position: i64) {
-        if self.read_any && position > self.next_offset {
-            self.next_offset = position;
-            self.dirty = true;
+    /// Moves the read position in `topic` past what the consumer skipped (transaction
+    /// markers), once the task has read a record of it itself: until then the consumer's
+    /// position may still be the one a previous owner of the partition in this process
+    /// reached, and taking it would commit input this task never processed.
+    pub fn skip_to(&mut self, topic: &str, position: i64) {
+        if let Some(input) = self.inputs.iter_mut().find(|input| input.topic == topic) {
+            if input.read_any && position > input.next_offset {
+                input.next_offset = position;
+                self.dirty = true;
+            }
         }
     }
 
     /// Commits what the task did since its last commit, in one transaction with its input
-    /// offset; its body checkpoints its state first. `group` is the consumer group's
+    /// offsets (every partition of its group); its body checkpoints its state first. `group` is the consumer group's
     /// current metadata (the broker refuses the offsets of a member that is no longer in it).
     pub fn commit(&mut self, cx: &Context<W>, group: &ConsumerGroupMetadata) -> Result<()> {
         let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
-        if W::prepare(cx, &mut self.body, self.partition, self.next_offset, &mut out)? {
+        let read: Vec<(&str, i64)> = self.inputs.iter().map(|i| (i.topic.as_str(), i.next_offset)).collect();
+        if W::prepare(cx, &mut self.body, self.partition, &read, &mut out)? {
             self.dirty = true;
         }
         // What the body sent between commits (a tick's output) commits too.
@@ -158,28 +187,31 @@ impl<W: Work> Task<W> {
             return Ok(());
         }
         let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
-        let metadata = W::checkpoint(cx, &mut self.body, self.partition, self.next_offset, &mut out)?;
-        let what = || format!("committing {} partition {}", self.topic, self.partition);
+        let lead = self.inputs[0].next_offset;
+        let metadata = W::checkpoint(cx, &mut self.body, self.partition, lead, &mut out)?;
+        let what = || format!("committing {} partition {}", self.inputs[0].topic, self.partition);
         if !self.in_transaction {
             self.producer.begin_transaction().map_err(|e| transaction_error(&self.producer, what(), e))?;
             self.in_transaction = true;
         }
         let mut offsets = TopicPartitionList::new();
-        let mut offset = offsets.add_partition(&self.topic, self.partition);
-        offset.set_offset(Offset::Offset(self.next_offset)).map_err(ClusterError::kafka(what()))?;
-        offset.set_metadata(metadata);
+        for input in &self.inputs {
+            let mut offset = offsets.add_partition(&input.topic, self.partition);
+            offset.set_offset(Offset::Offset(input.next_offset)).map_err(ClusterError::kafka(what()))?;
+            offset.set_metadata(metadata.clone());
+        }
         let committed = self
             .producer
             .send_offsets_to_transaction(&offsets, group, TRANSACTION_TIMEOUT)
             .and_then(|()| self.producer.commit_transaction(TRANSACTION_TIMEOUT));
         self.in_transaction = false;
         committed.map_err(|e| transaction_error(&self.producer, what(), e))?;
-        W::committed(cx, &mut self.body, self.next_offset)?;
-        self.committed = Some(self.next_offset);
+        W::committed(cx, &mut self.body, lead)?;
+        self.inputs.iter_mut().for_each(|input| input.committed = Some(input.next_offset));
         self.dirty = false;
         if let Some(started) = self.started.take() {
             let after_ms = started.elapsed().as_millis() as u64;
-            tracing::debug!(topic = self.topic, partition = self.partition, after_ms, "first commit");
+            tracing::debug!(topic = self.lead(), partition = self.partition, after_ms, "first commit");
         }
         self.mark_done_if_finished(cx)
     }
@@ -277,7 +309,7 @@ mod tests {
         // The first owner of the source task (sub-topology 0) writes a record and never commits.
         let start = |cx: &Context<GraphWork>| {
             let producer = Task::incarnate(cx, 0, 0).unwrap();
-            Task::resume(cx, 0, "lines", 0, producer, None).unwrap()
+            Task::resume(cx, 0, 0, producer, vec![("lines".into(), None)]).unwrap()
         };
         let mut first = start(&cx);
         first.process(&cx, &record("first")).unwrap();

@@ -39,8 +39,9 @@ pub(crate) fn context(store: &str, brokers: &str, partitions: usize) -> (Context
     let (graph, config) = env.take_job().unwrap();
     let plan = DistributedPlan::of(&graph, APPLICATION).unwrap();
     let readers = crate::distributed::readers(&plan).unwrap();
+    let reads = crate::distributed::reads(&readers, plan.sub_topologies.len());
     let names = plan.sub_topologies.iter().map(|s| format!("sub-topology-{}", s.id)).collect();
-    let work = GraphWork { graph, plan, config, readers, names, ends: None };
+    let work = GraphWork { graph, plan, config, readers, reads, names, ends: None };
     let cx = Context {
         work: Arc::new(work),
         application_id: APPLICATION.into(),

@@ -1,9 +1,10 @@
 //! What a member's tasks run, apart from what every task does the same way.
 //!
 //! Every task of a distributed job — whatever it computes — is one partition of one
-//! sub-topology with its own transactional producer: it reads its partitions from the
-//! committed offset on, writes through its producer, and every commit interval commits one
-//! transaction holding what it wrote and the offset it read up to ([`crate::task`]). The
+//! sub-topology with its own transactional producer: it reads its partitions (partition `p`
+//! of each topic the sub-topology reads) from their committed offsets on, writes through its
+//! producer, and every commit interval commits one transaction holding what it wrote and the
+//! offsets it read up to ([`crate::task`]). The
 //! member around it (consumer, rebalances, fencing, liveness, stand-ins: [`crate::member`])
 //! is the same too. What differs is the task's *body*: what it keeps, what it does with a
 //! record, and what it files in the checkpoint store before a commit. [`Work`] is that part,
@@ -57,8 +58,15 @@ pub(crate) trait Work: Send + Sync + Sized + 'static {
     /// What a task keeps besides its offsets and its producer.
     type Body: Send;
 
-    /// Every topic a member subscribes to: the input topics and the repartition topics.
+    /// Every topic a member subscribes to: each sub-topology's lead topic (an input or a
+    /// repartition topic), by whose partitions the consumer group assigns the tasks.
     fn subscribed(&self) -> Vec<String>;
+
+    /// The topics `role`'s tasks read besides their lead topic (none for most): task `p`
+    /// reads partition `p` of each too (see [`crate::member`]).
+    fn co_read(&self, _role: Role<Self>) -> &[String] {
+        &[]
+    }
 
     /// The sub-topology that reads `topic`.
     fn role_of(&self, topic: &str) -> Role<Self>;
@@ -67,9 +75,10 @@ pub(crate) trait Work: Send + Sync + Sized + 'static {
     /// transactional id; its checkpoints and `done/` marker are filed under it).
     fn name(&self, role: Role<Self>) -> &str;
 
-    /// Whether `role`'s tasks commit the consumer's position rather than the offset after
-    /// the last record they processed (past transaction markers), once they read a record.
-    fn skips_markers(&self, role: Role<Self>) -> bool;
+    /// Whether tasks reading `topic` commit the consumer's position in it rather than the
+    /// offset after the last record they processed (past transaction markers), once they
+    /// read a record of it.
+    fn skips_markers(&self, topic: &str) -> bool;
 
     /// Whether `topic` is internal to the job (a repartition topic): the records its tasks
     /// committed past may be deleted.
@@ -95,18 +104,19 @@ pub(crate) trait Work: Send + Sync + Sized + 'static {
         Ok(())
     }
 
-    /// Before a commit of the task whose read position is `next_offset`: sends what is due
-    /// (a watermark, an end of input) through `out`; returns whether it sent anything.
+    /// Before a commit of the task whose read positions are `next_offsets` (each topic it
+    /// reads, the lead first): sends what is due (a watermark, an end of input) through
+    /// `out`; returns whether it sent anything.
     fn prepare(
         cx: &Context<Self>,
         body: &mut Self::Body,
         partition: i32,
-        next_offset: i64,
+        next_offsets: &[(&str, i64)],
         out: &mut Out<'_>,
     ) -> Result<bool>;
 
     /// Files the task's state in the checkpoint store for the transaction about to commit
-    /// `offset`, sending whatever must be in that transaction first; returns the metadata
+    /// `offset` (the lead topic's), sending whatever must be in that transaction first; returns the metadata
     /// to commit with the offset (what [`resume`](Work::resume) finds the state by).
     fn checkpoint(
         cx: &Context<Self>,

@@ -551,16 +551,6 @@ fn jobs_and_settings_that_cannot_run_distributed_are_refused_up_front() {
     );
     assert!(e.contains("is not marked for distributed runs"), "{e}");
 
-    // A union of two topics: the group may hand their partitions p to different members.
-    let union = |env: &StreamEnvironment| {
-        source(env, "a").union(&[source(env, "b")]).sink_to_kafka(rows(brokers, "out")).uid("out");
-    };
-    let e = refused(&union, &graph_config);
-    assert!(
-        e.contains("sub-topology 0 reads 2 topics (a, b): a task that reads several topics is not built yet"),
-        "{e}"
-    );
-
     let empty = refused(&|_: &StreamEnvironment| {}, &graph_config);
     assert!(empty.contains("the job has no operators"), "{empty}");
 }
