@@ -121,16 +121,22 @@ pub(crate) fn end_offsets(config: &ClusterConfig, topic: &str, partitions: usize
         .collect()
 }
 
-/// Creates the repartition topic `topic` unless it exists.
-pub(crate) fn create_repartition_topic(config: &ClusterConfig, topic: &str, partitions: usize) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
+/// An admin client of `brokers`, and the runtime its requests' futures run on.
+pub(crate) fn admin(brokers: &str) -> Result<(AdminClient<DefaultClientContext>, tokio::runtime::Runtime)> {
+    let admin = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
         .create()
         .map_err(ClusterError::kafka("creating an admin client"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| ClusterError::Config(format!("cannot start an I/O runtime: {e}")))?;
+    Ok((admin, runtime))
+}
+
+/// Creates the repartition topic `topic` unless it exists.
+pub(crate) fn create_repartition_topic(config: &ClusterConfig, topic: &str, partitions: usize) -> Result<()> {
+    let (admin, runtime) = admin(&config.brokers)?;
     // Kept for ever, as Kafka Streams keeps its repartition topics (`retention.ms` -1): a
     // record's timestamp is its event time, which may be far in the past (replayed history),
     // and the broker's time-based retention would delete it before its task reads it.

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
-use crate::error::{ClusterError, Result};
+use crate::error::Result;
 
 /// How long a purge request may take.
 const PURGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,14 +39,7 @@ pub(crate) struct Purger {
 impl Purger {
     /// A purger that asks `brokers` every `interval`.
     pub(crate) fn new(brokers: &str, interval: Duration) -> Result<Self> {
-        let admin = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()
-            .map_err(ClusterError::kafka("creating the admin client that purges repartition topics"))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ClusterError::Config(format!("cannot start an I/O runtime: {e}")))?;
+        let (admin, runtime) = crate::cluster::admin(brokers)?;
         Ok(Purger { admin, runtime, interval, last: Instant::now(), purged: BTreeMap::new() })
     }
 

@@ -9,6 +9,7 @@
 
 #[path = "../../eddy-kafka/tests/common/mod.rs"]
 mod common;
+mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,35 +19,17 @@ use std::time::{Duration, Instant};
 
 use common::{create_topic, produce_to, read_committed, Service};
 use eddy_cluster::{execute_distributed, ClusterConfig, Summary};
-use eddy_kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt, Text};
+use eddy_kafka::{KafkaSinkExt, KafkaSourceExt};
 use eddy_stream::prelude::*;
+use words::{lines, logs, words, PARTITIONS};
 
-/// Partitions of every topic (so tasks per sub-topology).
-const PARTITIONS: i32 = 4;
 /// Window length.
 const WINDOW_MS: i64 = 5000;
 
-/// Per partition, `lines[p].0` lines `<ms>\t<words>` up to `lines[p].1` ms apart, in
-/// event-time order (nothing is late), from a generator seeded with `seed`.
+/// Per partition, `lines[p].0` lines of 1 to 4 words of 30, up to `lines[p].1` ms apart,
+/// from a generator seeded with `seed`.
 fn generate(seed: u64, lines: &[(usize, u64)]) -> Vec<Vec<String>> {
-    let mut seed = seed;
-    let mut next = move |n: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
-    (0..PARTITIONS)
-        .map(|p| {
-            let mut time = 1_767_225_600_000 + p as i64 * 37;
-            let (lines, step) = lines[p as usize];
-            (0..lines)
-                .map(|_| {
-                    time += next(step) as i64;
-                    let words: Vec<String> = (0..1 + next(4)).map(|_| format!("w{}", next(30))).collect();
-                    format!("{time}\t{}", words.join(" "))
-                })
-                .collect()
-        })
-        .collect()
+    words::generate(seed, lines, 4, 30)
 }
 
 /// The window start and words of a line.
@@ -68,34 +51,6 @@ fn counts(input: &[Vec<String>]) -> BTreeMap<(i64, String), u64> {
     counts
 }
 
-/// The source of `topic`: `<ms>\t<text>` lines, event time from the prefix.
-fn lines(brokers: &str, topic: &str) -> KafkaSource<String> {
-    KafkaSource::builder()
-        .brokers(brokers)
-        .topics([topic])
-        .build()
-        .unwrap()
-        .timestamps(|line: &String| line.split_once('\t').and_then(|(ms, _)| ms.parse().ok()).unwrap_or(0))
-        .unwrap()
-}
-
-fn words(line: String) -> Vec<String> {
-    let (_, text) = line.split_once('\t').unwrap_or_default();
-    text.split(' ').map(String::from).collect()
-}
-
-/// The exactly-once sink of rows to `out`.
-fn rows(brokers: &str) -> KafkaSink<String> {
-    KafkaSink::builder()
-        .brokers(brokers)
-        .topic("out")
-        .serializer(Text)
-        .delivery(DeliveryGuarantee::ExactlyOnce)
-        .transactional_id_prefix("out-sink")
-        .build()
-        .unwrap()
-}
-
 /// The union: the lines of `a` and of `b` → words → key_by(word), marked → 5 s count →
 /// `start,word,count`. Sub-topology 0 reads `a` and `b`.
 fn union(env: &StreamEnvironment, brokers: &str) {
@@ -108,7 +63,7 @@ fn union(env: &StreamEnvironment, brokers: &str) {
         .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS as u64)))
         .aggregate_with(Count, |word, window, n| format!("{},{word},{n}", window.start))
         .uid("counts")
-        .sink_to_kafka(rows(brokers))
+        .sink_to_kafka(words::rows(brokers, "out"))
         .uid("out");
 }
 
@@ -152,7 +107,7 @@ fn join(env: &StreamEnvironment, brokers: &str) {
         .uid("pairs")
         .filter(|s: &Side| s.2 > 0 && s.3 > 0)
         .map(|(start, word, left, right): Side| format!("{start},{word},{left},{right}"))
-        .sink_to_kafka(rows(brokers))
+        .sink_to_kafka(words::rows(brokers, "out"))
         .uid("out");
 }
 
@@ -163,17 +118,6 @@ fn join_model(left: &[Vec<String>], right: &[Vec<String>]) -> BTreeSet<String> {
         .into_iter()
         .filter_map(|(key, l)| right.get(&key).map(|r| format!("{},{},{l},{r}", key.0, key.1)))
         .collect()
-}
-
-/// The tests' logs on stderr, filtered by `EDDY_TEST_LOG` (`RUST_LOG` syntax); none without.
-fn logs() {
-    if let Ok(filter) = std::env::var("EDDY_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_thread_names(true)
-            .with_test_writer()
-            .try_init();
-    }
 }
 
 /// The job a process runs.

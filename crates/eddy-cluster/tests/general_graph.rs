@@ -8,6 +8,7 @@
 
 #[path = "../../eddy-kafka/tests/common/mod.rs"]
 mod common;
+mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -18,11 +19,10 @@ use std::time::{Duration, Instant};
 
 use common::{create_topic, produce_to, read_committed, Service};
 use eddy_cluster::{execute_distributed, ClusterConfig, Summary};
-use eddy_kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkExt, KafkaSource, KafkaSourceExt, Text};
+use eddy_kafka::{KafkaSinkExt, KafkaSourceExt};
 use eddy_stream::prelude::*;
+use words::{generate, lines, logs, rows, PARTITIONS};
 
-/// Input partitions (so tasks per sub-topology).
-const PARTITIONS: i32 = 4;
 /// Window length.
 const WINDOW_MS: i64 = 5000;
 
@@ -32,26 +32,10 @@ fn input(lines: usize) -> Vec<Vec<String>> {
     uneven_input(&[(lines, 400); PARTITIONS as usize])
 }
 
-/// The input, with `lines[p].0` lines in partition `p`, up to `lines[p].1` ms apart.
+/// The input, with `lines[p].0` lines in partition `p`, up to `lines[p].1` ms apart, of 1 to
+/// 6 words of 50.
 fn uneven_input(lines: &[(usize, u64)]) -> Vec<Vec<String>> {
-    let mut seed = 16u64;
-    let mut next = move |n: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
-    (0..PARTITIONS)
-        .map(|p| {
-            let mut time = 1_767_225_600_000 + p as i64 * 37;
-            let (lines, step) = lines[p as usize];
-            (0..lines)
-                .map(|_| {
-                    time += next(step) as i64;
-                    let words: Vec<String> = (0..1 + next(6)).map(|_| format!("w{}", next(50))).collect();
-                    format!("{time}\t{}", words.join(" "))
-                })
-                .collect()
-        })
-        .collect()
+    generate(16, lines, 6, 50)
 }
 
 /// The sequential model: `start,end,word,count` per word and window.
@@ -68,37 +52,11 @@ fn model(input: &[Vec<String>]) -> BTreeSet<String> {
     counts.into_iter().map(|((start, word), n)| format!("{start},{},{word},{n}", start + WINDOW_MS)).collect()
 }
 
-/// The source of `topic`: `<ms>\t<text>` lines, event time from the prefix.
-fn lines(brokers: &str, topic: &str) -> KafkaSource<String> {
-    KafkaSource::builder()
-        .brokers(brokers)
-        .topics([topic])
-        .build()
-        .unwrap()
-        .timestamps(|line: &String| line.split_once('\t').and_then(|(ms, _)| ms.parse().ok()).unwrap_or(0))
-        .unwrap()
-}
-
-/// The exactly-once sink of rows to `topic`.
-fn rows(brokers: &str, topic: &str) -> KafkaSink<String> {
-    KafkaSink::builder()
-        .brokers(brokers)
-        .topic(topic)
-        .serializer(Text)
-        .delivery(DeliveryGuarantee::ExactlyOnce)
-        .transactional_id_prefix(format!("{topic}-sink"))
-        .build()
-        .unwrap()
-}
-
 /// The word count: lines → words → key_by(word), marked → 5 s tumbling count → rows, each
 /// `start,end,word,count`.
 fn word_count(env: &StreamEnvironment, brokers: &str) {
     env.from_kafka(lines(brokers, "lines"), WatermarkStrategy::monotonous(), "lines")
-        .flat_map(|line: String| {
-            let (_, text) = line.split_once('\t').unwrap_or_default();
-            text.split(' ').map(String::from).collect::<Vec<_>>()
-        })
+        .flat_map(words::words)
         .key_by(|w: &String| w.clone())
         .repartitioned(Repartitioned::named("words"))
         .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS as u64)))
@@ -106,18 +64,6 @@ fn word_count(env: &StreamEnvironment, brokers: &str) {
         .uid("counts")
         .sink_to_kafka(rows(brokers, "counts"))
         .uid("counts-sink");
-}
-
-/// The tests' logs on stderr, filtered by `EDDY_TEST_LOG` (`RUST_LOG` syntax, e.g.
-/// `eddy_cluster=debug`); none without it.
-fn logs() {
-    if let Ok(filter) = std::env::var("EDDY_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_thread_names(true)
-            .with_test_writer()
-            .try_init();
-    }
 }
 
 /// The configuration of every process of the tests.
