@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
@@ -121,22 +120,9 @@ pub(crate) fn end_offsets(config: &ClusterConfig, topic: &str, partitions: usize
         .collect()
 }
 
-/// An admin client of `brokers`, and the runtime its requests' futures run on.
-pub(crate) fn admin(brokers: &str) -> Result<(AdminClient<DefaultClientContext>, tokio::runtime::Runtime)> {
-    let admin = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(ClusterError::kafka("creating an admin client"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ClusterError::Config(format!("cannot start an I/O runtime: {e}")))?;
-    Ok((admin, runtime))
-}
-
 /// Creates the repartition topic `topic` unless it exists.
 pub(crate) fn create_repartition_topic(config: &ClusterConfig, topic: &str, partitions: usize) -> Result<()> {
-    let (admin, runtime) = admin(&config.brokers)?;
+    let (admin, runtime) = crate::admin::admin(&config.brokers)?;
     // Kept for ever, as Kafka Streams keeps its repartition topics (`retention.ms` -1): a
     // record's timestamp is its event time, which may be far in the past (replayed history),
     // and the broker's time-based retention would delete it before its task reads it.

@@ -80,6 +80,7 @@
 //!
 //! See `docs/scale-out.md` for how this maps to Kafka Streams and Flink.
 
+mod admin;
 mod cluster;
 pub mod config;
 pub mod control;

@@ -39,7 +39,7 @@ pub(crate) struct Purger {
 impl Purger {
     /// A purger that asks `brokers` every `interval`.
     pub(crate) fn new(brokers: &str, interval: Duration) -> Result<Self> {
-        let (admin, runtime) = crate::cluster::admin(brokers)?;
+        let (admin, runtime) = crate::admin::admin(brokers)?;
         Ok(Purger { admin, runtime, interval, last: Instant::now(), purged: BTreeMap::new() })
     }
 
