@@ -43,7 +43,9 @@
 //! checkpointed to the [`store`] first, and the checkpoint's id is the metadata committed
 //! with that offset: the committed offset always names a complete checkpoint. A task that
 //! moves restores that checkpoint and reads on from that offset; its new transactional
-//! producer fences the old owner, which can no longer commit.
+//! producer fences the old owner, which can no longer commit. Since no owner of a task reads
+//! what it committed past again, each member deletes those repartition records every
+//! `purge_interval` (Kafka Streams' `repartition.purge.interval.ms`).
 //!
 //! # Running a job
 //!
