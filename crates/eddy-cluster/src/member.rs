@@ -181,15 +181,9 @@ impl<W: Work> Tasks<W> {
     fn commit_all(&mut self, consumer: &BaseConsumer<Rebalancing<W>>) -> Result<()> {
         let Some(group) = consumer.group_metadata() else { return Ok(()) };
         let positions = consumer.position().unwrap_or_default();
-        for ((_, partition), task) in &mut self.tasks {
-            let skipping: Vec<String> =
-                task.topics().filter(|topic| self.cx.work.skips_markers(topic)).map(str::to_string).collect();
-            for topic in skipping {
-                if let Some(Offset::Offset(position)) = positions.find_partition(&topic, *partition).map(|e| e.offset())
-                {
-                    task.skip_to(&topic, position);
-                }
-            }
+        let work = &self.cx.work;
+        for task in self.tasks.values_mut() {
+            task.skip_to(&positions, |topic| work.skips_markers(topic));
         }
         commit(&self.cx, &group, self.tasks.values_mut().collect())
     }

@@ -118,11 +118,6 @@ impl<W: Work> Task<W> {
         &self.inputs[0].topic
     }
 
-    /// Each topic the task reads (partition `partition` of it), the lead first.
-    pub fn topics(&self) -> impl Iterator<Item = &str> {
-        self.inputs.iter().map(|input| input.topic.as_str())
-    }
-
     /// The offsets the task last committed, by topic and partition (none before its first
     /// commit): one per topic of its partition group.
     pub fn committed_offsets(&self) -> impl Iterator<Item = (&str, i32, i64)> {
@@ -160,22 +155,27 @@ impl<W: Work> Task<W> {
         W::tick(cx, &mut self.body, &mut out)
     }
 
-    /// Moves the read position in `topic` past what the consumer skipped (transaction
-    /// markers), once the task has read a record of it itself: until then the consumer's
-    /// position may still be the one a previous owner of the partition in this process
-    /// reached, and taking it would commit input this task never processed.
-    pub fn skip_to(&mut self, topic: &str, position: i64) {
-        if let Some(input) = self.inputs.iter_mut().find(|input| input.topic == topic) {
-            if input.read_any && position > input.next_offset {
-                input.next_offset = position;
-                self.dirty = true;
+    /// Moves the read position in each topic that `skips` names to the consumer's
+    /// `positions`, past what the consumer skipped (transaction markers), once the task has
+    /// read a record of it itself: until then the consumer's position may still be the one a
+    /// previous owner of the partition in this process reached, and taking it would commit
+    /// input this task never processed.
+    pub fn skip_to(&mut self, positions: &TopicPartitionList, skips: impl Fn(&str) -> bool) {
+        for input in self.inputs.iter_mut().filter(|input| input.read_any && skips(&input.topic)) {
+            let position = positions.find_partition(&input.topic, self.partition).map(|e| e.offset());
+            if let Some(Offset::Offset(position)) = position {
+                if position > input.next_offset {
+                    input.next_offset = position;
+                    self.dirty = true;
+                }
             }
         }
     }
 
     /// Commits what the task did since its last commit, in one transaction with its input
-    /// offsets (every partition of its group); its body checkpoints its state first. `group` is the consumer group's
-    /// current metadata (the broker refuses the offsets of a member that is no longer in it).
+    /// offsets (every partition of its group); its body checkpoints its state first. `group`
+    /// is the consumer group's current metadata (the broker refuses the offsets of a member
+    /// that is no longer in it).
     pub fn commit(&mut self, cx: &Context<W>, group: &ConsumerGroupMetadata) -> Result<()> {
         let mut out = Out { producer: &self.producer, in_transaction: &mut self.in_transaction };
         let read: Vec<(&str, i64)> = self.inputs.iter().map(|i| (i.topic.as_str(), i.next_offset)).collect();
